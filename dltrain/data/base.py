@@ -1,0 +1,60 @@
+"""What every dataset provides: a config section that knows how to load its arrays.
+
+A dataset is a `DatasetConfig` subclass with a `name: Literal[...]` tag and a
+`load(data_dir)` method; `dltrain.data.registry` lists them all. Splitting and
+scaling happen afterwards, the same way for every dataset (`dltrain.data.split`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+import numpy as np
+from pydantic import Field
+
+from dltrain.config.section import Section
+
+
+@dataclass
+class Dataset:
+    """Arrays as loaded, before splitting and preprocessing.
+
+    X: (n_samples, *sample_shape), any real dtype (cast later to the run's dtype).
+    y: (n_samples,) int class indices into `classes` for classification;
+       (n_samples,) or (n_samples, n_targets) float for regression.
+    classes: the class names shown to users (e.g. the digits [0, 1]); None for regression.
+    test: a predefined (X_test, y_test) pair (MNIST's official test set), or None when
+          the test split is drawn from (X, y) with `test_size`.
+    sample_shape: shape of one sample before flattening, e.g. (28, 28) for images.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    classes: Optional[list] = None
+    test: Optional[tuple[np.ndarray, np.ndarray]] = None
+    sample_shape: Optional[tuple[int, ...]] = None
+
+    @property
+    def is_classification(self) -> bool:
+        return self.classes is not None
+
+
+class DatasetConfig(Section):
+    """Options every dataset shares: the validation split, scaling and the split seed."""
+
+    name: str
+    split_seed: int = Field(42, description="seed of the train/validation/test splits")
+    validation_split: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of train held out for validation")
+    stratify: bool = Field(False, description="keep class proportions in every split (classifiers only)")
+    scaling: Literal["none", "minmax", "standard"] = Field("none", description="feature scaling fitted on train only")
+
+    def load(self, data_dir: Path) -> Dataset:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+
+class RandomTestSplit(DatasetConfig):
+    """A dataset with no official test set: `test_size` of it is held out at random."""
+
+    test_size: float = Field(0.2, ge=0.0, lt=1.0, description="fraction held out as the test split")
