@@ -5,9 +5,16 @@ Anything raised as a `DltrainError` is shown as a short message, never a traceba
 
 
 class DltrainError(Exception):
-    """A problem the user can fix; the message says what and where."""
+    """A problem the user can fix; the message says what and where.
+
+    `result` is the run's RunResult when a run folder was written before the error.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
 
 
 class ConfigError(DltrainError):
@@ -26,3 +33,9 @@ class TrainingFailed(DltrainError):
     """Training stopped because it could not go on (e.g. the loss became NaN)."""
 
     exit_code = 1
+
+
+class Interrupted(DltrainError):
+    """The user stopped the run (Ctrl-C, SIGTERM); what was done is saved."""
+
+    exit_code = 130

@@ -1,0 +1,3 @@
+from dltrain.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""What every command shares: error reporting with exit codes, JSON output, the consoles."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any, Callable
+
+import typer
+from rich.console import Console
+
+err_console = Console(stderr=True, highlight=False)
+
+DATA_DIR_HELP = "data directory (default: $DLTRAIN_DATA_DIR, else a per-user cache)"
+
+
+def print_json(doc: Any) -> None:
+    """Exactly one JSON document on stdout."""
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def reports_errors(command: Callable) -> Callable:
+    """Turn DltrainError and Ctrl-C into a short message and the documented exit code.
+
+    With `as_json=True` the error is also printed on stdout as {"status": ..., "error": ...}.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from dltrain.errors import DltrainError, Interrupted
+
+        try:
+            return command(*args, **kwargs)
+        except DltrainError as err:
+            _report(err, kwargs.get("as_json", False))
+            raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt:
+            _report(Interrupted("interrupted"), kwargs.get("as_json", False))
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _report(err, as_json: bool) -> None:
+    status = {1: "failed", 130: "interrupted"}.get(err.exit_code, "error")
+    err_console.print(f"[bold red]error:[/] {err}" if status != "interrupted" else f"[yellow]{err}[/]")
+    if as_json:
+        doc = err.result.as_dict() if getattr(err, "result", None) else {"status": status}
+        doc["error"] = str(err)
+        print_json(doc)

@@ -1,0 +1,61 @@
+"""`dltrain run CONFIG`: train and write a run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from dltrain.cli import app
+from dltrain.cli.common import DATA_DIR_HELP, err_console, print_json, reports_errors
+
+
+@app.command()
+@reports_errors
+def run(
+    config: Path = typer.Argument(..., help="experiment config (YAML)"),
+    set_: List[str] = typer.Option([], "--set", help="override a key: --set training.optimizer.lr=0.1 (value parsed as YAML; repeatable)"),
+    name: Optional[str] = typer.Option(None, "--name", help="run name (default: the config's name)"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="seed (default: the config's seed)"),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where run folders are created"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no live progress bar: a plain line every log_every epochs"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout (progress stays on stderr)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved config and exit"),
+):
+    """Train the model a YAML config describes; print the run folder it wrote."""
+    import sys
+
+    from dltrain import api
+    from dltrain.config.loader import dump_config
+
+    if dry_run:
+        cfg = api.resolve(config, set_, name=name, seed=seed)
+        if as_json:
+            print_json(cfg.model_dump(mode="json"))
+        else:
+            sys.stdout.write(dump_config(cfg))
+        return
+    result = api.run(config, overrides=set_, runs_dir=runs_dir, data_dir=data_dir, name=name, seed=seed,
+                     live=False if quiet else None, argv=["dltrain", *sys.argv[1:]])
+    if as_json:
+        print_json(result.as_dict())
+        return
+    _summary(result)
+
+
+def _summary(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result.path.name}: {result.status} in {result.seconds:.2f} s, {result.epochs} epochs")
+    keys = list(dict.fromkeys(k for m in result.metrics.values() for k in m))
+    table.add_column("split")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for split, values in result.metrics.items():
+        table.add_row(split, *(f"{values[k]:.4f}" if k in values else "" for k in keys))
+    console = Console()
+    console.print(table)
+    console.print(f"run folder: {result.path}", highlight=False, soft_wrap=True)

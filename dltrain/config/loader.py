@@ -1,0 +1,176 @@
+"""Read a YAML config, apply `--set key.path=value` overrides, validate, and explain errors.
+
+    cfg = load_config("configs/logreg.yaml", ["training.optimizer.lr=0.1"])
+
+Every problem raises `ConfigError` with the key path, the bad value and what is
+allowed ("did you mean ...?" for near misses).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from dltrain.config.schema import Config
+from dltrain.errors import ConfigError
+
+
+def read_yaml(path: str | Path) -> dict:
+    """The YAML mapping in `path` (safe loader only)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config file {path}: {err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config is a YAML mapping (name:, dataset:, model:, ...), got {type(data).__name__}")
+    return data
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """Set `a.b.c=value` in the nested dict `data`; the value is parsed as YAML."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects key.path=value, got {assignment!r}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {key}: {text!r} is not a valid YAML value") from None
+    parts = key.strip().split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: {'.'.join(parts[: i + 1])} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def validate(data: dict) -> Config:
+    """The validated config with defaults filled in, or a `ConfigError` that lists every problem."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(explain(err, data)) from None
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
+    data = read_yaml(path)
+    for assignment in overrides:
+        apply_override(data, assignment)
+    return validate(data)
+
+
+def dump_config(cfg: Config) -> str:
+    """The resolved config as YAML, in schema order."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, default_flow_style=None)
+
+
+# --- error messages ---------------------------------------------------------------------
+
+
+def explain(err: ValidationError, data: dict) -> str:
+    """One line per bad key: `key.path: problem (got value)` plus suggestions."""
+    messages: dict[str, list[str]] = {}
+    for e in err.errors():
+        path, tail = _clean_path(e["loc"], data)
+        key = ".".join(map(str, path)) or "(top level)"
+        messages.setdefault(key, []).append(_describe(e, path, data))
+    lines = [f"{key}: {' / '.join(dict.fromkeys(msgs))}" for key, msgs in messages.items()]
+    return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def _clean_path(loc: tuple, data: Any) -> tuple[list, list]:
+    """Split pydantic's loc into the keys the user wrote and the union tags pydantic adds."""
+    path, node = [], data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int):
+            path.append(part)
+            node = node[part] if part < len(node) else None
+        elif isinstance(node, dict) and i == len(loc) - 1 and not _is_tag(part, node):
+            path.append(part)  # a missing key
+        else:
+            continue  # a union tag ('mlp', 'int', "literal['full']") or past a scalar
+    return path, []
+
+
+def _is_tag(part, node: dict) -> bool:
+    return part in (node.get("name"), node.get("type")) or (isinstance(part, str) and "[" in part)
+
+
+def _describe(e: dict, path: list, data: dict) -> str:
+    kind, ctx = e["type"], e.get("ctx") or {}
+    shown = not isinstance(e["input"], dict) and kind not in {"missing", "extra_forbidden"}
+    got = f" (got {e['input']!r})" if shown else ""
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(path[:-1], data)
+        return f"unknown key{_suggest(str(path[-1]), allowed)}; allowed keys: {', '.join(allowed)}"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
+        options = re.findall(r"'([^']*)'", ctx.get("expected", ""))
+        return f"{e['input']!r} is not allowed{_suggest(str(e['input']), options)}; allowed: {', '.join(options)}"
+    if kind == "union_tag_invalid":
+        options = re.findall(r"'([^']*)'", ctx.get("expected_tags", ""))
+        return f"{ctx['discriminator'].strip(chr(39))} {ctx['tag']!r} is unknown{_suggest(ctx['tag'], options)}; allowed: {', '.join(options)}"
+    if kind == "union_tag_not_found":
+        return f"needs a {ctx['discriminator']} key saying which kind it is"
+    message = e["msg"].removeprefix("Value error, ")
+    return f"{message}{got}"
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _allowed_keys(path: list, data: dict) -> list[str]:
+    """Field names of the config section at `path`, following union tags in `data`."""
+    cls, node = Config, data
+    for part in path:
+        if isinstance(part, int):
+            node = node[part]
+            continue
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+        cls = _section_class(cls.model_fields[part].annotation, node)
+        if cls is None:
+            return []
+    return list(cls.model_fields)
+
+
+def _section_class(annotation, node) -> type[BaseModel] | None:
+    """The config class that `node` is validated against, for a field's annotation."""
+    members = [a for a in _flatten(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    for cls in members:
+        for tag_field in ("name", "type"):
+            field = cls.model_fields.get(tag_field)
+            if field and isinstance(node, dict) and node.get(tag_field) in typing.get_args(field.annotation):
+                return cls
+    return members[0] if len(members) == 1 else None
+
+
+def _flatten(annotation) -> list:
+    args = typing.get_args(annotation)
+    if not args:
+        return [annotation]
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _flatten(args[0])
+    return [leaf for a in args for leaf in _flatten(a)]

@@ -1,0 +1,61 @@
+"""The experiment config: one typed schema, every default written once with its meaning.
+
+It validates the YAML, fills defaults, is what `--set` overrides and what a run
+saves as `config.yaml`. `Config.model_json_schema()` prints it as JSON Schema.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Optional, Union
+
+from pydantic import Field, field_validator
+
+from dltrain.config.section import Section
+from dltrain.data.registry import DatasetSpec
+from dltrain.nn.models import LossName, Mlp, Model
+from dltrain.nn.optimizers import GD, Optimizer
+
+
+class Training(Section):
+    """How the model is fitted."""
+
+    loss: LossName = Field("auto", description="auto: bce (sigmoid), cross_entropy (softmax), mse (otherwise)")
+    optimizer: Optimizer = Field(default_factory=GD, description="gd | sgd | adam and their settings")
+    epochs: int = Field(100, gt=0, description="passes over the training split")
+    batch_size: Union[Literal["full"], int] = Field("full", description="'full' (one batch per epoch) or samples per batch")
+    shuffle: bool = Field(True, description="reshuffle the training split once per epoch (seeded)")
+    dtype: Literal["float32", "float64"] = Field("float64", description="floating-point type of data and weights")
+    log_every: int = Field(1, gt=0, description="print a progress line every this many epochs (when not on a live display)")
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _full_or_positive(cls, value):
+        if value == "full" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError("batch_size must be 'full' or a whole number >= 1")
+
+
+class Output(Section):
+    """What the run writes besides weights and metrics."""
+
+    plots: bool = Field(True, description="write cost.png, accuracy.png / predictions.png")
+
+
+class Config(Section):
+    """One experiment."""
+
+    name: str = Field("run", description="run name, part of the run folder's name")
+    seed: int = Field(0, description="seed of initialization and shuffling")
+    dataset: DatasetSpec = Field(description="which data and how it is split")
+    model: Model = Field(default_factory=Mlp, description="logreg | perceptron | mlp and its settings")
+    training: Training = Field(default_factory=Training)
+    output: Output = Field(default_factory=Output)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        # The name becomes part of a folder name: letters, digits, '.', '_' and '-' only.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}", name):
+            raise ValueError("a run name must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        return name

@@ -1,0 +1,41 @@
+"""scikit-learn's bundled 8x8 handwritten digits: 1797 images, no download needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import numpy as np
+from pydantic import Field
+
+from dltrain.data.base import Dataset, RandomTestSplit
+from dltrain.errors import DataError
+
+
+def select_classes(X: np.ndarray, labels: np.ndarray, classes: list) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the rows whose label is in `classes`; y becomes the index into `classes`.
+
+    X: (n, ...), labels: (n,) -> X: (m, ...), y: (m,) int64, original row order kept.
+    """
+    present = set(np.unique(labels).tolist())
+    missing = [c for c in classes if c not in present]
+    if missing:
+        raise DataError(f"classes {missing} do not occur in the data (labels present: {sorted(present)})")
+    keep = np.isin(labels, classes)
+    index = {c: i for i, c in enumerate(classes)}
+    return X[keep], np.array([index[c] for c in labels[keep].tolist()], dtype=np.int64)
+
+
+class Digits(RandomTestSplit):
+    """8x8 grayscale digits (pixel values 0..16), optionally a subset of the ten classes."""
+
+    name: Literal["digits"] = "digits"
+    classes: Optional[list[int]] = Field(None, min_length=2, description="digits to keep (default all ten)")
+
+    def load(self, data_dir: Path) -> Dataset:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        classes = self.classes or list(range(10))
+        X, y = select_classes(bunch.images, bunch.target, classes)
+        return Dataset(X=X, y=y, classes=classes, sample_shape=(8, 8))

@@ -1,0 +1,17 @@
+"""Every dataset by name. Add a dataset by writing its config class and listing it here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import Field
+
+from dltrain.data.builtin import Digits
+from dltrain.data.synthetic import OrGate, SqrtMean
+from dltrain.data.user import File, Inline
+
+DATASET_CLASSES = (OrGate, SqrtMean, Digits, Inline, File)
+
+DATASETS = {cls.model_fields["name"].default: cls for cls in DATASET_CLASSES}
+
+DatasetSpec = Annotated[Union[DATASET_CLASSES], Field(discriminator="name")]

@@ -1,0 +1,90 @@
+"""From loaded arrays to train / validation / test splits, flattened, scaled and cast.
+
+Splits use scikit-learn's `train_test_split` seeded with `split_seed`; the test split
+is drawn first, the validation split is then carved from what remains. Scaling is
+fitted on the training split only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from dltrain.data.base import Dataset, DatasetConfig
+from dltrain.errors import DataError
+
+Pair = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class Splits:
+    """X arrays are (n, n_features) in the run's dtype; y as in `Dataset`."""
+
+    train: Pair
+    val: Optional[Pair]
+    test: Optional[Pair]
+    classes: Optional[list]
+    sample_shape: Optional[tuple[int, ...]]
+
+    @property
+    def n_features(self) -> int:
+        return self.train[0].shape[1]
+
+    @property
+    def n_targets(self) -> int:
+        y = self.train[1]
+        return 1 if y.ndim == 1 else y.shape[1]
+
+    def items(self):
+        """(name, (X, y)) for each split that exists, in the order train, val, test."""
+        return [(n, p) for n, p in (("train", self.train), ("val", self.val), ("test", self.test)) if p is not None]
+
+
+def _split(X, y, fraction: float, seed: int, stratify: bool, what: str) -> tuple[Pair, Optional[Pair]]:
+    if not fraction:
+        return (X, y), None
+    from sklearn.model_selection import train_test_split
+
+    try:
+        Xa, Xb, ya, yb = train_test_split(X, y, test_size=fraction, random_state=seed, stratify=y if stratify else None)
+    except ValueError as err:
+        raise DataError(f"cannot carve a {what} split of {fraction} from {len(X)} samples: {err}") from None
+    return (Xa, ya), (Xb, yb)
+
+
+class Scaler:
+    """Feature scaling fitted on train: none, minmax (to [0, 1]) or standard (zero mean, unit variance)."""
+
+    def __init__(self, kind: str, X_train: np.ndarray):
+        self.kind = kind
+        if kind == "none":
+            return
+        X_train = X_train.astype(np.float64, copy=False)
+        if kind == "minmax":
+            self.shift = X_train.min(axis=0)
+            span = X_train.max(axis=0) - self.shift
+        else:
+            self.shift = X_train.mean(axis=0)
+            span = X_train.std(axis=0)
+        self.scale = np.where(span > 0, span, 1.0)  # constant features stay finite
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return X if self.kind == "none" else (X.astype(np.float64, copy=False) - self.shift) / self.scale
+
+
+def make_splits(ds: Dataset, cfg: DatasetConfig, dtype) -> Splits:
+    """Split `ds` as `cfg` says, flatten samples to rows, scale and cast X to `dtype`."""
+    stratify = cfg.stratify and ds.is_classification
+    if ds.test is not None:
+        rest, test = (ds.X, ds.y), ds.test
+    else:
+        rest, test = _split(ds.X, ds.y, getattr(cfg, "test_size", 0.0), cfg.split_seed, stratify, "test")
+    train, val = _split(*rest, cfg.validation_split, cfg.split_seed, stratify, "validation")
+    if len(train[0]) == 0:
+        raise DataError("the training split is empty")
+    flat = lambda X: X.reshape(len(X), -1)
+    scaler = Scaler(cfg.scaling, flat(train[0]))
+    prep = lambda pair: None if pair is None else (np.ascontiguousarray(scaler(flat(pair[0])), dtype=dtype), pair[1])
+    return Splits(prep(train), prep(val), prep(test), ds.classes, ds.sample_shape or ds.X.shape[1:])

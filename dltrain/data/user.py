@@ -1,0 +1,135 @@
+"""Data the user brings: arrays written in the YAML (`inline`) or a file (`file`)."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from dltrain.data.base import Dataset, RandomTestSplit
+from dltrain.errors import DataError
+
+Task = Literal["classification", "regression"]
+
+
+def labelled(X: np.ndarray, y: np.ndarray, task: str, source: str) -> Dataset:
+    """Dataset from features X: (n, ...) and raw labels y: (n,) (or (n, k) targets for regression)."""
+    if len(X) == 0:
+        raise DataError(f"{source} holds no samples")
+    if len(X) != len(y):
+        raise DataError(f"{source}: X has {len(X)} rows but y has {len(y)}")
+    if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)):
+        raise DataError(f"{source}: X must be finite numbers")
+    if task == "regression":
+        try:
+            y = np.asarray(y, dtype=np.float64)
+        except ValueError:
+            raise DataError(f"{source}: regression targets must be numbers") from None
+        if not np.all(np.isfinite(y)):
+            raise DataError(f"{source}: targets must be finite numbers")
+        return Dataset(X=X, y=y)
+    if y.ndim != 1:
+        raise DataError(f"{source}: class labels must be one per sample, got shape {y.shape}")
+    classes, index = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(f"{source}: a classifier needs at least two classes, found {classes.tolist()}")
+    return Dataset(X=X, y=index.astype(np.int64), classes=classes.tolist())
+
+
+class Inline(RandomTestSplit):
+    """Samples written in the config itself: `X` a list of rows, `y` one label or target per row."""
+
+    name: Literal["inline"] = "inline"
+    X: list[list[float]] = Field(min_length=1, description="feature rows")
+    y: list[Union[float, list[float]]] = Field(min_length=1, description="label (classification) or target per row")
+    task: Task = "classification"
+    test_size: float = Field(0.0, ge=0.0, lt=1.0, description="fraction held out as the test split")
+
+    @model_validator(mode="after")
+    def _rectangular(self):
+        widths = {len(row) for row in self.X}
+        if len(widths) != 1:
+            raise ValueError(f"every row of X needs the same length, got lengths {sorted(widths)}")
+        if len(self.X) != len(self.y):
+            raise ValueError(f"X has {len(self.X)} rows but y has {len(self.y)}")
+        return self
+
+    def load(self, data_dir: Path) -> Dataset:
+        return labelled(np.array(self.X, dtype=np.float64), np.array(self.y), self.task, "the inline dataset")
+
+
+class File(RandomTestSplit):
+    """A user's `.npz` (arrays `X` and `y`) or `.csv` (a header row; `label` names the label column)."""
+
+    name: Literal["file"] = "file"
+    path: str = Field(description="the .npz or .csv file (relative paths are taken from the working directory)")
+    label: str = Field("label", description="label column of a CSV file")
+    task: Task = "classification"
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        # Saved configs must still find the file when re-evaluated from another directory.
+        return str(Path(path).expanduser().absolute())
+
+    def load(self, data_dir: Path) -> Dataset:
+        path = Path(self.path)
+        if not path.is_file():
+            raise DataError(f"dataset file {path} does not exist")
+        readers = {".npz": _read_npz, ".csv": _read_csv}
+        if path.suffix.lower() not in readers:
+            raise DataError(f"dataset file {path}: expected a .npz or .csv file")
+        X, y = readers[path.suffix.lower()](path, self.label)
+        return labelled(X, y, self.task, str(path))
+
+
+def _read_npz(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = {"X", "y"} - set(archive.files)
+            if missing:
+                raise DataError(f"{path} must hold arrays 'X' and 'y'; missing {sorted(missing)} (has {archive.files})")
+            return archive["X"], archive["y"]
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+        raise DataError(f"{path} is not a readable .npz file ({err})") from None
+
+
+def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise DataError(f"{path} is not a readable CSV file ({err})") from None
+    if not rows:
+        raise DataError(f"{path} is empty")
+    header, body = rows[0], [r for r in rows[1:] if r]
+    if label not in header:
+        raise DataError(f"{path} has no label column {label!r}; its columns are {header}")
+    col = header.index(label)
+    X = np.empty((len(body), len(header) - 1))
+    labels = []
+    for i, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise DataError(f"{path}, line {i}: {len(row)} fields, the header has {len(header)}")
+        features = row[:col] + row[col + 1 :]
+        for j, value in enumerate(features):
+            try:
+                X[i - 2, j] = float(value)
+            except ValueError:
+                name = (header[:col] + header[col + 1 :])[j]
+                raise DataError(f"{path}, line {i}: column {name!r} holds {value!r}, not a number") from None
+        labels.append(_number_or_text(row[col]))
+    return X, np.array(labels)
+
+
+def _number_or_text(value: str) -> Union[int, float, str]:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
