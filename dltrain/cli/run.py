@@ -49,7 +49,7 @@ def _summary(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{result.path.name}: {result.status} in {result.seconds:.2f} s, {result.epochs} epochs")
+    table = Table()
     keys = list(dict.fromkeys(k for m in result.metrics.values() for k in m))
     table.add_column("split")
     for key in keys:
@@ -57,5 +57,6 @@ def _summary(result) -> None:
     for split, values in result.metrics.items():
         table.add_row(split, *(f"{values[k]:.4f}" if k in values else "" for k in keys))
     console = Console()
+    console.print(f"{result.status} in {result.seconds:.2f} s, {result.epochs} epochs", highlight=False)
     console.print(table)
     console.print(f"run folder: {result.path}", highlight=False, soft_wrap=True)

@@ -1,0 +1,135 @@
+"""One experiment in memory: a validated config made concrete and trained.
+
+    exp = Experiment(cfg, data_dir)     # data loaded and split, network initialised
+    exp.train(on_epoch=print)           # raises TrainingFailed on divergence
+    record = exp.record("completed")    # everything a run folder holds, as Python objects
+
+Nothing here touches the run folder, so the same code trains in this process,
+in a worker process, or on a cluster node that sends the record back.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from dltrain.config.loader import dump_config
+from dltrain.config.schema import Config
+from dltrain.data.paths import resolve_data_dir
+from dltrain.data.split import Splits, make_splits
+from dltrain.errors import ConfigError
+from dltrain.nn.network import Network
+from dltrain.train.loop import EpochRecord, Trainer
+from dltrain.train.metrics import split_metrics
+
+
+@dataclass
+class RunRecord:
+    """The contents of a run folder. weights: {'W0': (n_in, n_1), 'b0': (n_1,), ...}.
+
+    predictions: for regression, (split name, actual (n,), predicted (n, k)) for the plot.
+    """
+
+    config_yaml: str
+    meta: dict
+    history: list[dict]
+    metrics: dict
+    weights: dict[str, np.ndarray]
+    loss: str
+    classes: Optional[list] = None
+    predictions: Optional[tuple[str, np.ndarray, np.ndarray]] = None
+    extra: dict = field(default_factory=dict)
+
+
+def load_splits(cfg: Config, data_dir=None) -> Splits:
+    """The dataset of `cfg`, split and preprocessed as the run sees it."""
+    dataset = cfg.dataset.load(resolve_data_dir(data_dir))
+    return make_splits(dataset, cfg.dataset, np.dtype(cfg.training.dtype))
+
+
+def seeded_rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators for initialization and shuffling, both from `seed`."""
+    init, shuffle = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(init), np.random.default_rng(shuffle)
+
+
+def n_classes_of(splits: Splits) -> Optional[int]:
+    return len(splits.classes) if splits.classes is not None else None
+
+
+def build_network(cfg: Config, splits: Splits, rng: np.random.Generator) -> Network:
+    try:
+        return cfg.model.build(splits.n_features, n_classes_of(splits), splits.n_targets, cfg.training.loss, rng, np.dtype(cfg.training.dtype))
+    except ValueError as err:
+        raise ConfigError(f"invalid config: model: {err}") from None
+
+
+def weights_of(net: Network) -> dict[str, np.ndarray]:
+    """{'W0': (n_in, n_1), 'b0': (n_1,), 'W1': ...} layer by layer."""
+    arrays = {}
+    for i, layer in enumerate(net.layers):
+        arrays[f"W{i}"] = layer.W
+        if layer.b is not None:
+            arrays[f"b{i}"] = layer.b
+    return arrays
+
+
+class Experiment:
+    """Config -> splits -> network -> trainer, ready to train."""
+
+    def __init__(self, cfg: Config, data_dir=None, splits: Optional[Splits] = None):
+        self.cfg = cfg
+        self.splits = splits if splits is not None else load_splits(cfg, data_dir)
+        init_rng, shuffle_rng = seeded_rngs(cfg.seed)
+        self.net = build_network(cfg, self.splits, init_rng)
+        self.trainer = Trainer(self.net, cfg.training.optimizer, cfg.training, self.splits, shuffle_rng)
+
+    def train(self, on_epoch: Callable[[EpochRecord], None] = lambda r: None) -> None:
+        self.trainer.fit(on_epoch=on_epoch)
+
+    def metrics(self) -> dict:
+        """{'train': {...}, 'val': {...}, 'test': {...}} for the splits that exist."""
+        n_classes = n_classes_of(self.splits)
+        return {name: split_metrics(self.net, X, y, n_classes) for name, (X, y) in self.splits.items()}
+
+    def record(self, status: str, error: Optional[str] = None) -> RunRecord:
+        completed = status == "completed"
+        predictions = None
+        if completed and self.splits.classes is None:
+            name, (X, y) = self.splits.items()[-1]  # test if any, else val, else train
+            predictions = (name, y, self.net.predict(X))
+        return RunRecord(
+            config_yaml=dump_config(self.cfg),
+            meta={**self.describe(), "status": status, "epochs_done": self.trainer.epoch, "error": error},
+            history=[r.as_row() for r in self.trainer.history],
+            metrics=self.metrics() if completed else {},
+            weights=weights_of(self.net),
+            loss=self.net.loss,
+            classes=self.splits.classes,
+            predictions=predictions,
+        )
+
+    def describe(self) -> dict:
+        """The meta.json fields known before training."""
+        from dltrain import __version__
+
+        s = self.splits
+        return {
+            "name": self.cfg.name,
+            "seed": self.cfg.seed,
+            "dltrain_version": __version__,
+            "python_version": platform.python_version(),
+            "numpy_version": np.__version__,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "classes": s.classes,
+            "sample_shape": list(s.sample_shape) if s.sample_shape else None,
+            "n_features": s.n_features,
+            "split_sizes": {name: len(pair[1]) for name, pair in s.items()},
+        }
