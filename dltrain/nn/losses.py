@@ -66,17 +66,24 @@ class FusedLoss:
     """Loss and gradient of an (activation, loss) pair taken from the logits z."""
 
     value: Callable[[np.ndarray, np.ndarray], float]  # (z, y) -> loss
-    grad: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]  # (z, a, y) -> dL/dz
+    grad: Callable[..., np.ndarray]  # (z, a, y, out=None) -> dL/dz, written into `out` when given
+
+
+def _mean_residual(z, a, y, out=None):
+    """(a - y) / n: the gradient of a mean loss with respect to the logits."""
+    r = np.subtract(a, y, out=out)
+    r /= len(a)
+    return r
 
 
 SUMMED = {"sse"}  # losses that add over samples instead of averaging
 
 
 FUSED: dict[tuple[str, str], FusedLoss] = {
-    ("sigmoid", "bce"): FusedLoss(_bce_from_logits, lambda z, a, y: (a - y) / len(a)),
-    ("softmax", "cross_entropy"): FusedLoss(_cross_entropy_from_logits, lambda z, a, y: (a - y) / len(a)),
+    ("sigmoid", "bce"): FusedLoss(_bce_from_logits, _mean_residual),
+    ("softmax", "cross_entropy"): FusedLoss(_cross_entropy_from_logits, _mean_residual),
     # Rosenblatt's rule: the error (y - a) of the step output drives the update
     # w += lr (y - a) x, i.e. gradient descent with dL/dz = a - y summed over the batch.
     # The loss reported is the fraction of samples misclassified.
-    ("step", "perceptron"): FusedLoss(lambda z, y: np.mean(np.any((z >= 0) != (y > 0.5), axis=1)), lambda z, a, y: a - y),
+    ("step", "perceptron"): FusedLoss(lambda z, y: np.mean(np.any((z >= 0) != (y > 0.5), axis=1)), lambda z, a, y, out=None: np.subtract(a, y, out=out)),
 }

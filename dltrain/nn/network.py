@@ -1,8 +1,13 @@
 """A stack of dense layers trained by backpropagation. Samples are rows.
 
     net = Network([Dense(W0, b0, "relu"), Dense(W1, b1, "softmax")], loss="cross_entropy")
-    loss = net.loss_and_grads(X, Y)     # X: (n, n_in), Y: (n, n_out); fills net.grads
-    A = net.predict(X)                  # (n, n_out)
+    loss, out = net.loss_and_grads(X, Y)   # X: (n, n_in), Y: (n, n_out); fills net.grads
+    A = net.predict(X)                     # (n, n_out)
+
+Training runs `loss_and_grads` thousands of times on batches of one size, so it works
+in buffers kept per batch size (`_Buffers`) and writes with `out=`: no array is
+allocated per batch. The values are those of the plain expressions, operation for
+operation, so results do not depend on which path computed them.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Optional
 import numpy as np
 
 from dltrain.nn.activations import ACTIVATIONS
+from dltrain.nn.flat import packed
 from dltrain.nn.losses import FUSED, LOSSES
 
 
@@ -26,20 +32,36 @@ class Dense:
     def params(self) -> list[np.ndarray]:
         return [self.W] if self.b is None else [self.W, self.b]
 
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """x: (n, n_in) -> (z, a), both (n, n_out)."""
-        z = x @ self.W
+    def forward(self, x: np.ndarray, z: Optional[np.ndarray] = None, a: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+        """x: (n, n_in) -> (z, a), both (n, n_out); written into the buffers z and a when given."""
+        z = np.matmul(x, self.W, out=z)
         if self.b is not None:
             z += self.b
-        return z, self._act.forward(z)
+        return z, self._act.forward(z, out=a)
 
     def __repr__(self):
         bias = "" if self.b is not None else ", no bias"
         return f"Dense({self.W.shape[0]}->{self.W.shape[1]}, {self.activation}{bias})"
 
 
+class _Buffers:
+    """Work arrays for batches of n rows: per layer z and a (n, n_out), and dL/da of its input."""
+
+    def __init__(self, layers: list[Dense], n: int):
+        dtype = layers[0].W.dtype
+        self.z = [np.empty((n, layer.W.shape[1]), dtype) for layer in layers]
+        self.a = [np.empty((n, layer.W.shape[1]), dtype) for layer in layers]
+        # grad_in[i]: dL/da of layer i's input, i.e. of layer i-1's output (none for the data)
+        self.grad_in = [None] + [np.empty((n, layer.W.shape[0]), dtype) for layer in layers[1:]]
+        self.grad_out = np.empty((n, layers[-1].W.shape[1]), dtype)
+
+
 class Network:
-    """Dense layers and the loss they are trained on."""
+    """Dense layers and the loss they are trained on.
+
+    `grads` are views into one contiguous vector (`flat_grads`), in the order of `params`,
+    so an optimizer can update all of them with a few whole-vector operations.
+    """
 
     def __init__(self, layers: list[Dense], loss: str):
         self.layers, self.loss = layers, loss
@@ -47,7 +69,8 @@ class Network:
         self._loss = LOSSES.get(loss)
         if self.fused is None and self._loss is None:
             raise ValueError(f"loss {loss!r} cannot train a {layers[-1].activation} output")
-        self.grads = [np.zeros_like(p) for p in self.params]
+        self.flat_grads, self.grads = packed(self.params)
+        self._buffers: dict[int, _Buffers] = {}
 
     @property
     def params(self) -> list[np.ndarray]:
@@ -75,18 +98,23 @@ class Network:
         return float(self.fused.value(z, y) if self.fused else self._loss.value(a, y))
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """Forward and backward pass on a batch; fills `self.grads`, returns (loss, outputs)."""
-        inputs, zs, a = [], [], x
-        for layer in self.layers:
+        """Forward and backward pass on a batch; fills `self.grads`, returns (loss, outputs).
+
+        The outputs (n, n_out) live in a work buffer: read them before the next call.
+        """
+        buf = self._buffers.get(len(x))
+        if buf is None:
+            buf = self._buffers[len(x)] = _Buffers(self.layers, len(x))
+        inputs, a = [], x
+        for layer, z_buf, a_buf in zip(self.layers, buf.z, buf.a):
             inputs.append(a)
-            z, a = layer.forward(a)
-            zs.append(z)
+            z, a = layer.forward(a, z_buf, a_buf)
         out = self.layers[-1]
         if self.fused:
-            grad_z = self.fused.grad(zs[-1], a, y)
+            grad_z = self.fused.grad(z, a, y, out=buf.grad_out)
         else:
-            grad_z = out._act.backward(zs[-1], a, self._loss.grad(a, y))
-        loss = self._value(zs[-1], a, y)
+            grad_z = out._act.backward(z, a, self._loss.grad(a, y), out=buf.grad_out)
+        loss = self._value(z, a, y)
 
         g = len(self.grads)
         for i in range(len(self.layers) - 1, -1, -1):
@@ -97,9 +125,8 @@ class Network:
             g -= 1
             np.matmul(inputs[i].T, grad_z, out=self.grads[g])
             if i:
-                prev = self.layers[i - 1]
-                grad_a = grad_z @ layer.W.T
-                grad_z = prev._act.backward(zs[i - 1], inputs[i], grad_a)
+                grad_a = np.matmul(grad_z, layer.W.T, out=buf.grad_in[i])
+                grad_z = self.layers[i - 1]._act.backward(buf.z[i - 1], inputs[i], grad_a, out=grad_a)
         return loss, a
 
     def __repr__(self):

@@ -57,6 +57,10 @@ class Trainer:
             self.Y_val = encode(self.y_val, n_out, self.n_classes, dtype)
         n = len(self.X)
         self.batch_size = n if self.cfg.batch_size == "full" else min(self.cfg.batch_size, n)
+        # Work buffers, allocated once: the shuffled copy of the training split (one gather
+        # per epoch keeps every batch a contiguous slice) and the predicted class of each row.
+        self._shuffled = (np.empty_like(self.X), np.empty_like(self.Y), np.empty_like(self.y)) if self.cfg.shuffle and self.batch_size < n else None
+        self._predicted = np.empty(n, np.int64) if self.n_classes is not None else None
         self.history: list[EpochRecord] = []
         self.epoch = 0
         self.stop_requested = False  # set from a signal handler: stop after the current batch
@@ -76,22 +80,26 @@ class Trainer:
     def _epoch(self) -> Optional[EpochRecord]:
         n, bs = len(self.X), self.batch_size
         X, Y, y = self.X, self.Y, self.y
-        if self.cfg.shuffle and bs < n:
-            order = self.rng.permutation(n)  # one gather per epoch keeps batches contiguous
-            X, Y, y = X[order], Y[order], y[order]
-        total, correct = 0.0, 0
-        classify = self.n_classes is not None
+        if self._shuffled is not None:
+            order = self.rng.permutation(n)
+            X, Y, y = (np.take(a, order, axis=0, out=buf) for a, buf in zip((X, Y, y), self._shuffled))
+        # the inner loop stays short: no logging, no per-batch allocation beyond the loss scalar
+        summed, predicted = self.net.loss in SUMMED, self._predicted
+        loss_and_grads, step, grads = self.net.loss_and_grads, self.optimizer.step, self.net.grads
+        total = 0.0
         for lo in range(0, n, bs):
-            xb, yb = X[lo : lo + bs], Y[lo : lo + bs]
-            loss, out = self.net.loss_and_grads(xb, yb)
+            hi = min(lo + bs, n)
+            loss, out = loss_and_grads(X[lo:hi], Y[lo:hi])
             if not math.isfinite(loss):
                 self._diverged(loss)
-            self.optimizer.step(self.net.grads)
-            total += loss if self.net.loss in SUMMED else loss * len(xb)
-            if classify:
-                correct += int(np.count_nonzero(predict_classes(out) == y[lo : lo + bs]))
+            step(grads)
+            total += loss if summed else loss * (hi - lo)
+            if predicted is not None:
+                predict_classes(out, out=predicted[lo:hi])
             if self.stop_requested:
                 return None
+        classify = predicted is not None
+        correct = int(np.count_nonzero(predicted == y)) if classify else 0
         self._check_weights()
         train_loss = total if self.net.loss in SUMMED else total / n
         record = EpochRecord(self.epoch + 1, train_loss, correct / n if classify else None, None, None, self.optimizer_cfg.lr, 0.0)

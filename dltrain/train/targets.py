@@ -20,11 +20,17 @@ def encode(y: np.ndarray, n_out: int, n_classes: Optional[int], dtype) -> np.nda
     return np.eye(n_out, dtype=dtype)[y]
 
 
-def predict_classes(outputs: np.ndarray) -> np.ndarray:
-    """Class indices (n,) from outputs (n, n_out): threshold 0.5 for one unit, argmax for several."""
+def predict_classes(outputs: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Class indices (n,) from outputs (n, n_out): threshold 0.5 for one unit, argmax for several.
+
+    `out`: an int64 (n,) array to write them into instead of a new one.
+    """
     if outputs.shape[1] == 1:
-        return (outputs[:, 0] >= 0.5).astype(np.int64)
-    return outputs.argmax(axis=1)
+        if out is None:
+            return (outputs[:, 0] >= 0.5).astype(np.int64)
+        out[...] = outputs[:, 0] >= 0.5
+        return out
+    return outputs.argmax(axis=1, out=out)
 
 
 def class_probabilities(outputs: np.ndarray) -> np.ndarray:
