@@ -163,4 +163,4 @@ def fetch_file(
             if bar:
                 bar.close()
     tried = "; ".join(failures) if failures else "no download URL is configured"
-    raise DataError(f"Could not download {fname} into {dest_dir}. Tried: {tried}. {manual_hint}")
+    raise DataError(f"Could not download {fname}. Tried: {tried}. {manual_hint}")

@@ -131,7 +131,9 @@ def _read_pair(folder: Path, images: str, labels: str) -> tuple[np.ndarray, np.n
             f"they must come from the same release. {_replace_hint(folder / labels)}"
         )
     if y.size and y.max() > 9:
-        raise DataError(f"{folder / labels} holds label {int(y.max())}; MNIST labels are 0..9. {_replace_hint(folder / labels)}")
+        raise DataError(
+            f"{folder / labels} holds label {int(y.max())}; MNIST labels are 0..9. {_replace_hint(folder / labels)}"
+        )
     return X, y
 
 

@@ -231,7 +231,10 @@ def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path} is not a readable .npy array ({exc}). Delete it and its partner so dltrain rebuilds them.") from exc
+        raise DataError(
+            f"{path} is not a readable .npy array ({exc}). Replace it, or delete X.npy and Y.npy "
+            f"so that dltrain rebuilds both."
+        ) from exc
 
 
 def load_arrays(data_dir: Path, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -242,7 +245,9 @@ def load_arrays(data_dir: Path, progress: bool = True) -> tuple[np.ndarray, np.n
     if X.ndim != 3 or X.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or not np.issubdtype(X.dtype, np.floating):
         raise DataError(f"{folder / X_FILE} is {X.dtype} {X.shape}, not (n, 64, 64) floats. {fix}")
     if Y.shape != (len(X), len(KAGGLE_COLUMNS)):
-        raise DataError(f"{folder / Y_FILE} has shape {Y.shape}; with {len(X)} images in X.npy it must be ({len(X)}, 10). {fix}")
+        raise DataError(
+            f"{folder / Y_FILE} has shape {Y.shape}; with {len(X)} images in X.npy it must be ({len(X)}, 10). {fix}"
+        )
     if not (np.isin(Y, (0, 1)).all() and (Y.sum(axis=1) == 1).all()):
         raise DataError(f"{folder / Y_FILE} is not one-hot (each row one 1 and nine 0s). {fix}")
     counts = {digit: int(n) for digit, n in zip(KAGGLE_COLUMNS, Y.sum(axis=0))}
