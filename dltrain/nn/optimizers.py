@@ -64,7 +64,8 @@ class _GDStepper:
             p -= cfg.lr * g
 
     def state(self) -> dict[str, np.ndarray]:
-        return {f"velocity_{i}": v for i, v in enumerate(self.velocity or [])}
+        """A snapshot (copies): later steps do not change it."""
+        return {f"velocity_{i}": v.copy() for i, v in enumerate(self.velocity or [])}
 
     def load_state(self, state):
         for i, v in enumerate(self.velocity or []):
@@ -109,9 +110,10 @@ class _AdamStepper:
             p -= step_size * m / (np.sqrt(v) + eps_hat)
 
     def state(self) -> dict[str, np.ndarray]:
+        """A snapshot (copies): later steps do not change it."""
         out = {"t": np.array(self.t)}
         for i, (m, v) in enumerate(zip(self.m, self.v)):
-            out[f"m_{i}"], out[f"v_{i}"] = m, v
+            out[f"m_{i}"], out[f"v_{i}"] = m.copy(), v.copy()
         return out
 
     def load_state(self, state):
