@@ -153,6 +153,12 @@ CASES = [
         [],
         ["a config is a YAML mapping", "got list"],
     ),
+    (
+        "nesterov-without-momentum",
+        GOOD,
+        ["training.optimizer={name: sgd, lr: 0.1, nesterov: true}"],
+        ["training.optimizer", "nesterov: true needs momentum > 0"],
+    ),
     ("set-without-equals", GOOD, ["model.hidden"], ["--set expects key.path=value", "'model.hidden'"]),
     ("set-without-key", GOOD, ["=3"], ["--set expects key.path=value"]),
     ("set-bad-yaml-value", GOOD, ["training.optimizer.lr=[1"], ["--set training.optimizer.lr", "not a valid YAML value"]),

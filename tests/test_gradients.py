@@ -297,3 +297,18 @@ def test_gradients_do_not_accumulate_across_calls():
     first = [g.copy() for g in net.grads]
     net.loss_and_grads(X, Y)
     assert all(np.array_equal(a, b) for a, b in zip(first, net.grads))
+
+
+def test_float32_network_gradients_match_float64():
+    # Same weights and data in both precisions: catches a float32 path that silently
+    # promotes, truncates or takes another branch. Agreement is to float32 precision.
+    net64, X, Y = build_smooth(Mlp(hidden=[5], activation="tanh", **INIT), 3, 1, "auto")
+    net64.loss_and_grads(X, Y)
+    net32 = Mlp(hidden=[5], activation="tanh", **INIT).build(D, 3, 1, "auto", np.random.default_rng(0), np.float32)
+    for p32, p64 in zip(net32.params, net64.params):
+        p32[...] = p64
+    loss32, out32 = net32.loss_and_grads(X.astype(np.float32), Y.astype(np.float32))
+    assert out32.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in net32.grads)
+    for g32, g64 in zip(net32.grads, net64.grads):
+        assert rel_error(g32.astype(np.float64), g64) < 1e-5

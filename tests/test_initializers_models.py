@@ -197,6 +197,17 @@ def test_rosenblatt_one_sample_step(x, y, lr, W_after, b_after):
     np.testing.assert_array_equal(net.layers[0].b, b_after)
 
 
+def test_rosenblatt_batch_sums_the_per_sample_updates():
+    # W = [0.5, -0.5], b = 0.1. Sample [1, 2], y 1: z = -0.4 -> 0, error +1.
+    # Sample [3, 0], y 0: z = 1.6 -> 1, error -1. Summed: w += [1, 2] - [3, 0] = [-2, 2], b += 1 - 1
+    net = rosenblatt([[0.5], [-0.5]], [0.1])
+    loss, _ = net.loss_and_grads(np.array([[1.0, 2.0], [3.0, 0.0]]), np.array([[1.0], [0.0]]))
+    assert loss == 1.0  # both misclassified
+    GD(lr=1.0).build(net.params, net.decay_mask).step(net.grads)
+    np.testing.assert_array_equal(net.layers[0].W, [[-1.5], [1.5]])
+    np.testing.assert_array_equal(net.layers[0].b, [0.1])
+
+
 def test_rosenblatt_on_the_or_gate_through_the_trainer():
     # Zeros init, lr 1, rows in table order, step(0) = 1. By hand:
     # epoch 1: (0,0) y0 z=0 -> 1, b=-1; (0,1) y1 z=-1 -> 0, w=(0,1), b=0; (1,0) z=0 ok; (1,1) z=1 ok

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dltrain.config.section import Section
 
@@ -41,6 +41,13 @@ class GD(_Base):
     name: Literal["gd", "sgd"] = "gd"
     momentum: float = Field(0.0, ge=0, lt=1, description="velocity decay; 0 is plain gradient descent")
     nesterov: bool = Field(False, description="Nesterov momentum (needs momentum > 0)")
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self):
+        # without momentum there is no velocity to look ahead with: it would silently be plain GD
+        if self.nesterov and not self.momentum:
+            raise ValueError("nesterov: true needs momentum > 0 (e.g. momentum: 0.9)")
+        return self
 
     def build(self, params, decay_mask=None):
         return _GDStepper(self, params, decay_mask)
