@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dltrain.config.section import Section
 from dltrain.nn.flat import flat_span, packed
@@ -43,6 +43,13 @@ class GD(_Base):
     momentum: float = Field(0.0, ge=0, lt=1, description="velocity decay; 0 is plain gradient descent")
     nesterov: bool = Field(False, description="Nesterov momentum (needs momentum > 0)")
 
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self):
+        # without momentum there is no velocity to look ahead with: it would silently be plain GD
+        if self.nesterov and not self.momentum:
+            raise ValueError("nesterov: true needs momentum > 0 (e.g. momentum: 0.9)")
+        return self
+
     def build(self, params, decay_mask=None):
         return _GDStepper(self, params, decay_mask)
 
@@ -69,7 +76,8 @@ class _GDStepper:
             p -= np.multiply(g, cfg.lr, out=self._tmp[i])
 
     def state(self) -> dict[str, np.ndarray]:
-        return {f"velocity_{i}": v for i, v in enumerate(self.velocity or [])}
+        """A snapshot (copies): later steps do not change it."""
+        return {f"velocity_{i}": v.copy() for i, v in enumerate(self.velocity or [])}
 
     def load_state(self, state):
         for i, v in enumerate(self.velocity or []):
@@ -195,9 +203,10 @@ class _AdamStepper:
             np.copyto(moment, 0.0, where=self._tmp < tiny)
 
     def state(self) -> dict[str, np.ndarray]:
+        """A snapshot (copies): later steps do not change it."""
         out = {"t": np.array(self.t)}
         for i, (m, v) in enumerate(zip(self.m, self.v)):
-            out[f"m_{i}"], out[f"v_{i}"] = m, v
+            out[f"m_{i}"], out[f"v_{i}"] = m.copy(), v.copy()
         return out
 
     def load_state(self, state):
