@@ -15,9 +15,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dltrain.data import catalog
-from dltrain.data.paths import resolve_data_dir
 from dltrain.errors import DltrainError
+
+# dltrain.data.catalog imports NumPy and pydantic: it is imported inside the commands
+# so that `dltrain --help` stays fast (tests/test_startup_imports.py).
+DOWNLOADABLE = ("mnist", "sign_digits")  # checked against catalog.DOWNLOADABLE by the tests
 
 app = typer.Typer(
     help="List the datasets and where they live; download MNIST or Sign Language Digits ahead of time.",
@@ -54,6 +56,9 @@ def list_datasets(
     """List every dataset: whether the real ones are on disk, their size and folder."""
     if ctx.invoked_subcommand is not None:
         return
+    from dltrain.data import catalog
+    from dltrain.data.paths import resolve_data_dir
+
     rows = catalog.describe(resolve_data_dir(data_dir))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -73,7 +78,7 @@ def list_datasets(
 
 @app.command("fetch")
 def fetch(
-    name: str = typer.Argument(..., help=f"one of: {', '.join(catalog.DOWNLOADABLE)}"),
+    name: str = typer.Argument(..., help=f"one of: {', '.join(DOWNLOADABLE)}"),
     data_dir: Optional[Path] = DataDirOption,
     source: Optional[Path] = typer.Option(
         None,
@@ -82,6 +87,9 @@ def fetch(
     ),
 ) -> None:
     """Download a dataset into the data directory (sign_digits: build it from the photos) and check it."""
+    from dltrain.data import catalog
+    from dltrain.data.paths import resolve_data_dir
+
     try:
         folder = catalog.fetch(name, resolve_data_dir(data_dir), source=source)
     except DltrainError as err:
