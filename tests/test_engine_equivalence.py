@@ -192,8 +192,10 @@ def test_flat_span_recognises_packed_views_only():
     assert flat_span(arrays) is None
 
 
-def test_trainer_epoch_equals_the_plain_loop_bit_for_bit():
+@pytest.mark.parametrize("gather_bytes", [1 << 20, 1])  # all rows at once; one batch at a time
+def test_trainer_epoch_equals_the_plain_loop_bit_for_bit(monkeypatch, gather_bytes):
     """Shuffle once per epoch, contiguous batches, one Adam step each: the same weights in float64."""
+    monkeypatch.setattr("dltrain.train.loop.GATHER_BYTES", gather_bytes)
     params, x, y_hot = random_problem(np.float64, n=23, seed=3)
     y = y_hot.argmax(axis=1)
     splits = Splits((x, y), None, None, list(range(SIZES[-1])), (SIZES[0],))

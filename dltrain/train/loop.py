@@ -23,6 +23,8 @@ from dltrain.nn.losses import SUMMED
 from dltrain.nn.network import Network
 from dltrain.train.targets import encode, predict_classes
 
+GATHER_BYTES = 4 << 20  # shuffled rows are copied this many bytes at a time: cache-sized, whole batches
+
 
 @dataclass
 class EpochRecord:
@@ -57,9 +59,12 @@ class Trainer:
             self.Y_val = encode(self.y_val, n_out, self.n_classes, dtype)
         n = len(self.X)
         self.batch_size = n if self.cfg.batch_size == "full" else min(self.cfg.batch_size, n)
-        # Work buffers, allocated once: the shuffled copy of the training split (one gather
-        # per epoch keeps every batch a contiguous slice) and the predicted class of each row.
-        self._shuffled = (np.empty_like(self.X), np.empty_like(self.Y), np.empty_like(self.y)) if self.cfg.shuffle and self.batch_size < n else None
+        # Work buffers, allocated once. Each epoch's shuffled rows are gathered a few
+        # batches at a time into `_gathered`, so every batch is a contiguous slice without
+        # a second full copy of the training split in memory.
+        shuffled = self.cfg.shuffle and self.batch_size < n
+        rows = min(n, self.batch_size * max(1, GATHER_BYTES // max(1, self.batch_size * self.X[0].nbytes)))
+        self._gathered = (np.empty((rows, *self.X.shape[1:]), self.X.dtype), np.empty((rows, *self.Y.shape[1:]), self.Y.dtype)) if shuffled else None
         self._predicted = np.empty(n, np.int64) if self.n_classes is not None else None
         self.history: list[EpochRecord] = []
         self.epoch = 0
@@ -80,16 +85,25 @@ class Trainer:
     def _epoch(self) -> Optional[EpochRecord]:
         n, bs = len(self.X), self.batch_size
         X, Y, y = self.X, self.Y, self.y
-        if self._shuffled is not None:
+        order = None
+        if self._gathered is not None:
             order = self.rng.permutation(n)
-            X, Y, y = (np.take(a, order, axis=0, out=buf) for a, buf in zip((X, Y, y), self._shuffled))
+            y = y[order]
         # the inner loop stays short: no logging, no per-batch allocation beyond the loss scalar
         summed, predicted = self.net.loss in SUMMED, self._predicted
         loss_and_grads, step, grads = self.net.loss_and_grads, self.optimizer.step, self.net.grads
-        total = 0.0
+        total, base = 0.0, 0
         for lo in range(0, n, bs):
             hi = min(lo + bs, n)
-            loss, out = loss_and_grads(X[lo:hi], Y[lo:hi])
+            if order is not None:
+                if hi - base > len(self._gathered[0]) or lo == 0:  # next rows of the shuffled order
+                    base, chunk = lo, order[lo : lo + len(self._gathered[0])]
+                    X = np.take(self.X, chunk, axis=0, out=self._gathered[0][: len(chunk)])
+                    Y = np.take(self.Y, chunk, axis=0, out=self._gathered[1][: len(chunk)])
+                xb, yb = X[lo - base : hi - base], Y[lo - base : hi - base]
+            else:
+                xb, yb = X[lo:hi], Y[lo:hi]
+            loss, out = loss_and_grads(xb, yb)
             if not math.isfinite(loss):
                 self._diverged(loss)
             step(grads)
