@@ -1,0 +1,88 @@
+"""The tutorial logistic regression (Sign Language Digits 0/1, 348 x 4096, float64, 150
+full-batch iterations): dltrain's engine time, a direct NumPy transcription of the
+tutorial, and the wall time of the whole `dltrain run configs/logreg.yaml`.
+
+    python bench/logreg_sign.py [--repeats 5] [--data-dir DIR]
+
+Engine time: `Experiment.train()` only (data already loaded), the code path of `dltrain run`.
+The transcription works on the same split, features as rows as the tutorial writes it.
+Medians of `--repeats` runs; results in bench/results/logreg_sign-*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from _common import REPO, OthersMeter, limit_threads, machine, thread_env, wait_for_idle, write_results
+
+import numpy as np
+
+CONFIG = REPO / "configs" / "logreg.yaml"
+
+
+def transcription(X, y, iterations=150, lr=0.01):
+    """The tutorial's loop. X: (n, 4096) rows as samples -> works on x = X.T (4096, n)."""
+    x, y = X.T, y.reshape(1, -1).astype(np.float64)
+    w, b, m, costs = np.full((x.shape[0], 1), 0.01), 0.0, x.shape[1], []
+    for _ in range(iterations):
+        z = w.T @ x + b
+        a = 1 / (1 + np.exp(-z))
+        costs.append(float(np.sum(-y * np.log(a) - (1 - y) * np.log(1 - a)) / m))
+        dw = x @ (a - y).T / m
+        db = float(np.sum(a - y) / m)
+        w -= lr * dw
+        b -= lr * db
+    return costs
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--data-dir", help="data directory holding sign_digits/ (default: $DLTRAIN_DATA_DIR)")
+    a = p.parse_args()
+    from dltrain.api import resolve
+    from dltrain.experiment import Experiment, load_splits
+
+    cfg = resolve(CONFIG, ["output.plots=false"])
+    splits = load_splits(cfg, a.data_dir)
+    engine, direct, cli, others = [], [], [], []
+    with limit_threads(a.threads):
+        for _ in range(a.repeats):
+            wait_for_idle()
+            with OthersMeter() as meter:
+                exp = Experiment(cfg, splits=splits)
+                t = time.perf_counter()
+                exp.train()
+                engine.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                costs = transcription(*splits.train)
+                direct.append(time.perf_counter() - t)
+            others.append(meter.others)
+    gap = max(abs(r["train_loss"] - c) for r, c in zip(exp.record("completed").history, costs))
+    with tempfile.TemporaryDirectory() as runs:
+        cmd = [sys.executable, "-m", "dltrain", "run", str(CONFIG), "--runs-dir", runs, "--quiet"]
+        cmd += ["--data-dir", a.data_dir] if a.data_dir else []
+        for _ in range(a.repeats):
+            wait_for_idle()
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, env=thread_env(a.threads))
+            cli.append(time.perf_counter() - t)
+    doc = {"machine": machine(), "threads": a.threads, "engine_s": engine, "transcription_s": direct, "cli_wall_s": cli,
+           "others_cpu": others, "max_cost_difference": gap}
+    med = statistics.median
+    print(f"engine (Experiment.train, 150 iterations): {med(engine):.3f} s")
+    print(f"direct NumPy transcription:                {med(direct):.3f} s   ratio {med(engine) / med(direct):.2f}")
+    print(f"whole `dltrain run configs/logreg.yaml`:   {med(cli):.3f} s (incl. plots)")
+    print(f"largest cost difference dltrain vs transcription over 150 iterations: {gap:.2e}")
+    print(f"results: {write_results('logreg_sign', doc)}")
+
+
+if __name__ == "__main__":
+    main()
