@@ -38,7 +38,7 @@ def run(
             sys.stdout.write(dump_config(cfg))
         return
     result = api.run(config, overrides=set_, runs_dir=runs_dir, data_dir=data_dir, name=name, seed=seed,
-                     live=False if quiet else None, argv=["dltrain", *sys.argv[1:]])
+                     live=False if quiet else None, argv=["dltrain", *sys.argv[1:]], handle_signals=True)
     if as_json:
         print_json(result.as_dict())
         return
@@ -46,6 +46,7 @@ def run(
 
 
 def _summary(result) -> None:
+    """Status line, a table of the final metrics, the run folder (shared with `resume`)."""
     from rich.console import Console
     from rich.table import Table
 

@@ -27,6 +27,7 @@ class Training(Section):
     shuffle: bool = Field(True, description="reshuffle the training split once per epoch (seeded)")
     dtype: Literal["float32", "float64"] = Field("float64", description="floating-point type of data and weights")
     log_every: int = Field(1, gt=0, description="print a progress line every this many epochs (when not on a live display)")
+    checkpoint_every: int = Field(0, ge=0, description="also save checkpoint.npz, history and weights every this many epochs (0: only when the run stops)")
 
     @field_validator("batch_size", mode="before")
     @classmethod

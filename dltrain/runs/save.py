@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dltrain.experiment import RunRecord
+from dltrain.errors import RunFolderError
 from dltrain.runs.folder import RunFolder
 
 
@@ -17,6 +18,13 @@ def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> Non
 
 
 def draw_plots(folder: RunFolder, record: RunRecord) -> None:
+    try:
+        _draw(folder, record)
+    except OSError as err:
+        raise RunFolderError(f"cannot write a plot in {folder.path}: {err.strerror or err}") from None
+
+
+def _draw(folder: RunFolder, record: RunRecord) -> None:
     from dltrain.runs import plots
 
     name = record.meta.get("name", folder.name)

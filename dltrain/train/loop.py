@@ -21,6 +21,7 @@ from dltrain.data.split import Splits
 from dltrain.errors import TrainingFailed
 from dltrain.nn.losses import SUMMED
 from dltrain.nn.network import Network
+from dltrain.train import checkpoint
 from dltrain.train.targets import encode, predict_classes
 
 
@@ -64,8 +65,16 @@ class Trainer:
     def fit(self, on_epoch: Callable[[EpochRecord], None] = lambda r: None) -> list[EpochRecord]:
         while self.epoch < self.cfg.epochs and not self.stop_requested:
             start = time.perf_counter()
-            record = self._epoch()
+            # An epoch cut short (stop, divergence, Ctrl-C) is rolled back to this mark, so the
+            # weights always match the history and a resumed run continues bit for bit.
+            mark = checkpoint.capture(self, history=False)
+            try:
+                record = self._epoch()
+            except BaseException:
+                checkpoint.restore(self, mark)
+                raise
             if record is None:  # interrupted mid-epoch: the epoch does not count
+                checkpoint.restore(self, mark)
                 break
             record.seconds = time.perf_counter() - start
             self.epoch += 1
