@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
+
 from dltrain.errors import DltrainError, Interrupted, RunFolderError
 from dltrain.experiment import Experiment, RunRecord
 from dltrain.runs.folder import RunFolder, now_iso
@@ -66,7 +68,9 @@ class Session:
                     progress(record)
                     self._maybe_checkpoint(record)
 
-                self.exp.train(on_epoch=on_epoch)
+                # Overflow on the way to NaN is reported once, by the trainer's divergence check.
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                    self.exp.train(on_epoch=on_epoch)
         except RunFolderError as err:  # a checkpoint could not be written: stop, keep what is on disk
             self.write_error = err
             return "failed", str(err)

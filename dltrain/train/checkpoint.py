@@ -51,6 +51,29 @@ def restore(trainer, state: dict[str, np.ndarray]) -> None:
         trainer.history = [EpochRecord(**row) for row in json.loads(str(state["history"]))]
 
 
+class Mark:
+    """The state at an epoch boundary, kept in memory to roll an epoch back (preallocated: taken every epoch)."""
+
+    def __init__(self, trainer):
+        self.params = [p.copy() for p in trainer.net.params]
+        self.opt = {k: np.array(v, copy=True) for k, v in trainer.optimizer.state().items()}
+        self.rng, self.epoch = None, 0
+
+    def take(self, trainer) -> None:
+        for saved, p in zip(self.params, trainer.net.params):
+            np.copyto(saved, p)
+        for key, value in trainer.optimizer.state().items():
+            np.copyto(self.opt[key], value)
+        self.rng, self.epoch = trainer.rng.bit_generator.state, trainer.epoch
+
+    def restore(self, trainer) -> None:
+        for saved, p in zip(self.params, trainer.net.params):
+            np.copyto(p, saved)
+        trainer.optimizer.load_state(self.opt)
+        trainer.rng.bit_generator.state = self.rng
+        trainer.epoch = self.epoch
+
+
 def save(folder, state: dict[str, np.ndarray]) -> None:
     """Write the checkpoint atomically (a crash leaves the previous one intact)."""
     folder.write_npz(FILENAME, state)

@@ -63,18 +63,19 @@ class Trainer:
         self.stop_requested = False  # set from a signal handler: stop after the current batch
 
     def fit(self, on_epoch: Callable[[EpochRecord], None] = lambda r: None) -> list[EpochRecord]:
+        mark = checkpoint.Mark(self)
         while self.epoch < self.cfg.epochs and not self.stop_requested:
             start = time.perf_counter()
             # An epoch cut short (stop, divergence, Ctrl-C) is rolled back to this mark, so the
             # weights always match the history and a resumed run continues bit for bit.
-            mark = checkpoint.capture(self, history=False)
+            mark.take(self)
             try:
                 record = self._epoch()
             except BaseException:
-                checkpoint.restore(self, mark)
+                mark.restore(self)
                 raise
             if record is None:  # interrupted mid-epoch: the epoch does not count
-                checkpoint.restore(self, mark)
+                mark.restore(self)
                 break
             record.seconds = time.perf_counter() - start
             self.epoch += 1
