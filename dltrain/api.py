@@ -81,9 +81,13 @@ def run(
     notes = _notes(exp)
 
     folder = RunFolder.create(runs_dir, cfg.name)
-    folder.write_text("config.yaml", dump_config(cfg))
-    folder.update_meta(**exp.describe(), argv=list(sys.argv if argv is None else argv), status="running",
-                       started=now_iso(), process_started=now_iso(), epochs_done=0, notes=notes)
+    try:
+        folder.write_text("config.yaml", dump_config(cfg))
+        folder.update_meta(**exp.describe(), argv=list(sys.argv if argv is None else argv), status="running",
+                           started=now_iso(), process_started=now_iso(), epochs_done=0, notes=notes)
+    except RunFolderError:
+        folder.remove_if_empty()  # no half-made run folder without a meta.json
+        raise
     return _finish(Session(exp, folder, live=live, handle_signals=handle_signals).train())
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dltrain.data.base import Dataset, RandomTestSplit
 from dltrain.errors import DataError
@@ -31,6 +31,13 @@ class Digits(RandomTestSplit):
 
     name: Literal["digits"] = "digits"
     classes: Optional[list[int]] = Field(None, min_length=2, description="digits to keep (default all ten)")
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct(cls, classes):
+        if classes is not None and len(set(classes)) != len(classes):
+            raise ValueError(f"each digit may appear once, got {classes}")
+        return classes
 
     def load(self, data_dir: Path) -> Dataset:
         from sklearn.datasets import load_digits

@@ -18,6 +18,8 @@ Task = Literal["classification", "regression"]
 
 def labelled(X: np.ndarray, y: np.ndarray, task: str, source: str) -> Dataset:
     """Dataset from features X: (n, ...) and raw labels y: (n,) (or (n, k) targets for regression)."""
+    if X.ndim == 0 or y.ndim == 0:
+        raise DataError(f"{source}: X and y must be arrays with one row per sample, got shapes {X.shape} and {y.shape}")
     if len(X) == 0:
         raise DataError(f"{source} holds no samples")
     if len(X) != len(y):
@@ -34,6 +36,8 @@ def labelled(X: np.ndarray, y: np.ndarray, task: str, source: str) -> Dataset:
         return Dataset(X=X, y=y)
     if y.ndim != 1:
         raise DataError(f"{source}: class labels must be one per sample, got shape {y.shape}")
+    if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
+        raise DataError(f"{source}: class labels must not be NaN or infinite")
     classes, index = np.unique(y, return_inverse=True)
     if len(classes) < 2:
         raise DataError(f"{source}: a classifier needs at least two classes, found {classes.tolist()}")
@@ -88,6 +92,8 @@ class File(RandomTestSplit):
 
 
 def _read_npz(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
+    if not zipfile.is_zipfile(path):  # else np.load takes it for a pickle and says so, confusingly
+        raise DataError(f"{path} is not a .npz archive (not a zip file: truncated, or another format)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = {"X", "y"} - set(archive.files)
@@ -122,6 +128,8 @@ def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
             except ValueError:
                 name = (header[:col] + header[col + 1 :])[j]
                 raise DataError(f"{path}, line {i}: column {name!r} holds {value!r}, not a number") from None
+        if not row[col].strip():
+            raise DataError(f"{path}, line {i}: the label column {label!r} is empty")
         labels.append(_number_or_text(row[col]))
     return X, np.array(labels)
 

@@ -134,6 +134,14 @@ class RunFolder:
             p.unlink(missing_ok=True)
         return partial
 
+    def remove_if_empty(self) -> None:
+        """Remove the folder if nothing but partial files is in it (after a failed first write)."""
+        self.remove_partial_files()
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass  # not empty, or not removable: leave it
+
 
 def now_iso() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
