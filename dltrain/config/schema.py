@@ -47,7 +47,7 @@ class Config(Section):
     """One experiment."""
 
     name: str = Field("run", description="run name, part of the run folder's name")
-    seed: int = Field(0, description="seed of initialization and shuffling")
+    seed: int = Field(0, ge=0, description="seed of initialization and shuffling")
     dataset: DatasetSpec = Field(description="which data and how it is split")
     model: Model = Field(default_factory=Mlp, description="logreg | perceptron | mlp and its settings")
     training: Training = Field(default_factory=Training)

@@ -45,7 +45,7 @@ class DatasetConfig(Section):
     """Options every dataset shares: the validation split, scaling and the split seed."""
 
     name: str
-    split_seed: int = Field(42, description="seed of the train/validation/test splits")
+    split_seed: int = Field(42, ge=0, lt=2**32, description="seed of the train/validation/test splits")
     validation_split: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of train held out for validation")
     stratify: bool = Field(False, description="keep class proportions in every split (classifiers only)")
     scaling: Literal["none", "minmax", "standard"] = Field("none", description="feature scaling fitted on train only")

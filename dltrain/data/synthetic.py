@@ -36,7 +36,7 @@ class SqrtMean(RandomTestSplit):
     name: Literal["sqrt_mean"] = "sqrt_mean"
     n: int = Field(1000, gt=0, description="number of samples")
     dim: int = Field(10, gt=0, description="features per sample")
-    seed: int = Field(0, description="seed of the generated inputs")
+    seed: int = Field(0, ge=0, description="seed of the generated inputs")
 
     def load(self, data_dir: Path) -> Dataset:
         X = np.random.default_rng(self.seed).random((self.n, self.dim))

@@ -24,6 +24,8 @@ def labelled(X: np.ndarray, y: np.ndarray, task: str, source: str) -> Dataset:
         raise DataError(f"{source} holds no samples")
     if len(X) != len(y):
         raise DataError(f"{source}: X has {len(X)} rows but y has {len(y)}")
+    if X[0].size == 0:
+        raise DataError(f"{source}: the samples have no features (X has shape {X.shape})")
     if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)):
         raise DataError(f"{source}: X must be finite numbers")
     if task == "regression":
@@ -58,8 +60,13 @@ class Inline(RandomTestSplit):
         widths = {len(row) for row in self.X}
         if len(widths) != 1:
             raise ValueError(f"every row of X needs the same length, got lengths {sorted(widths)}")
+        if widths == {0}:
+            raise ValueError("the rows of X need at least one feature")
         if len(self.X) != len(self.y):
             raise ValueError(f"X has {len(self.X)} rows but y has {len(self.y)}")
+        shapes = {len(v) if isinstance(v, list) else None for v in self.y}
+        if len(shapes) != 1:
+            raise ValueError("y must hold one value per row, or lists of the same length for every row (several regression targets)")
         return self
 
     def load(self, data_dir: Path) -> Dataset:
@@ -82,7 +89,11 @@ class File(RandomTestSplit):
 
     def load(self, data_dir: Path) -> Dataset:
         path = Path(self.path)
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError as err:  # e.g. a name too long for the file system
+            raise DataError(f"dataset file {path}: {err.strerror}") from None
+        if not found:
             raise DataError(f"dataset file {path} does not exist")
         readers = {".npz": _read_npz, ".csv": _read_csv}
         if path.suffix.lower() not in readers:
