@@ -65,9 +65,13 @@ def n_classes_of(splits: Splits) -> Optional[int]:
 
 def build_network(cfg: Config, splits: Splits, rng: np.random.Generator) -> Network:
     try:
-        return cfg.model.build(splits.n_features, n_classes_of(splits), splits.n_targets, cfg.training.loss, rng, np.dtype(cfg.training.dtype))
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, once, with the keys to change
+            net = cfg.model.build(splits.n_features, n_classes_of(splits), splits.n_targets, cfg.training.loss, rng, np.dtype(cfg.training.dtype))
     except ValueError as err:
         raise ConfigError(f"invalid config: model: {err}") from None
+    if not all(np.isfinite(p).all() for p in net.params):
+        raise ConfigError(f"invalid config: model.init / model.bias_init give weights that are not finite in {cfg.training.dtype}; use smaller values")
+    return net
 
 
 def weights_of(net: Network) -> dict[str, np.ndarray]:

@@ -154,6 +154,9 @@ def test_second_interrupt_exits_at_once_leaving_complete_files(tmp_path):
     proc = start_run(write_config(tmp_path, config("sgd", 10**6, checkpoint_every=2)), runs)
     wait_for_epoch(proc, 4)
     proc.send_signal(signal.SIGINT)
+    for line in proc.stderr:  # the first was handled: saving has begun (or is already over)
+        if line.startswith("stopping after"):
+            break
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -166,6 +169,31 @@ def test_second_interrupt_exits_at_once_leaving_complete_files(tmp_path):
     target = meta["epochs_done"] + 2
     assert CliRunner().invoke(app, ["resume", str(folder), "--epochs", str(target), "--quiet"]).exit_code == 0
     assert_same_run(folder, reference(tmp_path, "sgd", target))
+
+
+def test_second_interrupt_during_the_save_leaves_at_once(tmp_path, monkeypatch):
+    """Deterministic version of the race above: both signals arrive while the run is being saved."""
+    from dltrain.errors import Interrupted
+    from dltrain.runs import session
+
+    real_save = session.save_record
+
+    def save_interrupted(folder, record, plots=True):
+        folder.write_csv("history.csv", record.history)
+        signal.raise_signal(signal.SIGINT)  # first: only asks to stop
+        signal.raise_signal(signal.SIGINT)  # second: leaves now
+        real_save(folder, record, plots)
+
+    monkeypatch.setattr(session, "save_record", save_interrupted)
+    with pytest.raises(Interrupted, match="stopped at once by a second interrupt") as caught:
+        api.run(config("adam", 4, checkpoint_every=2), runs_dir=tmp_path, live=False, handle_signals=True)
+    assert "resume with: dltrain resume" in str(caught.value)
+    folder = only_run(tmp_path)
+    assert_complete_files(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["status"] == "interrupted" and meta["error"] == "stopped at once by a second interrupt"
+    assert meta["epochs_done"] == int(RunFolder(folder).read_npz("checkpoint.npz")["epoch"]) == 4
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_sigkill_at_random_moments_leaves_complete_files_and_a_crashed_status(tmp_path):
