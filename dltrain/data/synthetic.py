@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from dltrain.data.base import Dataset, DatasetConfig, RandomTestSplit
+from dltrain.errors import DataError
 
 
 class OrGate(DatasetConfig):
@@ -39,5 +40,8 @@ class SqrtMean(RandomTestSplit):
     seed: int = Field(0, ge=0, description="seed of the generated inputs")
 
     def load(self, data_dir: Path) -> Dataset:
-        X = np.random.default_rng(self.seed).random((self.n, self.dim))
+        try:
+            X = np.random.default_rng(self.seed).random((self.n, self.dim))
+        except ValueError:  # numpy: more bytes than an array can address
+            raise DataError(f"dataset: sqrt_mean with n={self.n} and dim={self.dim} is too large to generate") from None
         return Dataset(X=X, y=np.sqrt(X.mean(axis=1)))
