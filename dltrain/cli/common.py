@@ -45,7 +45,8 @@ def reports_errors(command: Callable) -> Callable:
 
 def _report(err, as_json: bool) -> None:
     status = {1: "failed", 130: "interrupted"}.get(err.exit_code, "error")
-    err_console.print(f"[bold red]error:[/] {err}" if status != "interrupted" else f"[yellow]{err}[/]")
+    message = f"[bold red]error:[/] {err}" if status != "interrupted" else f"[yellow]{err}[/]"
+    err_console.print(message, soft_wrap=True)
     if as_json:
         doc = err.result.as_dict() if getattr(err, "result", None) else {"status": status}
         doc["error"] = str(err)

@@ -89,6 +89,8 @@ def explain(err: ValidationError, data: dict) -> str:
     messages: dict[str, list[str]] = {}
     for e in err.errors():
         path, tail = _clean_path(e["loc"], data)
+        if e["type"].startswith("union_tag"):
+            path.append(e["ctx"]["discriminator"].strip("'"))  # the key that names the kind
         key = ".".join(map(str, path)) or "(top level)"
         messages.setdefault(key, []).append(_describe(e, path, data))
     lines = [f"{key}: {' / '.join(dict.fromkeys(msgs))}" for key, msgs in messages.items()]
@@ -130,9 +132,9 @@ def _describe(e: dict, path: list, data: dict) -> str:
         return f"{e['input']!r} is not allowed{_suggest(str(e['input']), options)}; allowed: {', '.join(options)}"
     if kind == "union_tag_invalid":
         options = re.findall(r"'([^']*)'", ctx.get("expected_tags", ""))
-        return f"{ctx['discriminator'].strip(chr(39))} {ctx['tag']!r} is unknown{_suggest(ctx['tag'], options)}; allowed: {', '.join(options)}"
+        return f"{ctx['tag']!r} is unknown{_suggest(ctx['tag'], options)}; allowed: {', '.join(options)}"
     if kind == "union_tag_not_found":
-        return f"needs a {ctx['discriminator']} key saying which kind it is"
+        return "required key is missing: it says which kind this section describes"
     message = e["msg"].removeprefix("Value error, ")
     return f"{message}{got}"
 

@@ -56,7 +56,7 @@ class GD(_Base):
 class _GDStepper:
     def __init__(self, cfg: GD, params, decay_mask):
         self.cfg, self.params = cfg, params
-        self.decay_mask = decay_mask or [True] * len(params)
+        self.decay_mask = decay_mask or [p.ndim > 1 for p in params]
         self.velocity = [np.zeros_like(p) for p in params] if cfg.momentum else None
 
     def step(self, grads):
@@ -95,7 +95,7 @@ class Adam(_Base):
 class _AdamStepper:
     def __init__(self, cfg: Adam, params, decay_mask):
         self.cfg, self.params = cfg, params
-        self.decay_mask = decay_mask or [True] * len(params)
+        self.decay_mask = decay_mask or [p.ndim > 1 for p in params]
         self.m = [np.zeros_like(p) for p in params]
         self.v = [np.zeros_like(p) for p in params]
         self.t = 0
