@@ -45,7 +45,10 @@ def reports_errors(command: Callable) -> Callable:
 
 def _report(err, as_json: bool) -> None:
     status = {1: "failed", 130: "interrupted"}.get(err.exit_code, "error")
-    message = f"[bold red]error:[/] {err}" if status != "interrupted" else f"[yellow]{err}[/]"
+    from rich.text import Text
+
+    # Text, not markup: messages hold lists such as [0, 1] that markup would swallow.
+    message = Text.assemble(("error: ", "bold red"), str(err)) if status != "interrupted" else Text(str(err), style="yellow")
     err_console.print(message, soft_wrap=True)
     if as_json:
         doc = err.result.as_dict() if getattr(err, "result", None) else {"status": status}

@@ -88,7 +88,7 @@ def explain(err: ValidationError, data: dict) -> str:
     """One line per bad key: `key.path: problem (got value)` plus suggestions."""
     messages: dict[str, list[str]] = {}
     for e in err.errors():
-        path, tail = _clean_path(e["loc"], data)
+        path = _clean_path(e["loc"], data)
         if e["type"].startswith("union_tag"):
             path.append(e["ctx"]["discriminator"].strip("'"))  # the key that names the kind
         key = ".".join(map(str, path)) or "(top level)"
@@ -97,7 +97,7 @@ def explain(err: ValidationError, data: dict) -> str:
     return "invalid config:\n  " + "\n  ".join(lines)
 
 
-def _clean_path(loc: tuple, data: Any) -> tuple[list, list]:
+def _clean_path(loc: tuple, data: Any) -> list:
     """Split pydantic's loc into the keys the user wrote and the union tags pydantic adds."""
     path, node = [], data
     for i, part in enumerate(loc):
@@ -111,7 +111,7 @@ def _clean_path(loc: tuple, data: Any) -> tuple[list, list]:
             path.append(part)  # a missing key
         else:
             continue  # a union tag ('mlp', 'int', "literal['full']") or past a scalar
-    return path, []
+    return path
 
 
 def _is_tag(part, node: dict) -> bool:
