@@ -12,6 +12,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -340,7 +341,7 @@ def test_divergence_fails_with_epoch_last_loss_and_hint_keeping_history(tmp_path
 def test_run_status_reports_crashed_only_for_dead_local_processes():
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    here = {"status": "running", "host": os.uname().nodename}
+    here = {"status": "running", "host": socket.gethostname()}
     assert run_status({**here, "pid": dead.pid}) == "crashed"
     assert run_status({**here, "pid": os.getpid()}) == "running"
     assert run_status({**here, "pid": os.getpid(), "process_started": "2000-01-01T00:00:00+00:00"}) == "crashed"  # pid reused

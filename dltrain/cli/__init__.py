@@ -35,6 +35,9 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 from dltrain.cli import run as _run  # noqa: E402,F401  (registers `run`)
 from dltrain.cli import resume as _resume  # noqa: E402,F401  (registers `resume`)
+from dltrain.cli.datasets import app as _datasets  # noqa: E402
+
+app.add_typer(_datasets, name="datasets")
 
 
 def main() -> None:

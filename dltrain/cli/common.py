@@ -49,8 +49,11 @@ def reports_errors(command: Callable) -> Callable:
 
 def _report(err, as_json: bool) -> None:
     status = {1: "failed", 130: "interrupted"}.get(err.exit_code, "error")
-    # soft_wrap: a run folder path in the message must stay copyable, never broken across lines
-    err_console.print(f"[bold red]error:[/] {err}" if status != "interrupted" else f"[yellow]{err}[/]", soft_wrap=True)
+    from rich.text import Text
+
+    # Text, not markup: messages hold lists such as [0, 1] that markup would swallow.
+    message = Text.assemble(("error: ", "bold red"), str(err)) if status != "interrupted" else Text(str(err), style="yellow")
+    err_console.print(message, soft_wrap=True)
     if as_json:
         doc = err.result.as_dict() if getattr(err, "result", None) else {"status": status}
         doc["error"] = str(err)

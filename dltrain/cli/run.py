@@ -56,7 +56,7 @@ def _summary(result) -> None:
     for key in keys:
         table.add_column(key, justify="right")
     for split, values in result.metrics.items():
-        table.add_row(split, *(f"{values[k]:.4f}" if k in values else "" for k in keys))
+        table.add_row(split, *(f"{values[k]:.4g}" if k in values else "" for k in keys))
     console = Console()
     console.print(f"{result.status} in {result.seconds:.2f} s, {result.epochs} epochs", highlight=False)
     console.print(table)
