@@ -56,14 +56,12 @@ class Mark:
 
     def __init__(self, trainer):
         self.params = [p.copy() for p in trainer.net.params]
-        self.opt = {k: np.array(v, copy=True) for k, v in trainer.optimizer.state().items()}
-        self.rng, self.epoch = None, 0
+        self.opt, self.rng, self.epoch = {}, None, 0
 
     def take(self, trainer) -> None:
         for saved, p in zip(self.params, trainer.net.params):
             np.copyto(saved, p)
-        for key, value in trainer.optimizer.state().items():
-            np.copyto(self.opt[key], value)
+        self.opt = trainer.optimizer.state()  # already a snapshot (copies)
         self.rng, self.epoch = trainer.rng.bit_generator.state, trainer.epoch
 
     def restore(self, trainer) -> None:
