@@ -41,3 +41,4 @@ app.add_typer(_datasets, name="datasets")
 
 def main() -> None:
     app()
+from dltrain.cli import evaluate as _evaluate  # noqa: E402,F401  (registers `eval`)
