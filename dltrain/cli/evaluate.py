@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from dltrain.cli import app
+from dltrain.cli.tables import stdout_console
 from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
 
 SPLIT_CHOICES = ("train", "val", "test", "all")
@@ -45,10 +46,9 @@ def eval_(
 
 
 def _show(report: dict, classes) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    console = stdout_console()
     details = report["details"]
     keys = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "log_loss"] if classes is not None else ["mse", "mae", "r2"]
     table = Table(title=f"eval {report['run']}" + (f" ({', '.join(report['overrides'])})" if report["overrides"] else ""))

@@ -34,6 +34,9 @@ def cost_overlay_plot(path: Path, curves: list[tuple[str, list[dict]]], ylabel: 
             values = [r.get(key) for r in history]
             if any(v is not None for v in values):
                 ax.plot(epochs, [np.nan if v is None else v for v in values], style, color=colour, label=f"{label} ({suffix})")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
