@@ -55,7 +55,7 @@ def _show(report: dict, classes) -> None:
     for column in ("split", "n", "loss", *keys):
         table.add_column(HEADERS.get(column, column), justify="left" if column == "split" else "right", no_wrap=True)
     for name, metrics in report["metrics"].items():
-        table.add_row(name, str(details[name]["n"]), f"{metrics['loss']:.4f}", *(f"{details[name][k]:.4f}" for k in keys))
+        table.add_row(name, str(details[name]["n"]), f"{metrics['loss']:.4g}", *(f"{details[name][k]:.4g}" for k in keys))
     if classes is not None:
         table.caption = "prec, rec, F1: macro averages over the classes"
     _baseline_rows(table, report.get("baseline"), list(report["metrics"]), keys)
@@ -66,7 +66,7 @@ def _show(report: dict, classes) -> None:
         for column in ("class", "precision", "recall", "f1", "support"):
             per_class.add_column(column, justify="right")
         for name, values in last["per_class"].items():
-            per_class.add_row(name, f"{values['precision']:.4f}", f"{values['recall']:.4f}", f"{values['f1']:.4f}", str(values["support"]))
+            per_class.add_row(name, f"{values['precision']:.4g}", f"{values['recall']:.4g}", f"{values['f1']:.4g}", str(values["support"]))
         console.print(per_class)
     for path in report["plots"]:
         console.print(f"plot: {path}", soft_wrap=True)
@@ -82,5 +82,5 @@ def _baseline_rows(table, baseline: Optional[dict], splits: list, keys: list) ->
         values = baseline.get(name)
         if values:
             loss = values.get("log_loss")
-            table.add_row(f"sklearn {name}", "", "" if loss is None else f"{loss:.4f}", *(f"{values[k]:.4f}" if k in values else "" for k in keys))
+            table.add_row(f"sklearn {name}", "", "" if loss is None else f"{loss:.4g}", *(f"{values[k]:.4g}" if k in values else "" for k in keys))
     table.caption = "\n".join(filter(None, [table.caption, f"sklearn: {baseline.get('error') or baseline.get('model')}"]))
