@@ -23,7 +23,7 @@ log_loss where the estimator gives probabilities) for classifiers, mse/mae/r2 fo
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator

@@ -21,8 +21,11 @@ def predict(
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where 'latest' is looked for"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
 ):
-    """Predict with a trained run. Images are converted like the training data (grayscale, size, pixel scale)
-    and every sample is scaled with the scaler fitted at training time."""
+    """Predict classes (with probabilities) or values for new samples or images with a trained run.
+
+    Images are converted like the training data (grayscale, size, pixel scale), and
+    every sample is scaled with the scaler fitted at training time.
+    """
     from dltrain.runs.predict import predictions, read_inputs
     from dltrain.runs.reader import load_run
 
