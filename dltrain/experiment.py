@@ -19,6 +19,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from dltrain.baseline import baseline_metrics
 from dltrain.config.loader import dump_config
 from dltrain.config.schema import Config
 from dltrain.data.paths import resolve_data_dir
@@ -45,6 +46,7 @@ class RunRecord:
     classes: Optional[list] = None
     predictions: Optional[tuple[str, np.ndarray, np.ndarray]] = None
     extra: dict = field(default_factory=dict)
+    preprocess: dict[str, np.ndarray] = field(default_factory=dict)  # preprocess.npz: the fitted scaler
 
 
 def load_splits(cfg: Config, data_dir=None) -> Splits:
@@ -112,11 +114,12 @@ class Experiment:
             config_yaml=dump_config(self.cfg),
             meta={**self.describe(), "status": status, "epochs_done": self.trainer.epoch, "error": error},
             history=[r.as_row() for r in self.trainer.history],
-            metrics=self.metrics() if completed else {},
+            metrics={**self.metrics(), **baseline_metrics(self.cfg, self.splits)} if completed else {},
             weights=weights_of(self.net),
             loss=self.net.loss,
             classes=self.splits.classes,
             predictions=predictions,
+            preprocess=self.splits.scaler.arrays() if self.splits.scaler else {},
         )
 
     def describe(self) -> dict:

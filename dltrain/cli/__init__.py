@@ -42,3 +42,7 @@ app.add_typer(_datasets, name="datasets")
 
 def main() -> None:
     app()
+from dltrain.cli import evaluate as _evaluate  # noqa: E402,F401  (registers `eval`)
+from dltrain.cli import list_runs as _list_runs  # noqa: E402,F401  (registers `runs`)
+from dltrain.cli import compare as _compare  # noqa: E402,F401  (registers `compare`)
+from dltrain.cli import predict as _predict  # noqa: E402,F401  (registers `predict`)

@@ -51,12 +51,17 @@ def _summary(result) -> None:
     from rich.table import Table
 
     table = Table()
-    keys = list(dict.fromkeys(k for m in result.metrics.values() for k in m))
+    baseline = result.metrics.get("baseline") or {}
+    splits = {k: v for k, v in result.metrics.items() if k != "baseline"}
+    rows = [*splits.items(), *((f"sklearn {k}", v) for k, v in baseline.items() if k in splits)]
+    keys = list(dict.fromkeys(k for _, m in rows for k in m))
     table.add_column("split")
     for key in keys:
         table.add_column(key, justify="right")
-    for split, values in result.metrics.items():
+    for split, values in rows:
         table.add_row(split, *(f"{values[k]:.4g}" if k in values else "" for k in keys))
+    if baseline:
+        table.caption = f"sklearn: {baseline.get('error') or baseline['model']}"
     console = Console()
     console.print(f"{result.status} in {result.seconds:.2f} s, {result.epochs} epochs", highlight=False)
     console.print(table)

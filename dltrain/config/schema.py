@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Literal, Optional, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from dltrain.baseline import Baseline
 from dltrain.config.section import Section
 from dltrain.data.registry import DatasetSpec
 from dltrain.nn.models import LossName, Mlp, Model
@@ -52,6 +53,7 @@ class Config(Section):
     model: Model = Field(default_factory=Mlp, description="logreg | perceptron | mlp and its settings")
     training: Training = Field(default_factory=Training)
     output: Output = Field(default_factory=Output)
+    baseline: Optional[Baseline] = Field(None, description="'sklearn': also fit scikit-learn's counterpart on the same split (see dltrain.baseline)")
 
     @field_validator("name")
     @classmethod
@@ -60,3 +62,9 @@ class Config(Section):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}", name):
             raise ValueError("a run name must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit")
         return name
+
+    @model_validator(mode="after")
+    def _baseline_fits_model(self):
+        if self.baseline is not None:
+            self.baseline.check(self.model)
+        return self

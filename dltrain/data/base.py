@@ -53,6 +53,15 @@ class DatasetConfig(Section):
     def load(self, data_dir: Path) -> Dataset:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
 
+    def image_to_sample(self, image, shape: tuple[int, ...], invert: bool = False) -> np.ndarray:
+        """One image file (a PIL image) -> one sample of `shape` as `load` delivers it (before scaling).
+
+        Image datasets override this so `dltrain predict` sees pixels the way training did.
+        """
+        from dltrain.errors import DataError
+
+        raise DataError(f"dataset {self.name!r} does not say how an image becomes a sample; give the samples as a .npy, .npz or .csv file")
+
 
 class RandomTestSplit(DatasetConfig):
     """A dataset with no official test set: `test_size` of it is held out at random."""

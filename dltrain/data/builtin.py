@@ -46,3 +46,9 @@ class Digits(RandomTestSplit):
         classes = self.classes or list(range(10))
         X, y = select_classes(bunch.images, bunch.target, classes)
         return Dataset(X=X, y=y, classes=classes, sample_shape=(8, 8))
+
+    def image_to_sample(self, image, shape, invert=False):
+        """Light ink on dark, shrunk to 8x8 by averaging: gray levels 0..255 become 0..16 like the dataset's."""
+        from dltrain.data.images import grayscale_pixels
+
+        return grayscale_pixels(image, shape, invert) * (16 / 255)

@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ class RunFolder:
                 return {k: archive[k] for k in archive.files}
         except FileNotFoundError:
             raise RunFolderError(f"{self.path} has no {filename}: is it a complete run folder?") from None
-        except (OSError, ValueError, EOFError) as err:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             raise RunFolderError(f"{self.path / filename} is unreadable: {err}") from None
 
     def update_meta(self, **fields) -> dict:

@@ -10,6 +10,8 @@ from dltrain.runs.folder import RunFolder
 def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> None:
     folder.write_csv("history.csv", record.history)
     folder.write_npz("weights.npz", record.weights)
+    if record.preprocess:
+        folder.write_npz("preprocess.npz", record.preprocess)
     if record.metrics:
         folder.write_json("metrics.json", record.metrics)
         if plots:
