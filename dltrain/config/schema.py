@@ -24,7 +24,7 @@ class Training(Section):
     loss: LossName = Field("auto", description="auto: bce (sigmoid), cross_entropy (softmax), mse (otherwise)")
     optimizer: Optimizer = Field(default_factory=GD, description="gd | sgd | adam and their settings")
     epochs: int = Field(100, gt=0, description="passes over the training split")
-    batch_size: Union[Literal["full"], int] = Field("full", description="'full' (one batch per epoch) or samples per batch")
+    batch_size: Union[Literal["full"], int] = Field("full", description="'full' (one batch per epoch) or samples per batch (more than the training samples: one full batch, with a note)")
     shuffle: bool = Field(True, description="reshuffle the training split once per epoch (seeded)")
     dtype: Literal["float32", "float64"] = Field("float64", description="floating-point type of data and weights")
     log_every: int = Field(1, gt=0, description="print a progress line every this many epochs (when not on a live display)")

@@ -54,8 +54,8 @@ class Session:
         except ForcedExit:
             self._abandon()
             raise Interrupted(
-                f"stopped at once by a second interrupt; files in {self.folder.path} are as of the last checkpoint "
-                f"(epoch {self.saved_epoch})\nresume with: dltrain resume {self.folder.path}") from None
+                f"stopped at once by a second interrupt; every file in {self.folder.path} is complete and resuming "
+                f"continues from its checkpoint (epoch {self.saved_epoch})\nresume with: dltrain resume {self.folder.path}") from None
         if self.write_error is not None:
             raise self.write_error
         return Outcome(status, error, record, self.folder, self.exp.cfg.training.epochs)
