@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from dltrain.errors import ConfigError
-from dltrain.runs.listing import status_of
+from dltrain.runs.status import run_status
 from dltrain.runs.reader import Run
 
 LOWER_IS_BETTER = {"loss", "mse", "mae", "log_loss"}
@@ -131,7 +131,7 @@ def comparison(runs: list[Run], only_changed: bool = False, sort_by: Optional[st
     metric_keys = sorted(dict.fromkeys(k for m in metrics for k in m), key=_metric_order)
     rows = []
     for run, config, values in zip(runs, configs, metrics):
-        row = {"run": run.name, "path": str(run.path), "status": status_of(run.meta)}
+        row = {"run": run.name, "path": str(run.path), "status": run_status(run.meta)}
         row.update({k: config.get(k) for k in (changed if only_changed else all_keys)})
         row.update({k: values.get(k) for k in metric_keys})
         row.update(epochs=run.meta.get("epochs_done"), seconds=run.meta.get("seconds"))

@@ -9,36 +9,13 @@ Runs started on another host cannot be checked and keep their recorded status.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
 from dltrain.runs.reader import run_folders
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host (signal 0 checks without signalling)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except (OSError, OverflowError, ValueError):
-        return False
-    return True
-
-
-def status_of(meta: dict) -> str:
-    """The recorded status, except a `running` run whose process died here is `crashed`."""
-    status = meta.get("status") or "unknown"
-    if status == "running" and meta.get("host") == socket.gethostname() and isinstance(meta.get("pid"), int):
-        if meta["pid"] != os.getpid() and not pid_alive(meta["pid"]):
-            return "crashed"
-    return status
+from dltrain.runs.status import run_status
 
 
 def main_metric(metrics: dict) -> tuple[Optional[str], Optional[float]]:
@@ -83,7 +60,7 @@ def _duration(meta: dict, status: str) -> Optional[float]:
 def summarize(path: Path) -> dict:
     """One run folder as a row; tolerant of half-written folders (status 'incomplete')."""
     meta, config = _read(path, "meta.json"), _config(path)
-    status = status_of(meta) if meta else "incomplete"
+    status = run_status(meta) if meta else "incomplete"
     metric, value = main_metric(_read(path, "metrics.json"))
     model = config.get("model") or {}
     model_text = model.get("type", "")
