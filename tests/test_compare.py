@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from dltrain import api
 from dltrain.cli import app
-from dltrain.runs.compare import flatten, short_names
+from dltrain.inspect.compare import flatten, short_names
 
 runner = CliRunner()
 

@@ -27,7 +27,7 @@ def compare(
 ):
     """Compare runs: config keys, final metrics, epochs and seconds; the best value of --sort-by highlighted."""
     from dltrain.errors import ConfigError
-    from dltrain.runs.compare import comparison
+    from dltrain.inspect.compare import comparison
     from dltrain.runs.reader import expand_refs, read_run
 
     if as_json + as_csv + as_markdown > 1:
@@ -48,7 +48,7 @@ def compare(
 
 def _plot(table, path: Path) -> None:
     from dltrain.errors import ConfigError
-    from dltrain.runs.inspect_plots import cost_overlay_plot
+    from dltrain.inspect.plots import cost_overlay_plot
 
     losses = {_loss_name(run) for run in table.runs}
     ylabel = f"loss ({losses.pop()})" if len(losses) == 1 else "loss"
@@ -73,7 +73,7 @@ def _show(table) -> None:
     """The Rich table: config columns under their short names, the baseline only on its last split."""
     from rich.table import Table
 
-    from dltrain.runs.compare import _cell, _text, short_names
+    from dltrain.inspect.compare import _cell, _text, short_names
 
     last_split = next((s for s in ("test", "val", "train") if any(k.startswith(f"baseline.{s}.") for k in table.metric_keys)), None)
     metric_keys = [k for k in table.metric_keys if not k.startswith("baseline.") or k.startswith(f"baseline.{last_split}.")]

@@ -31,7 +31,7 @@ def eval_(
     confusion_matrix.png; regression gets mse, mae, r2 and predicted_vs_actual.png.
     """
     from dltrain.errors import ConfigError
-    from dltrain.runs.evaluate import evaluate, splits_of
+    from dltrain.inspect.evaluate import evaluate, splits_of
     from dltrain.runs.reader import load_run
 
     if split not in SPLIT_CHOICES:

@@ -20,7 +20,7 @@ def runs(
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (a list of runs) on stdout"),
 ):
     """List the run folders in DIR, oldest first. A run whose process died shows as crashed."""
-    from dltrain.runs.listing import list_runs
+    from dltrain.inspect.listing import list_runs
 
     rows = list_runs(runs_dir)
     if as_json:

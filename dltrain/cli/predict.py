@@ -26,7 +26,7 @@ def predict(
     Images are converted like the training data (grayscale, size, pixel scale), and
     every sample is scaled with the scaler fitted at training time.
     """
-    from dltrain.runs.predict import predictions, read_inputs
+    from dltrain.inspect.predict import predictions, read_inputs
     from dltrain.runs.reader import load_run
 
     loaded = load_run(run, runs_dir)
