@@ -50,7 +50,7 @@ class Session:
                 status, error = self._fit()
                 record = self.exp.record(status, error)
                 record.meta.update(ended=now_iso(), seconds=round(self.seconds_before + time.perf_counter() - clock, 3))
-                self.save_figure(record, status)
+                self._save(record, status)
         except ForcedExit:
             self._abandon()
             raise Interrupted(
@@ -97,7 +97,7 @@ class Session:
         checkpoint.save(self.folder, checkpoint.capture(self.exp.trainer))
         self.saved_epoch = self.exp.trainer.epoch
 
-    def save_figure(self, record: RunRecord, status: str) -> None:
+    def _save(self, record: RunRecord, status: str) -> None:
         try:
             if status != "failed":  # a diverged run would only diverge again
                 self._checkpoint()
