@@ -67,7 +67,7 @@ CASES = [
         "unknown-dataset",
         GOOD.replace("or_gate", "digitz"),
         [],
-        ["dataset", "'digitz' is unknown", "did you mean 'digits'?", "allowed: or_gate, sqrt_mean, digits, inline, file"],
+        ["dataset", "'digitz' is unknown", "did you mean 'digits'?", "dataset.name", "allowed: or_gate, sqrt_mean, digits, sign_digits, mnist, inline, file"],
     ),
     (
         "unknown-model",

@@ -24,7 +24,8 @@ def test_folder_contents(run_json):
 
     run = Path(doc["run"])
     assert sorted(p.name for p in run.iterdir()) == sorted(
-        ["config.yaml", "meta.json", "history.csv", "metrics.json", "weights.npz", "cost.png", "accuracy.png"]
+        ["config.yaml", "meta.json", "history.csv", "metrics.json", "weights.npz", "checkpoint.npz", "cost.png", "accuracy.png",
+         "preprocess.npz"]  # the minmax scaler fitted on train, for `dltrain predict`
     )
     cfg = validate(yaml.safe_load((run / "config.yaml").read_text()))  # the resolved config validates
     assert cfg.training.epochs == 5 and cfg.model.hidden == [64]

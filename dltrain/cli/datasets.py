@@ -6,35 +6,21 @@ one message on stderr with the error's exit code, never a traceback.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from dltrain.errors import DltrainError
+from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
 
-# dltrain.data.catalog imports NumPy and pydantic: it is imported inside the commands
-# so that `dltrain --help` stays fast (tests/test_startup_imports.py).
-DOWNLOADABLE = ("mnist", "sign_digits")  # checked against catalog.DOWNLOADABLE by the tests
+DOWNLOADABLE = ("mnist", "sign_digits")
 
 app = typer.Typer(
     help="List the datasets and where they live; download MNIST or Sign Language Digits ahead of time.",
     no_args_is_help=False,
 )
 
-DataDirOption = typer.Option(
-    None, "--data-dir", help="data directory (default: $DLTRAIN_DATA_DIR, else the per-user cache)"
-)
-
-
-def _fail(err: DltrainError) -> typer.Exit:
-    # Text, not markup: messages hold lists such as [0, 1] that markup would swallow.
-    Console(stderr=True).print(Text.assemble(("Error: ", "bold red"), str(err)))
-    return typer.Exit(err.exit_code)
+DataDirOption = typer.Option(None, "--data-dir", help=DATA_DIR_HELP)
 
 
 def _size(n: float) -> str:
@@ -48,6 +34,7 @@ def _size(n: float) -> str:
 
 
 @app.callback(invoke_without_command=True)
+@reports_errors
 def list_datasets(
     ctx: typer.Context,
     data_dir: Optional[Path] = DataDirOption,
@@ -56,12 +43,16 @@ def list_datasets(
     """List every dataset: whether the real ones are on disk, their size and folder."""
     if ctx.invoked_subcommand is not None:
         return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     from dltrain.data import catalog
     from dltrain.data.paths import resolve_data_dir
 
     rows = catalog.describe(resolve_data_dir(data_dir))
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     table = Table(title="Datasets")
     for column in ("name", "kind", "available", "size"):
@@ -77,6 +68,7 @@ def list_datasets(
 
 
 @app.command("fetch")
+@reports_errors
 def fetch(
     name: str = typer.Argument(..., help=f"one of: {', '.join(DOWNLOADABLE)}"),
     data_dir: Optional[Path] = DataDirOption,
@@ -90,8 +82,5 @@ def fetch(
     from dltrain.data import catalog
     from dltrain.data.paths import resolve_data_dir
 
-    try:
-        folder = catalog.fetch(name, resolve_data_dir(data_dir), source=source)
-    except DltrainError as err:
-        raise _fail(err) from None
-    Console().print(Text(f"{name} is ready in {folder}"))
+    folder = catalog.fetch(name, resolve_data_dir(data_dir), source=source)
+    typer.echo(f"{name} is ready in {folder}")

@@ -225,3 +225,10 @@ class Mnist(DatasetConfig):
             X_train = X_train.astype(np.float32) / np.float32(255)
             X_test = X_test.astype(np.float32) / np.float32(255)
         return Dataset(X=X_train, y=y_train, classes=classes, test=(X_test, y_test), sample_shape=IMAGE_SHAPE)
+
+    def image_to_sample(self, image, shape, invert=False):
+        """Light ink on dark, 28x28 gray levels, scaled to [0, 1] like `load` (0..255 with scale: false)."""
+        from dltrain.data.images import grayscale_pixels
+
+        pixels = grayscale_pixels(image, shape, invert)
+        return pixels / 255 if self.scale else pixels

@@ -299,3 +299,9 @@ class SignDigits(RandomTestSplit):
             classes=list(self.classes),
             sample_shape=(IMAGE_SIZE, IMAGE_SIZE),
         )
+
+    def image_to_sample(self, image, shape, invert=False):
+        """A photo of a hand, through the same steps that built the arrays (contrast stretch, resize, 1 - x/255)."""
+        from PIL import ImageOps
+
+        return preprocess(ImageOps.invert(image.convert("L")) if invert else image)

@@ -57,7 +57,7 @@ class GD(_Base):
 class _GDStepper:
     def __init__(self, cfg: GD, params, decay_mask):
         self.cfg, self.params = cfg, params
-        self.decay_mask = decay_mask or [True] * len(params)
+        self.decay_mask = decay_mask or [p.ndim > 1 for p in params]
         self.velocity = [np.zeros_like(p) for p in params] if cfg.momentum else None
         self._tmp = [np.empty_like(p) for p in params]  # lr * g, built without allocating
 
@@ -122,7 +122,7 @@ class _AdamStepper:
 
     def __init__(self, cfg: Adam, params, decay_mask):
         self.cfg, self.params = cfg, params
-        self.decay_mask = decay_mask or [True] * len(params)
+        self.decay_mask = decay_mask or [p.ndim > 1 for p in params]
         self._m, self.m = packed(params)
         self._v, self.v = packed(params)
         self._g, self._g_views = packed(params)  # gradients copied here when not already one vector
