@@ -34,6 +34,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 from dltrain.cli import run as _run  # noqa: E402,F401  (registers `run`)
+from dltrain.cli import sweep as _sweep  # noqa: E402,F401  (registers `sweep`)
 
 
 def main() -> None:

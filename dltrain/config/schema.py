@@ -42,6 +42,12 @@ class Output(Section):
     plots: bool = Field(True, description="write cost.png, accuracy.png / predictions.png")
 
 
+class Sweep(Section):
+    """A grid for `dltrain sweep`: each key path maps to the values it takes."""
+
+    grid: dict[str, list] = Field(default_factory=dict, description="key.path -> [values]; the sweep runs their cartesian product")
+
+
 class Config(Section):
     """One experiment."""
 
@@ -51,6 +57,8 @@ class Config(Section):
     model: Model = Field(default_factory=Mlp, description="logreg | perceptron | mlp and its settings")
     training: Training = Field(default_factory=Training)
     output: Output = Field(default_factory=Output)
+    # Excluded from dumps: a run's config.yaml describes that one run, not the grid it came from.
+    sweep: Optional[Sweep] = Field(None, exclude=True, description="grid for `dltrain sweep`; `dltrain run` ignores it")
 
     @field_validator("name")
     @classmethod
