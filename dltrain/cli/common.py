@@ -45,7 +45,11 @@ def reports_errors(command: Callable) -> Callable:
 
 def _report(err, as_json: bool) -> None:
     status = {1: "failed", 130: "interrupted"}.get(err.exit_code, "error")
-    err_console.print(f"[bold red]error:[/] {err}" if status != "interrupted" else f"[yellow]{err}[/]")
+    from rich.markup import escape
+
+    message = escape(str(err))  # messages quote user values such as [64, 32]: not Rich markup
+    # soft_wrap: a log file or a grep gets the message whole, not broken at 80 columns.
+    err_console.print(f"[bold red]error:[/] {message}" if status != "interrupted" else f"[yellow]{message}[/]", soft_wrap=True)
     if as_json:
         doc = err.result.as_dict() if getattr(err, "result", None) else {"status": status}
         doc["error"] = str(err)

@@ -55,7 +55,10 @@ def sweep(
 
 
 def _print_table(console, result) -> None:
+    from rich.console import Console
+
     from dltrain.sweep.report import table
 
-    # A pipe or log file has no width: print the table whole rather than cut at 80 columns.
-    console.print(table(result), width=None if console.is_terminal else 200)
+    if not console.is_terminal:  # a pipe or log file has no width: print the table whole, not cut at 80 columns
+        console = Console(file=console.file, width=200, highlight=False)
+    console.print(table(result))

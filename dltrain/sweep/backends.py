@@ -1,8 +1,8 @@
 """Where sweep points train: in this process, in local worker processes, or on a Dask cluster.
 
-    backend = make_backend("local", jobs=2)
-    for trained in backend.run(tasks, data_dir):   # tasks: [(point index, config dict), ...]
-        ...                                        # results arrive as points finish
+    with make_backend("local", jobs=2) as backend:       # a Dask backend connects here
+        for trained in backend.run(tasks, data_dir):     # tasks: [(point index, config dict), ...]
+            ...                                          # results arrive as points finish
 
 Every backend runs `train_point` and yields its `Trained` results; the caller writes
 the run folders. Closing the iterator (as Ctrl-C does) stops the points still running.
@@ -18,7 +18,17 @@ from dltrain.sweep.point import Trained, train_point
 Task = tuple[int, dict]  # (point index, resolved config as a JSON-ready dict)
 
 
-class Local:
+class Backend:
+    """A context manager: entering it reaches the workers, so a bad address fails before anything is written."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class Local(Backend):
     """Points in this process (jobs=1) or in `jobs` joblib (loky) worker processes."""
 
     def __init__(self, jobs: int = 1, scheduler: Optional[str] = None):
@@ -49,7 +59,7 @@ class Local:
         yield from parallel(delayed(train_point)(index, config, data_dir, blas) for index, config in tasks)
 
 
-class Dask:
+class Dask(Backend):
     """Points as tasks on an existing Dask distributed cluster; results come back to this process.
 
     Workers need dltrain installed and the dataset in their data directory, nothing else:
@@ -63,22 +73,30 @@ class Dask:
             raise ConfigError("--jobs applies to --backend local; on Dask, each worker thread trains one point at a time")
         self.scheduler = scheduler
         self.distributed = _import_distributed()
+        self.client = None
+
+    def __enter__(self):
+        try:
+            self.client = self.distributed.Client(self.scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as err:
+            raise ConfigError(f"cannot reach the Dask scheduler at {self.scheduler}: {err}. Is `dask scheduler` running there?") from None
+        return self
+
+    def __exit__(self, *exc):
+        self.client.close()
+        return False
 
     def describe(self) -> str:
         return f"Dask cluster at {self.scheduler}"
 
     def run(self, tasks: Iterable[Task], data_dir: Optional[str]) -> Iterator[Trained]:
+        submit = self.client.submit
+        futures = {submit(train_point, index, config, data_dir, "worker", pure=False): index for index, config in tasks}
         try:
-            client = self.distributed.Client(self.scheduler, timeout="10s")
-        except (OSError, TimeoutError) as err:
-            raise ConfigError(f"cannot reach the Dask scheduler at {self.scheduler}: {err}. Is `dask scheduler` running there?") from None
-        with client:
-            futures = {client.submit(train_point, index, config, data_dir, "worker", pure=False): index for index, config in tasks}
-            try:
-                for future in self.distributed.as_completed(futures):
-                    yield _outcome(future, futures[future])
-            finally:
-                client.cancel(list(futures))
+            for future in self.distributed.as_completed(futures):
+                yield _outcome(future, futures[future])
+        finally:
+            self.client.cancel(list(futures))
 
 
 def _outcome(future, index: int) -> Trained:

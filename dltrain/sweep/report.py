@@ -47,7 +47,7 @@ def table(sweep: SweepResult) -> Table:
     out.add_column("status")
     for key in metric_keys:
         out.add_column(f"{split}.{key}", justify="right", min_width=len(f"{split}.{key}"))
-    out.add_column("epochs", justify="right")
+    out.add_column("epochs done", justify="right")
     out.add_column("seconds", justify="right")
     best = sweep.best()
     for state in sweep.ranked():
@@ -65,4 +65,7 @@ def table(sweep: SweepResult) -> Table:
 
 
 def _number(value) -> str:
-    return "" if value is None else f"{value:.4f}"
+    if value is None:
+        return ""
+    # Fixed point reads best for accuracies and losses; a diverging run's 1e+270 needs an exponent.
+    return f"{value:.4f}" if value == 0 or 1e-4 <= abs(value) < 1e5 else f"{value:.4g}"

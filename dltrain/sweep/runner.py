@@ -11,6 +11,7 @@ run folders are written here, in the order the points finish. sweep.json is rewr
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from dltrain.runs.folder import RunFolder, elapsed, now_iso
 from dltrain.runs.save import save_record
 from dltrain.sweep.backends import make_backend
 from dltrain.sweep.grid import Point, expand, merge_grids
+from dltrain.sweep.interrupt import deferred_interrupt
 from dltrain.sweep.point import Trained
 from dltrain.sweep.ranking import Metric
 
@@ -118,21 +120,31 @@ def run_sweep(
     points = expand(full_grid, name)
     configs = {p.index: _point_config(base, p) for p in points}
     metric = Metric.parse(sort_by) if sort_by else None
-    runner = make_backend(backend, jobs, scheduler)
+    with make_backend(backend, jobs, scheduler) as runner:
+        folder = RunFolder.create(runs_dir, name)
+        folder.write_text("sweep.yaml", dump_config(base) + yaml.safe_dump({"sweep": {"grid": full_grid}}, sort_keys=False))
+        sweep = SweepResult(folder.path, name, full_grid, [PointState(p) for p in points], runner.describe(), metric,
+                            argv=list(argv or []))
+        _execute(runner, folder, sweep, configs, None if data_dir is None else str(data_dir), on_start, on_point)
+    failed = _count(sweep, "failed")
+    if failed:
+        raise TrainingFailed(f"{failed} of {len(points)} sweep points failed; sweep folder: {folder.path}", sweep)
+    return sweep
 
-    folder = RunFolder.create(runs_dir, name)
-    folder.write_text("sweep.yaml", dump_config(base) + yaml.safe_dump({"sweep": {"grid": full_grid}}, sort_keys=False))
-    sweep = SweepResult(folder.path, name, full_grid, [PointState(p) for p in points], runner.describe(), metric,
-                        argv=list(argv or []))
+
+def _execute(runner, folder: RunFolder, sweep: SweepResult, configs: dict[int, Config], data_dir: Optional[str],
+             on_start: Callable, on_point: Callable) -> None:
+    """Train the points, writing each run folder and sweep.json as results arrive."""
     clock = time.perf_counter()
     _save(folder, sweep, clock)
     on_start(sweep)
-    tasks = [(p.index, configs[p.index].model_dump(mode="json")) for p in points]
+    tasks = [(index, cfg.model_dump(mode="json")) for index, cfg in configs.items()]
     try:
-        for trained in runner.run(tasks, None if data_dir is None else str(data_dir)):
+        for trained in runner.run(tasks, data_dir):
             state = sweep.points[trained.index - 1]
-            _store(folder, sweep, state, trained, configs[trained.index])
-            _save(folder, sweep, clock)
+            with deferred_interrupt():  # a point's folder and sweep.json are written whole, or not at all
+                _store(folder, sweep, state, trained, configs[trained.index])
+                _save(folder, sweep, clock)
             on_point(sweep, state)
     except KeyboardInterrupt:
         for state in sweep.points:
@@ -140,14 +152,10 @@ def run_sweep(
                 state.status, state.error = "interrupted", "the sweep was interrupted before this point finished"
         sweep.status = "interrupted"
         _save(folder, sweep, clock)
-        raise Interrupted(f"sweep interrupted after {sweep.done - _count(sweep, 'interrupted')} of {len(points)} points; "
-                          f"sweep folder: {folder.path}", sweep) from None
-    failed = _count(sweep, "failed")
-    sweep.status = "failed" if failed else "completed"
+        finished = len(sweep.points) - _count(sweep, "interrupted")
+        raise Interrupted(f"sweep interrupted after {finished} of {len(sweep.points)} points; sweep folder: {folder.path}", sweep) from None
+    sweep.status = "failed" if _count(sweep, "failed") else "completed"
     _save(folder, sweep, clock)
-    if failed:
-        raise TrainingFailed(f"{failed} of {len(points)} sweep points failed; sweep folder: {folder.path}", sweep)
-    return sweep
 
 
 def _as_data(config: Union[Config, dict, str, Path]) -> dict:
@@ -157,7 +165,7 @@ def _as_data(config: Union[Config, dict, str, Path]) -> dict:
         if config.sweep is not None:
             data["sweep"] = config.sweep.model_dump(mode="json")
         return data
-    return dict(config) if isinstance(config, dict) else read_yaml(config)
+    return copy.deepcopy(config) if isinstance(config, dict) else read_yaml(config)  # overrides must not touch the caller's dict
 
 
 def _point_config(base: Config, point: Point) -> Config:
@@ -169,9 +177,9 @@ def _point_config(base: Config, point: Point) -> Config:
 
 def _store(folder: RunFolder, sweep: SweepResult, state: PointState, trained: Trained, cfg: Config) -> None:
     """Write the point's run folder (when it trained at all) and note its outcome."""
-    state.status, state.error = trained.status, trained.error
     record = trained.record
     if record is None:
+        state.status, state.error = trained.status, trained.error
         return
     record.meta.update(argv=sweep.argv, sweep={"folder": sweep.name, "point": state.point.index, "values": state.point.values})
     run = RunFolder.create(folder.path, state.point.name)
@@ -179,6 +187,7 @@ def _store(folder: RunFolder, sweep: SweepResult, state: PointState, trained: Tr
     save_record(run, record, plots=cfg.output.plots)
     state.run, state.metrics = run.path, record.metrics
     state.seconds, state.epochs = record.meta.get("seconds"), record.meta.get("epochs_done")
+    state.status, state.error = trained.status, trained.error
     if sweep.metric is None and record.metrics:
         sweep.metric = Metric.default(record.metrics)
 
