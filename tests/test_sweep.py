@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from dltrain import api
 from dltrain.cli import app
-from dltrain.errors import ConfigError
+from dltrain.errors import ConfigError, Interrupted
 from dltrain.runs.folder import RunFolder
 from dltrain.sweep import run_sweep
 from dltrain.sweep.grid import expand, merge_grids, parse_values
@@ -134,16 +134,32 @@ def test_a_sweep_point_is_an_ordinary_run(tmp_path, serial):
 # --- Dask ----------------------------------------------------------------------------------
 
 
-def test_dask_cluster_trains_remotely_and_matches_local(tmp_path, serial):
+def test_dask_cluster_trains_remotely_matches_local_and_stops_on_interrupt(tmp_path, serial):
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
-        result = run_sweep(TINY, GRID, backend="dask", scheduler=cluster.scheduler_address, runs_dir=tmp_path / "client-runs")
-    assert result.status == "completed"
-    assert "Dask cluster at tcp://127.0.0.1:" in result.backend
-    pids = {json.loads((p.run / "meta.json").read_text())["pid"] for p in result.points}
-    assert os.getpid() not in pids  # every point trained in a worker; only the client wrote folders
-    assert_same_results(point_results(result.path), point_results(serial))
+        address = cluster.scheduler_address
+        result = run_sweep(TINY, GRID, backend="dask", scheduler=address, runs_dir=tmp_path / "client-runs")
+        assert result.status == "completed"
+        assert result.backend == f"Dask cluster at {address}"
+        pids = {json.loads((p.run / "meta.json").read_text())["pid"] for p in result.points}
+        assert os.getpid() not in pids  # every point trained in a worker; only the client wrote folders
+        assert_same_results(point_results(result.path), point_results(serial))
+
+        # Ctrl-C (raised here once the quick point is stored) must also stop the endless point on its worker.
+        def interrupt(sweep, state):
+            raise KeyboardInterrupt
+
+        with pytest.raises(Interrupted) as caught:
+            run_sweep(TINY, ["training.epochs=2,100000000"], backend="dask", scheduler=address,
+                      runs_dir=tmp_path / "stopped", on_point=interrupt)
+        assert [p.status for p in caught.value.result.points] == ["completed", "interrupted"]
+        with distributed.Client(address) as client:
+            busy = lambda: sum(client.run(lambda dask_worker: len(dask_worker.state.executing)).values())
+            deadline = time.monotonic() + 10
+            while busy() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert busy() == 0  # the worker gave up the point (it checks the stop event once a second)
 
 
 def test_dask_backend_without_dask_is_a_clear_usage_error(tmp_path, monkeypatch):

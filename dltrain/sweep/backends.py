@@ -10,6 +10,8 @@ the run folders. Closing the iterator (as Ctrl-C does) stops the points still ru
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Iterable, Iterator, Optional
 
 from dltrain.errors import ConfigError
@@ -74,6 +76,7 @@ class Dask(Backend):
         self.scheduler = scheduler
         self.distributed = _import_distributed()
         self.client = None
+        self.stop = ClusterStop(f"dltrain-sweep-stop-{uuid.uuid4().hex}")
 
     def __enter__(self):
         try:
@@ -91,12 +94,40 @@ class Dask(Backend):
 
     def run(self, tasks: Iterable[Task], data_dir: Optional[str]) -> Iterator[Trained]:
         submit = self.client.submit
-        futures = {submit(train_point, index, config, data_dir, "worker", pure=False): index for index, config in tasks}
+        futures = {submit(train_point, index, config, data_dir, "worker", self.stop, pure=False): index for index, config in tasks}
         try:
             for future in self.distributed.as_completed(futures):
                 yield _outcome(future, futures[future])
         finally:
+            # Cancelling a future does not stop a task already running in a worker thread: ask it to stop.
+            self.distributed.Event(self.stop.name, client=self.client).set()
             self.client.cancel(list(futures))
+
+
+class ClusterStop:
+    """Picklable; on a worker, says whether the client has set the sweep's stop event.
+
+    Asking costs a round trip to the scheduler, so it asks at most once a second.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self._event = None
+        self._asked = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self._asked < 1.0:
+            return False
+        self._asked = now
+        if self._event is None:
+            from dask.distributed import Event
+
+            self._event = Event(self.name)
+        return self._event.is_set()
+
+    def __getstate__(self):
+        return {"name": self.name, "_event": None, "_asked": 0.0}
 
 
 def _outcome(future, index: int) -> Trained:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from dltrain.errors import DltrainError
 from dltrain.experiment import Experiment, RunRecord
@@ -22,7 +22,7 @@ class Trained:
     """What came back for point `index`: its record, or only an error if it never started training."""
 
     index: int
-    status: str  # completed | failed
+    status: str  # completed | failed | interrupted
     record: Optional[RunRecord] = None
     error: Optional[str] = None
 
@@ -31,11 +31,13 @@ class Trained:
         return self.record.meta.get("seconds") if self.record else None
 
 
-def train_point(index: int, config: dict, data_dir: Optional[str], blas_threads: Optional[int] = None) -> Trained:
+def train_point(index: int, config: dict, data_dir: Optional[str], blas_threads=None,
+                stop: Optional[Callable[[], bool]] = None) -> Trained:
     """Validate `config` (a resolved config as JSON-ready dict), train it, return its record.
 
     blas_threads: cap on the BLAS threads while training, so that parallel points do not
     oversubscribe the cores (None: no cap; 'worker': share this Dask worker's cores).
+    stop: asked after every epoch; True ends training early (the sweep was interrupted).
     """
     from threadpoolctl import threadpool_limits
 
@@ -50,12 +52,19 @@ def train_point(index: int, config: dict, data_dir: Optional[str], blas_threads:
         started, clock = now_iso(), time.perf_counter()
         status, error = "completed", None
         try:
-            exp.train()
+            exp.train(on_epoch=lambda record: _stop_if(stop, exp))
+            if exp.trainer.stop_requested:
+                status, error = "interrupted", "the sweep was interrupted"
         except Exception as err:  # one failing point must not end the sweep
             status, error = "failed", _message(err)
     record = exp.record(status, error)
     record.meta.update(started=started, ended=now_iso(), seconds=elapsed(clock))
     return Trained(index, status, record, error)
+
+
+def _stop_if(stop: Optional[Callable[[], bool]], exp: Experiment) -> None:
+    if stop is not None and stop():
+        exp.trainer.stop_requested = True
 
 
 def _message(err: Exception) -> str:

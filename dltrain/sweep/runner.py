@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
@@ -140,12 +141,14 @@ def _execute(runner, folder: RunFolder, sweep: SweepResult, configs: dict[int, C
     on_start(sweep)
     tasks = [(index, cfg.model_dump(mode="json")) for index, cfg in configs.items()]
     try:
-        for trained in runner.run(tasks, data_dir):
-            state = sweep.points[trained.index - 1]
-            with deferred_interrupt():  # a point's folder and sweep.json are written whole, or not at all
-                _store(folder, sweep, state, trained, configs[trained.index])
-                _save(folder, sweep, clock)
-            on_point(sweep, state)
+        # closing(): an interrupt between two results still stops the backend's running points.
+        with closing(runner.run(tasks, data_dir)) as results:
+            for trained in results:
+                state = sweep.points[trained.index - 1]
+                with deferred_interrupt():  # a point's folder and sweep.json are written whole, or not at all
+                    _store(folder, sweep, state, trained, configs[trained.index])
+                    _save(folder, sweep, clock)
+                on_point(sweep, state)
     except KeyboardInterrupt:
         for state in sweep.points:
             if state.status == "pending":
