@@ -3,7 +3,7 @@
     python bench/sweep.py [--repeats 3] [--epochs 400]
 
 Each measurement is the whole command, `python -m dltrain sweep ...`, as a user runs it:
-start-up, worker processes, training, run folders and plots. Points are ~1.5 s each
+start-up, worker processes, training, run folders and plots. Points are ~1.7 s each
 (an MLP on the bundled digits), heavy enough that process start-up does not dominate.
 Runs alternate serial / parallel so that background load hits both alike. The machine's
 own ceiling is measured too (two pure-Python busy loops in two processes vs one after the
@@ -78,7 +78,7 @@ def machine_ceiling() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=400, help="epochs per point (400: ~1.5 s a point)")
+    parser.add_argument("--epochs", type=int, default=600, help="epochs per point (600: ~1.7 s a point on the reference machine)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "sweep.json")
     opts = parser.parse_args()
 

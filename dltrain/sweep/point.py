@@ -3,7 +3,7 @@
 The same function runs in the sweep's own process, in a joblib worker process and
 on a Dask worker; none of them touches the run folder. Its result (a RunRecord of
 NumPy arrays and plain dicts) is pickled back to the process that writes the folder,
-so every backend writes byte-for-byte the same files.
+so every backend writes the same weights, history and metrics, bit for bit.
 """
 
 from __future__ import annotations
@@ -25,10 +25,6 @@ class Trained:
     status: str  # completed | failed | interrupted
     record: Optional[RunRecord] = None
     error: Optional[str] = None
-
-    @property
-    def seconds(self) -> Optional[float]:
-        return self.record.meta.get("seconds") if self.record else None
 
 
 def train_point(index: int, config: dict, data_dir: Optional[str], blas_threads=None,
