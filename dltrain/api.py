@@ -1,12 +1,16 @@
-"""The Python API behind the CLI: `dltrain.run(config)` trains and writes a run folder.
+"""The Python API behind the CLI: `dltrain.run(config)` trains and writes a run folder,
+`dltrain.api.resume(folder)` continues one from its checkpoint.
 
     from dltrain import run
     result = run("configs/quickstart.yaml", overrides=["training.epochs=5"], runs_dir="runs")
     result.path, result.status, result.metrics
+    resume(result.path, epochs=20)      # same weights as a run of 20 epochs, bit for bit
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -15,11 +19,12 @@ from typing import Iterable, Optional, Union
 
 from dltrain.config.loader import apply_override, dump_config, load_config, validate
 from dltrain.config.schema import Config
-from dltrain.errors import DltrainError, Interrupted, TrainingFailed
+from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFailed
 from dltrain.experiment import Experiment
 from dltrain.runs.folder import RunFolder, elapsed, now_iso
-from dltrain.runs.save import save_record
-from dltrain.train.progress import Progress
+from dltrain.runs.status import run_status
+from dltrain.train import checkpoint
+from dltrain.runs.session import Session
 
 
 @dataclass
@@ -61,36 +66,89 @@ def run(
     seed: Optional[int] = None,
     live: Optional[bool] = None,
     argv: Optional[list[str]] = None,
+    handle_signals: bool = False,
 ) -> RunResult:
     """Train the model `config` describes and write a run folder under `runs_dir`.
 
     Raises ConfigError / DataError (nothing written) for bad input; TrainingFailed
     (exit 1) and Interrupted (exit 130) after saving what was done, status failed or
-    interrupted in meta.json.
+    interrupted in meta.json; RunFolderError when the folder cannot be written.
+    `handle_signals`: the first SIGINT/SIGTERM stops after the current batch and saves
+    (the CLI sets it; without it Ctrl-C raises KeyboardInterrupt, which also saves).
     """
     cfg = resolve(config, overrides, name=name, seed=seed)
     exp = Experiment(cfg, data_dir)
+    notes = _notes(exp)
 
     folder = RunFolder.create(runs_dir, cfg.name)
-    clock = time.perf_counter()
-    folder.write_text("config.yaml", dump_config(cfg))
-    folder.update_meta(**exp.describe(), argv=list(sys.argv if argv is None else argv), status="running", started=now_iso())
-
-    status, error = "completed", None
     try:
-        with Progress(cfg.training.epochs, cfg.training.log_every, live=live) as progress:
-            exp.train(on_epoch=progress)
-    except DltrainError as err:
-        status, error = "failed", str(err)
-    except KeyboardInterrupt:
-        status, error = "interrupted", "interrupted by the user"
+        folder.write_text("config.yaml", dump_config(cfg))
+        folder.update_meta(**exp.describe(), argv=list(sys.argv if argv is None else argv), status="running",
+                           started=now_iso(), process_started=now_iso(), epochs_done=0, notes=notes)
+    except RunFolderError:
+        folder.remove_if_empty()  # no half-made run folder without a meta.json
+        raise
+    return _finish(Session(exp, folder, live=live, handle_signals=handle_signals).train())
 
-    record = exp.record(status, error)
-    record.meta.update(ended=now_iso(), seconds=elapsed(clock))
-    save_record(folder, record, plots=cfg.output.plots)
-    result = RunResult(folder.path, status, record.metrics, record.meta["seconds"], exp.trainer.epoch, error)
-    if status == "interrupted":
-        raise Interrupted(f"interrupted after {result.epochs} epochs; run folder: {folder.path}", result)
-    if status == "failed":
-        raise TrainingFailed(f"{error}\nrun folder: {folder.path}", result)
+
+def resume(
+    run_dir: Union[str, Path],
+    *,
+    epochs: Optional[int] = None,
+    data_dir: Union[str, Path, None] = None,
+    live: Optional[bool] = None,
+    argv: Optional[list[str]] = None,
+    handle_signals: bool = False,
+) -> RunResult:
+    """Continue an interrupted, crashed or finished run in its own folder, from its checkpoint
+    (from the start when it has none), up to `epochs` (default: the config's).
+
+    The result is bit-identical to the same run never interrupted.
+    """
+    folder = RunFolder(run_dir)
+    if not (folder.path / "config.yaml").is_file() or not (folder.path / "meta.json").is_file():
+        raise RunFolderError(f"{folder.path} is not a run folder (it needs config.yaml and meta.json)")
+    meta = folder.read_json("meta.json")
+    if run_status(meta) == "running":
+        raise RunFolderError(f"{folder.path} is still running (pid {meta.get('pid')} on {meta.get('host')}); stop it before resuming")
+    cfg = load_config(folder.path / "config.yaml")
+    if epochs is not None:
+        cfg = resolve(cfg, [f"training.epochs={epochs}"])
+    exp = Experiment(cfg, data_dir)
+    if checkpoint.exists(folder):
+        checkpoint.load_into(folder, exp.trainer)
+    done = exp.trainer.epoch
+    if done > cfg.training.epochs:
+        raise ConfigError(f"--epochs {cfg.training.epochs}: the run has already trained {done} epochs; ask for more")
+
+    folder.remove_partial_files()
+    folder.write_text("config.yaml", dump_config(cfg))
+    resumed = [*meta.get("resumed", []), {"at": now_iso(), "from_epoch": done, "argv": list(sys.argv if argv is None else argv)}]
+    folder.update_meta(status="running", pid=os.getpid(), host=socket.gethostname(), process_started=now_iso(),
+                       resumed=resumed, error=None, epochs_done=done)
+    session = Session(exp, folder, live=live, handle_signals=handle_signals, seconds_before=meta.get("seconds") or 0.0)
+    return _finish(session.train())
+
+
+def _notes(exp: Experiment) -> list[str]:
+    """Things the config asks for that the run adjusts, printed before training starts."""
+    notes = []
+    bs, n = exp.cfg.training.batch_size, len(exp.splits.train[1])
+    if bs != "full" and bs > n:
+        notes.append(f"training.batch_size {bs} is larger than the {n} training samples: each epoch is one full batch of {n}")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return notes
+
+
+def _finish(outcome) -> RunResult:
+    """RunResult from a session's outcome; the documented exception for a run that did not complete."""
+    record, folder = outcome.record, outcome.folder
+    result = RunResult(folder.path, outcome.status, record.metrics, record.meta["seconds"], record.meta["epochs_done"], outcome.error)
+    if outcome.status == "interrupted":
+        raise Interrupted(
+            f"interrupted after {result.epochs} of {outcome.epochs} epochs; history, weights and a checkpoint are saved in\n"
+            f"  {folder.path}\nresume with: dltrain resume {folder.path}", result)
+    if outcome.status == "failed":
+        raise TrainingFailed(f"{outcome.error}\nrun folder: {folder.path}", result)
     return result

@@ -19,6 +19,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from dltrain.baseline import baseline_metrics
 from dltrain.config.loader import dump_config
 from dltrain.config.schema import Config
 from dltrain.data.paths import resolve_data_dir
@@ -45,6 +46,7 @@ class RunRecord:
     classes: Optional[list] = None
     predictions: Optional[tuple[str, np.ndarray, np.ndarray]] = None
     extra: dict = field(default_factory=dict)
+    preprocess: dict[str, np.ndarray] = field(default_factory=dict)  # preprocess.npz: the fitted scaler
 
 
 def load_splits(cfg: Config, data_dir=None) -> Splits:
@@ -65,9 +67,13 @@ def n_classes_of(splits: Splits) -> Optional[int]:
 
 def build_network(cfg: Config, splits: Splits, rng: np.random.Generator) -> Network:
     try:
-        return cfg.model.build(splits.n_features, n_classes_of(splits), splits.n_targets, cfg.training.loss, rng, np.dtype(cfg.training.dtype))
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, once, with the keys to change
+            net = cfg.model.build(splits.n_features, n_classes_of(splits), splits.n_targets, cfg.training.loss, rng, np.dtype(cfg.training.dtype))
     except ValueError as err:
         raise ConfigError(f"invalid config: model: {err}") from None
+    if not all(np.isfinite(p).all() for p in net.params):
+        raise ConfigError(f"invalid config: model.init / model.bias_init give weights that are not finite in {cfg.training.dtype}; use smaller values")
+    return net
 
 
 def weights_of(net: Network) -> dict[str, np.ndarray]:
@@ -108,11 +114,12 @@ class Experiment:
             config_yaml=dump_config(self.cfg),
             meta={**self.describe(), "status": status, "epochs_done": self.trainer.epoch, "error": error},
             history=[r.as_row() for r in self.trainer.history],
-            metrics=self.metrics() if completed else {},
+            metrics={**self.metrics(), **baseline_metrics(self.cfg, self.splits)} if completed else {},
             weights=weights_of(self.net),
             loss=self.net.loss,
             classes=self.splits.classes,
             predictions=predictions,
+            preprocess=self.splits.scaler.arrays() if self.splits.scaler else {},
         )
 
     def describe(self) -> dict:

@@ -34,8 +34,16 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 from dltrain.cli import run as _run  # noqa: E402,F401  (registers `run`)
-from dltrain.cli import sweep as _sweep  # noqa: E402,F401  (registers `sweep`)
+from dltrain.cli import resume as _resume  # noqa: E402,F401  (registers `resume`)
+from dltrain.cli.datasets import app as _datasets  # noqa: E402
+
+app.add_typer(_datasets, name="datasets")
 
 
 def main() -> None:
     app()
+from dltrain.cli import evaluate as _evaluate  # noqa: E402,F401  (registers `eval`)
+from dltrain.cli import list_runs as _list_runs  # noqa: E402,F401  (registers `runs`)
+from dltrain.cli import compare as _compare  # noqa: E402,F401  (registers `compare`)
+from dltrain.cli import predict as _predict  # noqa: E402,F401  (registers `predict`)
+from dltrain.cli import sweep as _sweep  # noqa: E402,F401  (registers `sweep`)

@@ -36,6 +36,10 @@ def reports_errors(command: Callable) -> Callable:
         except DltrainError as err:
             _report(err, kwargs.get("as_json", False))
             raise typer.Exit(err.exit_code) from None
+        except MemoryError as err:
+            _report(DltrainError(f"not enough memory: the model or the dataset is too large for this machine ({err}); "
+                                 "reduce model.hidden, the dataset size or use training.dtype float32"), kwargs.get("as_json", False))
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             _report(Interrupted("interrupted"), kwargs.get("as_json", False))
             raise typer.Exit(130) from None
@@ -45,11 +49,11 @@ def reports_errors(command: Callable) -> Callable:
 
 def _report(err, as_json: bool) -> None:
     status = {1: "failed", 130: "interrupted"}.get(err.exit_code, "error")
-    from rich.markup import escape
+    from rich.text import Text
 
-    message = escape(str(err))  # messages quote user values such as [64, 32]: not Rich markup
-    # soft_wrap: a log file or a grep gets the message whole, not broken at 80 columns.
-    err_console.print(f"[bold red]error:[/] {message}" if status != "interrupted" else f"[yellow]{message}[/]", soft_wrap=True)
+    # Text, not markup: messages hold lists such as [0, 1] that markup would swallow.
+    message = Text.assemble(("error: ", "bold red"), str(err)) if status != "interrupted" else Text(str(err), style="yellow")
+    err_console.print(message, soft_wrap=True)
     if as_json:
         doc = err.result.as_dict() if getattr(err, "result", None) else {"status": status}
         doc["error"] = str(err)

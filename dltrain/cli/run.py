@@ -38,7 +38,7 @@ def run(
             sys.stdout.write(dump_config(cfg))
         return
     result = api.run(config, overrides=set_, runs_dir=runs_dir, data_dir=data_dir, name=name, seed=seed,
-                     live=False if quiet else None, argv=["dltrain", *sys.argv[1:]])
+                     live=False if quiet else None, argv=["dltrain", *sys.argv[1:]], handle_signals=True)
     if as_json:
         print_json(result.as_dict())
         return
@@ -46,16 +46,22 @@ def run(
 
 
 def _summary(result) -> None:
+    """Status line, a table of the final metrics, the run folder (shared with `resume`)."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table()
-    keys = list(dict.fromkeys(k for m in result.metrics.values() for k in m))
+    baseline = result.metrics.get("baseline") or {}
+    splits = {k: v for k, v in result.metrics.items() if k != "baseline"}
+    rows = [*splits.items(), *((f"sklearn {k}", v) for k, v in baseline.items() if k in splits)]
+    keys = list(dict.fromkeys(k for _, m in rows for k in m))
     table.add_column("split")
     for key in keys:
         table.add_column(key, justify="right")
-    for split, values in result.metrics.items():
-        table.add_row(split, *(f"{values[k]:.4f}" if k in values else "" for k in keys))
+    for split, values in rows:
+        table.add_row(split, *(f"{values[k]:.4g}" if k in values else "" for k in keys))
+    if baseline:
+        table.caption = f"sklearn: {baseline.get('error') or baseline['model']}"
     console = Console()
     console.print(f"{result.status} in {result.seconds:.2f} s, {result.epochs} epochs", highlight=False)
     console.print(table)

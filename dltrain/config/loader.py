@@ -88,14 +88,16 @@ def explain(err: ValidationError, data: dict) -> str:
     """One line per bad key: `key.path: problem (got value)` plus suggestions."""
     messages: dict[str, list[str]] = {}
     for e in err.errors():
-        path, tail = _clean_path(e["loc"], data)
+        path = _clean_path(e["loc"], data)
+        if e["type"].startswith("union_tag"):
+            path.append(e["ctx"]["discriminator"].strip("'"))  # the key that names the kind
         key = ".".join(map(str, path)) or "(top level)"
         messages.setdefault(key, []).append(_describe(e, path, data))
     lines = [f"{key}: {' / '.join(dict.fromkeys(msgs))}" for key, msgs in messages.items()]
     return "invalid config:\n  " + "\n  ".join(lines)
 
 
-def _clean_path(loc: tuple, data: Any) -> tuple[list, list]:
+def _clean_path(loc: tuple, data: Any) -> list:
     """Split pydantic's loc into the keys the user wrote and the union tags pydantic adds."""
     path, node = [], data
     for i, part in enumerate(loc):
@@ -109,7 +111,7 @@ def _clean_path(loc: tuple, data: Any) -> tuple[list, list]:
             path.append(part)  # a missing key
         else:
             continue  # a union tag ('mlp', 'int', "literal['full']") or past a scalar
-    return path, []
+    return path
 
 
 def _is_tag(part, node: dict) -> bool:
@@ -130,9 +132,9 @@ def _describe(e: dict, path: list, data: dict) -> str:
         return f"{e['input']!r} is not allowed{_suggest(str(e['input']), options)}; allowed: {', '.join(options)}"
     if kind == "union_tag_invalid":
         options = re.findall(r"'([^']*)'", ctx.get("expected_tags", ""))
-        return f"{ctx['discriminator'].strip(chr(39))} {ctx['tag']!r} is unknown{_suggest(ctx['tag'], options)}; allowed: {', '.join(options)}"
+        return f"{ctx['tag']!r} is unknown{_suggest(ctx['tag'], options)}; allowed: {', '.join(options)}"
     if kind == "union_tag_not_found":
-        return f"needs a {ctx['discriminator']} key saying which kind it is"
+        return "required key is missing: it says which kind this section describes"
     message = e["msg"].removeprefix("Value error, ")
     return f"{message}{got}"
 

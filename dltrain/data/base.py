@@ -45,13 +45,22 @@ class DatasetConfig(Section):
     """Options every dataset shares: the validation split, scaling and the split seed."""
 
     name: str
-    split_seed: int = Field(42, description="seed of the train/validation/test splits")
+    split_seed: int = Field(42, ge=0, lt=2**32, description="seed of the train/validation/test splits")
     validation_split: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of train held out for validation")
     stratify: bool = Field(False, description="keep class proportions in every split (classifiers only)")
     scaling: Literal["none", "minmax", "standard"] = Field("none", description="feature scaling fitted on train only")
 
     def load(self, data_dir: Path) -> Dataset:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
+
+    def image_to_sample(self, image, shape: tuple[int, ...], invert: bool = False) -> np.ndarray:
+        """One image file (a PIL image) -> one sample of `shape` as `load` delivers it (before scaling).
+
+        Image datasets override this so `dltrain predict` sees pixels the way training did.
+        """
+        from dltrain.errors import DataError
+
+        raise DataError(f"dataset {self.name!r} does not say how an image becomes a sample; give the samples as a .npy, .npz or .csv file")
 
 
 class RandomTestSplit(DatasetConfig):

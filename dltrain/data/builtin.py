@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dltrain.data.base import Dataset, RandomTestSplit
 from dltrain.errors import DataError
@@ -32,6 +32,13 @@ class Digits(RandomTestSplit):
     name: Literal["digits"] = "digits"
     classes: Optional[list[int]] = Field(None, min_length=2, description="digits to keep (default all ten)")
 
+    @field_validator("classes")
+    @classmethod
+    def _distinct(cls, classes):
+        if classes is not None and len(set(classes)) != len(classes):
+            raise ValueError(f"each digit may appear once, got {classes}")
+        return classes
+
     def load(self, data_dir: Path) -> Dataset:
         from sklearn.datasets import load_digits
 
@@ -39,3 +46,9 @@ class Digits(RandomTestSplit):
         classes = self.classes or list(range(10))
         X, y = select_classes(bunch.images, bunch.target, classes)
         return Dataset(X=X, y=y, classes=classes, sample_shape=(8, 8))
+
+    def image_to_sample(self, image, shape, invert=False):
+        """Light ink on dark, shrunk to 8x8 by averaging: gray levels 0..255 become 0..16 like the dataset's."""
+        from dltrain.data.images import grayscale_pixels
+
+        return grayscale_pixels(image, shape, invert) * (16 / 255)

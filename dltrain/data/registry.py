@@ -7,10 +7,12 @@ from typing import Annotated, Union
 from pydantic import Field
 
 from dltrain.data.builtin import Digits
+from dltrain.data.mnist import Mnist
+from dltrain.data.sign_digits import SignDigits
 from dltrain.data.synthetic import OrGate, SqrtMean
 from dltrain.data.user import File, Inline
 
-DATASET_CLASSES = (OrGate, SqrtMean, Digits, Inline, File)
+DATASET_CLASSES = (OrGate, SqrtMean, Digits, SignDigits, Mnist, Inline, File)
 
 DATASETS = {cls.model_fields["name"].default: cls for cls in DATASET_CLASSES}
 

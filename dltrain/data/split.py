@@ -27,6 +27,7 @@ class Splits:
     test: Optional[Pair]
     classes: Optional[list]
     sample_shape: Optional[tuple[int, ...]]
+    scaler: Optional["Scaler"] = None  # fitted on train; predict re-applies it to new samples
 
     @property
     def n_features(self) -> int:
@@ -73,6 +74,13 @@ class Scaler:
     def __call__(self, X: np.ndarray) -> np.ndarray:
         return X if self.kind == "none" else (X.astype(np.float64, copy=False) - self.shift) / self.scale
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """{'scaler_shift': (n_features,), 'scaler_scale': (n_features,)}; empty when not scaling.
+
+        A run saves them as preprocess.npz, so new samples are scaled as x' = (x - shift) / scale.
+        """
+        return {} if self.kind == "none" else {"scaler_shift": self.shift, "scaler_scale": self.scale}
+
 
 def make_splits(ds: Dataset, cfg: DatasetConfig, dtype) -> Splits:
     """Split `ds` as `cfg` says, flatten samples to rows, scale and cast X to `dtype`."""
@@ -87,4 +95,4 @@ def make_splits(ds: Dataset, cfg: DatasetConfig, dtype) -> Splits:
     flat = lambda X: X.reshape(len(X), -1)
     scaler = Scaler(cfg.scaling, flat(train[0]))
     prep = lambda pair: None if pair is None else (np.ascontiguousarray(scaler(flat(pair[0])), dtype=dtype), pair[1])
-    return Splits(prep(train), prep(val), prep(test), ds.classes, ds.sample_shape or ds.X.shape[1:])
+    return Splits(prep(train), prep(val), prep(test), ds.classes, ds.sample_shape or ds.X.shape[1:], scaler)

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from dltrain.data.base import Dataset, DatasetConfig, RandomTestSplit
+from dltrain.errors import DataError
 
 
 class OrGate(DatasetConfig):
@@ -36,8 +37,11 @@ class SqrtMean(RandomTestSplit):
     name: Literal["sqrt_mean"] = "sqrt_mean"
     n: int = Field(1000, gt=0, description="number of samples")
     dim: int = Field(10, gt=0, description="features per sample")
-    seed: int = Field(0, description="seed of the generated inputs")
+    seed: int = Field(0, ge=0, description="seed of the generated inputs")
 
     def load(self, data_dir: Path) -> Dataset:
-        X = np.random.default_rng(self.seed).random((self.n, self.dim))
+        try:
+            X = np.random.default_rng(self.seed).random((self.n, self.dim))
+        except ValueError:  # numpy: more bytes than an array can address
+            raise DataError(f"dataset: sqrt_mean with n={self.n} and dim={self.dim} is too large to generate") from None
         return Dataset(X=X, y=np.sqrt(X.mean(axis=1)))

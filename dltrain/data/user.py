@@ -18,10 +18,14 @@ Task = Literal["classification", "regression"]
 
 def labelled(X: np.ndarray, y: np.ndarray, task: str, source: str) -> Dataset:
     """Dataset from features X: (n, ...) and raw labels y: (n,) (or (n, k) targets for regression)."""
+    if X.ndim == 0 or y.ndim == 0:
+        raise DataError(f"{source}: X and y must be arrays with one row per sample, got shapes {X.shape} and {y.shape}")
     if len(X) == 0:
         raise DataError(f"{source} holds no samples")
     if len(X) != len(y):
         raise DataError(f"{source}: X has {len(X)} rows but y has {len(y)}")
+    if X[0].size == 0:
+        raise DataError(f"{source}: the samples have no features (X has shape {X.shape})")
     if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)):
         raise DataError(f"{source}: X must be finite numbers")
     if task == "regression":
@@ -34,6 +38,8 @@ def labelled(X: np.ndarray, y: np.ndarray, task: str, source: str) -> Dataset:
         return Dataset(X=X, y=y)
     if y.ndim != 1:
         raise DataError(f"{source}: class labels must be one per sample, got shape {y.shape}")
+    if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
+        raise DataError(f"{source}: class labels must not be NaN or infinite")
     classes, index = np.unique(y, return_inverse=True)
     if len(classes) < 2:
         raise DataError(f"{source}: a classifier needs at least two classes, found {classes.tolist()}")
@@ -54,8 +60,13 @@ class Inline(RandomTestSplit):
         widths = {len(row) for row in self.X}
         if len(widths) != 1:
             raise ValueError(f"every row of X needs the same length, got lengths {sorted(widths)}")
+        if widths == {0}:
+            raise ValueError("the rows of X need at least one feature")
         if len(self.X) != len(self.y):
             raise ValueError(f"X has {len(self.X)} rows but y has {len(self.y)}")
+        shapes = {len(v) if isinstance(v, list) else None for v in self.y}
+        if len(shapes) != 1:
+            raise ValueError("y must hold one value per row, or lists of the same length for every row (several regression targets)")
         return self
 
     def load(self, data_dir: Path) -> Dataset:
@@ -78,7 +89,11 @@ class File(RandomTestSplit):
 
     def load(self, data_dir: Path) -> Dataset:
         path = Path(self.path)
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError as err:  # e.g. a name too long for the file system
+            raise DataError(f"dataset file {path}: {err.strerror}") from None
+        if not found:
             raise DataError(f"dataset file {path} does not exist")
         readers = {".npz": _read_npz, ".csv": _read_csv}
         if path.suffix.lower() not in readers:
@@ -88,6 +103,8 @@ class File(RandomTestSplit):
 
 
 def _read_npz(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
+    if not zipfile.is_zipfile(path):  # else np.load takes it for a pickle and says so, confusingly
+        raise DataError(f"{path} is not a .npz archive (not a zip file: truncated, or another format)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = {"X", "y"} - set(archive.files)
@@ -122,6 +139,8 @@ def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
             except ValueError:
                 name = (header[:col] + header[col + 1 :])[j]
                 raise DataError(f"{path}, line {i}: column {name!r} holds {value!r}, not a number") from None
+        if not row[col].strip():
+            raise DataError(f"{path}, line {i}: the label column {label!r} is empty")
         labels.append(_number_or_text(row[col]))
     return X, np.array(labels)
 

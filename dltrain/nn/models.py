@@ -55,6 +55,8 @@ class _Model(Section):
         n_out = output_units(n_classes, n_targets, out_act)
         if loss == "auto":
             loss = DEFAULT_LOSS.get(out_act, "mse")
+        if loss == "cross_entropy" and (out_act != "softmax" or n_out == 1):
+            raise ValueError("cross_entropy needs a softmax output over the classes; with one sigmoid unit use bce")
         if (out_act == "step") != (loss == "perceptron"):
             raise ValueError("a step output has no gradient: it trains only with the perceptron's rosenblatt rule, which sets its own loss (leave training.loss at auto)")
         layers = []
@@ -113,6 +115,12 @@ class Mlp(_Model):
     activation: ActivationName = Field("relu", description="activation of the hidden layers")
     output_activation: Optional[ActivationName] = Field(None, description="default sigmoid (2 classes), softmax (more), identity (regression)")
     init: Initializer = Field(default_factory=He, description="initializer of the weight matrices")
+
+    @model_validator(mode="after")
+    def _trainable_hidden(self):
+        if self.activation in ("step", "softmax"):
+            raise ValueError(f"hidden activation {self.activation!r} cannot be trained by backpropagation; use relu, tanh, sigmoid, leaky_relu or identity")
+        return self
 
     def output_activation_for(self, n_classes):
         return self.output_activation or default_output_activation(n_classes)

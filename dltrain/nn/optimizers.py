@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dltrain.config.section import Section
 
@@ -42,6 +42,13 @@ class GD(_Base):
     momentum: float = Field(0.0, ge=0, lt=1, description="velocity decay; 0 is plain gradient descent")
     nesterov: bool = Field(False, description="Nesterov momentum (needs momentum > 0)")
 
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self):
+        # without momentum there is no velocity to look ahead with: it would silently be plain GD
+        if self.nesterov and not self.momentum:
+            raise ValueError("nesterov: true needs momentum > 0 (e.g. momentum: 0.9)")
+        return self
+
     def build(self, params, decay_mask=None):
         return _GDStepper(self, params, decay_mask)
 
@@ -49,7 +56,7 @@ class GD(_Base):
 class _GDStepper:
     def __init__(self, cfg: GD, params, decay_mask):
         self.cfg, self.params = cfg, params
-        self.decay_mask = decay_mask or [True] * len(params)
+        self.decay_mask = decay_mask or [p.ndim > 1 for p in params]
         self.velocity = [np.zeros_like(p) for p in params] if cfg.momentum else None
 
     def step(self, grads):
@@ -64,7 +71,8 @@ class _GDStepper:
             p -= cfg.lr * g
 
     def state(self) -> dict[str, np.ndarray]:
-        return {f"velocity_{i}": v for i, v in enumerate(self.velocity or [])}
+        """A snapshot (copies): later steps do not change it."""
+        return {f"velocity_{i}": v.copy() for i, v in enumerate(self.velocity or [])}
 
     def load_state(self, state):
         for i, v in enumerate(self.velocity or []):
@@ -87,7 +95,7 @@ class Adam(_Base):
 class _AdamStepper:
     def __init__(self, cfg: Adam, params, decay_mask):
         self.cfg, self.params = cfg, params
-        self.decay_mask = decay_mask or [True] * len(params)
+        self.decay_mask = decay_mask or [p.ndim > 1 for p in params]
         self.m = [np.zeros_like(p) for p in params]
         self.v = [np.zeros_like(p) for p in params]
         self.t = 0
@@ -109,9 +117,10 @@ class _AdamStepper:
             p -= step_size * m / (np.sqrt(v) + eps_hat)
 
     def state(self) -> dict[str, np.ndarray]:
+        """A snapshot (copies): later steps do not change it."""
         out = {"t": np.array(self.t)}
         for i, (m, v) in enumerate(zip(self.m, self.v)):
-            out[f"m_{i}"], out[f"v_{i}"] = m, v
+            out[f"m_{i}"], out[f"v_{i}"] = m.copy(), v.copy()
         return out
 
     def load_state(self, state):

@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ from typing import Any
 import numpy as np
 
 from dltrain.errors import RunFolderError
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 FILES = ("config.yaml", "meta.json", "history.csv", "metrics.json", "weights.npz")
 
@@ -61,6 +65,7 @@ class RunFolder:
         try:
             fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{filename}.", suffix=".tmp")
             try:
+                os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run folder is meant to be shared
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
                     f.flush()
@@ -108,16 +113,35 @@ class RunFolder:
                 return {k: archive[k] for k in archive.files}
         except FileNotFoundError:
             raise RunFolderError(f"{self.path} has no {filename}: is it a complete run folder?") from None
-        except (OSError, ValueError, EOFError) as err:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             raise RunFolderError(f"{self.path / filename} is unreadable: {err}") from None
 
     def update_meta(self, **fields) -> dict:
         """Merge `fields` into meta.json."""
         path = self.path / "meta.json"
-        meta = json.loads(path.read_text()) if path.exists() else {}
+        try:
+            meta = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, ValueError) as err:
+            raise RunFolderError(f"{path} is unreadable: {err}") from None
         meta.update(fields)
         self.write_json("meta.json", meta)
         return meta
+
+
+    def remove_partial_files(self) -> list[Path]:
+        """Delete temporary files a killed process left behind (never the complete ones)."""
+        partial = [p for p in self.path.glob(".*.tmp") if p.is_file()]
+        for p in partial:
+            p.unlink(missing_ok=True)
+        return partial
+
+    def remove_if_empty(self) -> None:
+        """Remove the folder if nothing but partial files is in it (after a failed first write)."""
+        self.remove_partial_files()
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass  # not empty, or not removable: leave it
 
 
 def now_iso() -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,11 +20,11 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     """Render to a temporary file beside `path`, then rename: never a half-written PNG."""
     import os
 
-    plt = _pyplot()
+    plt = pyplot()
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         fig.savefig(tmp, format="png")
@@ -36,7 +36,7 @@ def _save(fig, path: Path) -> Path:
 
 
 def _curves(path: Path, history: list[dict], key: str, ylabel: str, title: str) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
     epochs = [r["epoch"] for r in history]
     for split, style in (("train", "-"), ("val", "--")):
@@ -49,7 +49,7 @@ def _curves(path: Path, history: list[dict], key: str, ylabel: str, title: str) 
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def cost_plot(path: Path, history: list[dict], loss_name: str, run_name: str) -> Path:
@@ -62,7 +62,7 @@ def accuracy_plot(path: Path, history: list[dict], run_name: str) -> Path:
 
 def predictions_plot(path: Path, actual: np.ndarray, predicted: np.ndarray, split: str, run_name: str) -> Path:
     """actual, predicted: (n,) or (n, k) (all targets pooled)."""
-    plt = _pyplot()
+    plt = pyplot()
     actual, predicted = np.ravel(actual), np.ravel(predicted)
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     ax.scatter(actual, predicted, s=10, alpha=0.6)
@@ -73,4 +73,4 @@ def predictions_plot(path: Path, actual: np.ndarray, predicted: np.ndarray, spli
     ax.set_title(f"{run_name}: {split} split")
     ax.legend()
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

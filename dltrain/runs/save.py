@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dltrain.experiment import RunRecord
+from dltrain.errors import RunFolderError
 from dltrain.runs.folder import RunFolder
 
 
 def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> None:
     folder.write_csv("history.csv", record.history)
     folder.write_npz("weights.npz", record.weights)
+    if record.preprocess:
+        folder.write_npz("preprocess.npz", record.preprocess)
     if record.metrics:
         folder.write_json("metrics.json", record.metrics)
         if plots:
@@ -17,6 +20,13 @@ def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> Non
 
 
 def draw_plots(folder: RunFolder, record: RunRecord) -> None:
+    try:
+        _draw(folder, record)
+    except OSError as err:
+        raise RunFolderError(f"cannot write a plot in {folder.path}: {err.strerror or err}") from None
+
+
+def _draw(folder: RunFolder, record: RunRecord) -> None:
     from dltrain.runs import plots
 
     name = record.meta.get("name", folder.name)

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import numpy as np
+
 from dltrain.errors import DltrainError
 from dltrain.experiment import Experiment, RunRecord
 from dltrain.runs.folder import elapsed, now_iso
@@ -48,7 +50,9 @@ def train_point(index: int, config: dict, data_dir: Optional[str], blas_threads=
         started, clock = now_iso(), time.perf_counter()
         status, error = "completed", None
         try:
-            exp.train(on_epoch=lambda record: _stop_if(stop, exp))
+            # Overflow on the way to NaN is reported once, by the trainer's divergence check (as `dltrain run` does).
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                exp.train(on_epoch=lambda record: _stop_if(stop, exp))
             if exp.trainer.stop_requested:
                 status, error = "interrupted", "the sweep was interrupted"
         except Exception as err:  # one failing point must not end the sweep

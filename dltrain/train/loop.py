@@ -21,6 +21,7 @@ from dltrain.data.split import Splits
 from dltrain.errors import TrainingFailed
 from dltrain.nn.losses import SUMMED
 from dltrain.nn.network import Network
+from dltrain.train import checkpoint
 from dltrain.train.targets import encode, predict_classes
 
 
@@ -62,10 +63,19 @@ class Trainer:
         self.stop_requested = False  # set from a signal handler: stop after the current batch
 
     def fit(self, on_epoch: Callable[[EpochRecord], None] = lambda r: None) -> list[EpochRecord]:
+        mark = checkpoint.Mark(self)
         while self.epoch < self.cfg.epochs and not self.stop_requested:
             start = time.perf_counter()
-            record = self._epoch()
+            # An epoch cut short (stop, divergence, Ctrl-C) is rolled back to this mark, so the
+            # weights always match the history and a resumed run continues bit for bit.
+            mark.take(self)
+            try:
+                record = self._epoch()
+            except BaseException:
+                mark.restore(self)
+                raise
             if record is None:  # interrupted mid-epoch: the epoch does not count
+                mark.restore(self)
                 break
             record.seconds = time.perf_counter() - start
             self.epoch += 1

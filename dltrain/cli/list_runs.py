@@ -1,0 +1,48 @@
+"""`dltrain runs [DIR]`: list run folders with their status, data, model, main metric and duration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dltrain.cli import app
+from dltrain.cli.tables import stdout_console
+from dltrain.cli.common import print_json, reports_errors
+
+STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "crashed": "bold red", "interrupted": "yellow", "incomplete": "magenta"}
+
+
+@app.command("runs")
+@reports_errors
+def runs(
+    runs_dir: Path = typer.Argument(Path("runs"), help="folder of run folders"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document (a list of runs) on stdout"),
+):
+    """List the run folders in DIR, oldest first. A run whose process died shows as crashed."""
+    from dltrain.inspect.listing import list_runs
+
+    rows = list_runs(runs_dir)
+    if as_json:
+        print_json(rows)
+        return
+    _show(rows, runs_dir)
+
+
+def _show(rows: list[dict], runs_dir: Path) -> None:
+    from rich.table import Table
+
+    console = stdout_console()
+    if not rows:
+        console.print(f"no run folders in {runs_dir}")
+        return
+    table = Table(title=f"{len(rows)} runs in {runs_dir}")
+    for column in ("run", "when", "status", "dataset", "model", "metric", "seconds"):
+        table.add_column(column, justify="right" if column == "seconds" else "left", overflow="fold")
+    for r in rows:
+        when = (r["started"] or "")[:16].replace("T", " ")
+        metric = f"{r['metric']} {r['value']:.4f}" if r["value"] is not None else ""
+        seconds = f"{r['seconds']:.1f}" if r["seconds"] is not None else ""
+        status = f"[{STATUS_STYLE.get(r['status'], 'white')}]{r['status']}[/]"
+        table.add_row(r["name"], when, status, r["dataset"] or "", r["model"] or "", metric, seconds)
+    console.print(table)

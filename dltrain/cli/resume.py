@@ -1,0 +1,34 @@
+"""`dltrain resume RUN`: continue an interrupted, crashed or finished run in its folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dltrain.cli import app
+from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
+
+
+@app.command()
+@reports_errors
+def resume(
+    run: Path = typer.Argument(..., help="the run folder"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="train up to this many epochs in all (default: the config's)"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no live progress bar: a plain line every log_every epochs"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout (progress stays on stderr)"),
+):
+    """Continue a run from its last checkpoint; the result is the same, bit for bit, as a run never stopped."""
+    import sys
+
+    from dltrain import api
+    from dltrain.cli.run import _summary
+
+    result = api.resume(run, epochs=epochs, data_dir=data_dir, live=False if quiet else None,
+                        argv=["dltrain", *sys.argv[1:]], handle_signals=True)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    _summary(result)

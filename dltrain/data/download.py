@@ -1,0 +1,166 @@
+"""Fetch one data file from a list of mirrors, verified by sha256, with a Rich progress bar.
+
+pooch does the transfer: it streams into a temporary file next to the destination and
+moves it into place only after the checksum matched, so a failed, truncated or corrupt
+download never leaves a file at the final path. This module adds the mirror fallback,
+a progress bar that needs no tqdm, and one `DataError` that says what was tried and
+which file to put where by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+from dltrain.errors import DataError
+
+# pooch's own default is 30 s; a stalled mirror should fail over to the next one
+# rather than hang the run.
+DEFAULT_TIMEOUT_S = 30.0
+# pooch reads 1 KiB at a time by default; 64 KiB keeps progress updates cheap.
+CHUNK_SIZE = 64 * 1024
+
+
+class RichProgressBar:
+    """A Rich progress bar speaking the protocol pooch's HTTPDownloader drives.
+
+    pooch sets `total` (bytes, 0 when the server sends no length), calls `update(n)`
+    per chunk, then `reset()`, `update(total)` and `close()` when the file is complete.
+    tqdm is not a dependency, so `progressbar=True` would fail; this object is passed
+    instead.
+    """
+
+    def __init__(self, description: str) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self._task = self._progress.add_task(description, total=None)
+        self._total = 0
+        self._running = False
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    @total.setter
+    def total(self, value: int) -> None:
+        self._total = int(value or 0)
+        # An unknown length (0) shows a pulsing bar rather than an instantly full one.
+        self._progress.update(self._task, total=self._total or None)
+        self._start()
+
+    def update(self, n: int) -> None:
+        self._start()
+        self._progress.advance(self._task, n)
+
+    def reset(self) -> None:
+        self._progress.reset(self._task, total=self._total or None)
+
+    def close(self) -> None:
+        if self._running:
+            self._progress.stop()
+            self._running = False
+
+    def _start(self) -> None:
+        if not self._running:
+            self._progress.start()
+            self._running = True
+
+
+@contextmanager
+def _quiet_pooch_logger() -> Iterator[None]:
+    """Silence pooch's "Downloading data from ..." INFO lines; the progress bar says it."""
+    import pooch
+
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _reason(exc: BaseException) -> str:
+    """A one-line, user-readable cause for a failed download attempt."""
+    import requests
+
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code} {exc.response.reason or ''}".strip()
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the connection closed before the whole file arrived (truncated download)"
+    if isinstance(exc, requests.Timeout):
+        return "the server did not answer in time"
+    if isinstance(exc, requests.ConnectionError):
+        return "could not connect (offline, or the host is down)"
+    if isinstance(exc, ValueError) and "hash" in str(exc):
+        got = re.search(r"but got ([0-9a-fA-F]+)", str(exc))
+        return "sha256 checksum mismatch" + (f" (got {got.group(1)})" if got else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def fetch_file(
+    fname: str,
+    urls: Sequence[str],
+    dest_dir: Path,
+    *,
+    sha256: Optional[str],
+    manual_hint: str,
+    progress: bool = True,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> Path:
+    """Download `fname` into `dest_dir`, trying each URL in `urls` in order.
+
+    sha256: the expected hex digest; None skips the check (only for files whose content
+        the caller verifies itself, such as a GitHub archive, whose zip bytes are not stable).
+    manual_hint: the sentence telling a user without network what to put where; it ends
+        the error message.
+    Returns the final path `dest_dir / fname`. A file already there whose checksum
+    matches is returned without any network access. Raises DataError naming the file,
+    every URL tried with why it failed, and `manual_hint`, when no URL worked; the
+    final path then holds no new or partial file.
+    """
+    import pooch
+    import requests
+
+    dest_dir = Path(dest_dir)
+    known_hash = f"sha256:{sha256}" if sha256 else None
+    failures: list[str] = []
+    for url in urls:
+        bar = RichProgressBar(f"{fname} from {url.split('/')[2]}") if progress else False
+        downloader = pooch.HTTPDownloader(progressbar=bar, chunk_size=CHUNK_SIZE, timeout=timeout)
+        try:
+            with _quiet_pooch_logger():
+                path = pooch.retrieve(url, known_hash=known_hash, fname=fname, path=dest_dir, downloader=downloader)
+            return Path(path)
+        except (requests.RequestException, ValueError) as exc:
+            failures.append(f"{url}: {_reason(exc)}")
+        except OSError as exc:
+            # A local problem (read-only or full disk) will not go away on the next mirror.
+            raise DataError(
+                f"Could not write {fname} into {dest_dir}: {exc}. Choose a writable data "
+                f"directory with --data-dir or DLTRAIN_DATA_DIR. {manual_hint}"
+            ) from exc
+        finally:
+            if bar:
+                bar.close()
+    tried = "; ".join(failures) if failures else "no download URL is configured"
+    raise DataError(f"Could not download {fname}. Tried: {tried}. {manual_hint}")

@@ -1,0 +1,1 @@
+"""Reading finished runs: evaluate, compare, list and predict from run folders."""

@@ -1,0 +1,136 @@
+"""Re-evaluate a saved run: rebuild its network, reload its data and split, recompute metrics.
+
+    report = evaluate(run, splits_of(run, ["dataset.test_size=0.5"]), ["test"])
+    report["metrics"]   # {'test': {'loss', 'accuracy'}}: on an unchanged run, equal to metrics.json
+    report["details"]   # {'test': {precision/recall/f1 per class and macro, log_loss, confusion_matrix}}
+
+The data goes through `dltrain.experiment.load_splits` and the metrics through
+`split_metrics`, the very code paths of training, so an unchanged run reproduces its
+metrics.json bit for bit. The extra metrics come from scikit-learn.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Iterable, Optional
+
+import numpy as np
+
+from dltrain.data.split import Splits
+from dltrain.errors import ConfigError, DataError
+from dltrain.nn.network import Network
+from dltrain.runs.reader import Run
+from dltrain.train.metrics import split_metrics
+from dltrain.train.targets import class_probabilities, predict_classes
+
+SPLITS = ("train", "val", "test")
+
+
+def splits_of(run: Run, overrides: Iterable[str] = (), data_dir=None) -> Splits:
+    """The run's data, split as in training; `overrides` ('dataset.key=value') change the dataset only."""
+    from dltrain.config.loader import apply_override, validate
+    from dltrain.experiment import load_splits
+
+    cfg = run.config
+    overrides = list(overrides)
+    if overrides:
+        data = cfg.model_dump(mode="json")
+        for assignment in overrides:
+            if not assignment.startswith("dataset."):
+                raise ConfigError(f"eval --set changes the dataset only (dataset.KEY=VALUE); got {assignment!r}")
+            apply_override(data, assignment)
+        cfg = validate(data)
+    return load_splits(cfg, data_dir)
+
+
+def check_compatible(run: Run, splits: Splits, net: Network) -> None:
+    """The data must have the model's inputs and classes."""
+    n_in = net.layers[0].W.shape[0]
+    if splits.n_features != n_in:
+        raise DataError(f"the evaluation data has {splits.n_features} features per sample but {run.name} takes {n_in}")
+    if splits.classes != run.classes:
+        raise DataError(f"the evaluation data has classes {splits.classes} but {run.name} was trained on {run.classes}")
+
+
+def chosen_splits(splits: Splits, which: str) -> list[tuple[str, tuple]]:
+    """(name, (X, y)) for `which` ('all' or one split name); ConfigError if the run has no such split."""
+    present = splits.items()
+    if which == "all":
+        return present
+    chosen = [(name, pair) for name, pair in present if name == which]
+    if not chosen:
+        raise ConfigError(f"this run has no {which} split (it has {', '.join(n for n, _ in present)})")
+    return chosen
+
+
+def classifier_details(y: np.ndarray, outputs: np.ndarray, classes: list) -> dict:
+    """Per-class and macro precision/recall/F1, log loss and the confusion matrix.
+
+    y: (n,) class indices; outputs: (n, n_out) network outputs.
+    """
+    from sklearn import metrics
+
+    labels = list(range(len(classes)))
+    pred = predict_classes(outputs)
+    p, r, f, support = metrics.precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # float32 softmax rows sum to 1 only within rounding
+        log_loss = float(metrics.log_loss(y, class_probabilities(outputs), labels=labels))
+    return {
+        "n": int(len(y)),
+        "accuracy": float(metrics.accuracy_score(y, pred)),
+        "precision_macro": float(np.mean(p)),
+        "recall_macro": float(np.mean(r)),
+        "f1_macro": float(np.mean(f)),
+        "log_loss": log_loss,
+        "per_class": {str(c): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
+                      for i, c in enumerate(classes)},
+        "confusion_matrix": metrics.confusion_matrix(y, pred, labels=labels).tolist(),
+    }
+
+
+def regression_details(y: np.ndarray, outputs: np.ndarray) -> dict:
+    """mse, mae, r2 over all targets. y: (n,) or (n, k); outputs: (n, k)."""
+    from sklearn import metrics
+
+    target = y.reshape(len(y), -1)
+    return {
+        "n": int(len(y)),
+        "mse": float(metrics.mean_squared_error(target, outputs)),
+        "mae": float(metrics.mean_absolute_error(target, outputs)),
+        "r2": float(metrics.r2_score(target, outputs)) if len(y) > 1 else float("nan"),
+    }
+
+
+def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -> dict:
+    """Metrics of the saved network on `which` split(s); plots of the last one into the run folder.
+
+    Returns {'run', 'split', 'metrics': {split: ...}, 'details': {split: ...}, 'baseline', 'plots'}.
+    """
+    net = run.network()
+    check_compatible(run, splits, net)
+    n_classes = len(splits.classes) if splits.classes is not None else None
+    report = {"run": str(run.path), "split": which, "metrics": {}, "details": {}, "baseline": run.metrics.get("baseline"), "plots": []}
+    last: Optional[tuple] = None
+    for name, (X, y) in chosen_splits(splits, which):
+        report["metrics"][name] = split_metrics(net, X, y, n_classes)
+        outputs = net.predict(X)
+        report["details"][name] = classifier_details(y, outputs, splits.classes) if n_classes else regression_details(y, outputs)
+        last = (name, y, outputs)
+    if plots and last is not None:
+        try:
+            report["plots"] = [str(p) for p in _draw(run, splits, *last, report["details"][last[0]])]
+        except OSError as err:  # a read-only run folder still evaluates
+            report["warnings"] = [f"no plot written: {err}"]
+    return report
+
+
+def _draw(run: Run, splits: Splits, split: str, y: np.ndarray, outputs: np.ndarray, details: dict) -> list:
+    from dltrain.inspect.plots import confusion_matrix_plot
+    from dltrain.runs.plots import predictions_plot
+
+    title = f"{run.config.name}: {split} split"
+    if splits.classes is not None:
+        path = run.path / "confusion_matrix.png"
+        return [confusion_matrix_plot(path, np.array(details["confusion_matrix"]), splits.classes, title)]
+    return [predictions_plot(run.path / "predicted_vs_actual.png", y, outputs, split, run.config.name)]

@@ -1,0 +1,85 @@
+"""What `dltrain runs` lists: one summary per run folder, with dead runs told apart from live ones.
+
+A run writes status `running` and its pid and host into meta.json when it starts. If
+the process is gone (killed, machine rebooted) the status stays `running` forever, so
+a `running` run on this host whose pid is no longer alive is shown as `crashed`.
+Runs started on another host cannot be checked and keep their recorded status.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+from dltrain.runs.reader import run_folders
+from dltrain.runs.status import run_status
+
+
+def main_metric(metrics: dict) -> tuple[Optional[str], Optional[float]]:
+    """('test.accuracy', value) for classifiers, ('test.mse', value) for regression: the most held-out split."""
+    for split in ("test", "val", "train"):
+        values = metrics.get(split) or {}
+        for key in ("accuracy", "mse"):
+            if key in values:
+                return f"{split}.{key}", values[key]
+    return None, None
+
+
+def _read(path: Path, name: str) -> dict:
+    try:
+        data = json.loads((path / name).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _config(path: Path) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load((path / "config.yaml").read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
+def _duration(meta: dict, status: str) -> Optional[float]:
+    if meta.get("seconds") is not None:
+        return meta["seconds"]
+    if status == "running" and meta.get("started"):
+        try:
+            return round(time.time() - datetime.fromisoformat(meta["started"]).timestamp(), 1)
+        except ValueError:
+            return None
+    return None
+
+
+def summarize(path: Path) -> dict:
+    """One run folder as a row; tolerant of half-written folders (status 'incomplete')."""
+    meta, config = _read(path, "meta.json"), _config(path)
+    status = run_status(meta) if meta else "incomplete"
+    metric, value = main_metric(_read(path, "metrics.json"))
+    model = config.get("model") or {}
+    model_text = model.get("type", "")
+    if model.get("hidden"):
+        model_text += " " + "-".join(map(str, model["hidden"]))
+    return {
+        "name": path.name,
+        "path": str(path),
+        "started": meta.get("started"),
+        "status": status,
+        "dataset": (config.get("dataset") or {}).get("name"),
+        "model": model_text or None,
+        "metric": metric,
+        "value": value,
+        "epochs": meta.get("epochs_done"),
+        "seconds": _duration(meta, status),
+    }
+
+
+def list_runs(runs_dir) -> list[dict]:
+    """Summaries of every run folder in `runs_dir`, oldest first."""
+    return [summarize(p) for p in run_folders(runs_dir)]

@@ -1,0 +1,152 @@
+"""Predict with a saved run: new samples in, classes with probabilities (or values) out.
+
+    run = load_run("runs/2026...-digits")
+    names, X = read_inputs([Path("three.png")], run)     # X: (n, n_features), raw units
+    predictions(run, names, X)                            # [{'input': 'three.png', 'class': 3, 'probability': 0.97, ...}]
+
+Inputs go through the training preprocessing: image files through the dataset's
+`image_to_sample` (grayscale, size, pixel scale), then every sample through the
+feature scaler fitted at training time (preprocess.npz).
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from dltrain.errors import DataError
+from dltrain.runs.reader import Run
+from dltrain.train.targets import class_probabilities, predict_classes
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def _expected(run: Run) -> tuple[int, tuple[int, ...]]:
+    """(n_features, sample_shape) the run's network takes."""
+    n_features = int(run.weights["W0"].shape[0])
+    shape = tuple(run.meta.get("sample_shape") or (n_features,))
+    return n_features, shape
+
+
+def to_rows(array: np.ndarray, run: Run, source: str) -> np.ndarray:
+    """One sample of the sample shape (or flat) -> (1, n_features); several -> (n, n_features)."""
+    n_features, shape = _expected(run)
+    if array.dtype.kind not in "biuf":  # bool, integers, floats
+        raise DataError(f"{source}: samples must be numbers, got {array.dtype}")
+    if array.shape in (shape, (n_features,)):
+        array = array.reshape(1, n_features)
+    elif array.ndim >= 2 and array.shape[1:] in (shape, (n_features,)):
+        array = array.reshape(len(array), n_features)
+    else:
+        shapes = f"{shape} or {n_features} values" if shape != (n_features,) else f"{n_features} values"
+        raise DataError(f"{source}: an array of shape {array.shape} does not fit this run, which takes samples of {shapes}; "
+                        f"give one sample, or several stacked along the first axis (rows)")
+    if not np.all(np.isfinite(array)):
+        raise DataError(f"{source}: samples must be finite numbers")
+    return array.astype(np.float64)
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
+
+
+def _read_npz(path: Path) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as archive:
+        if "X" in archive.files:
+            return archive["X"]
+        if len(archive.files) == 1:
+            return archive[archive.files[0]]
+        raise DataError(f"{path}: a .npz of samples holds an array 'X' (or exactly one array); it has {archive.files}")
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    """Rows of numbers; a header row is skipped, and a column named label, y or target dropped."""
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    if not rows:
+        raise DataError(f"{path} holds no rows")
+    drop: set[int] = set()
+    if not all(_is_number(c) for c in rows[0]):
+        drop = {i for i, name in enumerate(rows[0]) if name.strip().lower() in ("label", "y", "target")}
+        rows = rows[1:]
+    try:
+        return np.array([[float(c) for i, c in enumerate(r) if i not in drop] for r in rows], dtype=np.float64)
+    except ValueError as err:
+        raise DataError(f"{path}: every cell must be a number ({err})") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+READERS = {".npy": _read_npy, ".npz": _read_npz, ".csv": _read_csv}
+
+
+def _image(path: Path, run: Run, invert: bool) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    _, shape = _expected(run)
+    if len(shape) != 2:
+        raise DataError(f"{path}: {run.name} was not trained on images (its samples have shape {shape}); give a .npy, .npz or .csv file")
+    try:
+        with Image.open(path) as image:
+            sample = run.config.dataset.image_to_sample(image, shape, invert)
+    except (UnidentifiedImageError, OSError) as err:
+        raise DataError(f"{path} is not a readable image ({err})") from None
+    return to_rows(np.asarray(sample), run, str(path))
+
+
+def read_inputs(paths: list[Path], run: Run, invert: bool = False) -> tuple[list[str], np.ndarray]:
+    """(names, X): one name per sample ('a.png', 'b.npy[3]') and X: (n, n_features) before scaling."""
+    names, blocks = [], []
+    for path in paths:
+        suffix = path.suffix.lower()
+        if not path.is_file():
+            raise DataError(f"input file {path} does not exist")
+        if suffix in IMAGE_SUFFIXES:
+            rows = _image(path, run, invert)
+        elif suffix in READERS:
+            try:
+                rows = to_rows(READERS[suffix](path), run, str(path))
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+                raise DataError(f"{path} is not a readable {suffix} file ({err})") from None
+        else:
+            kinds = ", ".join(sorted({*READERS, *IMAGE_SUFFIXES}))
+            raise DataError(f"{path}: unknown input type {suffix or '(no suffix)'}; use one of {kinds}")
+        names.extend([str(path)] if suffix in IMAGE_SUFFIXES or len(rows) == 1 else [f"{path}[{i}]" for i in range(len(rows))])
+        blocks.append(rows)
+    return names, np.concatenate(blocks)
+
+
+def prepare(run: Run, X: np.ndarray) -> np.ndarray:
+    """Scale X: (n, n_features) with the training scaler and cast to the run's dtype, as make_splits does."""
+    arrays = run.preprocess
+    if arrays:
+        X = (X - arrays["scaler_shift"]) / arrays["scaler_scale"]
+    return np.ascontiguousarray(X, dtype=np.dtype(run.config.training.dtype))
+
+
+def predictions(run: Run, names: list[str], X: np.ndarray) -> list[dict]:
+    """One dict per sample: {'input', 'class', 'probability', 'probabilities'} or {'input', 'value'}."""
+    outputs = run.network().predict(prepare(run, X))
+    classes: Optional[list] = run.classes
+    if classes is None:
+        return [{"input": n, "value": _value(row)} for n, row in zip(names, outputs)]
+    proba, index = class_probabilities(outputs), predict_classes(outputs)
+    return [{"input": n, "class": classes[k], "probability": float(p[k]),
+             "probabilities": {str(c): float(v) for c, v in zip(classes, p)}}
+            for n, k, p in zip(names, index.tolist(), proba)]
+
+
+def _value(row: np.ndarray):
+    values = [float(v) for v in row]
+    return values[0] if len(values) == 1 else values
+

@@ -1,0 +1,120 @@
+"""One training session of an experiment into its run folder: progress, periodic
+checkpoints, signals, and the final save, whatever way the training ends.
+
+    outcome = Session(exp, folder, handle_signals=True).train()
+    outcome.status      # completed | interrupted | failed
+
+A session is what `dltrain run` and `dltrain resume` share. The checkpoint it leaves
+(`checkpoint.npz`) lets the next session continue bit for bit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from dltrain.errors import DltrainError, Interrupted, RunFolderError
+from dltrain.experiment import Experiment, RunRecord
+from dltrain.runs.folder import RunFolder, now_iso
+from dltrain.runs.save import save_record
+from dltrain.train import checkpoint
+from dltrain.train.loop import EpochRecord
+from dltrain.train.progress import Progress
+from dltrain.train.signals import ForcedExit, graceful_stop
+
+
+@dataclass
+class Outcome:
+    status: str
+    error: Optional[str]
+    record: RunRecord
+    folder: RunFolder
+    epochs: int  # the number asked for
+
+
+class Session:
+    def __init__(self, exp: Experiment, folder: RunFolder, live: Optional[bool] = None,
+                 handle_signals: bool = False, seconds_before: float = 0.0):
+        self.exp, self.folder, self.live, self.handle_signals = exp, folder, live, handle_signals
+        self.seconds_before = seconds_before
+        self.saved_epoch = exp.trainer.epoch  # epoch of the newest checkpoint on disk
+        self.write_error: Optional[RunFolderError] = None
+
+    def train(self) -> Outcome:
+        clock = time.perf_counter()
+        try:
+            with graceful_stop(self.exp.trainer, enabled=self.handle_signals):
+                status, error = self._fit()
+                record = self.exp.record(status, error)
+                record.meta.update(ended=now_iso(), seconds=round(self.seconds_before + time.perf_counter() - clock, 3))
+                self._save(record, status)
+        except ForcedExit:
+            self._abandon()
+            raise Interrupted(
+                f"stopped at once by a second interrupt; every file in {self.folder.path} is complete and resuming "
+                f"continues from its checkpoint (epoch {self.saved_epoch})\nresume with: dltrain resume {self.folder.path}") from None
+        if self.write_error is not None:
+            raise self.write_error
+        return Outcome(status, error, record, self.folder, self.exp.cfg.training.epochs)
+
+    def _fit(self) -> tuple[str, Optional[str]]:
+        trainer, training = self.exp.trainer, self.exp.cfg.training
+        try:
+            with Progress(training.epochs, training.log_every, live=self.live) as progress:
+                def on_epoch(record: EpochRecord) -> None:
+                    progress(record)
+                    self._maybe_checkpoint(record)
+
+                # Overflow on the way to NaN is reported once, by the trainer's divergence check.
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                    self.exp.train(on_epoch=on_epoch)
+        except RunFolderError as err:  # a checkpoint could not be written: stop, keep what is on disk
+            self.write_error = err
+            return "failed", str(err)
+        except DltrainError as err:
+            return "failed", str(err)
+        except ForcedExit:
+            raise
+        except KeyboardInterrupt:  # no handlers installed (the Python API): the epoch was rolled back
+            return "interrupted", "interrupted by the user"
+        if trainer.epoch < training.epochs:
+            return "interrupted", "interrupted by the user"
+        return "completed", None
+
+    def _maybe_checkpoint(self, record: EpochRecord) -> None:
+        every, trainer = self.exp.cfg.training.checkpoint_every, self.exp.trainer
+        if not every or record.epoch % every or record.epoch == self.exp.cfg.training.epochs:
+            return  # the last epoch is saved by _save
+        self._checkpoint()
+        self.folder.write_csv("history.csv", [r.as_row() for r in trainer.history])
+        self.folder.write_npz("weights.npz", self.exp.record("running").weights)
+        self.folder.update_meta(epochs_done=trainer.epoch)
+
+    def _checkpoint(self) -> None:
+        checkpoint.save(self.folder, checkpoint.capture(self.exp.trainer))
+        self.saved_epoch = self.exp.trainer.epoch
+
+    def _save(self, record: RunRecord, status: str) -> None:
+        try:
+            if status != "failed":  # a diverged run would only diverge again
+                self._checkpoint()
+            save_record(self.folder, record, plots=self.exp.cfg.output.plots)
+        except RunFolderError as err:
+            self._mark_failed(f"{err}; the run folder keeps the last complete version of every file")
+            self.write_error = RunFolderError(f"{err}\nrun folder: {self.folder.path} (status failed)")
+
+    def _mark_failed(self, error: str) -> None:
+        try:
+            self.folder.update_meta(status="failed", error=error, ended=now_iso(), epochs_done=self.saved_epoch)
+        except (RunFolderError, OSError, ValueError):
+            pass  # the folder cannot be written at all: nothing more to do
+
+    def _abandon(self) -> None:
+        try:
+            self.folder.update_meta(status="interrupted", error="stopped at once by a second interrupt",
+                                    ended=now_iso(), epochs_done=self.saved_epoch)
+        except (RunFolderError, OSError, ValueError):
+            pass

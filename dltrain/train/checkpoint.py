@@ -1,0 +1,97 @@
+"""A trainer's complete state as flat arrays, so training can stop and go on bit for bit.
+
+    state = capture(trainer)        # {'epoch': (), 'param_0': W0, ..., 'opt.m_0': ..., 'rng': str, 'history': str}
+    restore(other_trainer, state)   # same config => identical weights from here on
+    save(folder, state); load(folder)
+
+Everything is a plain array (no pickles): parameters, the optimizer's state (Adam's
+moments and step, momentum velocities), the shuffle generator's bit_generator state
+and the history, the last two as JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from dltrain.errors import RunFolderError
+
+FILENAME = "checkpoint.npz"
+FORMAT = 1
+
+
+def capture(trainer, history: bool = True) -> dict[str, np.ndarray]:
+    """Copies of everything that decides the rest of the training, at an epoch boundary."""
+    state = {"format": np.array(FORMAT), "epoch": np.array(trainer.epoch)}
+    for i, p in enumerate(trainer.net.params):
+        state[f"param_{i}"] = p.copy()
+    for key, value in trainer.optimizer.state().items():
+        state[f"opt.{key}"] = np.array(value, copy=True)
+    state["rng"] = np.array(json.dumps(trainer.rng.bit_generator.state))
+    if history:
+        state["history"] = np.array(json.dumps([r.as_row() for r in trainer.history]))
+    return state
+
+
+def restore(trainer, state: dict[str, np.ndarray]) -> None:
+    """Put `trainer` back into a captured state (in place: the optimizer keeps its references)."""
+    from dltrain.train.loop import EpochRecord
+
+    params = trainer.net.params
+    for i, p in enumerate(params):
+        saved = state[f"param_{i}"]
+        if saved.shape != p.shape:
+            raise ValueError(f"parameter {i} has shape {saved.shape}, the network expects {p.shape}")
+        p[...] = saved
+    trainer.optimizer.load_state({k[4:]: v for k, v in state.items() if k.startswith("opt.")})
+    trainer.rng.bit_generator.state = json.loads(str(state["rng"]))
+    trainer.epoch = int(state["epoch"])
+    if "history" in state:
+        trainer.history = [EpochRecord(**row) for row in json.loads(str(state["history"]))]
+
+
+class Mark:
+    """The state at an epoch boundary, kept in memory to roll an epoch back (preallocated: taken every epoch)."""
+
+    def __init__(self, trainer):
+        self.params = [p.copy() for p in trainer.net.params]
+        self.opt, self.rng, self.epoch = {}, None, 0
+
+    def take(self, trainer) -> None:
+        for saved, p in zip(self.params, trainer.net.params):
+            np.copyto(saved, p)
+        self.opt = trainer.optimizer.state()  # already a snapshot (copies)
+        self.rng, self.epoch = trainer.rng.bit_generator.state, trainer.epoch
+
+    def restore(self, trainer) -> None:
+        for saved, p in zip(self.params, trainer.net.params):
+            np.copyto(p, saved)
+        trainer.optimizer.load_state(self.opt)
+        trainer.rng.bit_generator.state = self.rng
+        trainer.epoch = self.epoch
+
+
+def save(folder, state: dict[str, np.ndarray]) -> None:
+    """Write the checkpoint atomically (a crash leaves the previous one intact)."""
+    folder.write_npz(FILENAME, state)
+
+
+def exists(folder) -> bool:
+    return (folder.path / FILENAME).is_file()
+
+
+def load(folder) -> dict[str, np.ndarray]:
+    state = folder.read_npz(FILENAME)  # allow_pickle=False
+    if int(state.get("format", -1)) != FORMAT or "epoch" not in state or "rng" not in state:
+        raise RunFolderError(f"{folder.path / FILENAME} is not a dltrain checkpoint (format {FORMAT})")
+    return state
+
+
+def load_into(folder, trainer) -> None:
+    """Restore `trainer` from the folder's checkpoint; a clear error when it does not fit the config."""
+    state = load(folder)
+    try:
+        restore(trainer, state)
+    except (KeyError, ValueError, TypeError) as err:
+        raise RunFolderError(f"{folder.path / FILENAME} does not match the run's config.yaml ({err}); was the config edited?") from None

@@ -1,0 +1,242 @@
+"""Bad data and failing writes: one clear paragraph naming the file or key, the documented
+exit code, never a traceback, and a run folder that stays consistent."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dltrain.cli import app
+from dltrain.runs.folder import RunFolder
+
+RNG = np.random.default_rng(0)
+X = RNG.random((40, 3))
+Y = (X[:, 0] > 0.5).astype(int)
+
+
+def invoke(tmp_path: Path, dataset: dict, **training):
+    cfg = {"name": "bad", "dataset": dataset, "model": {"type": "logreg"},
+           "training": {"epochs": 2, **training}, "output": {"plots": False}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return CliRunner().invoke(app, ["run", str(path), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+
+
+def assert_clear_error(result, *fragments: str, code: int = 2) -> None:
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert ("\n" + result.output).count("\nerror:") == 1  # one message, after any progress lines
+    for fragment in fragments:
+        assert fragment in result.output, result.output
+
+
+def npz(tmp_path: Path, name: str = "data.npz", **arrays) -> Path:
+    path = tmp_path / name
+    np.savez(path, **(arrays or {"X": X, "y": Y}))
+    return path
+
+
+def text(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+def file_dataset(path: Path) -> dict:
+    return {"name": "file", "path": str(path)}
+
+
+# --- corrupt files ------------------------------------------------------------------------
+
+
+def test_truncated_npz(tmp_path):
+    path = npz(tmp_path)
+    path.write_bytes(path.read_bytes()[:300])
+    assert_clear_error(invoke(tmp_path, file_dataset(path)), str(path), "not a .npz archive")
+
+
+def test_corrupt_npz_member(tmp_path):
+    path = npz(tmp_path)
+    raw = bytearray(path.read_bytes())
+    raw[200:260] = bytes(60)  # inside X.npy's data: the zip CRC no longer matches
+    path.write_bytes(bytes(raw))
+    assert_clear_error(invoke(tmp_path, file_dataset(path)), str(path), "not a readable .npz")
+
+
+def test_random_bytes_named_npz(tmp_path):
+    path = text(tmp_path, "data.npz", bytes(RNG.integers(0, 256, 500, dtype=np.uint8)))
+    assert_clear_error(invoke(tmp_path, file_dataset(path)), str(path), "not a .npz archive")
+
+
+def test_npz_with_pickled_objects_is_refused(tmp_path):
+    path = npz(tmp_path, X=np.array([1, "a", None], dtype=object), y=np.array([0, 1, 0]))
+    assert_clear_error(invoke(tmp_path, file_dataset(path)), str(path), "allow_pickle=False")
+
+
+def test_npz_without_the_arrays(tmp_path):
+    path = npz(tmp_path, features=X, y=Y)
+    assert_clear_error(invoke(tmp_path, file_dataset(path)), "must hold arrays 'X' and 'y'", "missing ['X']")
+
+
+def test_truncated_csv(tmp_path):
+    path = text(tmp_path, "data.csv", "a,b,label\n1,2,0\n3,4,1\n5,")
+    assert_clear_error(invoke(tmp_path, file_dataset(path)), f"{path}, line 4", "2 fields, the header has 3")
+
+
+def test_binary_csv(tmp_path):
+    path = text(tmp_path, "data.csv", b"\xd1\xff\x00garbage")
+    assert_clear_error(invoke(tmp_path, file_dataset(path)), str(path), "not a readable CSV")
+
+
+def test_empty_csv(tmp_path):
+    assert_clear_error(invoke(tmp_path, file_dataset(text(tmp_path, "data.csv", ""))), "is empty")
+
+
+# --- wrong shapes and values --------------------------------------------------------------
+
+
+def test_x_and_y_of_different_lengths(tmp_path):
+    assert_clear_error(invoke(tmp_path, file_dataset(npz(tmp_path, X=X, y=Y[:30]))), "X has 40 rows but y has 30")
+
+
+def test_scalar_arrays(tmp_path):
+    assert_clear_error(invoke(tmp_path, file_dataset(npz(tmp_path, X=np.array(3.0), y=np.array(1)))), "one row per sample")
+
+
+def test_two_dimensional_class_labels(tmp_path):
+    path = npz(tmp_path, X=X, y=np.stack([Y, Y], axis=1))
+    assert_clear_error(invoke(tmp_path, file_dataset(path)), "class labels must be one per sample", "(40, 2)")
+
+
+def test_nan_class_labels(tmp_path):
+    path = npz(tmp_path, X=X, y=np.where(Y == 1, np.nan, 0.0))
+    assert_clear_error(invoke(tmp_path, file_dataset(path)), "class labels must not be NaN")
+
+
+def test_non_finite_features(tmp_path):
+    assert_clear_error(invoke(tmp_path, file_dataset(text(tmp_path, "d.csv", "a,b,label\n1,inf,0\n3,4,1\n"))), "X must be finite")
+
+
+def test_non_numeric_csv_column(tmp_path):
+    path = text(tmp_path, "data.csv", "a,b,label\n1,2,0\n3,x,1\n")
+    assert_clear_error(invoke(tmp_path, file_dataset(path)), f"{path}, line 3", "column 'b' holds 'x', not a number")
+
+
+def test_csv_without_the_label_column(tmp_path):
+    path = text(tmp_path, "data.csv", "a,b\n1,2\n")
+    assert_clear_error(invoke(tmp_path, file_dataset(path)), "no label column 'label'", "['a', 'b']")
+
+
+def test_empty_label_in_csv(tmp_path):
+    path = text(tmp_path, "data.csv", "a,label\n1,0\n2,\n")
+    assert_clear_error(invoke(tmp_path, file_dataset(path)), "line 3", "label column 'label' is empty")
+
+
+def test_labels_outside_the_classes(tmp_path):
+    assert_clear_error(invoke(tmp_path, {"name": "digits", "classes": [3, 12]}), "classes [12] do not occur")
+
+
+def test_repeated_classes(tmp_path):
+    assert_clear_error(invoke(tmp_path, {"name": "digits", "classes": [3, 3]}), "dataset.classes", "each digit may appear once")
+
+
+def test_single_class(tmp_path):
+    assert_clear_error(invoke(tmp_path, file_dataset(npz(tmp_path, X=X, y=np.zeros(40)))), "at least two classes")
+
+
+# --- empty data ---------------------------------------------------------------------------
+
+
+def test_csv_with_a_header_only(tmp_path):
+    assert_clear_error(invoke(tmp_path, file_dataset(text(tmp_path, "data.csv", "a,b,label\n"))), "holds no samples")
+
+
+def test_nothing_left_for_training_after_the_splits(tmp_path):
+    dataset = {"name": "digits", "classes": [0, 1], "test_size": 0.5, "validation_split": 0.999}
+    assert_clear_error(invoke(tmp_path, dataset), "cannot carve a validation split", "train set will be empty")
+
+
+def test_batch_size_larger_than_the_data_is_clamped_with_a_note(tmp_path):
+    """Clamped, not refused: a batch of 64 on 4 rows has one sensible meaning (one full batch)."""
+    result = invoke(tmp_path, {"name": "or_gate"}, batch_size=64)
+    assert result.exit_code == 0, result.output
+    assert "note: training.batch_size 64 is larger than the 4 training samples: each epoch is one full batch of 4" in result.output
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert json.loads((folder / "meta.json").read_text())["notes"] == [result.output.split("note: ")[1].splitlines()[0]]
+
+
+# --- failing writes -----------------------------------------------------------------------
+
+
+def test_runs_dir_that_cannot_be_created(tmp_path):
+    blocker = text(tmp_path, "blocker", "a file where the runs directory should be")
+    result = CliRunner().invoke(app, ["run", str(write_tiny(tmp_path)), "--runs-dir", str(blocker / "runs"), "--quiet"])
+    assert_clear_error(result, "cannot create the runs directory", str(blocker / "runs"))
+
+
+def write_tiny(tmp_path: Path, **training) -> Path:
+    cfg = {"name": "tiny", "dataset": {"name": "or_gate"}, "model": {"type": "perceptron", "rule": "gradient"},
+           "training": {"epochs": 4, **training}}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def fail_writes_of(monkeypatch, filename: str, err: int, after: int = 0) -> None:
+    """Make the (after+1)-th and later atomic writes of `filename` fail with OSError(err) at the rename."""
+    real, seen = os.replace, [0]
+
+    def replace(src, dst, *args, **kwargs):
+        if Path(dst).name == filename:
+            seen[0] += 1
+            if seen[0] > after:
+                raise OSError(err, os.strerror(err))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def assert_consistent(folder: Path) -> dict:
+    assert not list(folder.glob(".*")), "temporary files left behind"
+    for path in folder.glob("*.json"):
+        json.loads(path.read_text())
+    for path in folder.glob("*.npz"):
+        with np.load(path, allow_pickle=False) as archive:
+            [archive[k] for k in archive.files]
+    return json.loads((folder / "meta.json").read_text())
+
+
+def test_disk_full_when_saving_weights(tmp_path, monkeypatch):
+    fail_writes_of(monkeypatch, "weights.npz", errno.ENOSPC)
+    result = CliRunner().invoke(app, ["run", str(write_tiny(tmp_path)), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    assert_clear_error(result, "weights.npz", "No space left on device", "status failed")
+    (folder,) = (tmp_path / "runs").iterdir()
+    meta = assert_consistent(folder)
+    assert meta["status"] == "failed" and "No space left on device" in meta["error"]
+
+
+def test_read_only_folder_during_a_checkpoint(tmp_path, monkeypatch):
+    fail_writes_of(monkeypatch, "checkpoint.npz", errno.EROFS, after=1)
+    result = CliRunner().invoke(app, ["run", str(write_tiny(tmp_path, checkpoint_every=1)), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    assert_clear_error(result, "checkpoint.npz", "Read-only file system")
+    (folder,) = (tmp_path / "runs").iterdir()
+    meta = assert_consistent(folder)
+    # training stops at the failed checkpoint (epoch 2); history and weights of epoch 2 could still be saved
+    assert meta["status"] == "failed" and meta["epochs_done"] == 2 and "checkpoint.npz" in meta["error"]
+    assert len((folder / "history.csv").read_text().splitlines()) == 1 + 2
+    assert int(RunFolder(folder).read_npz("checkpoint.npz")["epoch"]) == 1  # the last one that was written
+
+
+def test_unwritable_runs_dir_leaves_no_empty_folder(tmp_path, monkeypatch):
+    fail_writes_of(monkeypatch, "config.yaml", errno.EACCES)
+    result = CliRunner().invoke(app, ["run", str(write_tiny(tmp_path)), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    assert_clear_error(result, "config.yaml", "Permission denied")
+    assert list((tmp_path / "runs").iterdir()) == []

@@ -1,0 +1,104 @@
+"""`baseline: sklearn`: scikit-learn's counterpart fitted on exactly the run's split, recorded in metrics.json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from sklearn.linear_model import LogisticRegression
+from typer.testing import CliRunner
+
+from dltrain import api
+from dltrain.baseline import make_estimator
+from dltrain.cli import app
+from dltrain.config.loader import validate
+from dltrain.errors import ConfigError
+from dltrain.experiment import load_splits
+
+# The logistic-regression tutorial's shape (seed 000) on the bundled digits 0 and 1.
+LOGREG = {
+    "name": "logreg-baseline", "seed": 42,
+    "dataset": {"name": "digits", "classes": [0, 1], "test_size": 0.15, "split_seed": 42},
+    "model": {"type": "logreg", "init": {"name": "constant", "value": 0.01}},
+    "training": {"optimizer": {"name": "gd", "lr": 0.01}, "epochs": 150},
+    "baseline": "sklearn",
+}
+
+
+def test_logreg_counterpart_is_the_tutorials():
+    cfg = validate(LOGREG)
+    assert cfg.baseline.name == "sklearn" and cfg.baseline.options == {}
+    est = make_estimator(cfg, classify=True, n_train=100)
+    assert est.get_params() == LogisticRegression(random_state=42, max_iter=150).get_params()
+
+
+def test_baseline_is_fitted_on_the_same_split(tmp_path):
+    result = api.run(LOGREG, runs_dir=tmp_path, live=False)
+    recorded = json.loads((result.path / "metrics.json").read_text())["baseline"]
+    assert recorded["model"] == "LogisticRegression(max_iter=150, random_state=42)"
+    splits = load_splits(validate(LOGREG))
+    reference = LogisticRegression(random_state=42, max_iter=150).fit(*splits.train)
+    assert recorded["test"]["accuracy"] == reference.score(*splits.test)  # observed 1.0 on digits 0/1
+    assert recorded["train"]["accuracy"] == reference.score(*splits.train)
+    assert set(recorded) == {"model", "train", "test"}
+    assert set(recorded["test"]) == {"accuracy", "log_loss"}
+
+
+def test_mlp_hyperparameters_carry_over():
+    cfg = validate({
+        "dataset": {"name": "digits"}, "seed": 7,
+        "model": {"type": "mlp", "hidden": [20, 10], "activation": "sigmoid"},
+        "training": {"optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.001},
+                     "epochs": 12, "batch_size": 16, "shuffle": False},
+        "baseline": "sklearn",
+    })
+    p = make_estimator(cfg, classify=True, n_train=1000).get_params()
+    assert (p["hidden_layer_sizes"], p["activation"], p["solver"], p["learning_rate_init"]) == ((20, 10), "logistic", "sgd", 0.05)
+    assert (p["momentum"], p["nesterovs_momentum"], p["batch_size"], p["max_iter"], p["shuffle"], p["random_state"]) == (0.9, True, 16, 12, False, 7)
+    assert p["alpha"] == pytest.approx(0.001 * 16)  # sklearn divides its L2 term by the batch size
+    full = cfg.model_copy(update={"training": cfg.training.model_copy(update={"batch_size": "full"})})
+    assert make_estimator(full, classify=False, n_train=300).get_params()["batch_size"] == 300
+    assert type(make_estimator(full, classify=False, n_train=300)).__name__ == "MLPRegressor"
+
+
+def test_perceptron_counterparts():
+    base = {"dataset": {"name": "or_gate"}, "training": {"optimizer": {"name": "gd", "lr": 0.1}, "epochs": 9}, "baseline": "sklearn"}
+    rosenblatt = make_estimator(validate({**base, "model": {"type": "perceptron", "bias": False}}), True, 4)
+    assert type(rosenblatt).__name__ == "Perceptron"
+    assert (rosenblatt.eta0, rosenblatt.max_iter, rosenblatt.tol, rosenblatt.fit_intercept) == (0.1, 9, None, False)
+    gradient = make_estimator(validate({**base, "model": {"type": "perceptron", "rule": "gradient", "activation": "relu"}}), True, 4)
+    assert (type(gradient).__name__, gradient.loss, gradient.learning_rate) == ("SGDClassifier", "squared_error", "constant")
+
+
+def test_options_replace_derived_parameters():
+    cfg = validate({**LOGREG, "baseline": {"name": "sklearn", "options": {"C": 0.5, "max_iter": 40}}})
+    est = make_estimator(cfg, True, 10)
+    assert (est.C, est.max_iter, est.random_state) == (0.5, 40, 42)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"baseline": {"name": "sklearn", "options": {"max_iters": 3}}}, "['max_iters'] are not parameters of LogisticRegression"),
+    ({"baseline": "keras"}, "baseline"),
+    ({"model": {"type": "mlp", "activation": "leaky_relu"}}, "no 'leaky_relu' activation"),
+])
+def test_bad_baseline_configs(change, message):
+    with pytest.raises(ConfigError) as err:
+        validate({**LOGREG, **change})
+    assert message in str(err.value)
+
+
+def test_an_option_sklearn_refuses_is_recorded_not_fatal(tmp_path):
+    cfg = {**LOGREG, "training": {**LOGREG["training"], "epochs": 3}, "baseline": {"name": "sklearn", "options": {"max_iter": -1}}}
+    result = api.run(cfg, runs_dir=tmp_path, live=False)
+    assert result.status == "completed"
+    assert "max_iter" in result.metrics["baseline"]["error"]
+
+
+def test_run_prints_the_baseline_beside_the_model(tmp_path):
+    config = tmp_path / "logreg.yaml"
+    config.write_text(yaml.safe_dump({**LOGREG, "training": {**LOGREG["training"], "epochs": 20}}))
+    result = CliRunner().invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())  # Rich wraps the caption
+    assert "sklearn test" in text and "LogisticRegression(max_iter=20, random_state=42)" in text

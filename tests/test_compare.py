@@ -1,0 +1,103 @@
+"""`dltrain compare`: what differs between runs, their metrics side by side, overlaid cost curves."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from dltrain import api
+from dltrain.cli import app
+from dltrain.inspect.compare import flatten, short_names
+
+runner = CliRunner()
+
+CONFIG = {
+    "name": "cmp", "seed": 5,
+    "dataset": {"name": "digits", "classes": [0, 1, 2], "test_size": 0.3, "validation_split": 0.2, "scaling": "minmax"},
+    "model": {"type": "logreg"},
+    "training": {"optimizer": {"name": "gd", "lr": 0.5}, "epochs": 12},
+}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """Two runs of one config that differ only in the learning rate."""
+    root = tmp_path_factory.mktemp("runs")
+    for lr in (0.5, 0.005):
+        api.run(CONFIG, overrides=[f"training.optimizer.lr={lr}"], runs_dir=root, live=False)
+    return root
+
+
+def compare(*args):
+    result = runner.invoke(app, ["compare", *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_only_changed_shows_exactly_the_learning_rate(root):
+    doc = json.loads(compare(root, "--only-changed", "--json").stdout)
+    assert doc["config_keys"] == ["training.optimizer.lr"]
+    assert [r["training.optimizer.lr"] for r in doc["runs"]] == [0.5, 0.005]
+    full = json.loads(compare(root, "--json").stdout)
+    assert full["changed_keys"] == ["training.optimizer.lr"]
+    assert "model.type" in full["config_keys"] and "name" not in full["config_keys"]
+
+
+def test_sort_by_puts_the_best_first(root):
+    by_accuracy = json.loads(compare(root, "--sort-by", "val.accuracy", "--json").stdout)
+    accuracies = [r["val.accuracy"] for r in by_accuracy["runs"]]
+    assert accuracies == sorted(accuracies, reverse=True)
+    by_loss = json.loads(compare(root, "--sort-by", "test.loss", "--json").stdout)
+    losses = [r["test.loss"] for r in by_loss["runs"]]
+    assert losses == sorted(losses)  # lower is better for losses
+    assert by_loss["best"] == by_loss["runs"][0]["run"]
+    assert by_loss["runs"][0]["training.optimizer.lr"] == 0.5  # the larger step learns more in 12 epochs
+
+
+def test_unknown_sort_metric_suggests_one(root):
+    result = runner.invoke(app, ["compare", str(root), "--sort-by", "test.acuracy"])
+    assert result.exit_code == 2
+    assert "did you mean 'test.accuracy'" in " ".join(result.stderr.split())
+
+
+def test_csv_and_markdown_are_the_only_stdout(root):
+    rows = list(csv.DictReader(io.StringIO(compare(root, "--only-changed", "--csv").stdout)))
+    assert len(rows) == 2 and list(rows[0])[:3] == ["run", "status", "training.optimizer.lr"]
+    assert {r["status"] for r in rows} == {"completed"}
+    markdown = compare(root, "--only-changed", "--markdown", "--sort-by", "test.accuracy").stdout.splitlines()
+    assert len(markdown) == 4 and all(line.startswith("|") for line in markdown)
+    assert "**" in markdown[2]  # the best value, in bold
+
+
+def test_globs_folders_and_the_rich_table(root):
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    by_glob = json.loads(compare(f"{root}/*-cmp*", "--json").stdout)
+    assert [r["run"] for r in by_glob["runs"]] == [p.name for p in folders]
+    once = json.loads(compare(folders[0], folders[0], root, "--json").stdout)
+    assert len(once["runs"]) == 2  # a run named twice is compared once
+    table = compare(root, "--only-changed", "--sort-by", "test.accuracy").stdout
+    assert "lr" in table and folders[0].name in table and "differ: training.optimizer.lr" in table
+
+
+def test_plot_overlays_the_cost_curves(root, tmp_path):
+    target = tmp_path / "overlay.png"
+    result = compare(root, "--only-changed", "--plot", target, "--json")
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    json.loads(result.stdout)  # the plot message went to stderr
+
+
+def test_not_a_run_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for target in (tmp_path / "empty", tmp_path / "missing", f"{tmp_path}/nothing*"):
+        result = runner.invoke(app, ["compare", str(target)])
+        assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_flatten_and_short_names():
+    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": {}}) == {"a.b": 1, "a.c.d": [1, 2], "e": {}}
+    assert short_names(["training.optimizer.lr", "model.init.name", "dataset.name"]) == {
+        "training.optimizer.lr": "lr", "model.init.name": "init.name", "dataset.name": "dataset.name"}

@@ -1,0 +1,260 @@
+"""Config mistakes through the CLI: exit code 2, a message that names the key path (and
+the bad value, and what is allowed), and never a traceback. `--dry-run` prints the
+resolved config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dltrain.cli import app
+
+GOOD = """\
+name: errs
+seed: 1
+dataset: {name: or_gate}
+model: {type: mlp, hidden: [4], activation: relu}
+training: {optimizer: {name: adam, lr: 0.01}, epochs: 3, batch_size: 2}
+"""
+
+
+def invoke(*args) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr with whitespace runs collapsed so wrapped lines read as one)."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result.exit_code, result.stdout, " ".join(result.stderr.split())
+
+
+@pytest.fixture
+def config(tmp_path: Path):
+    """write(text) -> path of a config file holding `text` (default: a valid config)."""
+
+    def write(text: str = GOOD) -> Path:
+        path = tmp_path / "config.yaml"
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def with_change(section: str, key: str, value) -> str:
+    """GOOD with data[section][key] = value (section '' for the top level)."""
+    data = yaml.safe_load(GOOD)
+    (data[section] if section else data)[key] = value
+    return yaml.safe_dump(data)
+
+
+# (id, YAML text, --set overrides, fragments the message must contain)
+CASES = [
+    (
+        "unknown-key-suggests",
+        GOOD.replace("hidden:", "hiden:"),
+        [],
+        ["model.hiden", "unknown key", "did you mean 'hidden'?", "allowed keys:", "activation"],
+    ),
+    (
+        "unknown-top-level-key",
+        GOOD + "epochs: 3\n",
+        [],
+        ["epochs: unknown key", "allowed keys: name, seed, dataset, model, training, output"],
+    ),
+    (
+        "unknown-dataset",
+        GOOD.replace("or_gate", "digitz"),
+        [],
+        ["dataset", "'digitz' is unknown", "did you mean 'digits'?", "dataset.name", "allowed: or_gate, sqrt_mean, digits, sign_digits, mnist, inline, file"],
+    ),
+    (
+        "unknown-model",
+        GOOD.replace("type: mlp", "type: mpl"),
+        [],
+        ["model", "'mpl' is unknown", "did you mean 'mlp'?", "allowed: logreg, perceptron, mlp"],
+    ),
+    (
+        "unknown-optimizer",
+        GOOD.replace("name: adam", "name: adamw"),
+        [],
+        ["training.optimizer", "'adamw' is unknown", "did you mean 'adam'?", "allowed: gd, sgd, adam"],
+    ),
+    (
+        "unknown-activation",
+        GOOD.replace("activation: relu", "activation: relux"),
+        [],
+        ["model.activation", "'relux' is not allowed", "did you mean 'relu'?", "leaky_relu", "softmax"],
+    ),
+    (
+        "wrong-type-epochs",
+        with_change("training", "epochs", "ten"),
+        [],
+        ["training.epochs", "integer", "(got 'ten')"],
+    ),
+    (
+        "negative-lr",
+        GOOD.replace("lr: 0.01", "lr: -0.5"),
+        [],
+        ["training.optimizer.lr", "greater than 0", "(got -0.5)"],
+    ),
+    (
+        "batch-size-zero",
+        GOOD.replace("batch_size: 2", "batch_size: 0"),
+        [],
+        ["training.batch_size", "'full' or a whole number >= 1", "(got 0)"],
+    ),
+    (
+        "empty-hidden",
+        GOOD.replace("hidden: [4]", "hidden: []"),
+        [],
+        ["model.hidden", "at least 1 item", "(got [])"],
+    ),
+    (
+        "negative-hidden-size",
+        GOOD.replace("hidden: [4]", "hidden: [4, -2]"),
+        [],
+        ["model.hidden.1", "greater than 0", "(got -2)"],
+    ),
+    (
+        "bad-dtype",
+        GOOD,
+        ["training.dtype=float16"],
+        ["training.dtype", "'float16' is not allowed", "allowed: float32, float64"],
+    ),
+    (
+        "set-wrong-type",
+        GOOD,
+        ["training.epochs=ten"],
+        ["training.epochs", "(got 'ten')"],
+    ),
+    (
+        "set-unknown-key",
+        GOOD,
+        ["training.optimizer.momentun=0.9"],
+        ["training.optimizer.momentun", "unknown key"],
+    ),
+    (
+        "yaml-syntax",
+        "name: x\ndataset: {name: or_gate\nmodel: {type: mlp}\n",
+        [],
+        ["invalid YAML at line 3, column 6"],
+    ),
+    (
+        "yaml-indentation",
+        "name: x\ndataset:\n  name: or_gate\n model: 3\n",
+        [],
+        ["invalid YAML at line 4, column 2"],
+    ),
+    (
+        "not-a-mapping",
+        "- just\n- a list\n",
+        [],
+        ["a config is a YAML mapping", "got list"],
+    ),
+    (
+        "nesterov-without-momentum",
+        GOOD,
+        ["training.optimizer={name: sgd, lr: 0.1, nesterov: true}"],
+        ["training.optimizer", "nesterov: true needs momentum > 0"],
+    ),
+    ("set-without-equals", GOOD, ["model.hidden"], ["--set expects key.path=value", "'model.hidden'"]),
+    ("set-without-key", GOOD, ["=3"], ["--set expects key.path=value"]),
+    ("set-bad-yaml-value", GOOD, ["training.optimizer.lr=[1"], ["--set training.optimizer.lr", "not a valid YAML value"]),
+    ("set-into-a-value", GOOD, ["training.epochs.x=3"], ["training.epochs is a value, not a section"]),
+]
+
+
+@pytest.mark.parametrize("text, overrides, fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_config_error_exits_2_with_a_message(config, text, overrides, fragments):
+    path = config(text)
+    sets = [arg for value in overrides for arg in ("--set", value)]
+    code, stdout, message = invoke("run", path, "--dry-run", *sets)
+    assert code == 2
+    assert message.startswith("error:")
+    for fragment in fragments:
+        assert fragment in message
+    assert stdout == ""  # nothing that looks like a resolved config
+
+
+def test_the_same_errors_stop_a_real_run_before_any_run_folder(config, tmp_path):
+    runs = tmp_path / "runs"
+    code, _, message = invoke("run", config(GOOD.replace("hidden:", "hiden:")), "--runs-dir", runs)
+    assert code == 2 and "did you mean 'hidden'?" in message
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_a_step_output_with_an_explicit_loss_is_a_config_error(config, tmp_path):
+    # Only found when the network is built, so it needs a real run, not --dry-run.
+    text = GOOD.replace("model: {type: mlp, hidden: [4], activation: relu}", "model: {type: perceptron, rule: rosenblatt}")
+    text = text.replace("training: {", "training: {loss: sse, ")
+    runs = tmp_path / "runs"
+    code, _, message = invoke("run", config(text), "--runs-dir", runs)
+    assert code == 2
+    assert "model" in message and "step output" in message and "training.loss" in message
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_missing_config_file(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    code, stdout, message = invoke("run", missing, "--dry-run")
+    assert code == 2
+    assert "nope.yaml does not exist" in message
+
+
+def test_bad_flag_value_names_the_key(config):
+    code, _, message = invoke("run", config(), "--dry-run", "--name", "bad name")
+    assert code == 2
+    assert "name:" in message and "(got 'bad name')" in message
+
+
+def test_json_run_error_document(config, tmp_path):
+    code, stdout, _ = invoke("run", config(GOOD.replace("lr: 0.01", "lr: -1")), "--runs-dir", tmp_path / "runs", "--json")
+    assert code == 2
+    doc = json.loads(stdout)
+    assert doc["status"] == "error" and "training.optimizer.lr" in doc["error"]
+
+
+# --- --dry-run -----------------------------------------------------------------------------
+
+
+def test_dry_run_prints_the_resolved_config_with_defaults(config, tmp_path):
+    runs = tmp_path / "runs"
+    code, stdout, message = invoke("run", config(), "--dry-run", "--runs-dir", runs)
+    assert code == 0 and message == ""
+    resolved = yaml.safe_load(stdout)
+    assert resolved["model"]["hidden"] == [4]  # from the file
+    # defaults the file does not mention
+    assert resolved["training"]["dtype"] == "float64"
+    assert resolved["training"]["loss"] == "auto"
+    assert resolved["training"]["optimizer"]["beta2"] == 0.999
+    assert resolved["model"]["init"] == {"name": "he"}
+    assert resolved["output"] == {"plots": True}
+    assert not runs.exists()  # a dry run trains nothing and writes nothing
+
+
+def test_dry_run_shows_set_overrides_and_flags(config):
+    code, stdout, _ = invoke(
+        "run", config(), "--dry-run", "--set", "model.hidden=[64,32]", "--set", "training.optimizer.lr=0.5", "--seed", "9"
+    )
+    assert code == 0
+    resolved = yaml.safe_load(stdout)
+    assert resolved["model"]["hidden"] == [64, 32]
+    assert resolved["training"]["optimizer"]["lr"] == 0.5
+    assert resolved["seed"] == 9
+
+
+def test_dry_run_json_is_one_document(config):
+    code, stdout, _ = invoke("run", config(), "--dry-run", "--json", "--set", "model.hidden=[8]")
+    assert code == 0
+    assert json.loads(stdout)["model"]["hidden"] == [8]
+
+
+def test_resolved_config_validates_again(config, tmp_path):
+    # What --dry-run prints (and a run saves as config.yaml) is itself a valid config.
+    code, stdout, _ = invoke("run", config(), "--dry-run")
+    again = tmp_path / "again.yaml"
+    again.write_text(stdout)
+    code2, stdout2, _ = invoke("run", again, "--dry-run")
+    assert (code, code2) == (0, 0) and stdout2 == stdout

@@ -1,0 +1,388 @@
+"""Downloads for real, against an HTTP server on 127.0.0.1 serving generated files.
+
+MNIST mirrors and the sign-digits archive URL are redirected with the environment
+variables DLTRAIN_MNIST_MIRRORS / DLTRAIN_SIGN_DIGITS_URL; the checksums and photo counts
+of the small generated data are patched in. No traffic leaves the machine: every test
+starts with both variables pointing at a closed loopback port.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import socket
+import struct
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from dltrain.cli.datasets import app as datasets_app
+from dltrain.data import mnist, sign_digits
+from dltrain.data.download import fetch_file
+from dltrain.data.mnist import Mnist
+from dltrain.data.sign_digits import SignDigits
+from dltrain.errors import DataError
+
+# ---------------------------------------------------------------- loopback server
+
+
+class Server:
+    """Serves `routes` (URL path -> bytes); paths listed in `lie_about_length` send half the body
+    under a Content-Length for all of it, then hang up. Every requested path is logged."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, bytes] = {}
+        self.lie_about_length: set[str] = set()
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests.append(self.path)
+                body = server.routes.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.path in server.lie_about_length:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.close_connection = True
+                else:
+                    self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+
+@pytest.fixture
+def server():
+    srv = Server()
+    thread = threading.Thread(target=srv.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on: connections are refused at once, as when offline."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """Point every download at a closed loopback port unless a test says otherwise."""
+    monkeypatch.setenv(mnist.MIRRORS_ENV, closed_port_url())
+    monkeypatch.setenv(sign_digits.ARCHIVE_URL_ENV, closed_port_url() + "archive.zip")
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Everything in `folder` (temporary files included), as sorted names."""
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+# ---------------------------------------------------------------- generated MNIST
+
+
+def idx_gz(array: np.ndarray, magic: int) -> bytes:
+    """An IDX file as MNIST ships it: big-endian magic and dims, uint8 data, gzipped."""
+    header = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape)
+    return gzip.compress(header + array.astype(np.uint8).tobytes(), mtime=0)
+
+
+@pytest.fixture
+def tiny_mnist(server, monkeypatch):
+    """50 train / 20 test random images served at <server>/m/, with their checksums patched in.
+
+    Returns (arrays by file name, bytes by file name)."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        mnist.TRAIN_IMAGES: rng.integers(0, 256, (50, 28, 28), dtype=np.uint8),
+        mnist.TRAIN_LABELS: np.arange(50, dtype=np.uint8) % 10,
+        mnist.TEST_IMAGES: rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+        mnist.TEST_LABELS: np.arange(20, dtype=np.uint8)[::-1] % 10,
+    }
+    blobs = {
+        name: idx_gz(a, mnist.IMAGE_MAGIC if a.ndim == 3 else mnist.LABEL_MAGIC) for name, a in arrays.items()
+    }
+    for name, blob in blobs.items():
+        server.routes[f"/m/{name}"] = blob
+    monkeypatch.setattr(mnist, "FILES", {n: hashlib.sha256(b).hexdigest() for n, b in blobs.items()})
+    monkeypatch.setenv(mnist.MIRRORS_ENV, f"{server.url}/m/")
+    return arrays, blobs
+
+
+def test_mnist_downloads_verifies_and_parses(tmp_path, server, tiny_mnist):
+    arrays, _ = tiny_mnist
+    data = Mnist().load(tmp_path)
+    assert data.X.shape == (50, 28, 28) and data.X.dtype == np.float32
+    np.testing.assert_array_equal(data.X, arrays[mnist.TRAIN_IMAGES] / np.float32(255))
+    np.testing.assert_array_equal(data.y, arrays[mnist.TRAIN_LABELS])
+    X_test, y_test = data.test
+    assert X_test.shape == (20, 28, 28)
+    np.testing.assert_array_equal(y_test, arrays[mnist.TEST_LABELS])
+    assert leftovers(tmp_path / "mnist") == sorted(mnist.FILES)
+    # The cache is used from now on: no second request.
+    served = len(server.requests)
+    Mnist(scale=False).load(tmp_path)
+    assert len(server.requests) == served == 4
+
+
+def test_second_mirror_is_used_when_the_first_answers_404(tmp_path, server, tiny_mnist, monkeypatch):
+    monkeypatch.setenv(mnist.MIRRORS_ENV, f"{server.url}/gone/, {server.url}/m")
+    data = Mnist().load(tmp_path)
+    assert len(data.X) == 50
+    first = mnist.TRAIN_IMAGES
+    assert server.requests[:2] == [f"/gone/{first}", f"/m/{first}"]
+
+
+def test_checksum_mismatch_leaves_no_file(tmp_path, server, tiny_mnist, monkeypatch):
+    monkeypatch.setitem(mnist.FILES, mnist.TRAIN_IMAGES, "0" * 64)
+    with pytest.raises(DataError) as err:
+        Mnist().load(tmp_path)
+    message = str(err.value)
+    assert mnist.TRAIN_IMAGES in message and "checksum mismatch" in message
+    assert f"{server.url}/m/{mnist.TRAIN_IMAGES}" in message
+    assert str(tmp_path / "mnist") in message  # where to put the file by hand
+    assert leftovers(tmp_path / "mnist") == []
+
+
+def test_404_on_every_mirror(tmp_path, server, tiny_mnist, monkeypatch):
+    monkeypatch.setenv(mnist.MIRRORS_ENV, f"{server.url}/a/ {server.url}/b/")
+    with pytest.raises(DataError) as err:
+        Mnist().load(tmp_path)
+    message = str(err.value)
+    assert message.count("HTTP 404") == 2
+    assert f"{server.url}/a/{mnist.TRAIN_IMAGES}" in message and f"{server.url}/b/{mnist.TRAIN_IMAGES}" in message
+    assert "put the four files" in message
+    assert leftovers(tmp_path / "mnist") == []
+
+
+def test_transfer_cut_short_leaves_no_file(tmp_path, server, tiny_mnist):
+    server.lie_about_length.add(f"/m/{mnist.TRAIN_IMAGES}")
+    with pytest.raises(DataError) as err:
+        Mnist().load(tmp_path)
+    assert "truncated" in str(err.value) and mnist.TRAIN_IMAGES in str(err.value)
+    assert leftovers(tmp_path / "mnist") == []
+
+
+def test_short_file_with_honest_length_fails_the_checksum(tmp_path, server, tiny_mnist):
+    _, blobs = tiny_mnist
+    server.routes[f"/m/{mnist.TRAIN_LABELS}"] = blobs[mnist.TRAIN_LABELS][:-10]
+    with pytest.raises(DataError, match="checksum mismatch"):
+        Mnist().load(tmp_path)
+    assert mnist.TRAIN_LABELS not in leftovers(tmp_path / "mnist")
+
+
+def test_truncated_gzip_that_passes_a_patched_checksum_is_not_cached(tmp_path, server, tiny_mnist, monkeypatch):
+    _, blobs = tiny_mnist
+    cut = blobs[mnist.TEST_IMAGES][: len(blobs[mnist.TEST_IMAGES]) // 2]
+    server.routes[f"/m/{mnist.TEST_IMAGES}"] = cut
+    monkeypatch.setitem(mnist.FILES, mnist.TEST_IMAGES, hashlib.sha256(cut).hexdigest())
+    with pytest.raises(DataError) as err:
+        Mnist().load(tmp_path)
+    assert mnist.TEST_IMAGES in str(err.value) and "gzip" in str(err.value)
+    # Everything downloaded in that call is dropped, so the next run fetches afresh.
+    assert leftovers(tmp_path / "mnist") == []
+
+
+def test_offline_error_says_which_files_go_where(tmp_path):
+    with pytest.raises(DataError) as err:
+        Mnist().load(tmp_path)
+    message = str(err.value)
+    assert "could not connect" in message
+    assert all(name in message for name in mnist.FILES)
+    assert f"into {tmp_path / 'mnist'}/" in message
+    assert leftovers(tmp_path / "mnist") == []
+
+
+def test_present_file_with_matching_checksum_is_not_downloaded(tmp_path, server):
+    (tmp_path / "f.bin").write_bytes(b"cached")
+    path = fetch_file(
+        "f.bin", [f"{server.url}/f.bin"], tmp_path, sha256=hashlib.sha256(b"cached").hexdigest(), manual_hint=""
+    )
+    assert path.read_bytes() == b"cached" and server.requests == []
+
+
+def test_unwritable_data_dir_is_a_data_error(tmp_path, server, tiny_mnist):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    with pytest.raises(DataError, match="data directory|Could not"):
+        Mnist().load(blocker)
+
+
+# ---------------------------------------------------------------- generated sign-digit photos
+
+ROOT = f"Sign-Language-Digits-Dataset-{sign_digits.COMMIT}"
+COUNTS = {d: 2 + d % 2 for d in range(10)}  # 2 or 3 photos per digit
+
+
+def photo(seed: int) -> bytes:
+    """A small distinct RGB JPG (20x20): a hand-like bright blob on a dark-to-light gradient."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def photos() -> dict[str, bytes]:
+    """Archive member name -> JPG bytes, laid out like the GitHub archive, added out of name order."""
+    members = {f"{ROOT}/Examples/example_0.JPG": photo(999), f"{ROOT}/README.md": b"readme"}
+    for digit, n in COUNTS.items():
+        for k in reversed(range(n)):
+            members[f"{ROOT}/Dataset/{digit}/IMG_{digit}{k}.JPG"] = photo(10 * digit + k)
+    return members
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def archive_server(server, photos, monkeypatch):
+    """The generated archive served at <server>/archive.zip, its photo counts patched in."""
+    server.routes["/archive.zip"] = zipped(photos)
+    monkeypatch.setattr(sign_digits, "EXPECTED_COUNTS", COUNTS)
+    monkeypatch.setenv(sign_digits.ARCHIVE_URL_ENV, f"{server.url}/archive.zip")
+    return server
+
+
+def expected_rows(photos: dict[str, bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """What the builder must produce: Kaggle column order, file-name order within a digit."""
+    X, Y = [], []
+    for column, digit in enumerate(sign_digits.KAGGLE_COLUMNS):
+        for name in sorted(n for n in photos if f"/Dataset/{digit}/" in n):
+            X.append(sign_digits.preprocess(Image.open(io.BytesIO(photos[name]))))
+            Y.append(np.eye(10)[column])
+    return np.stack(X), np.stack(Y)
+
+
+def test_builder_from_zip_gives_kaggle_layout(tmp_path, photos):
+    (tmp_path / "a.zip").write_bytes(zipped(photos))
+    X, Y = sign_digits.build_arrays(tmp_path / "a.zip", COUNTS)
+    n = sum(COUNTS.values())
+    assert X.shape == (n, 64, 64) and X.dtype == np.float32
+    assert Y.shape == (n, 10) and Y.dtype == np.float64
+    assert ((Y == 0) | (Y == 1)).all() and (Y.sum(axis=1) == 1).all()
+    columns = Y.argmax(axis=1)
+    assert (np.diff(columns) >= 0).all()  # one contiguous block per column, in column order
+    assert [int(c) for c in np.bincount(columns)] == [COUNTS[d] for d in sign_digits.KAGGLE_COLUMNS]
+    X_expected, Y_expected = expected_rows(photos)
+    np.testing.assert_array_equal(X, X_expected)
+    np.testing.assert_array_equal(Y, Y_expected)
+    assert 0.0 <= X.min() and X.max() <= 1.0
+
+
+def test_builder_from_unpacked_folder_matches_zip(tmp_path, photos):
+    for name, data in photos.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "a.zip").write_bytes(zipped(photos))
+    from_zip = sign_digits.build_arrays(tmp_path / "a.zip", COUNTS)
+    for source in (tmp_path / ROOT, tmp_path / ROOT / "Dataset"):
+        from_folder = sign_digits.build_arrays(source, COUNTS)
+        np.testing.assert_array_equal(from_folder[0], from_zip[0])
+        np.testing.assert_array_equal(from_folder[1], from_zip[1])
+
+
+def test_preprocess_stretches_contrast_and_inverts():
+    dark_left = np.full((100, 100, 3), 200, dtype=np.uint8)
+    dark_left[:, :50] = 40
+    X = sign_digits.preprocess(Image.fromarray(dark_left, "RGB"))
+    assert X.shape == (64, 64) and X.dtype == np.float32
+    # Stretched to 0..255, then inverted: the dark half becomes 1, the light half 0.
+    assert X[:, :20].min() == 1.0 and X[:, -20:].max() == 0.0
+    assert (sign_digits.preprocess(Image.new("RGB", (10, 10), (90, 90, 90))) == 1.0).all()
+
+
+def test_builder_rejects_wrong_photo_counts(tmp_path, photos):
+    (tmp_path / "a.zip").write_bytes(zipped(photos))
+    with pytest.raises(DataError, match="photos, per digit"):
+        sign_digits.build_arrays(tmp_path / "a.zip")  # the real counts: 2062 photos
+
+
+def test_sign_digits_downloads_builds_and_caches(tmp_path, archive_server, photos, monkeypatch):
+    data = SignDigits(classes=[1, 0]).load(tmp_path)
+    X_all, _ = expected_rows(photos)
+    # Digit 1 is Kaggle column 4, digit 0 column 1; rows come out in `classes` order.
+    columns = sign_digits.KAGGLE_COLUMNS
+    start = {d: sum(COUNTS[c] for c in columns[: columns.index(d)]) for d in (0, 1)}
+    block = {d: X_all[start[d] : start[d] + COUNTS[d]] for d in (0, 1)}
+    np.testing.assert_array_equal(data.X, np.concatenate([block[1], block[0]]))
+    assert data.y.tolist() == [0] * COUNTS[1] + [1] * COUNTS[0] and data.classes == [1, 0]
+    assert leftovers(tmp_path / "sign_digits") == ["X.npy", "Y.npy"]  # archive and temporaries gone
+    # From now on the cache alone is enough.
+    monkeypatch.setenv(sign_digits.ARCHIVE_URL_ENV, closed_port_url())
+    again = SignDigits(classes=[1, 0], per_class=2).load(tmp_path)
+    np.testing.assert_array_equal(again.X, np.concatenate([data.X[:2], data.X[COUNTS[1] : COUNTS[1] + 2]]))
+    assert archive_server.requests == ["/archive.zip"]
+
+
+def test_sign_digits_offline_says_what_to_put_where(tmp_path):
+    with pytest.raises(DataError) as err:
+        SignDigits().load(tmp_path)
+    message = str(err.value)
+    assert "X.npy and Y.npy" in message and f"{tmp_path / 'sign_digits'}/" in message
+    assert sign_digits.KAGGLE_COMMAND in message and sign_digits.ARCHIVE_URL in message
+    assert leftovers(tmp_path / "sign_digits") == []
+
+
+def test_sign_digits_truncated_archive_caches_nothing(tmp_path, archive_server):
+    archive_server.routes["/archive.zip"] = archive_server.routes["/archive.zip"][:-300]
+    with pytest.raises(DataError, match="zip|read"):
+        SignDigits().load(tmp_path)
+    assert leftovers(tmp_path / "sign_digits") == []
+
+
+def test_sign_digits_archive_cut_mid_transfer(tmp_path, archive_server):
+    archive_server.lie_about_length.add("/archive.zip")
+    with pytest.raises(DataError, match="truncated"):
+        SignDigits().load(tmp_path)
+    assert leftovers(tmp_path / "sign_digits") == []
+
+
+# ---------------------------------------------------------------- `dltrain datasets`
+
+
+def test_cli_lists_and_fetches(tmp_path, tiny_mnist, archive_server, photos):
+    runner = CliRunner()
+    listed = runner.invoke(datasets_app, ["--data-dir", str(tmp_path), "--json"])
+    assert listed.exit_code == 0 and '"available": false' in listed.output
+    assert runner.invoke(datasets_app, ["fetch", "mnist", "--data-dir", str(tmp_path)]).exit_code == 0
+    (tmp_path / "photos.zip").write_bytes(zipped(photos))
+    zip_path = str(tmp_path / "photos.zip")
+    built = runner.invoke(datasets_app, ["fetch", "sign_digits", "--data-dir", str(tmp_path), "--from", zip_path])
+    assert built.exit_code == 0, built.output
+    assert archive_server.requests.count("/archive.zip") == 0  # built from the local zip
+    table = runner.invoke(datasets_app, ["--data-dir", str(tmp_path)])
+    assert table.exit_code == 0 and "no (downloaded" not in table.output
+
+
+def test_cli_fetch_offline_exits_2_with_a_message(tmp_path):
+    result = CliRunner().invoke(datasets_app, ["fetch", "mnist", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "Could not download" in result.output and "Traceback" not in result.output
+    unknown = CliRunner().invoke(datasets_app, ["fetch", "cifar", "--data-dir", str(tmp_path)])
+    assert unknown.exit_code == 2 and "not a known dataset" in unknown.output

@@ -1,0 +1,127 @@
+"""`dltrain eval`: a saved run re-evaluates to its own metrics.json, bit for bit, plus sklearn's extra metrics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from dltrain import api
+from dltrain.cli import app
+
+runner = CliRunner()
+PNG = b"\x89PNG\r\n\x1a\n"
+
+MLP_DIGITS = {
+    "name": "eval-mlp", "seed": 3,
+    "dataset": {"name": "digits", "classes": [3, 5, 8], "test_size": 0.25, "validation_split": 0.2, "scaling": "minmax", "stratify": True},
+    "model": {"type": "mlp", "hidden": [16], "activation": "tanh"},
+    "training": {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": 8, "batch_size": 32},
+}
+LOGREG_F32 = {
+    "name": "eval-logreg", "seed": 1,
+    "dataset": {"name": "digits", "test_size": 0.3, "scaling": "standard"},
+    "model": {"type": "logreg"},
+    "training": {"optimizer": {"name": "gd", "lr": 0.1}, "epochs": 15, "dtype": "float32"},
+    "baseline": "sklearn",
+}
+SQRT_MEAN = {
+    "name": "eval-sqrt", "seed": 0,
+    "dataset": {"name": "sqrt_mean", "n": 200, "dim": 4, "test_size": 0.25},
+    "model": {"type": "perceptron", "rule": "gradient", "activation": "sigmoid", "init": {"name": "uniform", "low": -0.5, "high": 0.5}},
+    "training": {"loss": "mse", "optimizer": {"name": "gd", "lr": 0.5}, "epochs": 30, "batch_size": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return {cfg["name"]: api.run(cfg, runs_dir=root, live=False).path for cfg in (MLP_DIGITS, LOGREG_F32, SQRT_MEAN)}
+
+
+def eval_json(*args):
+    result = runner.invoke(app, ["eval", *map(str, args), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("name", ["eval-mlp", "eval-logreg", "eval-sqrt"])
+def test_eval_reproduces_metrics_json_exactly(runs, name):
+    saved = json.loads((runs[name] / "metrics.json").read_text())
+    saved.pop("baseline", None)
+    report = eval_json(runs[name])
+    # == on floats parsed from JSON: every digit of every metric, for float64 and float32 runs
+    assert report["metrics"] == saved
+    assert json.dumps(report["metrics"]) == json.dumps(saved)
+
+
+def test_classifier_details_and_confusion_matrix(runs):
+    path = runs["eval-mlp"]
+    (path / "confusion_matrix.png").unlink(missing_ok=True)
+    report = eval_json(path, "--split", "test")
+    assert list(report["metrics"]) == ["test"]
+    details = report["details"]["test"]
+    assert set(details["per_class"]) == {"3", "5", "8"}  # the real digits, not indices 0..2
+    matrix = details["confusion_matrix"]
+    assert len(matrix) == 3 and sum(map(sum, matrix)) == details["n"]
+    assert details["accuracy"] == report["metrics"]["test"]["accuracy"]
+    assert 0.0 <= details["f1_macro"] <= 1.0 and details["log_loss"] > 0
+    assert (path / "confusion_matrix.png").read_bytes()[:8] == PNG
+
+
+def test_regression_details_and_plot(runs):
+    path = runs["eval-sqrt"]
+    report = eval_json(path, "--split", "test")
+    assert set(report["details"]["test"]) == {"n", "mse", "mae", "r2"}
+    assert report["details"]["test"]["mse"] == report["metrics"]["test"]["mse"]
+    assert (path / "predicted_vs_actual.png").read_bytes()[:8] == PNG
+
+
+def test_eval_shows_the_recorded_baseline(runs):
+    report = eval_json(runs["eval-logreg"])
+    assert report["baseline"]["model"].startswith("LogisticRegression(")
+    table = runner.invoke(app, ["eval", str(runs["eval-logreg"])])
+    assert table.exit_code == 0 and "sklearn test" in table.stdout
+
+
+def test_eval_set_changes_the_dataset_only(runs):
+    saved = json.loads((runs["eval-mlp"] / "meta.json").read_text())["split_sizes"]
+    report = eval_json(runs["eval-mlp"], "--set", "dataset.test_size=0.5", "--split", "test")
+    assert report["details"]["test"]["n"] > saved["test"]
+    bad = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", "training.epochs=3"])
+    assert bad.exit_code == 2 and "dataset only" in bad.stderr
+    other_classes = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", "dataset.classes=[1, 2, 3]"])
+    assert other_classes.exit_code == 2 and "trained on [3, 5, 8]" in other_classes.stderr
+
+
+def test_eval_latest_and_a_missing_split(runs):
+    root = runs["eval-sqrt"].parent
+    assert eval_json("latest", "--runs-dir", root)["run"] == str(runs["eval-sqrt"])  # trained last
+    result = runner.invoke(app, ["eval", str(runs["eval-sqrt"]), "--split", "val"])
+    assert result.exit_code == 2 and "no val split" in result.stderr
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: (p / "weights.npz").unlink(), "weights.npz"),
+    (lambda p: (p / "config.yaml").unlink(), "config.yaml is missing"),
+    (lambda p: (p / "meta.json").write_text('{"status": "runn'), "meta.json is unreadable"),
+    (lambda p: (p / "weights.npz").write_bytes(b"PK\x03\x04 truncated"), "weights.npz is unreadable"),
+    (lambda p: (p / "config.yaml").write_text("model: {type: nope}\n"), "not a valid dltrain config"),
+])
+def test_half_written_run_folder_is_a_clear_error(runs, tmp_path, damage, message):
+    copy = shutil.copytree(runs["eval-mlp"], tmp_path / "copy")
+    damage(copy)
+    result = runner.invoke(app, ["eval", str(copy)])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split())  # Rich wraps long lines
+    assert "Traceback" not in result.output
+
+
+def test_missing_run_folder(tmp_path):
+    result = runner.invoke(app, ["eval", str(tmp_path / "nope"), "--json"])
+    assert result.exit_code == 2 and "no run folder" in result.stderr
+    assert json.loads(result.stdout)["status"] == "error"
+    empty = runner.invoke(app, ["eval", "latest", "--runs-dir", str(tmp_path)])
+    assert empty.exit_code == 2 and "no run folders" in empty.stderr

@@ -1,0 +1,382 @@
+"""Interrupts, checkpoints, resume and hard kills.
+
+The promise under test: a run stopped at any moment (Ctrl-C, SIGTERM, SIGKILL) leaves
+only complete files, and `dltrain resume` then ends with weights and metrics
+bit-identical to the same run never interrupted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dltrain import api
+from dltrain.cli import app
+from dltrain.errors import ConfigError, RunFolderError
+from dltrain.experiment import Experiment, weights_of
+from dltrain.runs.folder import RunFolder
+from dltrain.runs.status import run_status
+from dltrain.train import checkpoint
+from dltrain.train.signals import ForcedExit, graceful_stop
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+# optimizer section, batch size: gd with momentum (velocity state, one batch per epoch),
+# sgd with shuffled mini-batches (RNG state), adam (moments and step count)
+OPTIMIZERS = {
+    "gd": ({"name": "gd", "lr": 0.1, "momentum": 0.9}, "full"),
+    "gd-nesterov": ({"name": "gd", "lr": 0.05, "momentum": 0.5, "nesterov": True}, 200),
+    "sgd": ({"name": "sgd", "lr": 0.05}, 32),
+    "adam": ({"name": "adam", "lr": 0.002}, 64),
+}
+
+
+def config(kind: str, epochs: int, **training) -> dict:
+    optimizer, batch_size = OPTIMIZERS[kind]
+    return {
+        "name": f"ir-{kind}",
+        "seed": 3,
+        "dataset": {"name": "digits", "test_size": 0.2, "validation_split": 0.1, "scaling": "minmax"},
+        "model": {"type": "mlp", "hidden": [16], "activation": "tanh"},
+        "training": {"optimizer": optimizer, "epochs": epochs, "batch_size": batch_size, "log_every": 1, **training},
+        "output": {"plots": False},
+    }
+
+
+def write_config(tmp_path: Path, cfg: dict) -> Path:
+    path = tmp_path / f"{cfg['name']}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def only_run(runs_dir: Path) -> Path:
+    (folder,) = [p for p in runs_dir.iterdir() if p.is_dir()]
+    return folder
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """Weights bit for bit, metrics exactly, history equal except the timings."""
+    wa, wb = RunFolder(a).read_npz("weights.npz"), RunFolder(b).read_npz("weights.npz")
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert np.array_equal(wa[key], wb[key]), key
+    assert json.loads((a / "metrics.json").read_text()) == json.loads((b / "metrics.json").read_text())
+    strip = lambda path: [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(open(path))]
+    assert strip(a / "history.csv") == strip(b / "history.csv")
+
+
+def reference(tmp_path: Path, kind: str, epochs: int) -> Path:
+    """The same run, never interrupted."""
+    return api.run(config(kind, epochs), runs_dir=tmp_path / "reference", live=False).path
+
+
+def assert_complete_files(folder: Path) -> None:
+    """Every JSON, CSV, YAML and NPZ in the folder parses in full."""
+    for path in folder.iterdir():
+        if path.name.startswith("."):
+            continue  # a temporary file a killed writer left behind; never read by dltrain
+        if path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".yaml":
+            assert isinstance(yaml.safe_load(path.read_text()), dict)
+        elif path.suffix == ".csv":
+            rows = list(csv.reader(open(path)))
+            assert all(len(r) == len(rows[0]) for r in rows), path
+            [float(v) for r in rows[1:] for v in r if v]
+        elif path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                [archive[k] for k in archive.files]
+
+
+def spawn(*args: str) -> subprocess.Popen:
+    """A real `python -m dltrain ...` process, progress lines on stderr."""
+    return subprocess.Popen([sys.executable, "-m", "dltrain", *map(str, args), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+
+
+def start_run(cfg_path: Path, runs_dir: Path) -> subprocess.Popen:
+    return spawn("run", cfg_path, "--runs-dir", runs_dir)
+
+
+def wait_for_epoch(proc: subprocess.Popen, epoch: int) -> list[str]:
+    """Read progress lines on stderr until `epoch` has been reported (log_every: 1)."""
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if line.startswith("epoch") and int(line.split()[1].split("/")[0]) >= epoch:
+            return lines
+    raise AssertionError("the run ended before epoch %d:\n%s" % (epoch, "".join(lines)))
+
+
+# --- real processes, real signals ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, sig", [("gd", signal.SIGINT), ("sgd", signal.SIGTERM), ("adam", signal.SIGINT)])
+def test_signal_stops_saves_and_resume_is_bit_identical(tmp_path, kind, sig):
+    runs = tmp_path / "runs"
+    proc = start_run(write_config(tmp_path, config(kind, 10**6)), runs)
+    wait_for_epoch(proc, 3)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+
+    folder = only_run(runs)
+    meta = json.loads((folder / "meta.json").read_text())
+    done = meta["epochs_done"]
+    assert meta["status"] == "interrupted" and done >= 3
+    assert f"resume with: dltrain resume {folder}" in err
+    assert len(list(csv.DictReader(open(folder / "history.csv")))) == done
+    assert int(RunFolder(folder).read_npz("checkpoint.npz")["epoch"]) == done
+    assert not list(folder.glob(".*"))  # no temporary files
+
+    result = CliRunner().invoke(app, ["resume", str(folder), "--epochs", str(done + 3), "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "completed"
+    assert_same_run(folder, reference(tmp_path, kind, done + 3))
+
+
+def test_second_interrupt_exits_at_once_leaving_complete_files(tmp_path):
+    runs = tmp_path / "runs"
+    proc = start_run(write_config(tmp_path, config("sgd", 10**6, checkpoint_every=2)), runs)
+    wait_for_epoch(proc, 4)
+    proc.send_signal(signal.SIGINT)
+    for line in proc.stderr:  # the first was handled: saving has begun (or is already over)
+        if line.startswith("stopping after"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    folder = only_run(runs)
+    assert_complete_files(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["status"] == "interrupted"
+    # whichever checkpoint survived, resuming from it reproduces the uninterrupted run
+    target = meta["epochs_done"] + 2
+    assert CliRunner().invoke(app, ["resume", str(folder), "--epochs", str(target), "--quiet"]).exit_code == 0
+    assert_same_run(folder, reference(tmp_path, "sgd", target))
+
+
+def test_second_interrupt_during_the_save_leaves_at_once(tmp_path, monkeypatch):
+    """Deterministic version of the race above: both signals arrive while the run is being saved."""
+    from dltrain.errors import Interrupted
+    from dltrain.runs import session
+
+    real_save = session.save_record
+
+    def save_interrupted(folder, record, plots=True):
+        folder.write_csv("history.csv", record.history)
+        signal.raise_signal(signal.SIGINT)  # first: only asks to stop
+        signal.raise_signal(signal.SIGINT)  # second: leaves now
+        real_save(folder, record, plots)
+
+    monkeypatch.setattr(session, "save_record", save_interrupted)
+    with pytest.raises(Interrupted, match="stopped at once by a second interrupt") as caught:
+        api.run(config("adam", 4, checkpoint_every=2), runs_dir=tmp_path, live=False, handle_signals=True)
+    assert "resume with: dltrain resume" in str(caught.value)
+    folder = only_run(tmp_path)
+    assert_complete_files(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["status"] == "interrupted" and meta["error"] == "stopped at once by a second interrupt"
+    assert meta["epochs_done"] == int(RunFolder(folder).read_npz("checkpoint.npz")["epoch"]) == 4
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigkill_at_random_moments_leaves_complete_files_and_a_crashed_status(tmp_path):
+    rng = random.Random(6)
+    runs = tmp_path / "runs"
+    cfg = config("adam", 10**6, checkpoint_every=1)
+    proc = start_run(write_config(tmp_path, cfg), runs)
+    folder = None
+    for attempt in range(3):  # kill the run, then kill each resumed session
+        wait_for_epoch(proc, (folder and json.loads((folder / "meta.json").read_text())["epochs_done"] or 0) + rng.randint(2, 8))
+        threading.Event().wait(rng.uniform(0, 0.02))  # land anywhere inside an epoch or a write
+        proc.kill()
+        proc.communicate(timeout=30)
+        folder = only_run(runs)
+        assert_complete_files(folder)
+        meta = json.loads((folder / "meta.json").read_text())
+        assert run_status(meta) == "crashed", meta
+        if attempt < 2:
+            proc = spawn("resume", folder)
+
+    done = json.loads((folder / "meta.json").read_text())["epochs_done"]
+    result = CliRunner().invoke(app, ["resume", str(folder), "--epochs", str(done + 2), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert not list(folder.glob(".*.tmp"))  # resume clears what killed writers left
+    assert len(json.loads((folder / "meta.json").read_text())["resumed"]) == 3
+    assert_same_run(folder, reference(tmp_path, "adam", done + 2))
+
+
+# --- in process: rollback and restore at many stopping points -----------------------------
+
+
+def stop_after_batches(exp: Experiment, n: int) -> None:
+    """Request a stop during the n-th batch, as a signal handler would."""
+    calls, forward = [0], exp.net.loss_and_grads
+
+    def counting(x, y):
+        calls[0] += 1
+        if calls[0] == n:
+            exp.trainer.stop_requested = True
+        return forward(x, y)
+
+    exp.net.loss_and_grads = counting
+
+
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+@pytest.mark.parametrize("stop_at", [1, 9, 30])
+def test_stop_mid_epoch_rolls_back_and_resumes_bit_identical(tmp_path, kind, stop_at):
+    cfg = api.resolve(config(kind, 6))
+    first = Experiment(cfg)
+    stop_after_batches(first, stop_at)
+    first.train()
+    per_epoch = -(-len(first.splits.train[1]) // first.trainer.batch_size)
+    assert first.trainer.epoch == min((stop_at - 1) // per_epoch, 6)
+    assert len(first.trainer.history) == first.trainer.epoch
+
+    folder = RunFolder(tmp_path)
+    checkpoint.save(folder, checkpoint.capture(first.trainer))
+    second = Experiment(cfg)
+    checkpoint.load_into(folder, second.trainer)
+    second.train()
+
+    uninterrupted = Experiment(cfg)
+    uninterrupted.train()
+    for key, w in weights_of(uninterrupted.net).items():
+        assert np.array_equal(weights_of(second.net)[key], w), key
+    assert [r.train_loss for r in second.trainer.history] == [r.train_loss for r in uninterrupted.trainer.history]
+
+
+@pytest.mark.parametrize("kind, first_epochs", [("sgd", 1), ("adam", 4), ("gd", 2)])
+def test_api_resume_continues_a_finished_run(tmp_path, kind, first_epochs):
+    short = api.run(config(kind, first_epochs), runs_dir=tmp_path / "runs", live=False)
+    resumed = api.resume(short.path, epochs=7, live=False)
+    assert resumed.status == "completed" and resumed.epochs == 7
+    assert yaml.safe_load((short.path / "config.yaml").read_text())["training"]["epochs"] == 7
+    assert_same_run(short.path, reference(tmp_path, kind, 7))
+
+
+def test_checkpoint_every_saves_at_multiples_and_at_the_end(tmp_path, monkeypatch):
+    saved = []
+    real_save = checkpoint.save
+    monkeypatch.setattr(checkpoint, "save", lambda folder, state: (saved.append(int(state["epoch"])), real_save(folder, state)))
+    api.run(config("sgd", 5, checkpoint_every=2), runs_dir=tmp_path, live=False)
+    assert saved == [2, 4, 5]
+
+
+def test_resume_without_checkpoint_starts_over(tmp_path):
+    path = api.run(config("adam", 3), runs_dir=tmp_path / "runs", live=False).path
+    (path / "checkpoint.npz").unlink()
+    RunFolder(path).update_meta(status="running", pid=2**22 + 1)  # a crash before the first checkpoint
+    api.resume(path, live=False)
+    assert_same_run(path, reference(tmp_path, "adam", 3))
+
+
+def test_resume_refuses_a_run_that_is_still_running(tmp_path):
+    path = api.run(config("adam", 1), runs_dir=tmp_path, live=False).path
+    RunFolder(path).update_meta(status="running", pid=os.getpid())
+    result = CliRunner().invoke(app, ["resume", str(path)])
+    assert result.exit_code == 2 and "still running" in result.output
+
+
+def test_resume_with_fewer_epochs_than_done_is_an_error(tmp_path):
+    path = api.run(config("adam", 3), runs_dir=tmp_path, live=False).path
+    with pytest.raises(ConfigError, match="already trained 3 epochs"):
+        api.resume(path, epochs=2, live=False)
+
+
+def test_resume_refuses_a_checkpoint_that_does_not_match_the_config(tmp_path):
+    path = api.run(config("adam", 2), runs_dir=tmp_path, live=False).path
+    cfg = yaml.safe_load((path / "config.yaml").read_text())
+    cfg["model"]["hidden"] = [8]
+    (path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    result = CliRunner().invoke(app, ["resume", str(path), "--epochs", "3"])
+    assert result.exit_code == 2 and "does not match" in result.output
+
+
+def test_resume_of_something_that_is_not_a_run_folder(tmp_path):
+    result = CliRunner().invoke(app, ["resume", str(tmp_path)])
+    assert result.exit_code == 2 and "not a run folder" in result.output
+
+
+# --- divergence ---------------------------------------------------------------------------
+
+
+def test_divergence_fails_with_epoch_last_loss_and_hint_keeping_history(tmp_path):
+    cfg = {"name": "diverge", "dataset": {"name": "sqrt_mean", "n": 100, "dim": 4}, "model": {"type": "mlp", "hidden": [8]},
+           "training": {"optimizer": {"name": "gd", "lr": 5.0}, "epochs": 500}}
+    result = CliRunner().invoke(app, ["run", str(write_config(tmp_path, cfg)), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "RuntimeWarning" not in result.output
+    folder = only_run(tmp_path / "runs")
+    meta = json.loads((folder / "meta.json").read_text())
+    done = meta["epochs_done"]
+    assert meta["status"] == "failed" and 0 < done < 500
+    assert f"in epoch {done + 1}" in meta["error"] and "last finite epoch loss" in meta["error"] and "lower training.optimizer.lr" in meta["error"]
+    history = list(csv.DictReader(open(folder / "history.csv")))
+    assert len(history) == done and np.isfinite(float(history[-1]["train_loss"]))
+    weights = RunFolder(folder).read_npz("weights.npz")  # rolled back to the last finite epoch
+    assert all(np.isfinite(w).all() for w in weights.values())
+
+
+# --- run_status and the signal handlers -----------------------------------------------------
+
+
+def test_run_status_reports_crashed_only_for_dead_local_processes():
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    here = {"status": "running", "host": socket.gethostname()}
+    assert run_status({**here, "pid": dead.pid}) == "crashed"
+    assert run_status({**here, "pid": os.getpid()}) == "running"
+    assert run_status({**here, "pid": os.getpid(), "process_started": "2000-01-01T00:00:00+00:00"}) == "crashed"  # pid reused
+    assert run_status({**here}) == "crashed"
+    assert run_status({"status": "running", "host": "elsewhere", "pid": dead.pid}) == "running"
+    assert run_status({"status": "completed", "pid": dead.pid}) == "completed"
+    assert run_status({}) == "unknown"
+
+
+class _Flag:
+    stop_requested = False
+
+
+def test_first_signal_requests_a_stop_second_exits_and_handlers_are_restored():
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    trainer = _Flag()
+    with pytest.raises(ForcedExit):
+        with graceful_stop(trainer):
+            signal.raise_signal(signal.SIGTERM)
+            assert trainer.stop_requested
+            signal.raise_signal(signal.SIGINT)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_graceful_stop_is_a_no_op_outside_the_main_thread():
+    errors = []
+
+    def work():
+        try:
+            with graceful_stop(_Flag()):
+                pass
+        except Exception as err:  # signal.signal raises ValueError off the main thread
+            errors.append(err)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert errors == []

@@ -1,0 +1,96 @@
+"""The run folder: every file present, parseable, and identical across reruns."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from conftest import CONFIGS
+from dltrain.config.loader import validate
+from dltrain.runs.folder import RunFolder
+
+QUICK = ["--set", "training.epochs=5"]
+
+
+def test_folder_contents(run_json):
+    code, doc = run_json(CONFIGS / "quickstart.yaml", *QUICK)
+    assert code == 0
+    from pathlib import Path
+
+    run = Path(doc["run"])
+    assert sorted(p.name for p in run.iterdir()) == sorted(
+        ["config.yaml", "meta.json", "history.csv", "metrics.json", "weights.npz", "checkpoint.npz", "cost.png", "accuracy.png",
+         "preprocess.npz"]  # the minmax scaler fitted on train, for `dltrain predict`
+    )
+    cfg = validate(yaml.safe_load((run / "config.yaml").read_text()))  # the resolved config validates
+    assert cfg.training.epochs == 5 and cfg.model.hidden == [64]
+
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "completed" and meta["epochs_done"] == 5 and meta["seed"] == 0
+    assert {"dltrain_version", "python_version", "numpy_version", "argv", "started", "ended", "seconds"} <= set(meta)
+
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5]
+    assert all(float(r["val_loss"]) > 0 and 0 <= float(r["train_accuracy"]) <= 1 for r in rows)
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) == {"train", "val", "test"} and set(metrics["test"]) == {"loss", "accuracy"}
+
+    with np.load(run / "weights.npz", allow_pickle=False) as w:
+        assert {k: w[k].shape for k in w.files} == {"W0": (64, 64), "b0": (64,), "W1": (64, 10), "b1": (10,)}
+
+    for png in ("cost.png", "accuracy.png"):
+        with Image.open(run / png) as img:
+            assert img.format == "PNG" and img.size == (640, 420)
+            # a drawn figure, not a blank canvas: many distinct colours
+            assert len(img.convert("RGB").getcolors(maxcolors=100_000)) > 50
+
+
+def test_regression_run_draws_predictions(run_json):
+    code, doc = run_json(CONFIGS / "sqrt_mean.yaml", "--set", "training.epochs=2")
+    from pathlib import Path
+
+    names = {p.name for p in Path(doc["run"]).iterdir()}
+    assert "predictions.png" in names and "accuracy.png" not in names
+    assert set(doc["metrics"]["test"]) == {"loss", "mse", "mae", "r2"}
+
+
+def test_same_config_and_seed_is_bit_identical(run_json):
+    docs = [run_json(CONFIGS / "quickstart.yaml", *QUICK)[1] for _ in range(2)]
+    assert docs[0]["run"] != docs[1]["run"]
+    weights = [np.load(f"{d['run']}/weights.npz", allow_pickle=False) for d in docs]
+    assert weights[0].files == weights[1].files
+    for key in weights[0].files:
+        assert weights[0][key].tobytes() == weights[1][key].tobytes()
+    metrics = [json.loads(open(f"{d['run']}/metrics.json").read()) for d in docs]
+    assert metrics[0] == metrics[1]
+
+
+def test_another_seed_changes_the_weights(run_json):
+    a = run_json(CONFIGS / "quickstart.yaml", *QUICK)[1]
+    b = run_json(CONFIGS / "quickstart.yaml", *QUICK, "--seed", "1")[1]
+    assert not np.array_equal(np.load(f"{a['run']}/weights.npz")["W0"], np.load(f"{b['run']}/weights.npz")["W0"])
+
+
+def test_run_names_never_collide(tmp_path):
+    made, threads = [], []
+    for _ in range(40):
+        t = threading.Thread(target=lambda: made.append(RunFolder.create(tmp_path, "same").name))
+        threads.append(t)
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(made)) == 40
+
+
+def test_dry_run_prints_resolved_config(cli):
+    result = cli("run", CONFIGS / "quickstart.yaml", "--dry-run", "--set", "model.hidden=[64,32]")
+    assert result.exit_code == 0
+    resolved = yaml.safe_load(result.stdout)
+    assert resolved["model"]["hidden"] == [64, 32]
+    assert resolved["training"]["shuffle"] is True  # a default filled in

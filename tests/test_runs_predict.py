@@ -1,0 +1,163 @@
+"""`dltrain runs` (a dead run shows as crashed) and `dltrain predict` (samples and images, like training)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_digits
+from typer.testing import CliRunner
+
+from dltrain import api
+from dltrain.cli import app
+
+runner = CliRunner()
+
+DIGITS = {
+    "name": "digits-mlp", "seed": 2,
+    "dataset": {"name": "digits", "test_size": 0.2, "scaling": "minmax", "stratify": True},
+    "model": {"type": "mlp", "hidden": [32]},
+    "training": {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": 15, "batch_size": 64},
+}
+OR_GATE = {
+    "name": "or", "dataset": {"name": "or_gate"},
+    "model": {"type": "perceptron", "rule": "rosenblatt"}, "training": {"optimizer": {"name": "gd", "lr": 0.1}, "epochs": 10},
+}
+SQRT_MEAN = {
+    "name": "sqrt", "dataset": {"name": "sqrt_mean", "n": 100, "dim": 3, "scaling": "standard"},
+    "model": {"type": "mlp", "hidden": [8], "activation": "tanh"},
+    "training": {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": 40, "batch_size": 10},
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return {cfg["name"]: api.run(cfg, runs_dir=root, live=False).path for cfg in (DIGITS, OR_GATE, SQRT_MEAN)}
+
+
+def invoke(*args, code=0):
+    result = runner.invoke(app, [*map(str, args)])
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def predict_json(*args):
+    return json.loads(invoke("predict", *args, "--json").stdout)["predictions"]
+
+
+# --- dltrain runs --------------------------------------------------------------------------
+
+def test_runs_lists_every_run(runs):
+    rows = json.loads(invoke("runs", runs["or"].parent, "--json").stdout)
+    assert [r["name"] for r in rows] == [p.name for p in runs.values()]  # oldest first
+    digits = rows[0]
+    assert (digits["status"], digits["dataset"], digits["model"], digits["metric"]) == ("completed", "digits", "mlp 32", "test.accuracy")
+    assert rows[2]["metric"] == "test.mse" and rows[2]["seconds"] > 0
+    assert "digits-mlp" in invoke("runs", runs["or"].parent).stdout
+
+
+def test_a_running_run_whose_process_died_is_crashed(runs, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    for name, pid in (("dead", int(dead.stdout)), ("alive", subprocess.os.getppid())):
+        copy = shutil.copytree(runs["or"], tmp_path / name)
+        meta = json.loads((copy / "meta.json").read_text())
+        meta.update(status="running", pid=pid, host=socket.gethostname(), seconds=None)
+        (copy / "meta.json").write_text(json.dumps(meta))
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.yaml").write_text("name: half\n")
+    rows = {r["name"]: r["status"] for r in json.loads(invoke("runs", tmp_path, "--json").stdout)}
+    assert rows == {"dead": "crashed", "alive": "running", "half": "incomplete"}
+
+
+def test_runs_in_a_missing_folder(tmp_path):
+    assert "no runs directory" in invoke("runs", tmp_path / "nope", code=2).stderr
+
+
+# --- dltrain predict -----------------------------------------------------------------------
+
+def _png(path, pixels, scale=1):
+    image = Image.fromarray(pixels.astype(np.uint8), "L")
+    image.resize((8 * scale, 8 * scale), Image.Resampling.NEAREST).save(path)
+    return path
+
+
+def test_predict_digit_images_written_as_png(runs, tmp_path):
+    digits = load_digits()
+    picks = [int(np.flatnonzero(digits.target == d)[-1]) for d in range(10)]  # one image of each digit
+    paths = []
+    for d, i in enumerate(picks):
+        pixels = np.round(digits.images[i] * 255 / 16)  # light ink on dark, like the dataset
+        paths.append(_png(tmp_path / f"digit{d}.png", pixels))
+        paths.append(_png(tmp_path / f"digit{d}_big.png", pixels, scale=4))  # 32x32, shrunk back by averaging
+        _png(tmp_path / f"digit{d}_inverted.png", 255 - pixels, scale=4)
+    rows = predict_json(runs["digits-mlp"], *paths)
+    assert [r["input"] for r in rows] == list(map(str, paths))
+    small, big = [r["class"] for r in rows[::2]], [r["class"] for r in rows[1::2]]
+    assert small == big  # a 4x-enlarged image converts back to the same 8x8 sample
+    assert sum(c == d for d, c in enumerate(small)) >= 9  # observed 10/10
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-9 and r["probability"] == max(r["probabilities"].values()) for r in rows)
+    inverted = predict_json(runs["digits-mlp"], "--invert", *sorted(tmp_path.glob("digit*_inverted.png")))
+    assert [r["class"] for r in inverted] == big
+
+
+def test_predict_samples_apply_the_training_scaler(runs, tmp_path):
+    """Raw test samples through predict give exactly the outputs training's own pipeline gives."""
+    from dltrain.experiment import load_splits
+    from dltrain.runs.reader import read_run
+
+    run = read_run(runs["digits-mlp"])
+    unscaled = run.config.model_copy(update={"dataset": run.config.dataset.model_copy(update={"scaling": "none"})})
+    raw_X, y = load_splits(unscaled).test  # same split seeds: the same rows, before scaling
+    expected = run.network().predict(load_splits(run.config).test[0])
+    np.save(tmp_path / "test.npy", raw_X.reshape(-1, 8, 8))
+    rows = predict_json(run.path, tmp_path / "test.npy")
+    got = np.array([list(r["probabilities"].values()) for r in rows])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert np.mean([r["class"] for r in rows] == y) >= 0.95  # observed 0.961
+    np.savetxt(tmp_path / "five.csv", raw_X[:5], delimiter=",", header=",".join(f"p{i}" for i in range(64)), comments="")
+    from_csv = predict_json(run.path, tmp_path / "five.csv")
+    assert [r["class"] for r in from_csv] == [r["class"] for r in rows[:5]]
+    assert [r["input"] for r in from_csv] == [f"{tmp_path / 'five.csv'}[{i}]" for i in range(5)]
+
+
+def test_predict_regression_values(runs, tmp_path):
+    X = np.random.default_rng(0).random((4, 3))
+    np.savez(tmp_path / "x.npz", X=X)
+    rows = predict_json(runs["sqrt"], tmp_path / "x.npz")
+    values = np.array([r["value"] for r in rows])
+    assert np.all(np.abs(values - np.sqrt(X.mean(axis=1))) < 0.15)  # observed max error 0.070
+    assert "value" in invoke("predict", runs["sqrt"], tmp_path / "x.npz").stdout
+
+
+def test_predict_or_gate_rows(runs, tmp_path):
+    np.save(tmp_path / "rows.npy", np.array([[0, 0], [0, 1], [1, 0], [1, 1]]))
+    assert [r["class"] for r in predict_json(runs["or"], tmp_path / "rows.npy")] == [0, 1, 1, 1]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: np.save(d / "x.npy", np.zeros((3, 7))), "does not fit this run"),
+    (lambda d: np.save(d / "x.npy", np.zeros((2, 8, 9))), "does not fit this run"),
+    (lambda d: (d / "x.npy").write_bytes(b"not numpy"), "not a readable .npy"),
+    (lambda d: (d / "x.png").write_bytes(b"not an image"), "not a readable image"),
+    (lambda d: (d / "x.txt").write_text("1,2"), "unknown input type .txt"),
+    (lambda d: None, "does not exist"),
+])
+def test_predict_bad_inputs_are_clear_errors(runs, tmp_path, make, message):
+    make(tmp_path)
+    target = next(iter(sorted(tmp_path.glob("x.*"))), tmp_path / "x.npy")
+    result = invoke("predict", runs["digits-mlp"], target, code=2)
+    assert message in " ".join(result.stderr.split())
+
+
+def test_images_need_an_image_trained_run(runs, tmp_path):
+    path = _png(tmp_path / "x.png", np.zeros((8, 8)))
+    result = invoke("predict", runs["or"], path, code=2)
+    assert "not trained on images" in " ".join(result.stderr.split())
