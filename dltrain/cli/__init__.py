@@ -46,3 +46,4 @@ from dltrain.cli import evaluate as _evaluate  # noqa: E402,F401  (registers `ev
 from dltrain.cli import list_runs as _list_runs  # noqa: E402,F401  (registers `runs`)
 from dltrain.cli import compare as _compare  # noqa: E402,F401  (registers `compare`)
 from dltrain.cli import predict as _predict  # noqa: E402,F401  (registers `predict`)
+from dltrain.cli import sweep as _sweep  # noqa: E402,F401  (registers `sweep`)

@@ -44,6 +44,12 @@ class Output(Section):
     plots: bool = Field(True, description="write cost.png, accuracy.png / predictions.png")
 
 
+class Sweep(Section):
+    """A grid for `dltrain sweep`: each key path maps to the values it takes."""
+
+    grid: dict[str, list] = Field(default_factory=dict, description="key.path -> [values]; the sweep runs their cartesian product")
+
+
 class Config(Section):
     """One experiment."""
 
@@ -54,6 +60,8 @@ class Config(Section):
     training: Training = Field(default_factory=Training)
     output: Output = Field(default_factory=Output)
     baseline: Optional[Baseline] = Field(None, description="'sklearn': also fit scikit-learn's counterpart on the same split (see dltrain.baseline)")
+    # Excluded from dumps: a run's config.yaml describes that one run, not the grid it came from.
+    sweep: Optional[Sweep] = Field(None, exclude=True, description="grid for `dltrain sweep`; `dltrain run` ignores it")
 
     @field_validator("name")
     @classmethod

@@ -1,0 +1,80 @@
+"""Train one sweep point in memory and hand back everything its run folder will hold.
+
+The same function runs in the sweep's own process, in a joblib worker process and
+on a Dask worker; none of them touches the run folder. Its result (a RunRecord of
+NumPy arrays and plain dicts) is pickled back to the process that writes the folder,
+so every backend writes the same weights, history and metrics, bit for bit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from dltrain.errors import DltrainError
+from dltrain.experiment import Experiment, RunRecord
+from dltrain.runs.folder import elapsed, now_iso
+
+
+@dataclass
+class Trained:
+    """What came back for point `index`: its record, or only an error if it never started training."""
+
+    index: int
+    status: str  # completed | failed | interrupted
+    record: Optional[RunRecord] = None
+    error: Optional[str] = None
+
+
+def train_point(index: int, config: dict, data_dir: Optional[str], blas_threads=None,
+                stop: Optional[Callable[[], bool]] = None) -> Trained:
+    """Validate `config` (a resolved config as JSON-ready dict), train it, return its record.
+
+    blas_threads: cap on the BLAS threads while training, so that parallel points do not
+    oversubscribe the cores (None: no cap; 'worker': share this Dask worker's cores).
+    stop: asked after every epoch; True ends training early (the sweep was interrupted).
+    """
+    from threadpoolctl import threadpool_limits
+
+    from dltrain.config.loader import validate
+
+    limit = _worker_share() if blas_threads == "worker" else blas_threads
+    with threadpool_limits(limits=limit, user_api="blas"):
+        try:
+            exp = Experiment(validate(config), data_dir)
+        except Exception as err:  # e.g. the dataset is missing on this worker
+            return Trained(index, "failed", error=_message(err))
+        started, clock = now_iso(), time.perf_counter()
+        status, error = "completed", None
+        try:
+            # Overflow on the way to NaN is reported once, by the trainer's divergence check (as `dltrain run` does).
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                exp.train(on_epoch=lambda record: _stop_if(stop, exp))
+            if exp.trainer.stop_requested:
+                status, error = "interrupted", "the sweep was interrupted"
+        except Exception as err:  # one failing point must not end the sweep
+            status, error = "failed", _message(err)
+    record = exp.record(status, error)
+    record.meta.update(started=started, ended=now_iso(), seconds=elapsed(clock))
+    return Trained(index, status, record, error)
+
+
+def _stop_if(stop: Optional[Callable[[], bool]], exp: Experiment) -> None:
+    if stop is not None and stop():
+        exp.trainer.stop_requested = True
+
+
+def _message(err: Exception) -> str:
+    # A DltrainError's message is written for users; anything else is a bug, named as such.
+    return str(err) if isinstance(err, DltrainError) else f"internal error: {type(err).__name__}: {err}"
+
+
+def _worker_share() -> int:
+    """This Dask worker's cores divided among the points it runs at once."""
+    from dask.distributed import get_worker
+    from joblib import cpu_count
+
+    return max(1, cpu_count() // max(1, get_worker().state.nthreads))

@@ -1,0 +1,57 @@
+"""Which metric ranks the points of a sweep, and which way is better.
+
+    metric = Metric.parse("test.accuracy")       # higher is better
+    metric = Metric.default(metrics_of_a_point)  # test.accuracy for classifiers, test.loss otherwise
+    metric.value({"test": {"accuracy": 0.98}})   # 0.98
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+from dltrain.errors import ConfigError
+
+SPLITS = ("train", "val", "test")
+LOWER_IS_BETTER = {"loss": True, "mse": True, "mae": True, "accuracy": False, "r2": False}
+
+
+@dataclass(frozen=True)
+class Metric:
+    split: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.split}.{self.key}"
+
+    @property
+    def lower_is_better(self) -> bool:
+        return LOWER_IS_BETTER[self.key]
+
+    @classmethod
+    def parse(cls, text: str) -> "Metric":
+        split, _, key = text.partition(".")
+        if split not in SPLITS or key not in LOWER_IS_BETTER:
+            raise ConfigError(
+                f"--sort-by {text!r}: expected SPLIT.METRIC with SPLIT one of {', '.join(SPLITS)} "
+                f"and METRIC one of {', '.join(LOWER_IS_BETTER)} (e.g. test.accuracy)"
+            )
+        return cls(split, key)
+
+    @classmethod
+    def default(cls, metrics: dict) -> "Metric":
+        """test.accuracy for a classifier, test.loss otherwise; val or train when there is no test split."""
+        split = next((s for s in ("test", "val", "train") if s in metrics), "test")
+        return cls(split, "accuracy" if "accuracy" in metrics.get(split, {}) else "loss")
+
+    def value(self, metrics: dict) -> Optional[float]:
+        value = metrics.get(self.split, {}).get(self.key)
+        return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+    def sort_key(self, metrics: dict) -> tuple:
+        """Best first; points without the metric (failed, interrupted) last."""
+        value = self.value(metrics)
+        if value is None:
+            return (1, 0.0)
+        return (0, value if self.lower_is_better else -value)

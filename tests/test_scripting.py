@@ -1,0 +1,110 @@
+"""The scripting contract: one JSON document on stdout, logs on stderr, exit codes, concurrent runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dltrain.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+TINY = {
+    "name": "script",
+    "seed": 1,
+    "dataset": {"name": "digits", "test_size": 0.2, "scaling": "minmax"},
+    "model": {"type": "mlp", "hidden": [8], "activation": "relu"},
+    "training": {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": 3, "batch_size": 128},
+    "output": {"plots": False},
+}
+DIVERGING = {
+    "name": "diverge",
+    "dataset": {"name": "sqrt_mean", "n": 200, "dim": 4},
+    "model": {"type": "mlp", "hidden": [8], "activation": "relu"},
+    # lr 1e6 really diverges: the loss reaches inf in epoch 25 (last finite loss 6.2e+301).
+    "training": {"optimizer": {"name": "gd", "lr": 1e6}, "epochs": 50},
+}
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+def dltrain(*args) -> subprocess.CompletedProcess:
+    """The real command in a fresh process, so stdout and stderr are the real streams."""
+    return subprocess.run([sys.executable, "-m", "dltrain", *map(str, args)], capture_output=True, text=True, env=ENV, timeout=120)
+
+
+def test_run_json_prints_one_document_on_stdout_and_progress_on_stderr(config, tmp_path):
+    proc = dltrain("run", config, "--runs-dir", tmp_path / "runs", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)  # the whole of stdout is one JSON document
+    assert doc["status"] == "completed" and doc["error"] is None and doc["epochs"] == 3
+    assert Path(doc["run"]).parent == tmp_path / "runs" and (Path(doc["run"]) / "weights.npz").exists()
+    assert set(doc["metrics"]) == {"train", "test"} and 0 <= doc["metrics"]["test"]["accuracy"] <= 1
+    assert doc["seconds"] > 0
+    assert "epoch 3/3" in proc.stderr and "epoch 3/3" not in proc.stdout
+
+
+def test_concurrent_runs_from_a_shell_loop_get_distinct_folders(config, tmp_path):
+    runs = tmp_path / "runs"
+    # The same run name, started in the same second: names must still not collide.
+    loop = (
+        f"for lr in 0.01 0.02 0.03 0.04; do "
+        f"{shlex.quote(sys.executable)} -m dltrain run {shlex.quote(str(config))} --set training.optimizer.lr=$lr "
+        f"--runs-dir {shlex.quote(str(runs))} --json > {shlex.quote(str(tmp_path))}/out-$lr.json 2>/dev/null & "
+        f"done; wait"
+    )
+    subprocess.run(["bash", "-c", loop], check=True, env=ENV, timeout=120)
+    docs = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("out-*.json"))]
+    assert len(docs) == 4 and all(d["status"] == "completed" for d in docs)
+    folders = {d["run"] for d in docs}
+    assert len(folders) == 4 and folders == {str(p) for p in runs.iterdir()}
+    lrs = {yaml.safe_load((Path(d["run"]) / "config.yaml").read_text())["training"]["optimizer"]["lr"] for d in docs}
+    assert lrs == {0.01, 0.02, 0.03, 0.04}
+    assert all(json.loads((Path(f) / "meta.json").read_text())["status"] == "completed" for f in folders)
+
+
+def test_a_diverging_run_exits_1_with_status_failed_and_a_hint(tmp_path):
+    config = tmp_path / "diverge.yaml"
+    config.write_text(yaml.safe_dump(DIVERGING))
+    result = CliRunner().invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs"), "--json"])
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "failed" and doc["epochs"] == 24
+    assert "the loss became inf in epoch 25" in doc["error"] and "lower training.optimizer.lr" in doc["error"]
+    assert json.loads((Path(doc["run"]) / "meta.json").read_text())["status"] == "failed"
+
+
+def test_a_config_error_exits_2_with_a_json_error_and_no_traceback(config, tmp_path):
+    result = CliRunner().invoke(app, ["run", str(config), "--set", "training.optimizer.lr=fast", "--runs-dir", str(tmp_path / "runs"), "--json"])
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["status"] == "error"
+    assert "training.optimizer.lr" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_set_is_repeatable_and_takes_yaml_values(config):
+    result = CliRunner().invoke(app, [
+        "run", str(config), "--dry-run", "--json",
+        "--set", "model.hidden=[64, 32]", "--set", "training.epochs=7", "--set", "training.epochs=9",
+        "--set", "training.optimizer={name: gd, lr: 0.5, momentum: 0.9}", "--set", "output.plots=false",
+    ])
+    assert result.exit_code == 0, result.output
+    cfg = json.loads(result.stdout)
+    assert cfg["model"]["hidden"] == [64, 32]
+    assert cfg["training"]["epochs"] == 9  # the last --set of a key wins
+    assert cfg["training"]["optimizer"]["name"] == "gd" and cfg["training"]["optimizer"]["momentum"] == 0.9
+    assert cfg["output"]["plots"] is False
