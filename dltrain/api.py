@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 import sys
@@ -46,7 +47,7 @@ class RunResult:
 def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (), **updates) -> Config:
     """A validated Config from a Config, a dict or a YAML path, with overrides and updates applied."""
     if isinstance(config, (Config, dict)):
-        data = config.model_dump(mode="json") if isinstance(config, Config) else dict(config)
+        data = config.model_dump(mode="json") if isinstance(config, Config) else copy.deepcopy(config)  # never edit the caller's dict
         for assignment in overrides:
             apply_override(data, assignment)
         cfg = validate(data)

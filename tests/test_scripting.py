@@ -108,3 +108,14 @@ def test_set_is_repeatable_and_takes_yaml_values(config):
     assert cfg["training"]["epochs"] == 9  # the last --set of a key wins
     assert cfg["training"]["optimizer"]["name"] == "gd" and cfg["training"]["optimizer"]["momentum"] == 0.9
     assert cfg["output"]["plots"] is False
+
+
+def test_resolve_leaves_the_callers_dict_alone():
+    import copy
+
+    from dltrain.api import resolve
+
+    config = {"dataset": {"name": "digits"}, "training": {"epochs": 3}}
+    before = copy.deepcopy(config)
+    assert resolve(config, ["training.epochs=5"]).training.epochs == 5
+    assert config == before

@@ -246,3 +246,11 @@ def test_bad_sweep_options_are_usage_errors_before_anything_is_written(tmp_path,
     assert result.exit_code == 2
     assert message in result.stderr and json.loads(result.stdout)["status"] == "error"
     assert not (tmp_path / "runs").exists()
+
+
+def test_runs_lists_the_points_inside_sweep_folders(serial):
+    result = cli("runs", serial.parent, "--json")
+    assert result.exit_code == 0, result.output
+    listed = {r["name"] for r in json.loads(result.stdout)}
+    points = {Path(p["run"]).name for p in json.loads((serial / "sweep.json").read_text())["points"]}
+    assert len(points) == 4 and points <= listed

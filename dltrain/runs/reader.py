@@ -147,11 +147,17 @@ def read_run(path: PathLike) -> Run:
 
 
 def run_folders(runs_dir: PathLike) -> list[Path]:
-    """The run folders directly inside `runs_dir`, oldest first."""
+    """The run folders inside `runs_dir` and inside its sweep folders, oldest first."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise RunFolderError(f"no runs directory at {runs_dir}")
-    return sorted((p for p in runs_dir.iterdir() if is_run_folder(p)), key=_age)
+    found = []
+    for path in runs_dir.iterdir():
+        if is_run_folder(path):
+            found.append(path)
+        elif (path / "sweep.json").is_file():
+            found.extend(p for p in path.iterdir() if is_run_folder(p))
+    return sorted(found, key=_age)
 
 
 def _age(path: Path) -> tuple:
