@@ -35,6 +35,8 @@ class RunRecord:
     """The contents of a run folder. weights: {'W0': (n_in, n_1), 'b0': (n_1,), ...}.
 
     predictions: for regression, (split name, actual (n,), predicted (n, k)) for the plot.
+    figures: {file name: PNG bytes} when drawn where the run trained (sweep workers);
+    empty means the folder's writer draws them.
     """
 
     config_yaml: str
@@ -45,8 +47,8 @@ class RunRecord:
     loss: str
     classes: Optional[list] = None
     predictions: Optional[tuple[str, np.ndarray, np.ndarray]] = None
-    extra: dict = field(default_factory=dict)
     preprocess: dict[str, np.ndarray] = field(default_factory=dict)  # preprocess.npz: the fitted scaler
+    figures: dict[str, bytes] = field(default_factory=dict)
 
 
 def load_splits(cfg: Config, data_dir=None) -> Splits:

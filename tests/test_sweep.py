@@ -254,3 +254,12 @@ def test_runs_lists_the_points_inside_sweep_folders(serial):
     listed = {r["name"] for r in json.loads(result.stdout)}
     points = {Path(p["run"]).name for p in json.loads((serial / "sweep.json").read_text())["points"]}
     assert len(points) == 4 and points <= listed
+
+
+def test_a_point_draws_its_figures_where_it_trains():
+    from dltrain.sweep.point import train_point
+
+    trained = train_point(0, copy.deepcopy(TINY), None)
+    assert trained.status == "completed"
+    assert set(trained.record.figures) == {"cost.png", "accuracy.png"}
+    assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in trained.record.figures.values())

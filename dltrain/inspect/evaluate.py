@@ -127,10 +127,11 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
 
 def _draw(run: Run, splits: Splits, split: str, y: np.ndarray, outputs: np.ndarray, details: dict) -> list:
     from dltrain.inspect.plots import confusion_matrix_plot
+    from dltrain.runs.folder import atomic_write
     from dltrain.runs.plots import predictions_plot
 
     title = f"{run.config.name}: {split} split"
     if splits.classes is not None:
         path = run.path / "confusion_matrix.png"
         return [confusion_matrix_plot(path, np.array(details["confusion_matrix"]), splits.classes, title)]
-    return [predictions_plot(run.path / "predicted_vs_actual.png", y, outputs, split, run.config.name)]
+    return [atomic_write(run.path / "predicted_vs_actual.png", predictions_plot(y, outputs, split, run.config.name))]

@@ -61,22 +61,7 @@ class RunFolder:
     # --- atomic writes ---------------------------------------------------------------
 
     def write_bytes(self, filename: str, data: bytes) -> Path:
-        target = self.path / filename
-        try:
-            fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{filename}.", suffix=".tmp")
-            try:
-                os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run folder is meant to be shared
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as err:
-            raise RunFolderError(f"cannot write {target}: {err.strerror or err}") from None
-        return target
+        return atomic_write(self.path / filename, data)
 
     def write_text(self, filename: str, text: str) -> Path:
         return self.write_bytes(filename, text.encode())
@@ -142,6 +127,25 @@ class RunFolder:
             self.path.rmdir()
         except OSError:
             pass  # not empty, or not removable: leave it
+
+
+def atomic_write(target: Path, data: bytes) -> Path:
+    """Write `data` to a temporary file beside `target`, then rename it into place."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run folder is meant to be shared
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as err:
+        raise RunFolderError(f"cannot write {target}: {err.strerror or err}") from None
+    return target
 
 
 def now_iso() -> str:

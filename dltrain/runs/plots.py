@@ -1,7 +1,9 @@
-"""The run's figures, drawn with matplotlib's Agg backend (no display needed).
+"""The run's figures, drawn with matplotlib's Agg backend (no display needed) as PNG bytes.
 
 cost.png: train and validation loss per epoch; accuracy.png: the same for accuracy;
-predictions.png: predicted against actual values for regression.
+predictions.png: predicted against actual values for regression. Rendering to bytes
+lets a worker process draw its run's figures and the process that owns the run
+folder write them.
 """
 
 from __future__ import annotations
@@ -20,22 +22,26 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: Path) -> Path:
-    """Render to a temporary file beside `path`, then rename: never a half-written PNG."""
-    import os
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
+    import io
 
-    plt = pyplot()
-    tmp = path.with_name(f".{path.name}.tmp")
+    buf = io.BytesIO()
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        fig.savefig(buf, format="png")
     finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return path
+        pyplot().close(fig)
+    return buf.getvalue()
 
 
-def _curves(path: Path, history: list[dict], key: str, ylabel: str, title: str) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Write the figure to `path` atomically: never a half-written PNG."""
+    from dltrain.runs.folder import atomic_write
+
+    return atomic_write(path, png_bytes(fig))
+
+
+def _curves(history: list[dict], key: str, ylabel: str, title: str) -> bytes:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
     epochs = [r["epoch"] for r in history]
@@ -49,18 +55,18 @@ def _curves(path: Path, history: list[dict], key: str, ylabel: str, title: str) 
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    return save_figure(fig, path)
+    return png_bytes(fig)
 
 
-def cost_plot(path: Path, history: list[dict], loss_name: str, run_name: str) -> Path:
-    return _curves(path, history, "loss", f"loss ({loss_name})", f"{run_name}: cost")
+def cost_plot(history: list[dict], loss_name: str, run_name: str) -> bytes:
+    return _curves(history, "loss", f"loss ({loss_name})", f"{run_name}: cost")
 
 
-def accuracy_plot(path: Path, history: list[dict], run_name: str) -> Path:
-    return _curves(path, history, "accuracy", "accuracy", f"{run_name}: accuracy")
+def accuracy_plot(history: list[dict], run_name: str) -> bytes:
+    return _curves(history, "accuracy", "accuracy", f"{run_name}: accuracy")
 
 
-def predictions_plot(path: Path, actual: np.ndarray, predicted: np.ndarray, split: str, run_name: str) -> Path:
+def predictions_plot(actual: np.ndarray, predicted: np.ndarray, split: str, run_name: str) -> bytes:
     """actual, predicted: (n,) or (n, k) (all targets pooled)."""
     plt = pyplot()
     actual, predicted = np.ravel(actual), np.ravel(predicted)
@@ -73,4 +79,16 @@ def predictions_plot(path: Path, actual: np.ndarray, predicted: np.ndarray, spli
     ax.set_title(f"{run_name}: {split} split")
     ax.legend()
     fig.tight_layout()
-    return save_figure(fig, path)
+    return png_bytes(fig)
+
+
+def run_figures(record) -> dict[str, bytes]:
+    """{file name: PNG bytes} of a completed RunRecord: cost, then accuracy or predictions."""
+    name = record.meta.get("name", "run")
+    figures = {"cost.png": cost_plot(record.history, record.loss, name)}
+    if record.classes is not None:
+        figures["accuracy.png"] = accuracy_plot(record.history, name)
+    elif record.predictions is not None:
+        split, actual, predicted = record.predictions
+        figures["predictions.png"] = predictions_plot(actual, predicted, split, name)
+    return figures

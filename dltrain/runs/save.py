@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dltrain.experiment import RunRecord
-from dltrain.errors import RunFolderError
 from dltrain.runs.folder import RunFolder
 
 
@@ -20,19 +19,8 @@ def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> Non
 
 
 def draw_plots(folder: RunFolder, record: RunRecord) -> None:
-    try:
-        _draw(folder, record)
-    except OSError as err:
-        raise RunFolderError(f"cannot write a plot in {folder.path}: {err.strerror or err}") from None
+    """Write the record's figures, rendering them here unless a worker already did."""
+    from dltrain.runs.plots import run_figures
 
-
-def _draw(folder: RunFolder, record: RunRecord) -> None:
-    from dltrain.runs import plots
-
-    name = record.meta.get("name", folder.name)
-    plots.cost_plot(folder.path / "cost.png", record.history, record.loss, name)
-    if record.classes is not None:
-        plots.accuracy_plot(folder.path / "accuracy.png", record.history, name)
-    elif record.predictions is not None:
-        split, actual, predicted = record.predictions
-        plots.predictions_plot(folder.path / "predictions.png", actual, predicted, split, name)
+    for filename, png in (record.figures or run_figures(record)).items():
+        folder.write_bytes(filename, png)

@@ -59,6 +59,10 @@ def train_point(index: int, config: dict, data_dir: Optional[str], blas_threads=
             status, error = "failed", _message(err)
     record = exp.record(status, error)
     record.meta.update(started=started, ended=now_iso(), seconds=elapsed(clock))
+    if status == "completed" and exp.cfg.output.plots:
+        from dltrain.runs.plots import run_figures
+
+        record.figures = run_figures(record)  # drawn here, in parallel with the other points
     return Trained(index, status, record, error)
 
 
