@@ -119,3 +119,12 @@ def test_resolve_leaves_the_callers_dict_alone():
     before = copy.deepcopy(config)
     assert resolve(config, ["training.epochs=5"]).training.epochs == 5
     assert config == before
+
+
+def test_schema_prints_the_config_as_json_schema():
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema["required"] == ["dataset"] and schema["additionalProperties"] is False
+    training = schema["$defs"]["Training"]["properties"]
+    assert training["epochs"]["default"] == 100 and "passes over" in training["epochs"]["description"]

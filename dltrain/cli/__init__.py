@@ -19,7 +19,6 @@ app = typer.Typer(
 )
 
 
-
 def _version(show: bool) -> None:
     if show:
         from dltrain import __version__
@@ -33,8 +32,8 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Train logistic regression, perceptrons and MLPs on NumPy from YAML experiment configs."""
 
 
-from dltrain.cli import run as _run  # noqa: E402,F401  (registers `run`)
-from dltrain.cli import resume as _resume  # noqa: E402,F401  (registers `resume`)
+# Each module registers its command on `app` when imported; the order is the order of --help.
+from dltrain.cli import run, resume, sweep, evaluate, compare, list_runs, predict, schema  # noqa: E402,F401
 from dltrain.cli.datasets import app as _datasets  # noqa: E402
 
 app.add_typer(_datasets, name="datasets")
@@ -42,8 +41,3 @@ app.add_typer(_datasets, name="datasets")
 
 def main() -> None:
     app()
-from dltrain.cli import evaluate as _evaluate  # noqa: E402,F401  (registers `eval`)
-from dltrain.cli import list_runs as _list_runs  # noqa: E402,F401  (registers `runs`)
-from dltrain.cli import compare as _compare  # noqa: E402,F401  (registers `compare`)
-from dltrain.cli import predict as _predict  # noqa: E402,F401  (registers `predict`)
-from dltrain.cli import sweep as _sweep  # noqa: E402,F401  (registers `sweep`)
