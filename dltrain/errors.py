@@ -39,3 +39,13 @@ class Interrupted(DltrainError):
     """The user stopped the run (Ctrl-C, SIGTERM); what was done is saved."""
 
     exit_code = 130
+
+
+def describe(err: BaseException) -> str:
+    """A message for the user: a DltrainError's own text; anything else named for what it is."""
+    if isinstance(err, DltrainError):
+        return str(err)
+    if isinstance(err, MemoryError):
+        return ("not enough memory: the model or the dataset is too large for this machine; "
+                "reduce model.hidden or the dataset size, or use training.dtype float32")
+    return f"internal error: {type(err).__name__}: {err}"

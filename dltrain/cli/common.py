@@ -29,7 +29,7 @@ def reports_errors(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from dltrain.errors import DltrainError, Interrupted
+        from dltrain.errors import DltrainError, Interrupted, describe
 
         try:
             return command(*args, **kwargs)
@@ -37,8 +37,7 @@ def reports_errors(command: Callable) -> Callable:
             _report(err, kwargs.get("as_json", False))
             raise typer.Exit(err.exit_code) from None
         except MemoryError as err:
-            _report(DltrainError(f"not enough memory: the model or the dataset is too large for this machine ({err}); "
-                                 "reduce model.hidden, the dataset size or use training.dtype float32"), kwargs.get("as_json", False))
+            _report(DltrainError(describe(err)), kwargs.get("as_json", False))
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             _report(Interrupted("interrupted"), kwargs.get("as_json", False))

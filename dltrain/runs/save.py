@@ -6,6 +6,11 @@ from dltrain.experiment import RunRecord
 from dltrain.runs.folder import RunFolder
 
 
+# Final results: only a completed run has them. An earlier session's copies would
+# describe older weights, so a run resumed and then stopped again loses them.
+FINAL_FILES = ("metrics.json", "cost.png", "accuracy.png", "predictions.png")
+
+
 def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> None:
     folder.write_csv("history.csv", record.history)
     folder.write_npz("weights.npz", record.weights)
@@ -15,6 +20,9 @@ def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> Non
         folder.write_json("metrics.json", record.metrics)
         if plots:
             draw_plots(folder, record)
+    else:
+        for name in FINAL_FILES:
+            (folder.path / name).unlink(missing_ok=True)
     folder.update_meta(**record.meta)
 
 

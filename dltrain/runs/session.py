@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from dltrain.errors import DltrainError, Interrupted, RunFolderError
+from dltrain.errors import Interrupted, RunFolderError, describe
 from dltrain.experiment import Experiment, RunRecord
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.save import save_record
@@ -74,10 +74,10 @@ class Session:
         except RunFolderError as err:  # a checkpoint could not be written: stop, keep what is on disk
             self.write_error = err
             return "failed", str(err)
-        except DltrainError as err:
-            return "failed", str(err)
         except ForcedExit:
             raise
+        except Exception as err:  # diverged, out of memory, or a bug: whatever it is, save what was done
+            return "failed", describe(err)
         except KeyboardInterrupt:  # no handlers installed (the Python API): the epoch was rolled back
             return "interrupted", "interrupted by the user"
         if trainer.epoch < training.epochs:

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from dltrain.errors import DltrainError
+from dltrain.errors import describe
 from dltrain.experiment import Experiment, RunRecord
 from dltrain.runs.folder import elapsed, now_iso
 
@@ -46,7 +46,7 @@ def train_point(index: int, config: dict, data_dir: Optional[str], blas_threads=
         try:
             exp = Experiment(validate(config), data_dir)
         except Exception as err:  # e.g. the dataset is missing on this worker
-            return Trained(index, "failed", error=_message(err))
+            return Trained(index, "failed", error=describe(err))
         started, clock = now_iso(), time.perf_counter()
         status, error = "completed", None
         try:
@@ -56,7 +56,7 @@ def train_point(index: int, config: dict, data_dir: Optional[str], blas_threads=
             if exp.trainer.stop_requested:
                 status, error = "interrupted", "the sweep was interrupted"
         except Exception as err:  # one failing point must not end the sweep
-            status, error = "failed", _message(err)
+            status, error = "failed", describe(err)
     record = exp.record(status, error)
     record.meta.update(started=started, ended=now_iso(), seconds=elapsed(clock))
     if status == "completed" and exp.cfg.output.plots:
@@ -69,11 +69,6 @@ def train_point(index: int, config: dict, data_dir: Optional[str], blas_threads=
 def _stop_if(stop: Optional[Callable[[], bool]], exp: Experiment) -> None:
     if stop is not None and stop():
         exp.trainer.stop_requested = True
-
-
-def _message(err: Exception) -> str:
-    # A DltrainError's message is written for users; anything else is a bug, named as such.
-    return str(err) if isinstance(err, DltrainError) else f"internal error: {type(err).__name__}: {err}"
 
 
 def _worker_share() -> int:

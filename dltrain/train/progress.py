@@ -24,11 +24,18 @@ def _fmt(record: EpochRecord) -> str:
     return "  ".join(parts)
 
 
+class _ProgressConsole(Console):
+    def on_broken_pipe(self) -> None:
+        # The reader went away (`dltrain run ... 2>&1 | head`): go quiet and keep training
+        # rather than exit with a half-written run folder, as Rich does by default.
+        self.quiet = True
+
+
 class Progress:
     """Context manager; call it with each EpochRecord."""
 
     def __init__(self, total_epochs: int, log_every: int, live: Optional[bool] = None, console: Optional[Console] = None):
-        self.console = console or Console(stderr=True)
+        self.console = console or _ProgressConsole(stderr=True)
         self.total, self.log_every = total_epochs, log_every
         self.live = self.console.is_terminal if live is None else live
         self._bar = None
