@@ -8,6 +8,8 @@ starts with both variables pointing at a closed loopback port.
 
 from __future__ import annotations
 
+import os
+
 import gzip
 import hashlib
 import io
@@ -333,6 +335,10 @@ def test_sign_digits_downloads_builds_and_caches(tmp_path, archive_server, photo
     np.testing.assert_array_equal(data.X, np.concatenate([block[1], block[0]]))
     assert data.y.tolist() == [0] * COUNTS[1] + [1] * COUNTS[0] and data.classes == [1, 0]
     assert leftovers(tmp_path / "sign_digits") == ["X.npy", "Y.npy"]  # archive and temporaries gone
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("X.npy", "Y.npy"):  # readable by others, as a shared data directory needs
+        assert (tmp_path / "sign_digits" / name).stat().st_mode & 0o777 == 0o666 & ~umask
     # From now on the cache alone is enough.
     monkeypatch.setenv(sign_digits.ARCHIVE_URL_ENV, closed_port_url())
     again = SignDigits(classes=[1, 0], per_class=2).load(tmp_path)

@@ -37,6 +37,7 @@ from pydantic import Field, field_validator
 from dltrain.data.base import Dataset, RandomTestSplit
 from dltrain.data.download import fetch_file
 from dltrain.data.mnist import check_digits
+from dltrain.atomic import write_atomically
 from dltrain.errors import DataError
 
 SUBDIR = "sign_digits"
@@ -165,15 +166,10 @@ def _decode(read: Callable[[], bytes], name: str, source: Path) -> np.ndarray:
 
 
 def _save_atomic(array: np.ndarray, path: Path) -> None:
-    """np.save to a temporary name in the same folder, then rename, so readers never see half a file."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """np.save, written atomically: readers never see half a file."""
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    write_atomically(path, buf.getvalue())
 
 
 def build_cache(source: Path, data_dir: Path, expected_counts: Optional[Mapping[int, int]] = None) -> Path:

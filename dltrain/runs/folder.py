@@ -12,8 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 import time
 import zipfile
 from datetime import datetime
@@ -22,13 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from dltrain.atomic import write_atomically
 from dltrain.errors import RunFolderError
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-FILES = ("config.yaml", "meta.json", "history.csv", "metrics.json", "weights.npz")
-
 
 class RunFolder:
     def __init__(self, path: str | Path):
@@ -130,22 +123,11 @@ class RunFolder:
 
 
 def atomic_write(target: Path, data: bytes) -> Path:
-    """Write `data` to a temporary file beside `target`, then rename it into place."""
+    """`write_atomically`, with a RunFolderError naming the file when it fails."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run folder is meant to be shared
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        return write_atomically(target, data)
     except OSError as err:
         raise RunFolderError(f"cannot write {target}: {err.strerror or err}") from None
-    return target
 
 
 def now_iso() -> str:
