@@ -79,13 +79,13 @@ def run(
     """
     cfg = resolve(config, overrides, name=name, seed=seed)
     exp = Experiment(cfg, data_dir)
-    notes = _notes(exp)
+    _print_notes(exp)
 
     folder = RunFolder.create(runs_dir, cfg.name)
     try:
         folder.write_text("config.yaml", dump_config(cfg))
         folder.update_meta(**exp.describe(), argv=list(sys.argv if argv is None else argv), status="running",
-                           started=now_iso(), process_started=now_iso(), epochs_done=0, notes=notes)
+                           started=now_iso(), process_started=now_iso(), epochs_done=0)
     except RunFolderError:
         folder.remove_if_empty()  # no half-made run folder without a meta.json
         raise
@@ -116,6 +116,7 @@ def resume(
     if epochs is not None:
         cfg = resolve(cfg, [f"training.epochs={epochs}"])
     exp = Experiment(cfg, data_dir)
+    _print_notes(exp)
     if checkpoint.exists(folder):
         checkpoint.load_into(folder, exp.trainer)
     done = exp.trainer.epoch
@@ -131,15 +132,9 @@ def resume(
     return _finish(session.train())
 
 
-def _notes(exp: Experiment) -> list[str]:
-    """Things the config asks for that the run adjusts, printed before training starts."""
-    notes = []
-    bs, n = exp.cfg.training.batch_size, len(exp.splits.train[1])
-    if bs != "full" and bs > n:
-        notes.append(f"training.batch_size {bs} is larger than the {n} training samples: each epoch is one full batch of {n}")
-    for note in notes:
+def _print_notes(exp: Experiment) -> None:
+    for note in exp.notes:
         print(f"note: {note}", file=sys.stderr)
-    return notes
 
 
 def _finish(outcome) -> RunResult:

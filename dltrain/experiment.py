@@ -97,6 +97,14 @@ class Experiment:
         init_rng, shuffle_rng = seeded_rngs(cfg.seed)
         self.net = build_network(cfg, self.splits, init_rng)
         self.trainer = Trainer(self.net, cfg.training.optimizer, cfg.training, self.splits, shuffle_rng)
+        self.notes = self._notes()
+
+    def _notes(self) -> list[str]:
+        """What the run adjusts in the config, said to the user and kept in meta.json."""
+        asked, n = self.cfg.training.batch_size, len(self.splits.train[1])
+        if asked != "full" and asked > n:
+            return [f"training.batch_size {asked} is larger than the {n} training samples: each epoch is one full batch of {n}"]
+        return []
 
     def train(self, on_epoch: Callable[[EpochRecord], None] = lambda r: None) -> None:
         self.trainer.fit(on_epoch=on_epoch)
@@ -141,4 +149,5 @@ class Experiment:
             "sample_shape": list(s.sample_shape) if s.sample_shape else None,
             "n_features": s.n_features,
             "split_sizes": {name: len(pair[1]) for name, pair in s.items()},
+            "notes": self.notes,
         }

@@ -258,3 +258,11 @@ def test_resolved_config_validates_again(config, tmp_path):
     again.write_text(stdout)
     code2, stdout2, _ = invoke("run", again, "--dry-run")
     assert (code, code2) == (0, 0) and stdout2 == stdout
+
+
+def test_bce_needs_a_sigmoid_output(cli, tmp_path):
+    path = tmp_path / "relu_bce.yaml"
+    path.write_text("dataset: {name: or_gate}\nmodel: {type: mlp, hidden: [4], output_activation: relu}\ntraining: {loss: bce, epochs: 2}\n")
+    result = cli("run", path, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "bce needs probabilities from a sigmoid output" in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

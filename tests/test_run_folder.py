@@ -94,3 +94,13 @@ def test_dry_run_prints_resolved_config(cli):
     resolved = yaml.safe_load(result.stdout)
     assert resolved["model"]["hidden"] == [64, 32]
     assert resolved["training"]["shuffle"] is True  # a default filled in
+
+
+def test_adjustments_are_noted_in_every_record():
+    from dltrain.experiment import Experiment
+
+    cfg = validate({"dataset": {"name": "or_gate"}, "model": {"type": "perceptron"}, "training": {"batch_size": 64, "epochs": 1}})
+    exp = Experiment(cfg)
+    assert exp.notes == ["training.batch_size 64 is larger than the 4 training samples: each epoch is one full batch of 4"]
+    exp.train()
+    assert exp.record("completed").meta["notes"] == exp.notes  # what sweep points and resumes save too

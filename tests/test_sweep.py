@@ -89,6 +89,8 @@ def test_grid_values_are_yaml_and_points_are_overrides():
         merge_grids({}, [])
     with pytest.raises(ConfigError, match="--grid expects"):
         merge_grids({}, ["training.epochs"])
+    with pytest.raises(ConfigError, match="given twice"):  # not silently the last one
+        merge_grids({}, ["training.epochs=1", "training.epochs=2"])
 
 
 # --- local backends ------------------------------------------------------------------------

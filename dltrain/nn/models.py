@@ -57,6 +57,8 @@ class _Model(Section):
             loss = DEFAULT_LOSS.get(out_act, "mse")
         if loss == "cross_entropy" and (out_act != "softmax" or n_out == 1):
             raise ValueError("cross_entropy needs a softmax output over the classes; with one sigmoid unit use bce")
+        if loss == "bce" and out_act != "sigmoid":
+            raise ValueError(f"bce needs probabilities from a sigmoid output, not {out_act!r}; use mse or sse for other outputs")
         if (out_act == "step") != (loss == "perceptron"):
             raise ValueError("a step output has no gradient: it trains only with the perceptron's rosenblatt rule, which sets its own loss (leave training.loss at auto)")
         layers = []

@@ -75,8 +75,12 @@ def parse_grid_option(option: str) -> tuple[str, list]:
 def merge_grids(file_grid: dict[str, list], options: Iterable[str]) -> dict[str, list]:
     """The config file's `sweep: grid:` updated by --grid options (an option replaces the file's key)."""
     grid = {key: list(values) for key, values in file_grid.items()}
+    given = set()
     for option in options:
         key, values = parse_grid_option(option)
+        if key in given:
+            raise ConfigError(f"--grid {key} is given twice; list all its values in one option: --grid {key}=a,b,c")
+        given.add(key)
         grid[key] = values
     empty = [key for key, values in grid.items() if not values]
     if empty:
