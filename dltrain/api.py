@@ -13,16 +13,15 @@ import copy
 import os
 import socket
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
-from dltrain.config.loader import apply_override, dump_config, load_config, validate
+from dltrain.config.loader import apply_override, dump_config, load_config, read_yaml, validate
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFailed
 from dltrain.experiment import Experiment
-from dltrain.runs.folder import RunFolder, elapsed, now_iso
+from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.status import run_status
 from dltrain.train import checkpoint
 from dltrain.runs.session import Session
@@ -44,17 +43,24 @@ class RunResult:
                 "seconds": self.seconds, "metrics": self.metrics, "error": self.error}
 
 
+def config_data(config: Union[Config, dict, str, Path]) -> dict:
+    """A fresh plain mapping of a Config (its sweep section included), a dict or a YAML file."""
+    if isinstance(config, Config):
+        data = config.model_dump(mode="json")
+        if config.sweep is not None:  # excluded from dumps so that run folders never hold a grid
+            data["sweep"] = config.sweep.model_dump(mode="json")
+        return data
+    return copy.deepcopy(config) if isinstance(config, dict) else read_yaml(config)  # never edit the caller's dict
+
+
 def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (), **updates) -> Config:
-    """A validated Config from a Config, a dict or a YAML path, with overrides and updates applied."""
-    if isinstance(config, (Config, dict)):
-        data = config.model_dump(mode="json") if isinstance(config, Config) else copy.deepcopy(config)  # never edit the caller's dict
-        for assignment in overrides:
-            apply_override(data, assignment)
-        cfg = validate(data)
-    else:
-        cfg = load_config(config, overrides)
-    updates = {k: v for k, v in updates.items() if v is not None}
-    return validate({**cfg.model_dump(mode="json"), **updates}) if updates else cfg
+    """The validated Config: `overrides` ('key.path=value') applied, then top-level `updates`
+    that are not None (the --name and --seed flags)."""
+    data = config_data(config)
+    for assignment in overrides:
+        apply_override(data, assignment)
+    data.update({key: value for key, value in updates.items() if value is not None})
+    return validate(data)
 
 
 def run(

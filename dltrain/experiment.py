@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import sys
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 

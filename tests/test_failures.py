@@ -13,7 +13,7 @@ import pytest
 
 from conftest import CONFIGS, REPO
 from dltrain import api
-from dltrain.errors import Interrupted, TrainingFailed
+from dltrain.errors import Interrupted
 
 TINY = {
     "name": "tiny",

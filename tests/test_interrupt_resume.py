@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from dltrain import api
 from dltrain.cli import app
-from dltrain.errors import ConfigError, RunFolderError
+from dltrain.errors import ConfigError
 from dltrain.experiment import Experiment, weights_of
 from dltrain.runs.folder import RunFolder
 from dltrain.runs.status import run_status

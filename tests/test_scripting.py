@@ -128,3 +128,14 @@ def test_schema_prints_the_config_as_json_schema():
     assert schema["required"] == ["dataset"] and schema["additionalProperties"] is False
     training = schema["$defs"]["Training"]["properties"]
     assert training["epochs"]["default"] == 100 and "passes over" in training["epochs"]["description"]
+
+
+def test_resolve_keeps_a_configs_sweep_section_and_validates_flags():
+    from dltrain.api import resolve
+    from dltrain.errors import ConfigError
+
+    cfg = resolve({"dataset": {"name": "digits"}, "sweep": {"grid": {"training.epochs": [1, 2]}}})
+    again = resolve(cfg, ["training.epochs=3"], name="other", seed=None)
+    assert again.sweep.grid == {"training.epochs": [1, 2]} and again.name == "other" and again.seed == cfg.seed
+    with pytest.raises(ConfigError, match="name"):
+        resolve(cfg, name="../escape")

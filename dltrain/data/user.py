@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import zipfile
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Literal, Union
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from dltrain.config.section import Section

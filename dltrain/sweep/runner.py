@@ -11,7 +11,6 @@ run folders are written here, in the order the points finish. sweep.json is rewr
 
 from __future__ import annotations
 
-import copy
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from typing import Callable, Iterable, Optional, Union
 import yaml
 
 from dltrain.api import resolve
-from dltrain.config.loader import dump_config, read_yaml
+from dltrain.config.loader import dump_config
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, TrainingFailed
 from dltrain.runs.folder import RunFolder, elapsed, now_iso
@@ -115,7 +114,7 @@ def run_sweep(
     Raises TrainingFailed (exit 1) when some point failed and Interrupted (exit 130) on
     Ctrl-C, each carrying the SweepResult; the sweep folder is complete either way.
     """
-    base = resolve(_as_data(config), overrides)
+    base = resolve(config, overrides)
     name = resolve(base, name=name).name if name else base.name
     full_grid = merge_grids(base.sweep.grid if base.sweep else {}, grid)
     points = expand(full_grid, name)
@@ -159,16 +158,6 @@ def _execute(runner, folder: RunFolder, sweep: SweepResult, configs: dict[int, C
         raise Interrupted(f"sweep interrupted after {finished} of {len(sweep.points)} points; sweep folder: {folder.path}", sweep) from None
     sweep.status = "failed" if _count(sweep, "failed") else "completed"
     _save(folder, sweep, clock)
-
-
-def _as_data(config: Union[Config, dict, str, Path]) -> dict:
-    """The config as a plain mapping, its sweep section included (a Config's dump leaves it out)."""
-    if isinstance(config, Config):
-        data = config.model_dump(mode="json")
-        if config.sweep is not None:
-            data["sweep"] = config.sweep.model_dump(mode="json")
-        return data
-    return copy.deepcopy(config) if isinstance(config, dict) else read_yaml(config)  # overrides must not touch the caller's dict
 
 
 def _point_config(base: Config, point: Point) -> Config:
