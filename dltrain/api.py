@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
-from dltrain.config.loader import apply_override, dump_config, load_config, read_yaml, validate
+from dltrain.config.loader import apply_override, dump_config, read_yaml, validate
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFailed
 from dltrain.experiment import Experiment
@@ -112,13 +112,12 @@ def resume(
 
     The result is bit-identical to the same run never interrupted.
     """
-    folder = RunFolder(run_dir)
-    if not (folder.path / "config.yaml").is_file() or not (folder.path / "meta.json").is_file():
-        raise RunFolderError(f"{folder.path} is not a run folder (it needs config.yaml and meta.json)")
-    meta = folder.read_json("meta.json")
+    from dltrain.runs.reader import read_run
+
+    saved = read_run(run_dir)
+    folder, meta, cfg = RunFolder(saved.path), saved.meta, saved.config
     if run_status(meta) == "running":
         raise RunFolderError(f"{folder.path} is still running (pid {meta.get('pid')} on {meta.get('host')}); stop it before resuming")
-    cfg = load_config(folder.path / "config.yaml")
     if epochs is not None:
         cfg = resolve(cfg, [f"training.epochs={epochs}"])
     exp = Experiment(cfg, data_dir)

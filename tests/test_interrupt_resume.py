@@ -312,7 +312,7 @@ def test_resume_refuses_a_checkpoint_that_does_not_match_the_config(tmp_path):
 
 def test_resume_of_something_that_is_not_a_run_folder(tmp_path):
     result = CliRunner().invoke(app, ["resume", str(tmp_path)])
-    assert result.exit_code == 2 and "not a run folder" in result.output
+    assert result.exit_code == 2 and "not a complete run folder" in result.output
 
 
 # --- divergence ---------------------------------------------------------------------------

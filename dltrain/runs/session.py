@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from dltrain.errors import Interrupted, RunFolderError, describe
-from dltrain.experiment import Experiment, RunRecord
+from dltrain.experiment import Experiment, RunRecord, weights_of
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.save import save_record
 from dltrain.train import checkpoint
@@ -90,7 +90,7 @@ class Session:
             return  # the last epoch is saved by _save
         self._checkpoint()
         self.folder.write_csv("history.csv", [r.as_row() for r in trainer.history])
-        self.folder.write_npz("weights.npz", self.exp.record("running").weights)
+        self.folder.write_npz("weights.npz", weights_of(self.exp.net))
         self.folder.update_meta(epochs_done=trainer.epoch)
 
     def _checkpoint(self) -> None:
