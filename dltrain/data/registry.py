@@ -16,4 +16,5 @@ DATASET_CLASSES = (OrGate, SqrtMean, Digits, SignDigits, Mnist, Inline, File)
 
 DATASETS = {cls.model_fields["name"].default: cls for cls in DATASET_CLASSES}
 
-DatasetSpec = Annotated[Union[DATASET_CLASSES], Field(discriminator="name")]
+# The config accepts exactly the datasets of this table, chosen by their `name`.
+DatasetSpec = Annotated[Union[tuple(DATASETS.values())], Field(discriminator="name")]

@@ -84,7 +84,8 @@ class He(Section):
 
 INITIALIZERS = {cls.model_fields["name"].default: cls for cls in (Constant, Zeros, Normal, Uniform, Xavier, He)}
 
-Initializer = Annotated[Union[Constant, Zeros, Normal, Uniform, Xavier, He], Field(discriminator="name")]
+# The config accepts exactly the initializers of this table, chosen by their `name`.
+Initializer = Annotated[Union[tuple(INITIALIZERS.values())], Field(discriminator="name")]
 
 
 def initialize(init, rng: np.random.Generator, shape: tuple[int, ...], dtype) -> np.ndarray:

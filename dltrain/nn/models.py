@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from dltrain.config.section import Section
 from dltrain.nn.activations import ACTIVATIONS
-from dltrain.nn.initializers import Constant, He, Initializer, Zeros, initialize
+from dltrain.nn.initializers import He, Initializer, Zeros, initialize
 from dltrain.nn.losses import LOSSES
 from dltrain.nn.network import Dense, Network
 
@@ -134,6 +134,5 @@ class Mlp(_Model):
 
 MODELS = {cls.model_fields["type"].default: cls for cls in (LogReg, Perceptron, Mlp)}
 
-Model = Annotated[Union[LogReg, Perceptron, Mlp], Field(discriminator="type")]
-
-__all__ = ["Constant", "LogReg", "Perceptron", "Mlp", "Model", "MODELS", "LossName", "ActivationName"]
+# The config accepts exactly the models of this table, chosen by their `type`.
+Model = Annotated[Union[tuple(MODELS.values())], Field(discriminator="type")]
