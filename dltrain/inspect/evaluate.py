@@ -20,7 +20,7 @@ from dltrain.data.split import Splits
 from dltrain.errors import ConfigError, DataError
 from dltrain.nn.network import Network
 from dltrain.runs.reader import Run
-from dltrain.train.metrics import split_metrics
+from dltrain.train.metrics import regression_scores, split_metrics
 from dltrain.train.targets import class_probabilities, predict_classes
 
 SPLITS = ("train", "val", "test")
@@ -90,16 +90,8 @@ def classifier_details(y: np.ndarray, outputs: np.ndarray, classes: list) -> dic
 
 
 def regression_details(y: np.ndarray, outputs: np.ndarray) -> dict:
-    """mse, mae, r2 over all targets. y: (n,) or (n, k); outputs: (n, k)."""
-    from sklearn import metrics
-
-    target = y.reshape(len(y), -1)
-    return {
-        "n": int(len(y)),
-        "mse": float(metrics.mean_squared_error(target, outputs)),
-        "mae": float(metrics.mean_absolute_error(target, outputs)),
-        "r2": float(metrics.r2_score(target, outputs)) if len(y) > 1 else float("nan"),
-    }
+    """n, mse, mae, r2 over all targets. y: (n,) or (n, k); outputs: (n, k)."""
+    return {"n": int(len(y)), **regression_scores(y, outputs)}
 
 
 def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -> dict:

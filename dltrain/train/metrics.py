@@ -13,19 +13,26 @@ from dltrain.nn.network import Network
 from dltrain.train.targets import encode, predict_classes
 
 
+def regression_scores(target: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+    """mse, mae and r2 over all targets. target: (n,) or (n, k); outputs: (n, k) or (n,).
+
+    r2 is NaN for a single sample, where scikit-learn leaves it undefined.
+    """
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    n = len(target)
+    target, outputs = target.reshape(n, -1), outputs.reshape(n, -1)
+    return {
+        "mse": float(mean_squared_error(target, outputs)),
+        "mae": float(mean_absolute_error(target, outputs)),
+        "r2": float(r2_score(target, outputs)) if n > 1 else float("nan"),
+    }
+
+
 def split_metrics(net: Network, X: np.ndarray, y: np.ndarray, n_classes: Optional[int]) -> dict[str, float]:
     """Metrics of `net` on X: (n, n_features) with labels or targets y."""
     n_out = net.layers[-1].W.shape[1]
     loss, outputs = net.loss_value(X, encode(y, n_out, n_classes, X.dtype))
     if n_classes is not None:
         return {"loss": loss, "accuracy": float(np.mean(predict_classes(outputs) == y))}
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
-    target = y.reshape(len(y), -1)
-    r2 = float(r2_score(target, outputs)) if len(y) > 1 else float("nan")
-    return {
-        "loss": loss,
-        "mse": float(mean_squared_error(target, outputs)),
-        "mae": float(mean_absolute_error(target, outputs)),
-        "r2": r2,
-    }
+    return {"loss": loss, **regression_scores(y, outputs)}
