@@ -79,6 +79,17 @@ def test_regression_details_and_plot(runs):
     assert (path / "predicted_vs_actual.png").read_bytes()[:8] == PNG
 
 
+
+def test_eval_runs_one_forward_pass_per_split(runs, monkeypatch):
+    from dltrain.nn.network import Network
+
+    calls = []
+    real = Network.loss_value
+    monkeypatch.setattr(Network, "loss_value", lambda self, X, y: calls.append(len(X)) or real(self, X, y))
+    monkeypatch.setattr(Network, "predict", lambda self, X: pytest.fail("a second forward pass"))
+    report = eval_json(runs["eval-mlp"])
+    assert len(calls) == len(report["metrics"]) == 3  # train, val, test: one pass each
+
 def test_eval_shows_the_recorded_baseline(runs):
     report = eval_json(runs["eval-logreg"])
     assert report["baseline"]["model"].startswith("LogisticRegression(")

@@ -1,11 +1,12 @@
 """Re-evaluate a saved run: rebuild its network, reload its data and split, recompute metrics.
 
-    report = evaluate(run, splits_of(run, ["dataset.test_size=0.5"]), ["test"])
+    report = evaluate(run, splits_of(run, ["dataset.test_size=0.5"]), "test")
     report["metrics"]   # {'test': {'loss', 'accuracy'}}: on an unchanged run, equal to metrics.json
     report["details"]   # {'test': {precision/recall/f1 per class and macro, log_loss, confusion_matrix}}
 
 The data goes through `dltrain.experiment.load_splits` and the metrics through
-`split_metrics`, the very code paths of training, so an unchanged run reproduces its
+`split_outputs` (training's `split_metrics`, plus the outputs of that same forward pass
+for the details), the very code paths of training, so an unchanged run reproduces its
 metrics.json bit for bit. The extra metrics come from scikit-learn.
 """
 
@@ -20,7 +21,7 @@ from dltrain.data.split import Splits
 from dltrain.errors import ConfigError, DataError
 from dltrain.nn.network import Network
 from dltrain.runs.reader import Run
-from dltrain.train.metrics import regression_scores, split_metrics
+from dltrain.train.metrics import regression_scores, split_outputs
 from dltrain.train.targets import class_probabilities, predict_classes
 
 SPLITS = ("train", "val", "test")
@@ -105,8 +106,7 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
     report = {"run": str(run.path), "split": which, "metrics": {}, "details": {}, "baseline": run.metrics.get("baseline"), "plots": []}
     last: Optional[tuple] = None
     for name, (X, y) in chosen_splits(splits, which):
-        report["metrics"][name] = split_metrics(net, X, y, n_classes)
-        outputs = net.predict(X)
+        report["metrics"][name], outputs = split_outputs(net, X, y, n_classes)
         report["details"][name] = classifier_details(y, outputs, splits.classes) if n_classes else regression_details(y, outputs)
         last = (name, y, outputs)
     if plots and last is not None:

@@ -29,10 +29,18 @@ def regression_scores(target: np.ndarray, outputs: np.ndarray) -> dict[str, floa
     }
 
 
-def split_metrics(net: Network, X: np.ndarray, y: np.ndarray, n_classes: Optional[int]) -> dict[str, float]:
-    """Metrics of `net` on X: (n, n_features) with labels or targets y."""
+def split_outputs(net: Network, X: np.ndarray, y: np.ndarray, n_classes: Optional[int]) -> tuple[dict[str, float], np.ndarray]:
+    """(metrics, outputs) of `net` on X: (n, n_features) with labels or targets y; outputs: (n, n_out).
+
+    One forward pass gives both, so callers that also need the outputs do not run a second.
+    """
     n_out = net.layers[-1].W.shape[1]
     loss, outputs = net.loss_value(X, encode(y, n_out, n_classes, X.dtype))
     if n_classes is not None:
-        return {"loss": loss, "accuracy": float(np.mean(predict_classes(outputs) == y))}
-    return {"loss": loss, **regression_scores(y, outputs)}
+        return {"loss": loss, "accuracy": float(np.mean(predict_classes(outputs) == y))}, outputs
+    return {"loss": loss, **regression_scores(y, outputs)}, outputs
+
+
+def split_metrics(net: Network, X: np.ndarray, y: np.ndarray, n_classes: Optional[int]) -> dict[str, float]:
+    """Metrics of `net` on X: (n, n_features) with labels or targets y."""
+    return split_outputs(net, X, y, n_classes)[0]
