@@ -34,6 +34,11 @@ class Splits:
         return self.train[0].shape[1]
 
     @property
+    def n_classes(self) -> Optional[int]:
+        """How many classes a classifier tells apart; None for regression."""
+        return None if self.classes is None else len(self.classes)
+
+    @property
     def n_targets(self) -> int:
         y = self.train[1]
         return 1 if y.ndim == 1 else y.shape[1]

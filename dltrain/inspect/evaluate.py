@@ -102,12 +102,11 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
     """
     net = run.network()
     check_compatible(run, splits, net)
-    n_classes = len(splits.classes) if splits.classes is not None else None
     report = {"run": str(run.path), "split": which, "metrics": {}, "details": {}, "baseline": run.metrics.get("baseline"), "plots": []}
     last: Optional[tuple] = None
     for name, (X, y) in chosen_splits(splits, which):
-        report["metrics"][name], outputs = split_outputs(net, X, y, n_classes)
-        report["details"][name] = classifier_details(y, outputs, splits.classes) if n_classes else regression_details(y, outputs)
+        report["metrics"][name], outputs = split_outputs(net, X, y, splits.n_classes)
+        report["details"][name] = classifier_details(y, outputs, splits.classes) if splits.n_classes else regression_details(y, outputs)
         last = (name, y, outputs)
     if plots and last is not None:
         try:
