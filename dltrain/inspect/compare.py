@@ -6,7 +6,7 @@
     table.best            # index of the best row for `sort_by`
 
 Metrics are flattened the same way ('test.accuracy', 'baseline.test.accuracy').
-For loss-like metrics lower is better, for the others higher.
+Which way is better comes from `dltrain.train.metrics.lower_is_better`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from typing import Any, Optional
 from dltrain.errors import ConfigError
 from dltrain.runs.status import run_status
 from dltrain.runs.reader import Run
-
-LOWER_IS_BETTER = {"loss", "mse", "mae", "log_loss"}
+from dltrain.train.metrics import lower_is_better
 IGNORED_KEYS = {"name"}  # the run column already names every run
 
 
@@ -40,10 +39,6 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 def _numbers(tree: dict) -> dict[str, float]:
     return {k: v for k, v in flatten(tree).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
-def lower_is_better(metric: str) -> bool:
-    return metric.rsplit(".", 1)[-1] in LOWER_IS_BETTER
 
 
 def short_names(keys: list[str]) -> dict[str, str]:

@@ -24,8 +24,6 @@ from dltrain.runs.reader import Run
 from dltrain.train.metrics import regression_scores, split_outputs
 from dltrain.train.targets import class_probabilities, predict_classes
 
-SPLITS = ("train", "val", "test")
-
 
 def splits_of(run: Run, overrides: Iterable[str] = (), data_dir=None) -> Splits:
     """The run's data, split as in training; `overrides` ('dataset.key=value') change the dataset only."""

@@ -16,16 +16,7 @@ from typing import Optional
 
 from dltrain.runs.reader import run_folders
 from dltrain.runs.status import run_status
-
-
-def main_metric(metrics: dict) -> tuple[Optional[str], Optional[float]]:
-    """('test.accuracy', value) for classifiers, ('test.mse', value) for regression: the most held-out split."""
-    for split in ("test", "val", "train"):
-        values = metrics.get(split) or {}
-        for key in ("accuracy", "mse"):
-            if key in values:
-                return f"{split}.{key}", values[key]
-    return None, None
+from dltrain.train.metrics import main_metric
 
 
 def _read(path: Path, name: str) -> dict:
@@ -61,7 +52,10 @@ def summarize(path: Path) -> dict:
     """One run folder as a row; tolerant of half-written folders (status 'incomplete')."""
     meta, config = _read(path, "meta.json"), _config(path)
     status = run_status(meta) if meta else "incomplete"
-    metric, value = main_metric(_read(path, "metrics.json"))
+    metrics = _read(path, "metrics.json")
+    metric = main_metric(metrics)
+    split, _, key = (metric or "").partition(".")
+    value = (metrics.get(split) or {}).get(key)
     model = config.get("model") or {}
     model_text = model.get("type", "")
     if model.get("hidden"):

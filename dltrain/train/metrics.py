@@ -1,6 +1,10 @@
-"""Final metrics of a trained network on each split.
+"""Final metrics of a trained network on each split, and which way each metric is better.
 
 Classifiers: loss and accuracy. Regression: loss, mse, mae and r2 (scikit-learn).
+A run's main metric, the one `dltrain runs` shows and a sweep ranks by unless told
+otherwise, is test.accuracy for a classifier and test.loss otherwise (loss, because
+every run has it and it is what training minimised); val, then train, stand in for a
+run without a test split.
 """
 
 from __future__ import annotations
@@ -11,6 +15,26 @@ import numpy as np
 
 from dltrain.nn.network import Network
 from dltrain.train.targets import encode, predict_classes
+
+SPLIT_METRICS = ("loss", "accuracy", "mse", "mae", "r2")  # what split_metrics can give back
+LOWER_IS_BETTER = frozenset({"loss", "mse", "mae", "log_loss"})  # log_loss: the sklearn baseline's; all others higher
+
+
+def lower_is_better(metric: str) -> bool:
+    """For 'test.mse', 'baseline.test.log_loss' or a bare 'loss': whether smaller values are better."""
+    return metric.rsplit(".", 1)[-1] in LOWER_IS_BETTER
+
+
+def main_metric(metrics: dict) -> Optional[str]:
+    """'test.accuracy' for a classifier, 'test.loss' otherwise; from val or train when there is no test split.
+
+    metrics: as in metrics.json, {'train': {...}, 'val': {...}, 'test': {...}}; None when it has no split.
+    """
+    for split in ("test", "val", "train"):
+        values = metrics.get(split)
+        if values:
+            return f"{split}.{'accuracy' if 'accuracy' in values else 'loss'}"
+    return None
 
 
 def regression_scores(target: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
