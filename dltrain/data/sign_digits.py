@@ -34,9 +34,8 @@ from typing import Callable, Iterator, Literal, Mapping, Optional
 import numpy as np
 from pydantic import Field, field_validator
 
-from dltrain.data.base import Dataset, RandomTestSplit
+from dltrain.data.base import Dataset, RandomTestSplit, check_digits
 from dltrain.data.download import fetch_file
-from dltrain.data.mnist import check_digits
 from dltrain.errors import DataError
 
 SUBDIR = "sign_digits"
