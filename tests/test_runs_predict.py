@@ -143,6 +143,22 @@ def test_predict_or_gate_rows(runs, tmp_path):
     assert [r["class"] for r in predict_json(runs["or"], tmp_path / "rows.npy")] == [0, 1, 1, 1]
 
 
+
+def test_predict_on_the_training_csv_drops_the_configured_label_column(tmp_path):
+    # bug B4: only columns named label/y/target were dropped, so a run trained with
+    # `label: digit` took 'digit' for a feature of its own CSV and refused it
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 2))
+    y = (X.sum(axis=1) > 1).astype(int)
+    path = tmp_path / "train.csv"
+    path.write_text("a,digit,b\n" + "".join(f"{a},{c},{b}\n" for (a, b), c in zip(X, y)))
+    cfg = {"name": "csv-label", "seed": 0, "dataset": {"name": "file", "path": str(path), "label": "digit", "test_size": 0.0},
+           "model": {"type": "logreg"}, "training": {"optimizer": {"name": "gd", "lr": 1.0}, "epochs": 30}, "output": {"plots": False}}
+    run = api.run(cfg, runs_dir=tmp_path / "runs", live=False).path
+    rows = predict_json(run, path)
+    assert len(rows) == 40
+    assert np.mean([r["class"] for r in rows] == y) >= 0.8  # observed 0.875
+
 @pytest.mark.parametrize("make, message", [
     (lambda d: np.save(d / "x.npy", np.zeros((3, 7))), "does not fit this run"),
     (lambda d: np.save(d / "x.npy", np.zeros((2, 8, 9))), "does not fit this run"),

@@ -76,6 +76,18 @@ class Scaler:
             span = X_train.std(axis=0)
         self.scale = np.where(span > 0, span, 1.0)  # constant features stay finite
 
+    @classmethod
+    def from_arrays(cls, preprocess: dict) -> "Scaler":
+        """The scaler a run saved (`arrays()`, preprocess.npz); {} gives one that leaves X as it is.
+
+        Its kind reads 'saved': the arrays do not say whether minmax or standard fitted them.
+        """
+        scaler = cls.__new__(cls)
+        scaler.kind = "saved" if preprocess else "none"
+        if preprocess:
+            scaler.shift, scaler.scale = preprocess["scaler_shift"], preprocess["scaler_scale"]
+        return scaler
+
     def __call__(self, X: np.ndarray) -> np.ndarray:
         return X if self.kind == "none" else (X.astype(np.float64, copy=False) - self.shift) / self.scale
 
