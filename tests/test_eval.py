@@ -90,6 +90,18 @@ def test_eval_runs_one_forward_pass_per_split(runs, monkeypatch):
     report = eval_json(runs["eval-mlp"])
     assert len(calls) == len(report["metrics"]) == 3  # train, val, test: one pass each
 
+
+def test_an_unwritable_plot_is_a_warning_not_an_error(runs, tmp_path):
+    # bug B3: the plot writer raises RunFolderError, which eval's `except OSError` let through
+    copy = shutil.copytree(runs["eval-mlp"], tmp_path / "copy")
+    (copy / "confusion_matrix.png").unlink(missing_ok=True)
+    (copy / "confusion_matrix.png").mkdir()  # os.replace cannot put a file there
+    result = runner.invoke(app, ["eval", str(copy), "--split", "test"])
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.stdout and "confusion_matrix.png" in result.stdout
+    report = eval_json(copy, "--split", "test")
+    assert report["plots"] == [] and "no plot written" in report["warnings"][0]
+
 def test_eval_shows_the_recorded_baseline(runs):
     report = eval_json(runs["eval-logreg"])
     assert report["baseline"]["model"].startswith("LogisticRegression(")

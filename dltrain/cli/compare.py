@@ -47,16 +47,13 @@ def compare(
 
 
 def _plot(table, path: Path) -> None:
-    from dltrain.errors import ConfigError
+    """One PNG of every run's cost curves; an unwritable path is a RunFolderError from the writer (exit 2)."""
     from dltrain.inspect.plots import cost_overlay_plot
 
     losses = {_loss_name(run) for run in table.runs}
     ylabel = f"loss ({losses.pop()})" if len(losses) == 1 else "loss"
     curves = list(zip(table.labels(), (run.history for run in table.runs)))
-    try:
-        cost_overlay_plot(path, curves, ylabel, f"cost of {len(curves)} runs")
-    except OSError as err:
-        raise ConfigError(f"--plot: cannot write {path}: {err.strerror or err}") from None
+    cost_overlay_plot(path, curves, ylabel, f"cost of {len(curves)} runs")
 
 
 def _loss_name(run) -> str:

@@ -18,7 +18,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from dltrain.data.split import Splits
-from dltrain.errors import ConfigError, DataError
+from dltrain.errors import ConfigError, DataError, RunFolderError
 from dltrain.nn.network import Network
 from dltrain.runs.reader import Run
 from dltrain.train.metrics import regression_scores, split_outputs
@@ -109,7 +109,7 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
     if plots and last is not None:
         try:
             report["plots"] = [str(p) for p in _draw(run, splits, *last, report["details"][last[0]])]
-        except OSError as err:  # a read-only run folder still evaluates
+        except RunFolderError as err:  # a read-only run folder still evaluates
             report["warnings"] = [f"no plot written: {err}"]
     return report
 
