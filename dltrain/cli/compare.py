@@ -10,7 +10,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import err_console, print_json, reports_errors
-from dltrain.cli.tables import stdout_console
+from dltrain.cli.tables import number, table_console, value_text
 
 
 @app.command("compare")
@@ -70,7 +70,7 @@ def _show(table) -> None:
     """The Rich table: config columns under their short names, the baseline only on its last split."""
     from rich.table import Table
 
-    from dltrain.inspect.compare import _cell, _text, short_names
+    from dltrain.inspect.compare import short_names
 
     last_split = next((s for s in ("test", "val", "train") if any(k.startswith(f"baseline.{s}.") for k in table.metric_keys)), None)
     metric_keys = [k for k in table.metric_keys if not k.startswith("baseline.") or k.startswith(f"baseline.{last_split}.")]
@@ -85,13 +85,13 @@ def _show(table) -> None:
     rich_table.add_column("epochs", justify="right")
     rich_table.add_column("seconds", justify="right")
     for i, row in enumerate(table.rows):
-        metrics = [_cell(row.get(k)) for k in metric_keys]
+        metrics = [number(row.get(k)) for k in metric_keys]
         if i == table.best and table.sort_by in metric_keys:
             j = metric_keys.index(table.sort_by)
             metrics[j] = f"[bold green]{metrics[j]}[/]"
         seconds = "" if row["seconds"] is None else f"{row['seconds']:.2f}"
-        rich_table.add_row(row["run"], row["status"], *(_text(row.get(k)) for k in table.config_keys), *metrics,
-                           _cell(row["epochs"]), seconds)
+        rich_table.add_row(row["run"], row["status"], *(value_text(row.get(k)) for k in table.config_keys), *metrics,
+                           number(row["epochs"]), seconds)
     if table.changed_keys:
         rich_table.caption = f"differ: {', '.join(table.changed_keys)}"
-    stdout_console().print(rich_table)
+    table_console().print(rich_table)
