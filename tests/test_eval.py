@@ -126,6 +126,12 @@ def test_eval_latest_and_a_missing_split(runs):
     assert result.exit_code == 2 and "no val split" in result.stderr
 
 
+def test_eval_split_choices_in_help_and_checked(runs):
+    assert "<train|val|test|all>" in runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "200"}).stdout
+    result = runner.invoke(app, ["eval", str(runs["eval-sqrt"]), "--split", "tset"])
+    assert result.exit_code == 2 and "'tset' is not one of" in result.output
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda p: (p / "weights.npz").unlink(), "weights.npz"),
     (lambda p: (p / "config.yaml").unlink(), "config.yaml is missing"),

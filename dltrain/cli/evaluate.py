@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
@@ -11,7 +12,16 @@ from dltrain.cli import app
 from dltrain.cli.tables import metrics_table, table_console
 from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
 
-SPLIT_CHOICES = ("train", "val", "test", "all")
+
+class Split(str, Enum):
+    """--split values; Typer lists them in --help and rejects others (exit 2)."""
+
+    train = "train"
+    val = "val"
+    test = "test"
+    all = "all"
+
+
 HEADERS = {"accuracy": "acc", "precision_macro": "prec", "recall_macro": "rec", "f1_macro": "F1", "log_loss": "logloss"}
 
 
@@ -19,7 +29,7 @@ HEADERS = {"accuracy": "acc", "precision_macro": "prec", "recall_macro": "rec", 
 @reports_errors
 def eval_(
     run: str = typer.Argument(..., help="run folder, or 'latest' (the newest in --runs-dir)"),
-    split: str = typer.Option("all", "--split", help="train | val | test | all"),
+    split: Split = typer.Option(Split.all, "--split", help="the split to evaluate, or all"),
     set_: List[str] = typer.Option([], "--set", help="change the dataset before reloading it: --set dataset.test_size=0.5 (repeatable)"),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where 'latest' is looked for"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
@@ -30,14 +40,11 @@ def eval_(
     Classifiers also get precision/recall/F1 per class and macro, log loss and
     confusion_matrix.png; regression gets mse, mae, r2 and predicted_vs_actual.png.
     """
-    from dltrain.errors import ConfigError
     from dltrain.inspect.evaluate import evaluate, splits_of
     from dltrain.runs.reader import load_run
 
-    if split not in SPLIT_CHOICES:
-        raise ConfigError(f"--split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
     loaded = load_run(run, runs_dir)
-    report = evaluate(loaded, splits_of(loaded, set_, data_dir), split)
+    report = evaluate(loaded, splits_of(loaded, set_, data_dir), split.value)
     report["overrides"] = list(set_)
     if as_json:
         print_json(report)
