@@ -118,18 +118,14 @@ def make_estimator(cfg, classify: bool, n_train: int):
 def _scores(est, X: np.ndarray, y: np.ndarray, classify: bool) -> dict[str, float]:
     from sklearn import metrics
 
+    from dltrain.train.metrics import regression_scores
+
     if classify:
         out = {"accuracy": float(metrics.accuracy_score(y, est.predict(X)))}
         if hasattr(est, "predict_proba") and set(np.unique(y)) <= set(est.classes_):
             out["log_loss"] = float(metrics.log_loss(y, est.predict_proba(X), labels=est.classes_))
         return out
-    pred = est.predict(X).reshape(len(y), -1)
-    target = y.reshape(len(y), -1)
-    return {
-        "mse": float(metrics.mean_squared_error(target, pred)),
-        "mae": float(metrics.mean_absolute_error(target, pred)),
-        "r2": float(metrics.r2_score(target, pred)) if len(y) > 1 else float("nan"),
-    }
+    return regression_scores(y, est.predict(X))
 
 
 def baseline_metrics(cfg, splits) -> dict:

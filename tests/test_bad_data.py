@@ -139,8 +139,17 @@ def test_empty_label_in_csv(tmp_path):
     assert_clear_error(invoke(tmp_path, file_dataset(path)), "line 3", "label column 'label' is empty")
 
 
-def test_labels_outside_the_classes(tmp_path):
-    assert_clear_error(invoke(tmp_path, {"name": "digits", "classes": [3, 12]}), "classes [12] do not occur")
+def test_digits_outside_0_to_9(tmp_path):
+    # caught by the config, like MNIST's and sign digits' classes (dltrain.data.base.check_digits)
+    assert_clear_error(invoke(tmp_path, {"name": "digits", "classes": [3, 12]}), "dataset.classes", "digits are 0..9, got [12]")
+
+
+def test_labels_outside_the_classes():
+    from dltrain.data.builtin import select_classes
+    from dltrain.errors import DataError
+
+    with pytest.raises(DataError, match=r"classes \[12\] do not occur"):
+        select_classes(np.zeros((3, 2)), np.array([3, 5, 3]), [3, 12])
 
 
 def test_repeated_classes(tmp_path):

@@ -101,3 +101,9 @@ def test_flatten_and_short_names():
     assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": {}}) == {"a.b": 1, "a.c.d": [1, 2], "e": {}}
     assert short_names(["training.optimizer.lr", "model.init.name", "dataset.name"]) == {
         "training.optimizer.lr": "lr", "model.init.name": "init.name", "dataset.name": "dataset.name"}
+
+
+def test_an_unwritable_plot_is_a_clear_error(root, tmp_path):
+    result = runner.invoke(app, ["compare", str(root), "--plot", str(tmp_path / "missing" / "cost.png")])
+    assert result.exit_code == 2, result.output
+    assert "cannot write" in result.stderr and "Traceback" not in result.output

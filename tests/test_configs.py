@@ -72,7 +72,7 @@ def test_mlp_mnist_one_epoch(run_json):
 def test_logreg_mnist_one_epoch(run_json):
     code, doc = run_json(CONFIGS / "logreg_mnist.yaml", "--data-dir", real_data_dir(), "--set", "training.epochs=1")
     assert code == 0
-    assert doc["metrics"]["test"]["accuracy"] >= 0.90  # observed 0.9246 after ten epochs
+    assert doc["metrics"]["test"]["accuracy"] >= 0.90  # observed 0.913 after one epoch
 
 
 @needs_data

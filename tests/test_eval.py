@@ -79,6 +79,29 @@ def test_regression_details_and_plot(runs):
     assert (path / "predicted_vs_actual.png").read_bytes()[:8] == PNG
 
 
+
+def test_eval_runs_one_forward_pass_per_split(runs, monkeypatch):
+    from dltrain.nn.network import Network
+
+    calls = []
+    real = Network.loss_value
+    monkeypatch.setattr(Network, "loss_value", lambda self, X, y: calls.append(len(X)) or real(self, X, y))
+    monkeypatch.setattr(Network, "predict", lambda self, X: pytest.fail("a second forward pass"))
+    report = eval_json(runs["eval-mlp"])
+    assert len(calls) == len(report["metrics"]) == 3  # train, val, test: one pass each
+
+
+def test_an_unwritable_plot_is_a_warning_not_an_error(runs, tmp_path):
+    # bug B3: the plot writer raises RunFolderError, which eval's `except OSError` let through
+    copy = shutil.copytree(runs["eval-mlp"], tmp_path / "copy")
+    (copy / "confusion_matrix.png").unlink(missing_ok=True)
+    (copy / "confusion_matrix.png").mkdir()  # os.replace cannot put a file there
+    result = runner.invoke(app, ["eval", str(copy), "--split", "test"])
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.stdout and "confusion_matrix.png" in result.stdout
+    report = eval_json(copy, "--split", "test")
+    assert report["plots"] == [] and "no plot written" in report["warnings"][0]
+
 def test_eval_shows_the_recorded_baseline(runs):
     report = eval_json(runs["eval-logreg"])
     assert report["baseline"]["model"].startswith("LogisticRegression(")
@@ -101,6 +124,12 @@ def test_eval_latest_and_a_missing_split(runs):
     assert eval_json("latest", "--runs-dir", root)["run"] == str(runs["eval-sqrt"])  # trained last
     result = runner.invoke(app, ["eval", str(runs["eval-sqrt"]), "--split", "val"])
     assert result.exit_code == 2 and "no val split" in result.stderr
+
+
+def test_eval_split_choices_in_help_and_checked(runs):
+    assert "<train|val|test|all>" in runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "200"}).stdout
+    result = runner.invoke(app, ["eval", str(runs["eval-sqrt"]), "--split", "tset"])
+    assert result.exit_code == 2 and "'tset' is not one of" in result.output
 
 
 @pytest.mark.parametrize("damage, message", [

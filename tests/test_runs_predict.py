@@ -60,7 +60,8 @@ def test_runs_lists_every_run(runs):
     assert [r["name"] for r in rows] == [p.name for p in runs.values()]  # oldest first
     digits = rows[0]
     assert (digits["status"], digits["dataset"], digits["model"], digits["metric"]) == ("completed", "digits", "mlp 32", "test.accuracy")
-    assert rows[2]["metric"] == "test.mse" and rows[2]["seconds"] > 0
+    # regression: test.loss, the main metric a sweep also ranks by (dltrain.train.metrics.main_metric)
+    assert rows[2]["metric"] == "test.loss" and rows[2]["seconds"] > 0
     assert "digits-mlp" in invoke("runs", runs["or"].parent).stdout
 
 
@@ -76,6 +77,15 @@ def test_a_running_run_whose_process_died_is_crashed(runs, tmp_path):
     rows = {r["name"]: r["status"] for r in json.loads(invoke("runs", tmp_path, "--json").stdout)}
     assert rows == {"dead": "crashed", "alive": "running", "half": "incomplete"}
 
+
+
+def test_runs_lists_a_folder_with_a_broken_config(runs, tmp_path):
+    copy = shutil.copytree(runs["digits-mlp"], tmp_path / "broken")
+    (copy / "config.yaml").write_text("model: {type: mlp, hidden: [32\n")  # unterminated: not YAML
+    shutil.copytree(runs["digits-mlp"], tmp_path / "fine")
+    rows = {r["name"]: r for r in json.loads(invoke("runs", tmp_path, "--json").stdout)}
+    assert (rows["broken"]["status"], rows["broken"]["dataset"], rows["broken"]["model"]) == ("completed", None, None)
+    assert (rows["fine"]["dataset"], rows["fine"]["model"]) == ("digits", "mlp 32")
 
 def test_runs_in_a_missing_folder(tmp_path):
     assert "no runs directory" in invoke("runs", tmp_path / "nope", code=2).stderr
@@ -141,6 +151,22 @@ def test_predict_or_gate_rows(runs, tmp_path):
     np.save(tmp_path / "rows.npy", np.array([[0, 0], [0, 1], [1, 0], [1, 1]]))
     assert [r["class"] for r in predict_json(runs["or"], tmp_path / "rows.npy")] == [0, 1, 1, 1]
 
+
+
+def test_predict_on_the_training_csv_drops_the_configured_label_column(tmp_path):
+    # bug B4: only columns named label/y/target were dropped, so a run trained with
+    # `label: digit` took 'digit' for a feature of its own CSV and refused it
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 2))
+    y = (X.sum(axis=1) > 1).astype(int)
+    path = tmp_path / "train.csv"
+    path.write_text("a,digit,b\n" + "".join(f"{a},{c},{b}\n" for (a, b), c in zip(X, y)))
+    cfg = {"name": "csv-label", "seed": 0, "dataset": {"name": "file", "path": str(path), "label": "digit", "test_size": 0.0},
+           "model": {"type": "logreg"}, "training": {"optimizer": {"name": "gd", "lr": 1.0}, "epochs": 30}, "output": {"plots": False}}
+    run = api.run(cfg, runs_dir=tmp_path / "runs", live=False).path
+    rows = predict_json(run, path)
+    assert len(rows) == 40
+    assert np.mean([r["class"] for r in rows] == y) >= 0.8  # observed 0.875
 
 @pytest.mark.parametrize("make, message", [
     (lambda d: np.save(d / "x.npy", np.zeros((3, 7))), "does not fit this run"),

@@ -26,4 +26,7 @@ def test_the_datasets_help_names_what_the_catalog_can_fetch():
     from dltrain.cli.datasets import DOWNLOADABLE
     from dltrain.data import catalog
 
-    assert DOWNLOADABLE == catalog.DOWNLOADABLE
+    from dltrain.data.registry import DATASETS
+
+    assert DOWNLOADABLE == catalog.DOWNLOADABLE == tuple(catalog.FILES)  # each with its files
+    assert set(DOWNLOADABLE) | set(catalog.BUILT_IN) == set(DATASETS)  # every registered dataset listed once

@@ -10,7 +10,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import err_console, print_json, reports_errors
-from dltrain.cli.tables import stdout_console
+from dltrain.cli.tables import number, table_console, value_text
 
 
 @app.command("compare")
@@ -47,16 +47,13 @@ def compare(
 
 
 def _plot(table, path: Path) -> None:
-    from dltrain.errors import ConfigError
+    """One PNG of every run's cost curves; an unwritable path is a RunFolderError from the writer (exit 2)."""
     from dltrain.inspect.plots import cost_overlay_plot
 
     losses = {_loss_name(run) for run in table.runs}
     ylabel = f"loss ({losses.pop()})" if len(losses) == 1 else "loss"
     curves = list(zip(table.labels(), (run.history for run in table.runs)))
-    try:
-        cost_overlay_plot(path, curves, ylabel, f"cost of {len(curves)} runs")
-    except OSError as err:
-        raise ConfigError(f"--plot: cannot write {path}: {err.strerror or err}") from None
+    cost_overlay_plot(path, curves, ylabel, f"cost of {len(curves)} runs")
 
 
 def _loss_name(run) -> str:
@@ -73,7 +70,7 @@ def _show(table) -> None:
     """The Rich table: config columns under their short names, the baseline only on its last split."""
     from rich.table import Table
 
-    from dltrain.inspect.compare import _cell, _text, short_names
+    from dltrain.inspect.compare import short_names
 
     last_split = next((s for s in ("test", "val", "train") if any(k.startswith(f"baseline.{s}.") for k in table.metric_keys)), None)
     metric_keys = [k for k in table.metric_keys if not k.startswith("baseline.") or k.startswith(f"baseline.{last_split}.")]
@@ -88,13 +85,13 @@ def _show(table) -> None:
     rich_table.add_column("epochs", justify="right")
     rich_table.add_column("seconds", justify="right")
     for i, row in enumerate(table.rows):
-        metrics = [_cell(row.get(k)) for k in metric_keys]
+        metrics = [number(row.get(k)) for k in metric_keys]
         if i == table.best and table.sort_by in metric_keys:
             j = metric_keys.index(table.sort_by)
             metrics[j] = f"[bold green]{metrics[j]}[/]"
         seconds = "" if row["seconds"] is None else f"{row['seconds']:.2f}"
-        rich_table.add_row(row["run"], row["status"], *(_text(row.get(k)) for k in table.config_keys), *metrics,
-                           _cell(row["epochs"]), seconds)
+        rich_table.add_row(row["run"], row["status"], *(value_text(row.get(k)) for k in table.config_keys), *metrics,
+                           number(row["epochs"]), seconds)
     if table.changed_keys:
         rich_table.caption = f"differ: {', '.join(table.changed_keys)}"
-    stdout_console().print(rich_table)
+    table_console().print(rich_table)

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.tables import stdout_console
+from dltrain.cli.tables import metrics_table, table_console
 from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
 
-SPLIT_CHOICES = ("train", "val", "test", "all")
+
+class Split(str, Enum):
+    """--split values; Typer lists them in --help and rejects others (exit 2)."""
+
+    train = "train"
+    val = "val"
+    test = "test"
+    all = "all"
+
+
 HEADERS = {"accuracy": "acc", "precision_macro": "prec", "recall_macro": "rec", "f1_macro": "F1", "log_loss": "logloss"}
 
 
@@ -19,7 +29,7 @@ HEADERS = {"accuracy": "acc", "precision_macro": "prec", "recall_macro": "rec", 
 @reports_errors
 def eval_(
     run: str = typer.Argument(..., help="run folder, or 'latest' (the newest in --runs-dir)"),
-    split: str = typer.Option("all", "--split", help="train | val | test | all"),
+    split: Split = typer.Option(Split.all, "--split", help="the split to evaluate, or all"),
     set_: List[str] = typer.Option([], "--set", help="change the dataset before reloading it: --set dataset.test_size=0.5 (repeatable)"),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where 'latest' is looked for"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
@@ -30,14 +40,11 @@ def eval_(
     Classifiers also get precision/recall/F1 per class and macro, log loss and
     confusion_matrix.png; regression gets mse, mae, r2 and predicted_vs_actual.png.
     """
-    from dltrain.errors import ConfigError
     from dltrain.inspect.evaluate import evaluate, splits_of
     from dltrain.runs.reader import load_run
 
-    if split not in SPLIT_CHOICES:
-        raise ConfigError(f"--split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
     loaded = load_run(run, runs_dir)
-    report = evaluate(loaded, splits_of(loaded, set_, data_dir), split)
+    report = evaluate(loaded, splits_of(loaded, set_, data_dir), split.value)
     report["overrides"] = list(set_)
     if as_json:
         print_json(report)
@@ -48,17 +55,17 @@ def eval_(
 def _show(report: dict, classes) -> None:
     from rich.table import Table
 
-    console = stdout_console()
+    console = table_console()
     details = report["details"]
     keys = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "log_loss"] if classes is not None else ["mse", "mae", "r2"]
-    table = Table(title=f"eval {report['run']}" + (f" ({', '.join(report['overrides'])})" if report["overrides"] else ""))
-    for column in ("split", "n", "loss", *keys):
-        table.add_column(HEADERS.get(column, column), justify="left" if column == "split" else "right", no_wrap=True)
-    for name, metrics in report["metrics"].items():
-        table.add_row(name, str(details[name]["n"]), f"{metrics['loss']:.4g}", *(f"{details[name][k]:.4g}" for k in keys))
+    rows = {name: {"loss": metrics["loss"], **details[name]} for name, metrics in report["metrics"].items()}
+    baseline = report.get("baseline")
+    if baseline:  # the baseline's log loss, where it has one, stands in its loss column
+        rows["baseline"] = {**baseline, **{name: {"loss": baseline[name].get("log_loss"), **baseline[name]} for name in rows if baseline.get(name)}}
+    title = f"eval {report['run']}" + (f" ({', '.join(report['overrides'])})" if report["overrides"] else "")
+    table = metrics_table(rows, ["n", "loss", *keys], HEADERS, title)
     if classes is not None:
-        table.caption = "prec, rec, F1: macro averages over the classes"
-    _baseline_rows(table, report.get("baseline"), list(report["metrics"]), keys)
+        table.caption = "\n".join(filter(None, ["prec, rec, F1: macro averages over the classes", table.caption]))
     console.print(table)
     if classes is not None:
         last = details[list(details)[-1]]
@@ -73,14 +80,3 @@ def _show(report: dict, classes) -> None:
     for warning in report.get("warnings", []):
         console.print(f"[yellow]warning:[/] {warning}")
 
-
-def _baseline_rows(table, baseline: Optional[dict], splits: list, keys: list) -> None:
-    """The scikit-learn baseline recorded at training time, under the same columns where they exist."""
-    if not baseline:
-        return
-    for name in splits:
-        values = baseline.get(name)
-        if values:
-            loss = values.get("log_loss")
-            table.add_row(f"sklearn {name}", "", "" if loss is None else f"{loss:.4g}", *(f"{values[k]:.4g}" if k in values else "" for k in keys))
-    table.caption = "\n".join(filter(None, [table.caption, f"sklearn: {baseline.get('error') or baseline.get('model')}"]))

@@ -7,11 +7,8 @@ from pathlib import Path
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.tables import stdout_console
+from dltrain.cli.tables import STATUS_STYLE, table_console
 from dltrain.cli.common import print_json, reports_errors
-
-STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "crashed": "bold red", "interrupted": "yellow", "incomplete": "magenta"}
-
 
 @app.command("runs")
 @reports_errors
@@ -32,7 +29,7 @@ def runs(
 def _show(rows: list[dict], runs_dir: Path) -> None:
     from rich.table import Table
 
-    console = stdout_console()
+    console = table_console()
     if not rows:
         console.print(f"no run folders in {runs_dir}")
         return

@@ -9,7 +9,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import print_json, reports_errors
-from dltrain.cli.tables import stdout_console
+from dltrain.cli.tables import table_console
 
 
 @app.command("predict")
@@ -53,4 +53,4 @@ def _show(rows: list[dict], run) -> None:
         table.add_column("probability", justify="right")
         for r in rows:
             table.add_row(r["input"], str(r["class"]), f"{r['probability']:.4f}")
-    stdout_console().print(table)
+    table_console().print(table)

@@ -9,6 +9,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
+from dltrain.cli.tables import run_summary
 
 
 @app.command()
@@ -24,11 +25,10 @@ def resume(
     import sys
 
     from dltrain import api
-    from dltrain.cli.run import _summary
 
     result = api.resume(run, epochs=epochs, data_dir=data_dir, live=False if quiet else None,
                         argv=["dltrain", *sys.argv[1:]], handle_signals=True)
     if as_json:
         print_json(result.as_dict())
         return
-    _summary(result)
+    run_summary(result)

@@ -9,6 +9,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import DATA_DIR_HELP, err_console, print_json, reports_errors
+from dltrain.cli.tables import run_summary
 
 
 @app.command()
@@ -42,27 +43,5 @@ def run(
     if as_json:
         print_json(result.as_dict())
         return
-    _summary(result)
+    run_summary(result)
 
-
-def _summary(result) -> None:
-    """Status line, a table of the final metrics, the run folder (shared with `resume`)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table()
-    baseline = result.metrics.get("baseline") or {}
-    splits = {k: v for k, v in result.metrics.items() if k != "baseline"}
-    rows = [*splits.items(), *((f"sklearn {k}", v) for k, v in baseline.items() if k in splits)]
-    keys = list(dict.fromkeys(k for _, m in rows for k in m))
-    table.add_column("split")
-    for key in keys:
-        table.add_column(key, justify="right")
-    for split, values in rows:
-        table.add_row(split, *(f"{values[k]:.4g}" if k in values else "" for k in keys))
-    if baseline:
-        table.caption = f"sklearn: {baseline.get('error') or baseline['model']}"
-    console = Console()
-    console.print(f"{result.status} in {result.seconds:.2f} s, {result.epochs} epochs", highlight=False)
-    console.print(table)
-    console.print(f"run folder: {result.path}", highlight=False, soft_wrap=True)

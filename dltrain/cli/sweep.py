@@ -9,6 +9,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import DATA_DIR_HELP, err_console, print_json, reports_errors
+from dltrain.cli.tables import table_console
 
 
 @app.command()
@@ -29,13 +30,11 @@ def sweep(
     """Train every point of a hyperparameter grid and rank them; exit 1 if any point failed."""
     import sys
 
-    from rich.console import Console
-
     from dltrain.errors import Interrupted, TrainingFailed
     from dltrain.sweep import run_sweep
-    from dltrain.sweep.report import progress_line, start_line
+    from dltrain.sweep.report import progress_line, start_line, table
 
-    out = err_console if as_json else Console(highlight=False)
+    out = table_console(stderr=as_json)  # with --json, stdout holds the JSON document alone
     try:
         result = run_sweep(
             config, grid, overrides=set_, backend=backend, jobs=jobs, scheduler=scheduler, name=name, sort_by=sort_by,
@@ -45,20 +44,11 @@ def sweep(
         )
     except (TrainingFailed, Interrupted) as err:
         if err.result is not None:
-            _print_table(out, err.result)
+            out.print(table(err.result))
         raise
-    _print_table(out, result)
+    out.print(table(result))
     if as_json:
         print_json(result.as_dict())
     else:
         out.print(f"sweep folder: {result.path}", soft_wrap=True)
 
-
-def _print_table(console, result) -> None:
-    from rich.console import Console
-
-    from dltrain.sweep.report import table
-
-    if not console.is_terminal:  # a pipe or log file has no width: print the table whole, not cut at 80 columns
-        console = Console(file=console.file, width=200, highlight=False)
-    console.print(table(result))

@@ -1,14 +1,78 @@
-"""Rich output for the inspect commands (eval, compare, runs, predict)."""
+"""Rich output shared by the commands: the table console, number and status rendering, the metrics table.
+
+Only Rich is imported here (at module level, the console alone), so every command
+module can import this at the top and `dltrain --help` stays fast.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Any, Mapping, Optional
+
 from rich.console import Console
 
+# Run and sweep-point statuses, as `dltrain runs` and `dltrain sweep` colour them.
+STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "crashed": "bold red",
+                "interrupted": "yellow", "incomplete": "magenta", "pending": "dim"}
 
-def stdout_console() -> Console:
-    """A console for tables on stdout. Piped or redirected, Rich would wrap at 80 columns;
+
+def table_console(stderr: bool = False) -> Console:
+    """A console for tables on stdout (or stderr). Piped or redirected, Rich would wrap at 80 columns;
     wide tables then stay one line per row instead (up to 200 columns)."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, stderr=stderr)
     if not console.is_terminal:
-        console = Console(highlight=False, width=200)
+        console = Console(highlight=False, stderr=stderr, width=200)
     return console
+
+
+def value_text(value: Any) -> str:
+    """A config value as one short string: lists and dicts as compact JSON ([64,32]), the rest as str()."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def number(value: Any) -> str:
+    """A metric in a table cell: '' for None; floats in fixed point with four decimals, or with an
+    exponent where fixed point would hide them (a diverging run's 1e+270, a tiny 2.5e-05)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e5 else f"{value:.4g}"
+    return value_text(value)
+
+
+def _stat(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int) else f"{value:.4g}"
+
+
+def metrics_table(metrics: Mapping[str, Any], keys: Optional[list] = None, headers: Optional[Mapping[str, str]] = None,
+                  title: Optional[str] = None):
+    """A row per split of `metrics` (metrics.json's shape), then a 'sklearn SPLIT' row for each of those
+    splits the baseline has, under the columns `keys` (default: every key in the rows) renamed by
+    `headers`; the caption names the baseline's estimator (or its error)."""
+    from rich.table import Table
+
+    baseline = metrics.get("baseline") or {}
+    splits = {k: v for k, v in metrics.items() if k != "baseline"}
+    rows = [*splits.items(), *((f"sklearn {k}", baseline[k]) for k in splits if baseline.get(k))]
+    keys = keys if keys is not None else list(dict.fromkeys(k for _, values in rows for k in values))
+    table = Table(title=title)
+    table.add_column("split", no_wrap=True)
+    for key in keys:
+        table.add_column((headers or {}).get(key, key), justify="right", no_wrap=True)
+    for split, values in rows:
+        table.add_row(split, *(_stat(values.get(k)) for k in keys))
+    if baseline:
+        table.caption = f"sklearn: {baseline.get('error') or baseline.get('model')}"
+    return table
+
+
+def run_summary(result) -> None:
+    """What `run` and `resume` print: the status line, the final metrics (and baseline), the run folder."""
+    console = Console()
+    console.print(f"{result.status} in {result.seconds:.2f} s, {result.epochs} epochs", highlight=False)
+    console.print(metrics_table(result.metrics))
+    console.print(f"run folder: {result.path}", highlight=False, soft_wrap=True)

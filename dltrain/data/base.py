@@ -41,6 +41,20 @@ class Dataset:
         return self.classes is not None
 
 
+def check_digits(value: Optional[list[int]]) -> Optional[list[int]]:
+    """Validate a `classes` list of digits (digits, MNIST, sign digits): at least two, distinct, each 0..9."""
+    if value is None:
+        return value
+    if len(value) < 2:
+        raise ValueError("list at least two digits, e.g. [0, 1]")
+    if len(set(value)) != len(value):
+        raise ValueError(f"each digit may appear once, got {value}")
+    bad = [d for d in value if not 0 <= d <= 9]
+    if bad:
+        raise ValueError(f"digits are 0..9, got {bad}")
+    return value
+
+
 class DatasetConfig(Section):
     """Options every dataset shares: the validation split, scaling and the split seed."""
 

@@ -8,7 +8,7 @@ from typing import Literal, Optional
 import numpy as np
 from pydantic import Field, field_validator
 
-from dltrain.data.base import Dataset, RandomTestSplit
+from dltrain.data.base import Dataset, RandomTestSplit, check_digits
 from dltrain.errors import DataError
 
 
@@ -30,14 +30,12 @@ class Digits(RandomTestSplit):
     """8x8 grayscale digits (pixel values 0..16), optionally a subset of the ten classes."""
 
     name: Literal["digits"] = "digits"
-    classes: Optional[list[int]] = Field(None, min_length=2, description="digits to keep (default all ten)")
+    classes: Optional[list[int]] = Field(None, description="digits to keep (default all ten)")
 
     @field_validator("classes")
     @classmethod
-    def _distinct(cls, classes):
-        if classes is not None and len(set(classes)) != len(classes):
-            raise ValueError(f"each digit may appear once, got {classes}")
-        return classes
+    def _digits(cls, classes):
+        return check_digits(classes)
 
     def load(self, data_dir: Path) -> Dataset:
         from sklearn.datasets import load_digits

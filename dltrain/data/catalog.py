@@ -11,19 +11,24 @@ from pathlib import Path
 from typing import Optional
 
 from dltrain.data import mnist, sign_digits
+from dltrain.data.names import DOWNLOADABLE
+from dltrain.data.registry import DATASETS
 from dltrain.errors import DataError
 
-DOWNLOADABLE: tuple[str, ...] = ("mnist", "sign_digits")
-BUILT_IN: tuple[str, ...] = ("or_gate", "sqrt_mean", "digits", "inline", "file")
+BUILT_IN: tuple[str, ...] = tuple(name for name in DATASETS if name not in DOWNLOADABLE)
+
+# Each downloadable dataset's folder under the data dir and the files that make it complete.
+FILES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mnist": (mnist.SUBDIR, tuple(mnist.FILES)),
+    "sign_digits": (sign_digits.SUBDIR, (sign_digits.X_FILE, sign_digits.Y_FILE)),
+}
 
 
 def _files(name: str, data_dir: Path) -> tuple[Path, list[Path]]:
     """The folder of a downloadable dataset and the files that make it complete."""
-    if name == "mnist":
-        folder = Path(data_dir) / mnist.SUBDIR
-        return folder, [folder / f for f in mnist.FILES]
-    folder = Path(data_dir) / sign_digits.SUBDIR
-    return folder, [folder / sign_digits.X_FILE, folder / sign_digits.Y_FILE]
+    subdir, names = FILES[name]
+    folder = Path(data_dir) / subdir
+    return folder, [folder / f for f in names]
 
 
 def describe(data_dir: Path) -> list[dict]:

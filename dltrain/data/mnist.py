@@ -21,7 +21,7 @@ from typing import Literal, Optional
 import numpy as np
 from pydantic import Field, field_validator
 
-from dltrain.data.base import Dataset, DatasetConfig
+from dltrain.data.base import Dataset, DatasetConfig, check_digits
 from dltrain.data.download import fetch_file
 from dltrain.errors import DataError
 
@@ -174,20 +174,6 @@ def _select(
     index_of = np.full(10, -1, dtype=np.int64)
     index_of[classes] = np.arange(len(classes))
     return X[keep], index_of[y[keep]]
-
-
-def check_digits(value: Optional[list[int]]) -> Optional[list[int]]:
-    """Validate a `classes` list of digits: at least two, distinct, each 0..9."""
-    if value is None:
-        return value
-    if len(value) < 2:
-        raise ValueError("list at least two digits, e.g. [0, 1]")
-    if len(set(value)) != len(value):
-        raise ValueError(f"digits must be distinct, got {value}")
-    bad = [d for d in value if not 0 <= d <= 9]
-    if bad:
-        raise ValueError(f"digits are 0..9, got {bad}")
-    return value
 
 
 class Mnist(DatasetConfig):

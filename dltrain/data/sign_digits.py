@@ -34,10 +34,9 @@ from typing import Callable, Iterator, Literal, Mapping, Optional
 import numpy as np
 from pydantic import Field, field_validator
 
-from dltrain.data.base import Dataset, RandomTestSplit
-from dltrain.data.download import fetch_file
-from dltrain.data.mnist import check_digits
 from dltrain.atomic import write_atomically
+from dltrain.data.base import Dataset, RandomTestSplit, check_digits
+from dltrain.data.download import fetch_file
 from dltrain.errors import DataError
 
 SUBDIR = "sign_digits"

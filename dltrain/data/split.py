@@ -34,6 +34,11 @@ class Splits:
         return self.train[0].shape[1]
 
     @property
+    def n_classes(self) -> Optional[int]:
+        """How many classes a classifier tells apart; None for regression."""
+        return None if self.classes is None else len(self.classes)
+
+    @property
     def n_targets(self) -> int:
         y = self.train[1]
         return 1 if y.ndim == 1 else y.shape[1]
@@ -70,6 +75,18 @@ class Scaler:
             self.shift = X_train.mean(axis=0)
             span = X_train.std(axis=0)
         self.scale = np.where(span > 0, span, 1.0)  # constant features stay finite
+
+    @classmethod
+    def from_arrays(cls, preprocess: dict) -> "Scaler":
+        """The scaler a run saved (`arrays()`, preprocess.npz); {} gives one that leaves X as it is.
+
+        Its kind reads 'saved': the arrays do not say whether minmax or standard fitted them.
+        """
+        scaler = cls.__new__(cls)
+        scaler.kind = "saved" if preprocess else "none"
+        if preprocess:
+            scaler.shift, scaler.scale = preprocess["scaler_shift"], preprocess["scaler_scale"]
+        return scaler
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         return X if self.kind == "none" else (X.astype(np.float64, copy=False) - self.shift) / self.scale

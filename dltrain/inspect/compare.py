@@ -6,7 +6,7 @@
     table.best            # index of the best row for `sort_by`
 
 Metrics are flattened the same way ('test.accuracy', 'baseline.test.accuracy').
-For loss-like metrics lower is better, for the others higher.
+Which way is better comes from `dltrain.train.metrics.lower_is_better`.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from dltrain.cli.tables import number, value_text
 from dltrain.errors import ConfigError
 from dltrain.runs.status import run_status
 from dltrain.runs.reader import Run
-
-LOWER_IS_BETTER = {"loss", "mse", "mae", "log_loss"}
+from dltrain.train.metrics import lower_is_better
 IGNORED_KEYS = {"name"}  # the run column already names every run
 
 
@@ -40,10 +40,6 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 def _numbers(tree: dict) -> dict[str, float]:
     return {k: v for k, v in flatten(tree).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
-def lower_is_better(metric: str) -> bool:
-    return metric.rsplit(".", 1)[-1] in LOWER_IS_BETTER
 
 
 def short_names(keys: list[str]) -> dict[str, str]:
@@ -78,7 +74,7 @@ class Comparison:
     def labels(self) -> list[str]:
         """Legend text per run: what differs ('lr=0.1, hidden=[64]'), else the run name."""
         short = short_names(self.changed_keys)
-        return [", ".join(f"{short[k]}={_text(row.get(k))}" for k in self.changed_keys) or row["run"] for row in self.rows]
+        return [", ".join(f"{short[k]}={value_text(row.get(k))}" for k in self.changed_keys) or row["run"] for row in self.rows]
 
     def as_dict(self) -> dict:
         return {"config_keys": self.config_keys, "changed_keys": self.changed_keys, "metric_keys": self.metric_keys,
@@ -89,32 +85,18 @@ class Comparison:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(self.columns)
         for row in self.rows:
-            writer.writerow(["" if row.get(c) is None else _text(row.get(c)) for c in self.columns])
+            writer.writerow(["" if row.get(c) is None else value_text(row.get(c)) for c in self.columns])
         return buf.getvalue()
 
     def as_markdown(self) -> str:
         lines = ["| " + " | ".join(self.columns) + " |", "|" + "|".join(" --- " for _ in self.columns) + "|"]
         for i, row in enumerate(self.rows):
-            cells = [_cell(row.get(c)) if c in self.metric_keys else _text(row.get(c)).replace("|", "\\|") for c in self.columns]
+            cells = [(number if c in self.metric_keys else value_text)(row.get(c)).replace("|", "\\|") for c in self.columns]
             if i == self.best and self.sort_by in self.columns:
                 j = self.columns.index(self.sort_by)
                 cells[j] = f"**{cells[j]}**"
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3g}"
-    return _text(value).replace("|", "\\|")
 
 
 def _same(values: list) -> bool:

@@ -1,11 +1,12 @@
 """Re-evaluate a saved run: rebuild its network, reload its data and split, recompute metrics.
 
-    report = evaluate(run, splits_of(run, ["dataset.test_size=0.5"]), ["test"])
+    report = evaluate(run, splits_of(run, ["dataset.test_size=0.5"]), "test")
     report["metrics"]   # {'test': {'loss', 'accuracy'}}: on an unchanged run, equal to metrics.json
     report["details"]   # {'test': {precision/recall/f1 per class and macro, log_loss, confusion_matrix}}
 
 The data goes through `dltrain.experiment.load_splits` and the metrics through
-`split_metrics`, the very code paths of training, so an unchanged run reproduces its
+`split_outputs` (training's `split_metrics`, plus the outputs of that same forward pass
+for the details), the very code paths of training, so an unchanged run reproduces its
 metrics.json bit for bit. The extra metrics come from scikit-learn.
 """
 
@@ -17,13 +18,11 @@ from typing import Iterable, Optional
 import numpy as np
 
 from dltrain.data.split import Splits
-from dltrain.errors import ConfigError, DataError
+from dltrain.errors import ConfigError, DataError, RunFolderError
 from dltrain.nn.network import Network
 from dltrain.runs.reader import Run
-from dltrain.train.metrics import split_metrics
+from dltrain.train.metrics import regression_scores, split_outputs
 from dltrain.train.targets import class_probabilities, predict_classes
-
-SPLITS = ("train", "val", "test")
 
 
 def splits_of(run: Run, overrides: Iterable[str] = (), data_dir=None) -> Splits:
@@ -90,16 +89,8 @@ def classifier_details(y: np.ndarray, outputs: np.ndarray, classes: list) -> dic
 
 
 def regression_details(y: np.ndarray, outputs: np.ndarray) -> dict:
-    """mse, mae, r2 over all targets. y: (n,) or (n, k); outputs: (n, k)."""
-    from sklearn import metrics
-
-    target = y.reshape(len(y), -1)
-    return {
-        "n": int(len(y)),
-        "mse": float(metrics.mean_squared_error(target, outputs)),
-        "mae": float(metrics.mean_absolute_error(target, outputs)),
-        "r2": float(metrics.r2_score(target, outputs)) if len(y) > 1 else float("nan"),
-    }
+    """n, mse, mae, r2 over all targets. y: (n,) or (n, k); outputs: (n, k)."""
+    return {"n": int(len(y)), **regression_scores(y, outputs)}
 
 
 def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -> dict:
@@ -109,18 +100,16 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
     """
     net = run.network()
     check_compatible(run, splits, net)
-    n_classes = len(splits.classes) if splits.classes is not None else None
     report = {"run": str(run.path), "split": which, "metrics": {}, "details": {}, "baseline": run.metrics.get("baseline"), "plots": []}
     last: Optional[tuple] = None
     for name, (X, y) in chosen_splits(splits, which):
-        report["metrics"][name] = split_metrics(net, X, y, n_classes)
-        outputs = net.predict(X)
-        report["details"][name] = classifier_details(y, outputs, splits.classes) if n_classes else regression_details(y, outputs)
+        report["metrics"][name], outputs = split_outputs(net, X, y, splits.n_classes)
+        report["details"][name] = classifier_details(y, outputs, splits.classes) if splits.n_classes else regression_details(y, outputs)
         last = (name, y, outputs)
     if plots and last is not None:
         try:
             report["plots"] = [str(p) for p in _draw(run, splits, *last, report["details"][last[0]])]
-        except OSError as err:  # a read-only run folder still evaluates
+        except RunFolderError as err:  # a read-only run folder still evaluates
             report["warnings"] = [f"no plot written: {err}"]
     return report
 

@@ -16,16 +16,7 @@ from typing import Optional
 
 from dltrain.runs.reader import run_folders
 from dltrain.runs.status import run_status
-
-
-def main_metric(metrics: dict) -> tuple[Optional[str], Optional[float]]:
-    """('test.accuracy', value) for classifiers, ('test.mse', value) for regression: the most held-out split."""
-    for split in ("test", "val", "train"):
-        values = metrics.get(split) or {}
-        for key in ("accuracy", "mse"):
-            if key in values:
-                return f"{split}.{key}", values[key]
-    return None, None
+from dltrain.train.metrics import main_metric
 
 
 def _read(path: Path, name: str) -> dict:
@@ -36,14 +27,16 @@ def _read(path: Path, name: str) -> dict:
         return {}
 
 
-def _config(path: Path) -> dict:
-    import yaml
+def _config(path: Path):
+    """The run's config through the schema, or None when config.yaml is missing, unreadable or
+    invalid: such a folder is still listed, without its dataset and model."""
+    from dltrain.config.loader import read_yaml, validate
+    from dltrain.errors import ConfigError
 
     try:
-        data = yaml.safe_load((path / "config.yaml").read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, yaml.YAMLError):
-        return {}
+        return validate(read_yaml(path / "config.yaml"))
+    except ConfigError:
+        return None
 
 
 def _duration(meta: dict, status: str) -> Optional[float]:
@@ -61,18 +54,21 @@ def summarize(path: Path) -> dict:
     """One run folder as a row; tolerant of half-written folders (status 'incomplete')."""
     meta, config = _read(path, "meta.json"), _config(path)
     status = run_status(meta) if meta else "incomplete"
-    metric, value = main_metric(_read(path, "metrics.json"))
-    model = config.get("model") or {}
-    model_text = model.get("type", "")
-    if model.get("hidden"):
-        model_text += " " + "-".join(map(str, model["hidden"]))
+    metrics = _read(path, "metrics.json")
+    metric = main_metric(metrics)
+    split, _, key = (metric or "").partition(".")
+    value = (metrics.get(split) or {}).get(key)
+    model_text = None
+    if config is not None:
+        hidden = getattr(config.model, "hidden", None)
+        model_text = config.model.type + (" " + "-".join(map(str, hidden)) if hidden else "")
     return {
         "name": path.name,
         "path": str(path),
         "started": meta.get("started"),
         "status": status,
-        "dataset": (config.get("dataset") or {}).get("name"),
-        "model": model_text or None,
+        "dataset": None if config is None else config.dataset.name,
+        "model": model_text,
         "metric": metric,
         "value": value,
         "epochs": meta.get("epochs_done"),

@@ -50,11 +50,11 @@ def to_rows(array: np.ndarray, run: Run, source: str) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _read_npy(path: Path, run: Run) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
-def _read_npz(path: Path) -> np.ndarray:
+def _read_npz(path: Path, run: Run) -> np.ndarray:
     with np.load(path, allow_pickle=False) as archive:
         if "X" in archive.files:
             return archive["X"]
@@ -63,15 +63,20 @@ def _read_npz(path: Path) -> np.ndarray:
         raise DataError(f"{path}: a .npz of samples holds an array 'X' (or exactly one array); it has {archive.files}")
 
 
-def _read_csv(path: Path) -> np.ndarray:
-    """Rows of numbers; a header row is skipped, and a column named label, y or target dropped."""
+def _read_csv(path: Path, run: Run) -> np.ndarray:
+    """Rows of numbers; a header row is skipped, and a label column dropped.
+
+    Label columns: those named label, y or target, and the one the run was trained with
+    (`dataset: {name: file, label: digit}`), so a run predicts on its own training CSV.
+    """
     with open(path, newline="") as f:
         rows = [r for r in csv.reader(f) if r]
     if not rows:
         raise DataError(f"{path} holds no rows")
     drop: set[int] = set()
     if not all(_is_number(c) for c in rows[0]):
-        drop = {i for i, name in enumerate(rows[0]) if name.strip().lower() in ("label", "y", "target")}
+        label = getattr(run.config.dataset, "label", None)
+        drop = {i for i, name in enumerate(rows[0]) if name.strip().lower() in ("label", "y", "target") or name == label}
         rows = rows[1:]
     try:
         return np.array([[float(c) for i, c in enumerate(r) if i not in drop] for r in rows], dtype=np.float64)
@@ -115,7 +120,7 @@ def read_inputs(paths: list[Path], run: Run, invert: bool = False) -> tuple[list
             rows = _image(path, run, invert)
         elif suffix in READERS:
             try:
-                rows = to_rows(READERS[suffix](path), run, str(path))
+                rows = to_rows(READERS[suffix](path, run), run, str(path))
             except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
                 raise DataError(f"{path} is not a readable {suffix} file ({err})") from None
         else:
@@ -128,10 +133,9 @@ def read_inputs(paths: list[Path], run: Run, invert: bool = False) -> tuple[list
 
 def prepare(run: Run, X: np.ndarray) -> np.ndarray:
     """Scale X: (n, n_features) with the training scaler and cast to the run's dtype, as make_splits does."""
-    arrays = run.preprocess
-    if arrays:
-        X = (X - arrays["scaler_shift"]) / arrays["scaler_scale"]
-    return np.ascontiguousarray(X, dtype=np.dtype(run.config.training.dtype))
+    from dltrain.data.split import Scaler
+
+    return np.ascontiguousarray(Scaler.from_arrays(run.preprocess)(X), dtype=np.dtype(run.config.training.dtype))
 
 
 def predictions(run: Run, names: list[str], X: np.ndarray) -> list[dict]:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 from dltrain.errors import ConfigError
+from dltrain.train.metrics import SPLIT_METRICS, lower_is_better, main_metric
 
 SPLITS = ("train", "val", "test")
-LOWER_IS_BETTER = {"loss": True, "mse": True, "mae": True, "accuracy": False, "r2": False}
 
 
 @dataclass(frozen=True)
@@ -27,23 +27,22 @@ class Metric:
 
     @property
     def lower_is_better(self) -> bool:
-        return LOWER_IS_BETTER[self.key]
+        return lower_is_better(self.key)
 
     @classmethod
     def parse(cls, text: str) -> "Metric":
         split, _, key = text.partition(".")
-        if split not in SPLITS or key not in LOWER_IS_BETTER:
+        if split not in SPLITS or key not in SPLIT_METRICS:
             raise ConfigError(
                 f"--sort-by {text!r}: expected SPLIT.METRIC with SPLIT one of {', '.join(SPLITS)} "
-                f"and METRIC one of {', '.join(LOWER_IS_BETTER)} (e.g. test.accuracy)"
+                f"and METRIC one of {', '.join(SPLIT_METRICS)} (e.g. test.accuracy)"
             )
         return cls(split, key)
 
     @classmethod
     def default(cls, metrics: dict) -> "Metric":
-        """test.accuracy for a classifier, test.loss otherwise; val or train when there is no test split."""
-        split = next((s for s in ("test", "val", "train") if s in metrics), "test")
-        return cls(split, "accuracy" if "accuracy" in metrics.get(split, {}) else "loss")
+        """`dltrain.train.metrics.main_metric`: test.accuracy for a classifier, test.loss otherwise."""
+        return cls.parse(main_metric(metrics) or "test.loss")
 
     def value(self, metrics: dict) -> Optional[float]:
         value = metrics.get(self.split, {}).get(self.key)

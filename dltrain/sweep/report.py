@@ -5,10 +5,9 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from dltrain.cli.tables import STATUS_STYLE, number
 from dltrain.sweep.grid import short_key, yaml_inline
 from dltrain.sweep.runner import PointState, SweepResult
-
-STATUS_STYLE = {"completed": "green", "failed": "red", "interrupted": "yellow", "pending": "dim"}
 
 
 def start_line(sweep: SweepResult) -> str:
@@ -21,12 +20,12 @@ def progress_line(sweep: SweepResult, state: PointState) -> Text:
     line = Text(f"[{sweep.done:>{width}}/{len(sweep.points)}] {state.point.name} ")
     line.append(state.status, STATUS_STYLE.get(state.status, ""))
     if state.status == "completed" and sweep.metric is not None:
-        line.append(f" {sweep.metric} {_number(sweep.metric.value(state.metrics))} ({state.seconds:.2f} s)")
+        line.append(f" {sweep.metric} {number(sweep.metric.value(state.metrics))} ({state.seconds:.2f} s)")
     elif state.error:
         line.append(f": {state.error.splitlines()[0]}")
     best = sweep.best()
     if best is not None:
-        line.append(f" | best: #{best.point.index} {sweep.metric} {_number(sweep.metric.value(best.metrics))}", "bold")
+        line.append(f" | best: #{best.point.index} {sweep.metric} {number(sweep.metric.value(best.metrics))}", "bold")
     return line
 
 
@@ -56,16 +55,10 @@ def table(sweep: SweepResult) -> Table:
             str(state.point.index),
             *(yaml_inline(state.point.values[k]) for k in keys),
             Text(state.status, STATUS_STYLE.get(state.status, "")),
-            *(_number(values.get(k)) for k in metric_keys),
+            *(number(values.get(k)) for k in metric_keys),
             "" if state.epochs is None else str(state.epochs),
             "" if state.seconds is None else f"{state.seconds:.2f}",
             style="bold" if state is best else None,
         )
     return out
 
-
-def _number(value) -> str:
-    if value is None:
-        return ""
-    # Fixed point reads best for accuracies and losses; a diverging run's 1e+270 needs an exponent.
-    return f"{value:.4f}" if value == 0 or 1e-4 <= abs(value) < 1e5 else f"{value:.4g}"
