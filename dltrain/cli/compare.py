@@ -10,7 +10,8 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import err_console, print_json, reports_errors
-from dltrain.cli.tables import number, table_console, value_text
+from dltrain.cli.tables import table_console
+from dltrain.formatting import number, value_text
 
 
 @app.command("compare")

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import DATA_DIR_HELP, err_console, print_json, reports_errors
+from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
 from dltrain.cli.tables import run_summary
 
 

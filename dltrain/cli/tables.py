@@ -1,4 +1,4 @@
-"""Rich output shared by the commands: the table console, number and status rendering, the metrics table.
+"""Rich output shared by the commands: the table console, status styles, the metrics table.
 
 Only Rich is imported here (at module level, the console alone), so every command
 module can import this at the top and `dltrain --help` stays fast.
@@ -6,7 +6,6 @@ module can import this at the top and `dltrain --help` stays fast.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping, Optional
 
 from rich.console import Console
@@ -23,23 +22,6 @@ def table_console(stderr: bool = False) -> Console:
     if not console.is_terminal:
         console = Console(highlight=False, stderr=stderr, width=200)
     return console
-
-
-def value_text(value: Any) -> str:
-    """A config value as one short string: lists and dicts as compact JSON ([64,32]), the rest as str()."""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
-def number(value: Any) -> str:
-    """A metric in a table cell: '' for None; floats in fixed point with four decimals, or with an
-    exponent where fixed point would hide them (a diverging run's 1e+270, a tiny 2.5e-05)."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e5 else f"{value:.4g}"
-    return value_text(value)
 
 
 def _stat(value: Any) -> str:

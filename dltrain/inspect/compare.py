@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from dltrain.cli.tables import number, value_text
+from dltrain.formatting import number, value_text
 from dltrain.errors import ConfigError
 from dltrain.runs.status import run_status
 from dltrain.runs.reader import Run

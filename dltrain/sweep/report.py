@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from dltrain.cli.tables import STATUS_STYLE, number
+from dltrain.cli.tables import STATUS_STYLE
+from dltrain.formatting import number
 from dltrain.sweep.grid import short_key, yaml_inline
 from dltrain.sweep.runner import PointState, SweepResult
 
