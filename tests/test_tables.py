@@ -2,7 +2,8 @@
 
 from rich.console import Console
 
-from dltrain.cli.tables import metrics_table, number, value_text
+from dltrain.cli.tables import metrics_table
+from dltrain.formatting import number, value_text
 
 
 def test_number_fixed_point_with_an_exponent_only_where_needed():
