@@ -65,6 +65,10 @@ class _GDStepper:
 
     def step(self, grads):
         cfg = self.cfg
+        if self.velocity is None and not cfg.weight_decay:  # plain w -= lr g: the full-batch tutorials, every epoch
+            for p, g, tmp in zip(self.params, grads, self._tmp):
+                p -= np.multiply(g, cfg.lr, out=tmp)
+            return
         for i, (p, g) in enumerate(zip(self.params, grads)):
             g = cfg._decayed(g, p, self.decay_mask[i])
             if self.velocity is not None:

@@ -64,7 +64,7 @@ class Trainer:
         # Work buffers, allocated once. Each epoch's shuffled rows are gathered a few
         # batches at a time into `_gathered`, so every batch is a contiguous slice without
         # a second full copy of the training split in memory.
-        shuffled = self.cfg.shuffle and self.batch_size < n
+        shuffled = self.shuffles = self.cfg.shuffle and self.batch_size < n
         rows = min(n, self.batch_size * max(1, GATHER_BYTES // max(1, self.batch_size * self.X[0].nbytes)))
         self._gathered = (np.empty((rows, *self.X.shape[1:]), self.X.dtype), np.empty((rows, *self.Y.shape[1:]), self.Y.dtype)) if shuffled else None
         self._predicted = np.empty(n, np.int64) if self.n_classes is not None else None
@@ -144,6 +144,10 @@ class Trainer:
         )
 
     def _check_weights(self):
+        # A sum is finite when every weight is (one pass, no mask); only when it is not
+        # (a NaN or inf, or finite weights whose sum overflows) are the weights looked at one by one.
+        if all(math.isfinite(np.add.reduce(p, axis=None)) for p in self.net.params):
+            return
         if not all(np.isfinite(p).all() for p in self.net.params):
             raise TrainingFailed(
                 f"the weights became NaN or infinite in epoch {self.epoch + 1} (last finite epoch loss: {self._last_loss()}); "
