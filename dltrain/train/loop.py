@@ -144,10 +144,6 @@ class Trainer:
         )
 
     def _check_weights(self):
-        # A sum is finite when every weight is (one pass, no mask); only when it is not
-        # (a NaN or inf, or finite weights whose sum overflows) are the weights looked at one by one.
-        if all(math.isfinite(np.add.reduce(p, axis=None)) for p in self.net.params):
-            return
         if not all(np.isfinite(p).all() for p in self.net.params):
             raise TrainingFailed(
                 f"the weights became NaN or infinite in epoch {self.epoch + 1} (last finite epoch loss: {self._last_loss()}); "
