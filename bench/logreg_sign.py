@@ -54,16 +54,22 @@ def main():
     splits = load_splits(cfg, a.data_dir)
     engine, direct, cli, others = [], [], [], []
     with limit_threads(a.threads):
-        for _ in range(a.repeats):
+        for i in range(a.repeats):
             wait_for_idle()
             with OthersMeter() as meter:
-                exp = Experiment(cfg, splits=splits)
-                t = time.perf_counter()
-                exp.train()
-                engine.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                costs = transcription(*splits.train)
-                direct.append(time.perf_counter() - t)
+                # after the idle wait the core is cold (clock, caches): warm it untimed, and
+                # alternate which contender goes first so neither always pays for the other
+                transcription(*splits.train, iterations=20)
+                for who in ("engine", "direct") if i % 2 == 0 else ("direct", "engine"):
+                    if who == "engine":
+                        exp = Experiment(cfg, splits=splits)
+                        t = time.perf_counter()
+                        exp.train()
+                        engine.append(time.perf_counter() - t)
+                    else:
+                        t = time.perf_counter()
+                        costs = transcription(*splits.train)
+                        direct.append(time.perf_counter() - t)
             others.append(meter.others)
     gap = max(abs(r["train_loss"] - c) for r, c in zip(exp.record("completed").history, costs))
     with tempfile.TemporaryDirectory() as runs:

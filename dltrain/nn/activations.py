@@ -30,7 +30,7 @@ def _sigmoid(z: np.ndarray, out=None) -> np.ndarray:
     # z >= 0 and exp(z) where z < 0, so 1/(1+e) and e/(1+e) cover both signs.
     e = np.exp(-np.abs(z))
     d = 1.0 + e
-    return _into(out, np.where(z >= 0, 1.0 / d, e / d))
+    return np.divide(np.where(z >= 0, 1.0, e), d, out=out)
 
 
 def _sigmoid_backward(z, a, g, out=None):

@@ -121,7 +121,7 @@ class Network:
             layer = self.layers[i]
             if layer.b is not None:
                 g -= 1
-                np.sum(grad_z, axis=0, out=self.grads[g])
+                np.add.reduce(grad_z, axis=0, out=self.grads[g])  # np.sum without its wrapper
             g -= 1
             np.matmul(inputs[i].T, grad_z, out=self.grads[g])
             if i:

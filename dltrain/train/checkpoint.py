@@ -62,13 +62,16 @@ class Mark:
         for saved, p in zip(self.params, trainer.net.params):
             np.copyto(saved, p)
         self.opt = trainer.optimizer.state()  # already a snapshot (copies)
-        self.rng, self.epoch = trainer.rng.bit_generator.state, trainer.epoch
+        # a trainer that does not shuffle never draws from its generator: nothing to roll back
+        self.rng = trainer.rng.bit_generator.state if trainer.shuffles else None
+        self.epoch = trainer.epoch
 
     def restore(self, trainer) -> None:
         for saved, p in zip(self.params, trainer.net.params):
             np.copyto(p, saved)
         trainer.optimizer.load_state(self.opt)
-        trainer.rng.bit_generator.state = self.rng
+        if self.rng is not None:
+            trainer.rng.bit_generator.state = self.rng
         trainer.epoch = self.epoch
 
 

@@ -49,7 +49,6 @@ class Trainer:
     def __init__(self, net: Network, optimizer_cfg, training_cfg, splits: Splits, shuffle_rng: np.random.Generator):
         self.net, self.cfg, self.splits, self.rng = net, training_cfg, splits, shuffle_rng
         self.optimizer_cfg = optimizer_cfg
-        self.optimizer = optimizer_cfg.build(net.params, net.decay_mask)
         self.n_classes = len(splits.classes) if splits.classes is not None else None
         dtype = splits.train[0].dtype
         n_out = net.layers[-1].W.shape[1]
@@ -60,10 +59,12 @@ class Trainer:
             self.Y_val = encode(self.y_val, n_out, self.n_classes, dtype)
         n = len(self.X)
         self.batch_size = n if self.cfg.batch_size == "full" else min(self.cfg.batch_size, n)
+        steps = self.cfg.epochs * -(-n // self.batch_size)
+        self.optimizer = optimizer_cfg.build(net.params, net.decay_mask, steps=steps)
         # Work buffers, allocated once. Each epoch's shuffled rows are gathered a few
         # batches at a time into `_gathered`, so every batch is a contiguous slice without
         # a second full copy of the training split in memory.
-        shuffled = self.cfg.shuffle and self.batch_size < n
+        shuffled = self.shuffles = self.cfg.shuffle and self.batch_size < n
         rows = min(n, self.batch_size * max(1, GATHER_BYTES // max(1, self.batch_size * self.X[0].nbytes)))
         self._gathered = (np.empty((rows, *self.X.shape[1:]), self.X.dtype), np.empty((rows, *self.Y.shape[1:]), self.Y.dtype)) if shuffled else None
         self._predicted = np.empty(n, np.int64) if self.n_classes is not None else None

@@ -1,0 +1,70 @@
+"""Adam's update in one pass over memory, compiled by numba when it is installed (`dltrain[fast]`).
+
+    from dltrain.nn import fused_adam           # ImportError without numba
+    update = fused_adam.Update(params, m, v)    # m, v: Adam's flat moment vectors
+    update(g, (beta1, 1 - beta1, beta2, 1 - beta2, step_size, eps_hat))   # g: the flat gradients
+
+NumPy runs Adam as twelve passes over the flat vectors (four of them between matrix
+products that push the vectors out of cache); this kernel reads g, m, v and the
+parameter once per element and does the same twelve IEEE operations in the same order,
+each rounded to the array's dtype: the constants are passed in that dtype, as NumPy
+casts a Python float next to a float32 array, and there is no fastmath, so LLVM neither
+reorders nor contracts a multiply and an add into an FMA. sqrt and division are
+correctly rounded in every SIMD lane, so the vectorized loop gives the NumPy path's
+bits in float32 and float64 (`tests/test_fused_adam.py`).
+
+One thread: numba's parallel loop (OpenMP or its work queue) was slower here at two
+threads than one, as its workers and OpenBLAS's spin for the same two cores.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+def _jit(function):
+    """Compiled without fastmath; cached on disk where numba finds a writable directory."""
+    options = {"fastmath": False, "error_model": "numpy", "nogil": True}
+    try:
+        return numba.njit(cache=True, **options)(function)
+    except RuntimeError:  # no cache locator for this file: compile once per process instead
+        return numba.njit(**options)(function)
+
+
+@_jit
+def update_piece(p, g, m, v, consts, lo):
+    """Update p (n,) and the moments m[lo:lo+n], v[lo:lo+n] from its gradient g[lo:lo+n].
+
+    consts: (beta1, 1 - beta1, beta2, 1 - beta2, step_size, eps_hat) in p's dtype.
+    """
+    b1, c1, b2, c2, step_size, eps_hat = consts[0], consts[1], consts[2], consts[3], consts[4], consts[5]
+    n = p.size
+    gs, ms, vs = g[lo : lo + n], m[lo : lo + n], v[lo : lo + n]
+    for i in range(n):  # a plain loop over 1-D slices, which LLVM vectorizes
+        gi = gs[i]
+        mi = ms[i] * b1 + gi * c1  # m = beta1 m + (1 - beta1) g
+        vi = vs[i] * b2 + (gi * gi) * c2  # v = beta2 v + (1 - beta2) g^2
+        ms[i] = mi
+        vs[i] = vi
+        p[i] -= (mi * step_size) / (np.sqrt(vi) + eps_hat)  # p -= step_size m / (sqrt(v) + eps_hat)
+
+
+class Update:
+    """Adam's update of `params` (each C-contiguous) with moments m, v laid out like the flat gradients.
+
+    update(g, constants) updates m, v and every parameter in place; g: (total size,).
+    """
+
+    def __init__(self, params, m: np.ndarray, v: np.ndarray):
+        self.m, self.v = m, v
+        self.pieces, lo = [], 0
+        for p in params:
+            self.pieces.append((p.reshape(-1), lo))
+            lo += p.size
+        self.consts = np.empty(6, m.dtype)  # the Python floats cast to the moments' dtype, as NumPy casts them
+
+    def __call__(self, g: np.ndarray, constants) -> None:
+        self.consts[:] = constants
+        for p, lo in self.pieces:
+            update_piece(p, g, self.m, self.v, self.consts, lo)

@@ -1,0 +1,118 @@
+"""Adam's compiled one-pass update (numba, optional) against its NumPy passes, bit for bit.
+
+Tests that need numba skip without it; the selection tests run everywhere, so a fresh
+environment without numba checks that dltrain falls back to NumPy.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from dltrain.nn import optimizers
+from dltrain.nn.optimizers import Adam
+
+SHAPES = [(300, 180), (180,), (180, 10), (10,)]  # 56,170 parameters: above FUSED_MIN_PARAMS
+
+
+def random_params(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(dtype) for s in SHAPES]
+
+
+def gradient_stream(dtype, steps, seed=1):
+    """Gradients spanning 1e-30..1e2, with a block of rows whose gradient stops (its moments decay)."""
+    rng = np.random.default_rng(seed)
+    for t in range(steps):
+        grads = [(rng.standard_normal(s) * 10.0 ** rng.uniform(-30, 2, size=s)).astype(dtype) for s in SHAPES]
+        if t > 10:
+            grads[0][:50] = 0.0
+        yield grads
+
+
+def bits(a: np.ndarray) -> bytes:
+    return a.tobytes()
+
+
+def twin_steppers(dtype, cfg):
+    """Two Adam steppers on equal parameters: the first compiled, the second forced onto NumPy."""
+    fast_p, slow_p = random_params(dtype), random_params(dtype)
+    fast, slow = cfg.build(fast_p), cfg.build(slow_p)
+    slow._fused = None
+    return (fast, fast_p), (slow, slow_p)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cfg", [Adam(lr=0.01), Adam(lr=0.003, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=0.01)])
+def test_compiled_adam_equals_numpy_bit_for_bit(dtype, cfg):
+    pytest.importorskip("numba")
+    (fast, fast_p), (slow, slow_p) = twin_steppers(dtype, cfg)
+    assert fast._fused is not None
+    for grads in gradient_stream(dtype, steps=200):  # 200 steps: three float32 flushes (every 64)
+        fast.step(grads)
+        slow.step(grads)
+    for a, b in zip(fast_p + [fast._m, fast._v], slow_p + [slow._m, slow._v]):
+        assert bits(a) == bits(b)
+    assert fast.t == slow.t == 200
+
+
+def test_compiled_adam_flushes_float32_moments_like_numpy():
+    pytest.importorskip("numba")
+    (fast, _), (slow, _) = twin_steppers(np.float32, Adam())
+    for stepper in (fast, slow):
+        stepper.m[0][0, :2] = 1e-31  # below TINY_M: gone at the next flush
+        stepper.m[0][0, 2] = 1e-3
+        zeros = [np.zeros(s, np.float32) for s in SHAPES]
+        for _ in range(stepper.FLUSH_EVERY):
+            stepper.step(zeros)
+    assert (fast.m[0][0, :2] == 0).all() and fast.m[0][0, 2] > 0
+    assert bits(fast._m) == bits(slow._m)
+
+
+def test_compiled_training_run_equals_numpy_run(monkeypatch):
+    """A whole Trainer run (shuffled mini-batches, Adam, float64) gives the same history and weights."""
+    pytest.importorskip("numba")
+    from dltrain.api import resolve
+    from dltrain.experiment import Experiment
+
+    monkeypatch.setattr(optimizers, "FUSED_MIN_WORK", 0)
+    cfg = resolve({"name": "fused", "seed": 3, "dataset": {"name": "digits", "scaling": "minmax"},
+                   "model": {"type": "mlp", "hidden": [256, 128], "activation": "relu"},
+                   "training": {"optimizer": {"name": "adam", "lr": 0.003}, "epochs": 2, "batch_size": 64, "dtype": "float64"},
+                   "output": {"plots": False}})
+    runs = []
+    for numba_env in ("1", "0"):
+        monkeypatch.setenv("DLTRAIN_NUMBA", numba_env)
+        exp = Experiment(cfg)
+        assert (exp.trainer.optimizer._fused is not None) == (numba_env == "1")
+        exp.train()
+        runs.append(exp)
+    fast, slow = runs
+    assert [r.train_loss for r in fast.trainer.history] == [r.train_loss for r in slow.trainer.history]
+    assert all(bits(a) == bits(b) for a, b in zip(fast.trainer.net.params, slow.trainer.net.params))
+
+
+def test_numpy_runs_small_or_short_or_strided_or_opted_out(monkeypatch):
+    params = random_params(np.float64)
+    m = np.zeros(sum(p.size for p in params))
+    assert optimizers._fused_update(params[-2:], m, m, steps=None) is None  # 1,810 parameters
+    assert optimizers._fused_update(params, m, m, steps=100) is None  # 5.6e6 parameter-steps
+    assert optimizers._fused_update([np.asfortranarray(params[0]), *params[1:]], m, m, steps=None) is None
+    monkeypatch.setenv("DLTRAIN_NUMBA", "0")
+    assert optimizers._fused_update(params, m, m, steps=None) is None
+
+
+def test_numpy_runs_without_numba(monkeypatch):
+    """No numba installed (a None entry in sys.modules makes `import numba` fail): NumPy's passes, same API."""
+    import dltrain.nn
+
+    monkeypatch.setitem(sys.modules, "numba", None)
+    monkeypatch.delitem(sys.modules, "dltrain.nn.fused_adam", raising=False)
+    monkeypatch.delattr(dltrain.nn, "fused_adam", raising=False)
+    params = random_params(np.float64)
+    stepper = Adam().build(params)
+    assert stepper._fused is None
+    stepper.step([np.ones(s) for s in SHAPES])
+    assert stepper.t == 1
