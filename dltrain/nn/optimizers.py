@@ -264,4 +264,5 @@ def _fused_update(params, m, v, steps):
 
 OPTIMIZERS = {"gd": GD, "sgd": GD, "adam": Adam}
 
-Optimizer = Annotated[Union[GD, Adam], Field(discriminator="name")]
+# The config accepts exactly the optimizers of this table, chosen by their `name`.
+Optimizer = Annotated[Union[tuple(dict.fromkeys(OPTIMIZERS.values()))], Field(discriminator="name")]
