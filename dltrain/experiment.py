@@ -50,6 +50,15 @@ class RunRecord:
     figures: dict[str, bytes] = field(default_factory=dict)
 
 
+def blas_setup() -> list[dict]:
+    """The BLAS libraries and their thread counts: results are bit-identical only for the
+    same library and thread count, because a matrix product splits its sums by thread."""
+    from threadpoolctl import threadpool_info
+
+    return [{"library": i.get("internal_api"), "version": i.get("version"), "threads": i.get("num_threads")}
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+
+
 def load_splits(cfg: Config, data_dir=None) -> Splits:
     """The dataset of `cfg`, split and preprocessed as the run sees it."""
     dataset = cfg.dataset.load(resolve_data_dir(data_dir))
@@ -149,4 +158,5 @@ class Experiment:
             "n_features": s.n_features,
             "split_sizes": {name: len(pair[1]) for name, pair in s.items()},
             "notes": self.notes,
+            "blas": blas_setup(),
         }

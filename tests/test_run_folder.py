@@ -33,6 +33,7 @@ def test_folder_contents(run_json):
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "completed" and meta["epochs_done"] == 5 and meta["seed"] == 0
     assert {"dltrain_version", "python_version", "numpy_version", "argv", "started", "ended", "seconds"} <= set(meta)
+    assert meta["blas"] and all(b["threads"] >= 1 for b in meta["blas"])  # what bit-identical reruns depend on
 
     rows = list(csv.DictReader((run / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5]
