@@ -104,7 +104,7 @@ class Experiment:
         self.splits = splits if splits is not None else load_splits(cfg, data_dir)
         init_rng, shuffle_rng = seeded_rngs(cfg.seed)
         self.net = build_network(cfg, self.splits, init_rng)
-        self.trainer = Trainer(self.net, cfg.training.optimizer, cfg.training, self.splits, shuffle_rng)
+        self.trainer = Trainer(self.net, cfg.training, self.splits, shuffle_rng)
         self.notes = self._notes()
 
     def _notes(self) -> list[str]:
@@ -157,6 +157,7 @@ class Experiment:
             "sample_shape": list(s.sample_shape) if s.sample_shape else None,
             "n_features": s.n_features,
             "split_sizes": {name: len(pair[1]) for name, pair in s.items()},
+            "loss": self.net.loss,  # 'auto' resolved
             "notes": self.notes,
             "blas": blas_setup(),
         }

@@ -201,7 +201,7 @@ def test_trainer_epoch_equals_the_plain_loop_bit_for_bit(monkeypatch, gather_byt
     splits = Splits((x, y), None, None, list(range(SIZES[-1])), (SIZES[0],))
     net = network(params, "relu")
     training = Training(optimizer=Adam(lr=0.01), epochs=3, batch_size=5)
-    trainer = Trainer(net, training.optimizer, training, splits, np.random.default_rng(7))
+    trainer = Trainer(net, training, splits, np.random.default_rng(7))
     history = trainer.fit()
 
     rng, ref_params, all_grads, losses = np.random.default_rng(7), [p.copy() for p in params], [], []

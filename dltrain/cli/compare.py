@@ -58,13 +58,8 @@ def _plot(table, path: Path) -> None:
 
 
 def _loss_name(run) -> str:
-    """The loss the run trained on ('auto' resolved), from its rebuilt network."""
-    from dltrain.errors import DltrainError
-
-    try:
-        return run.network().loss
-    except DltrainError:
-        return run.config.training.loss
+    """The loss the run trained on: meta.json's, else the config's (runs from before meta kept it)."""
+    return run.meta.get("loss") or run.config.training.loss
 
 
 def _show(table) -> None:

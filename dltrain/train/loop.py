@@ -1,6 +1,6 @@
 """The training loop: epochs of shuffled mini-batches, one optimizer step per batch.
 
-    trainer = Trainer(net, optimizer_cfg, training_cfg, splits, shuffle_rng)
+    trainer = Trainer(net, training_cfg, splits, shuffle_rng)
     trainer.fit(on_epoch=callback)       # callback(EpochRecord) after every epoch
 
 The train loss of an epoch is that of its batches as they were seen, each before its
@@ -46,10 +46,10 @@ class EpochRecord:
 class Trainer:
     """Fits `net` on `splits.train`; validation metrics each epoch when there is a val split."""
 
-    def __init__(self, net: Network, optimizer_cfg, training_cfg, splits: Splits, shuffle_rng: np.random.Generator):
+    def __init__(self, net: Network, training_cfg, splits: Splits, shuffle_rng: np.random.Generator):
         self.net, self.cfg, self.splits, self.rng = net, training_cfg, splits, shuffle_rng
-        self.optimizer_cfg = optimizer_cfg
-        self.n_classes = len(splits.classes) if splits.classes is not None else None
+        self.optimizer_cfg = optimizer_cfg = training_cfg.optimizer
+        self.n_classes = splits.n_classes
         dtype = splits.train[0].dtype
         n_out = net.layers[-1].W.shape[1]
         self.X, self.y = splits.train
