@@ -59,28 +59,21 @@ def test_sqrt_mean_beats_predicting_the_mean(run_json):
 needs_data = pytest.mark.skipif(real_data_dir() is None, reason="real data directory (DLTRAIN_DATA_DIR or ../shared/data) not found")
 
 
-@needs_data
-@pytest.mark.slow
-def test_mlp_mnist_one_epoch(run_json):
-    code, doc = run_json(CONFIGS / "mlp_mnist.yaml", "--data-dir", real_data_dir(), "--set", "training.epochs=1")
-    assert code == 0
-    assert doc["metrics"]["test"]["accuracy"] >= 0.95  # observed 0.9588 after one epoch
+SHORT_REAL_RUNS = [
+    # config, epochs, least test accuracy, observed
+    ("mlp_mnist", 1, 0.95, "0.9588 after one epoch"),
+    ("logreg_mnist", 1, 0.90, "0.913 after one epoch"),
+    ("sign_digits_mlp", 8, 0.5, "0.661 after 8 epochs; ten classes, chance 0.1"),
+]
 
 
 @needs_data
 @pytest.mark.slow
-def test_logreg_mnist_one_epoch(run_json):
-    code, doc = run_json(CONFIGS / "logreg_mnist.yaml", "--data-dir", real_data_dir(), "--set", "training.epochs=1")
+@pytest.mark.parametrize("config, epochs, least, observed", SHORT_REAL_RUNS, ids=[r[0] for r in SHORT_REAL_RUNS])
+def test_real_data_config_learns_in_a_few_epochs(run_json, config, epochs, least, observed):
+    code, doc = run_json(CONFIGS / f"{config}.yaml", "--data-dir", real_data_dir(), "--set", f"training.epochs={epochs}")
     assert code == 0
-    assert doc["metrics"]["test"]["accuracy"] >= 0.90  # observed 0.913 after one epoch
-
-
-@needs_data
-@pytest.mark.slow
-def test_sign_digits_mlp_few_epochs(run_json):
-    code, doc = run_json(CONFIGS / "sign_digits_mlp.yaml", "--data-dir", real_data_dir(), "--set", "training.epochs=8")
-    assert code == 0
-    assert doc["metrics"]["test"]["accuracy"] >= 0.5  # ten classes, chance 0.1; observed 0.661 after 8 epochs
+    assert doc["metrics"]["test"]["accuracy"] >= least, observed
 
 
 @needs_data
