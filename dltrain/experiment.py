@@ -81,7 +81,7 @@ def build_network(cfg: Config, splits: Splits, rng: np.random.Generator) -> Netw
             net = cfg.model.build(splits.n_features, n_classes_of(splits), splits.n_targets, cfg.training.loss, rng, np.dtype(cfg.training.dtype))
     except ValueError as err:
         raise ConfigError(f"invalid config: model: {err}") from None
-    if not all(np.isfinite(p).all() for p in net.params):
+    if not np.isfinite(net.flat_params).all():
         raise ConfigError(f"invalid config: model.init / model.bias_init give weights that are not finite in {cfg.training.dtype}; use smaller values")
     return net
 

@@ -2,10 +2,12 @@
 
     flat, views = packed(params)        # zero-filled; views[i] has params[i].shape
     flat_span(views) is flat            # recognises such a list again
+    span = SpanMemo(); span(views)      # the same, remembered for the list last seen
 """
 
 from __future__ import annotations
 
+import operator
 from typing import Optional, Sequence
 
 import numpy as np
@@ -35,3 +37,20 @@ def flat_span(arrays: Sequence[np.ndarray]) -> Optional[np.ndarray]:
             return None
         address += a.nbytes
     return base if address == base.__array_interface__["data"][0] + base.nbytes else None
+
+
+class SpanMemo:
+    """`flat_span(arrays)`, recomputed only when the arrays differ from the last call's.
+
+    An optimizer gets the network's same gradient arrays at every step; checking their
+    identity is cheaper than walking their memory again.
+    """
+
+    def __init__(self):
+        self._arrays: tuple = ()
+        self._span: Optional[np.ndarray] = None
+
+    def __call__(self, arrays: Sequence[np.ndarray]) -> Optional[np.ndarray]:
+        if len(arrays) != len(self._arrays) or not all(map(operator.is_, arrays, self._arrays)):
+            self._arrays, self._span = tuple(arrays), flat_span(arrays)
+        return self._span

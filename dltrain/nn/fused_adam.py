@@ -22,6 +22,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from dltrain.nn.flat import flat_span
+
 
 def _jit(function):
     """Compiled without fastmath; cached on disk where numba finds a writable directory."""
@@ -58,8 +60,9 @@ class Update:
 
     def __init__(self, params, m: np.ndarray, v: np.ndarray):
         self.m, self.v = m, v
-        self.pieces, lo = [], 0
-        for p in params:
+        flat = flat_span(params)  # a network's parameters: one vector, one piece
+        self.pieces, lo = ([(flat, 0)] if flat is not None else []), 0
+        for p in params if flat is None else ():
             self.pieces.append((p.reshape(-1), lo))
             lo += p.size
         self.consts = np.empty(6, m.dtype)  # the Python floats cast to the moments' dtype, as NumPy casts them

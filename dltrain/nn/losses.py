@@ -57,7 +57,8 @@ def _mean_row_sum(terms: np.ndarray):
     divided by the count as an intp, cast back to that dtype), so the same bits; it runs
     once per batch, where the wrappers cost more than the arithmetic.
     """
-    total = np.add.reduce(np.add.reduce(terms, axis=1))
+    rows = np.add.reduce(terms, axis=1) if terms.shape[1] > 1 else terms.reshape(-1)  # a column is its own row sums
+    total = np.add.reduce(rows)
     return total.dtype.type(total / np.intp(len(terms)))
 
 

@@ -44,6 +44,11 @@ class Dense:
         return f"Dense({self.W.shape[0]}->{self.W.shape[1]}, {self.activation}{bias})"
 
 
+def _filled(view: np.ndarray, values: np.ndarray) -> np.ndarray:
+    view[...] = values
+    return view
+
+
 class _Buffers:
     """Work arrays for batches of n rows: per layer z and a (n, n_out), and dL/da of its input."""
 
@@ -59,8 +64,10 @@ class _Buffers:
 class Network:
     """Dense layers and the loss they are trained on.
 
-    `grads` are views into one contiguous vector (`flat_grads`), in the order of `params`,
-    so an optimizer can update all of them with a few whole-vector operations.
+    The parameters live end to end in one vector (`flat_params`): each layer's W and b are
+    views of it, in the order of `params`. The gradients are laid out the same way
+    (`flat_grads`, viewed by `grads`). Optimizers, checkpoints and finiteness checks then
+    work on all parameters with a few whole-vector operations.
     """
 
     def __init__(self, layers: list[Dense], loss: str):
@@ -69,6 +76,11 @@ class Network:
         self._loss = LOSSES.get(loss)
         if self.fused is None and self._loss is None:
             raise ValueError(f"loss {loss!r} cannot train a {layers[-1].activation} output")
+        self.flat_params, views = packed(self.params)
+        views = iter(views)
+        for layer in layers:  # the layers now hold views of flat_params, with their values
+            layer.W = _filled(next(views), layer.W)
+            layer.b = None if layer.b is None else _filled(next(views), layer.b)
         self.flat_grads, self.grads = packed(self.params)
         self._buffers: dict[int, _Buffers] = {}
 

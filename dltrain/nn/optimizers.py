@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from dltrain.config.section import Section
-from dltrain.nn.flat import flat_span, packed
+from dltrain.nn.flat import SpanMemo, flat_span, packed
 
 
 class _Base(Section):
@@ -61,11 +61,16 @@ class _GDStepper:
         self.cfg, self.params = cfg, params
         self.decay_mask = decay_mask or [p.ndim > 1 for p in params]
         self.velocity = [np.zeros_like(p) for p in params] if cfg.momentum else None
-        self._tmp = [np.empty_like(p) for p in params]  # lr * g, built without allocating
+        self._flat_tmp, self._tmp = packed(params)  # lr * g, built without allocating
+        self._flat, self._grad_span = flat_span(params), SpanMemo()
 
     def step(self, grads):
         cfg = self.cfg
         if self.velocity is None and not cfg.weight_decay:  # plain w -= lr g: the full-batch tutorials, every epoch
+            flat_g = self._grad_span(grads)
+            if self._flat is not None and flat_g is not None and len(flat_g) == len(self._flat):
+                self._flat -= np.multiply(flat_g, cfg.lr, out=self._flat_tmp)  # all parameters at once
+                return
             for p, g, tmp in zip(self.params, grads, self._tmp):
                 p -= np.multiply(g, cfg.lr, out=tmp)
             return
@@ -140,7 +145,7 @@ class _AdamStepper:
         self._flush = self._m.dtype == np.float32
         self._blocks = self._block_views()
         self._fused = _fused_update(params, self._m, self._v, steps)
-        self._seen_grads: list = []
+        self._grad_span = SpanMemo()
         self.t = 0
 
     def _block_views(self):
@@ -148,7 +153,12 @@ class _AdamStepper:
 
         A parameter that is not C-contiguous has no flat view; it is updated whole after the blocks.
         """
-        bounds, self._strided, lo = [], [], 0
+        self._strided = []
+        flat = flat_span(self.params)  # a network's parameters: the blocks slice one vector
+        if flat is not None:
+            return [(slice(start, start + self.BLOCK), [(flat[start : start + self.BLOCK], self._upd[start : start + self.BLOCK])])
+                    for start in range(0, len(flat), self.BLOCK)]
+        bounds, lo = [], 0
         for p, upd in zip(self.params, packed(self.params, buffer=self._upd)[1]):
             if p.flags.c_contiguous:
                 bounds.append((lo, lo + p.size, p.reshape(-1)))
@@ -166,11 +176,8 @@ class _AdamStepper:
     def _flat_grads(self, grads) -> np.ndarray:
         """One vector holding every gradient, weight decay added: the network's own when it can be."""
         decays = self.cfg.weight_decay and any(self.decay_mask)
-        if not decays and len(grads) == len(self._seen_grads) and all(a is b for a, b in zip(grads, self._seen_grads)):
-            return self._g_span
-        span = None if decays else flat_span(grads)
+        span = None if decays else self._grad_span(grads)
         if span is not None and len(span) == len(self._g):
-            self._seen_grads, self._g_span = list(grads), span
             return span
         for i, (p, g) in enumerate(zip(self.params, grads)):
             if decays and self.decay_mask[i]:

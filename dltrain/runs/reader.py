@@ -85,10 +85,10 @@ class Run:
             raise RunFolderError(f"{self.path}: the saved config does not build a model: {err}") from None
         if len(net.layers) != n_layers:
             raise RunFolderError(f"{self.path}: weights.npz has {n_layers} layers but the config's model has {len(net.layers)}")
-        for i, layer in enumerate(net.layers):
-            layer.W = _fitting(W, f"W{i}", layer.W.shape, self.path)
+        for i, layer in enumerate(net.layers):  # into the network's own arrays (views of its flat_params)
+            layer.W[...] = _fitting(W, f"W{i}", layer.W.shape, self.path)
             if layer.b is not None:
-                layer.b = _fitting(W, f"b{i}", layer.b.shape, self.path)
+                layer.b[...] = _fitting(W, f"b{i}", layer.b.shape, self.path)
         return net
 
 
@@ -96,7 +96,7 @@ def _fitting(weights: dict, key: str, shape: tuple, path: Path) -> np.ndarray:
     if key not in weights or weights[key].shape != shape:
         found = weights[key].shape if key in weights else "nothing"
         raise RunFolderError(f"{path}: weights.npz does not fit the config's model: {key} should be {shape}, found {found}")
-    return np.ascontiguousarray(weights[key])
+    return weights[key]
 
 
 def _read_history(path: Path) -> list[dict]:

@@ -121,7 +121,7 @@ class Trainer:
             total += loss if summed else loss * (hi - lo)
             if predicted is not None:
                 predict_classes(out, out=predicted[lo:hi])
-            if self.stop_requested:
+            if self.stop_requested and hi < n:  # cut short; after its last batch the epoch is whole
                 return None
         classify = predicted is not None
         correct = int(np.count_nonzero(predicted == y)) if classify else 0
@@ -144,7 +144,7 @@ class Trainer:
         )
 
     def _check_weights(self):
-        if not all(np.isfinite(p).all() for p in self.net.params):
+        if not np.isfinite(self.net.flat_params).all():
             raise TrainingFailed(
                 f"the weights became NaN or infinite in epoch {self.epoch + 1} (last finite epoch loss: {self._last_loss()}); "
                 f"training stopped. Hint: lower training.optimizer.lr (now {self.optimizer_cfg.lr})."

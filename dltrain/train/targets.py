@@ -28,8 +28,7 @@ def predict_classes(outputs: np.ndarray, out: Optional[np.ndarray] = None) -> np
     if outputs.shape[1] == 1:
         if out is None:
             return (outputs[:, 0] >= 0.5).astype(np.int64)
-        out[...] = outputs[:, 0] >= 0.5
-        return out
+        return np.greater_equal(outputs[:, 0], 0.5, out=out)
     return outputs.argmax(axis=1, out=out)
 
 
