@@ -5,6 +5,9 @@ tutorial, and the wall time of the whole `dltrain run configs/logreg.yaml`.
     python bench/logreg_sign.py [--repeats 5] [--data-dir DIR]
 
 Engine time: `Experiment.train()` only (data already loaded), the code path of `dltrain run`.
+Its network step alone (forward, loss, backward and update, 150 times: the work the
+transcription does, without the trainer's per-epoch accuracy, finiteness check and
+rollback mark) is timed as well, to show where a difference comes from.
 The transcription works on the same split, features as rows as the tutorial writes it.
 Medians of `--repeats` runs; results in bench/results/logreg_sign-*.json.
 """
@@ -41,6 +44,16 @@ def transcription(X, y, iterations=150, lr=0.01):
     return costs
 
 
+def network_steps(exp, iterations=150) -> float:
+    """Seconds for `iterations` forward/backward passes and updates on the whole training split."""
+    trainer, net = exp.trainer, exp.net
+    t = time.perf_counter()
+    for _ in range(iterations):
+        net.loss_and_grads(trainer.X, trainer.Y)
+        trainer.optimizer.step(net.grads)
+    return time.perf_counter() - t
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=5)
@@ -52,7 +65,7 @@ def main():
 
     cfg = resolve(CONFIG, ["output.plots=false"])
     splits = load_splits(cfg, a.data_dir)
-    engine, direct, cli, others = [], [], [], []
+    engine, steps, direct, cli, others = [], [], [], [], []
     with limit_threads(a.threads):
         for i in range(a.repeats):
             wait_for_idle()
@@ -60,12 +73,14 @@ def main():
                 # after the idle wait the core is cold (clock, caches): warm it untimed, and
                 # alternate which contender goes first so neither always pays for the other
                 transcription(*splits.train, iterations=20)
-                for who in ("engine", "direct") if i % 2 == 0 else ("direct", "engine"):
+                for who in ("engine", "steps", "direct") if i % 2 == 0 else ("direct", "steps", "engine"):
                     if who == "engine":
                         exp = Experiment(cfg, splits=splits)
                         t = time.perf_counter()
                         exp.train()
                         engine.append(time.perf_counter() - t)
+                    elif who == "steps":
+                        steps.append(network_steps(Experiment(cfg, splits=splits)))
                     else:
                         t = time.perf_counter()
                         costs = transcription(*splits.train)
@@ -80,11 +95,14 @@ def main():
             t = time.perf_counter()
             subprocess.run(cmd, check=True, capture_output=True, env=thread_env(a.threads))
             cli.append(time.perf_counter() - t)
-    doc = {"machine": machine(), "threads": a.threads, "engine_s": engine, "transcription_s": direct, "cli_wall_s": cli,
+    doc = {"machine": machine(), "threads": a.threads, "engine_s": engine, "network_steps_s": steps, "transcription_s": direct, "cli_wall_s": cli,
            "others_cpu": others, "max_cost_difference": gap}
     med = statistics.median
     print(f"engine (Experiment.train, 150 iterations): {med(engine):.3f} s")
-    print(f"direct NumPy transcription:                {med(direct):.3f} s   ratio {med(engine) / med(direct):.2f}")
+    print(f"direct NumPy transcription:                {med(direct):.3f} s   ratio {med(engine) / med(direct):.3f}")
+    print(f"network steps alone (no per-epoch work):   {med(steps):.3f} s   ratio {med(steps) / med(direct):.3f}")
+    pairs = sorted(e / d for e, d in zip(engine, direct))
+    print(f"engine / transcription within each repeat: {pairs[0]:.3f} .. {pairs[-1]:.3f} (quartiles {pairs[len(pairs) // 4]:.3f}, {pairs[3 * len(pairs) // 4]:.3f})")
     print(f"whole `dltrain run configs/logreg.yaml`:   {med(cli):.3f} s (incl. plots)")
     print(f"largest cost difference dltrain vs transcription over 150 iterations: {gap:.2e}")
     print(f"results: {write_results('logreg_sign', doc)}")
