@@ -26,7 +26,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from dltrain.cli.datasets import app as datasets_app
-from dltrain.data import mnist, sign_digits
+from dltrain.data import mnist, sign_digits, sign_photos
 from dltrain.data.download import fetch_file
 from dltrain.data.mnist import Mnist
 from dltrain.data.sign_digits import SignDigits
@@ -231,7 +231,7 @@ def test_unwritable_data_dir_is_a_data_error(tmp_path, server, tiny_mnist):
 
 # ---------------------------------------------------------------- generated sign-digit photos
 
-ROOT = f"Sign-Language-Digits-Dataset-{sign_digits.COMMIT}"
+ROOT = f"Sign-Language-Digits-Dataset-{sign_photos.COMMIT}"
 COUNTS = {d: 2 + d % 2 for d in range(10)}  # 2 or 3 photos per digit
 
 
@@ -264,8 +264,10 @@ def zipped(members: dict[str, bytes]) -> bytes:
 
 @pytest.fixture
 def archive_server(server, photos, monkeypatch):
-    """The generated archive served at <server>/archive.zip, its photo counts patched in."""
+    """The generated archive served at <server>/archive.zip, its photo counts patched in
+    (into the builder, which checks the photos, and the loader, which checks the arrays)."""
     server.routes["/archive.zip"] = zipped(photos)
+    monkeypatch.setattr(sign_photos, "EXPECTED_COUNTS", COUNTS)
     monkeypatch.setattr(sign_digits, "EXPECTED_COUNTS", COUNTS)
     monkeypatch.setenv(sign_digits.ARCHIVE_URL_ENV, f"{server.url}/archive.zip")
     return server
@@ -274,23 +276,23 @@ def archive_server(server, photos, monkeypatch):
 def expected_rows(photos: dict[str, bytes]) -> tuple[np.ndarray, np.ndarray]:
     """What the builder must produce: Kaggle column order, file-name order within a digit."""
     X, Y = [], []
-    for column, digit in enumerate(sign_digits.KAGGLE_COLUMNS):
+    for column, digit in enumerate(sign_photos.KAGGLE_COLUMNS):
         for name in sorted(n for n in photos if f"/Dataset/{digit}/" in n):
-            X.append(sign_digits.preprocess(Image.open(io.BytesIO(photos[name]))))
+            X.append(sign_photos.preprocess(Image.open(io.BytesIO(photos[name]))))
             Y.append(np.eye(10)[column])
     return np.stack(X), np.stack(Y)
 
 
 def test_builder_from_zip_gives_kaggle_layout(tmp_path, photos):
     (tmp_path / "a.zip").write_bytes(zipped(photos))
-    X, Y = sign_digits.build_arrays(tmp_path / "a.zip", COUNTS)
+    X, Y = sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
     n = sum(COUNTS.values())
     assert X.shape == (n, 64, 64) and X.dtype == np.float32
     assert Y.shape == (n, 10) and Y.dtype == np.float64
     assert ((Y == 0) | (Y == 1)).all() and (Y.sum(axis=1) == 1).all()
     columns = Y.argmax(axis=1)
     assert (np.diff(columns) >= 0).all()  # one contiguous block per column, in column order
-    assert [int(c) for c in np.bincount(columns)] == [COUNTS[d] for d in sign_digits.KAGGLE_COLUMNS]
+    assert [int(c) for c in np.bincount(columns)] == [COUNTS[d] for d in sign_photos.KAGGLE_COLUMNS]
     X_expected, Y_expected = expected_rows(photos)
     np.testing.assert_array_equal(X, X_expected)
     np.testing.assert_array_equal(Y, Y_expected)
@@ -302,9 +304,9 @@ def test_builder_from_unpacked_folder_matches_zip(tmp_path, photos):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(data)
     (tmp_path / "a.zip").write_bytes(zipped(photos))
-    from_zip = sign_digits.build_arrays(tmp_path / "a.zip", COUNTS)
+    from_zip = sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
     for source in (tmp_path / ROOT, tmp_path / ROOT / "Dataset"):
-        from_folder = sign_digits.build_arrays(source, COUNTS)
+        from_folder = sign_photos.build_arrays(source, COUNTS)
         np.testing.assert_array_equal(from_folder[0], from_zip[0])
         np.testing.assert_array_equal(from_folder[1], from_zip[1])
 
@@ -312,17 +314,17 @@ def test_builder_from_unpacked_folder_matches_zip(tmp_path, photos):
 def test_preprocess_stretches_contrast_and_inverts():
     dark_left = np.full((100, 100, 3), 200, dtype=np.uint8)
     dark_left[:, :50] = 40
-    X = sign_digits.preprocess(Image.fromarray(dark_left, "RGB"))
+    X = sign_photos.preprocess(Image.fromarray(dark_left, "RGB"))
     assert X.shape == (64, 64) and X.dtype == np.float32
     # Stretched to 0..255, then inverted: the dark half becomes 1, the light half 0.
     assert X[:, :20].min() == 1.0 and X[:, -20:].max() == 0.0
-    assert (sign_digits.preprocess(Image.new("RGB", (10, 10), (90, 90, 90))) == 1.0).all()
+    assert (sign_photos.preprocess(Image.new("RGB", (10, 10), (90, 90, 90))) == 1.0).all()
 
 
 def test_builder_rejects_wrong_photo_counts(tmp_path, photos):
     (tmp_path / "a.zip").write_bytes(zipped(photos))
     with pytest.raises(DataError, match="photos, per digit"):
-        sign_digits.build_arrays(tmp_path / "a.zip")  # the real counts: 2062 photos
+        sign_photos.build_arrays(tmp_path / "a.zip")  # the real counts: 2062 photos
 
 
 def test_sign_digits_downloads_builds_and_caches(tmp_path, archive_server, photos, monkeypatch):

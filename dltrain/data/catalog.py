@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from dltrain.data import mnist, sign_digits
+from dltrain.data import mnist, sign_digits, sign_photos
 from dltrain.data.names import DOWNLOADABLE
 from dltrain.data.registry import DATASETS
 from dltrain.errors import DataError
@@ -75,6 +75,6 @@ def fetch(name: str, data_dir: Path, source: Optional[Path] = None, progress: bo
         mnist.load_arrays(data_dir, progress=progress)
         return Path(data_dir) / mnist.SUBDIR
     if source is not None:
-        sign_digits.build_cache(source, data_dir)
+        sign_photos.build_cache(source, data_dir)
     sign_digits.load_arrays(data_dir, progress=progress)
     return Path(data_dir) / sign_digits.SUBDIR

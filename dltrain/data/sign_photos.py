@@ -1,0 +1,157 @@
+"""Sign Language Digits arrays from the original photographs: an archive or folder of JPGs -> X, Y.
+
+Reads the GitHub archive of ardamavi/Sign-Language-Digits-Dataset at commit `COMMIT` (or
+the folder it unpacks to), checks its content (2062 JPGs, `EXPECTED_COUNTS` per digit;
+GitHub's zip bytes are not stable, so there is no checksum), preprocesses each photo as the
+Kaggle author's get_dataset.py did, and returns X / Y in the Kaggle layout (`build_arrays`)
+or saves them as X.npy / Y.npy into `<data_dir>/sign_digits/` (`build_cache`).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+import zipfile
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Optional
+
+import numpy as np
+
+from dltrain.atomic import write_atomically
+from dltrain.errors import DataError
+
+SUBDIR = "sign_digits"
+X_FILE, Y_FILE = "X.npy", "Y.npy"
+# Y.npy column c holds the photos of digit KAGGLE_COLUMNS[c] (the Kaggle author's folder order).
+KAGGLE_COLUMNS: tuple[int, ...] = (9, 0, 7, 6, 1, 8, 4, 3, 2, 5)
+# Photos per digit in the pinned commit (and rows per class in Kaggle's arrays).
+EXPECTED_COUNTS: dict[int, int] = {0: 205, 1: 206, 2: 206, 3: 206, 4: 207, 5: 207, 6: 207, 7: 206, 8: 208, 9: 204}
+IMAGE_SIZE = 64
+COMMIT = "4b09433ef9d5c60602e8805bb54b8aa2428527f8"
+ARCHIVE_URL = f"https://github.com/ardamavi/Sign-Language-Digits-Dataset/archive/{COMMIT}.zip"
+ARCHIVE_NAME = f"Sign-Language-Digits-Dataset-{COMMIT}.zip"
+# A photo inside the archive or folder: .../<digit>/<name>.jpg (the repo's Dataset/0 .. Dataset/9).
+PHOTO_PATH = re.compile(r"(?:^|/)([0-9])/([^/]+\.jpe?g)$", re.IGNORECASE)
+
+
+def preprocess(image) -> np.ndarray:
+    """One photo (a PIL image, any mode and size) -> (64, 64) float32 in [0, 1], hand light.
+
+    The steps of the Kaggle author's get_dataset.py (scipy imread(flatten=True), imresize,
+    1 - X/255) redone with Pillow: float luma, scipy's bytescale contrast stretch to uint8,
+    bilinear resize, then invert.
+    """
+    from PIL import Image
+
+    f = np.asarray(image.convert("F"), dtype=np.float32)
+    lo, hi = f.min(), f.max()
+    # bytescale treats a constant image as range 1 rather than dividing by zero.
+    span = hi - lo if hi > lo else np.float32(1)
+    u8 = (np.clip((f - lo) * np.float32(255 / span), 0, 255) + np.float32(0.5)).astype(np.uint8)
+    small = Image.fromarray(u8, "L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+    return 1 - np.asarray(small).astype(np.float32) / np.float32(255)
+
+
+@contextmanager
+def _open_photos(source: Path) -> Iterator[list[tuple[int, str, Callable[[], bytes]]]]:
+    """(digit, file name, reader of its bytes) for every photo in a zip archive or a folder."""
+    if source.is_dir():
+        photos = []
+        for path in sorted(source.rglob("*")):
+            match = PHOTO_PATH.search(path.relative_to(source).as_posix())
+            if match and path.is_file():
+                photos.append((int(match.group(1)), match.group(2), path.read_bytes))
+        yield photos
+        return
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataError(
+            f"{source} is not a readable zip archive ({exc}). Download {ARCHIVE_URL} again, "
+            f"or pass the folder it unpacks to."
+        ) from exc
+    with archive:
+        photos = []
+        for name in archive.namelist():
+            match = PHOTO_PATH.search(name)
+            if match:
+                photos.append((int(match.group(1)), match.group(2), functools.partial(archive.read, name)))
+        yield photos
+
+
+def build_arrays(source: Path, expected_counts: Optional[Mapping[int, int]] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Build the Kaggle-layout arrays from the original photos.
+
+    source: the GitHub archive (zip) or a folder holding `.../<digit>/*.JPG` (the unpacked
+        archive, the repository, or its Dataset/ folder).
+    expected_counts: photos per digit that must be found; `EXPECTED_COUNTS` when None.
+    Returns X (n, 64, 64) float32 and Y (n, 10) float64 one-hot: digits in `KAGGLE_COLUMNS`
+    order, each digit's photos in sorted file-name order. Raises DataError when the
+    source is unreadable or its photo counts differ from `expected_counts`.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise DataError(f"{source} does not exist; pass the downloaded {ARCHIVE_NAME} or its unpacked folder.")
+    expected = dict(EXPECTED_COUNTS if expected_counts is None else expected_counts)
+    try:
+        with _open_photos(source) as photos:
+            by_digit: dict[int, list[tuple[str, Callable[[], bytes]]]] = {d: [] for d in range(10)}
+            for digit, name, read in photos:
+                by_digit[digit].append((name, read))
+            found = {d: len(by_digit[d]) for d in range(10)}
+            if found != expected:
+                raise DataError(
+                    f"{source} holds {sum(found.values())} photos, per digit {found}, but the dataset at "
+                    f"commit {COMMIT} has {sum(expected.values())}: {expected}. Use the archive {ARCHIVE_URL}."
+                )
+            images, labels = [], []
+            for column, digit in enumerate(KAGGLE_COLUMNS):
+                for name, read in sorted(by_digit[digit], key=lambda item: item[0]):
+                    images.append(_decode(read, f"{digit}/{name}", source))
+                    labels.append(column)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise DataError(f"{source} could not be read ({exc}); download {ARCHIVE_URL} again.") from exc
+    X = np.stack(images) if images else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    # float64 one-hot, as Keras <= 2.1 to_categorical wrote Kaggle's Y.npy.
+    Y = np.eye(len(KAGGLE_COLUMNS), dtype=np.float64)[np.asarray(labels, dtype=np.int64)]
+    return X, Y
+
+
+def _decode(read: Callable[[], bytes], name: str, source: Path) -> np.ndarray:
+    """Read and preprocess one photo: (64, 64) float32; DataError naming it if it is not an image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(read())) as image:
+            return preprocess(image)
+    except (UnidentifiedImageError, OSError, zlib.error) as exc:
+        raise DataError(f"Photo {name} in {source} cannot be decoded ({exc}); the download is corrupt.") from exc
+
+
+def _save_atomic(array: np.ndarray, path: Path) -> None:
+    """np.save, written atomically: readers never see half a file."""
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    write_atomically(path, buf.getvalue())
+
+
+def build_cache(source: Path, data_dir: Path, expected_counts: Optional[Mapping[int, int]] = None) -> Path:
+    """Build X.npy / Y.npy from the photos in `source` (zip or folder) into `<data_dir>/sign_digits/`.
+
+    Returns that folder. Raises DataError when the source is wrong or the folder unwritable.
+    """
+    X, Y = build_arrays(source, expected_counts)
+    folder = Path(data_dir) / SUBDIR
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _save_atomic(Y, folder / Y_FILE)
+        _save_atomic(X, folder / X_FILE)
+    except OSError as exc:
+        raise DataError(
+            f"Could not write X.npy / Y.npy into {folder} ({exc}); choose a writable data directory "
+            f"with --data-dir or DLTRAIN_DATA_DIR."
+        ) from exc
+    return folder
