@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -132,12 +133,19 @@ def test_eval_split_choices_in_help_and_checked(runs):
     assert result.exit_code == 2 and "'tset' is not one of" in result.output
 
 
+def _resave_weights(folder, **replaced):
+    weights = dict(np.load(folder / "weights.npz"))
+    np.savez(folder / "weights.npz", **{**weights, **replaced})
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda p: (p / "weights.npz").unlink(), "weights.npz"),
     (lambda p: (p / "config.yaml").unlink(), "config.yaml is missing"),
     (lambda p: (p / "meta.json").write_text('{"status": "runn'), "meta.json is unreadable"),
     (lambda p: (p / "weights.npz").write_bytes(b"PK\x03\x04 truncated"), "weights.npz is unreadable"),
     (lambda p: (p / "config.yaml").write_text("model: {type: nope}\n"), "not a valid dltrain config"),
+    (lambda p: _resave_weights(p, W0=np.zeros((3, 3))), "W0 should be"),
+    (lambda p: _resave_weights(p, b0=np.full(dict(np.load(p / "weights.npz"))["b0"].shape, "x")), "holds <U1 values in b0, not numbers"),
 ])
 def test_half_written_run_folder_is_a_clear_error(runs, tmp_path, damage, message):
     copy = shutil.copytree(runs["eval-mlp"], tmp_path / "copy")

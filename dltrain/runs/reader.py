@@ -96,6 +96,8 @@ def _fitting(weights: dict, key: str, shape: tuple, path: Path) -> np.ndarray:
     if key not in weights or weights[key].shape != shape:
         found = weights[key].shape if key in weights else "nothing"
         raise RunFolderError(f"{path}: weights.npz does not fit the config's model: {key} should be {shape}, found {found}")
+    if weights[key].dtype.kind not in "fiu":
+        raise RunFolderError(f"{path}: weights.npz holds {weights[key].dtype} values in {key}, not numbers")
     return weights[key]
 
 
