@@ -183,3 +183,24 @@ def test_adam_state_holds_step_count_and_moments():
     assert int(state["t"]) == 1
     np.testing.assert_allclose(state["m_0"], [0.05, 0.025])  # 0.1 g1
     np.testing.assert_allclose(state["v_0"], [2.5e-4, 6.25e-5])  # 0.001 g1^2
+
+
+@pytest.mark.parametrize("cfg", [GD(lr=0.1), Adam(lr=0.1)], ids=["gd", "adam"])
+def test_network_parameter_vector_steps_like_separate_arrays(cfg):
+    """A network's W and b are views of one vector, which plain GD and Adam update whole:
+    the same bits as stepping separate arrays one by one."""
+    rng = np.random.default_rng(3)
+    W, b = rng.standard_normal((5, 3)), rng.standard_normal(3)
+    net = Network([Dense(W.copy(), b.copy(), "identity")], "mse")
+    assert all(p.base is net.flat_params for p in net.params)
+    separate = [W.copy(), b.copy()]
+    on_net, on_arrays = cfg.build(net.params), cfg.build(separate)
+    for _ in range(3):
+        g = [rng.standard_normal(W.shape), rng.standard_normal(b.shape)]
+        for view, value in zip(net.grads, g):
+            view[...] = value
+        on_net.step(net.grads)
+        on_arrays.step(g)
+    for p, q in zip(net.params, separate):
+        assert np.array_equal(p, q)
+    assert np.array_equal(net.flat_params, np.concatenate([q.ravel() for q in separate]))
