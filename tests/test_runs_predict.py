@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 
 from dltrain import api
 from dltrain.cli import app
+from dltrain.inspect.listing import list_runs
+from dltrain.runs.reader import run_folders
 
 runner = CliRunner()
 
@@ -187,3 +189,14 @@ def test_images_need_an_image_trained_run(runs, tmp_path):
     path = _png(tmp_path / "x.png", np.zeros((8, 8)))
     result = invoke("predict", runs["or"], path, code=2)
     assert "not trained on images" in " ".join(result.stderr.split())
+
+
+def test_runs_sort_by_start_time_then_numeric_suffix(tmp_path):
+    """Folders started in the same second get -2, -3, ... -10: listed in that order, by both readers."""
+    for name, started in (("b", "2026-01-02T00:00:00"), ("a-10", "2026-01-01T00:00:00"), ("a-2", "2026-01-01T00:00:00"),
+                          ("a", "2026-01-01T00:00:00"), ("c", None)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "meta.json").write_text(json.dumps({"status": "completed", "started": started}))
+    expected = ["c", "a", "a-2", "a-10", "b"]  # no start time sorts first
+    assert [p.name for p in run_folders(tmp_path)] == expected
+    assert [row["name"] for row in list_runs(tmp_path)] == expected

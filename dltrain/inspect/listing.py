@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
-from dltrain.runs.reader import run_folders
+from dltrain.runs.reader import age_key, run_folders
 from dltrain.runs.status import run_status
 from dltrain.train.metrics import main_metric
 
@@ -78,4 +78,5 @@ def summarize(path: Path) -> dict:
 
 def list_runs(runs_dir) -> list[dict]:
     """Summaries of every run folder in `runs_dir`, oldest first."""
-    return [summarize(p) for p in run_folders(runs_dir)]
+    rows = [summarize(p) for p in run_folders(runs_dir, sort=False)]  # each meta.json read once
+    return sorted(rows, key=lambda row: age_key(row["name"], row["started"]))

@@ -148,8 +148,8 @@ def read_run(path: PathLike) -> Run:
     return Run(path, config, meta, metrics, _read_history(path / "history.csv"))
 
 
-def run_folders(runs_dir: PathLike) -> list[Path]:
-    """The run folders inside `runs_dir` and inside its sweep folders, oldest first."""
+def run_folders(runs_dir: PathLike, sort: bool = True) -> list[Path]:
+    """The run folders inside `runs_dir` and inside its sweep folders, oldest first (`sort`)."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise RunFolderError(f"no runs directory at {runs_dir}")
@@ -159,20 +159,24 @@ def run_folders(runs_dir: PathLike) -> list[Path]:
             found.append(path)
         elif (path / "sweep.json").is_file():
             found.extend(p for p in path.iterdir() if is_run_folder(p))
-    return sorted(found, key=_age)
+    return sorted(found, key=lambda path: age_key(path.name, _started(path))) if sort else found
 
 
-def _age(path: Path) -> tuple:
-    """Sort key: start time from meta.json, then name (with a numeric suffix compared as a number)."""
+def _started(path: Path):
     import json
 
-    started = ""
     try:
-        started = json.loads((path / "meta.json").read_text()).get("started") or ""
+        return json.loads((path / "meta.json").read_text()).get("started")
     except (OSError, ValueError, AttributeError):
-        pass
-    stem, _, suffix = path.name.rpartition("-")
-    return (started, stem, int(suffix)) if suffix.isdigit() and stem else (started, path.name, 0)
+        return None
+
+
+def age_key(name: str, started) -> tuple:
+    """Sort key of a run folder: its start time from meta.json, then its name (with a numeric
+    suffix compared as a number)."""
+    started = started if isinstance(started, str) else ""
+    stem, _, suffix = name.rpartition("-")
+    return (started, stem, int(suffix)) if suffix.isdigit() and stem else (started, name, 0)
 
 
 def resolve_ref(ref: PathLike, runs_dir: PathLike = "runs") -> Path:
