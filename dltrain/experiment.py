@@ -36,6 +36,8 @@ class RunRecord:
     predictions: for regression, (split name, actual (n,), predicted (n, k)) for the plot.
     figures: {file name: PNG bytes} when drawn where the run trained (sweep workers);
     empty means the folder's writer draws them.
+    checkpoint: the trainer's state for checkpoint.npz, when it is carried with the record
+    (sweep points); a `dltrain run` session writes its checkpoints itself.
     """
 
     config_yaml: str
@@ -48,6 +50,7 @@ class RunRecord:
     predictions: Optional[tuple[str, np.ndarray, np.ndarray]] = None
     preprocess: dict[str, np.ndarray] = field(default_factory=dict)  # preprocess.npz: the fitted scaler
     figures: dict[str, bytes] = field(default_factory=dict)
+    checkpoint: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def blas_setup() -> list[dict]:

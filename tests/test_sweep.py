@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -131,6 +132,21 @@ def test_a_sweep_point_is_an_ordinary_run(tmp_path, serial):
     folder = RunFolder(alone.path)
     same = {4: (folder.read_npz("weights.npz"), folder.read_json("metrics.json"))}
     assert_same_results(same, {4: point_results(serial)[4]})
+
+
+def test_a_sweep_point_resumes_like_a_run(tmp_path, serial):
+    """Each point folder keeps its checkpoint: `resume --epochs 6` on a 4-epoch point equals a 6-epoch run."""
+    point = json.loads((serial / "sweep.json").read_text())["points"][1]
+    copied = tmp_path / "point"
+    shutil.copytree(serial / point["run"], copied)
+    assert (copied / "checkpoint.npz").is_file()
+    resumed = api.resume(copied, epochs=6, live=False)
+    longer = api.run(copy.deepcopy(TINY), overrides=[*point["overrides"], "training.epochs=6"], runs_dir=tmp_path / "runs", live=False)
+    assert resumed.status == "completed" and resumed.epochs == 6
+    assert json.loads((copied / "meta.json").read_text())["resumed"][-1]["from_epoch"] == 4  # continued, not restarted
+    a, b = RunFolder(copied), RunFolder(longer.path)
+    assert_same_results({1: (a.read_npz("weights.npz"), a.read_json("metrics.json"))},
+                        {1: (b.read_npz("weights.npz"), b.read_json("metrics.json"))})
 
 
 # --- Dask ----------------------------------------------------------------------------------

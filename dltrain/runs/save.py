@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dltrain.experiment import RunRecord
 from dltrain.runs.folder import RunFolder
+from dltrain.train import checkpoint
 
 
 # Final results: only a completed run has them. An earlier session's copies would
@@ -12,6 +13,8 @@ FINAL_FILES = ("metrics.json", "cost.png", "accuracy.png", "predictions.png")
 
 
 def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> None:
+    if record.checkpoint:
+        checkpoint.save(folder, record.checkpoint)
     folder.write_csv("history.csv", record.history)
     folder.write_npz("weights.npz", record.weights)
     if record.preprocess:

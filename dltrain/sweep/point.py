@@ -2,8 +2,9 @@
 
 The same function runs in the sweep's own process, in a joblib worker process and
 on a Dask worker; none of them touches the run folder. Its result (a RunRecord of
-NumPy arrays and plain dicts) is pickled back to the process that writes the folder,
-so every backend writes the same weights, history and metrics, bit for bit.
+NumPy arrays and plain dicts, with the trainer's checkpoint) is pickled back to the
+process that writes the folder, so every backend writes the same weights, history,
+metrics and checkpoint, bit for bit, and `dltrain resume` continues any point.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from dltrain.errors import describe
 from dltrain.experiment import Experiment, RunRecord
 from dltrain.runs.folder import elapsed, now_iso
+from dltrain.train import checkpoint
 
 
 @dataclass
@@ -59,6 +61,8 @@ def train_point(index: int, config: dict, data_dir: Optional[str], blas_threads=
             status, error = "failed", describe(err)
     record = exp.record(status, error)
     record.meta.update(started=started, ended=now_iso(), seconds=elapsed(clock))
+    if status != "failed":  # `dltrain resume` continues the point, as it does a run (a diverged one would only diverge again)
+        record.checkpoint = checkpoint.capture(exp.trainer)
     if status == "completed" and exp.cfg.output.plots:
         from dltrain.runs.plots import run_figures
 
