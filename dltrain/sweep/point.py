@@ -4,7 +4,7 @@ The same function runs in the sweep's own process, in a joblib worker process an
 on a Dask worker; none of them touches the run folder. Its result (a RunRecord of
 NumPy arrays and plain dicts, with the trainer's checkpoint) is pickled back to the
 process that writes the folder, so every backend writes the same weights, history,
-metrics and checkpoint, bit for bit, and `dltrain resume` continues any point.
+metrics and checkpoint, bit for bit, and `dltrain resume` can train a point further.
 """
 
 from __future__ import annotations
