@@ -5,10 +5,11 @@ tutorial, and the wall time of the whole `dltrain run configs/logreg.yaml`.
     python bench/logreg_sign.py [--repeats 5] [--data-dir DIR]
 
 Engine time: `Experiment.train()` only (data already loaded), the code path of `dltrain run`.
-Its network step alone (forward, loss, backward and update, 150 times: the work the
-transcription does, without the trainer's per-epoch accuracy, finiteness check and
-rollback mark) is timed as well, to show where a difference comes from.
 The transcription works on the same split, features as rows as the tutorial writes it.
+Two more contenders show where a difference comes from: dltrain's network steps alone
+(forward, loss, backward and update, 150 times: the transcription's work, without the
+trainer's per-epoch rollback copy, training accuracy and finiteness check), and the
+transcription with those per-epoch calls added.
 Medians of `--repeats` runs; results in bench/results/logreg_sign-*.json.
 """
 
@@ -29,11 +30,19 @@ import numpy as np
 CONFIG = REPO / "configs" / "logreg.yaml"
 
 
-def transcription(X, y, iterations=150, lr=0.01):
-    """The tutorial's loop. X: (n, 4096) rows as samples -> works on x = X.T (4096, n)."""
+def transcription(X, y, iterations=150, lr=0.01, epoch_records=False):
+    """The tutorial's loop. X: (n, 4096) rows as samples -> works on x = X.T (4096, n).
+
+    epoch_records: also do what dltrain's trainer does once per epoch besides the
+    arithmetic (a rollback copy of the weights, the training accuracy, a finiteness check).
+    """
+    labels = y
     x, y = X.T, y.reshape(1, -1).astype(np.float64)
     w, b, m, costs = np.full((x.shape[0], 1), 0.01), 0.0, x.shape[1], []
+    mark, predicted, accuracies = np.empty_like(w), np.empty(m, np.int64), []
     for _ in range(iterations):
+        if epoch_records:
+            np.copyto(mark, w)
         z = w.T @ x + b
         a = 1 / (1 + np.exp(-z))
         costs.append(float(np.sum(-y * np.log(a) - (1 - y) * np.log(1 - a)) / m))
@@ -41,6 +50,11 @@ def transcription(X, y, iterations=150, lr=0.01):
         db = float(np.sum(a - y) / m)
         w -= lr * dw
         b -= lr * db
+        if epoch_records:
+            np.greater_equal(a[0], 0.5, out=predicted)
+            accuracies.append(np.count_nonzero(predicted == labels) / m)
+            if not np.isfinite(w).all():
+                raise FloatingPointError("the weights are no longer finite")
     return costs
 
 
@@ -65,28 +79,39 @@ def main():
 
     cfg = resolve(CONFIG, ["output.plots=false"])
     splits = load_splits(cfg, a.data_dir)
-    engine, steps, direct, cli, others = [], [], [], [], []
+
+    def engine():
+        exp = Experiment(cfg, splits=splits)
+        t = time.perf_counter()
+        exp.train()
+        return time.perf_counter() - t
+
+    def direct(**options):
+        t = time.perf_counter()
+        transcription(*splits.train, **options)
+        return time.perf_counter() - t
+
+    contenders = {
+        "engine": engine,
+        "network_steps": lambda: network_steps(Experiment(cfg, splits=splits)),
+        "transcription": direct,
+        "transcription_with_epoch_records": lambda: direct(epoch_records=True),
+    }
+    times, others = {name: [] for name in contenders}, []
     with limit_threads(a.threads):
         for i in range(a.repeats):
             wait_for_idle()
             with OthersMeter() as meter:
                 # after the idle wait the core is cold (clock, caches): warm it untimed, and
-                # alternate which contender goes first so neither always pays for the other
+                # reverse the order every other repeat so no contender always pays for another
                 transcription(*splits.train, iterations=20)
-                for who in ("engine", "steps", "direct") if i % 2 == 0 else ("direct", "steps", "engine"):
-                    if who == "engine":
-                        exp = Experiment(cfg, splits=splits)
-                        t = time.perf_counter()
-                        exp.train()
-                        engine.append(time.perf_counter() - t)
-                    elif who == "steps":
-                        steps.append(network_steps(Experiment(cfg, splits=splits)))
-                    else:
-                        t = time.perf_counter()
-                        costs = transcription(*splits.train)
-                        direct.append(time.perf_counter() - t)
+                for name in list(contenders)[:: 1 if i % 2 == 0 else -1]:
+                    times[name].append(contenders[name]())
             others.append(meter.others)
-    gap = max(abs(r["train_loss"] - c) for r, c in zip(exp.record("completed").history, costs))
+        exp = Experiment(cfg, splits=splits)
+        exp.train()
+        gap = max(abs(r["train_loss"] - c) for r, c in zip(exp.record("completed").history, transcription(*splits.train)))
+    cli = []
     with tempfile.TemporaryDirectory() as runs:
         cmd = [sys.executable, "-m", "dltrain", "run", str(CONFIG), "--runs-dir", runs, "--quiet"]
         cmd += ["--data-dir", a.data_dir] if a.data_dir else []
@@ -95,15 +120,19 @@ def main():
             t = time.perf_counter()
             subprocess.run(cmd, check=True, capture_output=True, env=thread_env(a.threads))
             cli.append(time.perf_counter() - t)
-    doc = {"machine": machine(), "threads": a.threads, "engine_s": engine, "network_steps_s": steps, "transcription_s": direct, "cli_wall_s": cli,
+    doc = {"machine": machine(), "threads": a.threads, **{f"{name}_s": t for name, t in times.items()}, "cli_wall_s": cli,
            "others_cpu": others, "max_cost_difference": gap}
     med = statistics.median
-    print(f"engine (Experiment.train, 150 iterations): {med(engine):.3f} s")
-    print(f"direct NumPy transcription:                {med(direct):.3f} s   ratio {med(engine) / med(direct):.3f}")
-    print(f"network steps alone (no per-epoch work):   {med(steps):.3f} s   ratio {med(steps) / med(direct):.3f}")
-    pairs = sorted(e / d for e, d in zip(engine, direct))
-    print(f"engine / transcription within each repeat: {pairs[0]:.3f} .. {pairs[-1]:.3f} (quartiles {pairs[len(pairs) // 4]:.3f}, {pairs[3 * len(pairs) // 4]:.3f})")
-    print(f"whole `dltrain run configs/logreg.yaml`:   {med(cli):.3f} s (incl. plots)")
+    base = med(times["transcription"])
+    print(f"direct NumPy transcription:                 {base:.3f} s")
+    print(f"engine (Experiment.train, 150 iterations):  {med(times['engine']):.3f} s   ratio {med(times['engine']) / base:.3f}")
+    print(f"network steps alone (no per-epoch work):    {med(times['network_steps']):.3f} s   ratio {med(times['network_steps']) / base:.3f}")
+    records = med(times["transcription_with_epoch_records"])
+    print(f"transcription + the trainer's epoch work:   {records:.3f} s   ratio {records / base:.3f};"
+          f" engine / this {med(times['engine']) / records:.3f}")
+    pairs = sorted(e / d for e, d in zip(times["engine"], times["transcription"]))
+    print(f"engine / transcription within each repeat:  {pairs[0]:.3f} .. {pairs[-1]:.3f} (quartiles {pairs[len(pairs) // 4]:.3f}, {pairs[3 * len(pairs) // 4]:.3f})")
+    print(f"whole `dltrain run configs/logreg.yaml`:    {med(cli):.3f} s (incl. plots)")
     print(f"largest cost difference dltrain vs transcription over 150 iterations: {gap:.2e}")
     print(f"results: {write_results('logreg_sign', doc)}")
 
