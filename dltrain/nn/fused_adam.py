@@ -61,10 +61,11 @@ class Update:
     def __init__(self, params, m: np.ndarray, v: np.ndarray):
         self.m, self.v = m, v
         flat = flat_span(params)  # a network's parameters: one vector, one piece
-        self.pieces, lo = ([(flat, 0)] if flat is not None else []), 0
-        for p in params if flat is None else ():
-            self.pieces.append((p.reshape(-1), lo))
-            lo += p.size
+        if flat is not None:
+            self.pieces = [(flat, 0)]
+        else:  # separate arrays: each with its offset into the flat moments
+            offsets = np.cumsum([0] + [p.size for p in params[:-1]])
+            self.pieces = [(p.reshape(-1), int(lo)) for p, lo in zip(params, offsets)]
         self.consts = np.empty(6, m.dtype)  # the Python floats cast to the moments' dtype, as NumPy casts them
 
     def __call__(self, g: np.ndarray, constants) -> None:
