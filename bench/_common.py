@@ -78,8 +78,12 @@ def run_worker(script: str, args: list[str], threads: int) -> dict:
     """Run `python bench/<script> --worker ...` with `threads` BLAS/OpenMP threads; its last stdout line is JSON."""
     wait_for_idle()
     with OthersMeter() as meter:
-        proc = subprocess.run([sys.executable, str(BENCH / script), "--worker", *args, "--threads", str(threads)],
-                              capture_output=True, text=True, env=thread_env(threads))
+        proc = subprocess.run(
+            [sys.executable, str(BENCH / script), "--worker", *args, "--threads", str(threads)],
+            capture_output=True,
+            text=True,
+            env=thread_env(threads),
+        )
     if proc.returncode:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
     doc = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -102,14 +106,32 @@ def median_after_first(seconds: list[float]) -> float:
 
 
 def machine() -> dict:
+    import numpy as np
     from threadpoolctl import threadpool_info
 
-    import numpy as np
-
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
-    blas = sorted({f"{i['internal_api']} {i.get('version')} ({i.get('architecture', '')}, {i['prefix']})" for i in threadpool_info() if i["user_api"] == "blas"})
-    return {"date": datetime.date.today().isoformat(), "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "blas": blas}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    blas = sorted(
+        {
+            f"{i['internal_api']} {i.get('version')} ({i.get('architecture', '')}, {i['prefix']})"
+            for i in threadpool_info()
+            if i["user_api"] == "blas"
+        }
+    )
+    return {
+        "date": datetime.date.today().isoformat(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas": blas,
+    }
 
 
 def write_results(name: str, doc: dict) -> Path:

@@ -16,16 +16,14 @@ Medians of `--repeats` runs; results in bench/results/logreg_sign-*.json.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from _common import REPO, OthersMeter, limit_threads, machine, thread_env, wait_for_idle, write_results
-
 import numpy as np
+from _common import REPO, OthersMeter, limit_threads, machine, thread_env, wait_for_idle, write_results
 
 CONFIG = REPO / "configs" / "logreg.yaml"
 
@@ -75,7 +73,7 @@ def main():
     p.add_argument("--data-dir", help="data directory holding sign_digits/ (default: $DLTRAIN_DATA_DIR)")
     a = p.parse_args()
     from dltrain.api import resolve
-    from dltrain.experiment import Experiment, load_splits
+    from dltrain.pipeline.experiment import Experiment, load_splits
 
     cfg = resolve(CONFIG, ["output.plots=false"])
     splits = load_splits(cfg, a.data_dir)
@@ -110,7 +108,9 @@ def main():
             others.append(meter.others)
         exp = Experiment(cfg, splits=splits)
         exp.train()
-        gap = max(abs(r["train_loss"] - c) for r, c in zip(exp.record("completed").history, transcription(*splits.train)))
+        gap = max(
+            abs(r["train_loss"] - c) for r, c in zip(exp.record("completed").history, transcription(*splits.train))
+        )
     cli = []
     with tempfile.TemporaryDirectory() as runs:
         cmd = [sys.executable, "-m", "dltrain", "run", str(CONFIG), "--runs-dir", runs, "--quiet"]
@@ -120,18 +120,32 @@ def main():
             t = time.perf_counter()
             subprocess.run(cmd, check=True, capture_output=True, env=thread_env(a.threads))
             cli.append(time.perf_counter() - t)
-    doc = {"machine": machine(), "threads": a.threads, **{f"{name}_s": t for name, t in times.items()}, "cli_wall_s": cli,
-           "others_cpu": others, "max_cost_difference": gap}
+    doc = {
+        "machine": machine(),
+        "threads": a.threads,
+        **{f"{name}_s": t for name, t in times.items()},
+        "cli_wall_s": cli,
+        "others_cpu": others,
+        "max_cost_difference": gap,
+    }
     med = statistics.median
     base = med(times["transcription"])
     print(f"direct NumPy transcription:                 {base:.3f} s")
-    print(f"engine (Experiment.train, 150 iterations):  {med(times['engine']):.3f} s   ratio {med(times['engine']) / base:.3f}")
-    print(f"network steps alone (no per-epoch work):    {med(times['network_steps']):.3f} s   ratio {med(times['network_steps']) / base:.3f}")
+    print(
+        f"engine (Experiment.train, 150 iterations):  {med(times['engine']):.3f} s   ratio {med(times['engine']) / base:.3f}"
+    )
+    print(
+        f"network steps alone (no per-epoch work):    {med(times['network_steps']):.3f} s   ratio {med(times['network_steps']) / base:.3f}"
+    )
     records = med(times["transcription_with_epoch_records"])
-    print(f"transcription + the trainer's epoch work:   {records:.3f} s   ratio {records / base:.3f};"
-          f" engine / this {med(times['engine']) / records:.3f}")
+    print(
+        f"transcription + the trainer's epoch work:   {records:.3f} s   ratio {records / base:.3f};"
+        f" engine / this {med(times['engine']) / records:.3f}"
+    )
     pairs = sorted(e / d for e, d in zip(times["engine"], times["transcription"]))
-    print(f"engine / transcription within each repeat:  {pairs[0]:.3f} .. {pairs[-1]:.3f} (quartiles {pairs[len(pairs) // 4]:.3f}, {pairs[3 * len(pairs) // 4]:.3f})")
+    print(
+        f"engine / transcription within each repeat:  {pairs[0]:.3f} .. {pairs[-1]:.3f} (quartiles {pairs[len(pairs) // 4]:.3f}, {pairs[3 * len(pairs) // 4]:.3f})"
+    )
     print(f"whole `dltrain run configs/logreg.yaml`:    {med(cli):.3f} s (incl. plots)")
     print(f"largest cost difference dltrain vs transcription over 150 iterations: {gap:.2e}")
     print(f"results: {write_results('logreg_sign', doc)}")

@@ -3,7 +3,7 @@ seconds per epoch of dltrain against PyTorch CPU, scikit-learn and plain NumPy, 
 
     python bench/mlp_mnist.py [--epochs 4] [--threads 1 2] [--data-dir DIR]
 
-dltrain trains through `dltrain.experiment.Experiment` (the code path of `dltrain run`).
+dltrain trains through `dltrain.pipeline.experiment.Experiment` (the code path of `dltrain run`).
 PyTorch and plain NumPy start from dltrain's initial weights on the same split;
 scikit-learn's MLPClassifier (its own Glorot init) trains one epoch per `partial_fit`.
 "matmul floor" times only the eight matrix products of a forward and backward pass per
@@ -21,17 +21,22 @@ import resource
 import sys
 import time
 
-from _common import OthersMeter, limit_threads, machine, median_after_first, run_worker, write_results
-
 import numpy as np
+from _common import limit_threads, machine, median_after_first, run_worker, write_results
 
 CONFIG = {
     "name": "bench-mlp-mnist",
     "seed": 0,
     "dataset": {"name": "mnist"},
     "model": {"type": "mlp", "hidden": [256, 256], "activation": "relu", "init": {"name": "he"}},
-    "training": {"loss": "cross_entropy", "optimizer": {"name": "adam", "lr": 0.001}, "epochs": 4,
-                 "batch_size": 100, "dtype": "float32", "log_every": 1},
+    "training": {
+        "loss": "cross_entropy",
+        "optimizer": {"name": "adam", "lr": 0.001},
+        "epochs": 4,
+        "batch_size": 100,
+        "dtype": "float32",
+        "log_every": 1,
+    },
     "output": {"plots": False},
 }
 PEERS = ("numpy", "torch", "torch_fused", "sklearn")
@@ -46,7 +51,7 @@ def config(epochs: int):
 
 def setup(epochs, data_dir):
     """(splits, initial params [W0, b0, ...]) exactly as dltrain builds them."""
-    from dltrain.experiment import build_network, load_splits, seeded_rngs
+    from dltrain.pipeline.experiment import build_network, load_splits, seeded_rngs
 
     cfg = config(epochs)
     splits = load_splits(cfg, data_dir)
@@ -62,15 +67,19 @@ def one_hot(y, dtype=np.float32):
 
 
 def work_dltrain(epochs, data_dir):
-    from dltrain.experiment import Experiment
+    from dltrain.pipeline.experiment import Experiment
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     exp = Experiment(config(epochs), data_dir)
     seconds = []
     exp.train(on_epoch=lambda r: seconds.append(r.seconds))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"epoch_seconds": seconds, "test_accuracy": exp.metrics()["test"]["accuracy"],
-            "peak_rss_bytes": peak, "rss_before_data_bytes": rss0}
+    return {
+        "epoch_seconds": seconds,
+        "test_accuracy": exp.metrics()["test"]["accuracy"],
+        "peak_rss_bytes": peak,
+        "rss_before_data_bytes": rss0,
+    }
 
 
 def work_numpy(epochs, data_dir):
@@ -136,8 +145,16 @@ def work_sklearn(epochs, data_dir):
 
     splits, _ = setup(epochs, data_dir)
     (X, y), (Xt, yt) = splits.train, splits.test
-    clf = MLPClassifier(hidden_layer_sizes=(256, 256), activation="relu", solver="adam", alpha=0.0, batch_size=100,
-                        learning_rate_init=1e-3, shuffle=True, random_state=0)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(256, 256),
+        activation="relu",
+        solver="adam",
+        alpha=0.0,
+        batch_size=100,
+        learning_rate_init=1e-3,
+        shuffle=True,
+        random_state=0,
+    )
     seconds = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -161,15 +178,26 @@ def work_floor(epochs, data_dir):
     for _ in range(epochs):
         t = time.perf_counter()
         for _ in range(600):
-            np.matmul(x, W[0], out=z[0]); np.matmul(z[0], W[1], out=z[1]); np.matmul(z[1], W[2], out=z[2])
-            np.matmul(z[1].T, z[2], out=g[2]); np.matmul(z[2], W[2].T, out=d[1])
-            np.matmul(z[0].T, d[1], out=g[1]); np.matmul(d[1], W[1].T, out=d[0]); np.matmul(x.T, d[0], out=g[0])
+            np.matmul(x, W[0], out=z[0])
+            np.matmul(z[0], W[1], out=z[1])
+            np.matmul(z[1], W[2], out=z[2])
+            np.matmul(z[1].T, z[2], out=g[2])
+            np.matmul(z[2], W[2].T, out=d[1])
+            np.matmul(z[0].T, d[1], out=g[1])
+            np.matmul(d[1], W[1].T, out=d[0])
+            np.matmul(x.T, d[0], out=g[0])
         seconds.append(time.perf_counter() - t)
     return {"epoch_seconds": seconds, "test_accuracy": None}
 
 
-WORKERS = {"floor": work_floor, "dltrain": work_dltrain, "numpy": work_numpy, "torch": work_torch,
-           "torch_fused": work_torch_fused, "sklearn": work_sklearn}
+WORKERS = {
+    "floor": work_floor,
+    "dltrain": work_dltrain,
+    "numpy": work_numpy,
+    "torch": work_torch,
+    "torch_fused": work_torch_fused,
+    "sklearn": work_sklearn,
+}
 
 
 def worker(argv):
@@ -200,7 +228,9 @@ def main():
         for name in a.only:
             r = run_worker("mlp_mnist.py", ["--worker", name, "--epochs", str(a.epochs), *extra][1:], threads)
             doc["results"][f"{name}@{threads}"] = r
-            print(f"{name:12s} {threads} thread(s): {r.get('s_per_epoch', r.get('error'))}", file=sys.stderr, flush=True)
+            print(
+                f"{name:12s} {threads} thread(s): {r.get('s_per_epoch', r.get('error'))}", file=sys.stderr, flush=True
+            )
     print_table(doc, a.threads, a.only)
     print(f"results: {write_results('mlp_mnist', doc)}")
 
@@ -221,9 +251,11 @@ def print_table(doc, threads_list, names):
             print(f"{name:12s} {threads:3d} {s:8.3f} {acc:>8s} {ratio:>9s} {r.get('others_cpu', 0):6.2f}")
     d = res.get(f"dltrain@{threads_list[0]}", {})
     if "peak_rss_bytes" in d:
-        print(f"\npeak RSS of the dltrain run: {d['peak_rss_bytes'] / 2**20:.0f} MiB "
-              f"({d['rss_before_data_bytes'] / 2**20:.0f} MiB before loading data); "
-              f"3x the float32 training set: {3 * TRAINING_SET_BYTES / 2**20:.0f} MiB")
+        print(
+            f"\npeak RSS of the dltrain run: {d['peak_rss_bytes'] / 2**20:.0f} MiB "
+            f"({d['rss_before_data_bytes'] / 2**20:.0f} MiB before loading data); "
+            f"3x the float32 training set: {3 * TRAINING_SET_BYTES / 2**20:.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

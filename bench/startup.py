@@ -38,10 +38,14 @@ def main():
             "machine": machine(),
             "python_startup_s": wall([sys.executable, "-c", "pass"], a.repeats),
             "help_s": wall([*dltrain, "--help"], a.repeats),
-            "run_perceptron_or_s": wall([*dltrain, "run", "configs/perceptron_or.yaml", "--runs-dir", runs, "--quiet"], a.repeats),
+            "run_perceptron_or_s": wall(
+                [*dltrain, "run", "configs/perceptron_or.yaml", "--runs-dir", runs, "--quiet"], a.repeats
+            ),
         }
     for key in ("python_startup_s", "help_s", "run_perceptron_or_s"):
-        print(f"{key:22s} median {statistics.median(doc[key]):.3f} s  (min {min(doc[key]):.3f}, max {max(doc[key]):.3f})")
+        print(
+            f"{key:22s} median {statistics.median(doc[key]):.3f} s  (min {min(doc[key]):.3f}, max {max(doc[key]):.3f})"
+        )
     print(f"results: {write_results('startup', doc)}")
 
 

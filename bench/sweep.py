@@ -42,8 +42,19 @@ def config(epochs: int) -> dict:
 
 def sweep(config_path: Path, runs: Path, jobs: int) -> tuple[float, dict]:
     """Wall seconds of one `dltrain sweep` and its --json document."""
-    args = [sys.executable, "-m", "dltrain", "sweep", str(config_path), *(a for g in GRID for a in ("--grid", g)),
-            "--jobs", str(jobs), "--runs-dir", str(runs), "--json"]
+    args = [
+        sys.executable,
+        "-m",
+        "dltrain",
+        "sweep",
+        str(config_path),
+        *(a for g in GRID for a in ("--grid", g)),
+        "--jobs",
+        str(jobs),
+        "--runs-dir",
+        str(runs),
+        "--json",
+    ]
     start = time.perf_counter()
     proc = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     seconds = time.perf_counter() - start
@@ -78,7 +89,9 @@ def machine_ceiling() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=600, help="epochs per point (600: ~1.7 s a point on the reference machine)")
+    parser.add_argument(
+        "--epochs", type=int, default=600, help="epochs per point (600: ~1.7 s a point on the reference machine)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "sweep.json")
     opts = parser.parse_args()
 
@@ -94,23 +107,33 @@ def main() -> None:
                 times[jobs].append(round(seconds, 3))
                 point_seconds = [p["seconds"] for p in doc["points"]]
                 metrics.setdefault(jobs, [p["metrics"] for p in doc["points"]])
-                print(f"repeat {repeat + 1}: --jobs {jobs}: {seconds:6.2f} s wall "
-                      f"(points {min(point_seconds):.2f}-{max(point_seconds):.2f} s each)", file=sys.stderr)
+                print(
+                    f"repeat {repeat + 1}: --jobs {jobs}: {seconds:6.2f} s wall "
+                    f"(points {min(point_seconds):.2f}-{max(point_seconds):.2f} s each)",
+                    file=sys.stderr,
+                )
     ceilings.append(machine_ceiling())
     serial, parallel = statistics.median(times[1]), statistics.median(times[2])
     result = {
         "benchmark": "8-point dltrain sweep, whole command wall time: serial vs --jobs 2",
-        "points": 8, "epochs_per_point": opts.epochs, "repeats": opts.repeats,
-        "serial_seconds": times[1], "jobs2_seconds": times[2],
-        "serial_median": serial, "jobs2_median": parallel, "speedup_median": round(serial / parallel, 3),
+        "points": 8,
+        "epochs_per_point": opts.epochs,
+        "repeats": opts.repeats,
+        "serial_seconds": times[1],
+        "jobs2_seconds": times[2],
+        "serial_median": serial,
+        "jobs2_median": parallel,
+        "speedup_median": round(serial / parallel, 3),
         "speedup_best": round(min(times[1]) / min(times[2]), 3),
         # Serial and parallel alternate, so each pair saw about the same background load.
         "speedup_pairwise": [round(a / b, 3) for a, b in zip(times[1], times[2])],
         "identical_metrics": metrics[1] == metrics[2],
         "machine_ceiling_before_after": ceilings,
-        "cpu_count": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "load_average_after": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(), "machine": platform.machine(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
     }
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -13,18 +13,19 @@ import copy
 import os
 import socket
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Optional, Union
 
 from dltrain.config.loader import apply_override, dump_config, read_yaml, validate
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFailed
-from dltrain.experiment import Experiment
+from dltrain.pipeline.experiment import Experiment
+from dltrain.pipeline.session import ProgressFactory, Session
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.status import run_status
 from dltrain.train import checkpoint
-from dltrain.runs.session import Session
 
 
 @dataclass
@@ -39,8 +40,14 @@ class RunResult:
     error: Optional[str] = None
 
     def as_dict(self) -> dict:
-        return {"run": str(self.path), "status": self.status, "epochs": self.epochs,
-                "seconds": self.seconds, "metrics": self.metrics, "error": self.error}
+        return {
+            "run": str(self.path),
+            "status": self.status,
+            "epochs": self.epochs,
+            "seconds": self.seconds,
+            "metrics": self.metrics,
+            "error": self.error,
+        }
 
 
 def config_data(config: Union[Config, dict, str, Path]) -> dict:
@@ -71,7 +78,8 @@ def run(
     data_dir: Union[str, Path, None] = None,
     name: Optional[str] = None,
     seed: Optional[int] = None,
-    live: Optional[bool] = None,
+    progress: Optional[ProgressFactory] = None,
+    on_note: Optional[Callable[[str], None]] = None,
     argv: Optional[list[str]] = None,
     handle_signals: bool = False,
 ) -> RunResult:
@@ -85,17 +93,23 @@ def run(
     """
     cfg = resolve(config, overrides, name=name, seed=seed)
     exp = Experiment(cfg, data_dir)
-    _print_notes(exp)
+    _tell_notes(exp, on_note)
 
     folder = RunFolder.create(runs_dir, cfg.name)
     try:
         folder.write_text("config.yaml", dump_config(cfg))
-        folder.update_meta(**exp.describe(), argv=list(sys.argv if argv is None else argv), status="running",
-                           started=now_iso(), process_started=now_iso(), epochs_done=0)
+        folder.update_meta(
+            **exp.describe(),
+            argv=list(sys.argv if argv is None else argv),
+            status="running",
+            started=now_iso(),
+            process_started=now_iso(),
+            epochs_done=0,
+        )
     except RunFolderError:
         folder.remove_if_empty()  # no half-made run folder without a meta.json
         raise
-    return _finish(Session(exp, folder, live=live, handle_signals=handle_signals).train())
+    return _finish(Session(exp, folder, progress=progress, handle_signals=handle_signals).train())
 
 
 def resume(
@@ -103,7 +117,8 @@ def resume(
     *,
     epochs: Optional[int] = None,
     data_dir: Union[str, Path, None] = None,
-    live: Optional[bool] = None,
+    progress: Optional[ProgressFactory] = None,
+    on_note: Optional[Callable[[str], None]] = None,
     argv: Optional[list[str]] = None,
     handle_signals: bool = False,
 ) -> RunResult:
@@ -117,11 +132,13 @@ def resume(
     saved = read_run(run_dir)
     folder, meta, cfg = RunFolder(saved.path), saved.meta, saved.config
     if run_status(meta) == "running":
-        raise RunFolderError(f"{folder.path} is still running (pid {meta.get('pid')} on {meta.get('host')}); stop it before resuming")
+        raise RunFolderError(
+            f"{folder.path} is still running (pid {meta.get('pid')} on {meta.get('host')}); stop it before resuming"
+        )
     if epochs is not None:
         cfg = resolve(cfg, [f"training.epochs={epochs}"])
     exp = Experiment(cfg, data_dir)
-    _print_notes(exp)
+    _tell_notes(exp, on_note)
     if checkpoint.exists(folder):
         checkpoint.load_into(folder, exp.trainer)
     done = exp.trainer.epoch
@@ -130,26 +147,43 @@ def resume(
 
     folder.remove_partial_files()
     folder.write_text("config.yaml", dump_config(cfg))
-    resumed = [*meta.get("resumed", []), {"at": now_iso(), "from_epoch": done, "argv": list(sys.argv if argv is None else argv)}]
-    folder.update_meta(status="running", pid=os.getpid(), host=socket.gethostname(), process_started=now_iso(),
-                       resumed=resumed, error=None, epochs_done=done)
-    session = Session(exp, folder, live=live, handle_signals=handle_signals, seconds_before=meta.get("seconds") or 0.0)
+    resumed = [
+        *meta.get("resumed", []),
+        {"at": now_iso(), "from_epoch": done, "argv": list(sys.argv if argv is None else argv)},
+    ]
+    folder.update_meta(
+        status="running",
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        process_started=now_iso(),
+        resumed=resumed,
+        error=None,
+        epochs_done=done,
+    )
+    session = Session(
+        exp, folder, progress=progress, handle_signals=handle_signals, seconds_before=meta.get("seconds") or 0.0
+    )
     return _finish(session.train())
 
 
-def _print_notes(exp: Experiment) -> None:
-    for note in exp.notes:
-        print(f"note: {note}", file=sys.stderr)
+def _tell_notes(exp: Experiment, on_note: Optional[Callable[[str], None]]) -> None:
+    if on_note is not None:
+        for note in exp.notes:
+            on_note(note)
 
 
 def _finish(outcome) -> RunResult:
     """RunResult from a session's outcome; the documented exception for a run that did not complete."""
     record, folder = outcome.record, outcome.folder
-    result = RunResult(folder.path, outcome.status, record.metrics, record.meta["seconds"], record.meta["epochs_done"], outcome.error)
+    result = RunResult(
+        folder.path, outcome.status, record.metrics, record.meta["seconds"], record.meta["epochs_done"], outcome.error
+    )
     if outcome.status == "interrupted":
         raise Interrupted(
             f"interrupted after {result.epochs} of {outcome.epochs} epochs; history, weights and a checkpoint are saved in\n"
-            f"  {folder.path}\nresume with: dltrain resume {folder.path}", result)
+            f"  {folder.path}\nresume with: dltrain resume {folder.path}",
+            result,
+        )
     if outcome.status == "failed":
         raise TrainingFailed(f"{outcome.error}\nrun folder: {folder.path}", result)
     return result

@@ -46,6 +46,8 @@ def describe(err: BaseException) -> str:
     if isinstance(err, DltrainError):
         return str(err)
     if isinstance(err, MemoryError):
-        return ("not enough memory: the model or the dataset is too large for this machine; "
-                "reduce model.hidden or the dataset size, or use training.dtype float32")
+        return (
+            "not enough memory: the model or the dataset is too large for this machine; "
+            "reduce model.hidden or the dataset size, or use training.dtype float32"
+        )
     return f"internal error: {type(err).__name__}: {err}"

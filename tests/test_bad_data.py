@@ -22,8 +22,13 @@ Y = (X[:, 0] > 0.5).astype(int)
 
 
 def invoke(tmp_path: Path, dataset: dict, **training):
-    cfg = {"name": "bad", "dataset": dataset, "model": {"type": "logreg"},
-           "training": {"epochs": 2, **training}, "output": {"plots": False}}
+    cfg = {
+        "name": "bad",
+        "dataset": dataset,
+        "model": {"type": "logreg"},
+        "training": {"epochs": 2, **training},
+        "output": {"plots": False},
+    }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return CliRunner().invoke(app, ["run", str(path), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
@@ -108,7 +113,9 @@ def test_x_and_y_of_different_lengths(tmp_path):
 
 
 def test_scalar_arrays(tmp_path):
-    assert_clear_error(invoke(tmp_path, file_dataset(npz(tmp_path, X=np.array(3.0), y=np.array(1)))), "one row per sample")
+    assert_clear_error(
+        invoke(tmp_path, file_dataset(npz(tmp_path, X=np.array(3.0), y=np.array(1)))), "one row per sample"
+    )
 
 
 def test_two_dimensional_class_labels(tmp_path):
@@ -122,7 +129,9 @@ def test_nan_class_labels(tmp_path):
 
 
 def test_non_finite_features(tmp_path):
-    assert_clear_error(invoke(tmp_path, file_dataset(text(tmp_path, "d.csv", "a,b,label\n1,inf,0\n3,4,1\n"))), "X must be finite")
+    assert_clear_error(
+        invoke(tmp_path, file_dataset(text(tmp_path, "d.csv", "a,b,label\n1,inf,0\n3,4,1\n"))), "X must be finite"
+    )
 
 
 def test_non_numeric_csv_column(tmp_path):
@@ -142,7 +151,9 @@ def test_empty_label_in_csv(tmp_path):
 
 def test_digits_outside_0_to_9(tmp_path):
     # caught by the config, like MNIST's and sign digits' classes (dltrain.data.base.check_digits)
-    assert_clear_error(invoke(tmp_path, {"name": "digits", "classes": [3, 12]}), "dataset.classes", "digits are 0..9, got [12]")
+    assert_clear_error(
+        invoke(tmp_path, {"name": "digits", "classes": [3, 12]}), "dataset.classes", "digits are 0..9, got [12]"
+    )
 
 
 def test_labels_outside_the_classes():
@@ -154,7 +165,9 @@ def test_labels_outside_the_classes():
 
 
 def test_repeated_classes(tmp_path):
-    assert_clear_error(invoke(tmp_path, {"name": "digits", "classes": [3, 3]}), "dataset.classes", "each digit may appear once")
+    assert_clear_error(
+        invoke(tmp_path, {"name": "digits", "classes": [3, 3]}), "dataset.classes", "each digit may appear once"
+    )
 
 
 def test_single_class(tmp_path):
@@ -177,7 +190,10 @@ def test_batch_size_larger_than_the_data_is_clamped_with_a_note(tmp_path):
     """Clamped, not refused: a batch of 64 on 4 rows has one sensible meaning (one full batch)."""
     result = invoke(tmp_path, {"name": "or_gate"}, batch_size=64)
     assert result.exit_code == 0, result.output
-    assert "note: training.batch_size 64 is larger than the 4 training samples: each epoch is one full batch of 4" in result.output
+    assert (
+        "note: training.batch_size 64 is larger than the 4 training samples: each epoch is one full batch of 4"
+        in result.output
+    )
     (folder,) = (tmp_path / "runs").iterdir()
     assert json.loads((folder / "meta.json").read_text())["notes"] == [result.output.split("note: ")[1].splitlines()[0]]
 
@@ -192,8 +208,12 @@ def test_runs_dir_that_cannot_be_created(tmp_path):
 
 
 def write_tiny(tmp_path: Path, **training) -> Path:
-    cfg = {"name": "tiny", "dataset": {"name": "or_gate"}, "model": {"type": "perceptron", "rule": "gradient"},
-           "training": {"epochs": 4, **training}}
+    cfg = {
+        "name": "tiny",
+        "dataset": {"name": "or_gate"},
+        "model": {"type": "perceptron", "rule": "gradient"},
+        "training": {"epochs": 4, **training},
+    }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -225,7 +245,9 @@ def assert_consistent(folder: Path) -> dict:
 
 def test_disk_full_when_saving_weights(tmp_path, monkeypatch):
     fail_writes_of(monkeypatch, "weights.npz", errno.ENOSPC)
-    result = CliRunner().invoke(app, ["run", str(write_tiny(tmp_path)), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    result = CliRunner().invoke(
+        app, ["run", str(write_tiny(tmp_path)), "--runs-dir", str(tmp_path / "runs"), "--quiet"]
+    )
     assert_clear_error(result, "weights.npz", "No space left on device", "status failed")
     (folder,) = (tmp_path / "runs").iterdir()
     meta = assert_consistent(folder)
@@ -234,7 +256,9 @@ def test_disk_full_when_saving_weights(tmp_path, monkeypatch):
 
 def test_read_only_folder_during_a_checkpoint(tmp_path, monkeypatch):
     fail_writes_of(monkeypatch, "checkpoint.npz", errno.EROFS, after=1)
-    result = CliRunner().invoke(app, ["run", str(write_tiny(tmp_path, checkpoint_every=1)), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    result = CliRunner().invoke(
+        app, ["run", str(write_tiny(tmp_path, checkpoint_every=1)), "--runs-dir", str(tmp_path / "runs"), "--quiet"]
+    )
     assert_clear_error(result, "checkpoint.npz", "Read-only file system")
     (folder,) = (tmp_path / "runs").iterdir()
     meta = assert_consistent(folder)
@@ -246,6 +270,8 @@ def test_read_only_folder_during_a_checkpoint(tmp_path, monkeypatch):
 
 def test_unwritable_runs_dir_leaves_no_empty_folder(tmp_path, monkeypatch):
     fail_writes_of(monkeypatch, "config.yaml", errno.EACCES)
-    result = CliRunner().invoke(app, ["run", str(write_tiny(tmp_path)), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    result = CliRunner().invoke(
+        app, ["run", str(write_tiny(tmp_path)), "--runs-dir", str(tmp_path / "runs"), "--quiet"]
+    )
     assert_clear_error(result, "config.yaml", "Permission denied")
     assert list((tmp_path / "runs").iterdir()) == []

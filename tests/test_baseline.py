@@ -10,15 +10,16 @@ from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
 from dltrain import api
-from dltrain.baseline import make_estimator
 from dltrain.cli import app
 from dltrain.config.loader import validate
 from dltrain.errors import ConfigError
-from dltrain.experiment import load_splits
+from dltrain.pipeline.baseline import make_estimator
+from dltrain.pipeline.experiment import load_splits
 
 # The logistic-regression tutorial's shape (seed 000) on the bundled digits 0 and 1.
 LOGREG = {
-    "name": "logreg-baseline", "seed": 42,
+    "name": "logreg-baseline",
+    "seed": 42,
     "dataset": {"name": "digits", "classes": [0, 1], "test_size": 0.15, "split_seed": 42},
     "model": {"type": "logreg", "init": {"name": "constant", "value": 0.01}},
     "training": {"optimizer": {"name": "gd", "lr": 0.01}, "epochs": 150},
@@ -34,7 +35,7 @@ def test_logreg_counterpart_is_the_tutorials():
 
 
 def test_baseline_is_fitted_on_the_same_split(tmp_path):
-    result = api.run(LOGREG, runs_dir=tmp_path, live=False)
+    result = api.run(LOGREG, runs_dir=tmp_path)
     recorded = json.loads((result.path / "metrics.json").read_text())["baseline"]
     assert recorded["model"] == "LogisticRegression(max_iter=150, random_state=42)"
     splits = load_splits(validate(LOGREG))
@@ -46,16 +47,35 @@ def test_baseline_is_fitted_on_the_same_split(tmp_path):
 
 
 def test_mlp_hyperparameters_carry_over():
-    cfg = validate({
-        "dataset": {"name": "digits"}, "seed": 7,
-        "model": {"type": "mlp", "hidden": [20, 10], "activation": "sigmoid"},
-        "training": {"optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.001},
-                     "epochs": 12, "batch_size": 16, "shuffle": False},
-        "baseline": "sklearn",
-    })
+    cfg = validate(
+        {
+            "dataset": {"name": "digits"},
+            "seed": 7,
+            "model": {"type": "mlp", "hidden": [20, 10], "activation": "sigmoid"},
+            "training": {
+                "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.001},
+                "epochs": 12,
+                "batch_size": 16,
+                "shuffle": False,
+            },
+            "baseline": "sklearn",
+        }
+    )
     p = make_estimator(cfg, classify=True, n_train=1000).get_params()
-    assert (p["hidden_layer_sizes"], p["activation"], p["solver"], p["learning_rate_init"]) == ((20, 10), "logistic", "sgd", 0.05)
-    assert (p["momentum"], p["nesterovs_momentum"], p["batch_size"], p["max_iter"], p["shuffle"], p["random_state"]) == (0.9, True, 16, 12, False, 7)
+    assert (p["hidden_layer_sizes"], p["activation"], p["solver"], p["learning_rate_init"]) == (
+        (20, 10),
+        "logistic",
+        "sgd",
+        0.05,
+    )
+    assert (
+        p["momentum"],
+        p["nesterovs_momentum"],
+        p["batch_size"],
+        p["max_iter"],
+        p["shuffle"],
+        p["random_state"],
+    ) == (0.9, True, 16, 12, False, 7)
     assert p["alpha"] == pytest.approx(0.001 * 16)  # sklearn divides its L2 term by the batch size
     full = cfg.model_copy(update={"training": cfg.training.model_copy(update={"batch_size": "full"})})
     assert make_estimator(full, classify=False, n_train=300).get_params()["batch_size"] == 300
@@ -63,12 +83,22 @@ def test_mlp_hyperparameters_carry_over():
 
 
 def test_perceptron_counterparts():
-    base = {"dataset": {"name": "or_gate"}, "training": {"optimizer": {"name": "gd", "lr": 0.1}, "epochs": 9}, "baseline": "sklearn"}
+    base = {
+        "dataset": {"name": "or_gate"},
+        "training": {"optimizer": {"name": "gd", "lr": 0.1}, "epochs": 9},
+        "baseline": "sklearn",
+    }
     rosenblatt = make_estimator(validate({**base, "model": {"type": "perceptron", "bias": False}}), True, 4)
     assert type(rosenblatt).__name__ == "Perceptron"
     assert (rosenblatt.eta0, rosenblatt.max_iter, rosenblatt.tol, rosenblatt.fit_intercept) == (0.1, 9, None, False)
-    gradient = make_estimator(validate({**base, "model": {"type": "perceptron", "rule": "gradient", "activation": "relu"}}), True, 4)
-    assert (type(gradient).__name__, gradient.loss, gradient.learning_rate) == ("SGDClassifier", "squared_error", "constant")
+    gradient = make_estimator(
+        validate({**base, "model": {"type": "perceptron", "rule": "gradient", "activation": "relu"}}), True, 4
+    )
+    assert (type(gradient).__name__, gradient.loss, gradient.learning_rate) == (
+        "SGDClassifier",
+        "squared_error",
+        "constant",
+    )
 
 
 def test_options_replace_derived_parameters():
@@ -77,11 +107,17 @@ def test_options_replace_derived_parameters():
     assert (est.C, est.max_iter, est.random_state) == (0.5, 40, 42)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"baseline": {"name": "sklearn", "options": {"max_iters": 3}}}, "['max_iters'] are not parameters of LogisticRegression"),
-    ({"baseline": "keras"}, "baseline"),
-    ({"model": {"type": "mlp", "activation": "leaky_relu"}}, "no 'leaky_relu' activation"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"baseline": {"name": "sklearn", "options": {"max_iters": 3}}},
+            "['max_iters'] are not parameters of LogisticRegression",
+        ),
+        ({"baseline": "keras"}, "baseline"),
+        ({"model": {"type": "mlp", "activation": "leaky_relu"}}, "no 'leaky_relu' activation"),
+    ],
+)
 def test_bad_baseline_configs(change, message):
     with pytest.raises(ConfigError) as err:
         validate({**LOGREG, **change})
@@ -89,8 +125,12 @@ def test_bad_baseline_configs(change, message):
 
 
 def test_an_option_sklearn_refuses_is_recorded_not_fatal(tmp_path):
-    cfg = {**LOGREG, "training": {**LOGREG["training"], "epochs": 3}, "baseline": {"name": "sklearn", "options": {"max_iter": -1}}}
-    result = api.run(cfg, runs_dir=tmp_path, live=False)
+    cfg = {
+        **LOGREG,
+        "training": {**LOGREG["training"], "epochs": 3},
+        "baseline": {"name": "sklearn", "options": {"max_iter": -1}},
+    }
+    result = api.run(cfg, runs_dir=tmp_path)
     assert result.status == "completed"
     assert "max_iter" in result.metrics["baseline"]["error"]
 

@@ -11,12 +11,13 @@ from typer.testing import CliRunner
 
 from dltrain import api
 from dltrain.cli import app
-from dltrain.inspect.compare import flatten, short_names
+from dltrain.inspection.compare import flatten, short_names
 
 runner = CliRunner()
 
 CONFIG = {
-    "name": "cmp", "seed": 5,
+    "name": "cmp",
+    "seed": 5,
     "dataset": {"name": "digits", "classes": [0, 1, 2], "test_size": 0.3, "validation_split": 0.2, "scaling": "minmax"},
     "model": {"type": "logreg"},
     "training": {"optimizer": {"name": "gd", "lr": 0.5}, "epochs": 12},
@@ -28,7 +29,7 @@ def root(tmp_path_factory):
     """Two runs of one config that differ only in the learning rate."""
     root = tmp_path_factory.mktemp("runs")
     for lr in (0.5, 0.005):
-        api.run(CONFIG, overrides=[f"training.optimizer.lr={lr}"], runs_dir=root, live=False)
+        api.run(CONFIG, overrides=[f"training.optimizer.lr={lr}"], runs_dir=root)
     return root
 
 
@@ -100,7 +101,10 @@ def test_not_a_run_is_a_clear_error(tmp_path):
 def test_flatten_and_short_names():
     assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": {}}) == {"a.b": 1, "a.c.d": [1, 2], "e": {}}
     assert short_names(["training.optimizer.lr", "model.init.name", "dataset.name"]) == {
-        "training.optimizer.lr": "lr", "model.init.name": "init.name", "dataset.name": "dataset.name"}
+        "training.optimizer.lr": "lr",
+        "model.init.name": "init.name",
+        "dataset.name": "dataset.name",
+    }
 
 
 def test_an_unwritable_plot_is_a_clear_error(root, tmp_path):

@@ -67,7 +67,13 @@ CASES = [
         "unknown-dataset",
         GOOD.replace("or_gate", "digitz"),
         [],
-        ["dataset", "'digitz' is unknown", "did you mean 'digits'?", "dataset.name", "allowed: or_gate, sqrt_mean, digits, sign_digits, mnist, inline, file"],
+        [
+            "dataset",
+            "'digitz' is unknown",
+            "did you mean 'digits'?",
+            "dataset.name",
+            "allowed: or_gate, sqrt_mean, digits, sign_digits, mnist, inline, file",
+        ],
     ),
     (
         "unknown-model",
@@ -161,7 +167,12 @@ CASES = [
     ),
     ("set-without-equals", GOOD, ["model.hidden"], ["--set expects key.path=value", "'model.hidden'"]),
     ("set-without-key", GOOD, ["=3"], ["--set expects key.path=value"]),
-    ("set-bad-yaml-value", GOOD, ["training.optimizer.lr=[1"], ["--set training.optimizer.lr", "not a valid YAML value"]),
+    (
+        "set-bad-yaml-value",
+        GOOD,
+        ["training.optimizer.lr=[1"],
+        ["--set training.optimizer.lr", "not a valid YAML value"],
+    ),
     ("set-into-a-value", GOOD, ["training.epochs.x=3"], ["training.epochs is a value, not a section"]),
 ]
 
@@ -187,7 +198,9 @@ def test_the_same_errors_stop_a_real_run_before_any_run_folder(config, tmp_path)
 
 def test_a_step_output_with_an_explicit_loss_is_a_config_error(config, tmp_path):
     # Only found when the network is built, so it needs a real run, not --dry-run.
-    text = GOOD.replace("model: {type: mlp, hidden: [4], activation: relu}", "model: {type: perceptron, rule: rosenblatt}")
+    text = GOOD.replace(
+        "model: {type: mlp, hidden: [4], activation: relu}", "model: {type: perceptron, rule: rosenblatt}"
+    )
     text = text.replace("training: {", "training: {loss: sse, ")
     runs = tmp_path / "runs"
     code, _, message = invoke("run", config(text), "--runs-dir", runs)
@@ -210,7 +223,9 @@ def test_bad_flag_value_names_the_key(config):
 
 
 def test_json_run_error_document(config, tmp_path):
-    code, stdout, _ = invoke("run", config(GOOD.replace("lr: 0.01", "lr: -1")), "--runs-dir", tmp_path / "runs", "--json")
+    code, stdout, _ = invoke(
+        "run", config(GOOD.replace("lr: 0.01", "lr: -1")), "--runs-dir", tmp_path / "runs", "--json"
+    )
     assert code == 2
     doc = json.loads(stdout)
     assert doc["status"] == "error" and "training.optimizer.lr" in doc["error"]
@@ -236,7 +251,15 @@ def test_dry_run_prints_the_resolved_config_with_defaults(config, tmp_path):
 
 def test_dry_run_shows_set_overrides_and_flags(config):
     code, stdout, _ = invoke(
-        "run", config(), "--dry-run", "--set", "model.hidden=[64,32]", "--set", "training.optimizer.lr=0.5", "--seed", "9"
+        "run",
+        config(),
+        "--dry-run",
+        "--set",
+        "model.hidden=[64,32]",
+        "--set",
+        "training.optimizer.lr=0.5",
+        "--seed",
+        "9",
     )
     assert code == 0
     resolved = yaml.safe_load(stdout)
@@ -262,7 +285,9 @@ def test_resolved_config_validates_again(config, tmp_path):
 
 def test_bce_needs_a_sigmoid_output(cli, tmp_path):
     path = tmp_path / "relu_bce.yaml"
-    path.write_text("dataset: {name: or_gate}\nmodel: {type: mlp, hidden: [4], output_activation: relu}\ntraining: {loss: bce, epochs: 2}\n")
+    path.write_text(
+        "dataset: {name: or_gate}\nmodel: {type: mlp, hidden: [4], output_activation: relu}\ntraining: {loss: bce, epochs: 2}\n"
+    )
     result = cli("run", path, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "bce needs probabilities from a sigmoid output" in result.output
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import CONFIGS, real_data_dir
 
 BUILTIN = ["quickstart", "perceptron_or", "perceptron_rosenblatt", "mlp_tiny", "mlp_tiny_fullbatch", "sqrt_mean"]
@@ -56,7 +55,9 @@ def test_sqrt_mean_beats_predicting_the_mean(run_json):
     assert doc["metrics"]["test"]["r2"] > 0.95  # observed 0.994
 
 
-needs_data = pytest.mark.skipif(real_data_dir() is None, reason="real data directory (DLTRAIN_DATA_DIR or ../shared/data) not found")
+needs_data = pytest.mark.skipif(
+    real_data_dir() is None, reason="real data directory (DLTRAIN_DATA_DIR or ../shared/data) not found"
+)
 
 
 SHORT_REAL_RUNS = [
@@ -71,7 +72,9 @@ SHORT_REAL_RUNS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("config, epochs, least, observed", SHORT_REAL_RUNS, ids=[r[0] for r in SHORT_REAL_RUNS])
 def test_real_data_config_learns_in_a_few_epochs(run_json, config, epochs, least, observed):
-    code, doc = run_json(CONFIGS / f"{config}.yaml", "--data-dir", real_data_dir(), "--set", f"training.epochs={epochs}")
+    code, doc = run_json(
+        CONFIGS / f"{config}.yaml", "--data-dir", real_data_dir(), "--set", f"training.epochs={epochs}"
+    )
     assert code == 0
     assert doc["metrics"]["test"]["accuracy"] >= least, observed
 

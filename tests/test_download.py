@@ -8,11 +8,10 @@ starts with both variables pointing at a closed loopback port.
 
 from __future__ import annotations
 
-import os
-
 import gzip
 import hashlib
 import io
+import os
 import socket
 import struct
 import threading
@@ -120,9 +119,7 @@ def tiny_mnist(server, monkeypatch):
         mnist.TEST_IMAGES: rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
         mnist.TEST_LABELS: np.arange(20, dtype=np.uint8)[::-1] % 10,
     }
-    blobs = {
-        name: idx_gz(a, mnist.IMAGE_MAGIC if a.ndim == 3 else mnist.LABEL_MAGIC) for name, a in arrays.items()
-    }
+    blobs = {name: idx_gz(a, mnist.IMAGE_MAGIC if a.ndim == 3 else mnist.LABEL_MAGIC) for name, a in arrays.items()}
     for name, blob in blobs.items():
         server.routes[f"/m/{name}"] = blob
     monkeypatch.setattr(mnist, "FILES", {n: hashlib.sha256(b).hexdigest() for n, b in blobs.items()})

@@ -23,7 +23,11 @@ SIZES = (7, 5, 6, 3)  # n_in, hidden, hidden, classes
 # --- the plain reference -----------------------------------------------------------------
 
 ACT = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z))}
-DACT = {"relu": lambda z, a: (z > 0).astype(z.dtype), "tanh": lambda z, a: 1.0 - a * a, "sigmoid": lambda z, a: a * (1.0 - a)}
+DACT = {
+    "relu": lambda z, a: (z > 0).astype(z.dtype),
+    "tanh": lambda z, a: 1.0 - a * a,
+    "sigmoid": lambda z, a: a * (1.0 - a),
+}
 
 
 def ref_loss_and_grads(params, x, y, act):
@@ -81,7 +85,10 @@ def random_problem(dtype, act="relu", n=9, seed=0):
     rng = np.random.default_rng(seed)
     params = []
     for fan_in, fan_out in zip(SIZES, SIZES[1:]):
-        params += [rng.standard_normal((fan_in, fan_out)).astype(dtype), rng.standard_normal(fan_out).astype(dtype) * 0.1]
+        params += [
+            rng.standard_normal((fan_in, fan_out)).astype(dtype),
+            rng.standard_normal(fan_out).astype(dtype) * 0.1,
+        ]
     x = rng.standard_normal((n, SIZES[0])).astype(dtype)
     y = np.eye(SIZES[-1], dtype=dtype)[rng.integers(0, SIZES[-1], n)]
     return params, x, y
@@ -90,7 +97,9 @@ def random_problem(dtype, act="relu", n=9, seed=0):
 def network(params, act):
     n_layers = len(params) // 2
     acts = [act] * (n_layers - 1) + ["softmax"]
-    return Network([Dense(params[2 * i].copy(), params[2 * i + 1].copy(), a) for i, a in enumerate(acts)], "cross_entropy")
+    return Network(
+        [Dense(params[2 * i].copy(), params[2 * i + 1].copy(), a) for i, a in enumerate(acts)], "cross_entropy"
+    )
 
 
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=2e-4, atol=1e-5)}

@@ -16,22 +16,37 @@ runner = CliRunner()
 PNG = b"\x89PNG\r\n\x1a\n"
 
 MLP_DIGITS = {
-    "name": "eval-mlp", "seed": 3,
-    "dataset": {"name": "digits", "classes": [3, 5, 8], "test_size": 0.25, "validation_split": 0.2, "scaling": "minmax", "stratify": True},
+    "name": "eval-mlp",
+    "seed": 3,
+    "dataset": {
+        "name": "digits",
+        "classes": [3, 5, 8],
+        "test_size": 0.25,
+        "validation_split": 0.2,
+        "scaling": "minmax",
+        "stratify": True,
+    },
     "model": {"type": "mlp", "hidden": [16], "activation": "tanh"},
     "training": {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": 8, "batch_size": 32},
 }
 LOGREG_F32 = {
-    "name": "eval-logreg", "seed": 1,
+    "name": "eval-logreg",
+    "seed": 1,
     "dataset": {"name": "digits", "test_size": 0.3, "scaling": "standard"},
     "model": {"type": "logreg"},
     "training": {"optimizer": {"name": "gd", "lr": 0.1}, "epochs": 15, "dtype": "float32"},
     "baseline": "sklearn",
 }
 SQRT_MEAN = {
-    "name": "eval-sqrt", "seed": 0,
+    "name": "eval-sqrt",
+    "seed": 0,
     "dataset": {"name": "sqrt_mean", "n": 200, "dim": 4, "test_size": 0.25},
-    "model": {"type": "perceptron", "rule": "gradient", "activation": "sigmoid", "init": {"name": "uniform", "low": -0.5, "high": 0.5}},
+    "model": {
+        "type": "perceptron",
+        "rule": "gradient",
+        "activation": "sigmoid",
+        "init": {"name": "uniform", "low": -0.5, "high": 0.5},
+    },
     "training": {"loss": "mse", "optimizer": {"name": "gd", "lr": 0.5}, "epochs": 30, "batch_size": 1},
 }
 
@@ -39,7 +54,7 @@ SQRT_MEAN = {
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    return {cfg["name"]: api.run(cfg, runs_dir=root, live=False).path for cfg in (MLP_DIGITS, LOGREG_F32, SQRT_MEAN)}
+    return {cfg["name"]: api.run(cfg, runs_dir=root).path for cfg in (MLP_DIGITS, LOGREG_F32, SQRT_MEAN)}
 
 
 def eval_json(*args):
@@ -80,7 +95,6 @@ def test_regression_details_and_plot(runs):
     assert (path / "predicted_vs_actual.png").read_bytes()[:8] == PNG
 
 
-
 def test_eval_runs_one_forward_pass_per_split(runs, monkeypatch):
     from dltrain.nn.network import Network
 
@@ -102,6 +116,7 @@ def test_an_unwritable_plot_is_a_warning_not_an_error(runs, tmp_path):
     assert "warning:" in result.stdout and "confusion_matrix.png" in result.stdout
     report = eval_json(copy, "--split", "test")
     assert report["plots"] == [] and "no plot written" in report["warnings"][0]
+
 
 def test_eval_shows_the_recorded_baseline(runs):
     report = eval_json(runs["eval-logreg"])
@@ -138,15 +153,21 @@ def _resave_weights(folder, **replaced):
     np.savez(folder / "weights.npz", **{**weights, **replaced})
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda p: (p / "weights.npz").unlink(), "weights.npz"),
-    (lambda p: (p / "config.yaml").unlink(), "config.yaml is missing"),
-    (lambda p: (p / "meta.json").write_text('{"status": "runn'), "meta.json is unreadable"),
-    (lambda p: (p / "weights.npz").write_bytes(b"PK\x03\x04 truncated"), "weights.npz is unreadable"),
-    (lambda p: (p / "config.yaml").write_text("model: {type: nope}\n"), "not a valid dltrain config"),
-    (lambda p: _resave_weights(p, W0=np.zeros((3, 3))), "W0 should be"),
-    (lambda p: _resave_weights(p, b0=np.full(dict(np.load(p / "weights.npz"))["b0"].shape, "x")), "holds <U1 values in b0, not numbers"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: (p / "weights.npz").unlink(), "weights.npz"),
+        (lambda p: (p / "config.yaml").unlink(), "config.yaml is missing"),
+        (lambda p: (p / "meta.json").write_text('{"status": "runn'), "meta.json is unreadable"),
+        (lambda p: (p / "weights.npz").write_bytes(b"PK\x03\x04 truncated"), "weights.npz is unreadable"),
+        (lambda p: (p / "config.yaml").write_text("model: {type: nope}\n"), "not a valid dltrain config"),
+        (lambda p: _resave_weights(p, W0=np.zeros((3, 3))), "W0 should be"),
+        (
+            lambda p: _resave_weights(p, b0=np.full(dict(np.load(p / "weights.npz"))["b0"].shape, "x")),
+            "holds <U1 values in b0, not numbers",
+        ),
+    ],
+)
 def test_half_written_run_folder_is_a_clear_error(runs, tmp_path, damage, message):
     copy = shutil.copytree(runs["eval-mlp"], tmp_path / "copy")
     damage(copy)

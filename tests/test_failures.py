@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import CONFIGS, REPO
+
 from dltrain import api
 from dltrain.errors import Interrupted
 
@@ -53,7 +53,16 @@ def test_an_unexpected_error_fails_the_run_cleanly(cli, runs_dir, monkeypatch):
 def test_training_goes_on_when_the_reader_of_stderr_goes_away(tmp_path):
     # `dltrain run ... 2>&1 >/dev/null | head -2`: the pipe closes after two progress lines.
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "dltrain", "run", str(CONFIGS / "quickstart.yaml"), "--quiet", "--runs-dir", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dltrain",
+        "run",
+        str(CONFIGS / "quickstart.yaml"),
+        "--quiet",
+        "--runs-dir",
+        str(tmp_path),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     for _ in range(2):
         proc.stderr.readline()
@@ -65,7 +74,7 @@ def test_training_goes_on_when_the_reader_of_stderr_goes_away(tmp_path):
 
 
 def test_a_resume_stopped_again_drops_the_older_final_results(tmp_path, monkeypatch):
-    first = api.run(TINY, runs_dir=tmp_path, live=False)
+    first = api.run(TINY, runs_dir=tmp_path)
     assert (first.path / "metrics.json").is_file() and (first.path / "cost.png").is_file()
 
     from dltrain.train import loop
@@ -79,11 +88,11 @@ def test_a_resume_stopped_again_drops_the_older_final_results(tmp_path, monkeypa
 
     monkeypatch.setattr(loop.Trainer, "_epoch", stop_in_epoch_nine)
     with pytest.raises(Interrupted):
-        api.resume(first.path, epochs=12, live=False)
+        api.resume(first.path, epochs=12)
     meta = json.loads((first.path / "meta.json").read_text())
     assert meta["status"] == "interrupted" and meta["epochs_done"] == 8
     # metrics.json and the plots described the 6-epoch weights: gone, not left beside newer weights
     assert not (first.path / "metrics.json").exists() and not (first.path / "cost.png").exists()
     monkeypatch.undo()
-    assert api.resume(first.path, epochs=12, live=False).status == "completed"
+    assert api.resume(first.path, epochs=12).status == "completed"
     assert (first.path / "metrics.json").is_file()

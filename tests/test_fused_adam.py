@@ -75,13 +75,19 @@ def test_compiled_training_run_equals_numpy_run(monkeypatch):
     """A whole Trainer run (shuffled mini-batches, Adam, float64) gives the same history and weights."""
     pytest.importorskip("numba")
     from dltrain.api import resolve
-    from dltrain.experiment import Experiment
+    from dltrain.pipeline.experiment import Experiment
 
     monkeypatch.setattr(optimizers, "FUSED_MIN_WORK", 0)
-    cfg = resolve({"name": "fused", "seed": 3, "dataset": {"name": "digits", "scaling": "minmax"},
-                   "model": {"type": "mlp", "hidden": [256, 128], "activation": "relu"},
-                   "training": {"optimizer": {"name": "adam", "lr": 0.003}, "epochs": 2, "batch_size": 64, "dtype": "float64"},
-                   "output": {"plots": False}})
+    cfg = resolve(
+        {
+            "name": "fused",
+            "seed": 3,
+            "dataset": {"name": "digits", "scaling": "minmax"},
+            "model": {"type": "mlp", "hidden": [256, 128], "activation": "relu"},
+            "training": {"optimizer": {"name": "adam", "lr": 0.003}, "epochs": 2, "batch_size": 64, "dtype": "float64"},
+            "output": {"plots": False},
+        }
+    )
     runs = []
     for numba_env in ("1", "0"):
         monkeypatch.setenv("DLTRAIN_NUMBA", numba_env)

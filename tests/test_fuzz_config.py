@@ -27,29 +27,93 @@ from dltrain.errors import ConfigError
 EXAMPLES = int(os.environ.get("DLTRAIN_FUZZ_EXAMPLES", "300"))
 
 BASES = [
-    {"name": "or", "seed": 1, "dataset": {"name": "or_gate", "bias_input": True},
-     "model": {"type": "perceptron", "rule": "rosenblatt", "bias": False},
-     "training": {"optimizer": {"name": "gd", "lr": 1.0}, "epochs": 2}},
-    {"name": "inline", "dataset": {"name": "inline", "X": [[0, 1], [1, 0], [1, 1], [0, 0]], "y": [1, 1, 0, 0]},
-     "model": {"type": "logreg", "init": {"name": "normal", "std": 0.1}},
-     "training": {"optimizer": {"name": "adam", "lr": 0.1}, "epochs": 2, "batch_size": 2, "loss": "bce"}},
-    {"name": "digits", "seed": 2, "dataset": {"name": "digits", "classes": [0, 1], "test_size": 0.2, "validation_split": 0.1, "scaling": "minmax"},
-     "model": {"type": "mlp", "hidden": [8], "activation": "tanh"},
-     "training": {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}, "epochs": 1, "batch_size": 64, "checkpoint_every": 1}},
-    {"name": "reg", "dataset": {"name": "sqrt_mean", "n": 40, "dim": 3},
-     "model": {"type": "mlp", "hidden": [4, 4], "activation": "relu", "output_activation": "identity"},
-     "training": {"loss": "mse", "epochs": 2, "dtype": "float32"}, "output": {"plots": False}},
+    {
+        "name": "or",
+        "seed": 1,
+        "dataset": {"name": "or_gate", "bias_input": True},
+        "model": {"type": "perceptron", "rule": "rosenblatt", "bias": False},
+        "training": {"optimizer": {"name": "gd", "lr": 1.0}, "epochs": 2},
+    },
+    {
+        "name": "inline",
+        "dataset": {"name": "inline", "X": [[0, 1], [1, 0], [1, 1], [0, 0]], "y": [1, 1, 0, 0]},
+        "model": {"type": "logreg", "init": {"name": "normal", "std": 0.1}},
+        "training": {"optimizer": {"name": "adam", "lr": 0.1}, "epochs": 2, "batch_size": 2, "loss": "bce"},
+    },
+    {
+        "name": "digits",
+        "seed": 2,
+        "dataset": {
+            "name": "digits",
+            "classes": [0, 1],
+            "test_size": 0.2,
+            "validation_split": 0.1,
+            "scaling": "minmax",
+        },
+        "model": {"type": "mlp", "hidden": [8], "activation": "tanh"},
+        "training": {
+            "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+            "epochs": 1,
+            "batch_size": 64,
+            "checkpoint_every": 1,
+        },
+    },
+    {
+        "name": "reg",
+        "dataset": {"name": "sqrt_mean", "n": 40, "dim": 3},
+        "model": {"type": "mlp", "hidden": [4, 4], "activation": "relu", "output_activation": "identity"},
+        "training": {"loss": "mse", "epochs": 2, "dtype": "float32"},
+        "output": {"plots": False},
+    },
 ]
 
-WORDS = ["gd", "sgd", "adam", "mlp", "logreg", "perceptron", "full", "auto", "relu", "sigmoid", "softmax", "step",
-         "identity", "bce", "mse", "sse", "cross_entropy", "or_gate", "sqrt_mean", "digits", "inline", "file",
-         "float32", "float64", "minmax", "standard", "none", "he", "xavier", "normal", "constant", "gradient",
-         "rosenblatt", "classification", "regression"]
+WORDS = [
+    "gd",
+    "sgd",
+    "adam",
+    "mlp",
+    "logreg",
+    "perceptron",
+    "full",
+    "auto",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "step",
+    "identity",
+    "bce",
+    "mse",
+    "sse",
+    "cross_entropy",
+    "or_gate",
+    "sqrt_mean",
+    "digits",
+    "inline",
+    "file",
+    "float32",
+    "float64",
+    "minmax",
+    "standard",
+    "none",
+    "he",
+    "xavier",
+    "normal",
+    "constant",
+    "gradient",
+    "rosenblatt",
+    "classification",
+    "regression",
+]
 EXTREMES = [0, -1, 1, 2, 3, 2**31, 2**63, 10**12, -(10**12), 1e-300, 1e300, -1e300, 0.5, -0.5, 1.5]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10, 10), st.sampled_from(EXTREMES),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8), st.sampled_from(WORDS),
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 10),
+    st.sampled_from(EXTREMES),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.sampled_from(WORDS),
 )
 values = st.one_of(
     scalars,
@@ -138,7 +202,12 @@ def run_cli(config_bytes: bytes):
         return CliRunner().invoke(app, ["run", str(config), "--runs-dir", str(Path(tmp) / "runs"), "--quiet", "--json"])
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize="DLTRAIN_FUZZ_EXAMPLES" not in os.environ)
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize="DLTRAIN_FUZZ_EXAMPLES" not in os.environ,
+)
 @given(data=st.data())
 def test_fuzzed_configs_end_with_a_documented_exit_code(data):
     doc = copy.deepcopy(data.draw(st.sampled_from(BASES)))
@@ -150,13 +219,16 @@ def test_fuzzed_configs_end_with_a_documented_exit_code(data):
     result = run_cli(affordable(text))
 
     assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"{type(result.exception).__name__}: {result.exception}\nconfig: {doc!r}")
+        f"{type(result.exception).__name__}: {result.exception}\nconfig: {doc!r}"
+    )
     assert result.exit_code in (0, 1, 2), (result.exit_code, result.output)
     assert "Traceback" not in result.output
     report = json.loads(result.stdout)  # exactly one JSON document
     assert report["status"] in {"completed", "failed", "error"}
     if result.exit_code == 0:
-        assert report["status"] == "completed" and all(not isinstance(v, float) or not math.isnan(v) for v in [report["seconds"]])
+        assert report["status"] == "completed" and all(
+            not isinstance(v, float) or not math.isnan(v) for v in [report["seconds"]]
+        )
 
 
 def test_out_of_memory_is_a_clear_error(tmp_path):
@@ -176,7 +248,10 @@ FOUND = {
     "inline rows without features": {"dataset": {"name": "inline", "X": [[], []], "y": [0, 1]}},
     "file name too long": {"dataset": {"name": "file", "path": "x" * 5000 + ".csv"}},
     "NUL in a file name": {"dataset": {"name": "file", "path": "a\x00b.csv"}},
-    "infinite initial weights": {"model": {"type": "logreg", "init": {"name": "constant", "value": 1e308}}, "training": {"dtype": "float32", "epochs": 2}},
+    "infinite initial weights": {
+        "model": {"type": "logreg", "init": {"name": "constant", "value": 1e308}},
+        "training": {"dtype": "float32", "epochs": 2},
+    },
     "array too large for numpy": {"dataset": {"name": "sqrt_mean", "dim": 10**16}, "model": {"type": "mlp"}},
     "one-sample split": {"dataset": {"name": "sqrt_mean", "n": 1, "test_size": 0.5}, "model": {"type": "mlp"}},
 }
@@ -184,7 +259,13 @@ FOUND = {
 
 @pytest.mark.parametrize("case", list(FOUND))
 def test_found_cases(case):
-    doc = {"name": "found", "dataset": {"name": "or_gate"}, "training": {"epochs": 2}, "output": {"plots": False}, **FOUND[case]}
+    doc = {
+        "name": "found",
+        "dataset": {"name": "or_gate"},
+        "training": {"epochs": 2},
+        "output": {"plots": False},
+        **FOUND[case],
+    }
     result = run_cli(yaml.safe_dump(doc).encode())
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code in (1, 2) and "Traceback" not in result.output

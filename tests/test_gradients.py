@@ -250,7 +250,13 @@ MODEL_CASES = [
     ("perceptron-relu-sse-nobias", Perceptron(rule="gradient", activation="relu", bias=False, **INIT), 2, 1, "sse"),
     ("perceptron-relu-sse", Perceptron(rule="gradient", activation="relu", **INIT), 2, 1, "sse"),
     ("perceptron-tanh-mse", Perceptron(rule="gradient", activation="tanh", **INIT), 2, 1, "mse"),
-    ("perceptron-identity-mse-nobias", Perceptron(rule="gradient", activation="identity", bias=False, **INIT), 2, 1, "mse"),
+    (
+        "perceptron-identity-mse-nobias",
+        Perceptron(rule="gradient", activation="identity", bias=False, **INIT),
+        2,
+        1,
+        "mse",
+    ),
     ("perceptron-leaky_relu-sse", Perceptron(rule="gradient", activation="leaky_relu", **INIT), 2, 1, "sse"),
     *[
         (f"mlp-{act}-softmax-ce", Mlp(hidden=[5], activation=act, **INIT), 3, 1, "auto")
@@ -259,15 +265,35 @@ MODEL_CASES = [
     ("mlp-5x4-relu-sigmoid-bce", Mlp(hidden=[5, 4], activation="relu", **INIT), 2, 1, "auto"),
     ("mlp-5x4-tanh-identity-mse", Mlp(hidden=[5, 4], activation="tanh", **INIT), None, 2, "auto"),
     ("mlp-5x4-leaky_relu-identity-sse", Mlp(hidden=[5, 4], activation="leaky_relu", **INIT), None, 2, "sse"),
-    ("mlp-4-sigmoid-sigmoid-sse", Mlp(hidden=[4], activation="sigmoid", output_activation="sigmoid", **INIT), None, 1, "sse"),
-    ("mlp-4-sigmoid-sigmoid-mse", Mlp(hidden=[4], activation="sigmoid", output_activation="sigmoid", **INIT), 2, 1, "mse"),
+    (
+        "mlp-4-sigmoid-sigmoid-sse",
+        Mlp(hidden=[4], activation="sigmoid", output_activation="sigmoid", **INIT),
+        None,
+        1,
+        "sse",
+    ),
+    (
+        "mlp-4-sigmoid-sigmoid-mse",
+        Mlp(hidden=[4], activation="sigmoid", output_activation="sigmoid", **INIT),
+        2,
+        1,
+        "mse",
+    ),
     ("mlp-4-relu-softmax-mse", Mlp(hidden=[4], activation="relu", output_activation="softmax", **INIT), 3, 1, "mse"),
-    ("mlp-4-tanh-sigmoid-bce-multi", Mlp(hidden=[4], activation="tanh", output_activation="sigmoid", **INIT), None, 3, "bce"),
+    (
+        "mlp-4-tanh-sigmoid-bce-multi",
+        Mlp(hidden=[4], activation="tanh", output_activation="sigmoid", **INIT),
+        None,
+        3,
+        "bce",
+    ),
     ("mlp-3x4x3-relu-softmax-ce", Mlp(hidden=[3, 4, 3], activation="relu", **INIT), 4, 1, "auto"),
 ]
 
 
-@pytest.mark.parametrize("model, n_classes, n_targets, loss", [c[1:] for c in MODEL_CASES], ids=[c[0] for c in MODEL_CASES])
+@pytest.mark.parametrize(
+    "model, n_classes, n_targets, loss", [c[1:] for c in MODEL_CASES], ids=[c[0] for c in MODEL_CASES]
+)
 def test_model_gradients_match_central_difference(model, n_classes, n_targets, loss):
     net, X, Y = build_smooth(model, n_classes, n_targets, loss)
     assert all(p.dtype == np.float64 for p in net.params)

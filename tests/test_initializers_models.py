@@ -9,11 +9,11 @@ from pydantic import ValidationError
 
 from dltrain.config.loader import validate
 from dltrain.data.split import Splits
-from dltrain.experiment import Experiment
 from dltrain.nn.initializers import INITIALIZERS, Constant, He, Normal, Uniform, Xavier, Zeros, initialize
 from dltrain.nn.models import LogReg, Mlp, Perceptron
 from dltrain.nn.network import Dense, Network
 from dltrain.nn.optimizers import GD
+from dltrain.pipeline.experiment import Experiment
 
 
 def draw(init, shape, seed=0, dtype=np.float64) -> np.ndarray:
@@ -217,16 +217,22 @@ def test_rosenblatt_on_the_or_gate_through_the_trainer():
     expected = [([0, 1], 0), ([1, 1], 0), ([1, 1], -1), ([1, 1], -1)]
     expected_errors = [2, 2, 1, 0]  # misclassified rows in each epoch, before each row's update
 
-    cfg = validate({
-        "dataset": {"name": "or_gate"},
-        "model": {"type": "perceptron", "rule": "rosenblatt", "init": {"name": "zeros"}},
-        "training": {"optimizer": {"name": "gd", "lr": 1.0}, "epochs": 4, "batch_size": 1, "shuffle": False},
-    })
+    cfg = validate(
+        {
+            "dataset": {"name": "or_gate"},
+            "model": {"type": "perceptron", "rule": "rosenblatt", "init": {"name": "zeros"}},
+            "training": {"optimizer": {"name": "gd", "lr": 1.0}, "epochs": 4, "batch_size": 1, "shuffle": False},
+        }
+    )
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     splits = Splits(train=(X, np.array([0, 1, 1, 1])), val=None, test=None, classes=[0, 1], sample_shape=None)
     exp = Experiment(cfg, splits=splits)
     seen = []
-    exp.train(on_epoch=lambda r: seen.append((exp.net.layers[0].W[:, 0].tolist(), float(exp.net.layers[0].b[0]), r.train_loss)))
+    exp.train(
+        on_epoch=lambda r: seen.append(
+            (exp.net.layers[0].W[:, 0].tolist(), float(exp.net.layers[0].b[0]), r.train_loss)
+        )
+    )
 
     assert [(w, b) for w, b, _ in seen] == expected
     assert [round(loss * 4) for _, _, loss in seen] == expected_errors

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from dltrain import api
 from dltrain.cli import app
 from dltrain.errors import ConfigError
-from dltrain.experiment import Experiment, weights_of
+from dltrain.pipeline.experiment import Experiment, weights_of
 from dltrain.runs.folder import RunFolder
 from dltrain.runs.status import run_status
 from dltrain.train import checkpoint
@@ -75,13 +75,16 @@ def assert_same_run(a: Path, b: Path) -> None:
     for key in wa:
         assert np.array_equal(wa[key], wb[key]), key
     assert json.loads((a / "metrics.json").read_text()) == json.loads((b / "metrics.json").read_text())
-    strip = lambda path: [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(open(path))]
+
+    def strip(path):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(open(path))]
+
     assert strip(a / "history.csv") == strip(b / "history.csv")
 
 
 def reference(tmp_path: Path, kind: str, epochs: int) -> Path:
     """The same run, never interrupted."""
-    return api.run(config(kind, epochs), runs_dir=tmp_path / "reference", live=False).path
+    return api.run(config(kind, epochs), runs_dir=tmp_path / "reference").path
 
 
 def assert_complete_files(folder: Path) -> None:
@@ -104,8 +107,14 @@ def assert_complete_files(folder: Path) -> None:
 
 def spawn(*args: str) -> subprocess.Popen:
     """A real `python -m dltrain ...` process, progress lines on stderr."""
-    return subprocess.Popen([sys.executable, "-m", "dltrain", *map(str, args), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dltrain", *map(str, args), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        cwd=ROOT,
+    )
 
 
 def start_run(cfg_path: Path, runs_dir: Path) -> subprocess.Popen:
@@ -119,7 +128,7 @@ def wait_for_epoch(proc: subprocess.Popen, epoch: int) -> list[str]:
         lines.append(line)
         if line.startswith("epoch") and int(line.split()[1].split("/")[0]) >= epoch:
             return lines
-    raise AssertionError("the run ended before epoch %d:\n%s" % (epoch, "".join(lines)))
+    raise AssertionError(f"the run ended before epoch {epoch}:\n" + "".join(lines))
 
 
 # --- real processes, real signals ---------------------------------------------------------
@@ -175,7 +184,7 @@ def test_second_interrupt_exits_at_once_leaving_complete_files(tmp_path):
 def test_second_interrupt_during_the_save_leaves_at_once(tmp_path, monkeypatch):
     """Deterministic version of the race above: both signals arrive while the run is being saved."""
     from dltrain.errors import Interrupted
-    from dltrain.runs import session
+    from dltrain.pipeline import session
 
     real_save = session.save_record
 
@@ -187,7 +196,7 @@ def test_second_interrupt_during_the_save_leaves_at_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(session, "save_record", save_interrupted)
     with pytest.raises(Interrupted, match="stopped at once by a second interrupt") as caught:
-        api.run(config("adam", 4, checkpoint_every=2), runs_dir=tmp_path, live=False, handle_signals=True)
+        api.run(config("adam", 4, checkpoint_every=2), runs_dir=tmp_path, handle_signals=True)
     assert "resume with: dltrain resume" in str(caught.value)
     folder = only_run(tmp_path)
     assert_complete_files(folder)
@@ -204,7 +213,9 @@ def test_sigkill_at_random_moments_leaves_complete_files_and_a_crashed_status(tm
     proc = start_run(write_config(tmp_path, cfg), runs)
     folder = None
     for attempt in range(3):  # kill the run, then kill each resumed session
-        wait_for_epoch(proc, (folder and json.loads((folder / "meta.json").read_text())["epochs_done"] or 0) + rng.randint(2, 8))
+        wait_for_epoch(
+            proc, (folder and json.loads((folder / "meta.json").read_text())["epochs_done"] or 0) + rng.randint(2, 8)
+        )
         threading.Event().wait(rng.uniform(0, 0.02))  # land anywhere inside an epoch or a write
         proc.kill()
         proc.communicate(timeout=30)
@@ -266,8 +277,8 @@ def test_stop_mid_epoch_rolls_back_and_resumes_bit_identical(tmp_path, kind, sto
 
 @pytest.mark.parametrize("kind, first_epochs", [("sgd", 1), ("adam", 4), ("gd", 2)])
 def test_api_resume_continues_a_finished_run(tmp_path, kind, first_epochs):
-    short = api.run(config(kind, first_epochs), runs_dir=tmp_path / "runs", live=False)
-    resumed = api.resume(short.path, epochs=7, live=False)
+    short = api.run(config(kind, first_epochs), runs_dir=tmp_path / "runs")
+    resumed = api.resume(short.path, epochs=7)
     assert resumed.status == "completed" and resumed.epochs == 7
     assert yaml.safe_load((short.path / "config.yaml").read_text())["training"]["epochs"] == 7
     assert_same_run(short.path, reference(tmp_path, kind, 7))
@@ -276,34 +287,36 @@ def test_api_resume_continues_a_finished_run(tmp_path, kind, first_epochs):
 def test_checkpoint_every_saves_at_multiples_and_at_the_end(tmp_path, monkeypatch):
     saved = []
     real_save = checkpoint.save
-    monkeypatch.setattr(checkpoint, "save", lambda folder, state: (saved.append(int(state["epoch"])), real_save(folder, state)))
-    api.run(config("sgd", 5, checkpoint_every=2), runs_dir=tmp_path, live=False)
+    monkeypatch.setattr(
+        checkpoint, "save", lambda folder, state: (saved.append(int(state["epoch"])), real_save(folder, state))
+    )
+    api.run(config("sgd", 5, checkpoint_every=2), runs_dir=tmp_path)
     assert saved == [2, 4, 5]
 
 
 def test_resume_without_checkpoint_starts_over(tmp_path):
-    path = api.run(config("adam", 3), runs_dir=tmp_path / "runs", live=False).path
+    path = api.run(config("adam", 3), runs_dir=tmp_path / "runs").path
     (path / "checkpoint.npz").unlink()
     RunFolder(path).update_meta(status="running", pid=2**22 + 1)  # a crash before the first checkpoint
-    api.resume(path, live=False)
+    api.resume(path)
     assert_same_run(path, reference(tmp_path, "adam", 3))
 
 
 def test_resume_refuses_a_run_that_is_still_running(tmp_path):
-    path = api.run(config("adam", 1), runs_dir=tmp_path, live=False).path
+    path = api.run(config("adam", 1), runs_dir=tmp_path).path
     RunFolder(path).update_meta(status="running", pid=os.getpid())
     result = CliRunner().invoke(app, ["resume", str(path)])
     assert result.exit_code == 2 and "still running" in result.output
 
 
 def test_resume_with_fewer_epochs_than_done_is_an_error(tmp_path):
-    path = api.run(config("adam", 3), runs_dir=tmp_path, live=False).path
+    path = api.run(config("adam", 3), runs_dir=tmp_path).path
     with pytest.raises(ConfigError, match="already trained 3 epochs"):
-        api.resume(path, epochs=2, live=False)
+        api.resume(path, epochs=2)
 
 
 def test_resume_refuses_a_checkpoint_that_does_not_match_the_config(tmp_path):
-    path = api.run(config("adam", 2), runs_dir=tmp_path, live=False).path
+    path = api.run(config("adam", 2), runs_dir=tmp_path).path
     cfg = yaml.safe_load((path / "config.yaml").read_text())
     cfg["model"]["hidden"] = [8]
     (path / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -320,16 +333,26 @@ def test_resume_of_something_that_is_not_a_run_folder(tmp_path):
 
 
 def test_divergence_fails_with_epoch_last_loss_and_hint_keeping_history(tmp_path):
-    cfg = {"name": "diverge", "dataset": {"name": "sqrt_mean", "n": 100, "dim": 4}, "model": {"type": "mlp", "hidden": [8]},
-           "training": {"optimizer": {"name": "gd", "lr": 5.0}, "epochs": 500}}
-    result = CliRunner().invoke(app, ["run", str(write_config(tmp_path, cfg)), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    cfg = {
+        "name": "diverge",
+        "dataset": {"name": "sqrt_mean", "n": 100, "dim": 4},
+        "model": {"type": "mlp", "hidden": [8]},
+        "training": {"optimizer": {"name": "gd", "lr": 5.0}, "epochs": 500},
+    }
+    result = CliRunner().invoke(
+        app, ["run", str(write_config(tmp_path, cfg)), "--runs-dir", str(tmp_path / "runs"), "--quiet"]
+    )
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output and "RuntimeWarning" not in result.output
     folder = only_run(tmp_path / "runs")
     meta = json.loads((folder / "meta.json").read_text())
     done = meta["epochs_done"]
     assert meta["status"] == "failed" and 0 < done < 500
-    assert f"in epoch {done + 1}" in meta["error"] and "last finite epoch loss" in meta["error"] and "lower training.optimizer.lr" in meta["error"]
+    assert (
+        f"in epoch {done + 1}" in meta["error"]
+        and "last finite epoch loss" in meta["error"]
+        and "lower training.optimizer.lr" in meta["error"]
+    )
     history = list(csv.DictReader(open(folder / "history.csv")))
     assert len(history) == done and np.isfinite(float(history[-1]["train_loss"]))
     weights = RunFolder(folder).read_npz("weights.npz")  # rolled back to the last finite epoch
@@ -345,7 +368,9 @@ def test_run_status_reports_crashed_only_for_dead_local_processes():
     here = {"status": "running", "host": socket.gethostname()}
     assert run_status({**here, "pid": dead.pid}) == "crashed"
     assert run_status({**here, "pid": os.getpid()}) == "running"
-    assert run_status({**here, "pid": os.getpid(), "process_started": "2000-01-01T00:00:00+00:00"}) == "crashed"  # pid reused
+    assert (
+        run_status({**here, "pid": os.getpid(), "process_started": "2000-01-01T00:00:00+00:00"}) == "crashed"
+    )  # pid reused
     assert run_status({**here}) == "crashed"
     assert run_status({"status": "running", "host": "elsewhere", "pid": dead.pid}) == "running"
     assert run_status({"status": "completed", "pid": dead.pid}) == "completed"

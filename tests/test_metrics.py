@@ -22,7 +22,10 @@ def test_regression_scores_one_sample_has_no_r2():
 
 
 def test_main_metric_is_accuracy_for_classifiers_and_loss_otherwise():
-    assert main_metric({"train": {"loss": 1.0, "accuracy": 0.5}, "test": {"loss": 2.0, "accuracy": 0.4}}) == "test.accuracy"
+    assert (
+        main_metric({"train": {"loss": 1.0, "accuracy": 0.5}, "test": {"loss": 2.0, "accuracy": 0.4}})
+        == "test.accuracy"
+    )
     assert main_metric({"train": {"loss": 1.0, "mse": 2.0}, "val": {"loss": 1.5, "mse": 3.0}}) == "val.loss"
     assert main_metric({}) is None
 

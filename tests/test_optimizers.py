@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dltrain.nn.models import Mlp, Perceptron
 from dltrain.nn.network import Dense, Network
 from dltrain.nn.optimizers import GD, Adam
-from dltrain.nn.models import Mlp, Perceptron
 
 G1 = np.array([0.5, 0.25])
 G2 = np.array([-1.0, 0.5])
@@ -116,9 +116,7 @@ def test_decay_mask_marks_weights_not_biases():
 
 def test_gd_weight_decay_applies_to_weights_only():
     net = weight_and_bias()
-    GD(lr=0.1, weight_decay=0.5).build(net.params, net.decay_mask).step(
-        [np.array([[0.5], [0.25]]), np.array([0.5])]
-    )
+    GD(lr=0.1, weight_decay=0.5).build(net.params, net.decay_mask).step([np.array([[0.5], [0.25]]), np.array([0.5])])
     W, b = net.params
     # W: g + 0.5 W = [0.5 + 0.5, 0.25 - 1.0] = [1.0, -0.75]; W - 0.1 * that = [0.9, -1.925]
     np.testing.assert_allclose(W, [[0.9], [-1.925]], rtol=0, atol=1e-15)

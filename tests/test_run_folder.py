@@ -8,9 +8,9 @@ import threading
 
 import numpy as np
 import yaml
+from conftest import CONFIGS
 from PIL import Image
 
-from conftest import CONFIGS
 from dltrain.config.loader import validate
 from dltrain.runs.folder import RunFolder
 
@@ -24,8 +24,17 @@ def test_folder_contents(run_json):
 
     run = Path(doc["run"])
     assert sorted(p.name for p in run.iterdir()) == sorted(
-        ["config.yaml", "meta.json", "history.csv", "metrics.json", "weights.npz", "checkpoint.npz", "cost.png", "accuracy.png",
-         "preprocess.npz"]  # the minmax scaler fitted on train, for `dltrain predict`
+        [
+            "config.yaml",
+            "meta.json",
+            "history.csv",
+            "metrics.json",
+            "weights.npz",
+            "checkpoint.npz",
+            "cost.png",
+            "accuracy.png",
+            "preprocess.npz",
+        ]  # the minmax scaler fitted on train, for `dltrain predict`
     )
     cfg = validate(yaml.safe_load((run / "config.yaml").read_text()))  # the resolved config validates
     assert cfg.training.epochs == 5 and cfg.model.hidden == [64]
@@ -98,10 +107,14 @@ def test_dry_run_prints_resolved_config(cli):
 
 
 def test_adjustments_are_noted_in_every_record():
-    from dltrain.experiment import Experiment
+    from dltrain.pipeline.experiment import Experiment
 
-    cfg = validate({"dataset": {"name": "or_gate"}, "model": {"type": "perceptron"}, "training": {"batch_size": 64, "epochs": 1}})
+    cfg = validate(
+        {"dataset": {"name": "or_gate"}, "model": {"type": "perceptron"}, "training": {"batch_size": 64, "epochs": 1}}
+    )
     exp = Experiment(cfg)
-    assert exp.notes == ["training.batch_size 64 is larger than the 4 training samples: each epoch is one full batch of 4"]
+    assert exp.notes == [
+        "training.batch_size 64 is larger than the 4 training samples: each epoch is one full batch of 4"
+    ]
     exp.train()
     assert exp.record("completed").meta["notes"] == exp.notes  # what sweep points and resumes save too

@@ -16,23 +16,27 @@ from typer.testing import CliRunner
 
 from dltrain import api
 from dltrain.cli import app
-from dltrain.inspect.listing import list_runs
+from dltrain.inspection.listing import list_runs
 from dltrain.runs.reader import run_folders
 
 runner = CliRunner()
 
 DIGITS = {
-    "name": "digits-mlp", "seed": 2,
+    "name": "digits-mlp",
+    "seed": 2,
     "dataset": {"name": "digits", "test_size": 0.2, "scaling": "minmax", "stratify": True},
     "model": {"type": "mlp", "hidden": [32]},
     "training": {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": 15, "batch_size": 64},
 }
 OR_GATE = {
-    "name": "or", "dataset": {"name": "or_gate"},
-    "model": {"type": "perceptron", "rule": "rosenblatt"}, "training": {"optimizer": {"name": "gd", "lr": 0.1}, "epochs": 10},
+    "name": "or",
+    "dataset": {"name": "or_gate"},
+    "model": {"type": "perceptron", "rule": "rosenblatt"},
+    "training": {"optimizer": {"name": "gd", "lr": 0.1}, "epochs": 10},
 }
 SQRT_MEAN = {
-    "name": "sqrt", "dataset": {"name": "sqrt_mean", "n": 100, "dim": 3, "scaling": "standard"},
+    "name": "sqrt",
+    "dataset": {"name": "sqrt_mean", "n": 100, "dim": 3, "scaling": "standard"},
     "model": {"type": "mlp", "hidden": [8], "activation": "tanh"},
     "training": {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": 40, "batch_size": 10},
 }
@@ -41,7 +45,7 @@ SQRT_MEAN = {
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    return {cfg["name"]: api.run(cfg, runs_dir=root, live=False).path for cfg in (DIGITS, OR_GATE, SQRT_MEAN)}
+    return {cfg["name"]: api.run(cfg, runs_dir=root).path for cfg in (DIGITS, OR_GATE, SQRT_MEAN)}
 
 
 def invoke(*args, code=0):
@@ -57,11 +61,17 @@ def predict_json(*args):
 
 # --- dltrain runs --------------------------------------------------------------------------
 
+
 def test_runs_lists_every_run(runs):
     rows = json.loads(invoke("runs", runs["or"].parent, "--json").stdout)
     assert [r["name"] for r in rows] == [p.name for p in runs.values()]  # oldest first
     digits = rows[0]
-    assert (digits["status"], digits["dataset"], digits["model"], digits["metric"]) == ("completed", "digits", "mlp 32", "test.accuracy")
+    assert (digits["status"], digits["dataset"], digits["model"], digits["metric"]) == (
+        "completed",
+        "digits",
+        "mlp 32",
+        "test.accuracy",
+    )
     # regression: test.loss, the main metric a sweep also ranks by (dltrain.train.metrics.main_metric)
     assert rows[2]["metric"] == "test.loss" and rows[2]["seconds"] > 0
     assert "digits-mlp" in invoke("runs", runs["or"].parent).stdout
@@ -80,7 +90,6 @@ def test_a_running_run_whose_process_died_is_crashed(runs, tmp_path):
     assert rows == {"dead": "crashed", "alive": "running", "half": "incomplete"}
 
 
-
 def test_runs_lists_a_folder_with_a_broken_config(runs, tmp_path):
     copy = shutil.copytree(runs["digits-mlp"], tmp_path / "broken")
     (copy / "config.yaml").write_text("model: {type: mlp, hidden: [32\n")  # unterminated: not YAML
@@ -89,11 +98,13 @@ def test_runs_lists_a_folder_with_a_broken_config(runs, tmp_path):
     assert (rows["broken"]["status"], rows["broken"]["dataset"], rows["broken"]["model"]) == ("completed", None, None)
     assert (rows["fine"]["dataset"], rows["fine"]["model"]) == ("digits", "mlp 32")
 
+
 def test_runs_in_a_missing_folder(tmp_path):
     assert "no runs directory" in invoke("runs", tmp_path / "nope", code=2).stderr
 
 
 # --- dltrain predict -----------------------------------------------------------------------
+
 
 def _png(path, pixels, scale=1):
     image = Image.fromarray(pixels.astype(np.uint8), "L")
@@ -115,14 +126,17 @@ def test_predict_digit_images_written_as_png(runs, tmp_path):
     small, big = [r["class"] for r in rows[::2]], [r["class"] for r in rows[1::2]]
     assert small == big  # a 4x-enlarged image converts back to the same 8x8 sample
     assert sum(c == d for d, c in enumerate(small)) >= 9  # observed 10/10
-    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-9 and r["probability"] == max(r["probabilities"].values()) for r in rows)
+    assert all(
+        abs(sum(r["probabilities"].values()) - 1) < 1e-9 and r["probability"] == max(r["probabilities"].values())
+        for r in rows
+    )
     inverted = predict_json(runs["digits-mlp"], "--invert", *sorted(tmp_path.glob("digit*_inverted.png")))
     assert [r["class"] for r in inverted] == big
 
 
 def test_predict_samples_apply_the_training_scaler(runs, tmp_path):
     """Raw test samples through predict give exactly the outputs training's own pipeline gives."""
-    from dltrain.experiment import load_splits
+    from dltrain.pipeline.experiment import load_splits
     from dltrain.runs.reader import read_run
 
     run = read_run(runs["digits-mlp"])
@@ -134,7 +148,9 @@ def test_predict_samples_apply_the_training_scaler(runs, tmp_path):
     got = np.array([list(r["probabilities"].values()) for r in rows])
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
     assert np.mean([r["class"] for r in rows] == y) >= 0.95  # observed 0.961
-    np.savetxt(tmp_path / "five.csv", raw_X[:5], delimiter=",", header=",".join(f"p{i}" for i in range(64)), comments="")
+    np.savetxt(
+        tmp_path / "five.csv", raw_X[:5], delimiter=",", header=",".join(f"p{i}" for i in range(64)), comments=""
+    )
     from_csv = predict_json(run.path, tmp_path / "five.csv")
     assert [r["class"] for r in from_csv] == [r["class"] for r in rows[:5]]
     assert [r["input"] for r in from_csv] == [f"{tmp_path / 'five.csv'}[{i}]" for i in range(5)]
@@ -154,7 +170,6 @@ def test_predict_or_gate_rows(runs, tmp_path):
     assert [r["class"] for r in predict_json(runs["or"], tmp_path / "rows.npy")] == [0, 1, 1, 1]
 
 
-
 def test_predict_on_the_training_csv_drops_the_configured_label_column(tmp_path):
     # bug B4: only columns named label/y/target were dropped, so a run trained with
     # `label: digit` took 'digit' for a feature of its own CSV and refused it
@@ -163,21 +178,31 @@ def test_predict_on_the_training_csv_drops_the_configured_label_column(tmp_path)
     y = (X.sum(axis=1) > 1).astype(int)
     path = tmp_path / "train.csv"
     path.write_text("a,digit,b\n" + "".join(f"{a},{c},{b}\n" for (a, b), c in zip(X, y)))
-    cfg = {"name": "csv-label", "seed": 0, "dataset": {"name": "file", "path": str(path), "label": "digit", "test_size": 0.0},
-           "model": {"type": "logreg"}, "training": {"optimizer": {"name": "gd", "lr": 1.0}, "epochs": 30}, "output": {"plots": False}}
-    run = api.run(cfg, runs_dir=tmp_path / "runs", live=False).path
+    cfg = {
+        "name": "csv-label",
+        "seed": 0,
+        "dataset": {"name": "file", "path": str(path), "label": "digit", "test_size": 0.0},
+        "model": {"type": "logreg"},
+        "training": {"optimizer": {"name": "gd", "lr": 1.0}, "epochs": 30},
+        "output": {"plots": False},
+    }
+    run = api.run(cfg, runs_dir=tmp_path / "runs").path
     rows = predict_json(run, path)
     assert len(rows) == 40
     assert np.mean([r["class"] for r in rows] == y) >= 0.8  # observed 0.875
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: np.save(d / "x.npy", np.zeros((3, 7))), "does not fit this run"),
-    (lambda d: np.save(d / "x.npy", np.zeros((2, 8, 9))), "does not fit this run"),
-    (lambda d: (d / "x.npy").write_bytes(b"not numpy"), "not a readable .npy"),
-    (lambda d: (d / "x.png").write_bytes(b"not an image"), "not a readable image"),
-    (lambda d: (d / "x.txt").write_text("1,2"), "unknown input type .txt"),
-    (lambda d: None, "does not exist"),
-])
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: np.save(d / "x.npy", np.zeros((3, 7))), "does not fit this run"),
+        (lambda d: np.save(d / "x.npy", np.zeros((2, 8, 9))), "does not fit this run"),
+        (lambda d: (d / "x.npy").write_bytes(b"not numpy"), "not a readable .npy"),
+        (lambda d: (d / "x.png").write_bytes(b"not an image"), "not a readable image"),
+        (lambda d: (d / "x.txt").write_text("1,2"), "unknown input type .txt"),
+        (lambda d: None, "does not exist"),
+    ],
+)
 def test_predict_bad_inputs_are_clear_errors(runs, tmp_path, make, message):
     make(tmp_path)
     target = next(iter(sorted(tmp_path.glob("x.*"))), tmp_path / "x.npy")
@@ -193,8 +218,13 @@ def test_images_need_an_image_trained_run(runs, tmp_path):
 
 def test_runs_sort_by_start_time_then_numeric_suffix(tmp_path):
     """Folders started in the same second get -2, -3, ... -10: listed in that order, by both readers."""
-    for name, started in (("b", "2026-01-02T00:00:00"), ("a-10", "2026-01-01T00:00:00"), ("a-2", "2026-01-01T00:00:00"),
-                          ("a", "2026-01-01T00:00:00"), ("c", None)):
+    for name, started in (
+        ("b", "2026-01-02T00:00:00"),
+        ("a-10", "2026-01-01T00:00:00"),
+        ("a-2", "2026-01-01T00:00:00"),
+        ("a", "2026-01-01T00:00:00"),
+        ("c", None),
+    ):
         (tmp_path / name).mkdir()
         (tmp_path / name / "meta.json").write_text(json.dumps({"status": "completed", "started": started}))
     expected = ["c", "a", "a-2", "a-10", "b"]  # no start time sorts first

@@ -29,7 +29,15 @@ def test_source_uses_no_unsafe_loader_pickle_or_shell(source):
     tree = ast.parse(source.read_text())
     for node, name in calls(tree):
         keywords = {k.arg: ast.unparse(k.value) for k in node.keywords}
-        assert name not in {"yaml.load", "yaml.unsafe_load", "yaml.full_load", "eval", "exec", "os.system", "os.popen"}, f"{source}:{node.lineno} {name}"
+        assert name not in {
+            "yaml.load",
+            "yaml.unsafe_load",
+            "yaml.full_load",
+            "eval",
+            "exec",
+            "os.system",
+            "os.popen",
+        }, f"{source}:{node.lineno} {name}"
         assert keywords.get("shell") not in {"True"}, f"{source}:{node.lineno} shell=True"
         if name in {"np.load", "numpy.load"}:
             assert keywords.get("allow_pickle") == "False", f"{source}:{node.lineno}: np.load needs allow_pickle=False"
@@ -39,7 +47,9 @@ def test_source_uses_no_unsafe_loader_pickle_or_shell(source):
             assert not {"pickle", "cPickle", "dill", "marshal", "shelve"} & set(names), f"{source}:{node.lineno}"
 
 
-@pytest.mark.parametrize("name", ["../escape", "/tmp/abs", "a/b", "..", ".hidden", "a\\b", "x" * 81, "", "ok\x00", "-rf"])
+@pytest.mark.parametrize(
+    "name", ["../escape", "/tmp/abs", "a/b", "..", ".hidden", "a\\b", "x" * 81, "", "ok\x00", "-rf"]
+)
 def test_run_names_cannot_leave_the_runs_dir(tmp_path, name):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"name": "ok", "dataset": {"name": "or_gate"}, "training": {"epochs": 1}}))
@@ -58,13 +68,25 @@ def test_yaml_python_tags_are_refused(tmp_path):
     result = CliRunner().invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and "invalid YAML" in result.output
     assert not marker.exists()
-    result = CliRunner().invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs"), "--set", f"seed=!!python/object/apply:os.system ['touch {marker}']"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(config),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--set",
+            f"seed=!!python/object/apply:os.system ['touch {marker}']",
+        ],
+    )
     assert result.exit_code == 2 and not marker.exists()
 
 
 def test_a_checkpoint_holding_pickled_objects_is_refused(tmp_path):
-    path = api.run({"name": "p", "dataset": {"name": "or_gate"}, "training": {"epochs": 2}, "output": {"plots": False}},
-                   runs_dir=tmp_path, live=False).path
+    path = api.run(
+        {"name": "p", "dataset": {"name": "or_gate"}, "training": {"epochs": 2}, "output": {"plots": False}},
+        runs_dir=tmp_path,
+    ).path
     np.savez(path / "checkpoint.npz", format=np.array(1), epoch=np.array(1), rng=np.array([{"evil": 1}], dtype=object))
     result = CliRunner().invoke(app, ["resume", str(path), "--epochs", "3"])
     assert result.exit_code == 2, result.output

@@ -44,7 +44,9 @@ def config(tmp_path) -> Path:
 
 def dltrain(*args) -> subprocess.CompletedProcess:
     """The real command in a fresh process, so stdout and stderr are the real streams."""
-    return subprocess.run([sys.executable, "-m", "dltrain", *map(str, args)], capture_output=True, text=True, env=ENV, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dltrain", *map(str, args)], capture_output=True, text=True, env=ENV, timeout=120
+    )
 
 
 def test_run_json_prints_one_document_on_stdout_and_progress_on_stderr(config, tmp_path):
@@ -89,7 +91,9 @@ def test_a_diverging_run_exits_1_with_status_failed_and_a_hint(tmp_path):
 
 
 def test_a_config_error_exits_2_with_a_json_error_and_no_traceback(config, tmp_path):
-    result = CliRunner().invoke(app, ["run", str(config), "--set", "training.optimizer.lr=fast", "--runs-dir", str(tmp_path / "runs"), "--json"])
+    result = CliRunner().invoke(
+        app, ["run", str(config), "--set", "training.optimizer.lr=fast", "--runs-dir", str(tmp_path / "runs"), "--json"]
+    )
     assert result.exit_code == 2
     assert json.loads(result.stdout)["status"] == "error"
     assert "training.optimizer.lr" in result.stderr and "Traceback" not in result.output
@@ -97,11 +101,25 @@ def test_a_config_error_exits_2_with_a_json_error_and_no_traceback(config, tmp_p
 
 
 def test_set_is_repeatable_and_takes_yaml_values(config):
-    result = CliRunner().invoke(app, [
-        "run", str(config), "--dry-run", "--json",
-        "--set", "model.hidden=[64, 32]", "--set", "training.epochs=7", "--set", "training.epochs=9",
-        "--set", "training.optimizer={name: gd, lr: 0.5, momentum: 0.9}", "--set", "output.plots=false",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(config),
+            "--dry-run",
+            "--json",
+            "--set",
+            "model.hidden=[64, 32]",
+            "--set",
+            "training.epochs=7",
+            "--set",
+            "training.epochs=9",
+            "--set",
+            "training.optimizer={name: gd, lr: 0.5, momentum: 0.9}",
+            "--set",
+            "output.plots=false",
+        ],
+    )
     assert result.exit_code == 0, result.output
     cfg = json.loads(result.stdout)
     assert cfg["model"]["hidden"] == [64, 32]

@@ -16,16 +16,17 @@ HEAVY = ("numpy", "scipy", "sklearn", "matplotlib", "pydantic", "yaml", "pooch",
 
 
 def test_importing_the_cli_loads_no_heavy_module():
-    code = "import sys, dltrain.cli; print(' '.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    code = f"import sys, dltrain.cli; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.split()
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout.split()
     assert loaded == [], f"dltrain.cli imports {loaded} at module level; import them inside the command that uses them"
 
 
 def test_the_datasets_help_names_what_the_catalog_can_fetch():
     from dltrain.cli.datasets import DOWNLOADABLE
     from dltrain.data import catalog
-
     from dltrain.data.registry import DATASETS
 
     assert DOWNLOADABLE == catalog.DOWNLOADABLE == tuple(catalog.FILES)  # each with its files

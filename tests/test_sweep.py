@@ -81,7 +81,9 @@ def serial(tmp_path_factory) -> Path:
 def test_grid_values_are_yaml_and_points_are_overrides():
     assert parse_values("0.1,1e-3,relu") == [0.1, 0.001, "relu"]  # 1e-3 is a number, not PyYAML's string
     assert parse_values("[64],[64, 32]") == [[64], [64, 32]]
-    grid = merge_grids({"training.epochs": [5, 6], "model.hidden": [[4]]}, ["training.epochs=7", "training.optimizer.lr=0.1,0.2"])
+    grid = merge_grids(
+        {"training.epochs": [5, 6], "model.hidden": [[4]]}, ["training.epochs=7", "training.optimizer.lr=0.1,0.2"]
+    )
     assert grid == {"training.epochs": [7], "model.hidden": [[4]], "training.optimizer.lr": [0.1, 0.2]}
     points = expand(grid, "tiny")
     assert [p.name for p in points] == ["tiny-1_epochs7_hidden4_lr0.1", "tiny-2_epochs7_hidden4_lr0.2"]
@@ -98,8 +100,16 @@ def test_grid_values_are_yaml_and_points_are_overrides():
 
 
 def test_jobs_2_writes_four_run_folders_identical_to_serial(tmp_path, serial):
-    result = cli("sweep", write_config(tmp_path / "tiny.yaml", TINY), *sum((["--grid", g] for g in GRID), []),
-                 "--jobs", "2", "--runs-dir", tmp_path / "runs", "--json")
+    result = cli(
+        "sweep",
+        write_config(tmp_path / "tiny.yaml", TINY),
+        *sum((["--grid", g] for g in GRID), []),
+        "--jobs",
+        "2",
+        "--runs-dir",
+        tmp_path / "runs",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)  # stdout is exactly one JSON document
     sweep_dir = Path(doc["sweep"])
@@ -128,7 +138,7 @@ def test_jobs_2_writes_four_run_folders_identical_to_serial(tmp_path, serial):
 
 def test_a_sweep_point_is_an_ordinary_run(tmp_path, serial):
     point = json.loads((serial / "sweep.json").read_text())["points"][3]
-    alone = api.run(copy.deepcopy(TINY), overrides=point["overrides"], runs_dir=tmp_path, live=False)
+    alone = api.run(copy.deepcopy(TINY), overrides=point["overrides"], runs_dir=tmp_path)
     folder = RunFolder(alone.path)
     same = {4: (folder.read_npz("weights.npz"), folder.read_json("metrics.json"))}
     assert_same_results(same, {4: point_results(serial)[4]})
@@ -140,13 +150,19 @@ def test_a_sweep_point_resumes_like_a_run(tmp_path, serial):
     copied = tmp_path / "point"
     shutil.copytree(serial / point["run"], copied)
     assert (copied / "checkpoint.npz").is_file()
-    resumed = api.resume(copied, epochs=6, live=False)
-    longer = api.run(copy.deepcopy(TINY), overrides=[*point["overrides"], "training.epochs=6"], runs_dir=tmp_path / "runs", live=False)
+    resumed = api.resume(copied, epochs=6)
+    longer = api.run(
+        copy.deepcopy(TINY),
+        overrides=[*point["overrides"], "training.epochs=6"],
+        runs_dir=tmp_path / "runs",
+    )
     assert resumed.status == "completed" and resumed.epochs == 6
     assert json.loads((copied / "meta.json").read_text())["resumed"][-1]["from_epoch"] == 4  # continued, not restarted
     a, b = RunFolder(copied), RunFolder(longer.path)
-    assert_same_results({1: (a.read_npz("weights.npz"), a.read_json("metrics.json"))},
-                        {1: (b.read_npz("weights.npz"), b.read_json("metrics.json"))})
+    assert_same_results(
+        {1: (a.read_npz("weights.npz"), a.read_json("metrics.json"))},
+        {1: (b.read_npz("weights.npz"), b.read_json("metrics.json"))},
+    )
 
 
 # --- Dask ----------------------------------------------------------------------------------
@@ -154,8 +170,9 @@ def test_a_sweep_point_resumes_like_a_run(tmp_path, serial):
 
 def test_dask_cluster_trains_remotely_matches_local_and_stops_on_interrupt(tmp_path, serial):
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         address = cluster.scheduler_address
         result = run_sweep(TINY, GRID, backend="dask", scheduler=address, runs_dir=tmp_path / "client-runs")
         assert result.status == "completed"
@@ -169,11 +186,20 @@ def test_dask_cluster_trains_remotely_matches_local_and_stops_on_interrupt(tmp_p
             raise KeyboardInterrupt
 
         with pytest.raises(Interrupted) as caught:
-            run_sweep(TINY, ["training.epochs=2,100000000"], backend="dask", scheduler=address,
-                      runs_dir=tmp_path / "stopped", on_point=interrupt)
+            run_sweep(
+                TINY,
+                ["training.epochs=2,100000000"],
+                backend="dask",
+                scheduler=address,
+                runs_dir=tmp_path / "stopped",
+                on_point=interrupt,
+            )
         assert [p.status for p in caught.value.result.points] == ["completed", "interrupted"]
         with distributed.Client(address) as client:
-            busy = lambda: sum(client.run(lambda dask_worker: len(dask_worker.state.executing)).values())
+
+            def busy():
+                return sum(client.run(lambda dask_worker: len(dask_worker.state.executing)).values())
+
             deadline = time.monotonic() + 10
             while busy() and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -182,8 +208,18 @@ def test_dask_cluster_trains_remotely_matches_local_and_stops_on_interrupt(tmp_p
 
 def test_dask_backend_without_dask_is_a_clear_usage_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import now raises ImportError
-    result = cli("sweep", write_config(tmp_path / "tiny.yaml", TINY), "--grid", GRID[0], "--backend", "dask",
-                 "--scheduler", "tcp://127.0.0.1:8786", "--runs-dir", tmp_path / "runs")
+    result = cli(
+        "sweep",
+        write_config(tmp_path / "tiny.yaml", TINY),
+        "--grid",
+        GRID[0],
+        "--backend",
+        "dask",
+        "--scheduler",
+        "tcp://127.0.0.1:8786",
+        "--runs-dir",
+        tmp_path / "runs",
+    )
     assert result.exit_code == 2
     assert "pip install 'dltrain[cluster]'" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "runs").exists()
@@ -193,13 +229,20 @@ def test_dask_backend_without_dask_is_a_clear_usage_error(tmp_path, monkeypatch)
 
 
 def test_a_diverging_point_fails_alone_and_the_exit_code_says_so(tmp_path):
-    config = write_config(tmp_path / "reg.yaml", {
-        "name": "reg", "dataset": {"name": "sqrt_mean", "n": 200, "dim": 4},
-        "model": {"type": "mlp", "hidden": [8], "activation": "relu"},
-        "training": {"optimizer": {"name": "gd", "lr": 0.1}, "epochs": 50}, "output": {"plots": False},
-    })
+    config = write_config(
+        tmp_path / "reg.yaml",
+        {
+            "name": "reg",
+            "dataset": {"name": "sqrt_mean", "n": 200, "dim": 4},
+            "model": {"type": "mlp", "hidden": [8], "activation": "relu"},
+            "training": {"optimizer": {"name": "gd", "lr": 0.1}, "epochs": 50},
+            "output": {"plots": False},
+        },
+    )
     # lr 1e6 really diverges: the loss reaches inf in epoch 25 (last finite loss 6.2e+301).
-    result = cli("sweep", config, "--grid", "training.optimizer.lr=0.1,1e6,0.05", "--runs-dir", tmp_path / "runs", "--json")
+    result = cli(
+        "sweep", config, "--grid", "training.optimizer.lr=0.1,1e6,0.05", "--runs-dir", tmp_path / "runs", "--json"
+    )
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
     assert doc["status"] == "failed" and "1 of 3 sweep points failed" in doc["error"]
@@ -216,9 +259,24 @@ def test_ctrl_c_keeps_finished_points_and_marks_the_rest_interrupted(tmp_path):
     config = write_config(tmp_path / "tiny.yaml", TINY)
     runs = tmp_path / "runs"
     # Point 2 would run for hours; point 1 finishes at once.
-    proc = subprocess.Popen([sys.executable, "-m", "dltrain", "sweep", str(config), "--grid", "training.epochs=2,100000000,3",
-                             "--runs-dir", str(runs), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dltrain",
+            "sweep",
+            str(config),
+            "--grid",
+            "training.epochs=2,100000000,3",
+            "--runs-dir",
+            str(runs),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(runs.glob("*/*-tiny-1_*/metrics.json")):
         time.sleep(0.05)
@@ -231,12 +289,19 @@ def test_ctrl_c_keeps_finished_points_and_marks_the_rest_interrupted(tmp_path):
     assert [p["status"] for p in doc["points"]] == ["completed", "interrupted", "interrupted"]
     assert doc["points"][0]["metrics"]["test"]["accuracy"] > 0.2  # a real, finished run (about 0.6 after 2 epochs)
     saved = json.loads((Path(doc["sweep"]) / "sweep.json").read_text())
-    assert saved["status"] == "interrupted" and saved["counts"] == {"completed": 1, "failed": 0, "interrupted": 2, "pending": 0}
+    assert saved["status"] == "interrupted" and saved["counts"] == {
+        "completed": 1,
+        "failed": 0,
+        "interrupted": 2,
+        "pending": 0,
+    }
 
 
 def test_sweep_section_in_the_config_file(tmp_path):
     config = write_config(tmp_path / "tiny.yaml", {**TINY, "sweep": {"grid": {"training.optimizer.lr": [0.01, 0.02]}}})
-    result = cli("sweep", config, "--grid", "training.epochs=2", "--sort-by", "val.loss", "--runs-dir", tmp_path / "runs")
+    result = cli(
+        "sweep", config, "--grid", "training.epochs=2", "--sort-by", "val.loss", "--runs-dir", tmp_path / "runs"
+    )
     assert result.exit_code == 0, result.output
     assert "sorted by val.loss, lower is better" in result.stdout
     sweep_dir = next((tmp_path / "runs").iterdir())
@@ -252,13 +317,19 @@ def test_sweep_section_in_the_config_file(tmp_path):
     assert "sweep" not in yaml.safe_load((Path(json.loads(single.stdout)["run"]) / "config.yaml").read_text())
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--grid", "training.optimzer.lr=0.1,0.2"], "sweep point 1 (lr=0.1): invalid config"),
-    (["--grid", "training.epochs=1", "--sort-by", "test.acc"], "--sort-by 'test.acc'"),
-    (["--grid", "training.epochs=1", "--jobs", "0"], "--jobs must be 1 or more"),
-    (["--grid", "training.epochs=1", "--backend", "dask"], "--backend dask needs --scheduler"),
-    (["--grid", "training.epochs=1", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler applies to --backend dask only"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--grid", "training.optimzer.lr=0.1,0.2"], "sweep point 1 (lr=0.1): invalid config"),
+        (["--grid", "training.epochs=1", "--sort-by", "test.acc"], "--sort-by 'test.acc'"),
+        (["--grid", "training.epochs=1", "--jobs", "0"], "--jobs must be 1 or more"),
+        (["--grid", "training.epochs=1", "--backend", "dask"], "--backend dask needs --scheduler"),
+        (
+            ["--grid", "training.epochs=1", "--scheduler", "tcp://127.0.0.1:1"],
+            "--scheduler applies to --backend dask only",
+        ),
+    ],
+)
 def test_bad_sweep_options_are_usage_errors_before_anything_is_written(tmp_path, args, message):
     result = cli("sweep", write_config(tmp_path / "tiny.yaml", TINY), *args, "--runs-dir", tmp_path / "runs", "--json")
     assert result.exit_code == 2

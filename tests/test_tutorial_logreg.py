@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import CONFIGS, real_data_dir
 
 DATA = real_data_dir()

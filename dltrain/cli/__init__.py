@@ -28,12 +28,16 @@ def _version(show: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="show the version and exit")):
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="show the version and exit"
+    ),
+):
     """Train logistic regression, perceptrons and MLPs on NumPy from YAML experiment configs."""
 
 
 # Each module registers its command on `app` when imported; the order is the order of --help.
-from dltrain.cli import run, resume, sweep, evaluate, compare, list_runs, predict, schema  # noqa: E402,F401
+from dltrain.cli import compare, evaluate, list_runs, predict, resume, run, schema, sweep  # noqa: E402,F401
 from dltrain.cli.datasets import app as _datasets  # noqa: E402
 
 app.add_typer(_datasets, name="datasets")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -51,9 +52,16 @@ def _report(err, as_json: bool) -> None:
     from rich.text import Text
 
     # Text, not markup: messages hold lists such as [0, 1] that markup would swallow.
-    message = Text.assemble(("error: ", "bold red"), str(err)) if status != "interrupted" else Text(str(err), style="yellow")
+    message = (
+        Text.assemble(("error: ", "bold red"), str(err)) if status != "interrupted" else Text(str(err), style="yellow")
+    )
     err_console.print(message, soft_wrap=True)
     if as_json:
         doc = err.result.as_dict() if getattr(err, "result", None) else {"status": status}
         doc["error"] = str(err)
         print_json(doc)
+
+
+def print_note(note: str) -> None:
+    """A remark about the run (a clamped batch size, ...) on stderr, kept apart from results."""
+    print(f"note: {note}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -17,18 +17,24 @@ from dltrain.formatting import number, value_text
 @app.command("compare")
 @reports_errors
 def compare(
-    runs: List[str] = typer.Argument(..., help="run folders, folders of runs, globs ('runs/*lr*') or 'latest'"),
-    only_changed: bool = typer.Option(False, "--only-changed", help="show only the config keys that differ between the runs"),
-    sort_by: Optional[str] = typer.Option(None, "--sort-by", help="order by a metric, best first, e.g. test.accuracy or val.loss"),
+    runs: list[str] = typer.Argument(..., help="run folders, folders of runs, globs ('runs/*lr*') or 'latest'"),
+    only_changed: bool = typer.Option(
+        False, "--only-changed", help="show only the config keys that differ between the runs"
+    ),
+    sort_by: Optional[str] = typer.Option(
+        None, "--sort-by", help="order by a metric, best first, e.g. test.accuracy or val.loss"
+    ),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where 'latest' is looked for"),
     as_json: bool = typer.Option(False, "--json", help="print the comparison as one JSON document on stdout"),
     as_csv: bool = typer.Option(False, "--csv", help="print the comparison as CSV on stdout"),
     as_markdown: bool = typer.Option(False, "--markdown", help="print the comparison as a Markdown table on stdout"),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="write the runs' cost curves into one PNG (train solid, validation dashed)"),
+    plot: Optional[Path] = typer.Option(
+        None, "--plot", help="write the runs' cost curves into one PNG (train solid, validation dashed)"
+    ),
 ):
     """Compare runs: config keys, final metrics, epochs and seconds; the best value of --sort-by highlighted."""
     from dltrain.errors import ConfigError
-    from dltrain.inspect.compare import comparison
+    from dltrain.inspection.compare import comparison
     from dltrain.runs.reader import expand_refs, read_run
 
     if as_json + as_csv + as_markdown > 1:
@@ -49,7 +55,7 @@ def compare(
 
 def _plot(table, path: Path) -> None:
     """One PNG of every run's cost curves; an unwritable path is a RunFolderError from the writer (exit 2)."""
-    from dltrain.inspect.plots import cost_overlay_plot
+    from dltrain.plots import cost_overlay_plot
 
     losses = {_loss_name(run) for run in table.runs}
     ylabel = f"loss ({losses.pop()})" if len(losses) == 1 else "loss"
@@ -66,10 +72,14 @@ def _show(table) -> None:
     """The Rich table: config columns under their short names, the baseline only on its last split."""
     from rich.table import Table
 
-    from dltrain.inspect.compare import short_names
+    from dltrain.inspection.compare import short_names
 
-    last_split = next((s for s in ("test", "val", "train") if any(k.startswith(f"baseline.{s}.") for k in table.metric_keys)), None)
-    metric_keys = [k for k in table.metric_keys if not k.startswith("baseline.") or k.startswith(f"baseline.{last_split}.")]
+    last_split = next(
+        (s for s in ("test", "val", "train") if any(k.startswith(f"baseline.{s}.") for k in table.metric_keys)), None
+    )
+    metric_keys = [
+        k for k in table.metric_keys if not k.startswith("baseline.") or k.startswith(f"baseline.{last_split}.")
+    ]
     short = short_names(table.config_keys)
     rich_table = Table(title=f"{len(table.rows)} runs" + (f", best {table.sort_by} first" if table.sort_by else ""))
     rich_table.add_column("run", no_wrap=True)
@@ -86,8 +96,14 @@ def _show(table) -> None:
             j = metric_keys.index(table.sort_by)
             metrics[j] = f"[bold green]{metrics[j]}[/]"
         seconds = "" if row["seconds"] is None else f"{row['seconds']:.2f}"
-        rich_table.add_row(row["run"], row["status"], *(value_text(row.get(k)) for k in table.config_keys), *metrics,
-                           number(row["epochs"]), seconds)
+        rich_table.add_row(
+            row["run"],
+            row["status"],
+            *(value_text(row.get(k)) for k in table.config_keys),
+            *metrics,
+            number(row["epochs"]),
+            seconds,
+        )
     if table.changed_keys:
         rich_table.caption = f"differ: {', '.join(table.changed_keys)}"
     table_console().print(rich_table)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.tables import metrics_table, table_console
 from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
+from dltrain.cli.tables import metrics_table, table_console
 
 
 class Split(str, Enum):
@@ -30,7 +30,9 @@ HEADERS = {"accuracy": "acc", "precision_macro": "prec", "recall_macro": "rec", 
 def eval_(
     run: str = typer.Argument(..., help="run folder, or 'latest' (the newest in --runs-dir)"),
     split: Split = typer.Option(Split.all, "--split", help="the split to evaluate, or all"),
-    set_: List[str] = typer.Option([], "--set", help="change the dataset before reloading it: --set dataset.test_size=0.5 (repeatable)"),
+    set_: list[str] = typer.Option(
+        [], "--set", help="change the dataset before reloading it: --set dataset.test_size=0.5 (repeatable)"
+    ),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where 'latest' is looked for"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
@@ -40,7 +42,7 @@ def eval_(
     Classifiers also get precision/recall/F1 per class and macro, log loss and
     confusion_matrix.png; regression gets mse, mae, r2 and predicted_vs_actual.png.
     """
-    from dltrain.inspect.evaluate import evaluate, splits_of
+    from dltrain.inspection.evaluate import evaluate, splits_of
     from dltrain.runs.reader import load_run
 
     loaded = load_run(run, runs_dir)
@@ -57,11 +59,18 @@ def _show(report: dict, classes) -> None:
 
     console = table_console()
     details = report["details"]
-    keys = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "log_loss"] if classes is not None else ["mse", "mae", "r2"]
+    keys = (
+        ["accuracy", "precision_macro", "recall_macro", "f1_macro", "log_loss"]
+        if classes is not None
+        else ["mse", "mae", "r2"]
+    )
     rows = {name: {"loss": metrics["loss"], **details[name]} for name, metrics in report["metrics"].items()}
     baseline = report.get("baseline")
     if baseline:  # the baseline's log loss, where it has one, stands in its loss column
-        rows["baseline"] = {**baseline, **{name: {"loss": baseline[name].get("log_loss"), **baseline[name]} for name in rows if baseline.get(name)}}
+        rows["baseline"] = {
+            **baseline,
+            **{name: {"loss": baseline[name].get("log_loss"), **baseline[name]} for name in rows if baseline.get(name)},
+        }
     title = f"eval {report['run']}" + (f" ({', '.join(report['overrides'])})" if report["overrides"] else "")
     table = metrics_table(rows, ["n", "loss", *keys], HEADERS, title)
     if classes is not None:
@@ -73,10 +82,15 @@ def _show(report: dict, classes) -> None:
         for column in ("class", "precision", "recall", "f1", "support"):
             per_class.add_column(column, justify="right")
         for name, values in last["per_class"].items():
-            per_class.add_row(name, f"{values['precision']:.4g}", f"{values['recall']:.4g}", f"{values['f1']:.4g}", str(values["support"]))
+            per_class.add_row(
+                name,
+                f"{values['precision']:.4g}",
+                f"{values['recall']:.4g}",
+                f"{values['f1']:.4g}",
+                str(values["support"]),
+            )
         console.print(per_class)
     for path in report["plots"]:
         console.print(f"plot: {path}", soft_wrap=True)
     for warning in report.get("warnings", []):
         console.print(f"[yellow]warning:[/] {warning}")
-

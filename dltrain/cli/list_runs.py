@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.tables import STATUS_STYLE, table_console
 from dltrain.cli.common import print_json, reports_errors
+from dltrain.cli.tables import STATUS_STYLE, table_console
+
 
 @app.command("runs")
 @reports_errors
@@ -17,7 +18,7 @@ def runs(
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (a list of runs) on stdout"),
 ):
     """List the run folders in DIR, oldest first. A run whose process died shows as crashed."""
-    from dltrain.inspect.listing import list_runs
+    from dltrain.inspection.listing import list_runs
 
     rows = list_runs(runs_dir)
     if as_json:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
 
 import typer
 
@@ -16,7 +15,9 @@ from dltrain.cli.tables import table_console
 @reports_errors
 def predict(
     run: str = typer.Argument(..., help="run folder, or 'latest' (the newest in --runs-dir)"),
-    inputs: List[Path] = typer.Argument(..., help=".npy/.npz/.csv of samples (rows), or image files (PNG, JPG) for image-trained runs"),
+    inputs: list[Path] = typer.Argument(
+        ..., help=".npy/.npz/.csv of samples (rows), or image files (PNG, JPG) for image-trained runs"
+    ),
     invert: bool = typer.Option(False, "--invert", help="images are dark ink on a light background: invert them first"),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where 'latest' is looked for"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
@@ -26,7 +27,7 @@ def predict(
     Images are converted like the training data (grayscale, size, pixel scale), and
     every sample is scaled with the scaler fitted at training time.
     """
-    from dltrain.inspect.predict import predictions, read_inputs
+    from dltrain.inspection.predict import predictions, read_inputs
     from dltrain.runs.reader import load_run
 
     loaded = load_run(run, runs_dir)
@@ -47,7 +48,9 @@ def _show(rows: list[dict], run) -> None:
         table.add_column("value", justify="right")
         for r in rows:
             value = r["value"]
-            table.add_row(r["input"], f"{value:.6g}" if isinstance(value, float) else ", ".join(f"{v:.6g}" for v in value))
+            table.add_row(
+                r["input"], f"{value:.6g}" if isinstance(value, float) else ", ".join(f"{v:.6g}" for v in value)
+            )
     else:
         table.add_column("class", justify="right")
         table.add_column("probability", justify="right")

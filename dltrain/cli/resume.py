@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
+from dltrain.cli.common import DATA_DIR_HELP, print_json, print_note, reports_errors
+from dltrain.cli.progress import rich_progress
 from dltrain.cli.tables import run_summary
 
 
@@ -16,9 +17,13 @@ from dltrain.cli.tables import run_summary
 @reports_errors
 def resume(
     run: Path = typer.Argument(..., help="the run folder"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="train up to this many epochs in all (default: the config's)"),
+    epochs: Optional[int] = typer.Option(
+        None, "--epochs", min=1, help="train up to this many epochs in all (default: the config's)"
+    ),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no live progress bar: a plain line every log_every epochs"),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="no live progress bar: a plain line every log_every epochs"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout (progress stays on stderr)"),
 ):
     """Continue a run from its last checkpoint; the result is the same, bit for bit, as a run never stopped."""
@@ -26,8 +31,15 @@ def resume(
 
     from dltrain import api
 
-    result = api.resume(run, epochs=epochs, data_dir=data_dir, live=False if quiet else None,
-                        argv=["dltrain", *sys.argv[1:]], handle_signals=True)
+    result = api.resume(
+        run,
+        epochs=epochs,
+        data_dir=data_dir,
+        progress=rich_progress(quiet),
+        on_note=print_note,
+        argv=["dltrain", *sys.argv[1:]],
+        handle_signals=True,
+    )
     if as_json:
         print_json(result.as_dict())
         return

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
+from dltrain.cli.common import DATA_DIR_HELP, print_json, print_note, reports_errors
+from dltrain.cli.progress import rich_progress
 from dltrain.cli.tables import run_summary
 
 
@@ -16,12 +17,16 @@ from dltrain.cli.tables import run_summary
 @reports_errors
 def run(
     config: Path = typer.Argument(..., help="experiment config (YAML)"),
-    set_: List[str] = typer.Option([], "--set", help="override a key: --set training.optimizer.lr=0.1 (value parsed as YAML; repeatable)"),
+    set_: list[str] = typer.Option(
+        [], "--set", help="override a key: --set training.optimizer.lr=0.1 (value parsed as YAML; repeatable)"
+    ),
     name: Optional[str] = typer.Option(None, "--name", help="run name (default: the config's name)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="seed (default: the config's seed)"),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where run folders are created"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no live progress bar: a plain line every log_every epochs"),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="no live progress bar: a plain line every log_every epochs"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout (progress stays on stderr)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved config and exit"),
 ):
@@ -38,10 +43,19 @@ def run(
         else:
             sys.stdout.write(dump_config(cfg))
         return
-    result = api.run(config, overrides=set_, runs_dir=runs_dir, data_dir=data_dir, name=name, seed=seed,
-                     live=False if quiet else None, argv=["dltrain", *sys.argv[1:]], handle_signals=True)
+    result = api.run(
+        config,
+        overrides=set_,
+        runs_dir=runs_dir,
+        data_dir=data_dir,
+        name=name,
+        seed=seed,
+        progress=rich_progress(quiet),
+        on_note=print_note,
+        argv=["dltrain", *sys.argv[1:]],
+        handle_signals=True,
+    )
     if as_json:
         print_json(result.as_dict())
         return
     run_summary(result)
-

@@ -6,13 +6,21 @@ module can import this at the top and `dltrain --help` stays fast.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Optional
 
 from rich.console import Console
 
 # Run and sweep-point statuses, as `dltrain runs` and `dltrain sweep` colour them.
-STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "crashed": "bold red",
-                "interrupted": "yellow", "incomplete": "magenta", "pending": "dim"}
+STATUS_STYLE = {
+    "completed": "green",
+    "running": "cyan",
+    "failed": "red",
+    "crashed": "bold red",
+    "interrupted": "yellow",
+    "incomplete": "magenta",
+    "pending": "dim",
+}
 
 
 def table_console(stderr: bool = False) -> Console:
@@ -30,8 +38,12 @@ def _stat(value: Any) -> str:
     return str(value) if isinstance(value, int) else f"{value:.4g}"
 
 
-def metrics_table(metrics: Mapping[str, Any], keys: Optional[list] = None, headers: Optional[Mapping[str, str]] = None,
-                  title: Optional[str] = None):
+def metrics_table(
+    metrics: Mapping[str, Any],
+    keys: Optional[list] = None,
+    headers: Optional[Mapping[str, str]] = None,
+    title: Optional[str] = None,
+):
     """A row per split of `metrics` (metrics.json's shape), then a 'sklearn SPLIT' row for each of those
     splits the baseline has, under the columns `keys` (default: every key in the rows) renamed by
     `headers`; the caption names the baseline's estimator (or its error)."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 import difflib
 import re
 import typing
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -38,7 +39,9 @@ def read_yaml(path: str | Path) -> dict:
         problem = getattr(err, "problem", None) or str(err)
         raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config is a YAML mapping (name:, dataset:, model:, ...), got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: a config is a YAML mapping (name:, dataset:, model:, ...), got {type(data).__name__}"
+        )
     return data
 
 

@@ -11,11 +11,11 @@ from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from dltrain.baseline import Baseline
 from dltrain.config.section import Section
 from dltrain.data.registry import DatasetSpec
 from dltrain.nn.models import LossName, Mlp, Model
 from dltrain.nn.optimizers import GD, Optimizer
+from dltrain.pipeline.baseline import Baseline
 
 
 class Training(Section):
@@ -24,11 +24,20 @@ class Training(Section):
     loss: LossName = Field("auto", description="auto: bce (sigmoid), cross_entropy (softmax), mse (otherwise)")
     optimizer: Optimizer = Field(default_factory=GD, description="gd | sgd | adam and their settings")
     epochs: int = Field(100, gt=0, description="passes over the training split")
-    batch_size: Union[Literal["full"], int] = Field("full", description="'full' (one batch per epoch) or samples per batch (more than the training samples: one full batch, with a note)")
+    batch_size: Union[Literal["full"], int] = Field(
+        "full",
+        description="'full' (one batch per epoch) or samples per batch (more than the training samples: one full batch, with a note)",
+    )
     shuffle: bool = Field(True, description="reshuffle the training split once per epoch (seeded)")
     dtype: Literal["float32", "float64"] = Field("float64", description="floating-point type of data and weights")
-    log_every: int = Field(1, gt=0, description="print a progress line every this many epochs (when not on a live display)")
-    checkpoint_every: int = Field(0, ge=0, description="also save checkpoint.npz, history and weights every this many epochs (0: only when the run stops)")
+    log_every: int = Field(
+        1, gt=0, description="print a progress line every this many epochs (when not on a live display)"
+    )
+    checkpoint_every: int = Field(
+        0,
+        ge=0,
+        description="also save checkpoint.npz, history and weights every this many epochs (0: only when the run stops)",
+    )
 
     @field_validator("batch_size", mode="before")
     @classmethod
@@ -47,7 +56,9 @@ class Output(Section):
 class Sweep(Section):
     """A grid for `dltrain sweep`: each key path maps to the values it takes."""
 
-    grid: dict[str, list] = Field(default_factory=dict, description="key.path -> [values]; the sweep runs their cartesian product")
+    grid: dict[str, list] = Field(
+        default_factory=dict, description="key.path -> [values]; the sweep runs their cartesian product"
+    )
 
 
 class Config(Section):
@@ -59,7 +70,10 @@ class Config(Section):
     model: Model = Field(default_factory=Mlp, description="logreg | perceptron | mlp and its settings")
     training: Training = Field(default_factory=Training)
     output: Output = Field(default_factory=Output)
-    baseline: Optional[Baseline] = Field(None, description="'sklearn': also fit scikit-learn's counterpart on the same split (see dltrain.baseline)")
+    baseline: Optional[Baseline] = Field(
+        None,
+        description="'sklearn': also fit scikit-learn's counterpart on the same split (see dltrain.pipeline.baseline)",
+    )
     # Excluded from dumps: a run's config.yaml describes that one run, not the grid it came from.
     sweep: Optional[Sweep] = Field(None, exclude=True, description="grid for `dltrain sweep`; `dltrain run` ignores it")
 
@@ -68,7 +82,9 @@ class Config(Section):
     def _safe_name(cls, name: str) -> str:
         # The name becomes part of a folder name: letters, digits, '.', '_' and '-' only.
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}", name):
-            raise ValueError("a run name must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit")
+            raise ValueError(
+                "a run name must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
         return name
 
     @model_validator(mode="after")

@@ -74,7 +74,9 @@ class DatasetConfig(Section):
         """
         from dltrain.errors import DataError
 
-        raise DataError(f"dataset {self.name!r} does not say how an image becomes a sample; give the samples as a .npy, .npz or .csv file")
+        raise DataError(
+            f"dataset {self.name!r} does not say how an image becomes a sample; give the samples as a .npy, .npz or .csv file"
+        )
 
 
 class RandomTestSplit(DatasetConfig):

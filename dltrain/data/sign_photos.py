@@ -14,9 +14,10 @@ import io
 import re
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Optional
+from typing import Optional
 
 import numpy as np
 

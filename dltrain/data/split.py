@@ -27,7 +27,7 @@ class Splits:
     test: Optional[Pair]
     classes: Optional[list]
     sample_shape: Optional[tuple[int, ...]]
-    scaler: Optional["Scaler"] = None  # fitted on train; predict re-applies it to new samples
+    scaler: Optional[Scaler] = None  # fitted on train; predict re-applies it to new samples
 
     @property
     def n_features(self) -> int:
@@ -77,7 +77,7 @@ class Scaler:
         self.scale = np.where(span > 0, span, 1.0)  # constant features stay finite
 
     @classmethod
-    def from_arrays(cls, preprocess: dict) -> "Scaler":
+    def from_arrays(cls, preprocess: dict) -> Scaler:
         """The scaler a run saved (`arrays()`, preprocess.npz); {} gives one that leaves X as it is.
 
         Its kind reads 'saved': the arrays do not say whether minmax or standard fitted them.
@@ -109,7 +109,13 @@ def make_splits(ds: Dataset, cfg: DatasetConfig, dtype) -> Splits:
     train, val = _split(*rest, cfg.validation_split, cfg.split_seed, stratify, "validation")
     if len(train[0]) == 0:
         raise DataError("the training split is empty")
-    flat = lambda X: X.reshape(len(X), -1)
+
+    def flat(X):
+        return X.reshape(len(X), -1)
+
     scaler = Scaler(cfg.scaling, flat(train[0]))
-    prep = lambda pair: None if pair is None else (np.ascontiguousarray(scaler(flat(pair[0])), dtype=dtype), pair[1])
+
+    def prep(pair):
+        return None if pair is None else (np.ascontiguousarray(scaler(flat(pair[0])), dtype=dtype), pair[1])
+
     return Splits(prep(train), prep(val), prep(test), ds.classes, ds.sample_shape or ds.X.shape[1:], scaler)

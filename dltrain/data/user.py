@@ -66,7 +66,9 @@ class Inline(RandomTestSplit):
             raise ValueError(f"X has {len(self.X)} rows but y has {len(self.y)}")
         shapes = {len(v) if isinstance(v, list) else None for v in self.y}
         if len(shapes) != 1:
-            raise ValueError("y must hold one value per row, or lists of the same length for every row (several regression targets)")
+            raise ValueError(
+                "y must hold one value per row, or lists of the same length for every row (several regression targets)"
+            )
         return self
 
     def load(self, data_dir: Path) -> Dataset:

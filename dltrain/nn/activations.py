@@ -9,8 +9,9 @@ the values are the same either way, so the training loop can reuse its buffers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 

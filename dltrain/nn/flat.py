@@ -1,19 +1,22 @@
 """Arrays laid end to end in one vector, so elementwise work runs once over all of them.
 
-    flat, views = packed(params)        # zero-filled; views[i] has params[i].shape
-    flat_span(views) is flat            # recognises such a list again
-    span = SpanMemo(); span(views)      # the same, remembered for the list last seen
+flat, views = packed(params)        # zero-filled; views[i] has params[i].shape
+flat_span(views) is flat            # recognises such a list again
+span = SpanMemo(); span(views)      # the same, remembered for the list last seen
 """
 
 from __future__ import annotations
 
 import operator
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 
 
-def packed(like: Sequence[np.ndarray], dtype=None, buffer: Optional[np.ndarray] = None) -> tuple[np.ndarray, list[np.ndarray]]:
+def packed(
+    like: Sequence[np.ndarray], dtype=None, buffer: Optional[np.ndarray] = None
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """A zeroed 1-D vector (or the given `buffer`) and views of it shaped like each array of `like`, in order."""
     dtype = np.dtype(dtype or like[0].dtype)
     flat = np.zeros(sum(a.size for a in like), dtype) if buffer is None else buffer

@@ -11,8 +11,8 @@ dL/dz = (a - y) / n directly, which is exact and never divides by a - a^2.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -97,5 +97,8 @@ FUSED: dict[tuple[str, str], FusedLoss] = {
     # Rosenblatt's rule: the error (y - a) of the step output drives the update
     # w += lr (y - a) x, i.e. gradient descent with dL/dz = a - y summed over the batch.
     # The loss reported is the fraction of samples misclassified.
-    ("step", "perceptron"): FusedLoss(lambda z, y: np.mean(np.any((z >= 0) != (y > 0.5), axis=1)), lambda z, a, y, out=None: np.subtract(a, y, out=out)),
+    ("step", "perceptron"): FusedLoss(
+        lambda z, y: np.mean(np.any((z >= 0) != (y > 0.5), axis=1)),
+        lambda z, a, y, out=None: np.subtract(a, y, out=out),
+    ),
 }

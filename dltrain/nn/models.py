@@ -57,9 +57,13 @@ class _Model(Section):
         if loss == "cross_entropy" and (out_act != "softmax" or n_out == 1):
             raise ValueError("cross_entropy needs a softmax output over the classes; with one sigmoid unit use bce")
         if loss == "bce" and out_act != "sigmoid":
-            raise ValueError(f"bce needs probabilities from a sigmoid output, not {out_act!r}; use mse or sse for other outputs")
+            raise ValueError(
+                f"bce needs probabilities from a sigmoid output, not {out_act!r}; use mse or sse for other outputs"
+            )
         if (out_act == "step") != (loss == "perceptron"):
-            raise ValueError("a step output has no gradient: it trains only with the perceptron's rosenblatt rule, which sets its own loss (leave training.loss at auto)")
+            raise ValueError(
+                "a step output has no gradient: it trains only with the perceptron's rosenblatt rule, which sets its own loss (leave training.loss at auto)"
+            )
         layers = []
         for fan_in, fan_out, act, has_bias in self.layer_specs(n_in, n_out, out_act):
             W = initialize(self.init, rng, (fan_in, fan_out), dtype)
@@ -88,7 +92,9 @@ class Perceptron(_Model):
 
     type: Literal["perceptron"] = "perceptron"
     rule: Literal["rosenblatt", "gradient"] = Field("rosenblatt", description="how the weights are updated")
-    activation: Optional[ActivationName] = Field(None, description="output activation; default step (rosenblatt) or sigmoid (gradient)")
+    activation: Optional[ActivationName] = Field(
+        None, description="output activation; default step (rosenblatt) or sigmoid (gradient)"
+    )
     bias: bool = Field(True, description="learn a bias; turn off when the data carries a constant-1 input")
 
     @model_validator(mode="after")
@@ -112,15 +118,21 @@ class Mlp(_Model):
     """Multi-layer perceptron: dense hidden layers with one activation, then the output layer."""
 
     type: Literal["mlp"] = "mlp"
-    hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [32], min_length=1, description="units per hidden layer")
+    hidden: list[Annotated[int, Field(gt=0)]] = Field(
+        default_factory=lambda: [32], min_length=1, description="units per hidden layer"
+    )
     activation: ActivationName = Field("relu", description="activation of the hidden layers")
-    output_activation: Optional[ActivationName] = Field(None, description="default sigmoid (2 classes), softmax (more), identity (regression)")
+    output_activation: Optional[ActivationName] = Field(
+        None, description="default sigmoid (2 classes), softmax (more), identity (regression)"
+    )
     init: Initializer = Field(default_factory=He, description="initializer of the weight matrices")
 
     @model_validator(mode="after")
     def _trainable_hidden(self):
         if self.activation in ("step", "softmax"):
-            raise ValueError(f"hidden activation {self.activation!r} cannot be trained by backpropagation; use relu, tanh, sigmoid, leaky_relu or identity")
+            raise ValueError(
+                f"hidden activation {self.activation!r} cannot be trained by backpropagation; use relu, tanh, sigmoid, leaky_relu or identity"
+            )
         return self
 
     def output_activation_for(self, n_classes):

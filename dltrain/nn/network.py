@@ -32,7 +32,9 @@ class Dense:
     def params(self) -> list[np.ndarray]:
         return [self.W] if self.b is None else [self.W, self.b]
 
-    def forward(self, x: np.ndarray, z: Optional[np.ndarray] = None, a: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    def forward(
+        self, x: np.ndarray, z: Optional[np.ndarray] = None, a: Optional[np.ndarray] = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """x: (n, n_in) -> (z, a), both (n, n_out); written into the buffers z and a when given."""
         z = np.matmul(x, self.W, out=z)
         if self.b is not None:

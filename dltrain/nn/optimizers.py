@@ -12,9 +12,8 @@ params and grads are matching lists of arrays (weights and biases, layer by laye
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
-
 import os
+from typing import Annotated, Literal, Union
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -156,8 +155,13 @@ class _AdamStepper:
         self._strided = []
         flat = flat_span(self.params)  # a network's parameters: the blocks slice one vector
         if flat is not None:
-            return [(slice(start, start + self.BLOCK), [(flat[start : start + self.BLOCK], self._upd[start : start + self.BLOCK])])
-                    for start in range(0, len(flat), self.BLOCK)]
+            return [
+                (
+                    slice(start, start + self.BLOCK),
+                    [(flat[start : start + self.BLOCK], self._upd[start : start + self.BLOCK])],
+                )
+                for start in range(0, len(flat), self.BLOCK)
+            ]
         bounds, lo = [], 0
         for p, upd in zip(self.params, packed(self.params, buffer=self._upd)[1]):
             if p.flags.c_contiguous:
@@ -168,8 +172,11 @@ class _AdamStepper:
         blocks = []
         for start in range(0, lo, self.BLOCK):
             stop = min(start + self.BLOCK, lo)
-            pieces = [(p_flat[max(start, a) - a : min(stop, b) - a], self._upd[max(start, a) : min(stop, b)])
-                      for a, b, p_flat in bounds if a < stop and b > start]
+            pieces = [
+                (p_flat[max(start, a) - a : min(stop, b) - a], self._upd[max(start, a) : min(stop, b)])
+                for a, b, p_flat in bounds
+                if a < stop and b > start
+            ]
             blocks.append((slice(start, stop), pieces))
         return blocks
 

@@ -23,12 +23,13 @@ import numpy as np
 from dltrain.atomic import write_atomically
 from dltrain.errors import RunFolderError
 
+
 class RunFolder:
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
     @classmethod
-    def create(cls, runs_dir: str | Path, name: str) -> "RunFolder":
+    def create(cls, runs_dir: str | Path, name: str) -> RunFolder:
         """A new, empty folder named timestamp-name; a numeric suffix avoids any collision."""
         runs_dir = Path(runs_dir)
         try:
@@ -67,7 +68,9 @@ class RunFolder:
         if rows:
             writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
             writer.writeheader()
-            writer.writerows({k: "" if v is None else repr(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows)
+            writer.writerows(
+                {k: "" if v is None else repr(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows
+            )
         return self.write_text(filename, buf.getvalue())
 
     def write_npz(self, filename: str, arrays: dict[str, np.ndarray]) -> Path:
@@ -104,7 +107,6 @@ class RunFolder:
         meta.update(fields)
         self.write_json("meta.json", meta)
         return meta
-
 
     def remove_partial_files(self) -> list[Path]:
         """Delete temporary files a killed process left behind (never the complete ones)."""

@@ -13,10 +13,11 @@ from __future__ import annotations
 import csv
 import glob
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -65,8 +66,10 @@ class Run:
         """{'scaler_shift': (n_features,), 'scaler_scale': (n_features,)}, or {} for an unscaled run."""
         if not (self.path / "preprocess.npz").exists():
             if self.config.dataset.scaling != "none":
-                raise RunFolderError(f"{self.path} was trained with scaling {self.config.dataset.scaling!r} but has no preprocess.npz "
-                                     "(runs from before dltrain saved its scaler): new samples cannot be scaled the same way")
+                raise RunFolderError(
+                    f"{self.path} was trained with scaling {self.config.dataset.scaling!r} but has no preprocess.npz "
+                    "(runs from before dltrain saved its scaler): new samples cannot be scaled the same way"
+                )
             return {}
         return RunFolder(self.path).read_npz("preprocess.npz")
 
@@ -80,11 +83,15 @@ class Run:
         n_classes = len(self.classes) if self.classes is not None else None
         cfg = self.config
         try:
-            net = cfg.model.build(n_in, n_classes, n_out, cfg.training.loss, np.random.default_rng(0), np.dtype(cfg.training.dtype))
+            net = cfg.model.build(
+                n_in, n_classes, n_out, cfg.training.loss, np.random.default_rng(0), np.dtype(cfg.training.dtype)
+            )
         except ValueError as err:
             raise RunFolderError(f"{self.path}: the saved config does not build a model: {err}") from None
         if len(net.layers) != n_layers:
-            raise RunFolderError(f"{self.path}: weights.npz has {n_layers} layers but the config's model has {len(net.layers)}")
+            raise RunFolderError(
+                f"{self.path}: weights.npz has {n_layers} layers but the config's model has {len(net.layers)}"
+            )
         for i, layer in enumerate(net.layers):  # into the network's own arrays (views of its flat_params)
             layer.W[...] = _fitting(W, f"W{i}", layer.W.shape, self.path)
             if layer.b is not None:
@@ -95,7 +102,9 @@ class Run:
 def _fitting(weights: dict, key: str, shape: tuple, path: Path) -> np.ndarray:
     if key not in weights or weights[key].shape != shape:
         found = weights[key].shape if key in weights else "nothing"
-        raise RunFolderError(f"{path}: weights.npz does not fit the config's model: {key} should be {shape}, found {found}")
+        raise RunFolderError(
+            f"{path}: weights.npz does not fit the config's model: {key} should be {shape}, found {found}"
+        )
     if weights[key].dtype.kind not in "fiu":
         raise RunFolderError(f"{path}: weights.npz holds {weights[key].dtype} values in {key}, not numbers")
     return weights[key]
@@ -199,7 +208,11 @@ def expand_refs(refs: Iterable[PathLike], runs_dir: PathLike = "runs") -> list[P
     found: list[Path] = []
     for ref in refs:
         text = str(ref)
-        paths = [Path(p) for p in sorted(glob.glob(text))] if glob.has_magic(text) and not Path(text).exists() else [resolve_ref(text, runs_dir)]
+        paths = (
+            [Path(p) for p in sorted(glob.glob(text))]
+            if glob.has_magic(text) and not Path(text).exists()
+            else [resolve_ref(text, runs_dir)]
+        )
         if not paths:
             raise RunFolderError(f"{text} matches no run folder")
         for path in paths:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Iterable, Iterator, Optional
+from collections.abc import Iterable, Iterator
+from typing import Optional
 
 from dltrain.errors import ConfigError
 from dltrain.sweep.point import Trained, train_point
@@ -41,7 +42,11 @@ class Local(Backend):
         self.jobs = jobs
 
     def describe(self) -> str:
-        return "in this process" if self.jobs == 1 else f"{self.jobs} parallel processes, {self.blas_threads()} BLAS thread(s) each"
+        return (
+            "in this process"
+            if self.jobs == 1
+            else f"{self.jobs} parallel processes, {self.blas_threads()} BLAS thread(s) each"
+        )
 
     def blas_threads(self) -> int:
         from joblib import cpu_count
@@ -72,7 +77,9 @@ class Dask(Backend):
         if not scheduler:
             raise ConfigError("--backend dask needs --scheduler tcp://HOST:PORT (the address `dask scheduler` prints)")
         if jobs != 1:
-            raise ConfigError("--jobs applies to --backend local; on Dask, each worker thread trains one point at a time")
+            raise ConfigError(
+                "--jobs applies to --backend local; on Dask, each worker thread trains one point at a time"
+            )
         self.scheduler = scheduler
         self.distributed = _import_distributed()
         self.client = None
@@ -82,7 +89,9 @@ class Dask(Backend):
         try:
             self.client = self.distributed.Client(self.scheduler, timeout="10s")
         except (OSError, TimeoutError, ValueError) as err:
-            raise ConfigError(f"cannot reach the Dask scheduler at {self.scheduler}: {err}. Is `dask scheduler` running there?") from None
+            raise ConfigError(
+                f"cannot reach the Dask scheduler at {self.scheduler}: {err}. Is `dask scheduler` running there?"
+            ) from None
         return self
 
     def __exit__(self, *exc):
@@ -94,7 +103,10 @@ class Dask(Backend):
 
     def run(self, tasks: Iterable[Task], data_dir: Optional[str]) -> Iterator[Trained]:
         submit = self.client.submit
-        futures = {submit(train_point, index, config, data_dir, "worker", self.stop, pure=False): index for index, config in tasks}
+        futures = {
+            submit(train_point, index, config, data_dir, "worker", self.stop, pure=False): index
+            for index, config in tasks
+        }
         try:
             for future in self.distributed.as_completed(futures):
                 yield _outcome(future, futures[future])
@@ -141,7 +153,9 @@ def _import_distributed():
     try:
         import dask.distributed
     except ImportError:
-        raise ConfigError("--backend dask needs Dask distributed, an optional extra: pip install 'dltrain[cluster]'") from None
+        raise ConfigError(
+            "--backend dask needs Dask distributed, an optional extra: pip install 'dltrain[cluster]'"
+        ) from None
     return dask.distributed
 
 

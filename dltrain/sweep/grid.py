@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -86,7 +87,9 @@ def merge_grids(file_grid: dict[str, list], options: Iterable[str]) -> dict[str,
     if empty:
         raise ConfigError(f"sweep grid: {', '.join(empty)} has no values; give at least one value per key")
     if not grid:
-        raise ConfigError("nothing to sweep: give --grid key.path=value1,value2 or a `sweep: grid:` section in the config")
+        raise ConfigError(
+            "nothing to sweep: give --grid key.path=value1,value2 or a `sweep: grid:` section in the config"
+        )
     return grid
 
 

@@ -10,13 +10,14 @@ metrics and checkpoint, bit for bit, and `dltrain resume` can train a point furt
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
 from dltrain.errors import describe
-from dltrain.experiment import Experiment, RunRecord
+from dltrain.pipeline.experiment import Experiment, RunRecord
 from dltrain.runs.folder import elapsed, now_iso
 from dltrain.train import checkpoint
 
@@ -31,8 +32,9 @@ class Trained:
     error: Optional[str] = None
 
 
-def train_point(index: int, config: dict, data_dir: Optional[str], blas_threads=None,
-                stop: Optional[Callable[[], bool]] = None) -> Trained:
+def train_point(
+    index: int, config: dict, data_dir: Optional[str], blas_threads=None, stop: Optional[Callable[[], bool]] = None
+) -> Trained:
     """Validate `config` (a resolved config as JSON-ready dict), train it, return its record.
 
     blas_threads: cap on the BLAS threads while training, so that parallel points do not
@@ -61,10 +63,12 @@ def train_point(index: int, config: dict, data_dir: Optional[str], blas_threads=
             status, error = "failed", describe(err)
     record = exp.record(status, error)
     record.meta.update(started=started, ended=now_iso(), seconds=elapsed(clock))
-    if status != "failed":  # `dltrain resume` continues the point, as it does a run (a diverged one would only diverge again)
+    if (
+        status != "failed"
+    ):  # `dltrain resume` continues the point, as it does a run (a diverged one would only diverge again)
         record.checkpoint = checkpoint.capture(exp.trainer)
     if status == "completed" and exp.cfg.output.plots:
-        from dltrain.runs.plots import run_figures
+        from dltrain.plots import run_figures
 
         record.figures = run_figures(record)  # drawn here, in parallel with the other points
     return Trained(index, status, record, error)

@@ -1,8 +1,8 @@
 """Which metric ranks the points of a sweep, and which way is better.
 
-    metric = Metric.parse("test.accuracy")       # higher is better
-    metric = Metric.default(metrics_of_a_point)  # test.accuracy for classifiers, test.loss otherwise
-    metric.value({"test": {"accuracy": 0.98}})   # 0.98
+metric = Metric.parse("test.accuracy")       # higher is better
+metric = Metric.default(metrics_of_a_point)  # test.accuracy for classifiers, test.loss otherwise
+metric.value({"test": {"accuracy": 0.98}})   # 0.98
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Metric:
         return lower_is_better(self.key)
 
     @classmethod
-    def parse(cls, text: str) -> "Metric":
+    def parse(cls, text: str) -> Metric:
         split, _, key = text.partition(".")
         if split not in SPLITS or key not in SPLIT_METRICS:
             raise ConfigError(
@@ -40,7 +40,7 @@ class Metric:
         return cls(split, key)
 
     @classmethod
-    def default(cls, metrics: dict) -> "Metric":
+    def default(cls, metrics: dict) -> Metric:
         """`dltrain.train.metrics.main_metric`: test.accuracy for a classifier, test.loss otherwise."""
         return cls.parse(main_metric(metrics) or "test.loss")
 

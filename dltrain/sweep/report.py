@@ -62,4 +62,3 @@ def table(sweep: SweepResult) -> Table:
             style="bold" if state is best else None,
         )
     return out
-

@@ -12,10 +12,11 @@ run folders are written here, in the order the points finish. sweep.json is rewr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Union
+from typing import Optional, Union
 
 import yaml
 
@@ -23,8 +24,8 @@ from dltrain.api import resolve
 from dltrain.config.loader import dump_config
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, TrainingFailed
+from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, elapsed, now_iso
-from dltrain.runs.save import save_record
 from dltrain.sweep.backends import make_backend
 from dltrain.sweep.grid import Point, expand, merge_grids
 from dltrain.sweep.interrupt import deferred_interrupt
@@ -46,9 +47,18 @@ class PointState:
 
     def as_dict(self, root: Optional[Path] = None) -> dict:
         run = None if self.run is None else str(self.run.relative_to(root) if root else self.run)
-        return {"index": self.point.index, "name": self.point.name, "values": self.point.values,
-                "overrides": self.point.overrides, "status": self.status, "run": run, "metrics": self.metrics,
-                "seconds": self.seconds, "epochs": self.epochs, "error": self.error}
+        return {
+            "index": self.point.index,
+            "name": self.point.name,
+            "values": self.point.values,
+            "overrides": self.point.overrides,
+            "status": self.status,
+            "run": run,
+            "metrics": self.metrics,
+            "seconds": self.seconds,
+            "epochs": self.epochs,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -85,10 +95,17 @@ class SweepResult:
         best = self.best()
         counts = {s: sum(p.status == s for p in self.points) for s in ("completed", "failed", "interrupted", "pending")}
         return {
-            "sweep": self.name if relative else str(self.path), "status": self.status, "backend": self.backend,
-            "started": self.started, "seconds": self.seconds, "argv": self.argv, "grid": self.grid,
-            "sort_by": str(self.metric) if self.metric else None, "best": best.point.index if best else None,
-            "counts": counts, "points": [p.as_dict(self.path if relative else None) for p in self.points],
+            "sweep": self.name if relative else str(self.path),
+            "status": self.status,
+            "backend": self.backend,
+            "started": self.started,
+            "seconds": self.seconds,
+            "argv": self.argv,
+            "grid": self.grid,
+            "sort_by": str(self.metric) if self.metric else None,
+            "best": best.point.index if best else None,
+            "counts": counts,
+            "points": [p.as_dict(self.path if relative else None) for p in self.points],
         }
 
 
@@ -122,9 +139,18 @@ def run_sweep(
     metric = Metric.parse(sort_by) if sort_by else None
     with make_backend(backend, jobs, scheduler) as runner:
         folder = RunFolder.create(runs_dir, name)
-        folder.write_text("sweep.yaml", dump_config(base) + yaml.safe_dump({"sweep": {"grid": full_grid}}, sort_keys=False))
-        sweep = SweepResult(folder.path, name, full_grid, [PointState(p) for p in points], runner.describe(), metric,
-                            argv=list(argv or []))
+        folder.write_text(
+            "sweep.yaml", dump_config(base) + yaml.safe_dump({"sweep": {"grid": full_grid}}, sort_keys=False)
+        )
+        sweep = SweepResult(
+            folder.path,
+            name,
+            full_grid,
+            [PointState(p) for p in points],
+            runner.describe(),
+            metric,
+            argv=list(argv or []),
+        )
         _execute(runner, folder, sweep, configs, None if data_dir is None else str(data_dir), on_start, on_point)
     failed = _count(sweep, "failed")
     if failed:
@@ -132,8 +158,15 @@ def run_sweep(
     return sweep
 
 
-def _execute(runner, folder: RunFolder, sweep: SweepResult, configs: dict[int, Config], data_dir: Optional[str],
-             on_start: Callable, on_point: Callable) -> None:
+def _execute(
+    runner,
+    folder: RunFolder,
+    sweep: SweepResult,
+    configs: dict[int, Config],
+    data_dir: Optional[str],
+    on_start: Callable,
+    on_point: Callable,
+) -> None:
     """Train the points, writing each run folder and sweep.json as results arrive."""
     clock = time.perf_counter()
     _save(folder, sweep, clock)
@@ -155,7 +188,9 @@ def _execute(runner, folder: RunFolder, sweep: SweepResult, configs: dict[int, C
         sweep.status = "interrupted"
         _save(folder, sweep, clock)
         finished = len(sweep.points) - _count(sweep, "interrupted")
-        raise Interrupted(f"sweep interrupted after {finished} of {len(sweep.points)} points; sweep folder: {folder.path}", sweep) from None
+        raise Interrupted(
+            f"sweep interrupted after {finished} of {len(sweep.points)} points; sweep folder: {folder.path}", sweep
+        ) from None
     sweep.status = "failed" if _count(sweep, "failed") else "completed"
     _save(folder, sweep, clock)
 
@@ -173,7 +208,9 @@ def _store(folder: RunFolder, sweep: SweepResult, state: PointState, trained: Tr
     if record is None:
         state.status, state.error = trained.status, trained.error
         return
-    record.meta.update(argv=sweep.argv, sweep={"folder": sweep.name, "point": state.point.index, "values": state.point.values})
+    record.meta.update(
+        argv=sweep.argv, sweep={"folder": sweep.name, "point": state.point.index, "values": state.point.values}
+    )
     run = RunFolder.create(folder.path, state.point.name)
     run.write_text("config.yaml", record.config_yaml)
     save_record(run, record, plots=cfg.output.plots)

@@ -95,4 +95,6 @@ def load_into(folder, trainer) -> None:
     try:
         restore(trainer, state)
     except (KeyError, ValueError, TypeError) as err:
-        raise RunFolderError(f"{folder.path / FILENAME} does not match the run's config.yaml ({err}); was the config edited?") from None
+        raise RunFolderError(
+            f"{folder.path / FILENAME} does not match the run's config.yaml ({err}); was the config edited?"
+        ) from None

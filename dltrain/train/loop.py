@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -66,7 +67,11 @@ class Trainer:
         # a second full copy of the training split in memory.
         shuffled = self.shuffles = self.cfg.shuffle and self.batch_size < n
         rows = min(n, self.batch_size * max(1, GATHER_BYTES // max(1, self.batch_size * self.X[0].nbytes)))
-        self._gathered = (np.empty((rows, *self.X.shape[1:]), self.X.dtype), np.empty((rows, *self.Y.shape[1:]), self.Y.dtype)) if shuffled else None
+        self._gathered = (
+            (np.empty((rows, *self.X.shape[1:]), self.X.dtype), np.empty((rows, *self.Y.shape[1:]), self.Y.dtype))
+            if shuffled
+            else None
+        )
         self._predicted = np.empty(n, np.int64) if self.n_classes is not None else None
         self.history: list[EpochRecord] = []
         self.epoch = 0
@@ -127,7 +132,9 @@ class Trainer:
         correct = int(np.count_nonzero(predicted == y)) if classify else 0
         self._check_weights()
         train_loss = total if self.net.loss in SUMMED else total / n
-        record = EpochRecord(self.epoch + 1, train_loss, correct / n if classify else None, None, None, self.optimizer_cfg.lr, 0.0)
+        record = EpochRecord(
+            self.epoch + 1, train_loss, correct / n if classify else None, None, None, self.optimizer_cfg.lr, 0.0
+        )
         if self.splits.val is not None:
             record.val_loss, out = self.net.loss_value(self.X_val, self.Y_val)
             if classify:

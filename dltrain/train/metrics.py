@@ -53,7 +53,9 @@ def regression_scores(target: np.ndarray, outputs: np.ndarray) -> dict[str, floa
     }
 
 
-def split_outputs(net: Network, X: np.ndarray, y: np.ndarray, n_classes: Optional[int]) -> tuple[dict[str, float], np.ndarray]:
+def split_outputs(
+    net: Network, X: np.ndarray, y: np.ndarray, n_classes: Optional[int]
+) -> tuple[dict[str, float], np.ndarray]:
     """(metrics, outputs) of `net` on X: (n, n_features) with labels or targets y; outputs: (n, n_out).
 
     One forward pass gives both, so callers that also need the outputs do not run a second.

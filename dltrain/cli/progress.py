@@ -6,11 +6,12 @@ a log file, or --quiet): one plain line every `log_every` epochs and at the last
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from rich.console import Console
 
-from dltrain.train.loop import EpochRecord
+if TYPE_CHECKING:  # the engine (NumPy) is imported by the command, not by `dltrain --help`
+    from dltrain.train.loop import EpochRecord
 
 
 def _fmt(record: EpochRecord) -> str:
@@ -34,7 +35,9 @@ class _ProgressConsole(Console):
 class Progress:
     """Context manager; call it with each EpochRecord."""
 
-    def __init__(self, total_epochs: int, log_every: int, live: Optional[bool] = None, console: Optional[Console] = None):
+    def __init__(
+        self, total_epochs: int, log_every: int, live: Optional[bool] = None, console: Optional[Console] = None
+    ):
         self.console = console or _ProgressConsole(stderr=True)
         self.total, self.log_every = total_epochs, log_every
         self.live = self.console.is_terminal if live is None else live
@@ -46,8 +49,15 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self._bar = RichProgress(
-                TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), TextColumn("<"),
-                TimeRemainingColumn(), TextColumn("{task.fields[status]}"), console=self.console, transient=False,
+                TextColumn("epoch"),
+                MofNCompleteColumn(),
+                BarColumn(),
+                TimeElapsedColumn(),
+                TextColumn("<"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[status]}"),
+                console=self.console,
+                transient=False,
             )
             self._bar.__enter__()
             self._task = self._bar.add_task("train", total=self.total, status="")
@@ -57,9 +67,16 @@ class Progress:
         if self._bar is not None:
             self._bar.update(self._task, completed=record.epoch, status=_fmt(record))
         elif record.epoch % self.log_every == 0 or record.epoch in (1, self.total):
-            self.console.print(f"epoch {record.epoch:>{len(str(self.total))}}/{self.total}  {_fmt(record)}", highlight=False)
+            self.console.print(
+                f"epoch {record.epoch:>{len(str(self.total))}}/{self.total}  {_fmt(record)}", highlight=False
+            )
 
     def __exit__(self, *exc):
         if self._bar is not None:
             self._bar.__exit__(*exc)
         return False
+
+
+def rich_progress(quiet: bool):
+    """The progress factory `dltrain.api.run` takes: a live bar on a terminal unless `quiet`."""
+    return lambda total_epochs, log_every: Progress(total_epochs, log_every, live=False if quiet else None)

@@ -37,7 +37,10 @@ class Baseline(Section):
     """Fit a scikit-learn counterpart beside the dltrain model (written `baseline: sklearn`)."""
 
     name: Literal["sklearn"] = "sklearn"
-    options: dict[str, Any] = Field(default_factory=dict, description="estimator parameters that replace those derived from the config, e.g. {max_iter: 150}")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="estimator parameters that replace those derived from the config, e.g. {max_iter: 150}",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -47,11 +50,15 @@ class Baseline(Section):
     def check(self, model) -> None:
         """Raise ValueError when `model` has no counterpart or an option is not a parameter of it."""
         if model.type == "mlp" and model.activation not in MLP_ACTIVATIONS:
-            raise ValueError(f"baseline: scikit-learn's MLPs have no {model.activation!r} activation (they have {', '.join(MLP_ACTIVATIONS)})")
+            raise ValueError(
+                f"baseline: scikit-learn's MLPs have no {model.activation!r} activation (they have {', '.join(MLP_ACTIVATIONS)})"
+            )
         valid = set().union(*(cls().get_params() for cls in _candidates(model)))
         unknown = sorted(set(self.options) - valid)
         if unknown:
-            raise ValueError(f"baseline.options: {unknown} are not parameters of {' / '.join(c.__name__ for c in _candidates(model))}")
+            raise ValueError(
+                f"baseline.options: {unknown} are not parameters of {' / '.join(c.__name__ for c in _candidates(model))}"
+            )
 
 
 def _candidates(model) -> tuple:
@@ -78,8 +85,15 @@ def _perceptron(cfg, classify: bool, n_train: int):
     from sklearn.linear_model import Perceptron, SGDClassifier, SGDRegressor
 
     model, opt, training = cfg.model, cfg.training.optimizer, cfg.training
-    common = {"max_iter": training.epochs, "tol": None, "fit_intercept": model.bias, "shuffle": training.shuffle,
-              "random_state": cfg.seed, "eta0": opt.lr, **_penalty(opt.weight_decay)}
+    common = {
+        "max_iter": training.epochs,
+        "tol": None,
+        "fit_intercept": model.bias,
+        "shuffle": training.shuffle,
+        "random_state": cfg.seed,
+        "eta0": opt.lr,
+        **_penalty(opt.weight_decay),
+    }
     if model.rule == "rosenblatt":
         return Perceptron, common
     if not classify:
@@ -96,12 +110,23 @@ def _mlp(cfg, classify: bool, n_train: int):
     if opt.name == "adam":
         solver = {"solver": "adam", "beta_1": opt.beta1, "beta_2": opt.beta2, "epsilon": opt.eps}
     else:
-        solver = {"solver": "sgd", "momentum": opt.momentum, "nesterovs_momentum": opt.nesterov, "learning_rate": "constant"}
+        solver = {
+            "solver": "sgd",
+            "momentum": opt.momentum,
+            "nesterovs_momentum": opt.nesterov,
+            "learning_rate": "constant",
+        }
     params = {
-        "hidden_layer_sizes": tuple(model.hidden), "activation": MLP_ACTIVATIONS[model.activation],
-        "learning_rate_init": opt.lr, "batch_size": batch, "alpha": opt.weight_decay * batch,
-        "max_iter": training.epochs, "n_iter_no_change": training.epochs,  # train every epoch, like dltrain
-        "shuffle": training.shuffle, "random_state": cfg.seed, **solver,
+        "hidden_layer_sizes": tuple(model.hidden),
+        "activation": MLP_ACTIVATIONS[model.activation],
+        "learning_rate_init": opt.lr,
+        "batch_size": batch,
+        "alpha": opt.weight_decay * batch,
+        "max_iter": training.epochs,
+        "n_iter_no_change": training.epochs,  # train every epoch, like dltrain
+        "shuffle": training.shuffle,
+        "random_state": cfg.seed,
+        **solver,
     }
     return (MLPClassifier if classify else MLPRegressor), params
 
@@ -150,4 +175,3 @@ def baseline_metrics(cfg, splits) -> dict:
     except (ValueError, TypeError) as err:
         doc["error"] = f"{type(err).__name__}: {err}"
     return {"baseline": doc}
-

@@ -18,11 +18,12 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from dltrain.formatting import number, value_text
 from dltrain.errors import ConfigError
-from dltrain.runs.status import run_status
+from dltrain.formatting import number, value_text
 from dltrain.runs.reader import Run
+from dltrain.runs.status import run_status
 from dltrain.train.metrics import lower_is_better
+
 IGNORED_KEYS = {"name"}  # the run column already names every run
 
 
@@ -74,11 +75,20 @@ class Comparison:
     def labels(self) -> list[str]:
         """Legend text per run: what differs ('lr=0.1, hidden=[64]'), else the run name."""
         short = short_names(self.changed_keys)
-        return [", ".join(f"{short[k]}={value_text(row.get(k))}" for k in self.changed_keys) or row["run"] for row in self.rows]
+        return [
+            ", ".join(f"{short[k]}={value_text(row.get(k))}" for k in self.changed_keys) or row["run"]
+            for row in self.rows
+        ]
 
     def as_dict(self) -> dict:
-        return {"config_keys": self.config_keys, "changed_keys": self.changed_keys, "metric_keys": self.metric_keys,
-                "sort_by": self.sort_by, "best": None if self.best is None else self.rows[self.best]["run"], "runs": self.rows}
+        return {
+            "config_keys": self.config_keys,
+            "changed_keys": self.changed_keys,
+            "metric_keys": self.metric_keys,
+            "sort_by": self.sort_by,
+            "best": None if self.best is None else self.rows[self.best]["run"],
+            "runs": self.rows,
+        }
 
     def as_csv(self) -> str:
         buf = io.StringIO()
@@ -91,7 +101,9 @@ class Comparison:
     def as_markdown(self) -> str:
         lines = ["| " + " | ".join(self.columns) + " |", "|" + "|".join(" --- " for _ in self.columns) + "|"]
         for i, row in enumerate(self.rows):
-            cells = [(number if c in self.metric_keys else value_text)(row.get(c)).replace("|", "\\|") for c in self.columns]
+            cells = [
+                (number if c in self.metric_keys else value_text)(row.get(c)).replace("|", "\\|") for c in self.columns
+            ]
             if i == self.best and self.sort_by in self.columns:
                 j = self.columns.index(self.sort_by)
                 cells[j] = f"**{cells[j]}**"
@@ -136,9 +148,13 @@ def _sort(table: Comparison, metric: str) -> None:
     if metric not in table.metric_keys:
         near = difflib.get_close_matches(metric, table.metric_keys, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise ConfigError(f"--sort-by {metric!r} is not a metric of these runs{hint}; they have: {', '.join(table.metric_keys)}")
+        raise ConfigError(
+            f"--sort-by {metric!r} is not a metric of these runs{hint}; they have: {', '.join(table.metric_keys)}"
+        )
     sign = 1 if lower_is_better(metric) else -1
-    order = sorted(range(len(table.rows)), key=lambda i: (table.rows[i][metric] is None, sign * (table.rows[i][metric] or 0.0)))
+    order = sorted(
+        range(len(table.rows)), key=lambda i: (table.rows[i][metric] is None, sign * (table.rows[i][metric] or 0.0))
+    )
     table.rows = [table.rows[i] for i in order]
     table.runs = [table.runs[i] for i in order]
     table.sort_by = metric

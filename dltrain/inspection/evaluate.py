@@ -4,7 +4,7 @@
     report["metrics"]   # {'test': {'loss', 'accuracy'}}: on an unchanged run, equal to metrics.json
     report["details"]   # {'test': {precision/recall/f1 per class and macro, log_loss, confusion_matrix}}
 
-The data goes through `dltrain.experiment.load_splits` and the metrics through
+The data goes through `dltrain.pipeline.experiment.load_splits` and the metrics through
 `split_outputs` (training's `split_metrics`, plus the outputs of that same forward pass
 for the details), the very code paths of training, so an unchanged run reproduces its
 metrics.json bit for bit. The extra metrics come from scikit-learn.
@@ -13,7 +13,8 @@ metrics.json bit for bit. The extra metrics come from scikit-learn.
 from __future__ import annotations
 
 import warnings
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from dltrain.train.targets import class_probabilities, predict_classes
 def splits_of(run: Run, overrides: Iterable[str] = (), data_dir=None) -> Splits:
     """The run's data, split as in training; `overrides` ('dataset.key=value') change the dataset only."""
     from dltrain.config.loader import apply_override, validate
-    from dltrain.experiment import load_splits
+    from dltrain.pipeline.experiment import load_splits
 
     cfg = run.config
     overrides = list(overrides)
@@ -82,8 +83,10 @@ def classifier_details(y: np.ndarray, outputs: np.ndarray, classes: list) -> dic
         "recall_macro": float(np.mean(r)),
         "f1_macro": float(np.mean(f)),
         "log_loss": log_loss,
-        "per_class": {str(c): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
-                      for i, c in enumerate(classes)},
+        "per_class": {
+            str(c): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
+            for i, c in enumerate(classes)
+        },
         "confusion_matrix": metrics.confusion_matrix(y, pred, labels=labels).tolist(),
     }
 
@@ -100,11 +103,20 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
     """
     net = run.network()
     check_compatible(run, splits, net)
-    report = {"run": str(run.path), "split": which, "metrics": {}, "details": {}, "baseline": run.metrics.get("baseline"), "plots": []}
+    report = {
+        "run": str(run.path),
+        "split": which,
+        "metrics": {},
+        "details": {},
+        "baseline": run.metrics.get("baseline"),
+        "plots": [],
+    }
     last: Optional[tuple] = None
     for name, (X, y) in chosen_splits(splits, which):
         report["metrics"][name], outputs = split_outputs(net, X, y, splits.n_classes)
-        report["details"][name] = classifier_details(y, outputs, splits.classes) if splits.n_classes else regression_details(y, outputs)
+        report["details"][name] = (
+            classifier_details(y, outputs, splits.classes) if splits.n_classes else regression_details(y, outputs)
+        )
         last = (name, y, outputs)
     if plots and last is not None:
         try:
@@ -115,9 +127,8 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
 
 
 def _draw(run: Run, splits: Splits, split: str, y: np.ndarray, outputs: np.ndarray, details: dict) -> list:
-    from dltrain.inspect.plots import confusion_matrix_plot
+    from dltrain.plots import confusion_matrix_plot, predictions_plot
     from dltrain.runs.folder import atomic_write
-    from dltrain.runs.plots import predictions_plot
 
     title = f"{run.config.name}: {split} split"
     if splits.classes is not None:

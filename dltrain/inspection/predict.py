@@ -43,8 +43,10 @@ def to_rows(array: np.ndarray, run: Run, source: str) -> np.ndarray:
         array = array.reshape(len(array), n_features)
     else:
         shapes = f"{shape} or {n_features} values" if shape != (n_features,) else f"{n_features} values"
-        raise DataError(f"{source}: an array of shape {array.shape} does not fit this run, which takes samples of {shapes}; "
-                        f"give one sample, or several stacked along the first axis (rows)")
+        raise DataError(
+            f"{source}: an array of shape {array.shape} does not fit this run, which takes samples of {shapes}; "
+            f"give one sample, or several stacked along the first axis (rows)"
+        )
     if not np.all(np.isfinite(array)):
         raise DataError(f"{source}: samples must be finite numbers")
     return array.astype(np.float64)
@@ -76,7 +78,9 @@ def _read_csv(path: Path, run: Run) -> np.ndarray:
     drop: set[int] = set()
     if not all(_is_number(c) for c in rows[0]):
         label = getattr(run.config.dataset, "label", None)
-        drop = {i for i, name in enumerate(rows[0]) if name.strip().lower() in ("label", "y", "target") or name == label}
+        drop = {
+            i for i, name in enumerate(rows[0]) if name.strip().lower() in ("label", "y", "target") or name == label
+        }
         rows = rows[1:]
     try:
         return np.array([[float(c) for i, c in enumerate(r) if i not in drop] for r in rows], dtype=np.float64)
@@ -100,7 +104,9 @@ def _image(path: Path, run: Run, invert: bool) -> np.ndarray:
 
     _, shape = _expected(run)
     if len(shape) != 2:
-        raise DataError(f"{path}: {run.name} was not trained on images (its samples have shape {shape}); give a .npy, .npz or .csv file")
+        raise DataError(
+            f"{path}: {run.name} was not trained on images (its samples have shape {shape}); give a .npy, .npz or .csv file"
+        )
     try:
         with Image.open(path) as image:
             sample = run.config.dataset.image_to_sample(image, shape, invert)
@@ -126,7 +132,9 @@ def read_inputs(paths: list[Path], run: Run, invert: bool = False) -> tuple[list
         else:
             kinds = ", ".join(sorted({*READERS, *IMAGE_SUFFIXES}))
             raise DataError(f"{path}: unknown input type {suffix or '(no suffix)'}; use one of {kinds}")
-        names.extend([str(path)] if suffix in IMAGE_SUFFIXES or len(rows) == 1 else [f"{path}[{i}]" for i in range(len(rows))])
+        names.extend(
+            [str(path)] if suffix in IMAGE_SUFFIXES or len(rows) == 1 else [f"{path}[{i}]" for i in range(len(rows))]
+        )
         blocks.append(rows)
     return names, np.concatenate(blocks)
 
@@ -145,12 +153,17 @@ def predictions(run: Run, names: list[str], X: np.ndarray) -> list[dict]:
     if classes is None:
         return [{"input": n, "value": _value(row)} for n, row in zip(names, outputs)]
     proba, index = class_probabilities(outputs), predict_classes(outputs)
-    return [{"input": n, "class": classes[k], "probability": float(p[k]),
-             "probabilities": {str(c): float(v) for c, v in zip(classes, p)}}
-            for n, k, p in zip(names, index.tolist(), proba)]
+    return [
+        {
+            "input": n,
+            "class": classes[k],
+            "probability": float(p[k]),
+            "probabilities": {str(c): float(v) for c, v in zip(classes, p)},
+        }
+        for n, k, p in zip(names, index.tolist(), proba)
+    ]
 
 
 def _value(row: np.ndarray):
     values = [float(v) for v in row]
     return values[0] if len(values) == 1 else values
-

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dltrain.experiment import RunRecord
+from dltrain.pipeline.experiment import RunRecord
 from dltrain.runs.folder import RunFolder
 from dltrain.train import checkpoint
-
 
 # Final results: only a completed run has them. An earlier session's copies would
 # describe older weights, so a run resumed and then stopped again loses them.
@@ -31,7 +30,7 @@ def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> Non
 
 def draw_plots(folder: RunFolder, record: RunRecord) -> None:
     """Write the record's figures, rendering them here unless a worker already did."""
-    from dltrain.runs.plots import run_figures
+    from dltrain.plots import run_figures
 
     for filename, png in (record.figures or run_figures(record)).items():
         folder.write_bytes(filename, png)

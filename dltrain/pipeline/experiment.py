@@ -13,18 +13,19 @@ from __future__ import annotations
 import os
 import platform
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
-from dltrain.baseline import baseline_metrics
 from dltrain.config.loader import dump_config
 from dltrain.config.schema import Config
 from dltrain.data.paths import resolve_data_dir
 from dltrain.data.split import Splits, make_splits
 from dltrain.errors import ConfigError
 from dltrain.nn.network import Network
+from dltrain.pipeline.baseline import baseline_metrics
 from dltrain.train.loop import EpochRecord, Trainer
 from dltrain.train.metrics import split_metrics
 
@@ -58,8 +59,11 @@ def blas_setup() -> list[dict]:
     same library and thread count, because a matrix product splits its sums by thread."""
     from threadpoolctl import threadpool_info
 
-    return [{"library": i.get("internal_api"), "version": i.get("version"), "threads": i.get("num_threads")}
-            for i in threadpool_info() if i.get("user_api") == "blas"]
+    return [
+        {"library": i.get("internal_api"), "version": i.get("version"), "threads": i.get("num_threads")}
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    ]
 
 
 def load_splits(cfg: Config, data_dir=None) -> Splits:
@@ -81,11 +85,20 @@ def n_classes_of(splits: Splits) -> Optional[int]:
 def build_network(cfg: Config, splits: Splits, rng: np.random.Generator) -> Network:
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # reported below, once, with the keys to change
-            net = cfg.model.build(splits.n_features, n_classes_of(splits), splits.n_targets, cfg.training.loss, rng, np.dtype(cfg.training.dtype))
+            net = cfg.model.build(
+                splits.n_features,
+                n_classes_of(splits),
+                splits.n_targets,
+                cfg.training.loss,
+                rng,
+                np.dtype(cfg.training.dtype),
+            )
     except ValueError as err:
         raise ConfigError(f"invalid config: model: {err}") from None
     if not np.isfinite(net.flat_params).all():
-        raise ConfigError(f"invalid config: model.init / model.bias_init give weights that are not finite in {cfg.training.dtype}; use smaller values")
+        raise ConfigError(
+            f"invalid config: model.init / model.bias_init give weights that are not finite in {cfg.training.dtype}; use smaller values"
+        )
     return net
 
 
@@ -114,7 +127,9 @@ class Experiment:
         """What the run adjusts in the config, said to the user and kept in meta.json."""
         asked, n = self.cfg.training.batch_size, len(self.splits.train[1])
         if asked != "full" and asked > n:
-            return [f"training.batch_size {asked} is larger than the {n} training samples: each epoch is one full batch of {n}"]
+            return [
+                f"training.batch_size {asked} is larger than the {n} training samples: each epoch is one full batch of {n}"
+            ]
         return []
 
     def train(self, on_epoch: Callable[[EpochRecord], None] = lambda r: None) -> None:

@@ -10,20 +10,30 @@ A session is what `dltrain run` and `dltrain resume` share. The checkpoint it le
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
 from dltrain.errors import Interrupted, RunFolderError, describe
-from dltrain.experiment import Experiment, RunRecord, weights_of
+from dltrain.pipeline.experiment import Experiment, RunRecord, weights_of
+from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, now_iso
-from dltrain.runs.save import save_record
 from dltrain.train import checkpoint
 from dltrain.train.loop import EpochRecord
-from dltrain.train.progress import Progress
 from dltrain.train.signals import ForcedExit, graceful_stop
+
+# Called with (total epochs, log_every); returns a context manager that yields the function
+# to call with each finished epoch. The CLI passes its Rich progress; the default shows nothing.
+ProgressFactory = Callable[[int, int], ContextManager[Callable[[EpochRecord], None]]]
+
+
+def no_progress(total_epochs: int, log_every: int) -> ContextManager[Callable[[EpochRecord], None]]:
+    return contextlib.nullcontext(lambda record: None)
 
 
 @dataclass
@@ -36,9 +46,16 @@ class Outcome:
 
 
 class Session:
-    def __init__(self, exp: Experiment, folder: RunFolder, live: Optional[bool] = None,
-                 handle_signals: bool = False, seconds_before: float = 0.0):
-        self.exp, self.folder, self.live, self.handle_signals = exp, folder, live, handle_signals
+    def __init__(
+        self,
+        exp: Experiment,
+        folder: RunFolder,
+        progress: Optional[ProgressFactory] = None,
+        handle_signals: bool = False,
+        seconds_before: float = 0.0,
+    ):
+        self.exp, self.folder, self.handle_signals = exp, folder, handle_signals
+        self.progress = progress or no_progress
         self.seconds_before = seconds_before
         self.saved_epoch = exp.trainer.epoch  # epoch of the newest checkpoint on disk
         self.write_error: Optional[RunFolderError] = None
@@ -55,7 +72,8 @@ class Session:
             self._abandon()
             raise Interrupted(
                 f"stopped at once by a second interrupt; every file in {self.folder.path} is complete and resuming "
-                f"continues from its checkpoint (epoch {self.saved_epoch})\nresume with: dltrain resume {self.folder.path}") from None
+                f"continues from its checkpoint (epoch {self.saved_epoch})\nresume with: dltrain resume {self.folder.path}"
+            ) from None
         if self.write_error is not None:
             raise self.write_error
         return Outcome(status, error, record, self.folder, self.exp.cfg.training.epochs)
@@ -63,7 +81,8 @@ class Session:
     def _fit(self) -> tuple[str, Optional[str]]:
         trainer, training = self.exp.trainer, self.exp.cfg.training
         try:
-            with Progress(training.epochs, training.log_every, live=self.live) as progress:
+            with self.progress(training.epochs, training.log_every) as progress:
+
                 def on_epoch(record: EpochRecord) -> None:
                     progress(record)
                     self._maybe_checkpoint(record)
@@ -114,7 +133,11 @@ class Session:
 
     def _abandon(self) -> None:
         try:
-            self.folder.update_meta(status="interrupted", error="stopped at once by a second interrupt",
-                                    ended=now_iso(), epochs_done=self.saved_epoch)
+            self.folder.update_meta(
+                status="interrupted",
+                error="stopped at once by a second interrupt",
+                ended=now_iso(),
+                epochs_done=self.saved_epoch,
+            )
         except (RunFolderError, OSError, ValueError):
             pass
