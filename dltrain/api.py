@@ -38,9 +38,11 @@ class RunResult:
     seconds: float = 0.0
     epochs: int = 0
     error: Optional[str] = None
+    stopped_epoch: Optional[int] = None  # early stopping ended training after this epoch
+    best_epoch: Optional[int] = None  # ... and weights and metrics are this epoch's (restore_best)
 
     def as_dict(self) -> dict:
-        return {
+        doc = {
             "run": str(self.path),
             "status": self.status,
             "epochs": self.epochs,
@@ -48,6 +50,9 @@ class RunResult:
             "metrics": self.metrics,
             "error": self.error,
         }
+        if self.best_epoch is not None:
+            doc.update(stopped_epoch=self.stopped_epoch, best_epoch=self.best_epoch)
+        return doc
 
 
 def config_data(config: Union[Config, dict, str, Path]) -> dict:
@@ -175,8 +180,16 @@ def _tell_notes(exp: Experiment, on_note: Optional[Callable[[str], None]]) -> No
 def _finish(outcome) -> RunResult:
     """RunResult from a session's outcome; the documented exception for a run that did not complete."""
     record, folder = outcome.record, outcome.folder
+    meta = record.meta
     result = RunResult(
-        folder.path, outcome.status, record.metrics, record.meta["seconds"], record.meta["epochs_done"], outcome.error
+        folder.path,
+        outcome.status,
+        record.metrics,
+        meta["seconds"],
+        meta["epochs_done"],
+        outcome.error,
+        meta.get("stopped_epoch"),
+        meta.get("best_epoch"),
     )
     if outcome.status == "interrupted":
         raise Interrupted(

@@ -11,15 +11,20 @@ _UMASK = os.umask(0o022)  # read it once (the only way to read it is to set it)
 os.umask(_UMASK)
 
 
-def write_atomically(target: Path, data: bytes) -> Path:
-    """Replace `target` with `data` in one step. Raises OSError when it cannot be written."""
+def write_atomically(target: Path, data: bytes, sync: bool = True) -> Path:
+    """Replace `target` with `data` in one step. Raises OSError when it cannot be written.
+
+    sync=False skips the fsync: the file still survives the process being killed (it is in
+    the page cache) but not a power cut, which is enough for files rewritten every second.
+    """
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; runs and data are meant to be shared
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

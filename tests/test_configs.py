@@ -7,7 +7,7 @@ import pytest
 from conftest import CONFIGS, real_data_dir
 
 BUILTIN = ["quickstart", "perceptron_or", "perceptron_rosenblatt", "mlp_tiny", "mlp_tiny_fullbatch", "sqrt_mean"]
-REAL = ["logreg", "mlp_mnist", "logreg_mnist", "sign_digits_mlp"]
+REAL = ["logreg", "mlp_mnist", "mlp_mnist_early_stop", "logreg_mnist", "sign_digits_mlp"]
 
 
 def test_every_config_is_covered():
@@ -63,6 +63,7 @@ needs_data = pytest.mark.skipif(
 SHORT_REAL_RUNS = [
     # config, epochs, least test accuracy, observed
     ("mlp_mnist", 1, 0.95, "0.9588 after one epoch"),
+    ("mlp_mnist_early_stop", 1, 0.95, "0.9588 after one epoch: the same run as mlp_mnist until it stops"),
     ("logreg_mnist", 1, 0.90, "0.913 after one epoch"),
     ("sign_digits_mlp", 8, 0.5, "0.661 after 8 epochs; ten classes, chance 0.1"),
 ]

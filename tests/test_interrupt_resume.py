@@ -45,6 +45,18 @@ OPTIMIZERS = {
 }
 
 
+# learning-rate schedule and early stopping, whose state the checkpoint must carry: a plateau
+# schedule that cuts the rate often; early stopping whose best epoch stays the first (it never stops here)
+CONTROL = {
+    "plain": {},
+    "schedule": {
+        "schedule": {"name": "reduce_on_plateau", "factor": 0.5, "patience": 0, "threshold": 0.2, "warmup_epochs": 2}
+    },
+    "early-stopping": {"early_stopping": {"patience": 10**6, "min_delta": 1.5}},
+}
+CONTROL["both"] = {**CONTROL["schedule"], **CONTROL["early-stopping"]}
+
+
 def config(kind: str, epochs: int, **training) -> dict:
     optimizer, batch_size = OPTIMIZERS[kind]
     return {
@@ -82,9 +94,9 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert strip(a / "history.csv") == strip(b / "history.csv")
 
 
-def reference(tmp_path: Path, kind: str, epochs: int) -> Path:
+def reference(tmp_path: Path, kind: str, epochs: int, control: str = "plain") -> Path:
     """The same run, never interrupted."""
-    return api.run(config(kind, epochs), runs_dir=tmp_path / "reference").path
+    return api.run(config(kind, epochs, **CONTROL[control]), runs_dir=tmp_path / "reference").path
 
 
 def assert_complete_files(folder: Path) -> None:
@@ -134,10 +146,20 @@ def wait_for_epoch(proc: subprocess.Popen, epoch: int) -> list[str]:
 # --- real processes, real signals ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind, sig", [("gd", signal.SIGINT), ("sgd", signal.SIGTERM), ("adam", signal.SIGINT)])
-def test_signal_stops_saves_and_resume_is_bit_identical(tmp_path, kind, sig):
+@pytest.mark.parametrize(
+    "kind, sig, control",
+    [
+        ("gd", signal.SIGINT, "plain"),
+        ("sgd", signal.SIGTERM, "plain"),
+        ("adam", signal.SIGINT, "plain"),
+        ("sgd", signal.SIGINT, "schedule"),
+        ("adam", signal.SIGINT, "early-stopping"),
+        ("gd-nesterov", signal.SIGTERM, "both"),
+    ],
+)
+def test_signal_stops_saves_and_resume_is_bit_identical(tmp_path, kind, sig, control):
     runs = tmp_path / "runs"
-    proc = start_run(write_config(tmp_path, config(kind, 10**6)), runs)
+    proc = start_run(write_config(tmp_path, config(kind, 10**6, **CONTROL[control])), runs)
     wait_for_epoch(proc, 3)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
@@ -156,7 +178,7 @@ def test_signal_stops_saves_and_resume_is_bit_identical(tmp_path, kind, sig):
     result = CliRunner().invoke(app, ["resume", str(folder), "--epochs", str(done + 3), "--quiet", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["status"] == "completed"
-    assert_same_run(folder, reference(tmp_path, kind, done + 3))
+    assert_same_run(folder, reference(tmp_path, kind, done + 3, control))
 
 
 def test_second_interrupt_exits_at_once_leaving_complete_files(tmp_path):

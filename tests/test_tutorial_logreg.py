@@ -74,10 +74,17 @@ def tutorial(data_dir: Path) -> dict:
     }
 
 
-def test_logreg_config_reproduces_the_tutorial(run_json):
+def test_logreg_config_reproduces_the_tutorial(cli, runs_dir):
     ref = tutorial(DATA)
-    code, doc = run_json(CONFIGS / "logreg.yaml", "--data-dir", DATA)
-    assert code == 0
+    result = cli("run", CONFIGS / "logreg.yaml", "--data-dir", DATA, "--runs-dir", runs_dir, "--json", "--quiet")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+
+    # The log prints epoch 1, every 10th from it, and the last: the tutorial's printed costs
+    # (iterations 0, 10, ..., 140), as it prints them, then epoch 150.
+    logged = [line.split() for line in result.stderr.splitlines() if line.startswith("epoch")]
+    assert [int(words[1].split("/")[0]) for words in logged] == [*range(1, 142, 10), 150]
+    assert [f"{float(words[3]):.4f}" for words in logged[:15]] == [f"{c:.4f}" for c in ref["every_tenth"]]
     run = Path(doc["run"])
     rows = list(csv.DictReader((run / "history.csv").open()))
     losses = np.array([float(r["train_loss"]) for r in rows])

@@ -42,5 +42,7 @@ def _show(rows: list[dict], runs_dir: Path) -> None:
         metric = f"{r['metric']} {r['value']:.4f}" if r["value"] is not None else ""
         seconds = f"{r['seconds']:.1f}" if r["seconds"] is not None else ""
         status = f"[{STATUS_STYLE.get(r['status'], 'white')}]{r['status']}[/]"
+        if r["status"] == "running" and r["epochs"] is not None:
+            status += f" epoch {r['epochs']}/{r['epochs_total'] or '?'}"
         table.add_row(r["name"], when, status, r["dataset"] or "", r["model"] or "", metric, seconds)
     console.print(table)

@@ -67,6 +67,11 @@ def metrics_table(
 def run_summary(result) -> None:
     """What `run` and `resume` print: the status line, the final metrics (and baseline), the run folder."""
     console = Console()
-    console.print(f"{result.status} in {result.seconds:.2f} s, {result.epochs} epochs", highlight=False)
+    line = f"{result.status} in {result.seconds:.2f} s, {result.epochs} epochs"
+    if result.stopped_epoch is not None:
+        line += f"; stopped early at epoch {result.stopped_epoch}, best epoch {result.best_epoch}"
+    elif result.best_epoch is not None and result.best_epoch != result.epochs:
+        line += f"; best epoch {result.best_epoch}"
+    console.print(line, highlight=False)
     console.print(metrics_table(result.metrics))
     console.print(f"run folder: {result.path}", highlight=False, soft_wrap=True)

@@ -16,6 +16,8 @@ from dltrain.data.registry import DatasetSpec
 from dltrain.nn.models import LossName, Mlp, Model
 from dltrain.nn.optimizers import GD, Optimizer
 from dltrain.pipeline.baseline import Baseline
+from dltrain.train.early_stopping import EarlyStopping
+from dltrain.train.schedules import Constant, Schedule
 
 
 class Training(Section):
@@ -31,12 +33,27 @@ class Training(Section):
     shuffle: bool = Field(True, description="reshuffle the training split once per epoch (seeded)")
     dtype: Literal["float32", "float64"] = Field("float64", description="floating-point type of data and weights")
     log_every: int = Field(
-        1, gt=0, description="print a progress line every this many epochs (when not on a live display)"
+        1,
+        gt=0,
+        description="without a live display, print epoch 1, every log_every-th epoch counted from it (1, 1 + log_every, ...) and the last",
     )
     checkpoint_every: int = Field(
         0,
         ge=0,
         description="also save checkpoint.npz, history and weights every this many epochs (0: only when the run stops)",
+    )
+    schedule: Schedule = Field(
+        default_factory=Constant,
+        description="learning rate per epoch, PyTorch's torch.optim.lr_scheduler formulas: constant | step | "
+        "exponential | cosine | reduce_on_plateau, each with an optional linear warmup_epochs",
+    )
+    early_stopping: Optional[EarlyStopping] = Field(
+        None, description="stop when a metric stops improving and keep the best epoch's weights (null: off)"
+    )
+    divergence_factor: Optional[float] = Field(
+        1e4,
+        gt=1,
+        description="fail the run as diverged when an epoch's loss exceeds this times the first batch's loss (null: off)",
     )
 
     @field_validator("batch_size", mode="before")

@@ -8,6 +8,7 @@ Runs started on another host cannot be checked and keep their recorded status.
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from datetime import datetime
@@ -39,6 +40,26 @@ def _config(path: Path):
         return None
 
 
+LIVE_METRICS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")  # a running run's, best first
+
+
+def _latest(path: Path) -> tuple[Optional[str], Optional[float]]:
+    """The main metric of history.csv's last row ('val.accuracy', 0.97): what a running run shows."""
+    try:
+        with open(path / "history.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return None, None
+    for column in LIVE_METRICS:
+        value = rows[-1].get(column) if rows else None
+        if value:
+            try:
+                return column.replace("_", ".", 1), float(value)
+            except ValueError:
+                return None, None
+    return None, None
+
+
 def _duration(meta: dict, status: str) -> Optional[float]:
     if meta.get("seconds") is not None:
         return meta["seconds"]
@@ -58,6 +79,8 @@ def summarize(path: Path) -> dict:
     metric = main_metric(metrics)
     split, _, key = (metric or "").partition(".")
     value = (metrics.get(split) or {}).get(key)
+    if status == "running" and metric is None:  # no metrics.json yet: the latest epoch's
+        metric, value = _latest(path)
     model_text = None
     if config is not None:
         hidden = getattr(config.model, "hidden", None)
@@ -72,6 +95,7 @@ def summarize(path: Path) -> dict:
         "metric": metric,
         "value": value,
         "epochs": meta.get("epochs_done"),
+        "epochs_total": None if config is None else config.training.epochs,
         "seconds": _duration(meta, status),
     }
 

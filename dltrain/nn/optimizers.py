@@ -5,6 +5,7 @@ Each is a config section; `build(params)` returns a stepper holding the state:
 
     stepper = Adam(lr=1e-3).build(params)
     stepper.step(grads)      # updates every array in params in place
+    stepper.lr = 5e-4        # the rate of the next steps (a learning-rate schedule sets it per epoch)
 
 params and grads are matching lists of arrays (weights and biases, layer by layer).
 `decay_mask[i]` says whether L2 weight decay applies to params[i] (weights, not biases).
@@ -58,6 +59,7 @@ class GD(_Base):
 class _GDStepper:
     def __init__(self, cfg: GD, params, decay_mask):
         self.cfg, self.params = cfg, params
+        self.lr = cfg.lr  # what step uses; the config keeps the base rate
         self.decay_mask = decay_mask or [p.ndim > 1 for p in params]
         self.velocity = [np.zeros_like(p) for p in params] if cfg.momentum else None
         self._flat_tmp, self._tmp = packed(params)  # lr * g, built without allocating
@@ -68,10 +70,10 @@ class _GDStepper:
         if self.velocity is None and not cfg.weight_decay:  # plain w -= lr g: the full-batch tutorials, every epoch
             flat_g = self._grad_span(grads)
             if self._flat is not None and flat_g is not None and len(flat_g) == len(self._flat):
-                self._flat -= np.multiply(flat_g, cfg.lr, out=self._flat_tmp)  # all parameters at once
+                self._flat -= np.multiply(flat_g, self.lr, out=self._flat_tmp)  # all parameters at once
                 return
             for p, g, tmp in zip(self.params, grads, self._tmp):
-                p -= np.multiply(g, cfg.lr, out=tmp)
+                p -= np.multiply(g, self.lr, out=tmp)
             return
         for i, (p, g) in enumerate(zip(self.params, grads)):
             g = cfg._decayed(g, p, self.decay_mask[i])
@@ -83,7 +85,7 @@ class _GDStepper:
                     g = np.add(g, np.multiply(v, cfg.momentum, out=self._tmp[i]), out=self._tmp[i])
                 else:
                     g = v
-            p -= np.multiply(g, cfg.lr, out=self._tmp[i])
+            p -= np.multiply(g, self.lr, out=self._tmp[i])
 
     def state(self) -> dict[str, np.ndarray]:
         """A snapshot (copies): later steps do not change it."""
@@ -136,6 +138,7 @@ class _AdamStepper:
 
     def __init__(self, cfg: Adam, params, decay_mask, steps=None):
         self.cfg, self.params = cfg, params
+        self.lr = cfg.lr  # what step uses; the config keeps the base rate
         self.decay_mask = decay_mask or [p.ndim > 1 for p in params]
         self._m, self.m = packed(params)
         self._v, self.v = packed(params)
@@ -199,7 +202,7 @@ class _AdamStepper:
         self.t += 1
         # bias corrections folded into the step size, as in the paper's closing remark of section 2
         # (Python floats keep float32 arrays in float32)
-        step_size = cfg.lr * (1.0 - cfg.beta2**self.t) ** 0.5 / (1.0 - cfg.beta1**self.t)
+        step_size = self.lr * (1.0 - cfg.beta2**self.t) ** 0.5 / (1.0 - cfg.beta1**self.t)
         eps_hat = cfg.eps * (1.0 - cfg.beta2**self.t) ** 0.5
         c1, c2 = 1.0 - cfg.beta1, 1.0 - cfg.beta2
         flat_g = self._flat_grads(grads)

@@ -132,8 +132,12 @@ class Experiment:
             ]
         return []
 
-    def train(self, on_epoch: Callable[[EpochRecord], None] = lambda r: None) -> None:
-        self.trainer.fit(on_epoch=on_epoch)
+    def train(
+        self,
+        on_epoch: Callable[[EpochRecord], None] = lambda r: None,
+        on_batch: Optional[Callable[[float], None]] = None,
+    ) -> None:
+        self.trainer.fit(on_epoch=on_epoch, on_batch=on_batch)
 
     def metrics(self) -> dict:
         """{'train': {...}, 'val': {...}, 'test': {...}} for the splits that exist."""
@@ -141,17 +145,31 @@ class Experiment:
         return {name: split_metrics(self.net, X, y, n_classes) for name, (X, y) in self.splits.items()}
 
     def record(self, status: str, error: Optional[str] = None) -> RunRecord:
+        """A completed run with early stopping's restore_best holds the best epoch's weights and
+        metrics; the trainer itself keeps the last epoch's, so its checkpoint resumes bit for bit."""
+        stopper = self.trainer.stopper
+        if status == "completed" and stopper is not None:
+            with stopper.best_weights(self.net.flat_params):
+                return self._record(status, error)
+        return self._record(status, error)
+
+    def _record(self, status: str, error: Optional[str]) -> RunRecord:
         completed = status == "completed"
         predictions = None
         if completed and self.splits.classes is None:
             name, (X, y) = self.splits.items()[-1]  # test if any, else val, else train
             predictions = (name, y, self.net.predict(X))
+        meta = {**self.describe(), "status": status, "epochs_done": self.trainer.epoch, "error": error}
+        if self.trainer.stopper is not None:
+            meta.update(
+                best_epoch=self.trainer.stopper.best_epoch or None, stopped_epoch=self.trainer.stopper.stopped_epoch
+            )
         return RunRecord(
             config_yaml=dump_config(self.cfg),
-            meta={**self.describe(), "status": status, "epochs_done": self.trainer.epoch, "error": error},
+            meta=meta,
             history=[r.as_row() for r in self.trainer.history],
             metrics={**self.metrics(), **baseline_metrics(self.cfg, self.splits)} if completed else {},
-            weights=weights_of(self.net),
+            weights={key: w.copy() for key, w in weights_of(self.net).items()},
             loss=self.net.loss,
             classes=self.splits.classes,
             predictions=predictions,

@@ -28,12 +28,17 @@ from dltrain.train.loop import EpochRecord
 from dltrain.train.signals import ForcedExit, graceful_stop
 
 # Called with (total epochs, log_every); returns a context manager that yields the function
-# to call with each finished epoch. The CLI passes its Rich progress; the default shows nothing.
+# to call with each finished epoch. If that function has a `batch` attribute that is not None,
+# it is called after each batch of a multi-batch epoch with the epochs done so far (a float).
+# The CLI passes its Rich progress; the default shows nothing.
 ProgressFactory = Callable[[int, int], ContextManager[Callable[[EpochRecord], None]]]
 
 
 def no_progress(total_epochs: int, log_every: int) -> ContextManager[Callable[[EpochRecord], None]]:
     return contextlib.nullcontext(lambda record: None)
+
+
+LIVE_SECONDS = 1.0  # history.csv and epochs_done on disk are at most this much behind the training
 
 
 @dataclass
@@ -59,6 +64,7 @@ class Session:
         self.seconds_before = seconds_before
         self.saved_epoch = exp.trainer.epoch  # epoch of the newest checkpoint on disk
         self.write_error: Optional[RunFolderError] = None
+        self.next_live_write = time.monotonic() + LIVE_SECONDS
 
     def train(self) -> Outcome:
         clock = time.perf_counter()
@@ -85,11 +91,12 @@ class Session:
 
                 def on_epoch(record: EpochRecord) -> None:
                     progress(record)
-                    self._maybe_checkpoint(record)
+                    if not self._maybe_checkpoint(record):
+                        self._live_history(record)
 
                 # Overflow on the way to NaN is reported once, by the trainer's divergence check.
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                    self.exp.train(on_epoch=on_epoch)
+                    self.exp.train(on_epoch=on_epoch, on_batch=getattr(progress, "batch", None))
         except RunFolderError as err:  # a checkpoint could not be written: stop, keep what is on disk
             self.write_error = err
             return "failed", str(err)
@@ -99,18 +106,35 @@ class Session:
             return "failed", describe(err)
         except KeyboardInterrupt:  # no handlers installed (the Python API): the epoch was rolled back
             return "interrupted", "interrupted by the user"
-        if trainer.epoch < training.epochs:
+        if trainer.epoch < training.epochs and not trainer.stopped_early:
             return "interrupted", "interrupted by the user"
         return "completed", None
 
-    def _maybe_checkpoint(self, record: EpochRecord) -> None:
+    def _maybe_checkpoint(self, record: EpochRecord) -> bool:
         every, trainer = self.exp.cfg.training.checkpoint_every, self.exp.trainer
-        if not every or record.epoch % every or record.epoch == self.exp.cfg.training.epochs:
-            return  # the last epoch is saved by _save
+        if not every or record.epoch % every or self._last(record):
+            return False  # the last epoch is saved by _save
         self._checkpoint()
         self.folder.write_csv("history.csv", [r.as_row() for r in trainer.history])
         self.folder.write_npz("weights.npz", weights_of(self.exp.net))
         self.folder.update_meta(epochs_done=trainer.epoch)
+        self.next_live_write = time.monotonic() + LIVE_SECONDS
+        return True
+
+    def _last(self, record: EpochRecord) -> bool:
+        return record.epoch == self.exp.cfg.training.epochs or self.exp.trainer.stopped_early
+
+    def _live_history(self, record: EpochRecord) -> None:
+        """Keep history.csv and meta.json's epochs_done on disk up to date for readers (`dltrain runs`,
+        another shell) and against a hard kill: at most every LIVE_SECONDS, and at the last epoch (by _save).
+
+        Not flushed to the disk: a killed process loses nothing the page cache holds."""
+        now = time.monotonic()
+        if now < self.next_live_write or self._last(record):
+            return
+        self.folder.write_csv("history.csv", [r.as_row() for r in self.exp.trainer.history], sync=False)
+        self.folder.update_meta(sync=False, epochs_done=self.exp.trainer.epoch)
+        self.next_live_write = time.monotonic() + LIVE_SECONDS
 
     def _checkpoint(self) -> None:
         checkpoint.save(self.folder, checkpoint.capture(self.exp.trainer))

@@ -54,16 +54,18 @@ class RunFolder:
 
     # --- atomic writes ---------------------------------------------------------------
 
-    def write_bytes(self, filename: str, data: bytes) -> Path:
-        return atomic_write(self.path / filename, data)
+    # sync=False: not flushed to the disk (see write_atomically), for files rewritten while training
 
-    def write_text(self, filename: str, text: str) -> Path:
-        return self.write_bytes(filename, text.encode())
+    def write_bytes(self, filename: str, data: bytes, sync: bool = True) -> Path:
+        return atomic_write(self.path / filename, data, sync)
 
-    def write_json(self, filename: str, obj: Any) -> Path:
-        return self.write_text(filename, json.dumps(obj, indent=2, allow_nan=True) + "\n")
+    def write_text(self, filename: str, text: str, sync: bool = True) -> Path:
+        return self.write_bytes(filename, text.encode(), sync)
 
-    def write_csv(self, filename: str, rows: list[dict]) -> Path:
+    def write_json(self, filename: str, obj: Any, sync: bool = True) -> Path:
+        return self.write_text(filename, json.dumps(obj, indent=2, allow_nan=True) + "\n", sync)
+
+    def write_csv(self, filename: str, rows: list[dict], sync: bool = True) -> Path:
         buf = io.StringIO()
         if rows:
             writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
@@ -71,7 +73,7 @@ class RunFolder:
             writer.writerows(
                 {k: "" if v is None else repr(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows
             )
-        return self.write_text(filename, buf.getvalue())
+        return self.write_text(filename, buf.getvalue(), sync)
 
     def write_npz(self, filename: str, arrays: dict[str, np.ndarray]) -> Path:
         buf = io.BytesIO()
@@ -97,7 +99,7 @@ class RunFolder:
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             raise RunFolderError(f"{self.path / filename} is unreadable: {err}") from None
 
-    def update_meta(self, **fields) -> dict:
+    def update_meta(self, sync: bool = True, **fields) -> dict:
         """Merge `fields` into meta.json."""
         path = self.path / "meta.json"
         try:
@@ -105,7 +107,7 @@ class RunFolder:
         except (OSError, ValueError) as err:
             raise RunFolderError(f"{path} is unreadable: {err}") from None
         meta.update(fields)
-        self.write_json("meta.json", meta)
+        self.write_json("meta.json", meta, sync)
         return meta
 
     def remove_partial_files(self) -> list[Path]:
@@ -124,10 +126,10 @@ class RunFolder:
             pass  # not empty, or not removable: leave it
 
 
-def atomic_write(target: Path, data: bytes) -> Path:
+def atomic_write(target: Path, data: bytes, sync: bool = True) -> Path:
     """`write_atomically`, with a RunFolderError naming the file when it fails."""
     try:
-        return write_atomically(target, data)
+        return write_atomically(target, data, sync)
     except OSError as err:
         raise RunFolderError(f"cannot write {target}: {err.strerror or err}") from None
 

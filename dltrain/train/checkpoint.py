@@ -5,8 +5,11 @@
     save(folder, state); load(folder)
 
 Everything is a plain array (no pickles): parameters, the optimizer's state (Adam's
-moments and step, momentum velocities), the shuffle generator's bit_generator state
-and the history, the last two as JSON text.
+moments and step, momentum velocities), the learning-rate schedule's state
+(`sched.*`: reduce_on_plateau's rate, best value and bad epochs), early stopping's
+(`es.*`: best value and epoch, epochs since, the best weights), the first batch's loss
+that divergence is measured against, the shuffle generator's bit_generator state and
+the history, the last two as JSON text.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ def capture(trainer, history: bool = True) -> dict[str, np.ndarray]:
         state[f"param_{i}"] = p.copy()
     for key, value in trainer.optimizer.state().items():
         state[f"opt.{key}"] = np.array(value, copy=True)
+    for key, value in trainer.schedule.state().items():
+        state[f"sched.{key}"] = value
+    if trainer.stopper is not None:
+        for key, value in trainer.stopper.state().items():
+            state[f"es.{key}"] = value
+    state["initial_loss"] = np.array(np.nan if trainer.initial_loss is None else trainer.initial_loss)
     state["rng"] = np.array(json.dumps(trainer.rng.bit_generator.state))
     if history:
         state["history"] = np.array(json.dumps([r.as_row() for r in trainer.history]))
@@ -44,11 +53,20 @@ def restore(trainer, state: dict[str, np.ndarray]) -> None:
         if saved.shape != p.shape:
             raise ValueError(f"parameter {i} has shape {saved.shape}, the network expects {p.shape}")
         p[...] = saved
-    trainer.optimizer.load_state({k[4:]: v for k, v in state.items() if k.startswith("opt.")})
+    trainer.optimizer.load_state(_section(state, "opt."))
+    trainer.schedule.load_state(_section(state, "sched."))
+    if trainer.stopper is not None:
+        trainer.stopper.load_state(_section(state, "es."))
+    initial = float(state.get("initial_loss", np.nan))  # absent from checkpoints before divergence_factor
+    trainer.initial_loss = None if np.isnan(initial) else initial
     trainer.rng.bit_generator.state = json.loads(str(state["rng"]))
     trainer.epoch = int(state["epoch"])
     if "history" in state:
         trainer.history = [EpochRecord(**row) for row in json.loads(str(state["history"]))]
+
+
+def _section(state: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 class Mark:

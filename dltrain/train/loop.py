@@ -3,6 +3,11 @@
     trainer = Trainer(net, training_cfg, splits, shuffle_rng)
     trainer.fit(on_epoch=callback)       # callback(EpochRecord) after every epoch
 
+`on_epoch` is the hook for whatever follows training from outside (progress, live
+history, a sweep's pruner): it runs after the epoch is counted, the schedule and early
+stopping have seen it, and may set `trainer.stop_requested` to end training after it.
+Each epoch runs at the rate `schedule.lr(epoch)`, given to the optimizer as `optimizer.lr`.
+
 The train loss of an epoch is that of its batches as they were seen, each before its
 update (the mean over the epoch, or the sum for summed losses such as sse); with one
 full batch it is the loss before the epoch's step, as the tutorials record it.
@@ -23,6 +28,7 @@ from dltrain.errors import TrainingFailed
 from dltrain.nn.losses import SUMMED
 from dltrain.nn.network import Network
 from dltrain.train import checkpoint
+from dltrain.train.monitor import check_monitor
 from dltrain.train.targets import encode, predict_classes
 
 GATHER_BYTES = 4 << 20  # shuffled rows are copied this many bytes at a time: cache-sized, whole batches
@@ -73,14 +79,41 @@ class Trainer:
             else None
         )
         self._predicted = np.empty(n, np.int64) if self.n_classes is not None else None
+        self.schedule = training_cfg.schedule.build(optimizer_cfg.lr, training_cfg.epochs)
+        es = training_cfg.early_stopping
+        self.stopper = es.build(net.flat_params) if es is not None else None
+        self._check_monitors(splits)
+        # the loss of the run's first batch, scaled to a whole epoch for summed losses: an
+        # epoch loss divergence_factor times larger fails the run as diverged
+        self.initial_loss: Optional[float] = None
         self.history: list[EpochRecord] = []
         self.epoch = 0
         self.stop_requested = False  # set from a signal handler: stop after the current batch
+        self._on_batch: Optional[Callable[[float], None]] = None
 
-    def fit(self, on_epoch: Callable[[EpochRecord], None] = lambda r: None) -> list[EpochRecord]:
+    def _check_monitors(self, splits: Splits) -> None:
+        watched = [("training.early_stopping.monitor", self.cfg.early_stopping)]
+        watched.append(("training.schedule.monitor", self.cfg.schedule))
+        for key, section in watched:
+            if getattr(section, "monitor", None) is not None:
+                check_monitor(key, section.monitor, splits.val is not None, self.n_classes is not None)
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stopper is not None and self.stopper.stopped_epoch is not None
+
+    def fit(
+        self,
+        on_epoch: Callable[[EpochRecord], None] = lambda r: None,
+        on_batch: Optional[Callable[[float], None]] = None,
+    ) -> list[EpochRecord]:
+        """Train up to the configured epochs. on_batch(epochs_done): after each batch of a
+        multi-batch epoch, with the epochs done so far as a fraction (2.25: a quarter into epoch 3)."""
+        self._on_batch = on_batch
         mark = checkpoint.Mark(self)
-        while self.epoch < self.cfg.epochs and not self.stop_requested:
+        while self.epoch < self.cfg.epochs and not self.stop_requested and not self.stopped_early:
             start = time.perf_counter()
+            self.optimizer.lr = self.schedule.lr(self.epoch)
             # An epoch cut short (stop, divergence, Ctrl-C) is rolled back to this mark, so the
             # weights always match the history and a resumed run continues bit for bit.
             mark.take(self)
@@ -95,6 +128,9 @@ class Trainer:
             record.seconds = time.perf_counter() - start
             self.epoch += 1
             self.history.append(record)
+            self.schedule.observe(record)
+            if self.stopper is not None:
+                self.stopper.observe(record, self.net.flat_params)
             on_epoch(record)
         return self.history
 
@@ -108,6 +144,7 @@ class Trainer:
         # the inner loop stays short: no logging, no per-batch allocation beyond the loss scalar
         summed, predicted = self.net.loss in SUMMED, self._predicted
         loss_and_grads, step, grads = self.net.loss_and_grads, self.optimizer.step, self.net.grads
+        on_batch = self._on_batch if bs < n else None
         total, base = 0.0, 0
         for lo in range(0, n, bs):
             hi = min(lo + bs, n)
@@ -122,18 +159,28 @@ class Trainer:
             loss, out = loss_and_grads(xb, yb)
             if not math.isfinite(loss):
                 self._diverged(loss)
+            if self.initial_loss is None:
+                self.initial_loss = loss * (n / (hi - lo)) if summed else loss
             step(grads)
             total += loss if summed else loss * (hi - lo)
             if predicted is not None:
                 predict_classes(out, out=predicted[lo:hi])
+            if on_batch is not None:
+                on_batch(self.epoch + hi / n)
             if self.stop_requested and hi < n:  # cut short; after its last batch the epoch is whole
                 return None
         classify = predicted is not None
         correct = int(np.count_nonzero(predicted == y)) if classify else 0
         self._check_weights()
         train_loss = total if self.net.loss in SUMMED else total / n
+        factor = self.cfg.divergence_factor
+        if factor is not None and self.initial_loss and train_loss > factor * self.initial_loss:
+            self._diverged(
+                train_loss,
+                f", over training.divergence_factor ({factor:g}) times the first loss {self.initial_loss:.6g}",
+            )
         record = EpochRecord(
-            self.epoch + 1, train_loss, correct / n if classify else None, None, None, self.optimizer_cfg.lr, 0.0
+            self.epoch + 1, train_loss, correct / n if classify else None, None, None, self.optimizer.lr, 0.0
         )
         if self.splits.val is not None:
             record.val_loss, out = self.net.loss_value(self.X_val, self.Y_val)
@@ -144,9 +191,9 @@ class Trainer:
     def _last_loss(self) -> str:
         return f"{self.history[-1].train_loss:.6g}" if self.history else "none yet"
 
-    def _diverged(self, loss: float):
+    def _diverged(self, loss: float, why: str = ""):
         raise TrainingFailed(
-            f"the loss became {loss} in epoch {self.epoch + 1} (last finite epoch loss: {self._last_loss()}); "
+            f"the loss became {loss:.6g} in epoch {self.epoch + 1}{why} (last finite epoch loss: {self._last_loss()}); "
             f"training stopped. Hint: lower training.optimizer.lr (now {self.optimizer_cfg.lr}) or scale the inputs."
         )
 

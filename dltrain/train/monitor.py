@@ -1,0 +1,46 @@
+"""The per-epoch metric that early stopping and reduce_on_plateau watch, and which way is better.
+
+value = metric_value(record, "val.loss")     # record.val_loss
+lower_is_better("val.loss", "auto")          # True; "val.accuracy" -> False
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Monitor = Literal["val.loss", "val.accuracy", "train.loss", "train.accuracy"]
+Mode = Literal["auto", "min", "max"]
+
+
+def field_name(monitor: str) -> str:
+    """The EpochRecord attribute (a history.csv column) of `monitor`: 'val.loss' -> 'val_loss'."""
+    return monitor.replace(".", "_")
+
+
+def metric_value(record, monitor: str) -> float:
+    value = getattr(record, field_name(monitor))
+    return float("nan") if value is None else float(value)
+
+
+def lower_is_better(monitor: str, mode: str) -> bool:
+    """'auto' decides from the metric: losses fall, accuracies rise."""
+    if mode == "auto":
+        return not monitor.endswith("accuracy")
+    return mode == "min"
+
+
+def check_monitor(key: str, monitor: str, has_val: bool, classifies: bool) -> None:
+    """A ConfigError naming `key` and the fix when the run cannot give `monitor` each epoch."""
+    from dltrain.errors import ConfigError
+
+    if monitor.startswith("val.") and not has_val:
+        other = monitor.replace("val.", "train.")
+        raise ConfigError(
+            f"invalid config: {key} is {monitor}, but the run has no validation split; "
+            f"set dataset.validation_split (e.g. 0.1) or monitor {other}"
+        )
+    if monitor.endswith("accuracy") and not classifies:
+        raise ConfigError(
+            f"invalid config: {key} is {monitor}, but a regression run has no accuracy; "
+            f"monitor {monitor.replace('accuracy', 'loss')}"
+        )

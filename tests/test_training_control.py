@@ -1,0 +1,303 @@
+"""Learning-rate schedules, early stopping, divergence, live history and progress output.
+
+Schedules are checked against rates worked out by hand; early stopping against an
+uninterrupted run without it; the live bar by rendering it at 80 columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from conftest import CONFIGS
+from rich.console import Console
+from typer.testing import CliRunner
+
+from dltrain import api
+from dltrain.cli import app
+from dltrain.cli.progress import Progress
+from dltrain.config.schema import Training
+from dltrain.errors import ConfigError
+from dltrain.pipeline.experiment import Experiment, weights_of
+from dltrain.runs.folder import RunFolder
+from dltrain.train.loop import EpochRecord
+
+
+def rates(schedule: dict, epochs: int, lr: float = 1.0, losses=()) -> list[float]:
+    """The rate of each epoch; `losses`: the val.loss each epoch reports (for reduce_on_plateau)."""
+    rates_ = Training(schedule=schedule, epochs=epochs).schedule.build(lr, epochs)
+    out = []
+    for epoch in range(epochs):
+        out.append(rates_.lr(epoch))
+        if losses:
+            rates_.observe(SimpleNamespace(epoch=epoch + 1, val_loss=losses[epoch]))
+    return out
+
+
+HAND = {
+    "constant": ({"name": "constant"}, 0.3, [0.3] * 10),
+    "step": (
+        {"name": "step", "step_size": 3, "gamma": 0.5},
+        0.1,
+        [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125],
+    ),
+    "exponential": (
+        {"name": "exponential", "gamma": 0.5},
+        1.0,
+        [1, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125, 0.00390625, 0.001953125, 0.0009765625],
+    ),
+    # (1 + cos(pi k / 12)) / 2 for k = 0..11
+    "cosine": (
+        {"name": "cosine"},
+        1.0,
+        [1, 0.9829629, 0.9330127, 0.8535534, 0.75, 0.6294095, 0.5, 0.3705905, 0.25, 0.1464466, 0.0669873, 0.0170371],
+    ),
+    # warmup: 1.1 * 1/3, 1.1 * 2/3; then T_max = 12 - 2 = 10: 0.1 + (1 + cos(pi k / 10)) / 2
+    "cosine-warmup": (
+        {"name": "cosine", "min_lr": 0.1, "warmup_epochs": 2},
+        1.1,
+        [0.3666667, 0.7333333, 1.1, 1.0755283, 1.0045085, 0.8938926, 0.7545085, 0.6, 0.4454915, 0.3061074]
+        + [0.1954915, 0.1244717],
+    ),
+    # warmup 1, 2, 3 x 0.25 of 0.4; then steps of 2 epochs halving
+    "step-warmup": (
+        {"name": "step", "step_size": 2, "gamma": 0.5, "warmup_epochs": 3},
+        0.4,
+        [0.1, 0.2, 0.3, 0.4, 0.4, 0.2, 0.2, 0.1, 0.1, 0.05],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HAND))
+def test_schedule_rates_match_hand_computed_values(case):
+    schedule, lr, expected = HAND[case]
+    assert rates(schedule, len(expected), lr) == pytest.approx(expected, abs=1e-7)
+
+
+def test_reduce_on_plateau_rates_match_hand_computed_values():
+    # losses 5, 4, then a plateau at 4: more than 2 epochs without improvement halve the rate
+    # after epochs 5, 9 and 12 (the last clamped to min_lr 0.2)
+    losses = [5, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 3, 3]
+    schedule = {"name": "reduce_on_plateau", "factor": 0.5, "patience": 2, "min_lr": 0.2}
+    assert rates(schedule, len(losses), 1.0, losses) == [1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.2, 0.2]
+
+
+def digits(epochs: int, **training) -> dict:
+    return {
+        "name": "control",
+        "seed": 1,
+        "dataset": {"name": "digits", "test_size": 0.2, "validation_split": 0.1, "scaling": "minmax"},
+        "model": {"type": "mlp", "hidden": [32]},
+        "training": {"optimizer": {"name": "adam", "lr": 0.003}, "epochs": epochs, "batch_size": 32, **training},
+        "output": {"plots": False},
+    }
+
+
+def test_each_epoch_steps_at_the_scheduled_rate_and_history_records_it():
+    cfg = digits(4, schedule={"name": "step", "step_size": 1, "gamma": 0.5})
+    cfg["training"].update(optimizer={"name": "gd", "lr": 0.2}, batch_size="full")
+    exp = Experiment(api.resolve(cfg))
+    exp.train()
+    assert [r.lr for r in exp.trainer.history] == [0.2, 0.1, 0.05, 0.025]
+    by_hand = Experiment(api.resolve(cfg))  # the optimizer's documented rate attribute, set by hand
+    trainer = by_hand.trainer
+    for lr in (0.2, 0.1, 0.05, 0.025):
+        trainer.optimizer.lr = lr
+        by_hand.net.loss_and_grads(trainer.X, trainer.Y)
+        trainer.optimizer.step(by_hand.net.grads)
+    assert np.array_equal(by_hand.net.flat_params, exp.net.flat_params)
+
+
+# --- early stopping -------------------------------------------------------------------------
+
+# digits with a wide layer, half the data held out and a high rate overfits within a second:
+# val.loss is lowest at epoch BEST, and no better in the PATIENCE epochs after it
+STOP, BEST, PATIENCE = 10, 6, 4
+
+
+def overfitting(epochs: int, **training) -> dict:
+    cfg = digits(epochs, **training)
+    cfg["dataset"]["validation_split"] = 0.5
+    cfg["model"]["hidden"] = [128]
+    cfg["training"]["optimizer"]["lr"] = 0.01
+    return cfg
+
+
+def test_early_stopping_stops_and_keeps_the_best_epochs_weights(tmp_path):
+    # the uninterrupted run without early stopping, its weights after every epoch
+    plain = Experiment(api.resolve(overfitting(STOP + 3)))
+    snapshots = {}
+    plain.train(on_epoch=lambda r: snapshots.__setitem__(r.epoch, plain.net.flat_params.copy()))
+    val = [r.val_loss for r in plain.trainer.history]
+    best = min(range(STOP), key=lambda e: val[e]) + 1
+    assert best == BEST and min(val[BEST:STOP]) >= val[BEST - 1]  # no improvement in the PATIENCE epochs after
+
+    result = api.run(overfitting(100, early_stopping={"patience": PATIENCE}), runs_dir=tmp_path)
+    assert (result.status, result.epochs, result.stopped_epoch, result.best_epoch) == ("completed", STOP, STOP, BEST)
+    meta = json.loads((result.path / "meta.json").read_text())
+    assert (meta["stopped_epoch"], meta["best_epoch"], meta["epochs_done"]) == (STOP, BEST, STOP)
+    history = list(csv.DictReader(open(result.path / "history.csv")))
+    assert [float(r["val_loss"]) for r in history] == val[:STOP]  # every epoch, not only up to the best
+    saved = RunFolder(result.path).read_npz("weights.npz")
+    plain.net.flat_params[...] = snapshots[BEST]
+    for key, w in weights_of(plain.net).items():
+        assert np.array_equal(saved[key], w), key
+    assert result.metrics["val"]["loss"] == val[BEST - 1]
+
+    summary = CliRunner().invoke(app, ["runs", str(tmp_path)])
+    assert summary.exit_code == 0
+
+
+def test_without_restore_best_the_last_epoch_is_kept(tmp_path):
+    result = api.run(overfitting(100, early_stopping={"patience": PATIENCE, "restore_best": False}), runs_dir=tmp_path)
+    assert result.stopped_epoch == STOP
+    history = list(csv.DictReader(open(result.path / "history.csv")))
+    assert result.metrics["val"]["loss"] == float(history[-1]["val_loss"])
+
+
+def test_the_summary_says_where_training_stopped(tmp_path):
+    path = tmp_path / "es.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(overfitting(100, early_stopping={"patience": PATIENCE}, log_every=4)))
+    result = CliRunner().invoke(app, ["run", str(path), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert f"stopped early at epoch {STOP}, best epoch {BEST}" in result.stdout
+    printed = [int(line.split()[1].split("/")[0]) for line in result.stderr.splitlines() if line.startswith("epoch")]
+    assert printed == [1, 5, 9, STOP]  # epoch 1, every 4th from it, and the last, where it stopped
+
+
+@pytest.mark.parametrize(
+    "training, key",
+    [
+        ({"early_stopping": {"monitor": "val.accuracy"}}, "training.early_stopping.monitor"),
+        ({"schedule": {"name": "reduce_on_plateau"}}, "training.schedule.monitor"),
+    ],
+)
+def test_monitoring_a_validation_metric_without_a_validation_split_is_a_config_error(tmp_path, training, key):
+    cfg = digits(5, **training)
+    cfg["dataset"]["validation_split"] = 0.0
+    with pytest.raises(ConfigError, match=f"{key} is val.* no validation split.*dataset.validation_split"):
+        api.run(cfg, runs_dir=tmp_path)
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+# --- divergence -----------------------------------------------------------------------------
+
+
+def test_the_lr_1000_quickstart_fails_as_diverged(tmp_path):
+    args = ["run", str(CONFIGS / "quickstart.yaml"), "--runs-dir", str(tmp_path), "--quiet"]
+    args += ["--set", "training.optimizer.name=sgd", "--set", "training.optimizer.lr=1000"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "divergence_factor" in result.stderr and "lower training.optimizer.lr" in result.stderr
+    (folder,) = tmp_path.iterdir()
+    assert json.loads((folder / "meta.json").read_text())["status"] == "failed"
+
+    off = CliRunner().invoke(app, [*args, "--set", "training.divergence_factor=null", "--set", "training.epochs=3"])
+    assert off.exit_code == 0, off.output
+
+
+# --- live history ----------------------------------------------------------------------------
+
+
+def test_sigkill_loses_no_history_row_older_than_about_a_second(tmp_path):
+    import yaml
+    from test_interrupt_resume import ENV, ROOT, assert_complete_files
+
+    path = tmp_path / "live.yaml"
+    path.write_text(yaml.safe_dump(digits(10**6, log_every=1)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dltrain", "run", str(path), "--runs-dir", str(tmp_path / "runs"), "--quiet"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        cwd=ROOT,
+    )
+    seen = []  # (epoch, when its line arrived)
+    for line in proc.stderr:
+        if line.startswith("epoch"):
+            seen.append((int(line.split()[1].split("/")[0]), time.monotonic()))
+            if seen[-1][1] - seen[0][1] > 3.0:
+                break
+    proc.kill()
+    killed = time.monotonic()
+    proc.communicate(timeout=30)
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert_complete_files(folder)
+    rows = list(csv.DictReader(open(folder / "history.csv")))
+    older = [epoch for epoch, when in seen if killed - when > 1.25]  # a second, and the epoch that writes them
+    assert older and len(rows) >= older[-1]
+    assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert json.loads((folder / "meta.json").read_text())["epochs_done"] == len(rows)
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+def record(epoch: int) -> EpochRecord:
+    return EpochRecord(epoch, 0.123456789, 0.98765, 0.0812345678, 0.97654321, 0.001, 0.5)
+
+
+def test_the_live_bar_keeps_epoch_counter_elapsed_and_eta_at_80_columns():
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True, color_system=None, legacy_windows=False)
+    clock = [0.0]
+    with Progress(150, 10, live=True, console=console, get_time=lambda: clock[0]) as progress:
+        for epoch in range(12):  # 2-second epochs, followed batch by batch
+            for step in range(1, 21):
+                clock[0] += 0.1
+                progress.batch(epoch + step / 20)
+            progress(record(epoch + 1))
+        clock[0] += 0.05
+        progress.batch(12.025)
+        shown = Console(file=io.StringIO(), width=80, color_system=None)  # the bar's table as the terminal gets it
+        shown.print(progress._bar.make_tasks_table(progress._bar.tasks))
+    (last,) = shown.file.getvalue().rstrip("\n").splitlines()
+    assert len(last) <= 80 and "…" not in last, last
+    assert "epoch  12/150" in last or "epoch 12/150" in last, last
+    assert "0:00:24" in last  # elapsed
+    assert "0:04:3" in last  # 138 epochs of 2 s to go
+    assert "loss 0.123457" in last  # the most important metric stays
+
+
+def test_plain_log_prints_epoch_1_every_log_every_th_from_it_and_the_last():
+    out = io.StringIO()
+    with Progress(25, 10, live=False, console=Console(file=out, width=200)) as progress:
+        assert progress.batch is None  # no per-batch calls without a live bar
+        for epoch in range(1, 18):  # stopped early at 17
+            progress(record(epoch))
+    assert [int(line.split()[1].split("/")[0]) for line in out.getvalue().splitlines()] == [1, 11, 17]
+
+
+def test_a_long_epoch_moves_the_bar_between_epochs_at_most_ten_times_a_second():
+    class Counting(Progress):
+        updates = 0
+
+        def __enter__(self):
+            super().__enter__()
+            real = self._bar.update
+
+            def update(*args, **kw):
+                Counting.updates += 1
+                real(*args, **kw)
+
+            self._bar.update = update
+            return self
+
+    clock = [0.0]
+    console = Console(file=io.StringIO(), width=80, force_terminal=True)
+    with Counting(3, 1, live=True, console=console, get_time=lambda: clock[0]) as progress:
+        for step in range(1, 1001):  # 1000 batches in 2 seconds
+            clock[0] += 0.002
+            progress.batch(step / 1000)
+    assert 15 <= Counting.updates <= 21
+    assert math.isclose(clock[0], 2.0)
