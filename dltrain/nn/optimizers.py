@@ -19,7 +19,7 @@ DLTRAIN_ENGINE=reference: the same interface, the same numbers bit for bit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Optional, Union
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -148,4 +148,7 @@ STEPPERS = {"gd": GDStep, "sgd": GDStep, "adam": AdamStep}
 OPTIMIZERS = {"gd": GD, "sgd": GD, "adam": Adam}
 
 # The config accepts exactly the optimizers of this table, chosen by their `name`.
-Optimizer = Annotated[Union[tuple(dict.fromkeys(OPTIMIZERS.values()))], Field(discriminator="name")]
+if TYPE_CHECKING:
+    Optimizer = _Base
+else:
+    Optimizer = Annotated[Union[tuple(dict.fromkeys(OPTIMIZERS.values()))], Field(discriminator="name")]
