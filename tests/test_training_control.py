@@ -28,12 +28,13 @@ from dltrain.config.schema import Training
 from dltrain.errors import ConfigError
 from dltrain.pipeline.experiment import Experiment, weights_of
 from dltrain.runs.folder import RunFolder
+from dltrain.train import schedules
 from dltrain.train.loop import EpochRecord
 
 
 def rates(schedule: dict, epochs: int, lr: float = 1.0, losses=()) -> list[float]:
     """The rate of each epoch; `losses`: the val.loss each epoch reports (for reduce_on_plateau)."""
-    rates_ = Training(schedule=schedule, epochs=epochs).schedule.build(lr, epochs)
+    rates_ = schedules.build(Training(schedule=schedule, epochs=epochs).schedule, lr, epochs)
     out = []
     for epoch in range(epochs):
         out.append(rates_.lr(epoch))

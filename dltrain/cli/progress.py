@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from rich.console import Console
 
@@ -69,7 +69,7 @@ class Progress:
         self.total, self.log_every = total_epochs, log_every
         self.live = self.console.is_terminal if live is None else live
         self.get_time = get_time or time.monotonic
-        self._bar = None
+        self._bar: Any = None  # the Rich progress bar, once entered on a live display
         self._next_draw = 0.0
         self._unprinted: Optional[EpochRecord] = None  # the latest epoch, when the log skipped it
         self.batch = self._batch if self.live else None

@@ -1,7 +1,7 @@
-"""Early stopping: end training once the monitored metric has not improved for `patience`
+"""Early stopping at work (its section: dltrain/config/control.py): end training once the monitored metric has not improved for `patience`
 epochs, and keep the best epoch's weights (Keras' EarlyStopping with restore_best_weights).
 
-    stopper = cfg.early_stopping.build(net.flat_params)
+    stopper = Stopper(cfg.training.early_stopping, net.flat_params)
     if stopper.observe(record, net.flat_params):   # after each epoch; True: stop now
         ...
     with stopper.best_weights(net.flat_params):    # the best epoch's weights, for the final save
@@ -18,25 +18,9 @@ from contextlib import contextmanager
 from typing import Optional
 
 import numpy as np
-from pydantic import Field
 
-from dltrain.config.section import Section
-from dltrain.train.monitor import Mode, Monitor, lower_is_better, metric_value
-
-
-class EarlyStopping(Section):
-    """Stop when the monitored metric stops improving; keep the best epoch's weights."""
-
-    monitor: Monitor = Field("val.loss", description="val.loss | val.accuracy | train.loss | train.accuracy")
-    mode: Mode = Field("auto", description="auto: min for a loss, max for an accuracy")
-    patience: int = Field(5, ge=1, description="stop after this many epochs in a row without improvement")
-    min_delta: float = Field(0.0, ge=0, description="smallest change of the metric that counts as an improvement")
-    restore_best: bool = Field(
-        True, description="weights.npz and metrics.json are the best epoch's (history keeps every epoch)"
-    )
-
-    def build(self, flat_params: np.ndarray) -> Stopper:
-        return Stopper(self, flat_params)
+from dltrain.config.control import EarlyStopping
+from dltrain.train.monitor import lower_is_better, metric_value
 
 
 class Stopper:

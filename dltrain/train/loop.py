@@ -19,7 +19,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -27,7 +27,8 @@ from dltrain.data.split import Splits
 from dltrain.errors import TrainingFailed
 from dltrain.nn.losses import SUMMED
 from dltrain.nn.network import Network
-from dltrain.train import checkpoint
+from dltrain.train import checkpoint, schedules
+from dltrain.train.early_stopping import Stopper
 from dltrain.train.monitor import check_monitor
 from dltrain.train.targets import encode, predict_classes
 
@@ -73,15 +74,15 @@ class Trainer:
         # a second full copy of the training split in memory.
         shuffled = self.shuffles = self.cfg.shuffle and self.batch_size < n
         rows = min(n, self.batch_size * max(1, GATHER_BYTES // max(1, self.batch_size * self.X[0].nbytes)))
-        self._gathered = (
+        self._gathered: Any = (
             (np.empty((rows, *self.X.shape[1:]), self.X.dtype), np.empty((rows, *self.Y.shape[1:]), self.Y.dtype))
             if shuffled
             else None
         )
         self._predicted = np.empty(n, np.int64) if self.n_classes is not None else None
-        self.schedule = training_cfg.schedule.build(optimizer_cfg.lr, training_cfg.epochs)
+        self.schedule = schedules.build(training_cfg.schedule, optimizer_cfg.lr, training_cfg.epochs)
         es = training_cfg.early_stopping
-        self.stopper = es.build(net.flat_params) if es is not None else None
+        self.stopper = Stopper(es, net.flat_params) if es is not None else None
         self._check_monitors(splits)
         # the loss of the run's first batch, scaled to a whole epoch for summed losses: an
         # epoch loss divergence_factor times larger fails the run as diverged

@@ -6,10 +6,7 @@ lower_is_better("val.loss", "auto")          # True; "val.accuracy" -> False
 
 from __future__ import annotations
 
-from typing import Literal
-
-Monitor = Literal["val.loss", "val.accuracy", "train.loss", "train.accuracy"]
-Mode = Literal["auto", "min", "max"]
+from dltrain.errors import ConfigError
 
 
 def field_name(monitor: str) -> str:
@@ -31,8 +28,6 @@ def lower_is_better(monitor: str, mode: str) -> bool:
 
 def check_monitor(key: str, monitor: str, has_val: bool, classifies: bool) -> None:
     """A ConfigError naming `key` and the fix when the run cannot give `monitor` each epoch."""
-    from dltrain.errors import ConfigError
-
     if monitor.startswith("val.") and not has_val:
         other = monitor.replace("val.", "train.")
         raise ConfigError(
