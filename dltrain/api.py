@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import socket
 import sys
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
-from dltrain.config.loader import apply_override, dump_config, read_yaml, validate
+from dltrain.config.loader import dump_config, resolve
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFailed
 from dltrain.pipeline.experiment import Experiment
@@ -48,26 +47,6 @@ class RunResult:
             "metrics": self.metrics,
             "error": self.error,
         }
-
-
-def config_data(config: Union[Config, dict, str, Path]) -> dict:
-    """A fresh plain mapping of a Config (its sweep section included), a dict or a YAML file."""
-    if isinstance(config, Config):
-        data = config.model_dump(mode="json")
-        if config.sweep is not None:  # excluded from dumps so that run folders never hold a grid
-            data["sweep"] = config.sweep.model_dump(mode="json")
-        return data
-    return copy.deepcopy(config) if isinstance(config, dict) else read_yaml(config)  # never edit the caller's dict
-
-
-def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (), **updates) -> Config:
-    """The validated Config: `overrides` ('key.path=value') applied, then top-level `updates`
-    that are not None (the --name and --seed flags)."""
-    data = config_data(config)
-    for assignment in overrides:
-        apply_override(data, assignment)
-    data.update({key: value for key, value in updates.items() if value is not None})
-    return validate(data)
 
 
 def run(
