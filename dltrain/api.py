@@ -13,7 +13,6 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
@@ -21,32 +20,10 @@ from dltrain.config.loader import dump_config, resolve
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFailed
 from dltrain.pipeline.experiment import Experiment
-from dltrain.pipeline.session import ProgressFactory, Session
+from dltrain.pipeline.session import ProgressFactory, RunResult, Session
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.status import run_status
 from dltrain.train import checkpoint
-
-
-@dataclass
-class RunResult:
-    """What a finished (or failed, or interrupted) run reports."""
-
-    path: Path
-    status: str
-    metrics: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    epochs: int = 0
-    error: Optional[str] = None
-
-    def as_dict(self) -> dict:
-        return {
-            "run": str(self.path),
-            "status": self.status,
-            "epochs": self.epochs,
-            "seconds": self.seconds,
-            "metrics": self.metrics,
-            "error": self.error,
-        }
 
 
 def run(
@@ -88,7 +65,7 @@ def run(
     except RunFolderError:
         folder.remove_if_empty()  # no half-made run folder without a meta.json
         raise
-    return _finish(Session(exp, folder, progress=progress, handle_signals=handle_signals).train())
+    return _finish(Session(exp, folder, progress=progress, handle_signals=handle_signals).train(), cfg.training.epochs)
 
 
 def resume(
@@ -142,7 +119,7 @@ def resume(
     session = Session(
         exp, folder, progress=progress, handle_signals=handle_signals, seconds_before=meta.get("seconds") or 0.0
     )
-    return _finish(session.train())
+    return _finish(session.train(), cfg.training.epochs)
 
 
 def _tell_notes(exp: Experiment, on_note: Optional[Callable[[str], None]]) -> None:
@@ -151,18 +128,14 @@ def _tell_notes(exp: Experiment, on_note: Optional[Callable[[str], None]]) -> No
             on_note(note)
 
 
-def _finish(outcome) -> RunResult:
-    """RunResult from a session's outcome; the documented exception for a run that did not complete."""
-    record, folder = outcome.record, outcome.folder
-    result = RunResult(
-        folder.path, outcome.status, record.metrics, record.meta["seconds"], record.meta["epochs_done"], outcome.error
-    )
-    if outcome.status == "interrupted":
+def _finish(result: RunResult, epochs: int) -> RunResult:
+    """The result of a completed run; the documented exception for one that did not complete."""
+    if result.status == "interrupted":
         raise Interrupted(
-            f"interrupted after {result.epochs} of {outcome.epochs} epochs; history, weights and a checkpoint are saved in\n"
-            f"  {folder.path}\nresume with: dltrain resume {folder.path}",
+            f"interrupted after {result.epochs} of {epochs} epochs; history, weights and a checkpoint are saved in\n"
+            f"  {result.path}\nresume with: dltrain resume {result.path}",
             result,
         )
-    if outcome.status == "failed":
-        raise TrainingFailed(f"{outcome.error}\nrun folder: {folder.path}", result)
+    if result.status == "failed":
+        raise TrainingFailed(f"{result.error}\nrun folder: {result.path}", result)
     return result

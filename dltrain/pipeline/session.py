@@ -14,7 +14,8 @@ import contextlib
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -37,12 +38,25 @@ def no_progress(total_epochs: int, log_every: int) -> ContextManager[Callable[[E
 
 
 @dataclass
-class Outcome:
+class RunResult:
+    """What a run reports when its session ends: its folder, how it ended, its final metrics."""
+
+    path: Path
     status: str
-    error: Optional[str]
-    record: RunRecord
-    folder: RunFolder
-    epochs: int  # the number asked for
+    metrics: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    epochs: int = 0
+    error: Optional[str] = None
+
+    def as_dict(self) -> dict:
+        return {
+            "run": str(self.path),
+            "status": self.status,
+            "epochs": self.epochs,
+            "seconds": self.seconds,
+            "metrics": self.metrics,
+            "error": self.error,
+        }
 
 
 class Session:
@@ -60,7 +74,7 @@ class Session:
         self.saved_epoch = exp.trainer.epoch  # epoch of the newest checkpoint on disk
         self.write_error: Optional[RunFolderError] = None
 
-    def train(self) -> Outcome:
+    def train(self) -> RunResult:
         clock = time.perf_counter()
         try:
             with graceful_stop(self.exp.trainer, enabled=self.handle_signals):
@@ -76,7 +90,8 @@ class Session:
             ) from None
         if self.write_error is not None:
             raise self.write_error
-        return Outcome(status, error, record, self.folder, self.exp.cfg.training.epochs)
+        meta = record.meta
+        return RunResult(self.folder.path, status, record.metrics, meta["seconds"], meta["epochs_done"], error)
 
     def _fit(self) -> tuple[str, Optional[str]]:
         trainer, training = self.exp.trainer, self.exp.cfg.training
