@@ -22,7 +22,7 @@ from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFai
 from dltrain.pipeline.experiment import Experiment
 from dltrain.pipeline.session import ProgressFactory, RunResult, Session
 from dltrain.runs.folder import RunFolder, now_iso
-from dltrain.runs.status import run_status
+from dltrain.runs.status import Status, run_status
 from dltrain.train import checkpoint
 
 
@@ -57,7 +57,7 @@ def run(
         folder.update_meta(
             **exp.describe(),
             argv=list(sys.argv if argv is None else argv),
-            status="running",
+            status=Status.RUNNING,
             started=now_iso(),
             process_started=now_iso(),
             epochs_done=0,
@@ -87,7 +87,7 @@ def resume(
 
     saved = read_run(run_dir)
     folder, meta, cfg = RunFolder(saved.path), saved.meta, saved.config
-    if run_status(meta) == "running":
+    if run_status(meta) == Status.RUNNING:
         raise RunFolderError(
             f"{folder.path} is still running (pid {meta.get('pid')} on {meta.get('host')}); stop it before resuming"
         )
@@ -108,7 +108,7 @@ def resume(
         {"at": now_iso(), "from_epoch": done, "argv": list(sys.argv if argv is None else argv)},
     ]
     folder.update_meta(
-        status="running",
+        status=Status.RUNNING,
         pid=os.getpid(),
         host=socket.gethostname(),
         process_started=now_iso(),
@@ -130,12 +130,12 @@ def _tell_notes(exp: Experiment, on_note: Optional[Callable[[str], None]]) -> No
 
 def _finish(result: RunResult, epochs: int) -> RunResult:
     """The result of a completed run; the documented exception for one that did not complete."""
-    if result.status == "interrupted":
+    if result.status == Status.INTERRUPTED:
         raise Interrupted(
             f"interrupted after {result.epochs} of {epochs} epochs; history, weights and a checkpoint are saved in\n"
             f"  {result.path}\nresume with: dltrain resume {result.path}",
             result,
         )
-    if result.status == "failed":
+    if result.status == Status.FAILED:
         raise TrainingFailed(f"{result.error}\nrun folder: {result.path}", result)
     return result
