@@ -114,8 +114,8 @@ def confusion_matrix_plot(path: Path, matrix: np.ndarray, classes: list, title: 
     return save_figure(fig, path)
 
 
-def cost_overlay_plot(path: Path, curves: list[tuple[str, list[dict]]], ylabel: str, title: str) -> Path:
-    """One colour per run: train loss solid, validation loss dashed. curves: (label, history rows)."""
+def cost_overlay_plot(curves: list[tuple[str, list[dict]]], ylabel: str, title: str) -> bytes:
+    """PNG: one colour per run, train loss solid, validation loss dashed. curves: (label, history rows)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=100)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -141,4 +141,4 @@ def cost_overlay_plot(path: Path, curves: list[tuple[str, list[dict]]], ylabel: 
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return png_bytes(fig)
