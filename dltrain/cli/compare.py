@@ -55,7 +55,7 @@ def compare(
 
 def _plot(table, path: Path) -> None:
     """One PNG of every run's cost curves at the user's `path`; an unwritable path is exit 2."""
-    from dltrain.atomic import write_user_file
+    from dltrain.files import write_user_file
     from dltrain.plots import cost_overlay_plot
 
     losses = {_loss_name(run) for run in table.runs}

@@ -1,4 +1,5 @@
-"""Paths the user names for an output (`compare --plot`, ...): written into, never replaced.
+"""Files the user names. Outputs (`compare --plot`, ...) are written into, never replaced;
+inputs are read only when they are regular files, up to a size limit.
 
 A regular file (or a symlink to one) is overwritten in place; a directory, a FIFO, a
 socket or a device node is refused with exit 2 and left exactly as it was.
@@ -15,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dltrain import api
-from dltrain.atomic import OutputPathError, write_user_file
 from dltrain.cli import app
+from dltrain.files import OutputPathError, UnreadableFile, read_regular, write_user_file
 
 PNG = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()
@@ -124,3 +125,28 @@ def test_a_symlink_to_a_device_is_refused(tmp_path):
 def test_a_missing_folder_is_refused(tmp_path):
     with pytest.raises(OutputPathError, match="does not exist"):
         write_user_file(tmp_path / "missing" / "x.png", PNG)
+
+
+def test_reads_take_only_regular_files_up_to_a_limit(tmp_path):
+    regular = tmp_path / "a.yaml"
+    regular.write_bytes(b"x" * 100)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(regular)
+    assert read_regular(link, 100) == b"x" * 100
+    with pytest.raises(UnreadableFile, match="too large"):
+        read_regular(regular, 99)
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.yaml"
+    zero.symlink_to("/dev/zero")
+    loop = tmp_path / "loop.yaml"
+    loop.symlink_to(loop)
+    for path, reason in [
+        (fifo, "FIFO"),
+        (zero, "character device"),
+        (tmp_path, "directory"),
+        (tmp_path / "missing", "does not exist"),
+        (loop, "symbolic links"),
+    ]:
+        with pytest.raises(UnreadableFile, match=reason):
+            read_regular(path, 1 << 20)
