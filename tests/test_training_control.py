@@ -19,10 +19,8 @@ import numpy as np
 import pytest
 from conftest import CONFIGS
 from rich.console import Console
-from typer.testing import CliRunner
 
 from dltrain import api
-from dltrain.cli import app
 from dltrain.cli.progress import Progress
 from dltrain.config.schema import Training
 from dltrain.errors import ConfigError
@@ -114,7 +112,8 @@ def test_each_epoch_steps_at_the_scheduled_rate_and_history_records_it():
         trainer.optimizer.lr = lr
         by_hand.net.loss_and_grads(trainer.X, trainer.Y)
         trainer.optimizer.step(by_hand.net.grads)
-    assert np.array_equal(by_hand.net.flat_params, exp.net.flat_params)
+    for mine, theirs in zip(by_hand.net.params, exp.net.params):
+        assert np.array_equal(mine, theirs)
 
 
 # --- early stopping -------------------------------------------------------------------------
@@ -136,7 +135,7 @@ def test_early_stopping_stops_and_keeps_the_best_epochs_weights(tmp_path):
     # the uninterrupted run without early stopping, its weights after every epoch
     plain = Experiment(api.resolve(overfitting(STOP + 3)))
     snapshots = {}
-    plain.train(on_epoch=lambda r: snapshots.__setitem__(r.epoch, plain.net.flat_params.copy()))
+    plain.train(on_epoch=lambda r: snapshots.__setitem__(r.epoch, [p.copy() for p in plain.net.params]))
     val = [r.val_loss for r in plain.trainer.history]
     best = min(range(STOP), key=lambda e: val[e]) + 1
     assert best == BEST and min(val[BEST:STOP]) >= val[BEST - 1]  # no improvement in the PATIENCE epochs after
@@ -148,13 +147,24 @@ def test_early_stopping_stops_and_keeps_the_best_epochs_weights(tmp_path):
     history = list(csv.DictReader(open(result.path / "history.csv")))
     assert [float(r["val_loss"]) for r in history] == val[:STOP]  # every epoch, not only up to the best
     saved = RunFolder(result.path).read_npz("weights.npz")
-    plain.net.flat_params[...] = snapshots[BEST]
+    for p, best in zip(plain.net.params, snapshots[BEST]):
+        p[...] = best
     for key, w in weights_of(plain.net).items():
         assert np.array_equal(saved[key], w), key
     assert result.metrics["val"]["loss"] == val[BEST - 1]
 
-    summary = CliRunner().invoke(app, ["runs", str(tmp_path)])
-    assert summary.exit_code == 0
+
+def test_runs_shows_a_running_runs_epoch_and_latest_metric(tmp_path, cli):
+    import os
+
+    path = api.run(digits(3), runs_dir=tmp_path).path
+    (path / "metrics.json").unlink()  # as while it trains: live history and epochs_done, no metrics yet
+    RunFolder(path).update_meta(status="running", pid=os.getpid(), ended=None, seconds=None)
+    last = list(csv.DictReader(open(path / "history.csv")))[-1]
+    listing = cli("runs", tmp_path)
+    assert listing.exit_code == 0
+    assert "running epoch 3/3" in listing.stdout
+    assert f"val.accuracy {float(last['val_accuracy']):.4f}" in listing.stdout
 
 
 def test_without_restore_best_the_last_epoch_is_kept(tmp_path):
@@ -164,12 +174,12 @@ def test_without_restore_best_the_last_epoch_is_kept(tmp_path):
     assert result.metrics["val"]["loss"] == float(history[-1]["val_loss"])
 
 
-def test_the_summary_says_where_training_stopped(tmp_path):
+def test_the_summary_says_where_training_stopped(tmp_path, cli):
     path = tmp_path / "es.yaml"
     import yaml
 
     path.write_text(yaml.safe_dump(overfitting(100, early_stopping={"patience": PATIENCE}, log_every=4)))
-    result = CliRunner().invoke(app, ["run", str(path), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    result = cli("run", path, "--runs-dir", tmp_path / "runs", "--quiet")
     assert result.exit_code == 0, result.output
     assert f"stopped early at epoch {STOP}, best epoch {BEST}" in result.stdout
     printed = [int(line.split()[1].split("/")[0]) for line in result.stderr.splitlines() if line.startswith("epoch")]
@@ -194,16 +204,16 @@ def test_monitoring_a_validation_metric_without_a_validation_split_is_a_config_e
 # --- divergence -----------------------------------------------------------------------------
 
 
-def test_the_lr_1000_quickstart_fails_as_diverged(tmp_path):
+def test_the_lr_1000_quickstart_fails_as_diverged(tmp_path, cli):
     args = ["run", str(CONFIGS / "quickstart.yaml"), "--runs-dir", str(tmp_path), "--quiet"]
     args += ["--set", "training.optimizer.name=sgd", "--set", "training.optimizer.lr=1000"]
-    result = CliRunner().invoke(app, args)
+    result = cli(*args)
     assert result.exit_code == 1, result.output
     assert "divergence_factor" in result.stderr and "lower training.optimizer.lr" in result.stderr
     (folder,) = tmp_path.iterdir()
     assert json.loads((folder / "meta.json").read_text())["status"] == "failed"
 
-    off = CliRunner().invoke(app, [*args, "--set", "training.divergence_factor=null", "--set", "training.epochs=3"])
+    off = cli(*args, "--set", "training.divergence_factor=null", "--set", "training.epochs=3")
     assert off.exit_code == 0, off.output
 
 

@@ -97,7 +97,7 @@ def build_network(cfg: Config, splits: Splits, rng: np.random.Generator) -> Netw
             )
     except ValueError as err:
         raise ConfigError(f"invalid config: model: {err}") from None
-    if not np.isfinite(net.flat_params).all():
+    if not net.all_finite():
         raise ConfigError(
             f"invalid config: model.init / model.bias_init give weights that are not finite in {cfg.training.dtype}; use smaller values"
         )
@@ -151,7 +151,7 @@ class Experiment:
         metrics; the trainer itself keeps the last epoch's, so its checkpoint resumes bit for bit."""
         stopper = self.trainer.stopper
         if status == Status.COMPLETED and stopper is not None:
-            with stopper.best_weights(self.net.flat_params):
+            with stopper.best_weights(self.net.params):
                 return self._record(status, error)
         return self._record(status, error)
 

@@ -82,7 +82,7 @@ class Trainer:
         self._predicted = np.empty(n, np.int64) if self.n_classes is not None else None
         self.schedule = schedules.build(training_cfg.schedule, optimizer_cfg.lr, training_cfg.epochs)
         es = training_cfg.early_stopping
-        self.stopper = Stopper(es, net.flat_params) if es is not None else None
+        self.stopper = Stopper(es, net.params) if es is not None else None
         self._check_monitors(splits)
         # the loss of the run's first batch, scaled to a whole epoch for summed losses: an
         # epoch loss divergence_factor times larger fails the run as diverged
@@ -131,7 +131,7 @@ class Trainer:
             self.history.append(record)
             self.schedule.observe(record)
             if self.stopper is not None:
-                self.stopper.observe(record, self.net.flat_params)
+                self.stopper.observe(record, self.net.params)
             on_epoch(record)
         return self.history
 
@@ -144,7 +144,7 @@ class Trainer:
             y = y[order]
         # the inner loop stays short: no logging, no per-batch allocation beyond the loss scalar
         summed, predicted = self.net.loss in SUMMED, self._predicted
-        loss_and_grads, step, grads = self.net.loss_and_grads, self.optimizer.step, self.net.grads
+        net, step = self.net, self.optimizer.step
         on_batch = self._on_batch if bs < n else None
         total, base = 0.0, 0
         for lo in range(0, n, bs):
@@ -157,12 +157,12 @@ class Trainer:
                 xb, yb = X[lo - base : hi - base], Y[lo - base : hi - base]
             else:
                 xb, yb = X[lo:hi], Y[lo:hi]
-            loss, out = loss_and_grads(xb, yb)
+            loss, out = net.loss_and_grads(xb, yb)
             if not math.isfinite(loss):
                 self._diverged(loss)
             if self.initial_loss is None:
                 self.initial_loss = loss * (n / (hi - lo)) if summed else loss
-            step(grads)
+            step(net.grads)
             total += loss if summed else loss * (hi - lo)
             if predicted is not None:
                 predict_classes(out, out=predicted[lo:hi])
@@ -199,7 +199,7 @@ class Trainer:
         )
 
     def _check_weights(self):
-        if not np.isfinite(self.net.flat_params).all():
+        if not self.net.all_finite():
             raise TrainingFailed(
                 f"the weights became NaN or infinite in epoch {self.epoch + 1} (last finite epoch loss: {self._last_loss()}); "
                 f"training stopped. Hint: lower training.optimizer.lr (now {self.optimizer_cfg.lr})."
