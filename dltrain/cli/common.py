@@ -65,3 +65,13 @@ def _report(err, as_json: bool) -> None:
 def print_note(note: str) -> None:
     """A remark about the run (a clamped batch size, ...) on stderr, kept apart from results."""
     print(f"note: {note}", file=sys.stderr)
+
+
+def write_output(path, data: bytes):
+    """Write a file the user named (--plot PATH, report -o FILE), whole or not at all; an
+    unwritable path is a RunFolderError (exit 2). Every user-named output goes through here."""
+    from pathlib import Path
+
+    from dltrain.runs.folder import atomic_write
+
+    return atomic_write(Path(path), data)
