@@ -188,7 +188,7 @@ def comparison(runs: list[Run], show_all: bool = False, sort_by: Optional[str] =
         )
     rows = []
     for run, config, values in zip(runs, configs, metrics):
-        row = {"run": run.name, "path": str(run.path), "status": run_status(run.meta)}
+        row: dict[str, Any] = {"run": run.name, "path": str(run.path), "status": run_status(run.meta)}
         row.update({k: values.get(k) for k in metric_keys})
         row.update(epochs=run.meta.get("epochs_done"), seconds=run.meta.get("seconds"))
         row.update({k: config.get(k) for k in shown})

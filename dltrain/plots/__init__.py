@@ -43,7 +43,8 @@ def run_figures(record) -> dict[str, bytes]:
     if shape is not None and len(shape) == 2 and "W0" in record.weights:
         figures["weights.png"] = samples.weights_figure(record.weights["W0"], tuple(shape), classes, name)
     if views is not None and views.errors is not None and len(views.errors[0]):
-        figures["errors.png"] = samples.errors_figure(*views.errors, classes, views.split, name)
+        images, true, predicted = views.errors
+        figures["errors.png"] = samples.errors_figure(images, true, predicted, classes, views.split, name)
     if views is not None and views.boundary is not None:
         figures["boundary.png"] = samples.boundary_figure(views.boundary, classes, name)
     return {filename: png_bytes(fig) for filename, fig in figures.items()}
