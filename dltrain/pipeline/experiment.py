@@ -2,7 +2,7 @@
 
     exp = Experiment(cfg, data_dir)     # data loaded and split, network initialised
     exp.train(on_epoch=print)           # raises TrainingFailed on divergence
-    record = exp.record("completed")    # everything a run folder holds, as Python objects
+    record = exp.record(Status.COMPLETED)    # everything a run folder holds, as Python objects
 
 Nothing here touches the run folder, so the same code trains in this process,
 in a worker process, or on a cluster node that sends the record back.
@@ -28,6 +28,7 @@ from dltrain.data.split import Splits, make_splits
 from dltrain.errors import ConfigError
 from dltrain.nn.network import Network
 from dltrain.pipeline.views import Views, views_of
+from dltrain.runs.status import Status
 from dltrain.train.loop import EpochRecord, Trainer
 from dltrain.train.metrics import regression_scores, split_metrics
 
@@ -143,7 +144,7 @@ class Experiment:
         return {name: split_metrics(self.net, X, y, n_classes) for name, (X, y) in self.splits.items()}
 
     def record(self, status: str, error: Optional[str] = None) -> RunRecord:
-        completed = status == "completed"
+        completed = status == Status.COMPLETED
         return RunRecord(
             config_yaml=dump_config(self.cfg),
             meta={**self.describe(), "status": status, "epochs_done": self.trainer.epoch, "error": error},
