@@ -68,10 +68,8 @@ def print_note(note: str) -> None:
 
 
 def write_output(path, data: bytes):
-    """Write a file the user named (--plot PATH, report -o FILE), whole or not at all; an
-    unwritable path is a RunFolderError (exit 2). Every user-named output goes through here."""
-    from pathlib import Path
+    """Write a file the user named (--plot PATH, report -o FILE): a regular file or nothing
+    (dltrain.files.write_user_file); anything else is exit 2. Every user-named output goes through here."""
+    from dltrain.files import write_user_file
 
-    from dltrain.runs.folder import atomic_write
-
-    return atomic_write(Path(path), data)
+    return write_user_file(path, data)

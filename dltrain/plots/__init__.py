@@ -31,11 +31,10 @@ def run_figures(record) -> dict[str, bytes]:
     if classes is not None and min(sizes.values(), default=0) >= MIN_SAMPLES_FOR_ACCURACY:
         figures["accuracy.png"] = curves.accuracy_figure(record.history, name)
     if views is not None and classes is not None:
-        from sklearn.metrics import confusion_matrix
-
+        from dltrain.train.metrics import confusion_matrix
         from dltrain.train.targets import predict_classes
 
-        matrix = confusion_matrix(views.y, predict_classes(views.outputs), labels=range(len(classes)))
+        matrix = confusion_matrix(views.y, predict_classes(views.outputs), len(classes))
         figures["confusion_matrix.png"] = samples.confusion_figure(matrix, classes, f"{name}: {views.split} split")
     elif views is not None:
         figures["predictions.png"] = samples.predictions_figure(views.y, views.outputs, views.split, name)

@@ -127,17 +127,14 @@ def _number(text: Optional[str]):
 
 
 def _read_config(path: Path) -> Config:
-    import yaml
-
-    from dltrain.config.loader import validate
+    from dltrain.config.loader import read_yaml, validate
 
     file = path / "config.yaml"
     if not file.is_file():
         raise RunFolderError(f"{path} is not a complete run folder: config.yaml is missing")
     try:
-        data = yaml.safe_load(file.read_text())
-        return validate(data if isinstance(data, dict) else {})
-    except (OSError, yaml.YAMLError, ConfigError) as err:
+        return validate(read_yaml(file))
+    except ConfigError as err:
         raise RunFolderError(f"{file} is not a valid dltrain config: {err}") from None
 
 
