@@ -11,11 +11,11 @@ from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
+from dltrain.baseline import Baseline
 from dltrain.config.section import Section
 from dltrain.data.registry import DatasetSpec
 from dltrain.nn.models import LossName, Mlp, Model
 from dltrain.nn.optimizers import GD, Optimizer
-from dltrain.pipeline.baseline import Baseline
 
 
 class Training(Section):
