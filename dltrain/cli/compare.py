@@ -10,7 +10,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import err_console, print_json, reports_errors
-from dltrain.cli.tables import table_console
+from dltrain.cli.tables import fit_widths, table_console
 from dltrain.formatting import number, value_text
 
 
@@ -72,6 +72,7 @@ def _loss_name(run) -> str:
 def _show(table) -> None:
     """The Rich table: config columns under their short names, the baseline only on its last split."""
     from rich.table import Table
+    from rich.text import Text
 
     from dltrain.inspection.compare import short_names
 
@@ -92,19 +93,21 @@ def _show(table) -> None:
     rich_table.add_column("epochs", justify="right")
     rich_table.add_column("seconds", justify="right")
     for i, row in enumerate(table.rows):
-        metrics = [number(row.get(k)) for k in metric_keys]
+        metrics = [Text(number(row.get(k))) for k in metric_keys]
         if i == table.best and table.sort_by in metric_keys:
-            j = metric_keys.index(table.sort_by)
-            metrics[j] = f"[bold green]{metrics[j]}[/]"
+            metrics[metric_keys.index(table.sort_by)].stylize("bold green")
         seconds = "" if row["seconds"] is None else f"{row['seconds']:.2f}"
+        # Text, not markup: config values are shown as they are (a '[' in a path stays), and parse faster.
         rich_table.add_row(
-            row["run"],
-            row["status"],
-            *(value_text(row.get(k)) for k in table.config_keys),
+            Text(row["run"]),
+            Text(row["status"]),
+            *(Text(value_text(row.get(k))) for k in table.config_keys),
             *metrics,
-            number(row["epochs"]),
-            seconds,
+            Text(number(row["epochs"])),
+            Text(seconds),
         )
     if table.changed_keys:
         rich_table.caption = f"differ: {', '.join(table.changed_keys)}"
-    table_console().print(rich_table)
+    console = table_console()
+    fit_widths(rich_table, console)
+    console.print(rich_table)

@@ -22,7 +22,7 @@ from dltrain.errors import ConfigError
 from dltrain.formatting import number, value_text
 from dltrain.runs.reader import Run
 from dltrain.runs.status import run_status
-from dltrain.train.metrics import lower_is_better
+from dltrain.train.metric_names import lower_is_better
 
 IGNORED_KEYS = {"name"}  # the run column already names every run
 
