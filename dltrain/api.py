@@ -115,6 +115,7 @@ def resume(
         resumed=resumed,
         error=None,
         epochs_done=done,
+        epochs=cfg.training.epochs,
     )
     session = Session(
         exp, folder, progress=progress, handle_signals=handle_signals, seconds_before=meta.get("seconds") or 0.0
