@@ -33,13 +33,13 @@ def buggy_training(monkeypatch):
     """Training that trains one epoch, then hits a bug (a RuntimeError from `a_bug_in_training`)."""
     real_train = Experiment.train
 
-    def a_bug_in_training(self, on_epoch=lambda record: None):
+    def a_bug_in_training(self, on_epoch=lambda record: None, on_batch=None):
         def then_break(record):
             on_epoch(record)
             if record.epoch == 1 and self.cfg.training.epochs != 1:  # a sweep's 1-epoch point is spared
                 raise RuntimeError("simulated bug")
 
-        real_train(self, on_epoch=then_break)
+        real_train(self, on_epoch=then_break, on_batch=on_batch)
 
     monkeypatch.setattr(Experiment, "train", a_bug_in_training)
 
