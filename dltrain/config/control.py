@@ -14,7 +14,7 @@ from dltrain.config.section import Section
 
 Monitor = Literal["val.loss", "val.accuracy", "train.loss", "train.accuracy"]
 Mode = Literal["auto", "min", "max"]
-MONITOR_HELP = "val.loss | val.accuracy | train.loss | train.accuracy (an epoch's metric, as in history.csv)"
+MONITOR_HELP = "the metric watched after each epoch, as history.csv records it (val.loss is its val_loss column)"
 MODE_HELP = "auto: min for a loss, max for an accuracy"
 
 
