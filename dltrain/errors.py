@@ -51,3 +51,12 @@ def describe(err: BaseException) -> str:
             "reduce model.hidden or the dataset size, or use training.dtype float32"
         )
     return f"internal error: {type(err).__name__}: {err}"
+
+
+def shorten(value, limit: int = 120) -> str:
+    """repr(value), cut to about `limit` characters: a message never quotes a whole document."""
+    return cut(repr(value), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]} ..."

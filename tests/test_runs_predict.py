@@ -90,12 +90,13 @@ def test_a_running_run_whose_process_died_is_crashed(runs, tmp_path):
     assert rows == {"dead": "crashed", "alive": "running", "half": "incomplete"}
 
 
-def test_runs_lists_a_folder_with_a_broken_config(runs, tmp_path):
+def test_runs_lists_a_folder_with_a_broken_config_as_corrupt(runs, tmp_path):
     copy = shutil.copytree(runs["digits-mlp"], tmp_path / "broken")
     (copy / "config.yaml").write_text("model: {type: mlp, hidden: [32\n")  # unterminated: not YAML
     shutil.copytree(runs["digits-mlp"], tmp_path / "fine")
     rows = {r["name"]: r for r in json.loads(invoke("runs", tmp_path, "--json").stdout)}
-    assert (rows["broken"]["status"], rows["broken"]["dataset"], rows["broken"]["model"]) == ("completed", None, None)
+    assert (rows["broken"]["status"], rows["broken"]["dataset"], rows["broken"]["model"]) == ("corrupt", None, None)
+    assert "config.yaml is not a valid dltrain config" in rows["broken"]["problem"]
     assert (rows["fine"]["dataset"], rows["fine"]["model"]) == ("digits", "mlp 32")
 
 

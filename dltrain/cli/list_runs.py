@@ -29,6 +29,7 @@ def runs(
 
 def _show(rows: list[dict], runs_dir: Path) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     console = table_console()
     if not rows:
@@ -44,3 +45,6 @@ def _show(rows: list[dict], runs_dir: Path) -> None:
         status = f"[{STATUS_STYLE.get(r['status'], 'white')}]{r['status']}[/]"
         table.add_row(r["name"], when, status, r["dataset"] or "", r["model"] or "", metric, seconds)
     console.print(table)
+    for r in rows:
+        if r.get("problem"):
+            console.print(Text(f"{r['name']} is corrupt: {r['problem']}", style="red"), soft_wrap=True)

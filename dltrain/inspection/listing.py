@@ -8,35 +8,14 @@ Runs started on another host cannot be checked and keep their recorded status.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
-from dltrain.runs.reader import age_key, run_folders
-from dltrain.runs.status import Status, run_status
+from dltrain.runs.reader import Scan, age_key, run_folders
+from dltrain.runs.status import Status
 from dltrain.train.metrics import main_metric
-
-
-def _read(path: Path, name: str) -> dict:
-    try:
-        data = json.loads((path / name).read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _config(path: Path):
-    """The run's config through the schema, or None when config.yaml is missing, unreadable or
-    invalid: such a folder is still listed, without its dataset and model."""
-    from dltrain.config.loader import read_yaml, validate
-    from dltrain.errors import ConfigError
-
-    try:
-        return validate(read_yaml(path / "config.yaml"))
-    except ConfigError:
-        return None
 
 
 def _duration(meta: dict, status: str) -> Optional[float]:
@@ -51,10 +30,11 @@ def _duration(meta: dict, status: str) -> Optional[float]:
 
 
 def summarize(path: Path) -> dict:
-    """One run folder as a row; tolerant of half-written folders (Status.INCOMPLETE)."""
-    meta, config = _read(path, "meta.json"), _config(path)
-    status = run_status(meta) if meta else Status.INCOMPLETE
-    metrics = _read(path, "metrics.json")
+    """One run folder as a row; never fails: a half-written folder is Status.INCOMPLETE,
+    one with a damaged file Status.CORRUPT with the reason in 'problem'."""
+    scan = Scan(path)
+    meta, config, metrics = scan.meta or {}, scan.config, scan.metrics
+    status = scan.status
     metric = main_metric(metrics)
     split, _, key = (metric or "").partition(".")
     value = (metrics.get(split) or {}).get(key)
@@ -73,6 +53,7 @@ def summarize(path: Path) -> dict:
         "value": value,
         "epochs": meta.get("epochs_done"),
         "seconds": _duration(meta, status),
+        "problem": scan.problem,
     }
 
 
