@@ -33,6 +33,9 @@ def test_folder_contents(run_json):
             "checkpoint.npz",
             "cost.png",
             "accuracy.png",
+            "confusion_matrix.png",
+            "weights.png",  # 8x8 digit images: the first layer's weights as images
+            "errors.png",  # some test digit is misclassified after 5 epochs
             "preprocess.npz",
         ]  # the minmax scaler fitted on train, for `dltrain predict`
     )
@@ -90,7 +93,7 @@ def test_another_seed_changes_the_weights(run_json):
 def test_run_names_never_collide(tmp_path):
     made, threads = [], []
     for _ in range(40):
-        t = threading.Thread(target=lambda: made.append(RunFolder.create(tmp_path, "same").name))
+        t = threading.Thread(target=lambda: made.append(RunFolder.create(tmp_path, "same").path.name))
         threads.append(t)
         t.start()
     for t in threads:

@@ -105,7 +105,9 @@ class Run:
             raise RunFolderError(
                 f"{self.path}: weights.npz has {n_layers} layers but the config's model has {len(net.layers)}"
             )
-        for i, layer in enumerate(net.layers):  # into the network's own arrays (views of its flat_params)
+        for i, layer in enumerate(
+            net.layers
+        ):  # into the network's own arrays (in the fast engine, views of one vector)
             layer.W[...] = _fitting(W, f"W{i}", layer.W.shape, self.path)
             if layer.b is not None:
                 layer.b[...] = _fitting(W, f"b{i}", layer.b.shape, self.path)

@@ -61,7 +61,8 @@ class Trainer:
         n = len(self.X)
         self.batch_size = n if self.cfg.batch_size == "full" else min(self.cfg.batch_size, n)
         steps = self.cfg.epochs * -(-n // self.batch_size)
-        self.optimizer = optimizer_cfg.build(net.params, net.decay_mask, steps=steps)
+        # step(grads) updates net.params in place; state() / load_state() for checkpoints (nn/optimizers.py)
+        self.optimizer = optimizer_cfg.build(net.params, steps=steps)
         # Work buffers, allocated once. Each epoch's shuffled rows are gathered a few
         # batches at a time into `_gathered`, so every batch is a contiguous slice without
         # a second full copy of the training split in memory.
@@ -107,7 +108,7 @@ class Trainer:
             y = y[order]
         # the inner loop stays short: no logging, no per-batch allocation beyond the loss scalar
         summed, predicted = self.net.loss in SUMMED, self._predicted
-        loss_and_grads, step, grads = self.net.loss_and_grads, self.optimizer.step, self.net.grads
+        net, step = self.net, self.optimizer.step
         total, base = 0.0, 0
         for lo in range(0, n, bs):
             hi = min(lo + bs, n)
@@ -119,10 +120,10 @@ class Trainer:
                 xb, yb = X[lo - base : hi - base], Y[lo - base : hi - base]
             else:
                 xb, yb = X[lo:hi], Y[lo:hi]
-            loss, out = loss_and_grads(xb, yb)
+            loss, out = net.loss_and_grads(xb, yb)
             if not math.isfinite(loss):
                 self._diverged(loss)
-            step(grads)
+            step(net.grads)
             total += loss if summed else loss * (hi - lo)
             if predicted is not None:
                 predict_classes(out, out=predicted[lo:hi])
@@ -151,7 +152,7 @@ class Trainer:
         )
 
     def _check_weights(self):
-        if not np.isfinite(self.net.flat_params).all():
+        if not self.net.all_finite():
             raise TrainingFailed(
                 f"the weights became NaN or infinite in epoch {self.epoch + 1} (last finite epoch loss: {self._last_loss()}); "
                 f"training stopped. Hint: lower training.optimizer.lr (now {self.optimizer_cfg.lr})."
