@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from dltrain.errors import DltrainError
 
@@ -99,7 +99,7 @@ class UnreadableFile(DltrainError):
     """A file that is not a regular file, too large, or cannot be opened (exit 2)."""
 
 
-def open_regular(path: str | Path, limit: int) -> BinaryIO:
+def open_regular(path: str | Path, limit: int) -> IO[bytes]:
     """`path` opened for reading in binary, checked to be a regular file of at most `limit` bytes.
 
     Raises UnreadableFile naming the path when it is missing, not a regular file (a

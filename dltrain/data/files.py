@@ -19,7 +19,7 @@ import io
 import math
 import zipfile
 from pathlib import Path
-from typing import BinaryIO, Optional
+from typing import IO, Any, Optional
 
 import numpy as np
 
@@ -76,14 +76,14 @@ def read_csv(path: Path, limit: int = MAX_CSV_BYTES, error: type[DltrainError] =
             raise error(f"{path} is not a readable CSV file ({err})") from None
 
 
-def _opened(path: Path, limit: int, error: type[DltrainError]) -> BinaryIO:
+def _opened(path: Path, limit: int, error: type[DltrainError]) -> IO[bytes]:
     try:
         return open_regular(path, limit)
     except UnreadableFile as err:
         raise error(str(err)) from None
 
 
-def _array(f: BinaryIO, size: int, source: str, error: type[DltrainError]) -> np.ndarray:
+def _array(f: Any, size: int, source: str, error: type[DltrainError]) -> np.ndarray:
     """One .npy stream of `size` bytes: its header checked against `size`, then read (never unpickled)."""
     fmt = np.lib.format
     version = fmt.read_magic(f)
@@ -99,7 +99,7 @@ def _array(f: BinaryIO, size: int, source: str, error: type[DltrainError]) -> np
     if claimed > size:
         raise error(f"{source}: its header claims {shape} {dtype} ({claimed:,} bytes), but the file holds {size:,}")
     flat = np.empty(math.prod(shape), dtype=dtype)  # claimed <= size: bounded by the file
-    buffer, filled = memoryview(flat.view(np.uint8)), 0
+    buffer, filled = flat.view(np.uint8).data, 0
     while filled < claimed:
         got = f.readinto(buffer[filled:])
         if not got:

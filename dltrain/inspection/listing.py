@@ -41,7 +41,7 @@ def summarize(path: Path) -> dict:
     model_text = None
     if config is not None:
         hidden = getattr(config.model, "hidden", None)
-        model_text = config.model.type + (" " + "-".join(map(str, hidden)) if hidden else "")
+        model_text = str(getattr(config.model, "type", "")) + (" " + "-".join(map(str, hidden)) if hidden else "")
     return {
         "name": path.name,
         "path": str(path),

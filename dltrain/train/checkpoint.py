@@ -46,9 +46,9 @@ def restore(trainer, state: dict[str, np.ndarray]) -> None:
             raise ValueError(f"parameter {i} has shape {saved.shape}, the network expects {p.shape}")
         p[...] = saved
     for key, value in trainer.optimizer.state().items():
-        saved = state.get(f"opt.{key}")
-        if saved is None or np.shape(saved) != np.shape(value):
-            found = "nothing" if saved is None else np.shape(saved)
+        kept = state.get(f"opt.{key}")
+        if kept is None or np.shape(kept) != np.shape(value):
+            found = "nothing" if kept is None else np.shape(kept)
             raise ValueError(f"optimizer state {key} should have shape {np.shape(value)}, found {found}")
     trainer.optimizer.load_state({k[4:]: v for k, v in state.items() if k.startswith("opt.")})
     trainer.rng.bit_generator.state = json.loads(str(state["rng"]))
