@@ -4,6 +4,11 @@ A run writes status `running` and its pid and host into meta.json when it starts
 the process is gone (killed, machine rebooted) the status stays `running` forever, so
 a `running` run on this host whose pid is no longer alive is shown as `crashed`.
 Runs started on another host cannot be checked and keep their recorded status.
+
+A row comes from meta.json and metrics.json alone (a run records its dataset and model
+in meta.json), so listing thousands of folders costs two small JSON reads each. Both
+are read leniently (dltrain.runs.reader.Scan): a folder with a damaged file is listed
+as `corrupt`, with the reason, and the listing goes on.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Optional
 
 from dltrain.runs.reader import Scan, age_key, run_folders
 from dltrain.runs.status import Status
-from dltrain.train.metrics import main_metric
+from dltrain.train.metric_names import main_metric
 
 
 def _duration(meta: dict, status: str) -> Optional[float]:
@@ -29,26 +34,44 @@ def _duration(meta: dict, status: str) -> Optional[float]:
     return None
 
 
+def _model_text(kind, hidden) -> Optional[str]:
+    """'mlp 64-32', 'logreg'; None when there is no model type."""
+    if kind is None:
+        return None
+    return str(kind) + (" " + "-".join(map(str, hidden)) if isinstance(hidden, list) and hidden else "")
+
+
+def _dataset_and_model(scan: Scan, meta: dict) -> tuple[Optional[str], Optional[str]]:
+    """The dataset name and model text, from meta.json: listing thousands of folders reads two small
+    JSON files each. Runs from before meta.json held them fall back to their config.yaml."""
+    model = meta.get("model")
+    if isinstance(model, dict) and "dataset" in meta:
+        return (None if meta["dataset"] is None else str(meta["dataset"])), _model_text(
+            model.get("type"), model.get("hidden")
+        )
+    config = scan.config
+    if config is None:
+        return None, None
+    return config.dataset.name, _model_text(getattr(config.model, "type", None), getattr(config.model, "hidden", None))
+
+
 def summarize(path: Path) -> dict:
     """One run folder as a row; never fails: a half-written folder is Status.INCOMPLETE,
     one with a damaged file Status.CORRUPT with the reason in 'problem'."""
     scan = Scan(path)
-    meta, config, metrics = scan.meta or {}, scan.config, scan.metrics
-    status = scan.status
+    meta, metrics = scan.meta or {}, scan.metrics
     metric = main_metric(metrics)
     split, _, key = (metric or "").partition(".")
     value = (metrics.get(split) or {}).get(key)
-    model_text = None
-    if config is not None:
-        hidden = getattr(config.model, "hidden", None)
-        model_text = str(getattr(config.model, "type", "")) + (" " + "-".join(map(str, hidden)) if hidden else "")
+    dataset, model = _dataset_and_model(scan, meta)
+    status = scan.status  # after every read: a damaged file makes it corrupt
     return {
         "name": path.name,
         "path": str(path),
         "started": meta.get("started"),
         "status": status,
-        "dataset": None if config is None else config.dataset.name,
-        "model": model_text,
+        "dataset": dataset,
+        "model": model,
         "metric": metric,
         "value": value,
         "epochs": meta.get("epochs_done"),

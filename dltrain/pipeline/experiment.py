@@ -167,6 +167,9 @@ class Experiment:
         return {
             "name": self.cfg.name,
             "seed": self.cfg.seed,
+            # What `dltrain runs` shows, so that listing a folder reads meta.json and never parses the config.
+            "dataset": self.cfg.dataset.name,
+            "model": self.cfg.model.model_dump(include={"type", "hidden"}),  # {'type': 'mlp', 'hidden': [64]}
             "dltrain_version": __version__,
             "python_version": platform.python_version(),
             "numpy_version": np.__version__,

@@ -41,18 +41,19 @@ MAX_ARRAYS = 4 << 30  # weights.npz, preprocess.npz
 
 
 def is_run_folder(path: Path) -> bool:
-    return path.is_dir() and ((path / "config.yaml").is_file() or (path / "meta.json").is_file())
+    """A folder with a config.yaml or a meta.json (whatever they are: a damaged one is still listed, as corrupt)."""
+    return path.is_dir() and ((path / "config.yaml").exists() or (path / "meta.json").exists())
 
 
 @dataclass
 class Run:
-    """One run folder, read. history rows: {'epoch': int, 'train_loss': float, ...} (None where blank)."""
+    """One run folder, read: config, meta and metrics at once; history rows ({'epoch': int,
+    'train_loss': float, ...}, None where blank), weights and preprocessing on first use."""
 
     path: Path
     config: Config
     meta: dict
     metrics: dict = field(default_factory=dict)
-    history: list[dict] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -68,8 +69,14 @@ class Run:
         return {k: v for k, v in self.metrics.items() if k != "baseline"}
 
     @cached_property
+    def history(self) -> list[dict]:
+        """history.csv's rows, read when first asked for (comparing or listing runs does not need them)."""
+        return _read_history(self.path / "history.csv")
+
+    @cached_property
     def weights(self) -> dict[str, np.ndarray]:
         """{'W0': (n_in, n_1), 'b0': (n_1,), ...} as saved, checked to chain and be finite."""
+
         path = self.path / "weights.npz"
         if not path.exists():
             raise RunFolderError(f"{self.path} has no weights.npz: is it a complete run folder?")
@@ -85,11 +92,14 @@ class Run:
                     "(runs from before dltrain saved its scaler): new samples cannot be scaled the same way"
                 )
             return {}
+
         path = self.path / "preprocess.npz"
         return check_preprocess(read_npz(path, MAX_ARRAYS, RunFolderError), self.weights["W0"].shape[0], path)
 
     def network(self) -> Network:
         """The trained network: built from the config, then given the saved weights."""
+        import numpy as np
+
         W = self.weights
         n_layers = sum(1 for k in W if re.fullmatch(r"W\d+", k))
         n_in, n_out = W["W0"].shape[0], W[f"W{n_layers - 1}"].shape[1]
@@ -127,6 +137,7 @@ def _fitting(weights: dict, key: str, shape: tuple, path: Path) -> np.ndarray:
 
 def _read_history(path: Path) -> list[dict]:
     """history.csv's rows: {'epoch': int, 'train_loss': float, ...}, None where blank."""
+
     if not path.exists():
         return []
     rows = read_csv(path, MAX_JSON, RunFolderError)
@@ -214,7 +225,7 @@ def read_run(path: PathLike) -> Run:
     if not path.is_dir():
         raise RunFolderError(f"{path} is a file, not a run folder")
     config = _read_config(path)
-    return Run(path, config, read_meta(path), read_metrics(path), _read_history(path / "history.csv"))
+    return Run(path, config, read_meta(path), read_metrics(path))
 
 
 def read_meta(path: Path) -> dict:

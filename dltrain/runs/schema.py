@@ -18,14 +18,15 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from dltrain.data.files import numbers
 from dltrain.errors import RunFolderError, shorten
 from dltrain.runs.status import Status
+
+if TYPE_CHECKING:  # a listing checks meta.json without loading NumPy
+    import numpy as np
 
 Count = Annotated[int, Field(ge=0, lt=2**53)]
 Text = Annotated[str, Field(max_length=100_000)]
@@ -62,6 +63,8 @@ class Meta(_Strict):
     n_features: Optional[Annotated[int, Field(gt=0, lt=2**31)]] = None
     split_sizes: Optional[dict[str, Count]] = None
     loss: Optional[Text] = None
+    dataset: Optional[Text] = None
+    model: Optional[dict[str, Any]] = None
     notes: Optional[list[Text]] = None
     argv: Optional[list[Text]] = None
     status: Optional[Text] = None
@@ -132,6 +135,8 @@ def _explain(err: ValidationError, path: Path, prefix: tuple = ()) -> str:
 
 def check_weights(arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
     """weights.npz: W0 (n_in, n_1), b0 (n_1,), W1 (n_1, n_2), ...: a chain of finite matrices, nothing else."""
+    from dltrain.data.files import numbers
+
     layers = sum(1 for key in arrays if re.fullmatch(r"W\d+", key))
     if layers == 0:
         raise RunFolderError(f"{path} holds no weight matrices (W0, W1, ...)")
@@ -158,6 +163,10 @@ def check_weights(arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.nda
 
 def check_preprocess(arrays: dict[str, np.ndarray], n_features: int, path: Path) -> dict[str, np.ndarray]:
     """preprocess.npz: scaler_shift and scaler_scale, (n_features,) each, the scale finite and non-zero."""
+    import numpy as np
+
+    from dltrain.data.files import numbers
+
     for key in ("scaler_shift", "scaler_scale"):
         if numbers(arrays, key, 1, path, RunFolderError).shape != (n_features,):
             raise RunFolderError(
