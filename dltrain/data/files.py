@@ -45,7 +45,7 @@ def read_npz(path: Path, limit: int = MAX_BYTES, error: type[DltrainError] = Dat
                     if name == info.filename or info.file_size > limit:
                         raise error(f"{path}: member {info.filename!r} is not an array of at most {limit:,} bytes")
                     with archive.open(info) as member:
-                        arrays[name] = _array(member, info.file_size, f"{path}: {name}", error)
+                        arrays[name] = _array(member, info.file_size, path, error, f"array {name!r} ")
                 return arrays
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as err:
             raise error(f"{path} is not a readable .npz file ({err})") from None
@@ -57,7 +57,7 @@ def read_npy(path: Path, limit: int = MAX_BYTES, error: type[DltrainError] = Dat
         size = f.seek(0, io.SEEK_END)
         f.seek(0)
         try:
-            return _array(f, size, str(path), error)
+            return _array(f, size, path, error)
         except (EOFError, OSError, ValueError) as err:
             raise error(f"{path} is not a readable .npy file ({err})") from None
 
@@ -83,27 +83,30 @@ def _opened(path: Path, limit: int, error: type[DltrainError]) -> IO[bytes]:
         raise error(str(err)) from None
 
 
-def _array(f: Any, size: int, source: str, error: type[DltrainError]) -> np.ndarray:
+def _array(f: Any, size: int, path: Path, error: type[DltrainError], member: str = "") -> np.ndarray:
     """One .npy stream of `size` bytes: its header checked against `size`, then read (never unpickled)."""
     fmt = np.lib.format
     version = fmt.read_magic(f)
     read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
     if read_header is None:
-        raise error(f"{source}: unknown .npy format version {version}")
+        raise error(f"{path} is unreadable: {member}has .npy format version {version}, not 1 or 2")
     shape, fortran, dtype = read_header(f)
     if dtype.hasobject:
         raise error(
-            f"{source} is not a readable .npy array: it holds Python objects, never loaded (allow_pickle=False)"
+            f"{path} is unreadable: {member}holds Python objects (not a readable .npy array), "
+            "which are never loaded (allow_pickle=False)"
         )
     claimed = math.prod(shape) * dtype.itemsize
     if claimed > size:
-        raise error(f"{source}: its header claims {shape} {dtype} ({claimed:,} bytes), but the file holds {size:,}")
+        raise error(
+            f"{path} is damaged: {member}claims {shape} {dtype} ({claimed:,} bytes) in a file of {size:,} bytes"
+        )
     flat = np.empty(math.prod(shape), dtype=dtype)  # claimed <= size: bounded by the file
     buffer, filled = flat.view(np.uint8).data, 0
     while filled < claimed:
         got = f.readinto(buffer[filled:])
         if not got:
-            raise error(f"{source} is truncated: {filled:,} of {claimed:,} bytes of array data")
+            raise error(f"{path} is truncated: {member}has {filled:,} of {claimed:,} bytes of array data")
         filled += got
     return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
 

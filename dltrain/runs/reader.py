@@ -23,17 +23,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
-import numpy as np
-
-from dltrain.config.schema import Config
-from dltrain.data.files import read_csv, read_npz
 from dltrain.errors import ConfigError, RunFolderError, cut, shorten
-from dltrain.nn.network import Network
 from dltrain.runs.folder import MAX_JSON, read_json
-from dltrain.runs.schema import check_meta, check_metrics, check_preprocess, check_weights
+from dltrain.runs.schema import check_meta, check_metrics
 from dltrain.runs.status import Status, run_status
+
+if TYPE_CHECKING:  # finding run folders needs neither NumPy nor the config schema; reading one loads them
+    import numpy as np
+
+    from dltrain.config.schema import Config
+    from dltrain.nn.network import Network
 
 PathLike = Union[str, Path]
 
@@ -76,6 +77,8 @@ class Run:
     @cached_property
     def weights(self) -> dict[str, np.ndarray]:
         """{'W0': (n_in, n_1), 'b0': (n_1,), ...} as saved, checked to chain and be finite."""
+        from dltrain.data.files import read_npz
+        from dltrain.runs.schema import check_weights
 
         path = self.path / "weights.npz"
         if not path.exists():
@@ -92,6 +95,8 @@ class Run:
                     "(runs from before dltrain saved its scaler): new samples cannot be scaled the same way"
                 )
             return {}
+        from dltrain.data.files import read_npz
+        from dltrain.runs.schema import check_preprocess
 
         path = self.path / "preprocess.npz"
         return check_preprocess(read_npz(path, MAX_ARRAYS, RunFolderError), self.weights["W0"].shape[0], path)
@@ -137,6 +142,7 @@ def _fitting(weights: dict, key: str, shape: tuple, path: Path) -> np.ndarray:
 
 def _read_history(path: Path) -> list[dict]:
     """history.csv's rows: {'epoch': int, 'train_loss': float, ...}, None where blank."""
+    from dltrain.data.files import read_csv
 
     if not path.exists():
         return []
