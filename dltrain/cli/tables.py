@@ -20,6 +20,7 @@ STATUS_STYLE = {
     "interrupted": "yellow",
     "incomplete": "magenta",
     "pending": "dim",
+    "pruned": "blue",
 }
 
 
