@@ -7,7 +7,7 @@ from rich.text import Text
 
 from dltrain.cli.tables import STATUS_STYLE
 from dltrain.formatting import number
-from dltrain.sweep.grid import short_key, yaml_inline
+from dltrain.sweep.grid import short_key, short_number, yaml_inline
 from dltrain.sweep.state import PointState, SweepResult
 
 SPLIT_NAMES = {"val": "validation split", "test": "test split", "train": "training split"}
@@ -25,6 +25,11 @@ def _value(sweep: SweepResult, state: PointState, key: str, split: str) -> str:
     mean = state.metrics.get(split, {}).get(key)
     std = state.metrics_std.get(split, {}).get(key)
     return number(mean) if std is None else f"{number(mean)} ± {number(std)}"
+
+
+def _show(value) -> str:
+    """A point's value as short as it reads: 0.0031622776601683794 -> 0.003162 (sweep.json has it whole)."""
+    return short_number(value) if isinstance(value, float) else yaml_inline(value)
 
 
 def progress_line(sweep: SweepResult, state: PointState) -> Text:
@@ -70,7 +75,7 @@ def table(sweep: SweepResult) -> Table:
     for state in sweep.ranked():
         out.add_row(
             str(state.point.index),
-            *(yaml_inline(state.point.values[k]) for k in keys),
+            *(_show(state.point.values[k]) for k in keys),
             Text(state.status, STATUS_STYLE.get(state.status, "")),
             *(_value(sweep, state, k, split) for k in metric_keys),
             "" if state.epochs is None else str(state.epochs),

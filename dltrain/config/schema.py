@@ -122,7 +122,9 @@ class Sweep(Section):
     )
     trials: Optional[int] = Field(None, gt=0, description="points a random or Optuna search trains")
     repeats: int = Field(1, gt=0, description="runs per point, each with its own seed; the table shows mean ± std")
-    prune: bool = Field(False, description="Optuna search: stop points early by Optuna's median rule on the validation metric")
+    prune: bool = Field(
+        False, description="Optuna search: stop points early by Optuna's median rule on the validation metric"
+    )
 
 
 class Config(Section):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Optional
@@ -115,24 +116,36 @@ def drain(
 ) -> Iterator[Trained]:
     """Keep up to `lookahead` jobs in flight and yield each result as it arrives.
 
-    Once the backend is stopping no job is started; the running ones get GRACE seconds
-    to come back, then everything left is abandoned. `check` may raise (no workers).
+    `submit(job)` returns a future, or None when nothing can take the job now (it is
+    tried again); `backend.outcome(future, job)` returns the Trained result, or None to
+    run the job again (a Dask worker died with its data). Once the backend is stopping
+    no job is started; the running ones get GRACE seconds to come back, then everything
+    left is abandoned. `check` may raise (no workers for too long).
     """
     in_flight: dict = {}
-    jobs = iter(jobs)
+    jobs, retry = iter(jobs), deque()
     exhausted, deadline = False, None
     try:
         while True:
-            while not exhausted and not backend.stopping and len(in_flight) < lookahead:
-                job = next(jobs, None)
+            while not backend.stopping and len(in_flight) < lookahead and (retry or not exhausted):
+                job = retry.popleft() if retry else next(jobs, None)
                 if job is None:
                     exhausted = True
-                else:
-                    in_flight[submit(job)] = job
+                    continue
+                future = submit(job)
+                if future is None:
+                    retry.appendleft(job)
+                    break
+                in_flight[future] = job
             done = [f for f in in_flight if f.done()]
             for future in done:
-                yield backend.outcome(future, in_flight.pop(future))
-            if not in_flight and (exhausted or backend.stopping):
+                job = in_flight.pop(future)
+                trained = backend.outcome(future, job)
+                if trained is None:
+                    retry.append(job)
+                else:
+                    yield trained
+            if not in_flight and (backend.stopping or (exhausted and not retry)):
                 return
             if done:
                 continue

@@ -59,6 +59,8 @@ class Dask(Backend):
 
         def submit(job: Job):
             data = data_dir if self.worker_data else self._scattered(job, data_dir)
+            if data is None and not self.worker_data:
+                return None
             if isinstance(data, Trained):  # the client could not load it: the run fails, the sweep goes on
                 return _Done(data)
             return self.client.submit(train_on_worker, job, data, shares, self.stop, pure=False)
@@ -72,9 +74,13 @@ class Dask(Backend):
 
         yield from drain(jobs, lookahead, submit, self, on_stop=stop_all, abandon=abandon, check=self._check_workers)
 
-    def outcome(self, future, job: Job) -> Trained:
+    def outcome(self, future, job: Job) -> Optional[Trained]:
         if isinstance(future, _Done):
             return future.trained
+        if future.status == "cancelled" and not self.stopping:
+            # Not by us: its data was lost with the worker(s) holding it. Send the data again, then the job.
+            self._data.clear()
+            return None
         try:
             return future.result()
         except Exception as err:  # the worker died or could not run dltrain: this run failed, not the sweep
@@ -87,6 +93,8 @@ class Dask(Backend):
 
         key = json.dumps([job.config["dataset"], job.config["training"]["dtype"]], sort_keys=True)
         if key not in self._data:
+            if not self._workers_alive():
+                return None  # scattering would wait for a worker here, unchecked: try again later
             try:
                 splits = load_splits(validate(job.config), data_dir)
             except Exception as err:
@@ -109,11 +117,7 @@ class Dask(Backend):
         if now - self._checked < 1.0:
             return
         self._checked = now
-        try:
-            alive = bool(self.client.nthreads())
-        except Exception:  # the scheduler itself is gone
-            alive = False
-        if alive:
+        if self._workers_alive():
             self._no_worker_since = None
         elif self._no_worker_since is None:
             self._no_worker_since = now
@@ -122,6 +126,12 @@ class Dask(Backend):
                 f"no Dask worker has been alive at {self.scheduler} for {self.worker_timeout:g} s "
                 "(--worker-timeout); the sweep stopped"
             )
+
+    def _workers_alive(self) -> bool:
+        try:
+            return bool(self.client.nthreads())
+        except Exception:  # the scheduler itself is gone
+            return False
 
 
 class _Done:

@@ -91,9 +91,7 @@ def _finish(folder: RunFolder, sweep: SweepResult, save, failure, interrupted: b
             if run.status == "pending":
                 run.status, run.error = "interrupted", "the sweep stopped before this run finished"
     finished = sum(p.status in ("completed", "pruned") for p in sweep.points)
-    sweep.status = (
-        "failed" if failure or sweep.count("failed") else "interrupted" if interrupted else "completed"
-    )
+    sweep.status = "failed" if failure or sweep.count("failed") else "interrupted" if interrupted else "completed"
     save()
     _draw(folder, sweep)
     resume = f"resume with: dltrain sweep --resume {folder.path}"

@@ -38,7 +38,9 @@ def stop_signals(on_first: Callable[[], None], enabled: bool = True):
             raise KeyboardInterrupt
         on_first()
         # os.write, not print: a buffered write here could re-enter one the main code is making.
-        os.write(2, b"\nstopping the sweep: running points stop after their current batch; interrupt again to quit at once\n")
+        os.write(
+            2, b"\nstopping the sweep: running points stop after their current batch; interrupt again to quit at once\n"
+        )
 
     previous = {s: signal.signal(s, on_signal) for s in SIGNALS}
     try:

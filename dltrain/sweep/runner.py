@@ -26,7 +26,7 @@ from dltrain.errors import ConfigError
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.sweep.backends import make_backend
 from dltrain.sweep.execute import execute
-from dltrain.sweep.grid import merge_grids
+from dltrain.sweep.grid import merge_grids, parse_grid_option
 from dltrain.sweep.ranking import Metric
 from dltrain.sweep.search import Fixed, RandomPlan, make_plan, search_space
 from dltrain.sweep.state import PointState, RunState, SweepResult
@@ -75,7 +75,7 @@ def run_sweep(
     section = base.sweep or Sweep()
     search = search or section.search
     trials = trials if trials is not None else (section.trials if search != "grid" else None)
-    repeats = repeats or section.repeats
+    repeats = repeats if repeats is not None else section.repeats
     prune = prune or section.prune
     if repeats < 1:
         raise ConfigError(f"--repeats must be 1 or more, got {repeats}")
@@ -84,8 +84,11 @@ def run_sweep(
     if prune and repeats > 1:
         raise ConfigError("--prune judges single runs: use it without --repeats")
     grid_values = merge_grids(section.grid, grid, required=search == "grid")
-    plan = make_plan(search, grid_values, section.space, trials=trials, seed=base.seed, name=base.name)
-    space = grid_values if search == "grid" else search_space(grid_values, section.space)
+    # A --grid option replaces the config's own grid or space for its key.
+    given = {parse_grid_option(option)[0] for option in grid}
+    file_space = {key: dist for key, dist in section.space.items() if key not in given}
+    plan = make_plan(search, grid_values, file_space, trials=trials, seed=base.seed, name=base.name)
+    space = grid_values if search == "grid" else search_space(grid_values, file_space)
     # Every point up front is resolved now (an Optuna search: one random draw), so a bad key fails before any training.
     checked = plan.points() if plan is not None else RandomPlan(space, 1, base.seed, base.name).points()
     for point in checked:

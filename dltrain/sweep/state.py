@@ -1,8 +1,8 @@
 """A sweep's account of itself: its points, each point's runs (one per repeat), sweep.json.
 
-    sweep.points[0].runs[1].status   # 'completed': the second repeat of the first point
-    sweep.points[0].metrics          # the mean over the repeats of every metric
-    sweep.as_dict(relative=True)     # sweep.json; read back with SweepResult.from_dict
+sweep.points[0].runs[1].status   # 'completed': the second repeat of the first point
+sweep.points[0].metrics          # the mean over the repeats of every metric
+sweep.as_dict(relative=True)     # sweep.json; read back with SweepResult.from_dict
 """
 
 from __future__ import annotations
