@@ -121,7 +121,7 @@ def _is_tag(part, node: dict) -> bool:
     return part in (node.get("name"), node.get("type")) or (isinstance(part, str) and "[" in part)
 
 
-def _describe(e: dict, path: list, data: dict) -> str:
+def _describe(e: Any, path: list, data: dict) -> str:
     kind, ctx = e["type"], e.get("ctx") or {}
     shown = not isinstance(e["input"], dict) and kind not in {"missing", "extra_forbidden"}
     got = f" (got {e['input']!r})" if shown else ""
@@ -149,16 +149,17 @@ def _suggest(word: str, options: list[str]) -> str:
 
 def _allowed_keys(path: list, data: dict) -> list[str]:
     """Field names of the config section at `path`, following union tags in `data`."""
-    cls, node = Config, data
+    cls: type[BaseModel] | None = Config
+    node: Any = data
     for part in path:
         if isinstance(part, int):
             node = node[part]
             continue
         node = node.get(part, {}) if isinstance(node, dict) else {}
-        cls = _section_class(cls.model_fields[part].annotation, node)
+        cls = _section_class(cls.model_fields[part].annotation, node) if cls is not None else None
         if cls is None:
             return []
-    return list(cls.model_fields)
+    return list(cls.model_fields) if cls is not None else []
 
 
 def _section_class(annotation, node) -> type[BaseModel] | None:

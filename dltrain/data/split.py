@@ -102,6 +102,7 @@ class Scaler:
 def make_splits(ds: Dataset, cfg: DatasetConfig, dtype) -> Splits:
     """Split `ds` as `cfg` says, flatten samples to rows, scale and cast X to `dtype`."""
     stratify = cfg.stratify and ds.is_classification
+    test: Optional[Pair]
     if ds.test is not None:
         rest, test = (ds.X, ds.y), ds.test
     else:

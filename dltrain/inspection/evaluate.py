@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -103,7 +103,7 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
     """
     net = run.network()
     check_compatible(run, splits, net)
-    report = {
+    report: dict[str, Any] = {
         "run": str(run.path),
         "split": which,
         "metrics": {},
@@ -111,11 +111,13 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
         "baseline": run.metrics.get("baseline"),
         "plots": [],
     }
-    last: Optional[tuple] = None
+    last: Optional[tuple[str, np.ndarray, np.ndarray]] = None
     for name, (X, y) in chosen_splits(splits, which):
         report["metrics"][name], outputs = split_outputs(net, X, y, splits.n_classes)
         report["details"][name] = (
-            classifier_details(y, outputs, splits.classes) if splits.n_classes else regression_details(y, outputs)
+            classifier_details(y, outputs, splits.classes)
+            if splits.classes is not None
+            else regression_details(y, outputs)
         )
         last = (name, y, outputs)
     if plots and last is not None:

@@ -8,7 +8,7 @@ non-softmax output, one per class otherwise, one per target for regression.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Optional, Union
 
 from pydantic import Field, model_validator
 
@@ -18,8 +18,12 @@ from dltrain.nn.initializers import He, Initializer, Zeros, initialize
 from dltrain.nn.losses import LOSSES
 from dltrain.nn.network import Dense, Network
 
-ActivationName = Literal[tuple(ACTIVATIONS)]
-LossName = Literal[("auto", *LOSSES)]
+if TYPE_CHECKING:  # Literals built from the tables at run time; type checkers see str
+    ActivationName = str
+    LossName = str
+else:
+    ActivationName = Literal[tuple(ACTIVATIONS)]
+    LossName = Literal[("auto", *LOSSES)]
 
 DEFAULT_LOSS = {"sigmoid": "bce", "softmax": "cross_entropy", "step": "perceptron"}
 
@@ -147,4 +151,7 @@ class Mlp(_Model):
 MODELS = {cls.model_fields["type"].default: cls for cls in (LogReg, Perceptron, Mlp)}
 
 # The config accepts exactly the models of this table, chosen by their `type`.
-Model = Annotated[Union[tuple(MODELS.values())], Field(discriminator="type")]
+if TYPE_CHECKING:
+    Model = _Model
+else:
+    Model = Annotated[Union[tuple(MODELS.values())], Field(discriminator="type")]

@@ -13,7 +13,7 @@ params and grads are matching lists of arrays (weights and biases, layer by laye
 from __future__ import annotations
 
 import os
-from typing import Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -279,4 +279,7 @@ def _fused_update(params, m, v, steps):
 OPTIMIZERS = {"gd": GD, "sgd": GD, "adam": Adam}
 
 # The config accepts exactly the optimizers of this table, chosen by their `name`.
-Optimizer = Annotated[Union[tuple(dict.fromkeys(OPTIMIZERS.values()))], Field(discriminator="name")]
+if TYPE_CHECKING:
+    Optimizer = _Base
+else:
+    Optimizer = Annotated[Union[tuple(dict.fromkeys(OPTIMIZERS.values()))], Field(discriminator="name")]
