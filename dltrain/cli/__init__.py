@@ -49,6 +49,7 @@ app.add_typer(_datasets, name="datasets")
 
 def main() -> None:
     import sys
+    from typing import Any, cast
 
     try:
         code = app(standalone_mode=False)
@@ -58,7 +59,7 @@ def main() -> None:
     except typer.exceptions.TyperException as err:  # a usage error, found before any command ran
         from typer import rich_utils
 
-        rich_utils.rich_format_error(err)
+        rich_utils.rich_format_error(cast(Any, err))  # Typer's own usage errors are click's
         if "--json" in sys.argv[1:]:  # the command's own --json handling never started: keep its promise
             from dltrain.cli.common import print_json
 

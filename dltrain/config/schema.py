@@ -99,12 +99,22 @@ class Distribution(Section):
             raise ValueError(f"int needs whole-number bounds, got [{self.low}, {self.high}]")
         return self
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of uniform, loguniform and int (the validator made sure both exist)."""
+        assert self.low is not None and self.high is not None
+        return self.low, self.high
+
+    @property
+    def choices(self) -> list:
+        return self.values or []
+
     def as_yaml(self) -> dict:
         """The one-key form the config is written in."""
         if self.kind == "choice":
             return {"choice": self.values}
-        cast = int if self.kind == "int" else float
-        return {self.kind: [cast(self.low), cast(self.high)]}
+        low, high = self.bounds
+        return {self.kind: [int(low), int(high)] if self.kind == "int" else [low, high]}
 
 
 class Sweep(Section):

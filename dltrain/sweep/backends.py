@@ -123,7 +123,8 @@ def drain(
     left is abandoned. `check` may raise (no workers for too long).
     """
     in_flight: dict = {}
-    jobs, retry = iter(jobs), deque()
+    jobs = iter(jobs)
+    retry: deque[Job] = deque()
     exhausted, deadline = False, None
     try:
         while True:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import urlparse
 
 from dltrain.errors import ConfigError, describe
@@ -31,7 +31,7 @@ class Dask(Backend):
             raise ConfigError(f"--worker-timeout must be above 0 seconds, got {worker_timeout}")
         self.scheduler, self.worker_data, self.worker_timeout = scheduler, worker_data, worker_timeout
         self.distributed = _import_distributed()
-        self.client = None
+        self.client: Any = None
         self.stop = ClusterStop(stop_event_name())
         self._data: dict[str, object] = {}  # dataset key -> the scattered splits (a Dask future)
         self._no_worker_since: Optional[float] = None
@@ -168,7 +168,7 @@ class ClusterStop:
 
     def __init__(self, name: str):
         self.name = name
-        self._event = None
+        self._event: Any = None
         self._asked = 0.0
 
     def __call__(self) -> bool:

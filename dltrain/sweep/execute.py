@@ -151,11 +151,13 @@ def _draw(folder: RunFolder, sweep: SweepResult) -> None:
     from dltrain.sweep.grid import short_key
 
     metric = sweep.metric
-    rows = [
-        (p.point.values, metric.value(p.metrics), metric.value(p.metrics_std) if p.metrics_std else None)
-        for p in sweep.points
-        if metric is not None and metric.value(p.metrics) is not None
-    ]
+    if metric is None:
+        return
+    rows = []
+    for p in sweep.points:
+        value = metric.value(p.metrics)
+        if value is not None:
+            rows.append((p.point.values, value, metric.value(p.metrics_std) if p.metrics_std else None))
     if not rows:
         return
     log_keys = {key for key, values in sweep.space.items() if _log_spaced(values)}

@@ -17,7 +17,6 @@ import os
 import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
-from typing import Optional
 
 PRELOAD = ["dltrain.sweep.worker"]
 
@@ -79,7 +78,7 @@ def _init_worker() -> None:
         signal.signal(signum, lambda *_: request_stop())
 
 
-def cpu_count() -> Optional[int]:
+def cpu_count() -> int:
     from joblib import cpu_count as usable  # the cores this process may use (affinity, cgroup quota)
 
-    return usable()
+    return int(usable())

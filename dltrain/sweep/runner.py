@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import yaml
 
@@ -88,7 +88,7 @@ def run_sweep(
     given = {parse_grid_option(option)[0] for option in grid}
     file_space = {key: dist for key, dist in section.space.items() if key not in given}
     plan = make_plan(search, grid_values, file_space, trials=trials, seed=base.seed, name=base.name)
-    space = grid_values if search == "grid" else search_space(grid_values, file_space)
+    space: dict[str, Any] = grid_values if search == "grid" else search_space(grid_values, file_space)
     # Every point up front is resolved now (an Optuna search: one random draw), so a bad key fails before any training.
     checked = plan.points() if plan is not None else RandomPlan(space, 1, base.seed, base.name).points()
     for point in checked:
@@ -108,6 +108,7 @@ def run_sweep(
             metric = metric or default_metric(base, None if opts.data_on_workers else opts.data_dir)
             from dltrain.sweep.study import OptunaPlan
 
+            assert trials is not None  # make_plan refused a search without it
             plan = OptunaPlan(space, trials, base.seed, base.name, folder.path, metric, prune)
         section_doc: dict = {"search": search, "repeats": repeats}
         if search == "grid":
@@ -155,7 +156,8 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
         worker_timeout=opts.worker_timeout,
     ) as backend:
         folder = RunFolder(path)
-        plan, prune = Fixed([]), section.prune  # grid and random: every point is in sweep.json already
+        plan: Any = Fixed([])
+        prune = section.prune  # grid and random: every point is in sweep.json already
         if sweep.search == "optuna":
             from dltrain.sweep.study import OptunaPlan
 

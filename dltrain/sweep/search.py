@@ -60,12 +60,13 @@ class RandomPlan(GridPlan):
 
 def draw(dist: Distribution, rng: np.random.Generator) -> Any:
     if dist.kind == "choice":
-        return dist.values[int(rng.integers(len(dist.values)))]
+        return dist.choices[int(rng.integers(len(dist.choices)))]
+    low, high = dist.bounds
     if dist.kind == "int":
-        return int(rng.integers(int(dist.low), int(dist.high) + 1))
+        return int(rng.integers(int(low), int(high) + 1))
     if dist.kind == "loguniform":
-        return float(math.exp(rng.uniform(math.log(dist.low), math.log(dist.high))))
-    return float(rng.uniform(dist.low, dist.high))
+        return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+    return float(rng.uniform(low, high))
 
 
 def search_space(grid: dict[str, list], space: dict[str, Distribution]) -> dict[str, Distribution]:

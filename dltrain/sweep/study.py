@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import yaml
 
@@ -73,7 +73,7 @@ class OptunaPlan:
             direction="minimize" if metric.lower_is_better else "maximize",
             load_if_exists=True,
         )
-        self.open: dict[int, object] = {}  # point index -> its running Optuna trial
+        self.open: dict[int, Any] = {}  # point index -> its running Optuna trial
 
     def points(self) -> list[Point]:
         return []
@@ -129,23 +129,24 @@ class OptunaPlan:
 
     def _value(self, key: str, param):
         dist = self.space[key]
-        if dist.kind == "choice" and not all(_scalar(v) for v in dist.values):
+        if dist.kind == "choice" and not all(_scalar(v) for v in dist.choices):
             return yaml.safe_load(param)
         return param
 
     def _param(self, key: str, value):
         dist = self.space[key]
-        return yaml_inline(value) if dist.kind == "choice" and not all(_scalar(v) for v in dist.values) else value
+        return yaml_inline(value) if dist.kind == "choice" and not all(_scalar(v) for v in dist.choices) else value
 
 
 def _distribution(optuna, dist: Distribution):
     d = optuna.distributions
     if dist.kind == "choice":
-        values = dist.values if all(_scalar(v) for v in dist.values) else [yaml_inline(v) for v in dist.values]
+        values = dist.choices if all(_scalar(v) for v in dist.choices) else [yaml_inline(v) for v in dist.choices]
         return d.CategoricalDistribution(values)
+    low, high = dist.bounds
     if dist.kind == "int":
-        return d.IntDistribution(int(dist.low), int(dist.high))
-    return d.FloatDistribution(dist.low, dist.high, log=dist.kind == "loguniform")
+        return d.IntDistribution(int(low), int(high))
+    return d.FloatDistribution(low, high, log=dist.kind == "loguniform")
 
 
 class MedianPrune:
@@ -155,7 +156,7 @@ class MedianPrune:
 
     def __init__(self, completed: list, direction, key: str):
         self.completed, self.direction, self.key = completed, direction, key
-        self._trial = None
+        self._trial: Any = None
 
     def __call__(self, record) -> bool:
         value = getattr(record, self.key)
