@@ -163,6 +163,11 @@ def _positions(values: list, log: bool) -> tuple[np.ndarray, list[str], Optional
         x = np.log10(np.asarray(values, dtype=float)) if log else np.asarray(values, dtype=float)
         span = x.max() - x.min()
         return (x - x.min()) / (span if span > 0 else 1.0), [f"{min(values):.3g}", f"{max(values):.3g}"], None
+    return _categories(values)
+
+
+def _categories(values: list) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Distinct values evenly spaced on 0..1, in order of appearance: (positions (n,), labels, their positions)."""
     labels = list(dict.fromkeys(str(v) for v in values))
     where = {label: i / max(1, len(labels) - 1) for i, label in enumerate(labels)}
     return np.array([where[str(v)] for v in values]), labels, np.array([where[label] for label in labels])
@@ -182,11 +187,14 @@ def sweep_plot(
     rows: (point values {key: value}, metric, its std over repeats or None), one per point with a metric.
     log_keys: keys drawn on a log axis (log-spaced grids, loguniform distributions).
     """
-    plt = pyplot()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     n = len(keys)
     cols = min(n, 3)
     grid_rows = -(-n // cols) + (1 if n > 1 else 0)
-    fig = plt.figure(figsize=(4.2 * cols + (1.5 if n > 1 else 0), 3.4 * grid_rows), dpi=100)
+    fig = Figure(figsize=(4.2 * cols + (1.5 if n > 1 else 0), 3.4 * grid_rows), dpi=100)
+    FigureCanvasAgg(fig)
     spec = fig.add_gridspec(grid_rows, cols)
     metrics = np.array([m for _, m, _ in rows])
     best = int(np.argmin(metrics) if lower_is_better else np.argmax(metrics))
@@ -199,8 +207,9 @@ def sweep_plot(
             if key in log_keys:
                 ax.set_xscale("log")
         else:
-            x, ticks, where = _positions(values, False)
+            x, ticks, where = _categories(values)
             ax.set_xticks(where, ticks, rotation=20 if max(map(len, ticks)) > 6 else 0)
+            ax.set_xlim(-0.2, 1.2)
         ax.errorbar(x, metrics, yerr=errors if any(errors) else None, fmt="o", alpha=0.75, capsize=3)
         ax.plot([x[best]], [metrics[best]], "*", color="tab:red", markersize=14, label="best")
         ax.set_xlabel(labels.get(key, key) + (" (log)" if key in log_keys else ""))
@@ -217,7 +226,10 @@ def sweep_plot(
 
 def _parallel(ax, rows, keys, log_keys, metric, labels, metrics, fig) -> None:
     """One line per point through a vertical axis per key and one for the metric, coloured by the metric."""
-    plt = pyplot()
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
     columns, ticks = [], []
     for key in keys:
         position, tick_labels, where = _positions([v[key] for v, _, _ in rows], key in log_keys)
@@ -226,8 +238,8 @@ def _parallel(ax, rows, keys, log_keys, metric, labels, metrics, fig) -> None:
     position, tick_labels, _ = _positions(list(metrics), False)
     columns.append(position)
     ticks.append((tick_labels, None))
-    norm = plt.Normalize(metrics.min(), metrics.max())
-    cmap = plt.get_cmap("viridis")
+    norm = Normalize(metrics.min(), metrics.max())
+    cmap = colormaps["viridis"]
     xs = np.arange(len(columns))
     for j in np.argsort(metrics):  # best drawn last, on top
         ax.plot(xs, [c[j] for c in columns], color=cmap(norm(metrics[j])), alpha=0.8, lw=1.5)
@@ -244,4 +256,4 @@ def _parallel(ax, rows, keys, log_keys, metric, labels, metrics, fig) -> None:
     ax.set_ylim(-0.15, 1.15)
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
-    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric, pad=0.01)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric, pad=0.01)

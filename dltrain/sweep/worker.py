@@ -6,10 +6,9 @@ the splitters and the plots. (Optuna, needed only with --prune, is imported when
 
 from __future__ import annotations
 
+import matplotlib.backends.backend_agg  # noqa: F401  - every completed point draws its figures
+import matplotlib.figure  # noqa: F401
 import sklearn.model_selection  # noqa: F401  - the train/validation/test splits
 
 import dltrain.config.loader  # noqa: F401
 import dltrain.sweep.point  # noqa: F401
-from dltrain.plots import pyplot
-
-pyplot()  # matplotlib with the Agg backend: every completed point draws its figures
