@@ -177,18 +177,46 @@ def test_a_split_too_small_to_carve_is_a_data_error():
         raw_split(dataset(n=10), validation_split=0.1, stratify=True)
 
 
+def test_unstratified_splits_are_scikit_learns_row_for_row():
+    """The NumPy shuffle split picks exactly the rows, in the order, of scikit-learn's train_test_split."""
+    from sklearn.model_selection import train_test_split
+
+    for n, fraction, seed in [
+        (200, 0.25, 0),
+        (10, 0.1, 42),
+        (7, 0.5, 3),
+        (1000, 0.2, 2**32 - 1),
+        (5, 0.2, 9),
+        (3, 0.6, 1),
+    ]:
+        ds = dataset(n)
+        mine = raw_split(ds, test_size=fraction, split_seed=seed)
+        Xa, Xb, ya, yb = train_test_split(ds.X, ds.y, test_size=fraction, random_state=seed)
+        for (X, y), (X_ref, y_ref) in ((mine.train, (Xa, ya)), (mine.test, (Xb, yb))):
+            np.testing.assert_array_equal(X, X_ref)
+            np.testing.assert_array_equal(y, y_ref)
+    with pytest.raises(DataError, match="cannot carve a test split.*train set will be empty"):
+        raw_split(dataset(n=1), test_size=0.5)
+
+
 # --- the guard: no scaling or split option without a test ------------------------------
 
 # Each option of the split pipeline -> the tests that pin it down. Adding an option to the
 # schema (or reading a new one in dltrain/data/split.py) fails the guard below until it is listed here.
 TESTED = {
-    "split_seed": [test_split_seed_gives_the_same_splits_and_another_seed_others],
+    "split_seed": [
+        test_split_seed_gives_the_same_splits_and_another_seed_others,
+        test_unstratified_splits_are_scikit_learns_row_for_row,
+    ],
     "validation_split": [
         test_test_size_and_validation_split_are_the_fractions_held_out,
         test_validation_is_carved_from_train_after_the_test_split,
         test_validation_of_a_dataset_with_its_own_test_set_comes_from_its_training_rows,
     ],
-    "test_size": [test_test_size_and_validation_split_are_the_fractions_held_out],
+    "test_size": [
+        test_test_size_and_validation_split_are_the_fractions_held_out,
+        test_unstratified_splits_are_scikit_learns_row_for_row,
+    ],
     "stratify": [test_stratified_splits_keep_the_class_proportions, test_stratify_is_ignored_for_regression_targets],
     "scaling=none": [test_none_leaves_the_features_as_loaded],
     "scaling=minmax": [test_minmax_maps_the_training_min_and_max_to_0_and_1_and_the_rest_with_them],

@@ -1,6 +1,6 @@
 """Read a YAML config, apply `--set key.path=value` overrides, validate, and explain errors.
 
-    cfg = load_config("configs/logreg.yaml", ["training.optimizer.lr=0.1"])
+    cfg = resolve("configs/logreg.yaml", ["training.optimizer.lr=0.1"])
 
 Every problem raises `ConfigError` with the key path, the bad value and what is
 allowed ("did you mean ...?" for near misses).
@@ -8,12 +8,13 @@ allowed ("did you mean ...?" for near misses).
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 import typing
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -72,10 +73,23 @@ def validate(data: dict) -> Config:
         raise ConfigError(explain(err, data)) from None
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
-    data = read_yaml(path)
+def config_data(config: Union[Config, dict, str, Path]) -> dict:
+    """A fresh plain mapping of a Config (its sweep section included), a dict or a YAML file."""
+    if isinstance(config, Config):
+        data = config.model_dump(mode="json")
+        if config.sweep is not None:  # excluded from dumps so that run folders never hold a grid
+            data["sweep"] = config.sweep.model_dump(mode="json")
+        return data
+    return copy.deepcopy(config) if isinstance(config, dict) else read_yaml(config)  # never edit the caller's dict
+
+
+def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (), **updates) -> Config:
+    """The validated Config: `overrides` ('key.path=value') applied, then top-level `updates`
+    that are not None (the --name and --seed flags)."""
+    data = config_data(config)
     for assignment in overrides:
         apply_override(data, assignment)
+    data.update({key: value for key, value in updates.items() if value is not None})
     return validate(data)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from dltrain.runs.reader import age_key, run_folders
-from dltrain.runs.status import run_status
+from dltrain.runs.status import Status, run_status
 from dltrain.train.metrics import main_metric
 
 
@@ -42,7 +42,7 @@ def _config(path: Path):
 def _duration(meta: dict, status: str) -> Optional[float]:
     if meta.get("seconds") is not None:
         return meta["seconds"]
-    if status == "running" and meta.get("started"):
+    if status == Status.RUNNING and meta.get("started"):
         try:
             return round(time.time() - datetime.fromisoformat(meta["started"]).timestamp(), 1)
         except ValueError:
@@ -51,9 +51,9 @@ def _duration(meta: dict, status: str) -> Optional[float]:
 
 
 def summarize(path: Path) -> dict:
-    """One run folder as a row; tolerant of half-written folders (status 'incomplete')."""
+    """One run folder as a row; tolerant of half-written folders (Status.INCOMPLETE)."""
     meta, config = _read(path, "meta.json"), _config(path)
-    status = run_status(meta) if meta else "incomplete"
+    status = run_status(meta) if meta else Status.INCOMPLETE
     metrics = _read(path, "metrics.json")
     metric = main_metric(metrics)
     split, _, key = (metric or "").partition(".")

@@ -2,7 +2,7 @@
 
     exp = Experiment(cfg, data_dir)     # data loaded and split, network initialised
     exp.train(on_epoch=print)           # raises TrainingFailed on divergence
-    record = exp.record("completed")    # everything a run folder holds, as Python objects
+    record = exp.record(Status.COMPLETED)    # everything a run folder holds, as Python objects
 
 Nothing here touches the run folder, so the same code trains in this process,
 in a worker process, or on a cluster node that sends the record back.
@@ -27,6 +27,7 @@ from dltrain.data.paths import resolve_data_dir
 from dltrain.data.split import Splits, make_splits
 from dltrain.errors import ConfigError
 from dltrain.nn.network import Network
+from dltrain.runs.status import Status
 from dltrain.train.loop import EpochRecord, Trainer
 from dltrain.train.metrics import regression_scores, split_metrics
 
@@ -142,7 +143,7 @@ class Experiment:
         return {name: split_metrics(self.net, X, y, n_classes) for name, (X, y) in self.splits.items()}
 
     def record(self, status: str, error: Optional[str] = None) -> RunRecord:
-        completed = status == "completed"
+        completed = status == Status.COMPLETED
         predictions = None
         if completed and self.splits.classes is None:
             name, (X, y) = self.splits.items()[-1]  # test if any, else val, else train

@@ -19,8 +19,7 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from dltrain.api import resolve
-from dltrain.config.loader import dump_config, read_yaml
+from dltrain.config.loader import dump_config, read_yaml, resolve
 from dltrain.config.schema import Config, Sweep
 from dltrain.errors import ConfigError
 from dltrain.runs.folder import RunFolder, now_iso
