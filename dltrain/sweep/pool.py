@@ -38,6 +38,9 @@ def start(jobs: int) -> ProcessPoolExecutor:
 
 
 def get(jobs: int) -> ProcessPoolExecutor:
+    """The executor for `jobs` workers; one started early for another count is shut down."""
+    for other in [executor for count, executor in _pool.items() if count != jobs]:
+        close(other, kill=True)
     return start(jobs)
 
 

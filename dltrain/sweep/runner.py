@@ -94,9 +94,10 @@ def run_sweep(
         for seed in repeat_seeds(base.seed, repeats):
             run_config(base, point, seed, repeats)
     metric = Metric.parse(sort_by) if sort_by else None
+    runs = repeats * (len(checked) if search != "optuna" else (trials or 1))
     with make_backend(
         opts.backend,
-        opts.jobs,
+        min(opts.jobs, runs) if opts.jobs >= 1 else opts.jobs,  # never more processes than runs
         opts.scheduler,
         worker_data=opts.data_on_workers,
         data_dir=opts.data_dir,
