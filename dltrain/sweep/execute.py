@@ -147,7 +147,7 @@ def _store(
 
 def _draw(folder: RunFolder, sweep: SweepResult) -> None:
     """sweep.png: the ranking metric against each swept key (nothing to draw before a point completed)."""
-    from dltrain.plots import sweep_plot
+    from dltrain.plots.sweep import sweep_plot
     from dltrain.sweep.grid import short_key
 
     metric = sweep.metric

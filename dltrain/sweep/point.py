@@ -108,6 +108,7 @@ def train_point(
         from dltrain.plots import run_figures
 
         record.figures = run_figures(record)  # drawn here, in parallel with the other runs
+    record.views = None  # drawn: the samples need not travel back
     return Trained(job.key, status, record, error)
 
 
