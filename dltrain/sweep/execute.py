@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 from dltrain.config.schema import Config
-from dltrain.errors import Interrupted, TrainingFailed
+from dltrain.errors import ERROR_LOG, Interrupted, TrainingFailed, naming_log
 from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, elapsed, now_iso
 from dltrain.sweep.backends import NoWorkers
@@ -136,6 +136,9 @@ def _store(
             *old.get("resumed", []),
             {"at": now_iso(), "from_epoch": resumed_from.get(trained.key, 0), "argv": list(opts.argv)},
         ]
+    if record.error_log:
+        trained.error = record.meta["error"] = naming_log(str(trained.error), target.path / ERROR_LOG)
+        run.error = trained.error
     target.write_text("config.yaml", record.config_yaml)
     save_record(target, record, plots=cfg.output.plots)
     run.run, run.metrics = target.path, record.metrics

@@ -17,7 +17,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from dltrain.data.split import Splits
-from dltrain.errors import describe
+from dltrain.errors import describe, is_bug, traceback_text
 from dltrain.pipeline.experiment import Experiment, RunRecord
 from dltrain.runs.folder import elapsed, now_iso
 from dltrain.train import checkpoint
@@ -98,9 +98,10 @@ def train_point(
         except Exception as err:  # e.g. the dataset is missing on this worker
             return Trained(job.key, "failed", error=describe(err))
         started, clock = now_iso(), time.perf_counter()
-        status, error = _fit(exp, job, stop)
+        status, error, bug = _fit(exp, job, stop)
         # Inside the thread limit: meta.json must name the BLAS threads the training used.
         record = exp.record(status, error)
+    record.error_log = traceback_text(bug) if bug else None  # the sweep names the file once it has a folder
     record.meta.update(started=started, ended=now_iso(), seconds=round(job.seconds_before + elapsed(clock), 3))
     if status != "failed":  # a cut-off run continues from here (a diverged one would only diverge again)
         record.checkpoint = checkpoint.capture(exp.trainer)
@@ -112,8 +113,10 @@ def train_point(
     return Trained(job.key, status, record, error)
 
 
-def _fit(exp: Experiment, job: Job, stop: Optional[Callable[[], bool]]) -> tuple[str, Optional[str]]:
-    """Train; (status, error)."""
+def _fit(
+    exp: Experiment, job: Job, stop: Optional[Callable[[], bool]]
+) -> tuple[str, Optional[str], Optional[BaseException]]:
+    """Train; (status, error, the exception when it is a bug in dltrain)."""
     trainer, pruned = exp.trainer, []
 
     def on_epoch(record) -> None:
@@ -123,7 +126,7 @@ def _fit(exp: Experiment, job: Job, stop: Optional[Callable[[], bool]]) -> tuple
             pruned.append(record.epoch)
             trainer.stop_requested = True
 
-    status, error = "completed", None
+    status, error, bug = "completed", None, None
     exp.trainer.stop_requested = _stop["requested"]
     _running.append(trainer)
     try:
@@ -135,7 +138,7 @@ def _fit(exp: Experiment, job: Job, stop: Optional[Callable[[], bool]]) -> tuple
         elif trainer.epoch < exp.cfg.training.epochs:
             status, error = "interrupted", "the sweep was interrupted"
     except Exception as err:  # one failing run must not end the sweep
-        status, error = "failed", describe(err)
+        status, error, bug = "failed", describe(err), err if is_bug(err) else None
     finally:
         _running.remove(trainer)
-    return status, error
+    return status, error, bug
