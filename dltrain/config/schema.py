@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Literal, Optional, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from dltrain.baseline import Baseline
 from dltrain.config.section import Section
@@ -128,7 +128,9 @@ class Sweep(Section):
     grid: dict[str, list] = Field(
         default_factory=dict, description="key.path -> [values]; the sweep runs their cartesian product"
     )
-    space: dict[str, Distribution] = Field(
+    # Kept in the one-key form it is written in (checked by Distribution), so the reference
+    # documents it as one key; dltrain.sweep.search turns it into Distributions.
+    space: dict[str, dict[str, list]] = Field(
         default_factory=dict,
         description="key.path -> {uniform|loguniform|int: [low, high]} or {choice: [values]}, for --search random|optuna",
     )
@@ -140,6 +142,19 @@ class Sweep(Section):
     prune: bool = Field(
         False, description="Optuna search: stop points early by Optuna's median rule on the validation metric"
     )
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _distributions(cls, space):
+        if not isinstance(space, dict):
+            return space
+        checked = {}
+        for key, value in space.items():
+            try:
+                checked[key] = Distribution.model_validate(value).as_yaml()
+            except ValidationError as err:
+                raise ValueError(f"{key}: {err.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        return checked
 
 
 class Config(Section):

@@ -69,10 +69,11 @@ def draw(dist: Distribution, rng: np.random.Generator) -> Any:
     return float(rng.uniform(low, high))
 
 
-def search_space(grid: dict[str, list], space: dict[str, Distribution]) -> dict[str, Distribution]:
-    """The space a random or Optuna search draws from: `space`, with each grid key a choice."""
+def search_space(grid: dict[str, list], space: dict[str, dict]) -> dict[str, Distribution]:
+    """The space a random or Optuna search draws from: `space` (the config's one-key form,
+    {loguniform: [1e-4, 0.1]}), with each grid key a choice among its values."""
     out = {key: Distribution(kind="choice", values=values) for key, values in grid.items()}
-    out.update(space)
+    out.update({key: Distribution.model_validate(dist) for key, dist in space.items()})
     if not out:
         raise ConfigError(
             "nothing to search: give a `sweep: space:` section, e.g. "
@@ -84,7 +85,7 @@ def search_space(grid: dict[str, list], space: dict[str, Distribution]) -> dict[
 def make_plan(
     search: str,
     grid: dict[str, list],
-    space: dict[str, Distribution],
+    space: dict[str, dict],
     *,
     trials: Optional[int],
     seed: int,
