@@ -122,8 +122,10 @@ def load(folder) -> dict[str, np.ndarray]:
         if key in ("rng", "history"):
             if value.dtype.kind != "U" or value.ndim != 0:
                 raise RunFolderError(f"{path} is damaged: {key} is {value.dtype} {value.shape}, not text")
-        elif key.startswith(("param_", "opt.")):
-            numbers(state, key, None, path, RunFolderError, finite=key.startswith("param_"))
+        elif key.startswith(("param_", "opt.", "sched.", "es.")):  # best values may be +-inf before an epoch
+            numbers(state, key, None, path, RunFolderError, finite=key.startswith(("param_", "es.best_param_")))
+        elif key == "initial_loss":  # NaN: not known yet
+            numbers(state, key, 0, path, RunFolderError, finite=False)
         elif key not in ("format", "epoch"):
             raise RunFolderError(f"{path} is damaged: unexpected array {shorten(key, 60)}")
     if "rng" not in state:
