@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
+from dltrain.config.bundled import find_config
 from dltrain.config.loader import apply_override, dump_config, read_yaml, validate
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFailed
@@ -38,9 +39,10 @@ class RunResult:
     seconds: float = 0.0
     epochs: int = 0
     error: Optional[str] = None
+    note: Optional[str] = None  # e.g. why a resume had nothing to do
 
     def as_dict(self) -> dict:
-        return {
+        doc = {
             "run": str(self.path),
             "status": self.status,
             "epochs": self.epochs,
@@ -48,16 +50,20 @@ class RunResult:
             "metrics": self.metrics,
             "error": self.error,
         }
+        return {**doc, "note": self.note} if self.note else doc
 
 
 def config_data(config: Union[Config, dict, str, Path]) -> dict:
-    """A fresh plain mapping of a Config (its sweep section included), a dict or a YAML file."""
+    """A fresh plain mapping of a Config (its sweep section included), a dict, a YAML file or
+    the name of a bundled config ('quickstart')."""
     if isinstance(config, Config):
         data = config.model_dump(mode="json")
         if config.sweep is not None:  # excluded from dumps so that run folders never hold a grid
             data["sweep"] = config.sweep.model_dump(mode="json")
         return data
-    return copy.deepcopy(config) if isinstance(config, dict) else read_yaml(config)  # never edit the caller's dict
+    if isinstance(config, dict):
+        return copy.deepcopy(config)  # never edit the caller's dict
+    return read_yaml(find_config(config))
 
 
 def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (), **updates) -> Config:
@@ -97,7 +103,7 @@ def run(
 
     folder = RunFolder.create(runs_dir, cfg.name)
     try:
-        folder.write_text("config.yaml", dump_config(cfg))
+        folder.write_text("config.yaml", dump_config(exp.cfg))  # `loss: auto` resolved
         folder.update_meta(
             **exp.describe(),
             argv=list(sys.argv if argv is None else argv),
@@ -137,6 +143,12 @@ def resume(
         )
     if epochs is not None:
         cfg = resolve(cfg, [f"training.epochs={epochs}"])
+    done = meta.get("epochs_done")
+    if run_status(meta) == "completed" and done == cfg.training.epochs:  # leave the folder as it is
+        note = (
+            f"nothing to do: {folder.path} has completed its {done} epochs; train further with --epochs M (M > {done})"
+        )
+        return RunResult(folder.path, "completed", saved.metrics, meta.get("seconds") or 0.0, done, note=note)
     exp = Experiment(cfg, data_dir)
     _tell_notes(exp, on_note)
     if checkpoint.exists(folder):
@@ -146,7 +158,7 @@ def resume(
         raise ConfigError(f"--epochs {cfg.training.epochs}: the run has already trained {done} epochs; ask for more")
 
     folder.remove_partial_files()
-    folder.write_text("config.yaml", dump_config(cfg))
+    folder.write_text("config.yaml", dump_config(exp.cfg))
     resumed = [
         *meta.get("resumed", []),
         {"at": now_iso(), "from_epoch": done, "argv": list(sys.argv if argv is None else argv)},

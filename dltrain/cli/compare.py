@@ -10,6 +10,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import err_console, print_json, reports_errors
+from dltrain.cli.completion import complete_run
 from dltrain.cli.tables import table_console
 from dltrain.formatting import number, value_text
 
@@ -17,7 +18,9 @@ from dltrain.formatting import number, value_text
 @app.command("compare")
 @reports_errors
 def compare(
-    runs: list[str] = typer.Argument(..., help="run folders, folders of runs, globs ('runs/*lr*') or 'latest'"),
+    runs: list[str] = typer.Argument(
+        ..., help="run folders, folders of runs, globs ('runs/*lr*') or 'latest'", autocompletion=complete_run
+    ),
     only_changed: bool = typer.Option(
         False, "--only-changed", help="show only the config keys that differ between the runs"
     ),

@@ -17,11 +17,16 @@ from dltrain.nn.models import LossName, Mlp, Model
 from dltrain.nn.optimizers import GD, Optimizer
 from dltrain.pipeline.baseline import Baseline
 
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"  # a run name becomes part of a folder name
+
 
 class Training(Section):
     """How the model is fitted."""
 
-    loss: LossName = Field("auto", description="auto: bce (sigmoid), cross_entropy (softmax), mse (otherwise)")
+    loss: LossName = Field(
+        "auto",
+        description="auto: bce (sigmoid), cross_entropy (softmax), perceptron (step), mse (otherwise); config.yaml records the choice",
+    )
     optimizer: Optimizer = Field(default_factory=GD, description="gd | sgd | adam and their settings")
     epochs: int = Field(100, gt=0, description="passes over the training split")
     batch_size: Union[Literal["full"], int] = Field(
@@ -80,8 +85,7 @@ class Config(Section):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, name: str) -> str:
-        # The name becomes part of a folder name: letters, digits, '.', '_' and '-' only.
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}", name):
+        if not re.fullmatch(NAME_PATTERN, name):
             raise ValueError(
                 "a run name must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit"
             )
