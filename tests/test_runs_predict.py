@@ -130,8 +130,12 @@ def test_predict_digit_images_written_as_png(runs, tmp_path):
         abs(sum(r["probabilities"].values()) - 1) < 1e-9 and r["probability"] == max(r["probabilities"].values())
         for r in rows
     )
-    inverted = predict_json(runs["digits-mlp"], "--invert", *sorted(tmp_path.glob("digit*_inverted.png")))
+    dark_on_light = sorted(tmp_path.glob("digit*_inverted.png"))
+    inverted = predict_json(runs["digits-mlp"], "--invert", "yes", *dark_on_light)
     assert [r["class"] for r in inverted] == big
+    auto = predict_json(runs["digits-mlp"], "--invert", "auto", *dark_on_light)
+    assert [r["class"] for r in auto] == big
+    assert all(r["input"].endswith(" (inverted)") for r in auto)
 
 
 def test_predict_samples_apply_the_training_scaler(runs, tmp_path):

@@ -79,9 +79,22 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
     return validate(data)
 
 
+class _BlockDumper(yaml.SafeDumper):
+    """Every mapping in block style, one key per line; a list of plain values on one line
+    ([256, 256]), a list of lists or mappings one item per line (an inline X: one row per line)."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    flat = not any(isinstance(v, (list, dict)) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+_BlockDumper.add_representer(list, _represent_list)
+
+
 def dump_config(cfg: Config) -> str:
-    """The resolved config as YAML, in schema order."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, default_flow_style=None)
+    """The resolved config as YAML, in schema order and block style."""
+    return yaml.dump(cfg.model_dump(mode="json"), Dumper=_BlockDumper, sort_keys=False, default_flow_style=False)
 
 
 # --- error messages ---------------------------------------------------------------------

@@ -15,11 +15,12 @@ from pydantic import Field, model_validator
 from dltrain.config.section import Section
 from dltrain.nn.activations import ACTIVATIONS
 from dltrain.nn.initializers import He, Initializer, Zeros, initialize
-from dltrain.nn.losses import LOSSES
+from dltrain.nn.losses import FUSED, LOSSES
 from dltrain.nn.network import Dense, Network
 
 ActivationName = Literal[tuple(ACTIVATIONS)]
-LossName = Literal[("auto", *LOSSES)]
+# `perceptron` is the loss of Rosenblatt's rule: fused with the step output, never alone.
+LossName = Literal[("auto", *dict.fromkeys([*LOSSES, *(loss for _, loss in FUSED)]))]
 
 DEFAULT_LOSS = {"sigmoid": "bce", "softmax": "cross_entropy", "step": "perceptron"}
 
@@ -62,7 +63,7 @@ class _Model(Section):
             )
         if (out_act == "step") != (loss == "perceptron"):
             raise ValueError(
-                "a step output has no gradient: it trains only with the perceptron's rosenblatt rule, which sets its own loss (leave training.loss at auto)"
+                "a step output has no gradient: it trains only with the perceptron's rosenblatt rule, which sets its own loss (leave training.loss at auto, or perceptron)"
             )
         layers = []
         for fan_in, fan_out, act, has_bias in self.layer_specs(n_in, n_out, out_act):
