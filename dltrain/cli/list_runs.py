@@ -84,18 +84,23 @@ def _show(rows: list[dict], runs_dir: Path, sort: Optional[str], title: Optional
         seconds = f"{r['seconds']:.1f}" if r["seconds"] is not None else ""
         cells.append([r["status"], r["dataset"] or "", r["model"] or "", metric, seconds])
     headers = ["status", "dataset", "model", single or "metric", "seconds"]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    # Columns are one space apart, with no outer edge: the run name gets what the others leave.
+    # Model and metric wrap at their spaces ('mlp' / '64-32'); the run name gets what the others
+    # leave at their narrowest (columns are one space apart, with no outer edge).
+    widths = [max(len(h), *(_narrowest(c[i], i in (2, 3)) for c in cells)) for i, h in enumerate(headers)]
     room = console.width - sum(widths) - len(headers)
     name_width = max(
         min(max(len(r["name"]) for r in rows), room), *(len(w) + 1 for r in rows for w in r["name"].split("-"))
     )
+    natural = max(len(r["name"]) for r in rows) + sum(
+        max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)
+    )
+    roomy = natural + 2 * len(headers) <= console.width  # then two spaces between columns, else one
     table = Table(
         title=title or f"{len(rows)} runs in {runs_dir}",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
-        padding=(0, 0, 0, 1),
+        padding=(0, 0, 0, 1) if roomy else (0, 0),
     )
     table.add_column("run", no_wrap=True, min_width=name_width)
     for header in headers:
@@ -104,6 +109,10 @@ def _show(rows: list[dict], runs_dir: Path, sort: Optional[str], title: Optional
         styled = f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
         table.add_row(_wrapped(r["name"], name_width), styled, *rest)
     console.print(table)
+
+
+def _narrowest(text: str, wraps: bool) -> int:
+    return max(map(len, text.split(" "))) if wraps else len(text)
 
 
 def _wrapped(name: str, width: int) -> str:

@@ -25,9 +25,11 @@ STATUS_STYLE = {
 
 def table_console(stderr: bool = False) -> Console:
     """A console for tables on stdout (or stderr). Piped or redirected, Rich would wrap at 80 columns;
-    wide tables then stay one line per row instead (up to 200 columns)."""
+    wide tables then stay one line per row instead (up to 200 columns), unless $COLUMNS says otherwise."""
+    import os
+
     console = Console(highlight=False, stderr=stderr)
-    if not console.is_terminal:
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
         console = Console(highlight=False, stderr=stderr, width=200)
     return console
 
