@@ -9,71 +9,21 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import socket
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
-from dltrain.config.bundled import find_config
-from dltrain.config.loader import apply_override, dump_config, read_yaml, validate
+from dltrain.config.loader import dump_config, resolve
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFailed
 from dltrain.pipeline.experiment import Experiment
-from dltrain.pipeline.session import ProgressFactory, Session
+from dltrain.pipeline.session import ProgressFactory, RunResult, Session
 from dltrain.runs.folder import RunFolder, now_iso
-from dltrain.runs.status import run_status
+from dltrain.runs.status import Status, run_status
 from dltrain.train import checkpoint
-
-
-@dataclass
-class RunResult:
-    """What a finished (or failed, or interrupted) run reports."""
-
-    path: Path
-    status: str
-    metrics: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    epochs: int = 0
-    error: Optional[str] = None
-    note: Optional[str] = None  # e.g. why a resume had nothing to do
-
-    def as_dict(self) -> dict:
-        doc = {
-            "run": str(self.path),
-            "status": self.status,
-            "epochs": self.epochs,
-            "seconds": self.seconds,
-            "metrics": self.metrics,
-            "error": self.error,
-        }
-        return {**doc, "note": self.note} if self.note else doc
-
-
-def config_data(config: Union[Config, dict, str, Path]) -> dict:
-    """A fresh plain mapping of a Config (its sweep section included), a dict, a YAML file or
-    the name of a bundled config ('quickstart')."""
-    if isinstance(config, Config):
-        data = config.model_dump(mode="json")
-        if config.sweep is not None:  # excluded from dumps so that run folders never hold a grid
-            data["sweep"] = config.sweep.model_dump(mode="json")
-        return data
-    if isinstance(config, dict):
-        return copy.deepcopy(config)  # never edit the caller's dict
-    return read_yaml(find_config(config))
-
-
-def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (), **updates) -> Config:
-    """The validated Config: `overrides` ('key.path=value') applied, then top-level `updates`
-    that are not None (the --name and --seed flags)."""
-    data = config_data(config)
-    for assignment in overrides:
-        apply_override(data, assignment)
-    data.update({key: value for key, value in updates.items() if value is not None})
-    return validate(data)
 
 
 def run(
@@ -107,7 +57,7 @@ def run(
         folder.update_meta(
             **exp.describe(),
             argv=list(sys.argv if argv is None else argv),
-            status="running",
+            status=Status.RUNNING,
             started=now_iso(),
             process_started=now_iso(),
             epochs_done=0,
@@ -115,7 +65,7 @@ def run(
     except RunFolderError:
         folder.remove_if_empty()  # no half-made run folder without a meta.json
         raise
-    return _finish(Session(exp, folder, progress=progress, handle_signals=handle_signals).train())
+    return _finish(Session(exp, folder, progress=progress, handle_signals=handle_signals).train(), cfg.training.epochs)
 
 
 def resume(
@@ -137,18 +87,18 @@ def resume(
 
     saved = read_run(run_dir)
     folder, meta, cfg = RunFolder(saved.path), saved.meta, saved.config
-    if run_status(meta) == "running":
+    if run_status(meta) == Status.RUNNING:
         raise RunFolderError(
             f"{folder.path} is still running (pid {meta.get('pid')} on {meta.get('host')}); stop it before resuming"
         )
     if epochs is not None:
         cfg = resolve(cfg, [f"training.epochs={epochs}"])
     done = meta.get("epochs_done")
-    if run_status(meta) == "completed" and done == cfg.training.epochs:  # leave the folder as it is
+    if run_status(meta) == Status.COMPLETED and done == cfg.training.epochs:  # leave the folder as it is
         note = (
             f"nothing to do: {folder.path} has completed its {done} epochs; train further with --epochs M (M > {done})"
         )
-        return RunResult(folder.path, "completed", saved.metrics, meta.get("seconds") or 0.0, done, note=note)
+        return RunResult(folder.path, Status.COMPLETED, saved.metrics, meta.get("seconds") or 0.0, done, note=note)
     exp = Experiment(cfg, data_dir)
     _tell_notes(exp, on_note)
     if checkpoint.exists(folder):
@@ -164,7 +114,7 @@ def resume(
         {"at": now_iso(), "from_epoch": done, "argv": list(sys.argv if argv is None else argv)},
     ]
     folder.update_meta(
-        status="running",
+        status=Status.RUNNING,
         pid=os.getpid(),
         host=socket.gethostname(),
         process_started=now_iso(),
@@ -175,7 +125,7 @@ def resume(
     session = Session(
         exp, folder, progress=progress, handle_signals=handle_signals, seconds_before=meta.get("seconds") or 0.0
     )
-    return _finish(session.train())
+    return _finish(session.train(), cfg.training.epochs)
 
 
 def _tell_notes(exp: Experiment, on_note: Optional[Callable[[str], None]]) -> None:
@@ -184,18 +134,14 @@ def _tell_notes(exp: Experiment, on_note: Optional[Callable[[str], None]]) -> No
             on_note(note)
 
 
-def _finish(outcome) -> RunResult:
-    """RunResult from a session's outcome; the documented exception for a run that did not complete."""
-    record, folder = outcome.record, outcome.folder
-    result = RunResult(
-        folder.path, outcome.status, record.metrics, record.meta["seconds"], record.meta["epochs_done"], outcome.error
-    )
-    if outcome.status == "interrupted":
+def _finish(result: RunResult, epochs: int) -> RunResult:
+    """The result of a completed run; the documented exception for one that did not complete."""
+    if result.status == Status.INTERRUPTED:
         raise Interrupted(
-            f"interrupted after {result.epochs} of {outcome.epochs} epochs; history, weights and a checkpoint are saved in\n"
-            f"  {folder.path}\nresume with: dltrain resume {folder.path}",
+            f"interrupted after {result.epochs} of {epochs} epochs; history, weights and a checkpoint are saved in\n"
+            f"  {result.path}\nresume with: dltrain resume {result.path}",
             result,
         )
-    if outcome.status == "failed":
-        raise TrainingFailed(f"{outcome.error}\nrun folder: {folder.path}", result)
+    if result.status == Status.FAILED:
+        raise TrainingFailed(f"{result.error}\nrun folder: {result.path}", result)
     return result

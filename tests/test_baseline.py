@@ -10,10 +10,10 @@ from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
 from dltrain import api
+from dltrain.baseline import make_estimator
 from dltrain.cli import app
 from dltrain.config.loader import validate
 from dltrain.errors import ConfigError
-from dltrain.pipeline.baseline import make_estimator
 from dltrain.pipeline.experiment import load_splits
 
 # The logistic-regression tutorial's shape (seed 000) on the bundled digits 0 and 1.

@@ -12,7 +12,7 @@ import pytest
 
 from dltrain.config.schema import Training
 from dltrain.data.split import Splits
-from dltrain.nn.flat import flat_span, packed
+from dltrain.nn.fast.flat import flat_span, packed
 from dltrain.nn.network import Dense, Network
 from dltrain.nn.optimizers import GD, Adam
 from dltrain.train.loop import Trainer

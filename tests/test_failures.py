@@ -24,10 +24,10 @@ TINY = {
 
 
 def test_an_unexpected_error_fails_the_run_cleanly(cli, runs_dir, monkeypatch):
-    from dltrain.nn import optimizers
+    from dltrain.nn.fast import optimizers
 
     calls = {"n": 0}
-    real_step = optimizers._AdamStepper.step
+    real_step = optimizers.AdamStep.step
 
     def step_then_break(self, grads):
         calls["n"] += 1
@@ -35,7 +35,7 @@ def test_an_unexpected_error_fails_the_run_cleanly(cli, runs_dir, monkeypatch):
             raise RuntimeError("simulated bug")
         return real_step(self, grads)
 
-    monkeypatch.setattr(optimizers._AdamStepper, "step", step_then_break)
+    monkeypatch.setattr(optimizers.AdamStep, "step", step_then_break)
     config = runs_dir.parent / "tiny.yaml"
     config.write_text(json.dumps(TINY))
     result = cli("run", config, "--runs-dir", runs_dir, "--json")

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from dltrain.nn import optimizers
+from dltrain.nn.fast import optimizers
 from dltrain.nn.optimizers import Adam
 
 SHAPES = [(300, 180), (180,), (180, 10), (10,)]  # 56,170 parameters: above FUSED_MIN_PARAMS
@@ -89,10 +89,10 @@ def test_compiled_training_run_equals_numpy_run(monkeypatch):
         }
     )
     runs = []
-    for numba_env in ("1", "0"):
-        monkeypatch.setenv("DLTRAIN_NUMBA", numba_env)
+    for engine in ("fast", "numpy"):
+        monkeypatch.setenv("DLTRAIN_ENGINE", engine)
         exp = Experiment(cfg)
-        assert (exp.trainer.optimizer._fused is not None) == (numba_env == "1")
+        assert (exp.trainer.optimizer._fused is not None) == (engine == "fast")
         exp.train()
         runs.append(exp)
     fast, slow = runs
@@ -106,17 +106,17 @@ def test_numpy_runs_small_or_short_or_strided_or_opted_out(monkeypatch):
     assert optimizers._fused_update(params[-2:], m, m, steps=None) is None  # 1,810 parameters
     assert optimizers._fused_update(params, m, m, steps=100) is None  # 5.6e6 parameter-steps
     assert optimizers._fused_update([np.asfortranarray(params[0]), *params[1:]], m, m, steps=None) is None
-    monkeypatch.setenv("DLTRAIN_NUMBA", "0")
+    monkeypatch.setenv("DLTRAIN_ENGINE", "numpy")
     assert optimizers._fused_update(params, m, m, steps=None) is None
 
 
 def test_numpy_runs_without_numba(monkeypatch):
     """No numba installed (a None entry in sys.modules makes `import numba` fail): NumPy's passes, same API."""
-    import dltrain.nn
+    import dltrain.nn.fast
 
     monkeypatch.setitem(sys.modules, "numba", None)
-    monkeypatch.delitem(sys.modules, "dltrain.nn.fused_adam", raising=False)
-    monkeypatch.delattr(dltrain.nn, "fused_adam", raising=False)
+    monkeypatch.delitem(sys.modules, "dltrain.nn.fast.numba_adam", raising=False)
+    monkeypatch.delattr(dltrain.nn.fast, "numba_adam", raising=False)
     params = random_params(np.float64)
     stepper = Adam().build(params)
     assert stepper._fused is None

@@ -3,8 +3,16 @@
 import math
 
 import numpy as np
+import pytest
 
-from dltrain.train.metrics import lower_is_better, main_metric, regression_scores
+from dltrain.train.metrics import (
+    class_scores,
+    confusion_matrix,
+    log_loss,
+    lower_is_better,
+    main_metric,
+    regression_scores,
+)
 
 
 def test_regression_scores_by_hand():
@@ -39,3 +47,56 @@ def test_one_direction_table_for_compare_and_sweep():
         assert not lower_is_better(name)
     assert Metric.parse("test.mse").lower_is_better and not Metric.parse("test.r2").lower_is_better
     assert str(Metric.default({"train": {"loss": 1.0, "mse": 2.0}, "test": {"loss": 1.5, "mse": 3.0}})) == "test.loss"
+
+
+# --- scikit-learn's formulas in NumPy: the same bits -------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_regression_scores_are_scikit_learns_bit_for_bit(dtype):
+    from sklearn import metrics
+
+    rng = np.random.default_rng(3)
+    for target, outputs in [
+        (rng.normal(size=50), rng.normal(size=(50, 1)).astype(dtype)),
+        (rng.normal(size=(40, 3)), rng.normal(size=(40, 3)).astype(dtype)),
+        (np.r_[np.ones(9), 2.0], np.full((10, 1), 1.5, dtype)),
+        (np.column_stack([np.full(8, 3.0), np.arange(8.0), np.full(8, 2.0)]), np.full((8, 3), 2.0, dtype)),
+    ]:
+        n = len(target)
+        t, o = target.reshape(n, -1), outputs.reshape(n, -1)
+        scores = regression_scores(target, outputs)
+        assert scores["mse"] == metrics.mean_squared_error(t, o)
+        assert scores["mae"] == metrics.mean_absolute_error(t, o)
+        assert scores["r2"] == metrics.r2_score(t, o)  # constant columns included: exact -> 1, not -> 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_classifier_scores_are_scikit_learns_bit_for_bit(dtype):
+    from sklearn import metrics
+
+    rng = np.random.default_rng(5)
+    for k, n in [(2, 30), (4, 200), (10, 57)]:
+        y = rng.integers(0, k, n)
+        y[: min(k - 1, n)] = np.arange(min(k - 1, n))  # every class but the last is present...
+        y[y == k - 1] = 0  # ... and the last never is: a zero support
+        pred = np.where(rng.random(n) < 0.6, y, rng.integers(0, k, n))
+        labels = list(range(k))
+        matrix = confusion_matrix(y, pred, k)
+        np.testing.assert_array_equal(matrix, metrics.confusion_matrix(y, pred, labels=labels))
+        p, r, f, support = class_scores(matrix)
+        for mine, theirs in zip(
+            (p, r, f, support), metrics.precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
+        ):
+            np.testing.assert_array_equal(mine, theirs)
+        logits = rng.normal(size=(n, k)) * 4
+        probabilities = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(dtype)
+        probabilities[0] = 0.0  # a confident mistake: clipped, finite
+        probabilities[0, (y[0] + 1) % k] = 1.0
+        assert log_loss(y, probabilities) == metrics.log_loss(y, probabilities, labels=labels)
+
+
+def test_confusion_matrix_of_small_unsigned_labels_does_not_wrap():
+    y = np.array([19, 19, 3], dtype=np.uint8)  # labels may come as uint8; 19 * 20 + 19 does not fit one
+    matrix = confusion_matrix(y, np.array([19, 3, 3]), 20)
+    assert matrix[19, 19] == 1 and matrix[19, 3] == 1 and matrix[3, 3] == 1 and matrix.sum() == 3

@@ -1,8 +1,253 @@
-"""Splits and Scaler helpers of dltrain.data.split."""
+"""The data pipeline of dltrain.data.split: which rows land in which split, and how they are scaled.
+
+Rows carry their own index in column 0 (`ID`), so a test can tell exactly where each
+sample went, whatever scaling did to the other columns.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import typing
 
 import numpy as np
+import pytest
 
-from dltrain.data.split import Splits
+from dltrain.data import split as split_module
+from dltrain.data.base import Dataset, DatasetConfig, RandomTestSplit
+from dltrain.data.split import Scaler, Splits, make_splits
+from dltrain.errors import DataError
+
+N = 200
+ID = 0  # column holding each row's index; left unscaled ("none") to read it back
+
+
+def dataset(n: int = N, test=None) -> Dataset:
+    """n rows of 3 features: the row index, then two skewed features; labels 70% class 0, 30% class 1."""
+    rng = np.random.default_rng(7)
+    X = np.column_stack([np.arange(n, dtype=np.float64), rng.exponential(3.0, n) + 5.0, rng.normal(-2.0, 4.0, n)])
+    y = (np.arange(n) % 10 >= 7).astype(np.int64)
+    return Dataset(X=X, y=y, classes=[0, 1], test=test)
+
+
+def config(**options) -> RandomTestSplit:
+    return RandomTestSplit(name="table", **options)
+
+
+def ids(pair) -> np.ndarray:
+    return pair[0][:, ID].astype(int)
+
+
+def raw_split(ds: Dataset, **options) -> Splits:
+    """The same partition as `options` give, unscaled: the rows as they were loaded."""
+    return make_splits(ds, config(**{**options, "scaling": "none"}), np.float64)
+
+
+# --- scaling: fitted on the training split alone ---------------------------------------
+
+
+def test_minmax_maps_the_training_min_and_max_to_0_and_1_and_the_rest_with_them():
+    ds, options = dataset(), {"test_size": 0.25, "validation_split": 0.2, "scaling": "minmax"}
+    raw, scaled = raw_split(ds, **options), make_splits(ds, config(**options), np.float64)
+    train = scaled.train[0]
+    np.testing.assert_array_equal(train.min(axis=0), 0.0)
+    np.testing.assert_allclose(train.max(axis=0), 1.0, rtol=0, atol=1e-15)
+    low, high = raw.train[0].min(axis=0), raw.train[0].max(axis=0)
+    for name in ("val", "test"):  # the other splits use train's min and max, not their own
+        np.testing.assert_allclose(getattr(scaled, name)[0], (getattr(raw, name)[0] - low) / (high - low), rtol=1e-15)
+        assert not np.allclose(getattr(scaled, name)[0].min(axis=0), 0.0)
+    np.testing.assert_array_equal(scaled.scaler.shift, low)
+
+
+def test_standard_gives_the_training_split_mean_0_and_std_1_and_test_differs():
+    ds, options = dataset(), {"test_size": 0.25, "validation_split": 0.2, "scaling": "standard"}
+    raw, scaled = raw_split(ds, **options), make_splits(ds, config(**options), np.float64)
+    np.testing.assert_allclose(scaled.train[0].mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(scaled.train[0].std(axis=0), 1.0, rtol=1e-12)
+    mean, std = raw.train[0].mean(axis=0), raw.train[0].std(axis=0)
+    for name in ("val", "test"):
+        X = getattr(scaled, name)[0]
+        np.testing.assert_allclose(X, (getattr(raw, name)[0] - mean) / std, rtol=1e-12)
+        assert np.all(np.abs(X.mean(axis=0)) > 1e-3) and np.all(np.abs(X.std(axis=0) - 1.0) > 1e-3)
+
+
+@pytest.mark.parametrize("kind", ["minmax", "standard"])
+def test_the_scaler_ignores_a_predefined_test_set(kind):
+    # MNIST-style: the test set comes with the data; a far wider one must not move train's scaling.
+    wide = np.random.default_rng(1).normal(50.0, 30.0, (40, 3))
+    ds, narrow = dataset(test=(wide, np.zeros(40, dtype=np.int64))), dataset()
+    with_test = make_splits(ds, config(test_size=0.0, scaling=kind), np.float64)
+    alone = make_splits(narrow, config(test_size=0.0, scaling=kind), np.float64)
+    np.testing.assert_array_equal(with_test.train[0], alone.train[0])
+    np.testing.assert_array_equal(with_test.test[0], alone.scaler(wide))
+
+
+def test_none_leaves_the_features_as_loaded():
+    ds = dataset()
+    splits = make_splits(ds, config(test_size=0.25, scaling="none"), np.float64)
+    for _, pair in splits.items():
+        np.testing.assert_array_equal(pair[0], ds.X[ids(pair)])
+    assert splits.scaler.arrays() == {}
+
+
+def test_a_constant_feature_stays_finite():
+    ds = dataset()
+    ds.X[:, 1] = 3.0
+    for kind in ("minmax", "standard"):
+        X = make_splits(ds, config(test_size=0.25, scaling=kind), np.float64).train[0]
+        np.testing.assert_array_equal(X[:, 1], 0.0)
+
+
+def test_samples_are_flattened_to_rows_and_cast_to_the_run_dtype():
+    images = np.arange(N * 6, dtype=np.uint8).reshape(N, 2, 3)
+    ds = Dataset(X=images, y=dataset().y, classes=[0, 1])
+    splits = make_splits(ds, config(test_size=0.25), np.float32)
+    assert splits.train[0].shape == (150, 6) and splits.train[0].dtype == np.float32
+    assert splits.sample_shape == (2, 3) and splits.train[0].flags.c_contiguous
+
+
+# --- splits: sizes, order of carving, stratification, seed -----------------------------
+
+
+def test_test_size_and_validation_split_are_the_fractions_held_out():
+    splits = raw_split(dataset(), test_size=0.25, validation_split=0.2)
+    assert len(splits.test[0]) == 50  # 25% of 200
+    assert len(splits.val[0]) == 30  # 20% of the 150 left after the test split
+    assert len(splits.train[0]) == 120
+    every = np.concatenate([ids(pair) for _, pair in splits.items()])
+    np.testing.assert_array_equal(np.sort(every), np.arange(N))  # each row in exactly one split
+    none = raw_split(dataset(), test_size=0.0, validation_split=0.0)
+    assert none.val is none.test is None and len(none.train[0]) == N
+
+
+def test_validation_is_carved_from_train_after_the_test_split():
+    without = raw_split(dataset(), test_size=0.25, split_seed=3)
+    with_val = raw_split(dataset(), test_size=0.25, validation_split=0.2, split_seed=3)
+    np.testing.assert_array_equal(ids(with_val.test), ids(without.test))  # the test split does not move
+    carved = np.concatenate([ids(with_val.train), ids(with_val.val)])
+    assert set(carved) == set(ids(without.train))
+
+
+def test_validation_of_a_dataset_with_its_own_test_set_comes_from_its_training_rows():
+    test = (np.full((10, 3), -1.0), np.zeros(10, dtype=np.int64))
+    splits = raw_split(dataset(test=test), validation_split=0.25)
+    np.testing.assert_array_equal(splits.test[0], test[0])
+    assert len(splits.val[0]) == 50 and set(ids(splits.train)) | set(ids(splits.val)) == set(range(N))
+
+
+def class_shares(splits: Splits) -> dict[str, float]:
+    return {name: float(np.mean(pair[1])) for name, pair in splits.items()}
+
+
+def test_stratified_splits_keep_the_class_proportions():
+    options = {"test_size": 0.25, "validation_split": 0.2, "split_seed": 5}
+    stratified = raw_split(dataset(), stratify=True, **options)
+    for name, pair in stratified.items():
+        expected = 0.3 * len(pair[1])  # 30% of every split is class 1, to within a row
+        assert abs(np.sum(pair[1]) - expected) <= 1, name
+    # The same seed without stratification drifts off the proportions (else this test proves nothing).
+    drift = class_shares(raw_split(dataset(), **options))
+    assert max(abs(share - 0.3) for share in drift.values()) > 0.03
+
+
+def test_stratify_is_ignored_for_regression_targets():
+    ds = dataset()
+    ds.y, ds.classes = np.linspace(0.0, 1.0, N), None  # every target distinct: stratifying would fail
+    stratified = make_splits(ds, config(test_size=0.25, validation_split=0.2, stratify=True), np.float64)
+    plain = make_splits(ds, config(test_size=0.25, validation_split=0.2), np.float64)
+    for (_, a), (_, b) in zip(stratified.items(), plain.items()):
+        np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_split_seed_gives_the_same_splits_and_another_seed_others():
+    options = {"test_size": 0.25, "validation_split": 0.2, "stratify": True}
+    first, again = raw_split(dataset(), split_seed=11, **options), raw_split(dataset(), split_seed=11, **options)
+    for (_, a), (_, b) in zip(first.items(), again.items()):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    other = raw_split(dataset(), split_seed=12, **options)
+    assert not np.array_equal(ids(other.test), ids(first.test))
+    assert not np.array_equal(ids(other.val), ids(first.val))
+
+
+def test_a_split_too_small_to_carve_is_a_data_error():
+    with pytest.raises(DataError, match="cannot carve a test split"):
+        raw_split(dataset(n=10), test_size=0.1, stratify=True)  # one row cannot hold both classes
+    with pytest.raises(DataError, match="cannot carve a validation split"):
+        raw_split(dataset(n=10), validation_split=0.1, stratify=True)
+
+
+def test_unstratified_splits_are_scikit_learns_row_for_row():
+    """The NumPy shuffle split picks exactly the rows, in the order, of scikit-learn's train_test_split."""
+    from sklearn.model_selection import train_test_split
+
+    for n, fraction, seed in [
+        (200, 0.25, 0),
+        (10, 0.1, 42),
+        (7, 0.5, 3),
+        (1000, 0.2, 2**32 - 1),
+        (5, 0.2, 9),
+        (3, 0.6, 1),
+    ]:
+        ds = dataset(n)
+        mine = raw_split(ds, test_size=fraction, split_seed=seed)
+        Xa, Xb, ya, yb = train_test_split(ds.X, ds.y, test_size=fraction, random_state=seed)
+        for (X, y), (X_ref, y_ref) in ((mine.train, (Xa, ya)), (mine.test, (Xb, yb))):
+            np.testing.assert_array_equal(X, X_ref)
+            np.testing.assert_array_equal(y, y_ref)
+    with pytest.raises(DataError, match="cannot carve a test split.*train set will be empty"):
+        raw_split(dataset(n=1), test_size=0.5)
+
+
+# --- the guard: no scaling or split option without a test ------------------------------
+
+# Each option of the split pipeline -> the tests that pin it down. Adding an option to the
+# schema (or reading a new one in dltrain/data/split.py) fails the guard below until it is listed here.
+TESTED = {
+    "split_seed": [
+        test_split_seed_gives_the_same_splits_and_another_seed_others,
+        test_unstratified_splits_are_scikit_learns_row_for_row,
+    ],
+    "validation_split": [
+        test_test_size_and_validation_split_are_the_fractions_held_out,
+        test_validation_is_carved_from_train_after_the_test_split,
+        test_validation_of_a_dataset_with_its_own_test_set_comes_from_its_training_rows,
+    ],
+    "test_size": [
+        test_test_size_and_validation_split_are_the_fractions_held_out,
+        test_unstratified_splits_are_scikit_learns_row_for_row,
+    ],
+    "stratify": [test_stratified_splits_keep_the_class_proportions, test_stratify_is_ignored_for_regression_targets],
+    "scaling=none": [test_none_leaves_the_features_as_loaded],
+    "scaling=minmax": [test_minmax_maps_the_training_min_and_max_to_0_and_1_and_the_rest_with_them],
+    "scaling=standard": [test_standard_gives_the_training_split_mean_0_and_std_1_and_test_differs],
+}
+
+
+def split_options() -> set[str]:
+    """Every scaling or split option: the shared dataset fields, each scaling kind, and whatever
+    `dltrain.data.split` reads from the dataset config."""
+    fields = set(DatasetConfig.model_fields) | set(RandomTestSplit.model_fields)
+    kinds = typing.get_args(DatasetConfig.model_fields["scaling"].annotation)
+    read = set()
+    for node in ast.walk(ast.parse(inspect.getsource(split_module))):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "cfg":
+            read.add(node.attr)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "getattr" and len(node.args) >= 2:
+            if getattr(node.args[0], "id", None) == "cfg" and isinstance(node.args[1], ast.Constant):
+                read.add(node.args[1].value)
+    return (fields | read) - {"name", "scaling"} | {f"scaling={kind}" for kind in kinds}
+
+
+def test_every_scaling_and_split_option_has_a_test():
+    options = split_options()
+    assert options == set(TESTED), f"untested: {sorted(options - set(TESTED))}; gone: {sorted(set(TESTED) - options)}"
+    module = globals()
+    for option, tests in TESTED.items():
+        assert tests and all(module.get(t.__name__) is t for t in tests), option
+
+
+# --- Splits and Scaler helpers --------------------------------------------------------
 
 
 def splits(classes):
@@ -16,8 +261,6 @@ def test_n_classes_counts_classes_and_is_none_for_regression():
 
 
 def test_scaler_from_saved_arrays_scales_like_the_fitted_one():
-    from dltrain.data.split import Scaler
-
     X = np.random.default_rng(0).normal(3.0, 2.0, size=(20, 4))
     for kind in ("minmax", "standard", "none"):
         fitted = Scaler(kind, X)

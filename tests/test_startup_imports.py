@@ -1,4 +1,5 @@
-"""`dltrain --help` stays fast: the CLI imports no numerical or plotting library.
+"""`dltrain --help` stays fast: the CLI imports no numerical or plotting library; and each
+command loads only the libraries it uses.
 
 Rule for command modules: import typer/rich at the top; import dltrain's engine,
 NumPy, scikit-learn, matplotlib, pydantic etc. inside the command function.
@@ -10,6 +11,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("numpy", "scipy", "sklearn", "matplotlib", "pydantic", "yaml", "pooch", "joblib", "torch", "dask")
@@ -31,3 +34,64 @@ def test_the_datasets_help_names_what_the_catalog_can_fetch():
 
     assert DOWNLOADABLE == catalog.DOWNLOADABLE == tuple(catalog.FILES)  # each with its files
     assert set(DOWNLOADABLE) | set(catalog.BUILT_IN) == set(DATASETS)  # every registered dataset listed once
+
+
+# --- each command loads only what it uses ------------------------------------------------
+
+
+def loaded_by(args: list[str], tmp_path: Path) -> set[str]:
+    """The modules a fresh process has loaded after running `dltrain ARGS` (which must succeed)."""
+    out = tmp_path / "modules.txt"
+    code = (
+        "import sys\nfrom dltrain.cli import app\n"
+        f"try:\n    app({args!r})\nexcept SystemExit as stop:\n    assert not stop.code, stop.code\n"
+        f"open({str(out)!r}, 'w').write(' '.join(sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": ""}  # no backend hint: what a user's shell gives
+    subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return set(out.read_text().split())
+
+
+def family(modules: set[str], *names: str) -> list[str]:
+    """Those of `modules` that are one of `names` or inside them."""
+    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
+
+
+@pytest.fixture(scope="module")
+def split_run(tmp_path_factory) -> Path:
+    """A completed classifier run with validation and test splits drawn at random (no stratification)."""
+    from dltrain import api
+
+    runs = tmp_path_factory.mktemp("runs")
+    X = [[float(i % 3), float(i % 5), float(i % 7)] for i in range(40)]
+    config = {
+        "name": "imports",
+        "dataset": {
+            "name": "inline",
+            "X": X,
+            "y": [i % 2 for i in range(40)],
+            "test_size": 0.25,
+            "validation_split": 0.2,
+        },
+        "model": {"type": "logreg"},
+        "training": {"epochs": 3},
+    }
+    return api.run(config, runs_dir=runs).path
+
+
+def test_run_draws_its_figures_without_pyplot_and_without_scikit_learn(tmp_path):
+    loaded = loaded_by(["run", str(REPO / "configs/perceptron_or.yaml"), "--runs-dir", str(tmp_path), "-q"], tmp_path)
+    assert "matplotlib.figure" in loaded  # the figures were drawn...
+    assert family(loaded, "matplotlib.pyplot", "sklearn") == []  # ... on an Agg canvas, not through pyplot
+
+
+def test_eval_loads_no_scikit_learn_model_selection_nor_pyplot(split_run, tmp_path):
+    loaded = loaded_by(["eval", str(split_run), "--json"], tmp_path)
+    assert (split_run / "confusion_matrix.png").is_file()
+    assert family(loaded, "sklearn.model_selection", "matplotlib.pyplot") == []
+    assert family(loaded, "sklearn") == []  # the split and the metrics are NumPy
+
+
+def test_runs_loads_neither_matplotlib_nor_scikit_learn(split_run, tmp_path):
+    loaded = loaded_by(["runs", str(split_run.parent)], tmp_path)
+    assert family(loaded, "matplotlib", "sklearn", "scipy") == []

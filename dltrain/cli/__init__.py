@@ -34,6 +34,10 @@ def _root(
     ),
 ):
     """Train logistic regression, perceptrons and MLPs on NumPy from YAML experiment configs."""
+    from dltrain.cli.download_bar import RichDownloadBar
+    from dltrain.data.download import show_download_progress
+
+    show_download_progress(RichDownloadBar)  # a dataset downloaded by any command shows its bar
 
 
 # Each module registers its command on `app` when imported; the order is the order of --help.

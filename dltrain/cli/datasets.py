@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
-from dltrain.data.names import DOWNLOADABLE
+from dltrain.data.paths import DOWNLOADABLE
 
 app = typer.Typer(
     help="List the datasets and where they live; download MNIST or Sign Language Digits ahead of time.",

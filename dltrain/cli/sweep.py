@@ -47,9 +47,9 @@ def sweep(
     """Train every point of a hyperparameter grid and rank them; exit 1 if any point failed."""
     import sys
 
+    from dltrain.cli.sweep_table import progress_line, start_line, table
     from dltrain.errors import Interrupted, TrainingFailed
     from dltrain.sweep import run_sweep
-    from dltrain.sweep.report import progress_line, start_line, table
 
     out = table_console(stderr=as_json)  # with --json, stdout holds the JSON document alone
     try:

@@ -11,15 +11,17 @@ from typing import Any, Optional
 
 from rich.console import Console
 
+from dltrain.runs.status import Status
+
 # Run and sweep-point statuses, as `dltrain runs` and `dltrain sweep` colour them.
-STATUS_STYLE = {
-    "completed": "green",
-    "running": "cyan",
-    "failed": "red",
-    "crashed": "bold red",
-    "interrupted": "yellow",
-    "incomplete": "magenta",
-    "pending": "dim",
+STATUS_STYLE: dict[str, str] = {
+    Status.COMPLETED: "green",
+    Status.RUNNING: "cyan",
+    Status.FAILED: "red",
+    Status.CRASHED: "bold red",
+    Status.INTERRUPTED: "yellow",
+    Status.INCOMPLETE: "magenta",
+    Status.PENDING: "dim",
 }
 
 

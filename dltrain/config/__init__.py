@@ -1,0 +1,1 @@
+"""The config: a typed schema (schema.py), YAML reading and --set overrides (loader.py)."""

@@ -1,6 +1,6 @@
 """Read a YAML config, apply `--set key.path=value` overrides, validate, and explain errors.
 
-    cfg = load_config("configs/logreg.yaml", ["training.optimizer.lr=0.1"])
+    cfg = resolve("configs/logreg.yaml", ["training.optimizer.lr=0.1"])
 
 Every problem raises `ConfigError` with the key path, the bad value and what is
 allowed ("did you mean ...?" for near misses).
@@ -8,16 +8,18 @@ allowed ("did you mean ...?" for near misses).
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 import typing
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from dltrain.config.bundled import find_config
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError
 
@@ -72,10 +74,26 @@ def validate(data: dict) -> Config:
         raise ConfigError(explain(err, data)) from None
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
-    data = read_yaml(path)
+def config_data(config: Union[Config, dict, str, Path]) -> dict:
+    """A fresh plain mapping of a Config (its sweep section included), a dict, a YAML file or
+    the name of a bundled config ('quickstart')."""
+    if isinstance(config, Config):
+        data = config.model_dump(mode="json")
+        if config.sweep is not None:  # excluded from dumps so that run folders never hold a grid
+            data["sweep"] = config.sweep.model_dump(mode="json")
+        return data
+    if isinstance(config, dict):
+        return copy.deepcopy(config)  # never edit the caller's dict
+    return read_yaml(find_config(config))
+
+
+def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (), **updates) -> Config:
+    """The validated Config: `overrides` ('key.path=value') applied, then top-level `updates`
+    that are not None (the --name and --seed flags)."""
+    data = config_data(config)
     for assignment in overrides:
         apply_override(data, assignment)
+    data.update({key: value for key, value in updates.items() if value is not None})
     return validate(data)
 
 
@@ -134,7 +152,7 @@ def _is_tag(part, node: dict) -> bool:
     return part in (node.get("name"), node.get("type")) or (isinstance(part, str) and "[" in part)
 
 
-def _describe(e: dict, path: list, data: dict) -> str:
+def _describe(e: Any, path: list, data: dict) -> str:
     kind, ctx = e["type"], e.get("ctx") or {}
     shown = not isinstance(e["input"], dict) and kind not in {"missing", "extra_forbidden"}
     got = f" (got {e['input']!r})" if shown else ""
@@ -162,16 +180,17 @@ def _suggest(word: str, options: list[str]) -> str:
 
 def _allowed_keys(path: list, data: dict) -> list[str]:
     """Field names of the config section at `path`, following union tags in `data`."""
-    cls, node = Config, data
+    cls: type[BaseModel] | None = Config
+    node: Any = data
     for part in path:
         if isinstance(part, int):
             node = node[part]
             continue
         node = node.get(part, {}) if isinstance(node, dict) else {}
-        cls = _section_class(cls.model_fields[part].annotation, node)
+        cls = _section_class(cls.model_fields[part].annotation, node) if cls is not None else None
         if cls is None:
             return []
-    return list(cls.model_fields)
+    return list(cls.model_fields) if cls is not None else []
 
 
 def _section_class(annotation, node) -> type[BaseModel] | None:

@@ -11,11 +11,11 @@ from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
+from dltrain.baseline import Baseline
 from dltrain.config.section import Section
 from dltrain.data.registry import DatasetSpec
 from dltrain.nn.models import LossName, Mlp, Model
 from dltrain.nn.optimizers import GD, Optimizer
-from dltrain.pipeline.baseline import Baseline
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"  # a run name becomes part of a folder name
 
@@ -77,7 +77,7 @@ class Config(Section):
     output: Output = Field(default_factory=Output)
     baseline: Optional[Baseline] = Field(
         None,
-        description="'sklearn': also fit scikit-learn's counterpart on the same split (see dltrain.pipeline.baseline)",
+        description="'sklearn': also fit scikit-learn's counterpart on the same split (see dltrain.baseline)",
     )
     # Excluded from dumps: a run's config.yaml describes that one run, not the grid it came from.
     sweep: Optional[Sweep] = Field(None, exclude=True, description="grid for `dltrain sweep`; `dltrain run` ignores it")

@@ -13,6 +13,7 @@ from typing import Literal, Optional
 
 import numpy as np
 from pydantic import Field
+from pydantic.config import JsonDict
 
 from dltrain.config.section import Section
 
@@ -58,8 +59,8 @@ def check_digits(value: Optional[list[int]]) -> Optional[list[int]]:
 # json_schema_extra of the keys that decide which rows land in which split (SPLIT) or how
 # samples are transformed before the model sees them (PREPROCESSING). `dltrain eval --set`
 # refuses to change them without --resplit: its metrics would no longer be held-out.
-SPLIT = {"affects": "split"}
-PREPROCESSING = {"affects": "preprocessing"}
+SPLIT: JsonDict = {"affects": "split"}
+PREPROCESSING: JsonDict = {"affects": "preprocessing"}
 
 
 class DatasetConfig(Section):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from dltrain.data import mnist, sign_digits, sign_photos
-from dltrain.data.names import DOWNLOADABLE
+from dltrain.data.paths import DOWNLOADABLE
 from dltrain.data.registry import DATASETS
 from dltrain.errors import DataError
 

@@ -1,4 +1,4 @@
-"""Fetch one data file from a list of mirrors, verified by sha256, with a Rich progress bar.
+"""Fetch one data file from a list of mirrors, verified by sha256, with a progress bar.
 
 pooch does the transfer: it streams into a temporary file next to the destination and
 moves it into place only after the checksum matched, so a failed, truncated or corrupt
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from dltrain.errors import DataError
 
@@ -25,65 +25,18 @@ DEFAULT_TIMEOUT_S = 30.0
 CHUNK_SIZE = 64 * 1024
 
 
-class RichProgressBar:
-    """A Rich progress bar speaking the protocol pooch's HTTPDownloader drives.
+# What draws a download's progress: called with a description, it returns an object
+# speaking the protocol pooch's HTTPDownloader drives (`total`, `update(n)`, `reset()`,
+# `close()`). The CLI installs a Rich bar (dltrain.cli.download_bar); the library itself
+# shows nothing.
+ProgressBarFactory = Callable[[str], Any]
+_progress_bar: Optional[ProgressBarFactory] = None
 
-    pooch sets `total` (bytes, 0 when the server sends no length), calls `update(n)`
-    per chunk, then `reset()`, `update(total)` and `close()` when the file is complete.
-    tqdm is not a dependency, so `progressbar=True` would fail; this object is passed
-    instead.
-    """
 
-    def __init__(self, description: str) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self._task = self._progress.add_task(description, total=None)
-        self._total = 0
-        self._running = False
-
-    @property
-    def total(self) -> int:
-        return self._total
-
-    @total.setter
-    def total(self, value: int) -> None:
-        self._total = int(value or 0)
-        # An unknown length (0) shows a pulsing bar rather than an instantly full one.
-        self._progress.update(self._task, total=self._total or None)
-        self._start()
-
-    def update(self, n: int) -> None:
-        self._start()
-        self._progress.advance(self._task, n)
-
-    def reset(self) -> None:
-        self._progress.reset(self._task, total=self._total or None)
-
-    def close(self) -> None:
-        if self._running:
-            self._progress.stop()
-            self._running = False
-
-    def _start(self) -> None:
-        if not self._running:
-            self._progress.start()
-            self._running = True
+def show_download_progress(factory: Optional[ProgressBarFactory]) -> None:
+    """Draw every download's progress with `factory` (None: draw nothing)."""
+    global _progress_bar
+    _progress_bar = factory
 
 
 @contextmanager
@@ -146,7 +99,7 @@ def fetch_file(
     known_hash = f"sha256:{sha256}" if sha256 else None
     failures: list[str] = []
     for url in urls:
-        bar = RichProgressBar(f"{fname} from {url.split('/')[2]}") if progress else False
+        bar: Any = _progress_bar(f"{fname} from {url.split('/')[2]}") if progress and _progress_bar else False
         downloader = pooch.HTTPDownloader(progressbar=bar, chunk_size=CHUNK_SIZE, timeout=timeout)
         try:
             with _quiet_pooch_logger():
@@ -161,7 +114,7 @@ def fetch_file(
                 f"directory with --data-dir or DLTRAIN_DATA_DIR. {manual_hint}"
             ) from exc
         finally:
-            if bar:
+            if bar is not False:
                 bar.close()
     tried = "; ".join(failures) if failures else "no download URL is configured"
     raise DataError(f"Could not download {fname}. Tried: {tried}. {manual_hint}")

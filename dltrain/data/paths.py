@@ -1,4 +1,10 @@
-"""Where datasets live: --data-dir, else $DLTRAIN_DATA_DIR, else a per-user cache."""
+"""Where datasets live (--data-dir, else $DLTRAIN_DATA_DIR, else a per-user cache) and which
+of them can be downloaded there.
+
+Importable without NumPy or pydantic: `dltrain datasets fetch --help` lists DOWNLOADABLE
+and must stay fast. `dltrain.data.catalog` maps each to its files; every other registered
+dataset is built in.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 ENV_VAR = "DLTRAIN_DATA_DIR"
+DOWNLOADABLE: tuple[str, ...] = ("mnist", "sign_digits")
 
 
 def resolve_data_dir(flag: Optional[str | Path] = None) -> Path:

@@ -147,7 +147,7 @@ class SignDigits(RandomTestSplit):
 
     @field_validator("classes")
     @classmethod
-    def _digits(cls, value: list[int]) -> list[int]:
+    def _digits(cls, value: Optional[list[int]]) -> Optional[list[int]]:
         return check_digits(value)
 
     def load(self, data_dir: Path) -> Dataset:

@@ -1,12 +1,14 @@
 """From loaded arrays to train / validation / test splits, flattened, scaled and cast.
 
-Splits use scikit-learn's `train_test_split` seeded with `split_seed`; the test split
-is drawn first, the validation split is then carved from what remains. Scaling is
-fitted on the training split only.
+Splits are scikit-learn's `train_test_split` seeded with `split_seed`: its shuffle split
+written in NumPy, index for index (no scikit-learn import for most runs), and the function
+itself for stratified splits. The test split is drawn first, the validation split is then
+carved from what remains. Scaling is fitted on the training split only.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -51,13 +53,29 @@ class Splits:
 def _split(X, y, fraction: float, seed: int, stratify: bool, what: str) -> tuple[Pair, Optional[Pair]]:
     if not fraction:
         return (X, y), None
+    if not stratify:
+        return _shuffle_split(X, y, fraction, seed, what)
     from sklearn.model_selection import train_test_split
 
     try:
-        Xa, Xb, ya, yb = train_test_split(X, y, test_size=fraction, random_state=seed, stratify=y if stratify else None)
+        Xa, Xb, ya, yb = train_test_split(X, y, test_size=fraction, random_state=seed, stratify=y)
     except ValueError as err:
         raise DataError(f"cannot carve a {what} split of {fraction} from {len(X)} samples: {err}") from None
     return (Xa, ya), (Xb, yb)
+
+
+def _shuffle_split(X, y, fraction: float, seed: int, what: str) -> tuple[Pair, Pair]:
+    """scikit-learn's `train_test_split(X, y, test_size=fraction, random_state=seed)` in NumPy, index
+    for index: ceil(fraction * n) rows held out, the first of a permutation drawn by RandomState(seed)."""
+    n = len(X)
+    n_held = math.ceil(fraction * n)
+    if n_held >= n:
+        raise DataError(
+            f"cannot carve a {what} split of {fraction} from {n} samples: with {n_held} held out the train set will be empty"
+        )
+    order = np.random.RandomState(seed).permutation(n)
+    kept, held = order[n_held:], order[:n_held]
+    return (X[kept], y[kept]), (X[held], y[held])
 
 
 class Scaler:
@@ -102,6 +120,7 @@ class Scaler:
 def make_splits(ds: Dataset, cfg: DatasetConfig, dtype) -> Splits:
     """Split `ds` as `cfg` says, flatten samples to rows, scale and cast X to `dtype`."""
     stratify = cfg.stratify and ds.is_classification
+    test: Optional[Pair]
     if ds.test is not None:
         rest, test = (ds.X, ds.y), ds.test
     else:

@@ -125,7 +125,7 @@ def comparison(runs: list[Run], only_changed: bool = False, sort_by: Optional[st
     metric_keys = sorted(dict.fromkeys(k for m in metrics for k in m), key=_metric_order)
     rows = []
     for run, config, values in zip(runs, configs, metrics):
-        row = {"run": run.name, "path": str(run.path), "status": run_status(run.meta)}
+        row: dict[str, Any] = {"run": run.name, "path": str(run.path), "status": run_status(run.meta)}
         row.update({k: config.get(k) for k in (changed if only_changed else all_keys)})
         row.update({k: values.get(k) for k in metric_keys})
         row.update(epochs=run.meta.get("epochs_done"), seconds=run.meta.get("seconds"))

@@ -7,14 +7,14 @@
 The data goes through `dltrain.pipeline.experiment.load_splits` and the metrics through
 `split_outputs` (training's `split_metrics`, plus the outputs of that same forward pass
 for the details), the very code paths of training, so an unchanged run reproduces its
-metrics.json bit for bit. The extra metrics come from scikit-learn.
+metrics.json bit for bit. The extra metrics are scikit-learn's formulas in NumPy
+(`dltrain.train.metrics`).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from dltrain.data.split import Splits
 from dltrain.errors import ConfigError, DataError, RunFolderError
 from dltrain.nn.network import Network
 from dltrain.runs.reader import Run
-from dltrain.train.metrics import regression_scores, split_outputs
+from dltrain.train.metrics import class_scores, confusion_matrix, log_loss, regression_scores, split_outputs
 from dltrain.train.targets import class_probabilities, predict_classes
 
 
@@ -110,26 +110,21 @@ def classifier_details(y: np.ndarray, outputs: np.ndarray, classes: list) -> dic
 
     y: (n,) class indices; outputs: (n, n_out) network outputs.
     """
-    from sklearn import metrics
-
-    labels = list(range(len(classes)))
     pred = predict_classes(outputs)
-    p, r, f, support = metrics.precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # float32 softmax rows sum to 1 only within rounding
-        log_loss = float(metrics.log_loss(y, class_probabilities(outputs), labels=labels))
+    matrix = confusion_matrix(y, pred, len(classes))
+    p, r, f, support = class_scores(matrix)
     return {
         "n": int(len(y)),
-        "accuracy": float(metrics.accuracy_score(y, pred)),
+        "accuracy": float(np.mean(pred == y)),
         "precision_macro": float(np.mean(p)),
         "recall_macro": float(np.mean(r)),
         "f1_macro": float(np.mean(f)),
-        "log_loss": log_loss,
+        "log_loss": log_loss(y, class_probabilities(outputs)),
         "per_class": {
             str(c): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
             for i, c in enumerate(classes)
         },
-        "confusion_matrix": metrics.confusion_matrix(y, pred, labels=labels).tolist(),
+        "confusion_matrix": matrix.tolist(),
     }
 
 
@@ -145,7 +140,7 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
     """
     net = run.network()
     check_compatible(run, splits, net)
-    report = {
+    report: dict[str, Any] = {
         "run": str(run.path),
         "split": which,
         "metrics": {},
@@ -153,11 +148,13 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
         "baseline": run.metrics.get("baseline"),
         "plots": [],
     }
-    last: Optional[tuple] = None
+    last: Optional[tuple[str, np.ndarray, np.ndarray]] = None
     for name, (X, y) in chosen_splits(splits, which):
         report["metrics"][name], outputs = split_outputs(net, X, y, splits.n_classes)
         report["details"][name] = (
-            classifier_details(y, outputs, splits.classes) if splits.n_classes else regression_details(y, outputs)
+            classifier_details(y, outputs, splits.classes)
+            if splits.classes is not None
+            else regression_details(y, outputs)
         )
         last = (name, y, outputs)
     if plots and last is not None:

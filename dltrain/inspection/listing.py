@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from dltrain.runs.reader import age_key, run_folders
-from dltrain.runs.status import run_status
+from dltrain.runs.status import Status, run_status
 from dltrain.train.metrics import main_metric
 
 
@@ -42,7 +42,7 @@ def _config(path: Path):
 def _duration(meta: dict, status: str) -> Optional[float]:
     if meta.get("seconds") is not None:
         return meta["seconds"]
-    if status == "running" and meta.get("started"):
+    if status == Status.RUNNING and meta.get("started"):
         try:
             return round(time.time() - datetime.fromisoformat(meta["started"]).timestamp(), 1)
         except ValueError:
@@ -51,9 +51,9 @@ def _duration(meta: dict, status: str) -> Optional[float]:
 
 
 def summarize(path: Path) -> dict:
-    """One run folder as a row; tolerant of half-written folders (status 'incomplete')."""
+    """One run folder as a row; tolerant of half-written folders (Status.INCOMPLETE)."""
     meta, config = _read(path, "meta.json"), _config(path)
-    status = run_status(meta) if meta else "incomplete"
+    status = run_status(meta) if meta else Status.INCOMPLETE
     metrics = _read(path, "metrics.json")
     metric = main_metric(metrics)
     split, _, key = (metric or "").partition(".")
@@ -122,7 +122,7 @@ def select_runs(rows: list[dict], filters=(), sort: Optional[str] = None, last: 
         if split not in ("train", "val", "test") or key not in SPLIT_METRICS:
             raise ConfigError(f"--sort {sort!r}: expected SPLIT.METRIC, e.g. test.accuracy or val.loss")
         sign = 1.0 if lower_is_better(key) else -1.0
-        present = [r for r in rows if metric_value(r, sort) is not None]
-        present.sort(key=lambda r: sign * metric_value(r, sort))  # stable: ties keep their age order
-        rows = present + [r for r in rows if metric_value(r, sort) is None]
+        values = [(metric_value(r, sort), r) for r in rows]
+        present = sorted(((v, r) for v, r in values if v is not None), key=lambda vr: sign * vr[0])  # stable
+        rows = [r for _, r in present] + [r for v, r in values if v is None]
     return rows

@@ -1,0 +1,1 @@
+"""The NumPy engine: activations, losses, initializers, layers, networks and optimizers."""

@@ -8,7 +8,7 @@ in float32 and float64. `fan_in`/`fan_out` are the first and last axis of the sh
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -85,7 +85,10 @@ class He(Section):
 INITIALIZERS = {cls.model_fields["name"].default: cls for cls in (Constant, Zeros, Normal, Uniform, Xavier, He)}
 
 # The config accepts exactly the initializers of this table, chosen by their `name`.
-Initializer = Annotated[Union[tuple(INITIALIZERS.values())], Field(discriminator="name")]
+if TYPE_CHECKING:  # a union built from the table at run time; type checkers see the base
+    Initializer = Constant
+else:
+    Initializer = Annotated[Union[tuple(INITIALIZERS.values())], Field(discriminator="name")]
 
 
 def initialize(init, rng: np.random.Generator, shape: tuple[int, ...], dtype) -> np.ndarray:

@@ -8,7 +8,7 @@ non-softmax output, one per class otherwise, one per target for regression.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Optional, Union
 
 from pydantic import Field, model_validator
 
@@ -18,9 +18,13 @@ from dltrain.nn.initializers import He, Initializer, Zeros, initialize
 from dltrain.nn.losses import FUSED, LOSSES
 from dltrain.nn.network import Dense, Network
 
-ActivationName = Literal[tuple(ACTIVATIONS)]
-# `perceptron` is the loss of Rosenblatt's rule: fused with the step output, never alone.
-LossName = Literal[("auto", *dict.fromkeys([*LOSSES, *(loss for _, loss in FUSED)]))]
+if TYPE_CHECKING:  # Literals built from the tables at run time; type checkers see str
+    ActivationName = str
+    LossName = str
+else:
+    ActivationName = Literal[tuple(ACTIVATIONS)]
+    # `perceptron` is the loss of Rosenblatt's rule: fused with the step output, never alone.
+    LossName = Literal[("auto", *dict.fromkeys([*LOSSES, *(loss for _, loss in FUSED)]))]
 
 DEFAULT_LOSS = {"sigmoid": "bce", "softmax": "cross_entropy", "step": "perceptron"}
 
@@ -148,4 +152,7 @@ class Mlp(_Model):
 MODELS = {cls.model_fields["type"].default: cls for cls in (LogReg, Perceptron, Mlp)}
 
 # The config accepts exactly the models of this table, chosen by their `type`.
-Model = Annotated[Union[tuple(MODELS.values())], Field(discriminator="type")]
+if TYPE_CHECKING:
+    Model = _Model
+else:
+    Model = Annotated[Union[tuple(MODELS.values())], Field(discriminator="type")]

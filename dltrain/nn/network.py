@@ -17,8 +17,9 @@ from typing import Optional
 import numpy as np
 
 from dltrain.nn.activations import ACTIVATIONS
-from dltrain.nn.flat import packed
+from dltrain.nn.fast.flat import packed
 from dltrain.nn.losses import FUSED, LOSSES
+from dltrain.nn.optimizers import weight_decay_mask
 
 
 class Dense:
@@ -93,7 +94,7 @@ class Network:
     @property
     def decay_mask(self) -> list[bool]:
         """True for weight matrices (L2 applies), False for biases."""
-        return [p.ndim == 2 for p in self.params]
+        return weight_decay_mask(self.params)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """x: (n, n_in) -> outputs (n, n_out)."""

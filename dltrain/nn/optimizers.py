@@ -1,35 +1,57 @@
 """Optimizers, in order of increasing complexity: gradient descent, SGD with momentum
-(and Nesterov), Adam.
+(and Nesterov), Adam. Each `step` below is the textbook update in plain NumPy.
 
-Each is a config section; `build(params)` returns a stepper holding the state:
+Each optimizer is a config section; `build` returns a stepper that holds the state:
 
-    stepper = Adam(lr=1e-3).build(params)
-    stepper.step(grads)      # updates every array in params in place
+    stepper = Adam(lr=1e-3).build(params)   # params: list of arrays (W0, b0, W1, b1, ...)
+    stepper.step(grads)                     # grads: arrays shaped like params; updates params in place
+    stepper.state()                         # {name: array} copies, for checkpoints
+    stepper.load_state(state)               # continue from such a snapshot, bit for bit
 
-params and grads are matching lists of arrays (weights and biases, layer by layer).
-`decay_mask[i]` says whether L2 weight decay applies to params[i] (weights, not biases).
+Weight decay is L2 added to the gradient, g + weight_decay * w (PyTorch's `weight_decay`,
+not AdamW's decoupled decay), and applies to weight matrices only, never to biases
+(`weight_decay_mask`).
+
+`build` returns the fast engine's steppers (`dltrain/nn/fast/optimizers.py`) unless
+DLTRAIN_ENGINE=reference: the same interface, the same numbers bit for bit.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Annotated, Literal, Union
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Literal, Optional, Union
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from dltrain.config.section import Section
-from dltrain.nn.flat import SpanMemo, flat_span, packed
+from dltrain.nn import fast
+
+
+def weight_decay_mask(params: Sequence[np.ndarray]) -> list[bool]:
+    """Whether L2 weight decay applies to each parameter: to weight matrices (ndim 2), not to biases (ndim 1)."""
+    return [p.ndim > 1 for p in params]
 
 
 class _Base(Section):
     lr: float = Field(0.01, gt=0, description="learning rate")
-    weight_decay: float = Field(0.0, ge=0, description="L2 penalty: adds weight_decay * w to each weight's gradient")
+    weight_decay: float = Field(
+        0.0,
+        ge=0,
+        description="L2 penalty added to the gradient, g + weight_decay * w (PyTorch's weight_decay, not AdamW); "
+        "weights only, biases are not decayed",
+    )
 
-    def _decayed(self, grad, param, decays: bool):
-        if self.weight_decay and decays:
-            return grad + self.weight_decay * param
-        return grad
+    def build(self, params: list[np.ndarray], decay_mask: Optional[list[bool]] = None, steps: Optional[int] = None):
+        """A stepper updating `params` in place. `decay_mask`: per parameter, whether weight
+        decay applies (default: `weight_decay_mask(params)`); `steps`: how many steps the run will take,
+        if known (the fast engine decides with it whether a compiled kernel pays)."""
+        mask = decay_mask or weight_decay_mask(params)
+        if not fast.enabled():
+            return STEPPERS[self.name](self, params, mask)
+        from dltrain.nn.fast.optimizers import FAST_STEPPERS
+
+        return FAST_STEPPERS[self.name](self, params, mask, steps)
 
 
 class GD(_Base):
@@ -51,51 +73,34 @@ class GD(_Base):
             raise ValueError("nesterov: true needs momentum > 0 (e.g. momentum: 0.9)")
         return self
 
-    def build(self, params, decay_mask=None, steps=None):
-        return _GDStepper(self, params, decay_mask)
 
+class GDStep:
+    """GD's state (the velocities) and update."""
 
-class _GDStepper:
     def __init__(self, cfg: GD, params, decay_mask):
-        self.cfg, self.params = cfg, params
-        self.decay_mask = decay_mask or [p.ndim > 1 for p in params]
-        self.velocity = [np.zeros_like(p) for p in params] if cfg.momentum else None
-        self._flat_tmp, self._tmp = packed(params)  # lr * g, built without allocating
-        self._flat, self._grad_span = flat_span(params), SpanMemo()
+        self.cfg, self.params, self.decay_mask = cfg, params, decay_mask
+        self.velocity = [np.zeros_like(p) for p in params] if cfg.momentum else []
 
     def step(self, grads):
-        cfg = self.cfg
-        if self.velocity is None and not cfg.weight_decay:  # plain w -= lr g: the full-batch tutorials, every epoch
-            flat_g = self._grad_span(grads)
-            if self._flat is not None and flat_g is not None and len(flat_g) == len(self._flat):
-                self._flat -= np.multiply(flat_g, cfg.lr, out=self._flat_tmp)  # all parameters at once
-                return
-            for p, g, tmp in zip(self.params, grads, self._tmp):
-                p -= np.multiply(g, cfg.lr, out=tmp)
-            return
+        lr, mu, wd = self.cfg.lr, self.cfg.momentum, self.cfg.weight_decay
         for i, (p, g) in enumerate(zip(self.params, grads)):
-            g = cfg._decayed(g, p, self.decay_mask[i])
-            if self.velocity is not None:
-                v = self.velocity[i]
-                v *= cfg.momentum
-                v += g
-                if cfg.nesterov:
-                    g = np.add(g, np.multiply(v, cfg.momentum, out=self._tmp[i]), out=self._tmp[i])
-                else:
-                    g = v
-            p -= np.multiply(g, cfg.lr, out=self._tmp[i])
+            if wd and self.decay_mask[i]:
+                g = g + wd * p
+            if mu:
+                self.velocity[i] = mu * self.velocity[i] + g
+                g = g + mu * self.velocity[i] if self.cfg.nesterov else self.velocity[i]
+            p -= lr * g
 
     def state(self) -> dict[str, np.ndarray]:
-        """A snapshot (copies): later steps do not change it."""
-        return {f"velocity_{i}": v.copy() for i, v in enumerate(self.velocity or [])}
+        return {f"velocity_{i}": v.copy() for i, v in enumerate(self.velocity)}
 
     def load_state(self, state):
-        for i, v in enumerate(self.velocity or []):
-            v[...] = state[f"velocity_{i}"]
+        self.velocity = [state[f"velocity_{i}"].astype(v.dtype) for i, v in enumerate(self.velocity)]
 
 
 class Adam(_Base):
-    """Adam (Kingma & Ba, 2015, Algorithm 1), with the paper's default constants."""
+    """Adam: D. P. Kingma and J. Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015,
+    Algorithm 1, with the paper's default constants."""
 
     name: Literal["adam"] = "adam"
     lr: float = Field(0.001, gt=0, description="learning rate (the paper's alpha)")
@@ -103,139 +108,31 @@ class Adam(_Base):
     beta2: float = Field(0.999, ge=0, lt=1, description="decay of the second-moment estimate")
     eps: float = Field(1e-8, gt=0, description="added to sqrt(v) to avoid division by zero")
 
-    def build(self, params, decay_mask=None, steps=None):
-        """`steps`: how many steps the run will take, if known (decides whether a compiled kernel pays)."""
-        return _AdamStepper(self, params, decay_mask, steps)
 
+class AdamStep:
+    """Adam's state (the moments m, v and the step count t) and update."""
 
-class _AdamStepper:
-    """Adam's state and update, run over all parameters at once.
-
-    The moments m and v are two vectors laid out like `flat_grads` (the network's
-    gradients end to end); `self.m[i]`, `self.v[i]` are views shaped like params[i]. Each
-    step is twelve in-place NumPy operations per block of BLOCK elements, small enough to
-    stay in the CPU cache between operations. They are the operations of the plain
-    expressions, in the same order, so the result is the same bit for bit.
-
-    Subnormal floats: a moment whose gradient stops (a rarely used pixel's weights)
-    decays geometrically, 0.9 per step for m, and in float32 reaches the subnormal range
-    (< 1.2e-38) within about a thousand steps, where each multiply takes a slow
-    microcode path. Every FLUSH_EVERY steps float32 moments below TINY are set to zero.
-    Such an m moves its weight by less than 10 lr TINY_M / eps = 1e-24 per step, far below
-    half a float32 ulp of any weight that is not itself that small, and a v below TINY_V
-    changes sqrt(v) + eps by less than 1e-10 relative, so the weights do not change in
-    practice. float64 is left exactly as the arithmetic gives it.
-
-    With numba installed and enough work (`_fused_update`), the twelve operations run as
-    one compiled pass instead (`dltrain/nn/fused_adam.py`), with the same bits.
-    """
-
-    BLOCK = 32768  # elements per block: six float32 blocks fill about 800 KiB of cache
-    FLUSH_EVERY = 64  # m decays by 0.9**64 = 1.2e-3 between flushes: from TINY_M it stays normal
-    TINY_M, TINY_V = 1e-30, 1e-36  # sqrt(TINY_V) = 1e-18 is nothing next to eps = 1e-8
-
-    def __init__(self, cfg: Adam, params, decay_mask, steps=None):
-        self.cfg, self.params = cfg, params
-        self.decay_mask = decay_mask or [p.ndim > 1 for p in params]
-        self._m, self.m = packed(params)
-        self._v, self.v = packed(params)
-        self._g, self._g_views = packed(params)  # gradients copied here when not already one vector
-        self._tmp, self._upd = np.empty_like(self._m), np.empty_like(self._m)
-        self._flush = self._m.dtype == np.float32
-        self._blocks = self._block_views()
-        self._fused = _fused_update(params, self._m, self._v, steps)
-        self._grad_span = SpanMemo()
+    def __init__(self, cfg: Adam, params, decay_mask):
+        self.cfg, self.params, self.decay_mask = cfg, params, decay_mask
+        self.m = [np.zeros_like(p) for p in params]  # first-moment estimates
+        self.v = [np.zeros_like(p) for p in params]  # second raw-moment estimates
         self.t = 0
-
-    def _block_views(self):
-        """Per block of the flat vectors: its slice, and (param piece, update piece) pairs.
-
-        A parameter that is not C-contiguous has no flat view; it is updated whole after the blocks.
-        """
-        self._strided = []
-        flat = flat_span(self.params)  # a network's parameters: the blocks slice one vector
-        if flat is not None:
-            return [
-                (
-                    slice(start, start + self.BLOCK),
-                    [(flat[start : start + self.BLOCK], self._upd[start : start + self.BLOCK])],
-                )
-                for start in range(0, len(flat), self.BLOCK)
-            ]
-        bounds, lo = [], 0
-        for p, upd in zip(self.params, packed(self.params, buffer=self._upd)[1]):
-            if p.flags.c_contiguous:
-                bounds.append((lo, lo + p.size, p.reshape(-1)))
-            else:
-                self._strided.append((p, upd))
-            lo += p.size
-        blocks = []
-        for start in range(0, lo, self.BLOCK):
-            stop = min(start + self.BLOCK, lo)
-            pieces = [
-                (p_flat[max(start, a) - a : min(stop, b) - a], self._upd[max(start, a) : min(stop, b)])
-                for a, b, p_flat in bounds
-                if a < stop and b > start
-            ]
-            blocks.append((slice(start, stop), pieces))
-        return blocks
-
-    def _flat_grads(self, grads) -> np.ndarray:
-        """One vector holding every gradient, weight decay added: the network's own when it can be."""
-        decays = self.cfg.weight_decay and any(self.decay_mask)
-        span = None if decays else self._grad_span(grads)
-        if span is not None and len(span) == len(self._g):
-            return span
-        for i, (p, g) in enumerate(zip(self.params, grads)):
-            if decays and self.decay_mask[i]:
-                # g + weight_decay * p, as the plain expression rounds it
-                np.add(g, np.multiply(p, self.cfg.weight_decay, out=self._g_views[i]), out=self._g_views[i])
-            else:
-                np.copyto(self._g_views[i], g)
-        return self._g
 
     def step(self, grads):
         cfg = self.cfg
         self.t += 1
-        # bias corrections folded into the step size, as in the paper's closing remark of section 2
-        # (Python floats keep float32 arrays in float32)
-        step_size = cfg.lr * (1.0 - cfg.beta2**self.t) ** 0.5 / (1.0 - cfg.beta1**self.t)
-        eps_hat = cfg.eps * (1.0 - cfg.beta2**self.t) ** 0.5
-        c1, c2 = 1.0 - cfg.beta1, 1.0 - cfg.beta2
-        flat_g = self._flat_grads(grads)
-        if self._fused is not None:
-            self._fused(flat_g, (cfg.beta1, c1, cfg.beta2, c2, step_size, eps_hat))
-        else:
-            self._numpy_step(flat_g, c1, c2, step_size, eps_hat)
-        if self._flush and self.t % self.FLUSH_EVERY == 0:
-            self._flush_tiny()
-
-    def _numpy_step(self, flat_g, c1, c2, step_size, eps_hat):
-        cfg = self.cfg
-        for block, pieces in self._blocks:
-            g, m, v, tmp, upd = flat_g[block], self._m[block], self._v[block], self._tmp[block], self._upd[block]
-            m *= cfg.beta1  # m = beta1 m + (1 - beta1) g
-            m += np.multiply(g, c1, out=tmp)
-            v *= cfg.beta2  # v = beta2 v + (1 - beta2) g^2
-            np.multiply(g, g, out=tmp)
-            tmp *= c2
-            v += tmp
-            np.multiply(m, step_size, out=upd)  # p -= step_size m / (sqrt(v) + eps_hat)
-            np.sqrt(v, out=tmp)
-            tmp += eps_hat
-            upd /= tmp
-            for p, u in pieces:
-                p -= u
-        for p, u in self._strided:
-            p -= u
-
-    def _flush_tiny(self):
-        for moment, tiny in ((self._m, self.TINY_M), (self._v, self.TINY_V)):
-            np.abs(moment, out=self._tmp)
-            np.copyto(moment, 0.0, where=self._tmp < tiny)
+        # The bias corrections m / (1 - beta1^t) and v / (1 - beta2^t), folded into the step
+        # size and epsilon: the paper's "more efficient" order at the end of its section 2.
+        step_size = cfg.lr * (1 - cfg.beta2**self.t) ** 0.5 / (1 - cfg.beta1**self.t)
+        eps_hat = cfg.eps * (1 - cfg.beta2**self.t) ** 0.5
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if cfg.weight_decay and self.decay_mask[i]:
+                g = g + cfg.weight_decay * p
+            self.m[i] = cfg.beta1 * self.m[i] + (1 - cfg.beta1) * g
+            self.v[i] = cfg.beta2 * self.v[i] + (1 - cfg.beta2) * g**2
+            p -= step_size * self.m[i] / (np.sqrt(self.v[i]) + eps_hat)
 
     def state(self) -> dict[str, np.ndarray]:
-        """A snapshot (copies): later steps do not change it."""
         out = {"t": np.array(self.t)}
         for i, (m, v) in enumerate(zip(self.m, self.v)):
             out[f"m_{i}"], out[f"v_{i}"] = m.copy(), v.copy()
@@ -243,40 +140,15 @@ class _AdamStepper:
 
     def load_state(self, state):
         self.t = int(state["t"])
-        for i, (m, v) in enumerate(zip(self.m, self.v)):
-            m[...], v[...] = state[f"m_{i}"], state[f"v_{i}"]
+        self.m = [state[f"m_{i}"].astype(m.dtype) for i, m in enumerate(self.m)]
+        self.v = [state[f"v_{i}"].astype(v.dtype) for i, v in enumerate(self.v)]
 
 
-# numba's one-pass update saves about 1.5 ns per parameter and step over NumPy's twelve
-# passes, against about 0.4 s to import numba and load its cached kernel (0.55 s when it
-# compiles it the first time): used when a run has at least FUSED_MIN_WORK parameter-steps,
-# which repays that about twice (MNIST's 270k-parameter MLP: from 4 epochs of 600 steps).
-FUSED_MIN_PARAMS = 50_000  # smaller vectors stay in cache, where NumPy's passes are cheap anyway
-FUSED_MIN_WORK = 6e8
-
-
-def _fused_update(params, m, v, steps):
-    """Adam's one-pass update compiled by numba (`dltrain[fast]`), or None where NumPy's passes run:
-    numba not installed, DLTRAIN_NUMBA=0, too little work to repay the compile, or a strided parameter.
-
-    `steps`: how many steps the run will take (None: unknown, decide on the size alone).
-    The returned update(g, constants) gives the same bits as `_AdamStepper.step`'s NumPy operations.
-    """
-    size = sum(p.size for p in params)
-    if size < FUSED_MIN_PARAMS or (steps is not None and size * steps < FUSED_MIN_WORK):
-        return None
-    if os.environ.get("DLTRAIN_NUMBA") == "0" or not all(p.flags.c_contiguous for p in params):
-        return None
-    if m.dtype not in (np.float32, np.float64):
-        return None
-    try:
-        from dltrain.nn import fused_adam
-    except ImportError:
-        return None
-    return fused_adam.Update(params, m, v)
-
-
+STEPPERS = {"gd": GDStep, "sgd": GDStep, "adam": AdamStep}
 OPTIMIZERS = {"gd": GD, "sgd": GD, "adam": Adam}
 
 # The config accepts exactly the optimizers of this table, chosen by their `name`.
-Optimizer = Annotated[Union[tuple(dict.fromkeys(OPTIMIZERS.values()))], Field(discriminator="name")]
+if TYPE_CHECKING:
+    Optimizer = _Base
+else:
+    Optimizer = Annotated[Union[tuple(dict.fromkeys(OPTIMIZERS.values()))], Field(discriminator="name")]

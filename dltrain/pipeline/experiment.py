@@ -2,7 +2,7 @@
 
     exp = Experiment(cfg, data_dir)     # data loaded and split, network initialised
     exp.train(on_epoch=print)           # raises TrainingFailed on divergence
-    record = exp.record("completed")    # everything a run folder holds, as Python objects
+    record = exp.record(Status.COMPLETED)    # everything a run folder holds, as Python objects
 
 Nothing here touches the run folder, so the same code trains in this process,
 in a worker process, or on a cluster node that sends the record back.
@@ -13,21 +13,23 @@ from __future__ import annotations
 import os
 import platform
 import socket
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
+from dltrain.baseline import make_estimator
 from dltrain.config.loader import dump_config
 from dltrain.config.schema import Config
 from dltrain.data.paths import resolve_data_dir
 from dltrain.data.split import Splits, input_stats, make_splits
 from dltrain.errors import ConfigError
 from dltrain.nn.network import Network
-from dltrain.pipeline.baseline import baseline_metrics
+from dltrain.runs.status import Status
 from dltrain.train.loop import EpochRecord, Trainer
-from dltrain.train.metrics import split_metrics
+from dltrain.train.metrics import regression_scores, split_metrics
 
 
 @dataclass
@@ -144,7 +146,7 @@ class Experiment:
         return {name: split_metrics(self.net, X, y, n_classes) for name, (X, y) in self.splits.items()}
 
     def record(self, status: str, error: Optional[str] = None) -> RunRecord:
-        completed = status == "completed"
+        completed = status == Status.COMPLETED
         predictions = None
         if completed and self.splits.classes is None:
             name, (X, y) = self.splits.items()[-1]  # test if any, else val, else train
@@ -183,3 +185,38 @@ class Experiment:
             "notes": self.notes,
             "blas": blas_setup(),
         }
+
+
+def _scores(est, X: np.ndarray, y: np.ndarray, classify: bool) -> dict[str, float]:
+    from sklearn import metrics
+
+    if classify:
+        out = {"accuracy": float(metrics.accuracy_score(y, est.predict(X)))}
+        if hasattr(est, "predict_proba") and set(np.unique(y)) <= set(est.classes_):
+            out["log_loss"] = float(metrics.log_loss(y, est.predict_proba(X), labels=est.classes_))
+        return out
+    return regression_scores(y, est.predict(X))
+
+
+def baseline_metrics(cfg, splits) -> dict:
+    """{'baseline': {...}} when the config asks for one, else {}.
+
+    A baseline that scikit-learn refuses (a bad option value) is recorded as
+    {'model': ..., 'error': message}: the dltrain run it accompanies still completes.
+    """
+    if cfg.baseline is None:
+        return {}
+    classify = splits.classes is not None
+    X, y = splits.train
+    if not classify and y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    est = make_estimator(cfg, classify, len(X))
+    doc: dict[str, Any] = {"model": " ".join(repr(est).split())}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter=epochs is expected
+            est.fit(X, y)
+            doc.update({name: _scores(est, Xs, ys, classify) for name, (Xs, ys) in splits.items()})
+    except (ValueError, TypeError) as err:
+        doc["error"] = f"{type(err).__name__}: {err}"
+    return {"baseline": doc}

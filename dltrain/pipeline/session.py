@@ -14,7 +14,8 @@ import contextlib
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -23,6 +24,7 @@ from dltrain.errors import Interrupted, RunFolderError, describe
 from dltrain.pipeline.experiment import Experiment, RunRecord, weights_of
 from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, now_iso
+from dltrain.runs.status import Status
 from dltrain.train import checkpoint
 from dltrain.train.loop import EpochRecord
 from dltrain.train.signals import ForcedExit, graceful_stop
@@ -37,12 +39,27 @@ def no_progress(total_epochs: int, log_every: int) -> ContextManager[Callable[[E
 
 
 @dataclass
-class Outcome:
-    status: str
-    error: Optional[str]
-    record: RunRecord
-    folder: RunFolder
-    epochs: int  # the number asked for
+class RunResult:
+    """What a run reports when its session ends: its folder, how it ended, its final metrics."""
+
+    path: Path
+    status: Status
+    metrics: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    epochs: int = 0
+    error: Optional[str] = None
+    note: Optional[str] = None  # e.g. why a resume had nothing to do
+
+    def as_dict(self) -> dict:
+        doc = {
+            "run": str(self.path),
+            "status": self.status,
+            "epochs": self.epochs,
+            "seconds": self.seconds,
+            "metrics": self.metrics,
+            "error": self.error,
+        }
+        return {**doc, "note": self.note} if self.note else doc
 
 
 class Session:
@@ -60,7 +77,7 @@ class Session:
         self.saved_epoch = exp.trainer.epoch  # epoch of the newest checkpoint on disk
         self.write_error: Optional[RunFolderError] = None
 
-    def train(self) -> Outcome:
+    def train(self) -> RunResult:
         clock = time.perf_counter()
         try:
             with graceful_stop(self.exp.trainer, enabled=self.handle_signals):
@@ -76,9 +93,10 @@ class Session:
             ) from None
         if self.write_error is not None:
             raise self.write_error
-        return Outcome(status, error, record, self.folder, self.exp.cfg.training.epochs)
+        meta = record.meta
+        return RunResult(self.folder.path, status, record.metrics, meta["seconds"], meta["epochs_done"], error)
 
-    def _fit(self) -> tuple[str, Optional[str]]:
+    def _fit(self) -> tuple[Status, Optional[str]]:
         trainer, training = self.exp.trainer, self.exp.cfg.training
         try:
             with self.progress(training.epochs, training.log_every) as progress:
@@ -92,16 +110,16 @@ class Session:
                     self.exp.train(on_epoch=on_epoch)
         except RunFolderError as err:  # a checkpoint could not be written: stop, keep what is on disk
             self.write_error = err
-            return "failed", str(err)
+            return Status.FAILED, str(err)
         except ForcedExit:
             raise
         except Exception as err:  # diverged, out of memory, or a bug: whatever it is, save what was done
-            return "failed", describe(err)
+            return Status.FAILED, describe(err)
         except KeyboardInterrupt:  # no handlers installed (the Python API): the epoch was rolled back
-            return "interrupted", "interrupted by the user"
+            return Status.INTERRUPTED, "interrupted by the user"
         if trainer.epoch < training.epochs:
-            return "interrupted", "interrupted by the user"
-        return "completed", None
+            return Status.INTERRUPTED, "interrupted by the user"
+        return Status.COMPLETED, None
 
     def _maybe_checkpoint(self, record: EpochRecord) -> None:
         every, trainer = self.exp.cfg.training.checkpoint_every, self.exp.trainer
@@ -116,9 +134,9 @@ class Session:
         checkpoint.save(self.folder, checkpoint.capture(self.exp.trainer))
         self.saved_epoch = self.exp.trainer.epoch
 
-    def _save(self, record: RunRecord, status: str) -> None:
+    def _save(self, record: RunRecord, status: Status) -> None:
         try:
-            if status != "failed":  # a diverged run would only diverge again
+            if status != Status.FAILED:  # a diverged run would only diverge again
                 self._checkpoint()
             save_record(self.folder, record, plots=self.exp.cfg.output.plots)
         except RunFolderError as err:
@@ -127,14 +145,14 @@ class Session:
 
     def _mark_failed(self, error: str) -> None:
         try:
-            self.folder.update_meta(status="failed", error=error, ended=now_iso(), epochs_done=self.saved_epoch)
+            self.folder.update_meta(status=Status.FAILED, error=error, ended=now_iso(), epochs_done=self.saved_epoch)
         except (RunFolderError, OSError, ValueError):
             pass  # the folder cannot be written at all: nothing more to do
 
     def _abandon(self) -> None:
         try:
             self.folder.update_meta(
-                status="interrupted",
+                status=Status.INTERRUPTED,
                 error="stopped at once by a second interrupt",
                 ended=now_iso(),
                 epochs_done=self.saved_epoch,

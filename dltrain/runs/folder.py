@@ -75,7 +75,7 @@ class RunFolder:
 
     def write_npz(self, filename: str, arrays: dict[str, np.ndarray]) -> Path:
         buf = io.BytesIO()
-        np.savez(buf, **arrays)
+        np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub misreads **kwargs as allow_pickle
         return self.write_bytes(filename, buf.getvalue())
 
     # --- reads -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """What state a run is in, as `dltrain runs` shows it: meta.json's status, except that a
 run still marked `running` whose process is gone from this host is `crashed`.
 
-    run_status(folder.read_json("meta.json"))   # 'running' | 'completed' | 'failed' | 'interrupted' | 'crashed'
+    run_status(folder.read_json("meta.json"))   # Status.RUNNING, .COMPLETED, .FAILED, .INTERRUPTED, .CRASHED
 """
 
 from __future__ import annotations
@@ -9,24 +9,44 @@ from __future__ import annotations
 import os
 import socket
 from datetime import datetime
+from enum import Enum
 from typing import Optional
 
 
+class Status(str, Enum):
+    """How a run (or a sweep, or a sweep point) stands. A str, so it is written to JSON as
+    its value and compares equal to it: Status.COMPLETED == "completed"."""
+
+    PENDING = "pending"  # a sweep point not started yet
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"  # diverged, or an error while training or saving
+    INTERRUPTED = "interrupted"  # stopped by a signal; resumable
+    CRASHED = "crashed"  # meta.json says running, but its process is gone
+    UNKNOWN = "unknown"  # meta.json has no status
+    INCOMPLETE = "incomplete"  # a folder without a readable meta.json
+
+    __hash__ = str.__hash__  # a dict keyed by Status finds its plain-string values too
+
+    def __str__(self) -> str:
+        return self.value
+
+
 def run_status(meta: dict, host: Optional[str] = None) -> str:
-    """meta['status'] ('unknown' when missing), or 'crashed' for a dead `running` run.
+    """meta['status'] (UNKNOWN when missing), or CRASHED for a dead RUNNING run.
 
     A run started on another host cannot be checked from here and stays 'running'.
     """
-    status = meta.get("status", "unknown")
-    if status != "running":
+    status = meta.get("status", Status.UNKNOWN)
+    if status != Status.RUNNING:
         return status
     here = host or socket.gethostname()
     if meta.get("host") not in (None, here):
         return status
     pid = meta.get("pid")
     if not isinstance(pid, int) or pid <= 0:
-        return "crashed"
-    return status if _alive(pid, meta.get("process_started") or meta.get("started")) else "crashed"
+        return Status.CRASHED
+    return status if _alive(pid, meta.get("process_started") or meta.get("started")) else Status.CRASHED
 
 
 def _alive(pid: int, started: Optional[str]) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from typing import Optional
+from typing import Any, Optional
 
 from dltrain.errors import ConfigError
 from dltrain.sweep.point import Trained, train_point
@@ -82,7 +82,7 @@ class Dask(Backend):
             )
         self.scheduler = scheduler
         self.distributed = _import_distributed()
-        self.client = None
+        self.client: Any = None
         self.stop = ClusterStop(f"dltrain-sweep-stop-{uuid.uuid4().hex}")
 
     def __enter__(self):
@@ -124,7 +124,7 @@ class ClusterStop:
 
     def __init__(self, name: str):
         self.name = name
-        self._event = None
+        self._event: Any = None
         self._asked = 0.0
 
     def __call__(self) -> bool:

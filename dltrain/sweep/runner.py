@@ -84,7 +84,8 @@ class SweepResult:
         """Best first by `metric`; points without a value keep grid order at the end."""
         if self.metric is None:
             return list(self.points)
-        return sorted(self.points, key=lambda p: (*self.metric.sort_key(p.metrics), p.point.index))
+        metric = self.metric
+        return sorted(self.points, key=lambda p: (*metric.sort_key(p.metrics), p.point.index))
 
     def best(self) -> Optional[PointState]:
         ranked = self.ranked()

@@ -1,0 +1,1 @@
+"""The training loop: epochs, batches, metrics, checkpoints and graceful stops."""

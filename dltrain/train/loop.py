@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -67,7 +67,7 @@ class Trainer:
         # a second full copy of the training split in memory.
         shuffled = self.shuffles = self.cfg.shuffle and self.batch_size < n
         rows = min(n, self.batch_size * max(1, GATHER_BYTES // max(1, self.batch_size * self.X[0].nbytes)))
-        self._gathered = (
+        self._gathered: Any = (
             (np.empty((rows, *self.X.shape[1:]), self.X.dtype), np.empty((rows, *self.Y.shape[1:]), self.Y.dtype))
             if shuffled
             else None

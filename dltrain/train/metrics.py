@@ -1,6 +1,9 @@
 """Final metrics of a trained network on each split, and which way each metric is better.
 
-Classifiers: loss and accuracy. Regression: loss, mse, mae and r2 (scikit-learn).
+Classifiers: loss and accuracy. Regression: loss, mse, mae and r2. The scores are
+scikit-learn's formulas written in NumPy, operation for operation (so they give its
+bits, `tests/test_metrics.py`): loading scikit-learn would cost a command more than
+computing them.
 A run's main metric, the one `dltrain runs` shows and a sweep ranks by unless told
 otherwise, is test.accuracy for a classifier and test.loss otherwise (loss, because
 every run has it and it is what training minimised); val, then train, stand in for a
@@ -38,19 +41,50 @@ def main_metric(metrics: dict) -> Optional[str]:
 
 
 def regression_scores(target: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
-    """mse, mae and r2 over all targets. target: (n,) or (n, k); outputs: (n, k) or (n,).
+    """mse, mae and r2 over all targets, each the mean of the per-target scores.
 
-    r2 is NaN for a single sample, where scikit-learn leaves it undefined.
+    target: (n,) or (n, k); outputs: (n, k) or (n,). r2 of a constant target is 1 when
+    predicted exactly and 0 otherwise; for a single sample it is NaN (undefined).
     """
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
     n = len(target)
     target, outputs = target.reshape(n, -1), outputs.reshape(n, -1)
-    return {
-        "mse": float(mean_squared_error(target, outputs)),
-        "mae": float(mean_absolute_error(target, outputs)),
-        "r2": float(r2_score(target, outputs)) if n > 1 else float("nan"),
-    }
+    errors = target - outputs
+    scores = {"mse": float(np.mean(np.mean(errors**2, axis=0))), "mae": float(np.mean(np.mean(np.abs(errors), axis=0)))}
+    if n < 2:
+        return {**scores, "r2": float("nan")}
+    residual = np.sum(errors**2, axis=0)
+    total = np.sum((target - np.mean(target, axis=0)) ** 2, axis=0)
+    r2 = np.where(residual == 0, 1.0, 0.0)  # a constant target: exact or not
+    fits = (residual != 0) & (total != 0)
+    r2[fits] = 1 - residual[fits] / total[fits]
+    return {**scores, "r2": float(np.mean(r2))}
+
+
+def confusion_matrix(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n_classes, n_classes) counts: rows the true class, columns the predicted one. y, predicted: (n,) indices."""
+    return np.bincount(y.astype(np.int64) * n_classes + predicted, minlength=n_classes * n_classes).reshape(
+        n_classes, n_classes
+    )
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (a class never predicted or never present)."""
+    return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=denominator != 0)
+
+
+def class_scores(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(precision, recall, f1, support), each (n_classes,), from a confusion matrix."""
+    hits = np.diag(matrix).astype(np.float64)
+    support, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
+    return _ratio(hits, predicted), _ratio(hits, support), _ratio(2 * hits, support + predicted), support
+
+
+def log_loss(y: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean of -log p(true class). y: (n,) indices; probabilities: (n, n_classes), clipped to
+    [eps, 1 - eps] of their dtype so that a confident mistake costs a large finite loss."""
+    eps = np.finfo(probabilities.dtype).eps
+    p = np.clip(probabilities[np.arange(len(y)), y], eps, 1 - eps)
+    return float(np.mean(-np.log(p)))
 
 
 def split_outputs(

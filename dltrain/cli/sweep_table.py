@@ -25,7 +25,7 @@ def progress_line(sweep: SweepResult, state: PointState) -> Text:
     elif state.error:
         line.append(f": {state.error.splitlines()[0]}")
     best = sweep.best()
-    if best is not None:
+    if best is not None and sweep.metric is not None:
         line.append(f" | best: #{best.point.index} {sweep.metric} {number(sweep.metric.value(best.metrics))}", "bold")
     return line
 

@@ -22,10 +22,8 @@ log_loss where the estimator gives probabilities) for classifiers, mse/mae/r2 fo
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from dltrain.config.section import Section
@@ -138,40 +136,3 @@ def make_estimator(cfg, classify: bool, n_train: int):
     """The unfitted scikit-learn estimator for `cfg`, options applied last."""
     cls, params = COUNTERPARTS[cfg.model.type](cfg, classify, n_train)
     return cls(**{**params, **cfg.baseline.options})
-
-
-def _scores(est, X: np.ndarray, y: np.ndarray, classify: bool) -> dict[str, float]:
-    from sklearn import metrics
-
-    from dltrain.train.metrics import regression_scores
-
-    if classify:
-        out = {"accuracy": float(metrics.accuracy_score(y, est.predict(X)))}
-        if hasattr(est, "predict_proba") and set(np.unique(y)) <= set(est.classes_):
-            out["log_loss"] = float(metrics.log_loss(y, est.predict_proba(X), labels=est.classes_))
-        return out
-    return regression_scores(y, est.predict(X))
-
-
-def baseline_metrics(cfg, splits) -> dict:
-    """{'baseline': {...}} when the config asks for one, else {}.
-
-    A baseline that scikit-learn refuses (a bad option value) is recorded as
-    {'model': ..., 'error': message}: the dltrain run it accompanies still completes.
-    """
-    if cfg.baseline is None:
-        return {}
-    classify = splits.classes is not None
-    X, y = splits.train
-    if not classify and y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    est = make_estimator(cfg, classify, len(X))
-    doc: dict[str, Any] = {"model": " ".join(repr(est).split())}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter=epochs is expected
-            est.fit(X, y)
-            doc.update({name: _scores(est, Xs, ys, classify) for name, (Xs, ys) in splits.items()})
-    except (ValueError, TypeError) as err:
-        doc["error"] = f"{type(err).__name__}: {err}"
-    return {"baseline": doc}

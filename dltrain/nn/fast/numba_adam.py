@@ -1,7 +1,7 @@
 """Adam's update in one pass over memory, compiled by numba when it is installed (`dltrain[fast]`).
 
-    from dltrain.nn import fused_adam           # ImportError without numba
-    update = fused_adam.Update(params, m, v)    # m, v: Adam's flat moment vectors
+    from dltrain.nn.fast import numba_adam      # ImportError without numba
+    update = numba_adam.Update(params, m, v)    # m, v: Adam's flat moment vectors
     update(g, (beta1, 1 - beta1, beta2, 1 - beta2, step_size, eps_hat))   # g: the flat gradients
 
 NumPy runs Adam as twelve passes over the flat vectors (four of them between matrix
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from dltrain.nn.flat import flat_span
+from dltrain.nn.fast.flat import flat_span
 
 
 def _jit(function):
