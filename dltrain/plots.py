@@ -119,8 +119,8 @@ def confusion_matrix_plot(path: Path, matrix: np.ndarray, classes: list, title: 
     return save_figure(fig, path)
 
 
-def cost_overlay_plot(path: Path, curves: list[tuple[str, list[dict]]], ylabel: str, title: str) -> Path:
-    """One colour per run: train loss solid, validation loss dashed. curves: (label, history rows)."""
+def cost_overlay_plot(curves: list[tuple[str, list[dict]]], ylabel: str, title: str) -> bytes:
+    """PNG: one colour per run, train loss solid, validation loss dashed. curves: (label, history rows)."""
     from matplotlib import rcParams
     from matplotlib.ticker import MaxNLocator
 
@@ -146,4 +146,4 @@ def cost_overlay_plot(path: Path, curves: list[tuple[str, list[dict]]], ylabel: 
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return png_bytes(fig)

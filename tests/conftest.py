@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any, NamedTuple, Optional
 
 import pytest
 from typer.testing import CliRunner
@@ -20,11 +23,51 @@ def runs_dir(tmp_path: Path) -> Path:
     return tmp_path / "runs"
 
 
+class CliResult(NamedTuple):
+    """What one dltrain command did: exit code, the two streams, stdout as JSON (None if it is not)."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    json: Any
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def invoke(*args, process: bool = False, env: Optional[dict] = None, timeout: float = 120, **kw) -> CliResult:
+    """Run `dltrain ARGS...`: in this process through Typer's runner, or with `process=True`
+    in a fresh interpreter (real streams, real exit status, real signals). An exception that
+    escapes the command is raised here with its traceback; no command may print one."""
+    argv = [str(a) for a in args]
+    if process:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dltrain", *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+            **kw,
+        )
+        code, out, err = proc.returncode, proc.stdout, proc.stderr
+    else:
+        result = CliRunner().invoke(app, argv, env=env, **kw)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        code, out, err = result.exit_code, result.stdout, result.stderr
+    assert "Traceback" not in out + err, out + err
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        doc = None
+    return CliResult(code, out, err, doc)
+
+
 @pytest.fixture
 def cli():
-    """invoke(*args) -> click Result; stdout and stderr are kept apart."""
-    runner = CliRunner()
-    return lambda *args, **kw: runner.invoke(app, [str(a) for a in args], catch_exceptions=False, **kw)
+    """cli(*args, process=False) -> CliResult(exit_code, stdout, stderr, json)."""
+    return invoke
 
 
 @pytest.fixture
@@ -33,8 +76,7 @@ def run_json(cli, runs_dir):
 
     def go(config, *extra):
         result = cli("run", config, "--runs-dir", runs_dir, "--json", *extra)
-        assert "Traceback" not in result.output
-        return result.exit_code, json.loads(result.stdout)
+        return result.exit_code, result.json
 
     return go
 

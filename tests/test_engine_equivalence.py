@@ -13,7 +13,8 @@ import pytest
 from dltrain.config.schema import Training
 from dltrain.data.split import Splits
 from dltrain.nn.fast.flat import flat_span, packed
-from dltrain.nn.network import Dense, Network
+from dltrain.nn.fast.network import FastNetwork
+from dltrain.nn.network import Dense
 from dltrain.nn.optimizers import GD, Adam
 from dltrain.train.loop import Trainer
 
@@ -97,7 +98,7 @@ def random_problem(dtype, act="relu", n=9, seed=0):
 def network(params, act):
     n_layers = len(params) // 2
     acts = [act] * (n_layers - 1) + ["softmax"]
-    return Network(
+    return FastNetwork(
         [Dense(params[2 * i].copy(), params[2 * i + 1].copy(), a) for i, a in enumerate(acts)], "cross_entropy"
     )
 

@@ -12,6 +12,7 @@ import pytest
 
 from dltrain.errors import ConfigError
 from dltrain.nn import fast
+from dltrain.nn.fast.network import FastNetwork
 from dltrain.nn.fast.optimizers import AdamStep as FastAdamStep
 from dltrain.nn.network import Dense, Network
 from dltrain.nn.optimizers import GD, STEPPERS, Adam
@@ -56,7 +57,7 @@ def fresh_params(dtype, flat: bool, shapes=SHAPES):
     arrays = [rng.standard_normal(s).astype(dtype) for s in shapes]
     if not flat:
         return arrays
-    net = Network([Dense(arrays[0], arrays[1], "relu"), Dense(arrays[2], arrays[3], "softmax")], "cross_entropy")
+    net = FastNetwork([Dense(arrays[0], arrays[1], "relu"), Dense(arrays[2], arrays[3], "softmax")], "cross_entropy")
     assert net.flat_params.size == sum(a.size for a in arrays)
     return net.params
 
@@ -131,3 +132,162 @@ def test_engine_switch_rejects_unknown_values(monkeypatch):
         Adam().build([np.zeros(2)])
     monkeypatch.delenv("DLTRAIN_ENGINE")
     assert fast.engine() == "fast"
+
+
+# --- networks: forward and backward --------------------------------------------------------
+
+# (hidden activation, output activation, loss, n_out)
+PAIRINGS = [
+    ("relu", "softmax", "cross_entropy", 3),
+    ("tanh", "sigmoid", "bce", 1),
+    ("sigmoid", "sigmoid", "bce", 3),  # several sigmoid outputs: bce averages over them too
+    ("leaky_relu", "identity", "mse", 2),
+    ("identity", "softmax", "mse", 3),
+    ("relu", "sigmoid", "sse", 1),
+    ("tanh", "tanh", "mse", 2),
+    ("leaky_relu", "leaky_relu", "sse", 2),
+    ("relu", "relu", "mse", 1),
+]
+
+
+def twin_networks(hidden, output, loss, n_out, dtype, slope=0.2, seed=0):
+    """The same random 5-4-n_out network, built as the reference `Network` and as `FastNetwork`."""
+    rng = np.random.default_rng(seed)
+    shapes = [(5, 4), (4,), (4, n_out), (n_out,)]
+    arrays = [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+    def layers():
+        return [
+            Dense(arrays[0].copy(), arrays[1].copy(), hidden, slope),
+            Dense(arrays[2].copy(), arrays[3].copy(), output, slope),
+        ]
+
+    return Network(layers(), loss), FastNetwork(layers(), loss)
+
+
+def batch(n, n_out, loss, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 5)).astype(dtype)
+    if loss == "cross_entropy":
+        return x, np.eye(n_out, dtype=dtype)[rng.integers(0, n_out, n)]
+    if loss == "bce":
+        return x, rng.integers(0, 2, (n, n_out)).astype(dtype)
+    return x, rng.standard_normal((n, n_out)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("hidden, output, loss, n_out", PAIRINGS, ids=["-".join(map(str, p)) for p in PAIRINGS])
+def test_fast_network_equals_reference_bit_for_bit(hidden, output, loss, n_out, dtype):
+    ref, fast_net = twin_networks(hidden, output, loss, n_out, dtype)
+    for seed, n in enumerate((7, 1, 7, 64)):  # batch sizes come and go: buffers must not leak between them
+        x, y = batch(n, n_out, loss, dtype, seed)
+        ref_loss, ref_out = ref.loss_and_grads(x, y)
+        got_loss, got_out = fast_net.loss_and_grads(x, y)
+        assert np.float64(got_loss).tobytes() == np.float64(ref_loss).tobytes()
+        assert bits([got_out, *fast_net.grads]) == bits([ref_out, *ref.grads])
+        assert all(g.dtype == dtype for g in fast_net.grads + ref.grads)
+        assert bits(fast_net.predict(x)) == bits(ref.predict(x))
+        assert fast_net.loss_value(x, y)[0] == ref.loss_value(x, y)[0] == ref_loss
+        for p, g in zip(ref.params + fast_net.params, ref.grads + fast_net.grads):
+            p -= 0.1 * g  # move on, so that the next batch meets other weights
+
+
+# --- whole training runs of every model family ----------------------------------------------
+
+DIGITS = {"name": "digits", "test_size": 0.2, "validation_split": 0.1, "scaling": "minmax"}
+OR_GATE = {"name": "or_gate"}
+TWO_TARGETS = {  # several sigmoid outputs in [0, 1]: bce averaged over samples and outputs
+    "name": "inline",
+    "task": "regression",
+    "X": [[0.1 * i, (i % 3) / 3.0, 1.0 - 0.05 * i] for i in range(12)],
+    "y": [[(i % 2) * 0.8 + 0.1, i / 12.0] for i in range(12)],
+}
+
+# (id, dataset, model, training)
+RUNS = [
+    ("logreg-softmax", DIGITS, {"type": "logreg"}, {"optimizer": {"name": "adam", "lr": 0.01, "weight_decay": 0.01}}),
+    ("logreg-sigmoid", OR_GATE, {"type": "logreg"}, {"optimizer": {"name": "gd", "lr": 0.5}, "batch_size": "full"}),
+    (
+        "perceptron-rosenblatt",
+        OR_GATE,
+        {"type": "perceptron", "rule": "rosenblatt"},
+        {"batch_size": 1, "shuffle": False, "optimizer": {"name": "gd", "lr": 1.0}},
+    ),
+    (
+        "perceptron-gradient",
+        OR_GATE,
+        {
+            "type": "perceptron",
+            "rule": "gradient",
+            "activation": "sigmoid",
+            "init": {"name": "uniform", "low": 0.0, "high": 1.0},
+        },
+        {"batch_size": 1, "optimizer": {"name": "sgd", "lr": 0.3, "momentum": 0.5, "weight_decay": 0.01}},
+    ),
+    (
+        "perceptron-gradient-leaky",
+        OR_GATE,
+        {
+            "type": "perceptron",
+            "rule": "gradient",
+            "activation": "leaky_relu",
+            "negative_slope": 0.2,
+            "bias": False,
+            "init": {"name": "normal", "std": 1.0},
+        },
+        {"loss": "sse", "batch_size": 2, "optimizer": {"name": "gd", "lr": 0.1}},
+    ),
+    ("mlp-relu-adam", DIGITS, {"type": "mlp", "hidden": [16]}, {"optimizer": {"name": "adam", "lr": 0.01}}),
+    (
+        "mlp-tanh-nesterov-decay",
+        DIGITS,
+        {"type": "mlp", "hidden": [12, 8], "activation": "tanh"},
+        {"optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.001}},
+    ),
+    (
+        "mlp-leaky-gd-decay",
+        DIGITS,
+        {"type": "mlp", "hidden": [16], "activation": "leaky_relu", "negative_slope": 0.1},
+        {"optimizer": {"name": "gd", "lr": 0.1, "weight_decay": 0.01}},
+    ),
+    (
+        "mlp-sigmoid-outputs-bce",
+        TWO_TARGETS,
+        {"type": "mlp", "hidden": [4], "activation": "sigmoid", "output_activation": "sigmoid"},
+        {"loss": "bce", "batch_size": 5, "optimizer": {"name": "adam", "lr": 0.05, "weight_decay": 0.01}},
+    ),
+]
+
+
+def run_with(engine, monkeypatch, dataset, model, training, dtype):
+    """(history rows, weights) of a short run through `Experiment`, the code path of `dltrain run`."""
+    from dltrain.api import resolve
+    from dltrain.pipeline.experiment import Experiment, weights_of
+
+    monkeypatch.setenv("DLTRAIN_ENGINE", engine)
+    cfg = resolve(
+        {
+            "name": "engines",
+            "seed": 5,
+            "dataset": dataset,
+            "model": model,
+            "training": {"epochs": 4, "batch_size": 32, "dtype": dtype, **training},
+            "output": {"plots": False},
+        }
+    )
+    exp = Experiment(cfg)
+    assert isinstance(exp.net, FastNetwork) == (engine != "reference")
+    exp.train()
+    history = [(r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy) for r in exp.trainer.history]
+    return history, weights_of(exp.net)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("dataset, model, training", [r[1:] for r in RUNS], ids=[r[0] for r in RUNS])
+def test_training_runs_are_bit_identical_in_both_engines(monkeypatch, dataset, model, training, dtype):
+    ref_history, ref_weights = run_with("reference", monkeypatch, dataset, model, training, dtype)
+    history, weights = run_with("fast", monkeypatch, dataset, model, training, dtype)
+    assert len(history) == 4
+    assert repr(history) == repr(ref_history)  # every float to the last digit
+    assert weights.keys() == ref_weights.keys()
+    assert bits(weights.values()) == bits(ref_weights.values())

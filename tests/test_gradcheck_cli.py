@@ -43,18 +43,31 @@ def _halved_relu_derivative(z, a, g, out=None):
     return np.multiply(g, (z > 0) * 0.5, out=out)  # the slope 1 written as 0.5
 
 
+def failed_layers(doc: dict) -> list[tuple[str, int]]:
+    return [(layer["engine"], layer["layer"]) for layer in doc["layers"] if not layer["passed"]]
+
+
 def test_a_broken_activation_derivative_fails_in_its_layer(cli, monkeypatch):
+    """The textbook relu' (dltrain/nn/activations.py) broken: the reference engine's hidden layer fails."""
     relu = ACTIVATIONS["relu"]
     monkeypatch.setitem(ACTIVATIONS, "relu", Activation(relu.forward, _halved_relu_derivative))
     code, doc = gradcheck_json(cli, "quickstart")  # 64 -> 64 relu -> 10 softmax
     assert code == 1
     assert doc["status"] == "failed"
-    first, last = doc["layers"]
-    assert not first["passed"] and first["error"] > 0.1  # the hidden layer's gradient comes through relu'
-    assert last["passed"]  # the output layer's does not
+    assert failed_layers(doc) == [("reference", 0)]  # the output layer's gradient does not pass through relu'
+    assert max(layer["error"] for layer in doc["layers"]) > 0.1
     table = cli("gradcheck", "quickstart")
     assert table.exit_code == 1
     assert "FAIL" in table.stdout and "FAILED" in table.stdout
+
+
+def test_a_broken_fast_kernel_fails_in_the_fast_engine(cli, monkeypatch):
+    from dltrain.nn.fast import kernels
+
+    forward, _ = kernels.ACTIVATION_KERNELS["relu"]
+    monkeypatch.setitem(kernels.ACTIVATION_KERNELS, "relu", (forward, _halved_relu_derivative))
+    code, doc = gradcheck_json(cli, "quickstart")
+    assert (code, failed_layers(doc)) == (1, [("fast", 0)])
 
 
 def test_the_table_names_each_layer_and_the_threshold(cli):

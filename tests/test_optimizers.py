@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dltrain.nn.fast.network import FastNetwork
 from dltrain.nn.models import Mlp, Perceptron
 from dltrain.nn.network import Dense, Network
 from dltrain.nn.optimizers import GD, Adam
@@ -189,7 +190,7 @@ def test_network_parameter_vector_steps_like_separate_arrays(cfg):
     the same bits as stepping separate arrays one by one."""
     rng = np.random.default_rng(3)
     W, b = rng.standard_normal((5, 3)), rng.standard_normal(3)
-    net = Network([Dense(W.copy(), b.copy(), "identity")], "mse")
+    net = FastNetwork([Dense(W.copy(), b.copy(), "identity")], "mse")
     assert all(p.base is net.flat_params for p in net.params)
     separate = [W.copy(), b.copy()]
     on_net, on_arrays = cfg.build(net.params), cfg.build(separate)

@@ -91,7 +91,7 @@ def test_another_seed_changes_the_weights(run_json):
 def test_run_names_never_collide(tmp_path):
     made, threads = [], []
     for _ in range(40):
-        t = threading.Thread(target=lambda: made.append(RunFolder.create(tmp_path, "same").name))
+        t = threading.Thread(target=lambda: made.append(RunFolder.create(tmp_path, "same").path.name))
         threads.append(t)
         t.start()
     for t in threads:

@@ -7,12 +7,9 @@ import json
 import shutil
 
 import pytest
-from typer.testing import CliRunner
+from conftest import invoke
 
 from dltrain import api
-from dltrain.cli import app
-
-runner = CliRunner()
 
 
 def quick(name: str, **changes) -> dict:
@@ -46,9 +43,8 @@ def made(tmp_path_factory):
 
 
 def runs(*args, code=0, **kw):
-    result = runner.invoke(app, ["runs", *map(str, args)], **kw)
+    result = invoke("runs", *args, **kw)
     assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
     return result
 
 

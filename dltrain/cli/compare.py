@@ -57,13 +57,14 @@ def compare(
 
 
 def _plot(table, path: Path) -> None:
-    """One PNG of every run's cost curves; an unwritable path is a RunFolderError from the writer (exit 2)."""
+    """One PNG of every run's cost curves at the user's `path`; an unwritable path is exit 2."""
+    from dltrain.files import write_user_file
     from dltrain.plots import cost_overlay_plot
 
     losses = {_loss_name(run) for run in table.runs}
     ylabel = f"loss ({losses.pop()})" if len(losses) == 1 else "loss"
     curves = list(zip(table.labels(), (run.history for run in table.runs)))
-    cost_overlay_plot(path, curves, ylabel, f"cost of {len(curves)} runs")
+    write_user_file(path, cost_overlay_plot(curves, ylabel, f"cost of {len(curves)} runs"))
 
 
 def _loss_name(run) -> str:

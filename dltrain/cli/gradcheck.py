@@ -55,12 +55,13 @@ def _show(report: dict) -> None:
         console.print(f"{report['name']}: nothing to check: {report['reason']}")
         return
     table = Table(title=f"gradient check of {report['name']}: {report['rows']} rows, float64, h={report['h']:g}")
-    for column in ("layer", "rel. error", "worst entry", "analytic", "numeric", "checked", "result"):
-        table.add_column(column, justify="left" if column in ("layer", "worst entry", "result") else "right")
+    for column in ("engine", "layer", "rel. error", "worst entry", "analytic", "numeric", "checked", "result"):
+        table.add_column(column, justify="left" if column in ("engine", "layer", "worst entry", "result") else "right")
     for c in report["layers"]:
         checked = f"{c['checked']}" if c["checked"] == c["total"] else f"{c['checked']} of {c['total']}"
         result = "[green]pass[/]" if c["passed"] else "[bold red]FAIL[/]"
         table.add_row(
+            c["engine"],
             f"{c['layer']} {c['description']}",
             f"{c['error']:.2e}",
             c["worst"],

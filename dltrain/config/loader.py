@@ -19,27 +19,28 @@ from typing import Any, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from dltrain.config.bounded_yaml import MAX_DEPTH, load_yaml
 from dltrain.config.bundled import find_config
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError
 
+MAX_CONFIG_BYTES = 4 << 20  # a config with an inline dataset is kilobytes; /dev/zero is not a config
+
 
 def read_yaml(path: str | Path) -> dict:
-    """The YAML mapping in `path` (safe loader only)."""
+    """The YAML mapping in `path` (safe and bounded: see dltrain.config.bounded_yaml)."""
+    from dltrain.files import UnreadableFile, read_regular
+
     path = Path(path)
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read config file {path}: {err}") from None
+        raw = read_regular(path, MAX_CONFIG_BYTES)
+    except UnreadableFile as err:
+        raise ConfigError(f"config file {err}" if "does not exist" in str(err) else str(err)) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {err.start} cannot be decoded)") from None
+    data = parse_yaml(text, str(path))
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: a config is a YAML mapping (name:, dataset:, model:, ...), got {type(data).__name__}"
@@ -47,23 +48,49 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
+def parse_yaml(text: str, source: str) -> Any:
+    """The YAML document in `text`; a ConfigError naming `source` and the line on any problem."""
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: invalid YAML{_problem(err)}") from None
+
+
+def _problem(err: yaml.YAMLError) -> str:
+    """' at line 3, column 6: found duplicate key ...' (the text quoted is cut short)."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{where}: {cut(getattr(err, 'problem', None) or str(err), 300)}"
+
+
 def apply_override(data: dict, assignment: str) -> None:
     """Set `a.b.c=value` in the nested dict `data`; the value is parsed as YAML."""
     key, sep, text = assignment.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"--set expects key.path=value, got {assignment!r}")
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {key}: {text!r} is not a valid YAML value") from None
+        raise ConfigError(f"--set expects key.path=value, got {shorten(assignment)}")
     parts = key.strip().split(".")
+    if len(parts) > MAX_DEPTH:
+        raise ConfigError(f"--set {cut(key, 120)}: a key path of {len(parts)} parts is too deep (at most {MAX_DEPTH})")
+    try:
+        value = load_yaml(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {cut(key, 120)}: {shorten(text)} is not a valid YAML value{_problem(err)}") from None
     node = data
     for i, part in enumerate(parts[:-1]):
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"--set {key}: {'.'.join(parts[: i + 1])} is a value, not a section")
+            raise ConfigError(f"--set {cut(key, 120)}: {cut('.'.join(parts[: i + 1]), 120)} is a value, not a section")
         node = child
     node[parts[-1]] = value
+
+
+def shorten(value: Any, limit: int = 120) -> str:
+    """repr(value), cut to about `limit` characters: a message never quotes a whole document."""
+    return cut(repr(value), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]} ..."
 
 
 def validate(data: dict) -> Config:
@@ -155,7 +182,7 @@ def _is_tag(part, node: dict) -> bool:
 def _describe(e: Any, path: list, data: dict) -> str:
     kind, ctx = e["type"], e.get("ctx") or {}
     shown = not isinstance(e["input"], dict) and kind not in {"missing", "extra_forbidden"}
-    got = f" (got {e['input']!r})" if shown else ""
+    got = f" (got {shorten(e['input'])})" if shown else ""
     if kind == "extra_forbidden":
         allowed = _allowed_keys(path[:-1], data)
         return f"unknown key{_suggest(str(path[-1]), allowed)}; allowed keys: {', '.join(allowed)}"
@@ -163,10 +190,12 @@ def _describe(e: Any, path: list, data: dict) -> str:
         return "required key is missing"
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", ctx.get("expected", ""))
-        return f"{e['input']!r} is not allowed{_suggest(str(e['input']), options)}; allowed: {', '.join(options)}"
+        return (
+            f"{shorten(e['input'])} is not allowed{_suggest(str(e['input']), options)}; allowed: {', '.join(options)}"
+        )
     if kind == "union_tag_invalid":
         options = re.findall(r"'([^']*)'", ctx.get("expected_tags", ""))
-        return f"{ctx['tag']!r} is unknown{_suggest(ctx['tag'], options)}; allowed: {', '.join(options)}"
+        return f"{shorten(ctx['tag'])} is unknown{_suggest(str(ctx['tag']), options)}; allowed: {', '.join(options)}"
     if kind == "union_tag_not_found":
         return "required key is missing: it says which kind this section describes"
     message = e["msg"].removeprefix("Value error, ")

@@ -4,6 +4,12 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Section(BaseModel):
-    """A block of the YAML config. Unknown keys fail; values are checked on assignment too."""
+    """A block of the YAML config. Unknown keys fail; values are checked on assignment too.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_default=True)
+    Strict: `epochs: true` or `epochs: 2.5` is an error, not 1 or 2 (an int is still a
+    valid float). Numbers must be finite: no `.inf` or `.nan` reaches the engine.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, validate_default=True, strict=True, allow_inf_nan=False
+    )

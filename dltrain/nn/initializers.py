@@ -8,6 +8,7 @@ in float32 and float64. `fan_in`/`fan_out` are the first and last axis of the sh
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 import numpy as np
@@ -57,6 +58,8 @@ class Uniform(Section):
     def _ordered(self):
         if not self.low < self.high:
             raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if not math.isfinite(self.high - self.low):  # NumPy draws low + (high - low) * u
+            raise ValueError(f"the range from low ({self.low}) to high ({self.high}) is too wide for a float")
         return self
 
     def draw(self, rng, shape):

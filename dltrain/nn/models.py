@@ -1,6 +1,7 @@
-"""The three model families, as config sections that build a `Network`.
+"""The three model families, as config sections that build a `Network` (the fast
+engine's `FastNetwork` unless DLTRAIN_ENGINE=reference).
 
-    net = Mlp(hidden=[64]).build(n_in=64, n_out=10, loss="cross_entropy", rng=rng, dtype=np.float32)
+    net = Mlp(hidden=[64]).build(n_in=64, n_classes=10, n_targets=1, loss="auto", rng=rng, dtype=np.float32)
 
 `n_out` comes from the data (`output_units`): one unit for two classes with a
 non-softmax output, one per class otherwise, one per target for regression.
@@ -13,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Literal, Optional, Union
 from pydantic import Field, model_validator
 
 from dltrain.config.section import Section
-from dltrain.nn.activations import ACTIVATIONS
+from dltrain.nn import fast
+from dltrain.nn.activations import ACTIVATIONS, LEAKY_SLOPE
 from dltrain.nn.initializers import He, Initializer, Zeros, initialize
 from dltrain.nn.losses import FUSED, LOSSES
 from dltrain.nn.network import Dense, Network
@@ -69,11 +71,16 @@ class _Model(Section):
             raise ValueError(
                 "a step output has no gradient: it trains only with the perceptron's rosenblatt rule, which sets its own loss (leave training.loss at auto, or perceptron)"
             )
+        slope = getattr(self, "negative_slope", LEAKY_SLOPE)  # logreg has no leaky_relu to set
         layers = []
         for fan_in, fan_out, act, has_bias in self.layer_specs(n_in, n_out, out_act):
             W = initialize(self.init, rng, (fan_in, fan_out), dtype)
             b = initialize(self.bias_init, rng, (fan_out,), dtype) if has_bias else None
-            layers.append(Dense(W, b, act))
+            layers.append(Dense(W, b, act, slope))
+        if fast.enabled():
+            from dltrain.nn.fast.network import FastNetwork
+
+            return FastNetwork(layers, loss)
         return Network(layers, loss)
 
 
@@ -101,6 +108,13 @@ class Perceptron(_Model):
         None, description="output activation; default step (rosenblatt) or sigmoid (gradient)"
     )
     bias: bool = Field(True, description="learn a bias; turn off when the data carries a constant-1 input")
+    negative_slope: float = Field(
+        LEAKY_SLOPE,
+        ge=0,
+        lt=1,
+        description="leaky_relu's slope for z < 0: f(z) = z if z > 0 else negative_slope * z "
+        "(default 0.01, PyTorch's LeakyReLU; Keras's LeakyReLU defaults to 0.3)",
+    )
 
     @model_validator(mode="after")
     def _step_only_for_rosenblatt(self):
@@ -131,6 +145,13 @@ class Mlp(_Model):
         None, description="default sigmoid (2 classes), softmax (more), identity (regression)"
     )
     init: Initializer = Field(default_factory=He, description="initializer of the weight matrices")
+    negative_slope: float = Field(
+        LEAKY_SLOPE,
+        ge=0,
+        lt=1,
+        description="leaky_relu's slope for z < 0: f(z) = z if z > 0 else negative_slope * z "
+        "(default 0.01, PyTorch's LeakyReLU; Keras's LeakyReLU defaults to 0.3)",
+    )
 
     @model_validator(mode="after")
     def _trainable_hidden(self):

@@ -97,7 +97,7 @@ def build_network(cfg: Config, splits: Splits, rng: np.random.Generator) -> Netw
             )
     except ValueError as err:
         raise ConfigError(f"invalid config: model: {err}") from None
-    if not np.isfinite(net.flat_params).all():
+    if not net.all_finite():
         raise ConfigError(
             f"invalid config: model.init / model.bias_init give weights that are not finite in {cfg.training.dtype}; use smaller values"
         )

@@ -48,10 +48,6 @@ class RunFolder:
                 raise RunFolderError(f"cannot create a run folder in {runs_dir}: {err.strerror}") from None
         raise RunFolderError(f"no free run folder name for {stem} in {runs_dir}")
 
-    @property
-    def name(self) -> str:
-        return self.path.name
-
     # --- atomic writes ---------------------------------------------------------------
 
     def write_bytes(self, filename: str, data: bytes) -> Path:

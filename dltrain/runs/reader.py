@@ -92,7 +92,9 @@ class Run:
             raise RunFolderError(
                 f"{self.path}: weights.npz has {n_layers} layers but the config's model has {len(net.layers)}"
             )
-        for i, layer in enumerate(net.layers):  # into the network's own arrays (views of its flat_params)
+        for i, layer in enumerate(
+            net.layers
+        ):  # into the network's own arrays (in the fast engine, views of one vector)
             layer.W[...] = _fitting(W, f"W{i}", layer.W.shape, self.path)
             if layer.b is not None:
                 layer.b[...] = _fitting(W, f"b{i}", layer.b.shape, self.path)
@@ -127,17 +129,14 @@ def _number(text: Optional[str]):
 
 
 def _read_config(path: Path) -> Config:
-    import yaml
-
-    from dltrain.config.loader import validate
+    from dltrain.config.loader import read_yaml, validate
 
     file = path / "config.yaml"
     if not file.is_file():
         raise RunFolderError(f"{path} is not a complete run folder: config.yaml is missing")
     try:
-        data = yaml.safe_load(file.read_text())
-        return validate(data if isinstance(data, dict) else {})
-    except (OSError, yaml.YAMLError, ConfigError) as err:
+        return validate(read_yaml(file))
+    except ConfigError as err:
         raise RunFolderError(f"{file} is not a valid dltrain config: {err}") from None
 
 

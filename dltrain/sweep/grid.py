@@ -12,6 +12,7 @@ sweep point and a hand-written `dltrain run --set ...` train the same model.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,11 +20,14 @@ from typing import Any
 
 import yaml
 
+from dltrain.config.bounded_yaml import load_yaml
+from dltrain.config.loader import shorten
 from dltrain.errors import ConfigError
 
 # YAML 1.1 (PyYAML) reads 1e-3 as a string; people writing a grid of learning rates mean a number.
 _EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
+MAX_POINTS = 10_000  # one run folder each
 MAX_NAME = 80  # Config.name's limit: the name becomes part of a folder name
 
 
@@ -58,9 +62,12 @@ def short_key(key: str) -> str:
 def parse_values(text: str) -> list:
     """'0.1,0.01' -> [0.1, 0.01]; '[64],[64,32]' -> [[64], [64, 32]]; 'relu,tanh' -> ['relu', 'tanh']."""
     try:
-        values = yaml.safe_load(f"[{text}]")
-    except yaml.YAMLError:
-        raise ConfigError(f"--grid values {text!r} are not a comma-separated list of YAML values") from None
+        values = load_yaml(f"[{text}]")
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or "not YAML"
+        raise ConfigError(
+            f"--grid values {shorten(text)} are not a comma-separated list of YAML values ({problem})"
+        ) from None
     return [float(v) if isinstance(v, str) and _EXPONENT_FLOAT.fullmatch(v) else v for v in values]
 
 
@@ -96,6 +103,10 @@ def merge_grids(file_grid: dict[str, list], options: Iterable[str]) -> dict[str,
 def expand(grid: dict[str, list], base_name: str) -> list[Point]:
     """The cartesian product of `grid`, the last key varying fastest."""
     keys = list(grid)
+    size = math.prod(len(grid[key]) for key in keys)
+    if size > MAX_POINTS:
+        counts = " x ".join(str(len(grid[key])) for key in keys)
+        raise ConfigError(f"the sweep grid has {counts} = {size:,} points; at most {MAX_POINTS:,} are run in one sweep")
     combos = list(itertools.product(*(grid[key] for key in keys)))
     width = len(str(len(combos)))
     points = []

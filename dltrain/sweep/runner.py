@@ -138,7 +138,7 @@ def run_sweep(
     points = expand(full_grid, name)
     configs = {p.index: _point_config(base, p) for p in points}
     metric = Metric.parse(sort_by) if sort_by else None
-    with make_backend(backend, jobs, scheduler) as runner:
+    with make_backend(backend, min(jobs, len(points)), scheduler) as runner:  # never more processes than points
         folder = RunFolder.create(runs_dir, name)
         folder.write_text(
             "sweep.yaml", dump_config(base) + yaml.safe_dump({"sweep": {"grid": full_grid}}, sort_keys=False)

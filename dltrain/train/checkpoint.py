@@ -55,18 +55,20 @@ class Mark:
     """The state at an epoch boundary, kept in memory to roll an epoch back (preallocated: taken every epoch)."""
 
     def __init__(self, trainer):
-        self.params = trainer.net.flat_params.copy()
+        self.params = [p.copy() for p in trainer.net.params]
         self.opt, self.rng, self.epoch = {}, None, 0
 
     def take(self, trainer) -> None:
-        np.copyto(self.params, trainer.net.flat_params)
+        for mark, p in zip(self.params, trainer.net.params):
+            np.copyto(mark, p)
         self.opt = trainer.optimizer.state()  # already a snapshot (copies)
         # a trainer that does not shuffle never draws from its generator: nothing to roll back
         self.rng = trainer.rng.bit_generator.state if trainer.shuffles else None
         self.epoch = trainer.epoch
 
     def restore(self, trainer) -> None:
-        np.copyto(trainer.net.flat_params, self.params)
+        for mark, p in zip(self.params, trainer.net.params):
+            np.copyto(p, mark)
         trainer.optimizer.load_state(self.opt)
         if self.rng is not None:
             trainer.rng.bit_generator.state = self.rng

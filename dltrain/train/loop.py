@@ -107,7 +107,7 @@ class Trainer:
             y = y[order]
         # the inner loop stays short: no logging, no per-batch allocation beyond the loss scalar
         summed, predicted = self.net.loss in SUMMED, self._predicted
-        loss_and_grads, step, grads = self.net.loss_and_grads, self.optimizer.step, self.net.grads
+        net, step = self.net, self.optimizer.step
         total, base = 0.0, 0
         for lo in range(0, n, bs):
             hi = min(lo + bs, n)
@@ -119,10 +119,10 @@ class Trainer:
                 xb, yb = X[lo - base : hi - base], Y[lo - base : hi - base]
             else:
                 xb, yb = X[lo:hi], Y[lo:hi]
-            loss, out = loss_and_grads(xb, yb)
+            loss, out = net.loss_and_grads(xb, yb)
             if not math.isfinite(loss):
                 self._diverged(loss)
-            step(grads)
+            step(net.grads)
             total += loss if summed else loss * (hi - lo)
             if predicted is not None:
                 predict_classes(out, out=predicted[lo:hi])
@@ -151,7 +151,7 @@ class Trainer:
         )
 
     def _check_weights(self):
-        if not np.isfinite(self.net.flat_params).all():
+        if not self.net.all_finite():
             raise TrainingFailed(
                 f"the weights became NaN or infinite in epoch {self.epoch + 1} (last finite epoch loss: {self._last_loss()}); "
                 f"training stopped. Hint: lower training.optimizer.lr (now {self.optimizer_cfg.lr})."

@@ -5,6 +5,8 @@ numbers, operation for operation and bit for bit (`tests/test_engine_paths.py`),
 
 - one flat vector holding every parameter, and one holding every gradient (`flat.py`),
   so an update or a copy is one whole-vector operation;
+- work buffers per batch size and `out=` writes: nothing allocated per batch
+  (`network.py`, with the activations and losses of `kernels.py`);
 - Adam in cache-sized blocks, float32 subnormal moments flushed (`optimizers.py`);
 - Adam's update as one compiled pass when numba is installed (`numba_adam.py`).
 

@@ -1,0 +1,137 @@
+"""YAML for configs, with bounds: a config is small, so anything huge or deep is refused.
+
+    data = load_yaml(text)    # like yaml.safe_load; YAMLError with the line on a problem
+
+On top of the safe loader (no Python objects, ever):
+- nesting deeper than MAX_DEPTH is refused while parsing, before Python's own
+  recursion limit turns it into a RecursionError;
+- a document whose aliases expand to more than MAX_NODES nodes (a "billion laughs"
+  bomb: nine levels of nine aliases) or to more than MAX_DEPTH levels is refused
+  before it is built, and an alias that contains itself is refused;
+- a key given twice in one mapping is refused with its line, not silently overwritten;
+- an integer too long for Python (4,300+ digits) is refused with its line;
+- `1e-3` is a float, as in YAML 1.2 (YAML 1.1 makes it a string).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+MAX_DEPTH = 64  # a real config nests 4 or 5 levels
+MAX_NODES = 200_000  # after expanding aliases: a few megabytes of Python objects at most
+
+
+class _Loader(yaml.SafeLoader):
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise ConstructorError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self):
+        node = super().compose_document()
+        _check_expanded(node)
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        if isinstance(node, MappingNode):
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in seen:
+                        raise ConstructorError(
+                            None,
+                            None,
+                            f"duplicate key {_short(key)} (first at line {seen[key].line + 1})",
+                            key_node.start_mark,
+                        )
+                    seen[key] = key_node.start_mark
+                except TypeError:
+                    pass  # an unhashable key: the base class says so
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_int(self, node):
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:
+            digits = len(str(node.value))
+            raise ConstructorError(
+                None, None, f"an integer of {digits:,} digits is too large", node.start_mark
+            ) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+# YAML 1.1 reads 1e-3 (no dot) as a string; whoever writes `lr: 1e-3` means a number, as YAML 1.2 does.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$"), list("-+0123456789.")
+)
+_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_yaml_map)
+
+
+def load_yaml(text: str) -> Any:
+    """The document in `text`, safely and within the bounds above; yaml.YAMLError otherwise."""
+    loader = _Loader(text)  # a SafeLoader: what yaml.safe_load does, with this loader
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expanded(root: Node | None) -> None:
+    """Refuse a document whose aliases expand beyond MAX_NODES nodes or MAX_DEPTH levels.
+
+    Sizes are counted per distinct node (an alias reuses its anchor's node), so the
+    check costs the document's written size, not its expanded size. Iterative: the
+    expanded depth is what is being checked, so it cannot be the recursion depth.
+    """
+    if root is None:
+        return
+    measured: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded nodes, expanded depth)
+    open_nodes: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            open_nodes.discard(key)
+            sizes = [measured[id(child)] for child in _children(node)]
+            size = 1 + sum(s for s, _ in sizes)
+            depth = 1 + max((d for _, d in sizes), default=0)
+            if size > MAX_NODES or depth > MAX_DEPTH:
+                limit = f"more than {MAX_NODES:,} values" if size > MAX_NODES else f"more than {MAX_DEPTH} levels"
+                raise ConstructorError(None, None, f"its aliases expand to {limit}", node.start_mark)
+            measured[key] = (size, depth)
+        elif key not in measured:
+            if key in open_nodes:
+                raise ConstructorError(None, None, "an alias refers to a node that contains it", node.start_mark)
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node) if id(child) not in measured)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."

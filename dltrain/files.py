@@ -1,0 +1,130 @@
+"""Files the user names, for reading or writing: only regular files, never anything else.
+
+    write_user_file(Path("cost.png"), png)      # `--plot cost.png`, `-o report.md`
+    read_regular(Path("config.yaml"), limit=1 << 20)   # bytes, at most `limit`
+
+Atomic temp-and-rename (dltrain.atomic) is right for the files dltrain owns. A path
+the user names is different: renaming over it would replace whatever is there (a
+device, a symlink), so it is written in place, as a shell's `>` does, and only when
+it is a regular file. Reads likewise refuse a FIFO (it would hang), a device
+(/dev/zero never ends) or a directory, and stop at a size limit before allocating.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from dltrain.errors import DltrainError
+
+
+class OutputPathError(DltrainError):
+    """A path the user named for an output cannot be written (exit 2)."""
+
+
+# O_NONBLOCK: opening a FIFO must not wait for a reader; O_NOCTTY: a terminal device
+# must not become the controlling terminal. Neither changes how a regular file is written.
+_FLAGS = os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+
+
+def write_user_file(path: str | Path, data: bytes) -> Path:
+    """Write `data` to the user-named `path` and nothing else.
+
+    A new path is created (never through a dangling symlink); an existing regular
+    file, or a symlink to one, is overwritten in place. Anything else that exists
+    there (directory, device, FIFO, socket) is refused with an OutputPathError, as
+    is a missing parent folder. Only what the user named is ever written.
+    """
+    path = Path(path)
+    fd, created = _open_regular(path)
+    try:
+        os.ftruncate(fd, 0)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as err:
+        if created:
+            path.unlink(missing_ok=True)
+        raise OutputPathError(f"cannot write {path}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+    return path
+
+
+def _open_regular(path: Path) -> tuple[int, bool]:
+    """(fd, created): `path` opened for writing, checked to be a regular file."""
+    try:
+        try:
+            fd, created = os.open(path, _FLAGS | os.O_CREAT | os.O_EXCL, 0o666), True  # O_EXCL never follows a link
+        except FileExistsError:
+            fd, created = os.open(path, _FLAGS), False  # follows a symlink to what it names
+    except FileNotFoundError:
+        missing = "is a symlink to nothing" if path.is_symlink() else "is in a folder that does not exist"
+        raise OutputPathError(f"cannot write {path}: it {missing}") from None
+    except OSError as err:
+        raise OutputPathError(f"cannot write {path}: {_why(path, err)}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise OutputPathError(f"cannot write {path}: it is {_kind(mode)}, not a regular file")
+    os.set_blocking(fd, True)
+    return fd, created
+
+
+def _why(path: Path, err: OSError) -> str:
+    """The reason an open failed: what is at `path` when that is not a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return err.strerror or str(err)
+    return err.strerror or str(err) if stat.S_ISREG(mode) else f"it is {_kind(mode)}, not a regular file"
+
+
+def _kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISDIR: "a directory",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+
+
+class UnreadableFile(DltrainError):
+    """A file that is not a regular file, too large, or cannot be opened (exit 2)."""
+
+
+def read_regular(path: str | Path, limit: int) -> bytes:
+    """The bytes of the regular file at `path` (a symlink to one is followed), at most `limit`.
+
+    Raises UnreadableFile naming the path when it is missing, not a regular file
+    (a FIFO is never waited on, /dev/zero never read) or larger than `limit` bytes.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise UnreadableFile(f"{path} does not exist") from None
+    except OSError as err:
+        raise UnreadableFile(f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile(f"{path} is {_kind(info.st_mode)}, not a regular file")
+        if info.st_size > limit:
+            raise UnreadableFile(f"{path} is too large: {info.st_size:,} bytes, at most {limit:,} are read")
+        os.set_blocking(fd, True)
+        chunks, size = [], 0
+        while chunk := os.read(fd, min(limit + 1 - size, 1 << 20) or 1):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # it grew while being read
+                raise UnreadableFile(f"{path} is too large: more than {limit:,} bytes")
+        return b"".join(chunks)
+    except OSError as err:
+        raise UnreadableFile(f"cannot read {path}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)

@@ -1,0 +1,127 @@
+"""Hostile configs, --set and --grid values: exit 2 with a short message naming the
+problem (and its line), never a traceback, never more than a few megabytes of memory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dltrain.cli import app
+
+BASE = "name: t\ndataset: {name: or_gate}\n"
+BOMB = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10)
+)
+
+
+def invoke(*args) -> tuple[int, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert len(result.output) < 2000, "an error message quotes what it should only name"
+    return result.exit_code, " ".join(result.stderr.split())
+
+
+@pytest.fixture
+def config(tmp_path: Path):
+    def write(text: str) -> Path:
+        path = tmp_path / "config.yaml"
+        path.write_text(text)
+        return path
+
+    return write
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        (BASE + "foo: " + "[" * 600 + "]" * 600, "nested more than 64 levels deep"),
+        (BASE + "foo: " + "{a: " * 5000 + "1" + "}" * 5000, "nested more than 64 levels deep"),
+        (BASE + BOMB + "model: {type: mlp, hidden: *a9}\n", "aliases expand to more than 200,000 values"),
+        (BASE + "x: &x [1, *x]\n", "an alias refers to a node that contains it"),
+        (BASE + "seed: " + "7" * 5000 + "\n", "an integer of 5,000 digits is too large"),
+        (BASE + "seed: 1\nseed: 2\n", "line 4, column 1: duplicate key 'seed' (first at line 3)"),
+        (BASE + "training: {epochs: true}\n", "training.epochs: Input should be a valid integer (got True)"),
+        (BASE + "training: {epochs: 2.5}\n", "training.epochs: Input should be a valid integer"),
+        (BASE + "model: {type: logreg, init: {name: uniform, low: -1e308, high: 1e308}}\n", "too wide for a float"),
+        (BASE + "model: {type: logreg, init: {name: normal, std: .inf}}\n", "finite number"),
+        (BASE + "seed: [" + ", ".join(["x" * 50] * 2000) + "]\n", "seed: Input should be a valid integer"),
+    ],
+)
+def test_hostile_config_files_are_refused(config, text, reason):
+    code, message = invoke("run", config(text), "--dry-run")
+    assert code == 2 and reason in message, message
+
+
+@pytest.mark.parametrize(
+    "assignment, reason",
+    [
+        ("model.hidden=" + "[" * 2000 + "]" * 2000, "nested more than 64 levels deep"),
+        ("seed=" + "9" * 4400, "an integer of 4,400 digits is too large"),
+        ("model.hidden=" + BOMB.replace("\n", ", ").join("{}"), "aliases expand"),
+        ("a" + ".a" * 200 + "=1", "a key path of 201 parts is too deep"),
+        ("training.optimizer={name: gd, lr: true}", "training.optimizer.lr: Input should be a valid number"),
+    ],
+)
+def test_hostile_set_values_are_refused(config, assignment, reason):
+    code, message = invoke("run", config(BASE), "--set", assignment, "--dry-run")
+    assert code == 2 and reason in message, message
+
+
+@pytest.mark.parametrize(
+    "option, reason",
+    [
+        ("training.epochs=" + "[" * 2000 + "]" * 2000, "nested more than 64 levels deep"),
+        ("seed=" + "9" * 5000, "too large"),
+    ],
+)
+def test_hostile_grid_values_are_refused(config, option, reason, tmp_path):
+    code, message = invoke("sweep", config(BASE), "--grid", option, "--runs-dir", tmp_path / "runs")
+    assert code == 2 and reason in message, message
+
+
+def test_a_grid_too_large_to_run_is_refused_before_it_is_built(config, tmp_path):
+    values = ",".join(str(i) for i in range(1000))
+    code, message = invoke(
+        "sweep", config(BASE), "--grid", f"seed={values}", "--grid", f"training.epochs={values}",
+        "--grid", f"split_seed={values}", "--runs-dir", tmp_path / "runs",
+    )  # fmt: skip
+    assert code == 2 and "1000 x 1000 x 1000 = 1,000,000,000 points" in message, message
+    assert not (tmp_path / "runs").exists()
+
+
+def test_config_paths_that_are_not_regular_files_are_refused(tmp_path):
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.yaml"
+    zero.symlink_to("/dev/zero")
+    big = tmp_path / "big.yaml"
+    big.write_text(BASE + "#" * (5 << 20))
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(BASE.encode() + b"# caf\xe9\n")
+    for path, reason in [
+        (fifo, "is a FIFO, not a regular file"),
+        (zero, "is a character device, not a regular file"),
+        (tmp_path, "is a directory, not a regular file"),
+        (big, "is too large"),
+        (latin, "is not UTF-8 text"),
+    ]:
+        code, message = invoke("run", path, "--dry-run")
+        assert code == 2 and reason in message, message
+
+
+def test_a_config_with_a_byte_order_mark_reads(tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
+    assert invoke("run", path, "--dry-run")[0] == 0
+
+
+def test_anchors_and_merge_keys_still_work(config):
+    text = BASE + "opt: &opt {name: adam, lr: 0.1}\ntraining: {optimizer: {<<: *opt, lr: 0.2}, epochs: 2}\n"
+    code, message = invoke("run", config(text), "--dry-run")
+    assert code == 2 and "opt: unknown key" in message  # the anchor's holder is an unknown key...
+    text = BASE + "training: {optimizer: &opt {name: adam, lr: 0.1}, epochs: 2}\nbaseline: null\n"
+    assert invoke("run", config(text), "--dry-run")[0] == 0  # ...an anchor alone is fine

@@ -1,0 +1,152 @@
+"""Files the user names. Outputs (`compare --plot`, ...) are written into, never replaced;
+inputs are read only when they are regular files, up to a size limit.
+
+A regular file (or a symlink to one) is overwritten in place; a directory, a FIFO, a
+socket or a device node is refused with exit 2 and left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dltrain import api
+from dltrain.cli import app
+from dltrain.files import OutputPathError, UnreadableFile, read_regular, write_user_file
+
+PNG = b"\x89PNG\r\n\x1a\n"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def run_path(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    cfg = {"name": "or", "dataset": {"name": "or_gate"}, "model": {"type": "logreg"}, "training": {"epochs": 3}}
+    return api.run(cfg, runs_dir=root).path
+
+
+def plot(run_path: Path, target: Path):
+    result = runner.invoke(app, ["compare", str(run_path), "--plot", str(target)])
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_a_new_path_is_created(run_path, tmp_path):
+    target = tmp_path / "new.png"
+    assert plot(run_path, target).exit_code == 0
+    assert target.read_bytes()[:8] == PNG and stat.S_IMODE(target.stat().st_mode) & 0o644 == 0o644
+
+
+def test_a_regular_file_is_overwritten_in_place(run_path, tmp_path):
+    target = tmp_path / "old.png"
+    target.write_text("old")
+    other = tmp_path / "hard.png"
+    os.link(target, other)  # the same file under a second name: writing in place keeps them one file
+    assert plot(run_path, target).exit_code == 0
+    assert other.read_bytes()[:8] == PNG and target.stat().st_ino == other.stat().st_ino
+
+
+def test_a_symlink_to_a_regular_file_is_written_through(run_path, tmp_path):
+    real = tmp_path / "real.png"
+    real.write_text("old")
+    link = tmp_path / "link.png"
+    link.symlink_to(real)
+    assert plot(run_path, link).exit_code == 0
+    assert link.is_symlink() and real.read_bytes()[:8] == PNG
+
+
+def test_a_dangling_symlink_is_refused(run_path, tmp_path):
+    link = tmp_path / "link.png"
+    link.symlink_to(tmp_path / "nowhere.png")
+    result = plot(run_path, link)
+    assert result.exit_code == 2 and "symlink to nothing" in result.stderr
+    assert link.is_symlink() and not (tmp_path / "nowhere.png").exists()
+
+
+def test_a_directory_is_refused(run_path, tmp_path):
+    target = tmp_path / "folder.png"
+    target.mkdir()
+    result = plot(run_path, target)
+    assert result.exit_code == 2 and "directory" in result.stderr
+    assert target.is_dir() and not any(target.iterdir())
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_reader(run_path, tmp_path):
+    target = tmp_path / "pipe.png"
+    os.mkfifo(target)
+    result = plot(run_path, target)
+    assert result.exit_code == 2 and "FIFO" in result.stderr
+    assert stat.S_ISFIFO(target.lstat().st_mode)
+    # with a reader waiting, the open succeeds, and the writer must still refuse
+    reader = os.open(target, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        with pytest.raises(OutputPathError, match="FIFO"):
+            write_user_file(target, PNG)
+        assert os.read(reader, 100) == b""
+    finally:
+        os.close(reader)
+
+
+def test_a_socket_is_refused(tmp_path):
+    target = tmp_path / "s.png"
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(target))
+        with pytest.raises(OutputPathError, match="socket"):
+            write_user_file(target, PNG)
+    finally:
+        server.close()
+    assert stat.S_ISSOCK(target.lstat().st_mode)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a device node needs root")
+def test_a_device_node_is_refused_and_untouched(run_path, tmp_path):
+    target = tmp_path / "full"
+    os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 7))  # the same device as /dev/full
+    result = plot(run_path, target)
+    assert result.exit_code == 2 and "character device" in result.stderr
+    assert stat.S_ISCHR(target.lstat().st_mode) and target.lstat().st_rdev == os.makedev(1, 7)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]  # nothing written beside it
+
+
+def test_a_symlink_to_a_device_is_refused(tmp_path):
+    link = tmp_path / "null.png"
+    link.symlink_to("/dev/null")
+    with pytest.raises(OutputPathError, match="character device"):
+        write_user_file(link, PNG)
+    assert link.is_symlink()
+
+
+def test_a_missing_folder_is_refused(tmp_path):
+    with pytest.raises(OutputPathError, match="does not exist"):
+        write_user_file(tmp_path / "missing" / "x.png", PNG)
+
+
+def test_reads_take_only_regular_files_up_to_a_limit(tmp_path):
+    regular = tmp_path / "a.yaml"
+    regular.write_bytes(b"x" * 100)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(regular)
+    assert read_regular(link, 100) == b"x" * 100
+    with pytest.raises(UnreadableFile, match="too large"):
+        read_regular(regular, 99)
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.yaml"
+    zero.symlink_to("/dev/zero")
+    loop = tmp_path / "loop.yaml"
+    loop.symlink_to(loop)
+    for path, reason in [
+        (fifo, "FIFO"),
+        (zero, "character device"),
+        (tmp_path, "directory"),
+        (tmp_path / "missing", "does not exist"),
+        (loop, "symbolic links"),
+    ]:
+        with pytest.raises(UnreadableFile, match=reason):
+            read_regular(path, 1 << 20)
