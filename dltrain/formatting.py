@@ -1,4 +1,5 @@
-"""Values as short text, the same in every table, CSV and Markdown dltrain prints."""
+"""Values as short text: one number format for the tables dltrain prints (compare, eval, runs,
+sweep, the HTML report), and short config values. CSV and JSON keep values whole."""
 
 from __future__ import annotations
 
@@ -21,3 +22,17 @@ def number(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e5 else f"{value:.4g}"
     return value_text(value)
+
+
+def seconds(value: Any) -> str:
+    """A duration in a table cell: '' for None, else two decimals (0.27)."""
+    return "" if value is None else f"{value:.2f}"
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` cut to `width` characters with an ellipsis in the middle, where both ends tell
+    ('[256,256,128,…,10]', 'adam…-05')."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2 + (width - 1) % 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]

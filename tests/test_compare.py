@@ -40,11 +40,11 @@ def compare(*args):
 
 
 def test_only_changed_shows_exactly_the_learning_rate(root):
-    doc = json.loads(compare(root, "--only-changed", "--json").stdout)
-    assert doc["config_keys"] == ["training.optimizer.lr"]
-    assert [r["training.optimizer.lr"] for r in doc["runs"]] == [0.5, 0.005]
-    full = json.loads(compare(root, "--json").stdout)
-    assert full["changed_keys"] == ["training.optimizer.lr"]
+    doc = json.loads(compare(root, "--json").stdout)
+    assert doc["config_keys"] == ["training.optimizer.lr"] and doc["hidden_keys"] > 20
+    assert [r["training.optimizer.lr"] for r in doc["runs"]] == [0.5, 0.005]  # ranked: the larger step is better
+    full = json.loads(compare(root, "--all", "--json").stdout)
+    assert full["changed_keys"] == ["training.optimizer.lr"] and full["hidden_keys"] == 0
     assert "model.type" in full["config_keys"] and "name" not in full["config_keys"]
 
 
@@ -66,8 +66,9 @@ def test_unknown_sort_metric_suggests_one(root):
 
 
 def test_csv_and_markdown_are_the_only_stdout(root):
-    rows = list(csv.DictReader(io.StringIO(compare(root, "--only-changed", "--csv").stdout)))
-    assert len(rows) == 2 and list(rows[0])[:3] == ["run", "status", "training.optimizer.lr"]
+    rows = list(csv.DictReader(io.StringIO(compare(root, "--csv").stdout)))
+    assert len(rows) == 2 and list(rows[0])[:3] == ["run", "status", "train.loss"]
+    assert list(rows[0])[-1] == "training.optimizer.lr"  # full paths, metrics first
     assert {r["status"] for r in rows} == {"completed"}
     markdown = compare(root, "--only-changed", "--markdown", "--sort-by", "test.accuracy").stdout.splitlines()
     assert len(markdown) == 4 and all(line.startswith("|") for line in markdown)
@@ -77,11 +78,11 @@ def test_csv_and_markdown_are_the_only_stdout(root):
 def test_globs_folders_and_the_rich_table(root):
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     by_glob = json.loads(compare(f"{root}/*-cmp*", "--json").stdout)
-    assert [r["run"] for r in by_glob["runs"]] == [p.name for p in folders]
+    assert sorted(r["run"] for r in by_glob["runs"]) == [p.name for p in folders]
     once = json.loads(compare(folders[0], folders[0], root, "--json").stdout)
     assert len(once["runs"]) == 2  # a run named twice is compared once
     table = compare(root, "--only-changed", "--sort-by", "test.accuracy").stdout
-    assert "lr" in table and folders[0].name in table and "differ: training.optimizer.lr" in table
+    assert "lr" in table and folders[0].name in table and "hidden (--all shows them)" in table
 
 
 def test_plot_overlays_the_cost_curves(root, tmp_path):

@@ -34,6 +34,9 @@ def test_folder_contents(run_json):
             "checkpoint.npz",
             "cost.png",
             "accuracy.png",
+            "confusion_matrix.png",
+            "weights.png",  # 8x8 digit images: the first layer's weights as images
+            "errors.png",  # some test digit is misclassified after 5 epochs
             "preprocess.npz",
         ]  # the minmax scaler fitted on train, for `dltrain predict`
     )

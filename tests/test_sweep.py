@@ -350,5 +350,6 @@ def test_a_point_draws_its_figures_where_it_trains():
 
     trained = train_point(0, copy.deepcopy(TINY), None)
     assert trained.status == "completed"
-    assert set(trained.record.figures) == {"cost.png", "accuracy.png"}
+    assert {"cost.png", "accuracy.png", "confusion_matrix.png"} <= set(trained.record.figures)
+    assert trained.record.views is None  # drawn: the samples do not travel back with the record
     assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in trained.record.figures.values())

@@ -65,3 +65,11 @@ def _report(err, as_json: bool) -> None:
 def print_note(note: str) -> None:
     """A remark about the run (a clamped batch size, ...) on stderr, kept apart from results."""
     print(f"note: {note}", file=sys.stderr)
+
+
+def write_output(path, data: bytes):
+    """Write a file the user named (--plot PATH, report -o FILE): a regular file or nothing
+    (dltrain.files.write_user_file); anything else is exit 2. Every user-named output goes through here."""
+    from dltrain.files import write_user_file
+
+    return write_user_file(path, data)

@@ -48,7 +48,7 @@ def eval_(
     """Recompute a run's metrics from its saved config and weights (equal to metrics.json on an unchanged run).
 
     Classifiers also get precision/recall/F1 per class and macro, log loss and
-    confusion_matrix.png; regression gets mse, mae, r2 and predicted_vs_actual.png.
+    confusion_matrix.png; regression gets mse, mae, r2 and predictions.png (both redrawn for the split evaluated).
     """
     from dltrain.inspection.evaluate import evaluate, resplit_warning, splits_of
     from dltrain.runs.reader import load_run

@@ -6,11 +6,13 @@ module can import this at the top and `dltrain --help` stays fast.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any, Optional
 
 from rich.console import Console
 
+from dltrain.formatting import number
 from dltrain.runs.status import Status
 
 # Run and sweep-point statuses, as `dltrain runs` and `dltrain sweep` colour them.
@@ -25,21 +27,20 @@ STATUS_STYLE: dict[str, str] = {
 }
 
 
-def table_console(stderr: bool = False) -> Console:
-    """A console for tables on stdout (or stderr). Piped or redirected, Rich would wrap at 80 columns;
-    wide tables then stay one line per row instead (up to 200 columns), unless $COLUMNS says otherwise."""
-    import os
+UNLIMITED = 1_000_000  # a width no table reaches: each row stays one line, however wide
 
+
+def table_console(stderr: bool = False) -> Console:
+    """A console for tables on stdout (or stderr), as wide as the terminal. Piped or redirected,
+    as wide as $COLUMNS says, and without it unlimited (one line per row, for grep and less -S)."""
     console = Console(highlight=False, stderr=stderr)
-    if not console.is_terminal and not os.environ.get("COLUMNS"):
-        console = Console(highlight=False, stderr=stderr, width=200)
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        console = Console(highlight=False, stderr=stderr, width=UNLIMITED)
     return console
 
 
 def _stat(value: Any) -> str:
-    if value is None:
-        return ""
-    return str(value) if isinstance(value, int) else f"{value:.4g}"
+    return number(value)
 
 
 def metrics_table(

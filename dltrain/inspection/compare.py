@@ -1,12 +1,15 @@
 """Side by side: the config keys and final metrics of several runs, as rows of one table.
 
-    table = comparison([read_run(p) for p in paths], only_changed=True, sort_by="test.accuracy")
-    table.config_keys     # ['training.optimizer.lr']: dotted keys of the resolved configs
+    table = comparison([read_run(p) for p in paths], sort_by="test.accuracy")
+    table.config_keys     # ['training.optimizer.lr']: the dotted keys that differ (all of them with show_all)
+    table.hidden          # how many identical keys were left out
     table.rows            # [{'run': ..., 'status': ..., 'training.optimizer.lr': 0.1, 'test.accuracy': ...}]
-    table.best            # index of the best row for `sort_by`
+    table.groups          # runs of one dataset and task, each ranked on its own
 
 Metrics are flattened the same way ('test.accuracy', 'baseline.test.accuracy').
-Which way is better comes from `dltrain.train.metrics.lower_is_better`.
+Which way is better comes from `dltrain.train.metrics.lower_is_better`. Runs of
+different datasets or tasks (classification, regression) are never ranked together:
+each group gets its own main metric, its own differing keys and its own order.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ import csv
 import difflib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from dltrain.errors import ConfigError
 from dltrain.formatting import number, value_text
 from dltrain.runs.reader import Run
 from dltrain.runs.status import run_status
-from dltrain.train.metrics import lower_is_better
+from dltrain.train.metrics import lower_is_better, main_metric
 
 IGNORED_KEYS = {"name"}  # the run column already names every run
 
@@ -43,19 +46,38 @@ def _numbers(tree: dict) -> dict[str, float]:
     return {k: v for k, v in flatten(tree).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def short_names(keys: list[str]) -> dict[str, str]:
-    """The shortest dotted suffix of each key that no other key shares: training.optimizer.lr -> lr."""
+def short_names(keys: list[str], among: Optional[list[str]] = None) -> dict[str, str]:
+    """The shortest dotted suffix of each key that no other key of `among` (default: `keys`)
+    shares: training.optimizer.lr -> lr, training.optimizer.name -> optimizer.name."""
+    among = keys if among is None else among
     names = {}
     for key in keys:
         parts = key.split(".")
         for n in range(1, len(parts) + 1):
             suffix = ".".join(parts[-n:])
-            if not any(other != key and (other == suffix or other.endswith("." + suffix)) for other in keys):
+            if not any(other != key and (other == suffix or other.endswith("." + suffix)) for other in among):
                 names[key] = suffix
                 break
         else:
             names[key] = key
     return names
+
+
+@dataclass
+class Group:
+    """Runs of one dataset and task. rows: indices into Comparison.rows, best first when sorted."""
+
+    dataset: str
+    task: str  # 'classification' | 'regression'
+    rows: list[int]
+    changed_keys: list[str]
+    metric: Optional[str]  # the metric ranked on: --sort-by, else the main metric
+    val_metric: Optional[str]  # the same metric on the validation split, where there is one
+    best: Optional[int] = None  # index into Comparison.rows
+
+    @property
+    def label(self) -> str:
+        return f"{self.task} on {self.dataset}"
 
 
 @dataclass
@@ -65,28 +87,53 @@ class Comparison:
     changed_keys: list[str]
     metric_keys: list[str]
     rows: list[dict]
+    hidden: int = 0
+    all_keys: list[str] = field(default_factory=list)  # every config key of the runs, shown or not
+    groups: list[Group] = field(default_factory=list)
     sort_by: Optional[str] = None
-    best: Optional[int] = None
 
     @property
     def columns(self) -> list[str]:
-        return ["run", "status", *self.config_keys, *self.metric_keys, "epochs", "seconds"]
+        return ["run", "status", *self.metric_keys, "epochs", "seconds", *self.config_keys]
 
-    def labels(self) -> list[str]:
-        """Legend text per run: what differs ('lr=0.1, hidden=[64]'), else the run name."""
-        short = short_names(self.changed_keys)
-        return [
-            ", ".join(f"{short[k]}={value_text(row.get(k))}" for k in self.changed_keys) or row["run"]
-            for row in self.rows
-        ]
+    @property
+    def best(self) -> Optional[int]:
+        """The best row when there is one group and a metric to rank on."""
+        return self.groups[0].best if len(self.groups) == 1 else None
+
+    def labels(self, most: int = 3) -> list[str]:
+        """Legend text per run: what differs within its group ('lr=0.1, hidden=[64]'; past `most`
+        keys, '+K more'), else the run name."""
+        labels = [row["run"] for row in self.rows]
+        for group in self.groups:
+            keys = group.changed_keys
+            short = short_names(keys, self.all_keys or None)
+            more = f", +{len(keys) - most} more" if len(keys) > most else ""
+            for i in group.rows:
+                row = self.rows[i]
+                text = ", ".join(f"{short[k]}={value_text(row.get(k))}" for k in keys[:most])
+                labels[i] = text + more if text else row["run"]
+        return labels
 
     def as_dict(self) -> dict:
         return {
             "config_keys": self.config_keys,
             "changed_keys": self.changed_keys,
+            "hidden_keys": self.hidden,
             "metric_keys": self.metric_keys,
             "sort_by": self.sort_by,
             "best": None if self.best is None else self.rows[self.best]["run"],
+            "groups": [
+                {
+                    "dataset": g.dataset,
+                    "task": g.task,
+                    "metric": g.metric,
+                    "changed_keys": g.changed_keys,
+                    "best": None if g.best is None else self.rows[g.best]["run"],
+                    "runs": [self.rows[i]["run"] for i in g.rows],
+                }
+                for g in self.groups
+            ],
             "runs": self.rows,
         }
 
@@ -116,24 +163,76 @@ def _same(values: list) -> bool:
     return len(texts) == 1
 
 
-def comparison(runs: list[Run], only_changed: bool = False, sort_by: Optional[str] = None) -> Comparison:
-    """Rows of config values and metrics, sorted best first by `sort_by` when given."""
+def _changed(configs: list[dict], keys: list[str]) -> list[str]:
+    return [k for k in keys if not _same([c.get(k, "<absent>") for c in configs])]
+
+
+def task_of(run: Run) -> str:
+    return "classification" if run.classes is not None else "regression"
+
+
+def comparison(runs: list[Run], show_all: bool = False, sort_by: Optional[str] = None) -> Comparison:
+    """Rows of config values and metrics, grouped by dataset and task, each group best first by
+    `sort_by` (else by its main metric). Only the keys that differ are kept unless `show_all`."""
     configs = [flatten(r.config.model_dump(mode="json")) for r in runs]
     metrics = [_numbers(r.metrics) for r in runs]
     all_keys = [k for k in dict.fromkeys(k for c in configs for k in c) if k not in IGNORED_KEYS]
-    changed = [k for k in all_keys if not _same([c.get(k, "<absent>") for c in configs])]
+    changed = _changed(configs, all_keys)
+    shown = all_keys if show_all else changed
     metric_keys = sorted(dict.fromkeys(k for m in metrics for k in m), key=_metric_order)
+    if sort_by is not None and sort_by not in metric_keys:
+        near = difflib.get_close_matches(sort_by, metric_keys, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ConfigError(
+            f"--sort-by {sort_by!r} is not a metric of these runs{hint}; they have: {', '.join(metric_keys) or 'none'}"
+        )
     rows = []
     for run, config, values in zip(runs, configs, metrics):
         row: dict[str, Any] = {"run": run.name, "path": str(run.path), "status": run_status(run.meta)}
-        row.update({k: config.get(k) for k in (changed if only_changed else all_keys)})
         row.update({k: values.get(k) for k in metric_keys})
         row.update(epochs=run.meta.get("epochs_done"), seconds=run.meta.get("seconds"))
+        row.update({k: config.get(k) for k in shown})
         rows.append(row)
-    table = Comparison(runs, changed if only_changed else all_keys, changed, metric_keys, rows)
-    if sort_by is not None:
-        _sort(table, sort_by)
-    return table
+    groups = _groups(runs, configs, rows, changed, sort_by)
+    order = [i for g in groups for i in g.rows]  # rows grouped, each group in its own order
+    position = {old: new for new, old in enumerate(order)}
+    for g in groups:
+        g.rows = [position[i] for i in g.rows]
+        g.best = None if g.best is None else position[g.best]
+    return Comparison(
+        [runs[i] for i in order],
+        shown,
+        changed,
+        metric_keys,
+        [rows[i] for i in order],
+        hidden=len(all_keys) - len(shown),
+        all_keys=all_keys,
+        groups=groups,
+        sort_by=sort_by,
+    )
+
+
+def _groups(runs: list[Run], configs: list[dict], rows: list[dict], changed: list[str], sort_by) -> list[Group]:
+    members: dict[tuple, list[int]] = {}
+    for i, run in enumerate(runs):
+        members.setdefault((run.config.dataset.name, task_of(run)), []).append(i)
+    groups = []
+    for (dataset, task), indices in members.items():
+        metric = sort_by or next((m for m in (main_metric(runs[i].metrics) for i in indices) if m), None)
+        if metric is not None and all(rows[i].get(metric) is None for i in indices):
+            metric = None  # e.g. --sort-by val.loss in a group without a validation split
+        val_metric = None
+        if metric is not None and not metric.startswith(("val.", "baseline.")):
+            candidate = "val." + metric.split(".", 1)[1]
+            val_metric = candidate if any(rows[i].get(candidate) is not None for i in indices) else None
+        group_changed = _changed([configs[i] for i in indices], changed) if len(members) > 1 else changed
+        group = Group(dataset, task, indices, group_changed, metric, val_metric)
+        if metric is not None:
+            sign = 1 if lower_is_better(metric) else -1
+            group.rows = sorted(indices, key=lambda i: (rows[i][metric] is None, sign * (rows[i][metric] or 0.0)))
+            group.best = group.rows[0] if rows[group.rows[0]][metric] is not None else None
+        groups.append(group)
+    return groups
 
 
 def _metric_order(key: str) -> tuple:
@@ -142,20 +241,3 @@ def _metric_order(key: str) -> tuple:
     baseline = parts[0] == "baseline"
     split = parts[1] if baseline else parts[0]
     return (baseline, {"train": 0, "val": 1, "test": 2}.get(split, 3), parts[-1] != "loss", key)
-
-
-def _sort(table: Comparison, metric: str) -> None:
-    if metric not in table.metric_keys:
-        near = difflib.get_close_matches(metric, table.metric_keys, n=1)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise ConfigError(
-            f"--sort-by {metric!r} is not a metric of these runs{hint}; they have: {', '.join(table.metric_keys)}"
-        )
-    sign = 1 if lower_is_better(metric) else -1
-    order = sorted(
-        range(len(table.rows)), key=lambda i: (table.rows[i][metric] is None, sign * (table.rows[i][metric] or 0.0))
-    )
-    table.rows = [table.rows[i] for i in order]
-    table.runs = [table.runs[i] for i in order]
-    table.sort_by = metric
-    table.best = 0 if table.rows and table.rows[0][metric] is not None else None

@@ -166,11 +166,13 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
 
 
 def _draw(run: Run, splits: Splits, split: str, y: np.ndarray, outputs: np.ndarray, details: dict) -> list:
-    from dltrain.plots import confusion_matrix_plot, predictions_plot
+    """The run's own confusion_matrix.png or predictions.png, redrawn for the evaluated split
+    (its title names the split): one file per view, never a copy under a second name."""
+    from dltrain.plots.samples import confusion_matrix_plot, predictions_plot
     from dltrain.runs.folder import atomic_write
 
     title = f"{run.config.name}: {split} split"
     if splits.classes is not None:
-        path = run.path / "confusion_matrix.png"
-        return [confusion_matrix_plot(path, np.array(details["confusion_matrix"]), splits.classes, title)]
-    return [atomic_write(run.path / "predicted_vs_actual.png", predictions_plot(y, outputs, split, run.config.name))]
+        png = confusion_matrix_plot(np.array(details["confusion_matrix"]), splits.classes, title)
+        return [atomic_write(run.path / "confusion_matrix.png", png)]
+    return [atomic_write(run.path / "predictions.png", predictions_plot(y, outputs, split, run.config.name))]

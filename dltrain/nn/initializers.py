@@ -89,7 +89,7 @@ INITIALIZERS = {cls.model_fields["name"].default: cls for cls in (Constant, Zero
 
 # The config accepts exactly the initializers of this table, chosen by their `name`.
 if TYPE_CHECKING:  # a union built from the table at run time; type checkers see the base
-    Initializer = Constant
+    Initializer = Section
 else:
     Initializer = Annotated[Union[tuple(INITIALIZERS.values())], Field(discriminator="name")]
 

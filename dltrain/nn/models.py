@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # Literals built from the tables at run time; type checkers s
 else:
     ActivationName = Literal[tuple(ACTIVATIONS)]
     # `perceptron` is the loss of Rosenblatt's rule: fused with the step output, never alone.
-    LossName = Literal[("auto", *dict.fromkeys([*LOSSES, *(loss for _, loss in FUSED)]))]
+    LossName = Literal[("auto",) + tuple(dict.fromkeys([*LOSSES, *(loss for _, loss in FUSED)]))]
 
 DEFAULT_LOSS = {"sigmoid": "bce", "softmax": "cross_entropy", "step": "perceptron"}
 

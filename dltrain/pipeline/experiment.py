@@ -27,6 +27,7 @@ from dltrain.data.paths import resolve_data_dir
 from dltrain.data.split import Splits, input_stats, make_splits
 from dltrain.errors import ConfigError
 from dltrain.nn.network import Network
+from dltrain.pipeline.views import Views, views_of
 from dltrain.runs.status import Status
 from dltrain.train.loop import EpochRecord, Trainer
 from dltrain.train.metrics import regression_scores, split_metrics
@@ -36,7 +37,7 @@ from dltrain.train.metrics import regression_scores, split_metrics
 class RunRecord:
     """The contents of a run folder. weights: {'W0': (n_in, n_1), 'b0': (n_1,), ...}.
 
-    predictions: for regression, (split name, actual (n,), predicted (n, k)) for the plot.
+    views: what the figures show beyond the history (dltrain.pipeline.views), for a completed run.
     figures: {file name: PNG bytes} when drawn where the run trained (sweep workers);
     empty means the folder's writer draws them.
     checkpoint: the trainer's state for checkpoint.npz, when it is carried with the record
@@ -50,7 +51,7 @@ class RunRecord:
     weights: dict[str, np.ndarray]
     loss: str
     classes: Optional[list] = None
-    predictions: Optional[tuple[str, np.ndarray, np.ndarray]] = None
+    views: Optional[Views] = None
     preprocess: dict[str, np.ndarray] = field(default_factory=dict)  # preprocess.npz: the fitted scaler
     figures: dict[str, bytes] = field(default_factory=dict)
     checkpoint: dict[str, np.ndarray] = field(default_factory=dict)
@@ -147,10 +148,6 @@ class Experiment:
 
     def record(self, status: str, error: Optional[str] = None) -> RunRecord:
         completed = status == Status.COMPLETED
-        predictions = None
-        if completed and self.splits.classes is None:
-            name, (X, y) = self.splits.items()[-1]  # test if any, else val, else train
-            predictions = (name, y, self.net.predict(X))
         return RunRecord(
             config_yaml=dump_config(self.cfg),
             meta={**self.describe(), "status": status, "epochs_done": self.trainer.epoch, "error": error},
@@ -159,7 +156,7 @@ class Experiment:
             weights=weights_of(self.net),
             loss=self.net.loss,
             classes=self.splits.classes,
-            predictions=predictions,
+            views=views_of(self.net, self.splits) if completed else None,
             preprocess=self.splits.scaler.arrays() if self.splits.scaler else {},
         )
 

@@ -8,7 +8,17 @@ from dltrain.train import checkpoint
 
 # Final results: only a completed run has them. An earlier session's copies would
 # describe older weights, so a run resumed and then stopped again loses them.
-FINAL_FILES = ("metrics.json", "cost.png", "accuracy.png", "predictions.png")
+FINAL_FILES = (
+    "metrics.json",
+    "cost.png",
+    "accuracy.png",
+    "predictions.png",
+    "confusion_matrix.png",
+    "weights.png",
+    "errors.png",
+    "boundary.png",
+    "report.html",
+)
 
 
 def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> None:

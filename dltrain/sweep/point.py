@@ -71,6 +71,7 @@ def train_point(
         from dltrain.plots import run_figures
 
         record.figures = run_figures(record)  # drawn here, in parallel with the other points
+    record.views = None  # drawn: the samples need not travel back
     return Trained(index, status, record, error)
 
 

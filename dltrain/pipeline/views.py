@@ -1,0 +1,65 @@
+"""What a run's figures show beyond its history: one forward pass over the last split, the
+misclassified images and, for data with two varying inputs, the model on a grid.
+
+Computed where the run trains (a sweep worker too) and kept small: a record carries it
+back only until the figures are drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from dltrain.data.split import Splits
+from dltrain.nn.network import Network
+from dltrain.train.targets import predict_classes
+
+MAX_ERRORS = 24  # images in the gallery of misclassified samples
+GRID = 200  # boundary.png: GRID x GRID model evaluations
+MAX_POINTS = 2000  # boundary.png: points drawn over the regions
+
+
+@dataclass
+class Views:
+    """split: the split shown ('test' if any, else 'val', else 'train');
+    y: (n,) class indices or (n,) / (n, k) targets; outputs: (n, k) network outputs.
+    errors: (images (m, h, w), true (m,), predicted (m,)) of up to MAX_ERRORS misclassified images.
+    boundary: (axis values (2, GRID), model output on the grid (GRID, GRID), points (p, 2), their y (p,))."""
+
+    split: str
+    y: np.ndarray
+    outputs: np.ndarray
+    errors: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = None
+    boundary: Optional[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = None
+
+
+def views_of(net: Network, splits: Splits) -> Views:
+    split, (X, y) = splits.items()[-1]
+    outputs = net.predict(X)
+    views = Views(split, y, outputs)
+    shape = splits.sample_shape
+    if splits.classes is not None and shape is not None and len(shape) == 2:
+        wrong = np.flatnonzero(predict_classes(outputs) != y)[:MAX_ERRORS]
+        views.errors = (X[wrong].reshape(len(wrong), *shape), y[wrong], predict_classes(outputs[wrong]))
+    varying = np.flatnonzero(np.ptp(splits.train[0], axis=0) > 0)
+    if len(varying) == 2 and splits.n_targets == 1:
+        views.boundary = _grid(net, splits, varying)
+    return views
+
+
+def _grid(net: Network, splits: Splits, varying: np.ndarray) -> tuple:
+    """The model over the bounding box (plus a margin) of all points, the constant inputs held."""
+    X = np.concatenate([pair[0] for _, pair in splits.items()])
+    y = np.concatenate([pair[1] for _, pair in splits.items()])
+    lo, hi = X[:, varying].min(axis=0), X[:, varying].max(axis=0)
+    margin = 0.15 * (hi - lo)
+    axes = np.stack([np.linspace(a, b, GRID) for a, b in zip(lo - margin, hi + margin)])
+    u, v = np.meshgrid(axes[0], axes[1])
+    grid = np.repeat(X[:1], GRID * GRID, axis=0)
+    grid[:, varying[0]], grid[:, varying[1]] = u.ravel(), v.ravel()
+    out = net.predict(grid.astype(X.dtype))
+    values = predict_classes(out) if splits.classes is not None and out.shape[1] > 1 else out[:, 0]
+    keep = slice(None, MAX_POINTS)
+    return axes, values.reshape(GRID, GRID), X[keep][:, varying], y[keep]

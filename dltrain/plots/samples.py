@@ -1,0 +1,151 @@
+"""Figures of what a trained model does with samples: confusion_matrix.png, predictions.png,
+errors.png (misclassified images), weights.png (first-layer weights as images) and
+boundary.png (the decision regions of a two-input model)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dltrain.plots.base import figure, png_bytes
+
+
+def confusion_figure(matrix: np.ndarray, classes: list, title: str):
+    """matrix: (c, c) counts, rows true class, columns predicted. Colours: each row's share of its
+    true class (so a rare error is as visible as a frequent one); text: the counts."""
+    from matplotlib.colors import PowerNorm
+
+    counts = np.asarray(matrix)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    c = len(classes)
+    size = min(3.2 + 0.4 * c, 10.0)
+    fig = figure(size + 1.2, size)
+    ax = fig.add_subplot()
+    # gamma < 1 lifts small shares off white: 1 error in 100 is clearly tinted, the diagonal stays darkest
+    norm = PowerNorm(gamma=0.4, vmin=0, vmax=1)
+    image = ax.imshow(shares, cmap="Blues", norm=norm)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class", ticks=[0, 0.01, 0.05, 0.2, 0.5, 1])
+    fontsize = 10 if c <= 10 else 7
+    for i in range(c):
+        for j in range(c):
+            if counts[i, j] or i == j:
+                ax.text(
+                    j,
+                    i,
+                    str(counts[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=fontsize,
+                    color="white" if norm(shares[i, j]) > 0.6 else ("black" if counts[i, j] else "0.6"),
+                )
+    labels = [str(k) for k in classes]
+    ax.set_xticks(range(c), labels, rotation=90 if max(map(len, labels)) > 3 else 0)
+    ax.set_yticks(range(c), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return fig
+
+
+def predictions_figure(actual: np.ndarray, predicted: np.ndarray, split: str, run_name: str):
+    """actual, predicted: (n,) or (n, k), all targets pooled; r² and MSE written in."""
+    actual, predicted = np.ravel(actual).astype(float), np.ravel(predicted).astype(float)
+    fig = figure(5.2, 5.0)
+    ax = fig.add_subplot()
+    ax.scatter(actual, predicted, s=10, alpha=0.6)
+    lo, hi = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="predicted = actual")
+    mse = float(np.mean((predicted - actual) ** 2))
+    spread = float(np.sum((actual - actual.mean()) ** 2))
+    r2 = 1 - float(np.sum((predicted - actual) ** 2)) / spread if spread > 0 else float("nan")
+    ax.text(
+        0.03,
+        0.97,
+        f"r² = {r2:.4f}\nMSE = {mse:.3g}\nn = {actual.size}",
+        transform=ax.transAxes,
+        va="top",
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
+    )
+    ax.set_xlabel("actual")
+    ax.set_ylabel("predicted")
+    ax.set_title(f"{run_name}: {split} split")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def _grid_of(n: int, max_columns: int = 8) -> tuple[int, int]:
+    columns = min(n, max_columns)
+    return (n + columns - 1) // columns, columns
+
+
+def _tiles(n: int, tile: float) -> tuple[int, int, float, float]:
+    """(rows, columns, width, height) of a gallery of n images: bigger tiles when there are few,
+    never narrower than its title."""
+    rows, columns = _grid_of(n)
+    tile = tile * (2 if n <= 2 else 1)
+    return rows, columns, max(tile * columns + 0.4, 5.0), tile * 1.1 * rows + 0.6
+
+
+def errors_figure(
+    images: np.ndarray, true: np.ndarray, predicted: np.ndarray, classes: list, split: str, run_name: str
+):
+    """images: (m, h, w) misclassified samples; true, predicted: (m,) class indices."""
+    rows, columns, width, height = _tiles(len(images), 1.3)
+    fig = figure(width, height)
+    fig.suptitle(f"{run_name}: misclassified {split} samples\n(true -> predicted)")
+    for k, image in enumerate(images):
+        ax = fig.add_subplot(rows, columns, k + 1)
+        ax.imshow(image, cmap="gray")
+        ax.set_title(f"{classes[true[k]]} -> {classes[predicted[k]]}", fontsize=9, color="C3")
+        ax.set_axis_off()
+    return fig
+
+
+def weights_figure(W0: np.ndarray, shape: tuple, classes, run_name: str, max_units: int = 32):
+    """W0: (h * w, units) first-layer weights; each unit's column as an h x w image, blue
+    negative, red positive, on a scale symmetric around 0 per image."""
+    units = min(W0.shape[1], max_units)
+    rows, columns, width, height = _tiles(units, 1.4)
+    fig = figure(width, height)
+    more = f" (first {units} of {W0.shape[1]} units)" if units < W0.shape[1] else ""
+    fig.suptitle(f"{run_name}: first-layer weights{more}")
+    named = classes is not None and W0.shape[1] == len(classes)
+    for k in range(units):
+        ax = fig.add_subplot(rows, columns, k + 1)
+        w = W0[:, k].reshape(shape)
+        scale = float(np.abs(w).max()) or 1.0
+        ax.imshow(w, cmap="RdBu_r", vmin=-scale, vmax=scale)
+        label = f"class {classes[k]}" if named else ("output" if W0.shape[1] == 1 else f"unit {k}")
+        ax.set_title(label, fontsize=9)
+        ax.set_axis_off()
+    return fig
+
+
+def boundary_figure(boundary: tuple, classes, run_name: str):
+    """boundary: (axes (2, g), grid values (g, g), points (p, 2), their targets (p,))."""
+    axes, values, points, y = boundary
+    fig = figure(6.2, 4.8)
+    ax = fig.add_subplot()
+    if classes is not None:
+        levels = np.arange(len(classes) + 1) - 0.5
+        ax.contourf(axes[0], axes[1], values, levels=levels, cmap="coolwarm", alpha=0.35)
+        for k, name in enumerate(classes):
+            mine = np.ravel(y) == k
+            if mine.any():
+                ax.scatter(*points[mine].T, s=40, edgecolor="k", label=f"class {name}", color=f"C{k}")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    else:
+        filled = ax.contourf(axes[0], axes[1], values, levels=20, cmap="viridis", alpha=0.6)
+        fig.colorbar(filled, ax=ax, label="model output")
+        ax.scatter(*points.T, c=np.ravel(y), cmap="viridis", edgecolor="k", s=30)
+    ax.set_xlabel("input 1")
+    ax.set_ylabel("input 2")
+    ax.set_title(f"{run_name}: decision regions and samples")
+    return fig
+
+
+def confusion_matrix_plot(matrix: np.ndarray, classes: list, title: str) -> bytes:
+    return png_bytes(confusion_figure(matrix, classes, title))
+
+
+def predictions_plot(actual: np.ndarray, predicted: np.ndarray, split: str, run_name: str) -> bytes:
+    return png_bytes(predictions_figure(actual, predicted, split, run_name))

@@ -1,0 +1,138 @@
+"""The figures, checked through the matplotlib objects that draw them: the axis scale chosen,
+what is written in, legends inside the figure and off the axes, the files a run gets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import CONFIGS
+
+from dltrain import api
+from dltrain.plots import curves, samples
+from dltrain.plots.compare import MANY, Curve, compare_figure
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def history(losses, val=None, accuracy=None):
+    rows = []
+    for i, loss in enumerate(losses):
+        rows.append(
+            {
+                "epoch": i + 1,
+                "train_loss": loss,
+                "val_loss": None if val is None else val[i],
+                "train_accuracy": None if accuracy is None else accuracy[i],
+                "val_accuracy": None,
+            }
+        )
+    return rows
+
+
+SQRT_MEAN = list(np.geomspace(0.039, 2.7e-5, 30))  # the regression tutorial's fall
+
+
+def test_cost_uses_a_log_axis_past_two_decades_and_marks_the_best_validation_epoch():
+    val = [v if i <= 20 else SQRT_MEAN[20] * (1 + i / 10) for i, v in enumerate(SQRT_MEAN)]  # best at epoch 21
+    ax = curves.cost_figure(history(SQRT_MEAN, val), "mse", "r").axes[0]
+    assert ax.get_yscale() == "log"
+    assert any("epoch 21" in text for text in ax.get_legend_handles_labels()[1])
+    flat = curves.cost_figure(history([0.7, 0.6, 0.5]), "bce", "r").axes[0]
+    assert flat.get_yscale() == "linear"
+    assert curves.cost_figure(history([0.7, 0.6, 0.5]), "bce", "r", log=True).axes[0].get_yscale() == "log"
+
+
+def test_confusion_colours_are_row_shares_and_the_counts_are_written():
+    matrix = np.array([[980, 20], [1, 9]])  # a rare class: 1 error in 10 must show, 20 in 1000 too
+    ax = samples.confusion_figure(matrix, [7, 9], "t").axes[0]
+    shares = ax.images[0].get_array()
+    assert np.allclose(shares, [[0.98, 0.02], [0.1, 0.9]])
+    assert ax.images[0].norm(0.02) > 0.15  # lifted off white
+    assert {t.get_text() for t in ax.texts} == {"980", "20", "1", "9"}
+
+
+def test_predictions_carry_r2_and_mse():
+    actual = np.linspace(0, 1, 50)
+    fig = samples.predictions_figure(actual, actual + 0.01, "test", "r")
+    text = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "r² = 0.99" in text and "MSE = 0.0001" in text
+
+
+def legend_is_outside_the_axes_and_inside_the_figure(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # lays out the legend as the PNG has it
+    renderer = canvas.get_renderer()
+    box = fig.legends[0].get_window_extent(renderer)
+    whole = fig.bbox
+    assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1
+    for ax in fig.axes:
+        assert not ax.get_window_extent(renderer).overlaps(box)
+
+
+def test_compare_has_a_panel_per_loss_and_one_for_accuracy():
+    runs = [
+        Curve("lr=0.1", history([7.5, 1.7, 0.3], accuracy=[0.5, 0.75, 1.0]), "sse", True),
+        Curve("lr=0.01", history([0.04, 0.001, 2.7e-5]), "mse", False),
+        Curve("hidden=[64]", history([2.3, 0.5, 0.1], accuracy=[0.3, 0.8, 0.9]), "cross_entropy", True),
+    ]
+    fig = compare_figure(runs)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss (sse)", "loss (mse)", "loss (cross_entropy)", "accuracy"]
+    assert [ax.get_yscale() for ax in fig.axes] == ["linear", "log", "linear", "linear"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["lr=0.1", "lr=0.01", "hidden=[64]"]
+    legend_is_outside_the_axes_and_inside_the_figure(fig)
+    forced = compare_figure(runs, log=True)
+    assert all(ax.get_yscale() == "log" for ax in forced.axes[:3])
+
+
+def test_a_diverged_run_does_not_rescale_the_others():
+    runs = [
+        Curve("lr=0.1", history([0.7, 0.5, 0.4]), "bce", False),
+        Curve("lr=50", history([0.7, 3e5, 1e10, float("nan")]), "bce", False, failed=True),
+    ]
+    ax = compare_figure(runs).axes[0]
+    assert ax.get_yscale() == "linear" and ax.get_ylim()[1] < 1.0
+    diverged = ax.get_lines()[1]
+    assert np.isfinite(diverged.get_ydata()).all() and diverged.get_ydata()[-1] == 1e10  # up to its last finite value
+
+
+def test_past_many_runs_colour_follows_the_metric():
+    runs = [Curve(f"lr={i}", history([1.0, 0.5 / (i + 1)]), "bce", False, value=0.5 + i / 40) for i in range(MANY + 2)]
+    fig = compare_figure(runs, "test.accuracy")
+    assert not fig.legends  # a colour bar instead of a dozen legend lines
+    assert any(ax.get_ylabel() == "test.accuracy" for ax in fig.axes)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plots")
+    return {
+        "or": api.run(CONFIGS / "perceptron_or.yaml", runs_dir=root).path,
+        "sign": api.run(CONFIGS / "logreg.yaml", overrides=["training.epochs=3", "baseline=null"], runs_dir=root).path,
+        "sqrt": api.run(
+            CONFIGS / "sqrt_mean.yaml", overrides=["training.epochs=3", "dataset.n=200"], runs_dir=root
+        ).path,
+    }
+
+
+def test_which_figures_each_run_gets(folders):
+    files = {name: {p.name for p in path.glob("*.png")} for name, path in folders.items()}
+    assert files["or"] == {"cost.png", "confusion_matrix.png", "boundary.png"}  # 4 rows: no accuracy staircase
+    assert {"cost.png", "accuracy.png", "confusion_matrix.png", "weights.png"} <= files["sign"]
+    assert files["sqrt"] == {"cost.png", "predictions.png"}
+    for path in folders.values():
+        for png in path.glob("*.png"):
+            assert png.read_bytes()[:8] == PNG
+
+
+def test_weights_are_one_64x64_image_for_a_binary_logistic_regression(folders):
+    from PIL import Image
+
+    from dltrain.runs.reader import read_run
+
+    run = read_run(folders["sign"])
+    fig = samples.weights_figure(run.weights["W0"], tuple(run.meta["sample_shape"]), run.classes, "sign")
+    assert [ax.images[0].get_array().shape for ax in fig.axes] == [(64, 64)]
+    width, height = Image.open(folders["sign"] / "weights.png").size
+    assert width >= 400 and height >= 300
