@@ -110,7 +110,7 @@ def test_delete_needs_a_filter_and_a_confirmation(made, tmp_path):
     before = sorted(p.name for p in root.iterdir())
     assert "--filter or --last" in runs(root, "--delete", "--yes", code=2).output
     declined = runs(root, "--delete", "--filter", "dataset=or_gate", input="n\n", code=1)
-    assert "delete these 2 run folders?" in declined.output
+    assert "delete these 2 run folders?" in declined.output and "Aborted" in declined.output
     assert sorted(p.name for p in root.iterdir()) == before
     deleted = runs(root, "--delete", "--filter", "dataset=or_gate", "--yes", "--json")
     assert len(json.loads(deleted.stdout)["deleted"]) == 2
