@@ -25,7 +25,10 @@ class Training(Section):
 
     loss: LossName = Field(
         "auto",
-        description="auto: bce (sigmoid), cross_entropy (softmax), perceptron (step), mse (otherwise); config.yaml records the choice",
+        description="auto: bce (sigmoid), cross_entropy (softmax), perceptron (step), mse (otherwise); "
+        "config.yaml records the choice. bce and mse average over samples "
+        "and outputs alike, as PyTorch (reduction='mean') and Keras do, so k sigmoid outputs do not weigh k times "
+        "one; cross_entropy averages over samples the sum over classes; sse is the plain sum",
     )
     optimizer: Optimizer = Field(default_factory=GD, description="gd | sgd | adam and their settings")
     epochs: int = Field(100, gt=0, description="passes over the training split")
