@@ -5,10 +5,11 @@ from __future__ import annotations
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import print_json
+from dltrain.cli.common import print_json, reports_errors
 
 
 @app.command()
+@reports_errors
 def configs(
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (name, description, path) on stdout"),
 ):
