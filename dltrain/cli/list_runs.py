@@ -113,6 +113,9 @@ def _show(rows: list[dict], runs_dir: Path, sort: Optional[str], title: Optional
         table.add_row(Text(_wrapped(r["name"], name_width)), styled, *map(Text, rest))
     fit_widths(table, console)
     console.print(table)
+    for r in rows:
+        if r.get("problem"):
+            console.print(Text(f"{r['name']} is corrupt: {r['problem']}", style="red"), soft_wrap=True)
 
 
 def _narrowest(text: str, wraps: bool) -> int:

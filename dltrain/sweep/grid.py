@@ -21,8 +21,7 @@ from typing import Any
 import yaml
 
 from dltrain.config.bounded_yaml import load_yaml
-from dltrain.config.loader import shorten
-from dltrain.errors import ConfigError
+from dltrain.errors import ConfigError, shorten
 
 # YAML 1.1 (PyYAML) reads 1e-3 as a string; people writing a grid of learning rates mean a number.
 _EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
