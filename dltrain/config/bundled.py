@@ -54,7 +54,7 @@ def find_config(ref: str | Path) -> Path:
     from dltrain.errors import ConfigError
 
     path = Path(ref)
-    if path.is_file():
+    if path.exists() or path.is_symlink():  # the reader says what is wrong with a folder, a FIFO, ...
         return path
     text = str(ref)
     bare = path.name == text and not path.suffix
@@ -62,8 +62,6 @@ def find_config(ref: str | Path) -> Path:
         return bundled_path(text)
     near = closest(text)
     hint = f" (did you mean the bundled config {near!r}?)" if near else ""
-    if path.is_dir():
-        raise ConfigError(f"{path} is a folder, not a config file{hint}")
     if bare:
         raise ConfigError(
             f"no config file or bundled config named {text!r}{hint}; `dltrain configs` lists the bundled ones"
