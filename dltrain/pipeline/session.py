@@ -55,6 +55,7 @@ class RunResult:
     error: Optional[str] = None
     stopped_epoch: Optional[int] = None  # early stopping ended training after this epoch
     best_epoch: Optional[int] = None  # ... and weights and metrics are this epoch's (restore_best)
+    note: Optional[str] = None  # e.g. why a resume had nothing to do
 
     def as_dict(self) -> dict:
         doc = {
@@ -67,7 +68,7 @@ class RunResult:
         }
         if self.best_epoch is not None:
             doc.update(stopped_epoch=self.stopped_epoch, best_epoch=self.best_epoch)
-        return doc
+        return {**doc, "note": self.note} if self.note else doc
 
 
 class Session:
