@@ -30,6 +30,7 @@ def resume(
     import sys
 
     from dltrain import api
+    from dltrain.train.signals import work_saved
 
     result = api.resume(
         run,
@@ -40,6 +41,7 @@ def resume(
         argv=["dltrain", *sys.argv[1:]],
         handle_signals=True,
     )
+    work_saved()  # the run folder is complete: a signal from here on does not change the exit code
     if as_json:
         print_json(result.as_dict())
         return

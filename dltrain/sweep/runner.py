@@ -28,9 +28,9 @@ from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, elapsed, now_iso
 from dltrain.sweep.backends import make_backend
 from dltrain.sweep.grid import Point, expand, merge_grids
-from dltrain.sweep.interrupt import deferred_interrupt
 from dltrain.sweep.point import Trained
 from dltrain.sweep.ranking import Metric
+from dltrain.train.signals import deferred_signals
 
 
 @dataclass
@@ -178,7 +178,7 @@ def _execute(
         with closing(runner.run(tasks, data_dir)) as results:
             for trained in results:
                 state = sweep.points[trained.index - 1]
-                with deferred_interrupt():  # a point's folder and sweep.json are written whole, or not at all
+                with deferred_signals():  # a point's folder and sweep.json are written whole, or not at all
                     _store(folder, sweep, state, trained, configs[trained.index])
                     _save(folder, sweep, clock)
                 on_point(sweep, state)

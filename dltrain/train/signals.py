@@ -1,12 +1,19 @@
-"""Ctrl-C and SIGTERM during training: the first asks the trainer to stop after the
-current batch (everything is then saved), the second leaves at once.
+"""Ctrl-C (SIGINT) and SIGTERM, handled in one place.
 
-    with graceful_stop(trainer):
-        trainer.fit()
+Three situations, three context managers or calls:
 
-Handlers are installed only for the duration of the block and only in the main thread
-(Python delivers signals there; in a worker thread this is a no-op, and a worker
-process keeps whatever its pool installed).
+    interrupt_on_signals()        # the `dltrain` process, first thing: SIGTERM acts as Ctrl-C
+                                  # (KeyboardInterrupt), so every command ends with exit 130, never 143
+    with graceful_stop(trainer):  # training: the first signal stops after the current batch
+        trainer.fit()             # (everything is then saved), a second leaves at once (ForcedExit)
+    with deferred_signals():      # writing a sweep point: a signal is held back until the files
+        write(...)                # are whole, then raised as KeyboardInterrupt
+    work_saved()                  # the command's work is complete and saved: later signals are
+                                  # ignored, so printing the result ends with exit 0
+
+Handlers are installed only in the main thread (Python delivers signals there; in a
+worker thread each is a no-op, and a worker process keeps whatever its pool
+installed). The Python API installs nothing unless asked (`handle_signals=True`).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -23,9 +31,36 @@ class ForcedExit(KeyboardInterrupt):
     """A second interrupt: stop now, without waiting for the end of the batch or the saving."""
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt from now on (for the `dltrain` process)."""
+    if _main_thread():
+        for s in SIGNALS:
+            signal.signal(s, _interrupt)
+
+
+def work_saved() -> None:
+    """The work is complete and saved: ignore SIGINT and SIGTERM while the result is printed.
+
+    Only where interrupt_on_signals() was called (the `dltrain` process): elsewhere
+    (tests calling the CLI in-process, the Python API) the handlers are left alone.
+    """
+    if _main_thread() and signal.getsignal(signal.SIGTERM) is _interrupt:
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+
+
 @contextmanager
-def graceful_stop(trainer, enabled: bool = True):
-    if not enabled or threading.current_thread() is not threading.main_thread():
+def graceful_stop(trainer, enabled: bool = True) -> Iterator[None]:
+    """First signal: trainer.stop_requested (stop after the batch, then save); second: ForcedExit."""
+    if not enabled or not _main_thread():
         yield
         return
 
@@ -36,9 +71,35 @@ def graceful_stop(trainer, enabled: bool = True):
         # os.write, not print: a buffered write here could re-enter one the main code is making.
         os.write(2, b"\nstopping after the current batch and saving; interrupt again to quit at once\n")
 
-    previous = {s: signal.signal(s, on_signal) for s in SIGNALS}
+    with _handlers(on_signal):
+        yield
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Inside the block a signal is only noted; KeyboardInterrupt is raised when the block ends.
+
+    Where SIGINT is ignored (a background job of a non-interactive shell) it stays ignored.
+    """
+    if not _main_thread():
+        yield
+        return
+    received: list[int] = []
+    with _handlers(lambda signum, frame: received.append(signum)):
+        yield
+    if received:
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def _handlers(handler) -> Iterator[None]:
+    """`handler` for SIGINT and SIGTERM inside the block (not for a signal that is ignored)."""
+    previous = {s: signal.getsignal(s) for s in SIGNALS}
+    for s, old in previous.items():
+        if old is not signal.SIG_IGN:
+            signal.signal(s, handler)
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        for s, old in previous.items():
+            signal.signal(s, old if old is not None else signal.SIG_DFL)
