@@ -16,9 +16,9 @@ def main() -> None:
     interrupt_on_signals()
     _outputs_that_never_fail()
     try:
-        from dltrain.cli import app
+        from dltrain.cli import main as run_command
 
-        app()  # exits: Typer turns KeyboardInterrupt into exit 130, the commands say what was interrupted
+        run_command()  # exits: Typer turns KeyboardInterrupt into exit 130, the commands say what was interrupted
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)

@@ -2,8 +2,9 @@
 (imports included) to exit: the process always ends with exit 0 (the work was complete
 and saved) or 130, never by the signal itself (143), and never with a traceback.
 
-Moments are drawn at random over each command's whole life; some trials send a second
-signal shortly after the first. CI runs 12 trials; DLTRAIN_SIGNAL_TRIALS raises the count.
+Moments are drawn at random over each command's whole life, from the moment its
+interpreter can catch a signal (imports included); some trials send a second signal
+shortly after the first. CI runs 12 trials; DLTRAIN_SIGNAL_TRIALS raises the count.
 """
 
 from __future__ import annotations
@@ -52,6 +53,23 @@ def commands(root: Path, config: Path, done: Path, trial: int) -> dict[str, list
     }
 
 
+def handling(pid: int, timeout: float = 20.0) -> None:
+    """Wait until process `pid` catches SIGINT and SIGTERM: the first thing `dltrain` does once
+    the interpreter runs. Before that no Python program can act on a signal, so the moments
+    drawn start here (on a loaded machine the interpreter alone can take a second to start)."""
+    wanted = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return  # already gone
+        caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+        if caught & wanted == wanted:
+            return
+        time.sleep(0.001)
+
+
 def test_a_signal_at_any_moment_ends_with_0_or_130(setup):
     root, config, done = setup
     rng = random.Random(int(os.environ.get("DLTRAIN_SIGNAL_SEED", "15")))
@@ -66,6 +84,7 @@ def test_a_signal_at_any_moment_ends_with_0_or_130(setup):
         proc = subprocess.Popen(
             [sys.executable, "-m", "dltrain", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
         )
+        handling(proc.pid)
         time.sleep(delay)
         proc.send_signal(signum)
         if second is not None:

@@ -25,6 +25,7 @@ STATUS_STYLE: dict[str, str] = {
     Status.INCOMPLETE: "magenta",
     Status.CORRUPT: "bold magenta",
     Status.PENDING: "dim",
+    Status.PRUNED: "blue",
 }
 
 

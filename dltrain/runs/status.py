@@ -22,6 +22,7 @@ class Status(str, Enum):
     COMPLETED = "completed"
     FAILED = "failed"  # diverged, or an error while training or saving
     INTERRUPTED = "interrupted"  # stopped by a signal; resumable
+    PRUNED = "pruned"  # a sweep point an Optuna search stopped early: worse than the median
     CRASHED = "crashed"  # meta.json says running, but its process is gone
     UNKNOWN = "unknown"  # meta.json has no status
     INCOMPLETE = "incomplete"  # a folder without a meta.json (yet)

@@ -6,12 +6,15 @@ Three situations, three context managers or calls:
                                   # (KeyboardInterrupt), so every command ends with exit 130, never 143
     with graceful_stop(trainer):  # training: the first signal stops after the current batch
         trainer.fit()             # (everything is then saved), a second leaves at once (ForcedExit)
-    with deferred_signals():      # writing a sweep point: a signal is held back until the files
-        write(...)                # are whole, then raised as KeyboardInterrupt
+    with stop_signals(on_first=backend.request_stop):   # a sweep: the first signal stops the running
+        ...                                              # points after their batch, a second raises KeyboardInterrupt
+    with deferred_interrupt():    # writing a finished run: a signal is held back until the files
+        write(...)                # are whole, then handled as it would have been
     work_saved()                  # the command's work is complete and saved: later signals are
                                   # ignored, so printing the result ends with exit 0
 
-Handlers are installed only in the main thread (Python delivers signals there; in a
+SIGTERM is what `timeout`, Slurm, `docker stop` and systemd send; it is handled exactly
+like Ctrl-C everywhere. Handlers are installed only in the main thread (Python delivers signals there; in a
 worker thread each is a no-op, and a worker process keeps whatever its pool
 installed). The Python API installs nothing unless asked (`handle_signals=True`).
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -76,19 +79,51 @@ def graceful_stop(trainer, enabled: bool = True) -> Iterator[None]:
 
 
 @contextmanager
-def deferred_signals() -> Iterator[None]:
-    """Inside the block a signal is only noted; KeyboardInterrupt is raised when the block ends.
+def stop_signals(on_first: Callable[[], None], enabled: bool = True) -> Iterator[None]:
+    """First SIGINT/SIGTERM: on_first() (signal-safe: it only sets flags); the second raises KeyboardInterrupt."""
+    if not enabled or not _main_thread():
+        yield
+        return
+    received = []
 
-    Where SIGINT is ignored (a background job of a non-interactive shell) it stays ignored.
+    def on_signal(signum, frame):
+        received.append(signum)
+        if len(received) > 1:
+            raise KeyboardInterrupt
+        on_first()
+        # os.write, not print: a buffered write here could re-enter one the main code is making.
+        os.write(
+            2, b"\nstopping the sweep: running points stop after their current batch; interrupt again to quit at once\n"
+        )
+
+    with _handlers(on_signal):
+        yield
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Inside the block SIGINT and SIGTERM are only noted; when it ends, each is handled as it would have been.
+
+    Only signals with a Python handler are held back (one left at its default still
+    ends the process); elsewhere than the main thread the block runs unchanged.
     """
     if not _main_thread():
         yield
         return
+    previous = {s: signal.getsignal(s) for s in SIGNALS}
+    held = [s for s, handler in previous.items() if callable(handler)]
     received: list[int] = []
-    with _handlers(lambda signum, frame: received.append(signum)):
+    for s in held:
+        signal.signal(s, lambda signum, frame: received.append(signum))
+    try:
         yield
-    if received:
-        raise KeyboardInterrupt
+    finally:
+        for s in held:
+            signal.signal(s, previous[s])
+    for signum in received:
+        handler = previous[signal.Signals(signum)]
+        if callable(handler):  # always: only those were held
+            handler(signum, None)
 
 
 @contextmanager
