@@ -87,6 +87,26 @@ def test_classifier_details_and_confusion_matrix(runs):
     assert (path / "confusion_matrix.png").read_bytes()[:8] == PNG
 
 
+def test_eval_draws_a_confusion_matrix_once(runs, tmp_path, monkeypatch):
+    """The run drew confusion_matrix.png of its last split: eval of that split keeps the file;
+    another split is another picture, drawn once too."""
+    from dltrain.plots import samples
+
+    copy = shutil.copytree(runs["eval-mlp"], tmp_path / "once")
+    drawn = copy / "confusion_matrix.png"
+    eval_json(copy, "--split", "test")  # as the run drew it (or an earlier test redrew it)
+    before = drawn.read_bytes()
+    titles = []
+    real = samples.confusion_figure
+    monkeypatch.setattr(samples, "confusion_figure", lambda *args: titles.append(args[2]) or real(*args))
+    assert eval_json(copy)["plots"] == [str(drawn)]  # all splits: the last one is test
+    assert titles == [] and drawn.read_bytes() == before
+    eval_json(copy, "--split", "train")
+    assert titles == ["eval-mlp: train split"] and drawn.read_bytes() != before
+    eval_json(copy, "--split", "train")
+    assert titles == ["eval-mlp: train split"]  # kept this time
+
+
 def test_regression_details_and_plot(runs):
     path = runs["eval-sqrt"]
     report = eval_json(path, "--split", "test")
@@ -127,12 +147,40 @@ def test_eval_shows_the_recorded_baseline(runs):
 
 def test_eval_set_changes_the_dataset_only(runs):
     saved = json.loads((runs["eval-mlp"] / "meta.json").read_text())["split_sizes"]
-    report = eval_json(runs["eval-mlp"], "--set", "dataset.test_size=0.5", "--split", "test")
+    report = eval_json(runs["eval-mlp"], "--set", "dataset.test_size=0.5", "--split", "test", "--resplit")
     assert report["details"]["test"]["n"] > saved["test"]
+    assert "not held-out" in report["warnings"][0]
     bad = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", "training.epochs=3"])
     assert bad.exit_code == 2 and "dataset only" in bad.stderr
     other_classes = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", "dataset.classes=[1, 2, 3]"])
     assert other_classes.exit_code == 2 and "trained on [3, 5, 8]" in other_classes.stderr
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("dataset.test_size=0.5", "dataset.test_size"),
+        ("dataset.split_seed=1", "dataset.split_seed"),
+        ("dataset.validation_split=0.3", "dataset.validation_split"),
+        ("dataset.stratify=false", "dataset.stratify"),
+        ("dataset.scaling=standard", "dataset.scaling"),
+    ],
+)
+def test_eval_refuses_a_resplit_without_the_flag(runs, override, key):
+    """Training rows would enter 'test' and the accuracy would rise without a word."""
+    refused = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", override])
+    assert refused.exit_code == 2
+    assert f"eval --set {key}:" in refused.stderr and "--resplit" in refused.stderr
+    assert "Traceback" not in refused.output
+    allowed = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", override, "--resplit"])
+    assert allowed.exit_code == 0, allowed.output
+    assert f"warning: --resplit ({key})" in allowed.stdout and "not held-out" in allowed.stdout
+
+
+def test_eval_set_of_a_key_that_keeps_the_split_needs_no_flag(runs):
+    same = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", "dataset.test_size=0.25", "--json"])
+    assert same.exit_code == 0, same.output  # the value it was trained with: nothing changes
+    assert "warnings" not in json.loads(same.stdout)
 
 
 def test_eval_latest_and_a_missing_split(runs):
