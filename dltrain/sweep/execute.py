@@ -16,11 +16,11 @@ from dltrain.errors import ERROR_LOG, Interrupted, TrainingFailed, naming_log
 from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, elapsed, now_iso
 from dltrain.sweep.backends import NoWorkers
-from dltrain.sweep.interrupt import deferred_interrupt, stop_signals
 from dltrain.sweep.point import Job, Trained
 from dltrain.sweep.ranking import Metric
 from dltrain.sweep.state import PointState, RunState, SweepResult
 from dltrain.train import checkpoint
+from dltrain.train.signals import deferred_interrupt, stop_signals
 
 UNFINISHED = ("pending", "interrupted", "failed")  # what a resumed sweep trains again
 
@@ -74,8 +74,8 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
                         if state.status != "pending":
                             plan.tell(state, history)
                         save()
-                    if state.status != "pending":
-                        opts.on_point(sweep, state)
+                    if state.status != "pending" and (trained.record is not None or trained.status != "interrupted"):
+                        opts.on_point(sweep, state)  # not for the runs a stop kept from starting
             finally:
                 results.close()  # an interrupt between two results still stops the backend's running points
     except KeyboardInterrupt:
