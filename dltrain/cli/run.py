@@ -36,6 +36,7 @@ def run(
 
     from dltrain import api
     from dltrain.config.loader import dump_config
+    from dltrain.train.signals import work_saved
 
     if dry_run:
         cfg = api.resolve(config, set_, name=name, seed=seed)
@@ -56,6 +57,7 @@ def run(
         argv=["dltrain", *sys.argv[1:]],
         handle_signals=True,
     )
+    work_saved()  # the run folder is complete: a signal from here on does not change the exit code
     if as_json:
         print_json(result.as_dict())
         return
