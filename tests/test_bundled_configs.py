@@ -46,7 +46,7 @@ def test_the_bundled_configs_are_package_data():
     assert (REPO / "configs").resolve() == BUNDLED_DIR
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert "configs/*.yaml" in project["tool"]["setuptools"]["package-data"]["dltrain"]
-    assert len(bundled_names()) == 10
+    assert len(bundled_names()) == 11  # mlp_mnist_early_stop among them
 
 
 def test_configs_lists_every_bundled_config_with_a_description(cli):
@@ -130,7 +130,13 @@ def test_config_names_and_run_folders_complete(tmp_path):
     run.mkdir(parents=True)
     (run / "meta.json").write_text("{}")
     assert _complete("dltrain run quick", tmp_path) == ["quickstart"]
-    assert set(_complete("dltrain run m", tmp_path)) == {"mlp_mnist", "mlp_tiny", "mlp_tiny_fullbatch", "mine.yaml"}
+    assert set(_complete("dltrain run m", tmp_path)) == {
+        "mlp_mnist",
+        "mlp_mnist_early_stop",
+        "mlp_tiny",
+        "mlp_tiny_fullbatch",
+        "mine.yaml",
+    }
     assert _complete("dltrain gradcheck perceptron_r", tmp_path) == ["perceptron_rosenblatt"]
     assert _complete("dltrain eval l", tmp_path) == ["latest"]
     assert _complete("dltrain eval r", tmp_path) == ["runs/"]
