@@ -41,7 +41,7 @@ def _root(
 
 
 # Each module registers its command on `app` when imported; the order is the order of --help.
-from dltrain.cli import compare, evaluate, list_runs, predict, resume, run, schema, sweep  # noqa: E402,F401
+from dltrain.cli import compare, evaluate, list_runs, predict, report, resume, run, schema, sweep  # noqa: E402,F401
 from dltrain.cli.datasets import app as _datasets  # noqa: E402
 
 app.add_typer(_datasets, name="datasets")

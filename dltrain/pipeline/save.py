@@ -21,7 +21,7 @@ FINAL_FILES = (
 )
 
 
-def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> None:
+def save_record(folder: RunFolder, record: RunRecord, plots: bool = True, report: bool = False) -> None:
     if record.checkpoint:
         checkpoint.save(folder, record.checkpoint)
     folder.write_csv("history.csv", record.history)
@@ -36,6 +36,10 @@ def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> Non
         for name in FINAL_FILES:
             (folder.path / name).unlink(missing_ok=True)
     folder.update_meta(**record.meta)
+    if report:  # last: it shows the folder as saved, whatever the status
+        from dltrain.report.run_page import write_run_report
+
+        write_run_report(folder.path)
 
 
 def draw_plots(folder: RunFolder, record: RunRecord) -> None:

@@ -214,7 +214,7 @@ def _store(folder: RunFolder, sweep: SweepResult, state: PointState, trained: Tr
     )
     run = RunFolder.create(folder.path, state.point.name)
     run.write_text("config.yaml", record.config_yaml)
-    save_record(run, record, plots=cfg.output.plots)
+    save_record(run, record, plots=cfg.output.plots, report=cfg.output.report)
     state.run, state.metrics = run.path, record.metrics
     state.seconds, state.epochs = record.meta.get("seconds"), record.meta.get("epochs_done")
     state.status, state.error = trained.status, trained.error
