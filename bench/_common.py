@@ -139,3 +139,26 @@ def write_results(name: str, doc: dict) -> Path:
     path = RESULTS / f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return path
+
+
+def code_env(checkout: Path, threads: int = 1) -> dict:
+    """Environment that runs `python -m dltrain` from `checkout` (this repository or an older copy of it),
+    writing bytecode caches as an installed package has them."""
+    env = {**thread_env(threads), "PYTHONPATH": str(checkout)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("MPLBACKEND", None)  # what a user's shell gives
+    return env
+
+
+def timed(cmd: list[str], env: dict, cwd: Path = REPO, idle_timeout: float = 20.0) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one command, after waiting for the CPU to go idle; it must succeed."""
+    wait_for_idle(timeout=idle_timeout)
+    before = os.times()
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
+    wall = time.perf_counter() - start
+    after = os.times()
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
+    cpu = after.children_user - before.children_user + after.children_system - before.children_system
+    return wall, cpu

@@ -34,7 +34,7 @@ MLP_ACTIVATIONS = {"identity": "identity", "sigmoid": "logistic", "tanh": "tanh"
 class Baseline(Section):
     """Fit a scikit-learn counterpart beside the dltrain model (written `baseline: sklearn`)."""
 
-    name: Literal["sklearn"] = "sklearn"
+    name: Literal["sklearn"] = Field("sklearn", description="the library fitted beside the model: scikit-learn")
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="estimator parameters that replace those derived from the config, e.g. {max_iter: 150}",

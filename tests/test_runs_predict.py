@@ -91,12 +91,25 @@ def test_a_running_run_whose_process_died_is_crashed(runs, tmp_path):
 
 
 def test_runs_lists_a_folder_with_a_broken_config(runs, tmp_path):
-    copy = shutil.copytree(runs["digits-mlp"], tmp_path / "broken")
-    (copy / "config.yaml").write_text("model: {type: mlp, hidden: [32\n")  # unterminated: not YAML
+    """The dataset and model come from meta.json; a run from before meta.json held them is read
+    from its config, and shown without them when that config is broken."""
+    for name in ("broken", "old-and-broken"):
+        copy = shutil.copytree(runs["digits-mlp"], tmp_path / name)
+        (copy / "config.yaml").write_text("model: {type: mlp, hidden: [32\n")  # unterminated: not YAML
+    meta = json.loads((tmp_path / "old-and-broken" / "meta.json").read_text())
+    del meta["dataset"], meta["model"]
+    (tmp_path / "old-and-broken" / "meta.json").write_text(json.dumps(meta))
+    old = shutil.copytree(tmp_path / "old-and-broken", tmp_path / "old")
+    shutil.copy(runs["digits-mlp"] / "config.yaml", old / "config.yaml")
     shutil.copytree(runs["digits-mlp"], tmp_path / "fine")
     rows = {r["name"]: r for r in json.loads(invoke("runs", tmp_path, "--json").stdout)}
-    assert (rows["broken"]["status"], rows["broken"]["dataset"], rows["broken"]["model"]) == ("completed", None, None)
-    assert (rows["fine"]["dataset"], rows["fine"]["model"]) == ("digits", "mlp 32")
+    shown = {name: (row["status"], row["dataset"], row["model"]) for name, row in rows.items()}
+    assert shown == {
+        "fine": ("completed", "digits", "mlp 32"),
+        "broken": ("completed", "digits", "mlp 32"),
+        "old": ("completed", "digits", "mlp 32"),
+        "old-and-broken": ("completed", None, None),
+    }
 
 
 def test_runs_in_a_missing_folder(tmp_path):

@@ -139,8 +139,8 @@ def test_resolve_leaves_the_callers_dict_alone():
     assert config == before
 
 
-def test_schema_prints_the_config_as_json_schema():
-    result = CliRunner().invoke(app, ["schema"])
+def test_schema_json_prints_the_config_as_json_schema():
+    result = CliRunner().invoke(app, ["schema", "--json"])
     assert result.exit_code == 0
     schema = json.loads(result.stdout)
     assert schema["required"] == ["dataset"] and schema["additionalProperties"] is False

@@ -95,3 +95,5 @@ def test_eval_loads_no_scikit_learn_model_selection_nor_pyplot(split_run, tmp_pa
 def test_runs_loads_neither_matplotlib_nor_scikit_learn(split_run, tmp_path):
     loaded = loaded_by(["runs", str(split_run.parent)], tmp_path)
     assert family(loaded, "matplotlib", "sklearn", "scipy") == []
+    # A row is read from meta.json and metrics.json: no NumPy, no config schema (thousands of folders).
+    assert family(loaded, "numpy", "dltrain.config.schema") == []

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import click
 import typer
 from rich.console import Console
 
@@ -25,25 +26,36 @@ def print_json(doc: Any) -> None:
 def reports_errors(command: Callable) -> Callable:
     """Turn DltrainError and Ctrl-C into a short message and the documented exit code.
 
-    With `as_json=True` the error is also printed on stdout as {"status": ..., "error": ...}.
+    Any other exception is a bug: a one-line message (exit 1), or with DLTRAIN_DEBUG=1 the
+    exception itself with its traceback. With `as_json=True` the error is also printed on
+    stdout as {"status": ..., "error": ...}.
     """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from dltrain.errors import DltrainError, Interrupted, describe
+        from dltrain.errors import DltrainError, Interrupted, TrainingFailed, debugging, describe
 
+        as_json = kwargs.get("as_json", False)
         try:
             return command(*args, **kwargs)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise  # Typer's own exits and usage errors
         except DltrainError as err:
-            _report(err, kwargs.get("as_json", False))
+            _report(err, as_json)
             raise typer.Exit(err.exit_code) from None
         except MemoryError as err:
-            _report(DltrainError(describe(err)), kwargs.get("as_json", False))
+            _report(DltrainError(describe(err)), as_json)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            _report(Interrupted("interrupted"), kwargs.get("as_json", False))
+            _report(Interrupted("interrupted"), as_json)
             raise typer.Exit(130) from None
+        except Exception as err:
+            if debugging():
+                raise
+            _report(TrainingFailed(f"{describe(err)}; run again with DLTRAIN_DEBUG=1 to see the traceback"), as_json)
+            raise typer.Exit(1) from None
 
+    wrapper.reports_errors = True  # type: ignore[attr-defined]  # checked by the tests for every command
     return wrapper
 
 

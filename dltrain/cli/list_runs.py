@@ -8,7 +8,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import print_json, reports_errors
-from dltrain.cli.tables import STATUS_STYLE, table_console
+from dltrain.cli.tables import STATUS_STYLE, fit_widths, table_console
 
 
 @app.command("runs")
@@ -29,6 +29,7 @@ def runs(
 
 def _show(rows: list[dict], runs_dir: Path) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     console = table_console()
     if not rows:
@@ -41,6 +42,9 @@ def _show(rows: list[dict], runs_dir: Path) -> None:
         when = (r["started"] or "")[:16].replace("T", " ")
         metric = f"{r['metric']} {r['value']:.4f}" if r["value"] is not None else ""
         seconds = f"{r['seconds']:.1f}" if r["seconds"] is not None else ""
-        status = f"[{STATUS_STYLE.get(r['status'], 'white')}]{r['status']}[/]"
-        table.add_row(r["name"], when, status, r["dataset"] or "", r["model"] or "", metric, seconds)
+        status = Text(r["status"], style=STATUS_STYLE.get(r["status"], "white"))
+        # Text, not markup: names and meta.json values are shown as they are, and parse faster.
+        cells = (r["name"], when, r["dataset"] or "", r["model"] or "", metric, seconds)
+        table.add_row(*(Text(c) for c in cells[:2]), status, *(Text(c) for c in cells[2:]))
+    fit_widths(table, console)
     console.print(table)

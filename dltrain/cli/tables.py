@@ -39,6 +39,30 @@ def table_console(stderr: bool = False) -> Console:
     return console
 
 
+def fit_widths(table, console: Console) -> None:
+    """Fix each column of `table` at the width of its widest cell when the whole table fits `console`.
+
+    What is printed stays the same; Rich then no longer measures every cell of every column,
+    which is most of the time a table of thousands of rows takes. Cells must be str or Text;
+    a table too wide for the console is left to Rich to fold.
+    """
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    def width(cell) -> int:
+        if isinstance(cell, Text):
+            return max((cell_len(line) for line in cell.plain.split("\n")), default=0)
+        return width(Text.from_markup(cell)) if "[" in cell else cell_len(cell)
+
+    if not all(isinstance(c, (str, Text)) for column in table.columns for c in (column.header, *column.cells)):
+        return
+    widths = [max(width(c) for c in (column.header, *column.cells)) for column in table.columns]
+    _, right, _, left = table.padding
+    if sum(widths) + len(widths) * (left + right + 1) + 1 <= console.width:  # cells, padding and borders
+        for column, w in zip(table.columns, widths):
+            column.width, column.no_wrap = w, True  # every cell fits: nothing to wrap
+
+
 def _stat(value: Any) -> str:
     return number(value)
 

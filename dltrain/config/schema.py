@@ -76,7 +76,10 @@ class Config(Section):
     output: Output = Field(default_factory=Output)
     baseline: Optional[Baseline] = Field(
         None,
-        description="'sklearn': also fit scikit-learn's counterpart on the same split (see dltrain.baseline)",
+        description="'sklearn': also fit scikit-learn's counterpart on the same split and report its metrics beside "
+        "the model's: LogisticRegression for logreg, which keeps scikit-learn's C=1.0 (an L2 penalty dltrain's logreg "
+        "does not have, whatever weight_decay says), as in the logistic-regression tutorial; Perceptron, SGDClassifier "
+        "or SGDRegressor for a perceptron; MLPClassifier or MLPRegressor for an mlp, its settings carried over",
     )
     # Excluded from dumps: a run's config.yaml describes that one run, not the grid it came from.
     sweep: Optional[Sweep] = Field(None, exclude=True, description="grid for `dltrain sweep`; `dltrain run` ignores it")

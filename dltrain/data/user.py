@@ -52,7 +52,7 @@ class Inline(RandomTestSplit):
     name: Literal["inline"] = "inline"
     X: list[list[float]] = Field(min_length=1, description="feature rows")
     y: list[Union[float, list[float]]] = Field(min_length=1, description="label (classification) or target per row")
-    task: Task = "classification"
+    task: Task = Field("classification", description="classification: y holds labels; regression: numeric targets")
     test_size: float = Field(0.0, ge=0.0, lt=1.0, description="fraction held out as the test split")
 
     @model_validator(mode="after")
@@ -81,7 +81,7 @@ class File(RandomTestSplit):
     name: Literal["file"] = "file"
     path: str = Field(description="the .npz or .csv file (relative paths are taken from the working directory)")
     label: str = Field("label", description="label column of a CSV file")
-    task: Task = "classification"
+    task: Task = Field("classification", description="classification: y holds labels; regression: numeric targets")
 
     @field_validator("path")
     @classmethod

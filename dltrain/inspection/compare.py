@@ -25,7 +25,7 @@ from dltrain.errors import ConfigError
 from dltrain.formatting import number, value_text
 from dltrain.runs.reader import Run
 from dltrain.runs.status import run_status
-from dltrain.train.metrics import lower_is_better, main_metric
+from dltrain.train.metric_names import lower_is_better, main_metric
 
 IGNORED_KEYS = {"name"}  # the run column already names every run
 

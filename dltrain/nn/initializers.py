@@ -40,7 +40,7 @@ class Normal(Section):
     """Gaussian N(mean, std^2)."""
 
     name: Literal["normal"] = "normal"
-    mean: float = 0.0
+    mean: float = Field(0.0, description="mean")
     std: float = Field(1.0, gt=0, description="standard deviation")
 
     def draw(self, rng, shape):
@@ -51,8 +51,8 @@ class Uniform(Section):
     """Uniform on [low, high)."""
 
     name: Literal["uniform"] = "uniform"
-    low: float = 0.0
-    high: float = 1.0
+    low: float = Field(0.0, description="lower bound (included)")
+    high: float = Field(1.0, description="upper bound (excluded)")
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -67,7 +67,10 @@ class Uniform(Section):
 
 
 class Xavier(Section):
-    """Glorot & Bengio (2010) uniform: U(-r, r) with r = sqrt(6 / (fan_in + fan_out))."""
+    """Glorot & Bengio (2010) uniform: U(-r, r) with r = sqrt(6 / (fan_in + fan_out)).
+
+    The same as Keras's GlorotUniform and PyTorch's xavier_uniform_ (gain 1).
+    """
 
     name: Literal["xavier"] = "xavier"
 
@@ -77,7 +80,11 @@ class Xavier(Section):
 
 
 class He(Section):
-    """He et al. (2015) normal: N(0, 2 / fan_in), suited to ReLU layers."""
+    """He et al. (2015) normal: N(0, 2 / fan_in), untruncated, suited to ReLU layers.
+
+    The same as PyTorch's kaiming_normal_ (mode fan_in, ReLU gain); not Keras's HeNormal,
+    which draws from a normal truncated at two standard deviations.
+    """
 
     name: Literal["he"] = "he"
 
@@ -89,7 +96,7 @@ INITIALIZERS = {cls.model_fields["name"].default: cls for cls in (Constant, Zero
 
 # The config accepts exactly the initializers of this table, chosen by their `name`.
 if TYPE_CHECKING:  # a union built from the table at run time; type checkers see the base
-    Initializer = Constant
+    Initializer = Section
 else:
     Initializer = Annotated[Union[tuple(INITIALIZERS.values())], Field(discriminator="name")]
 

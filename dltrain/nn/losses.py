@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Union
 
 import numpy as np
 
@@ -37,9 +38,12 @@ def _cross_entropy(a, y):
     return -np.mean(np.sum(y * np.log(_clip(a)), axis=1))
 
 
+Scalar = Union[float, np.floating]
+
+
 @dataclass(frozen=True)
 class Loss:
-    value: Callable[[np.ndarray, np.ndarray], float]
+    value: Callable[[np.ndarray, np.ndarray], Scalar]
     grad: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -68,7 +72,7 @@ def _cross_entropy_from_logits(z, y):
 class FusedLoss:
     """Loss and gradient of an (activation, loss) pair taken from the logits z."""
 
-    value: Callable[[np.ndarray, np.ndarray], float]  # (z, y) -> loss
+    value: Callable[[np.ndarray, np.ndarray], Scalar]  # (z, y) -> loss
     grad: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]  # (z, a, y) -> dL/dz
 
 

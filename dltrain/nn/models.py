@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # Literals built from the tables at run time; type checkers s
     LossName = str
 else:
     ActivationName = Literal[tuple(ACTIVATIONS)]
-    LossName = Literal[("auto", *LOSSES)]
+    LossName = Literal[("auto",) + tuple(LOSSES)]
 
 DEFAULT_LOSS = {"sigmoid": "bce", "softmax": "cross_entropy", "step": "perceptron"}
 

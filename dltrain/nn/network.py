@@ -16,7 +16,7 @@ import numpy as np
 
 from dltrain.nn import activations
 from dltrain.nn.activations import LEAKY_SLOPE
-from dltrain.nn.losses import FUSED, LOSSES
+from dltrain.nn.losses import FUSED, LOSSES, Loss
 from dltrain.nn.optimizers import weight_decay_mask
 
 
@@ -49,12 +49,15 @@ class Dense:
 class Network:
     """Dense layers and the loss they are trained on."""
 
+    _loss: Loss  # the loss on the outputs, where no fused pair takes it from the logits
+
     def __init__(self, layers: list[Dense], loss: str):
         self.layers, self.loss = layers, loss
         self.fused = FUSED.get((layers[-1].activation, loss))
-        self._loss = LOSSES.get(loss)
-        if self.fused is None and self._loss is None:
-            raise ValueError(f"loss {loss!r} cannot train a {layers[-1].activation} output")
+        if self.fused is None:
+            if loss not in LOSSES:
+                raise ValueError(f"loss {loss!r} cannot train a {layers[-1].activation} output")
+            self._loss = LOSSES[loss]
         self.grads = [np.zeros_like(p) for p in self.params]  # dL/dparams, set by loss_and_grads
 
     @property

@@ -34,6 +34,9 @@ def weight_decay_mask(params: Sequence[np.ndarray]) -> list[bool]:
 
 
 class _Base(Section):
+    if TYPE_CHECKING:
+        name: str  # each optimizer's own Literal
+
     lr: float = Field(0.01, gt=0, description="learning rate")
     weight_decay: float = Field(
         0.0,

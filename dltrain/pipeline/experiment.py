@@ -42,6 +42,7 @@ class RunRecord:
     empty means the folder's writer draws them.
     checkpoint: the trainer's state for checkpoint.npz, when it is carried with the record
     (sweep points); a `dltrain run` session writes its checkpoints itself.
+    error_log: the traceback of the unexpected exception that ended the training (error.log).
     """
 
     config_yaml: str
@@ -55,6 +56,7 @@ class RunRecord:
     preprocess: dict[str, np.ndarray] = field(default_factory=dict)  # preprocess.npz: the fitted scaler
     figures: dict[str, bytes] = field(default_factory=dict)
     checkpoint: dict[str, np.ndarray] = field(default_factory=dict)
+    error_log: Optional[str] = None
 
 
 def blas_setup() -> list[dict]:
@@ -165,6 +167,9 @@ class Experiment:
         return {
             "name": self.cfg.name,
             "seed": self.cfg.seed,
+            # What `dltrain runs` shows, so that listing a folder reads meta.json and never parses the config.
+            "dataset": self.cfg.dataset.name,
+            "model": self.cfg.model.model_dump(include={"type", "hidden"}),  # {'type': 'mlp', 'hidden': [64]}
             "dltrain_version": __version__,
             "python_version": platform.python_version(),
             "numpy_version": np.__version__,

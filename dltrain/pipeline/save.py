@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dltrain.errors import ERROR_LOG
 from dltrain.pipeline.experiment import RunRecord
 from dltrain.runs.folder import RunFolder
 from dltrain.train import checkpoint
@@ -35,6 +36,10 @@ def save_record(folder: RunFolder, record: RunRecord, plots: bool = True, report
     else:
         for name in FINAL_FILES:
             (folder.path / name).unlink(missing_ok=True)
+    if record.error_log:
+        folder.write_text(ERROR_LOG, record.error_log)
+    else:  # an earlier session's traceback no longer describes this run
+        (folder.path / ERROR_LOG).unlink(missing_ok=True)
     folder.update_meta(**record.meta)
     if report:  # last: it shows the folder as saved, whatever the status
         from dltrain.report.run_page import write_run_report

@@ -20,7 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from dltrain.errors import Interrupted, RunFolderError, describe
+from dltrain.errors import ERROR_LOG, Interrupted, RunFolderError, debugging, describe, is_bug, traceback_text
 from dltrain.pipeline.experiment import Experiment, RunRecord, weights_of
 from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, now_iso
@@ -74,6 +74,7 @@ class Session:
         self.seconds_before = seconds_before
         self.saved_epoch = exp.trainer.epoch  # epoch of the newest checkpoint on disk
         self.write_error: Optional[RunFolderError] = None
+        self.bug: Optional[Exception] = None  # an unexpected exception that ended the training
 
     def train(self) -> RunResult:
         clock = time.perf_counter()
@@ -81,6 +82,7 @@ class Session:
             with graceful_stop(self.exp.trainer, enabled=self.handle_signals):
                 status, error = self._fit()
                 record = self.exp.record(status, error)
+                record.error_log = traceback_text(self.bug) if self.bug else None
                 record.meta.update(ended=now_iso(), seconds=round(self.seconds_before + time.perf_counter() - clock, 3))
                 self._save(record, status)
         except ForcedExit:
@@ -91,6 +93,8 @@ class Session:
             ) from None
         if self.write_error is not None:
             raise self.write_error
+        if self.bug is not None and debugging():
+            raise self.bug  # the run folder is saved; now the traceback, for a debugger
         meta = record.meta
         return RunResult(self.folder.path, status, record.metrics, meta["seconds"], meta["epochs_done"], error)
 
@@ -112,6 +116,9 @@ class Session:
         except ForcedExit:
             raise
         except Exception as err:  # diverged, out of memory, or a bug: whatever it is, save what was done
+            if is_bug(err):
+                self.bug = err
+                return Status.FAILED, describe(err, log=self.folder.path / ERROR_LOG)
             return Status.FAILED, describe(err)
         except KeyboardInterrupt:  # no handlers installed (the Python API): the epoch was rolled back
             return Status.INTERRUPTED, "interrupted by the user"

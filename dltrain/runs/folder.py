@@ -16,12 +16,13 @@ import time
 import zipfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from dltrain.atomic import write_atomically
 from dltrain.errors import RunFolderError
+
+if TYPE_CHECKING:  # NumPy is loaded by the commands that read or write arrays, not by those that list folders
+    import numpy as np
 
 
 class RunFolder:
@@ -70,6 +71,8 @@ class RunFolder:
         return self.write_text(filename, buf.getvalue())
 
     def write_npz(self, filename: str, arrays: dict[str, np.ndarray]) -> Path:
+        import numpy as np
+
         buf = io.BytesIO()
         np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub misreads **kwargs as allow_pickle
         return self.write_bytes(filename, buf.getvalue())
@@ -85,6 +88,8 @@ class RunFolder:
             raise RunFolderError(f"{self.path / filename} is unreadable: {err}") from None
 
     def read_npz(self, filename: str) -> dict[str, np.ndarray]:
+        import numpy as np
+
         try:
             with np.load(self.path / filename, allow_pickle=False) as archive:
                 return {k: archive[k] for k in archive.files}

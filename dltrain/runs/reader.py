@@ -17,14 +17,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
-import numpy as np
-
-from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, RunFolderError
-from dltrain.nn.network import Network
 from dltrain.runs.folder import RunFolder
+
+if TYPE_CHECKING:  # finding run folders needs neither NumPy nor the schema; reading one loads them
+    import numpy as np
+
+    from dltrain.config.schema import Config
+    from dltrain.nn.network import Network
 
 PathLike = Union[str, Path]
 
@@ -35,13 +37,13 @@ def is_run_folder(path: Path) -> bool:
 
 @dataclass
 class Run:
-    """One run folder, read. history rows: {'epoch': int, 'train_loss': float, ...} (None where blank)."""
+    """One run folder, read: config, meta and metrics at once; history rows ({'epoch': int,
+    'train_loss': float, ...}, None where blank), weights and preprocessing on first use."""
 
     path: Path
     config: Config
     meta: dict
     metrics: dict = field(default_factory=dict)
-    history: list[dict] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -55,6 +57,11 @@ class Run:
     def split_metrics(self) -> dict:
         """metrics.json without the baseline: {'train': {...}, 'val': {...}, 'test': {...}}."""
         return {k: v for k, v in self.metrics.items() if k != "baseline"}
+
+    @cached_property
+    def history(self) -> list[dict]:
+        """history.csv's rows, read when first asked for (comparing or listing runs does not need them)."""
+        return _read_history(self.path / "history.csv")
 
     @cached_property
     def weights(self) -> dict[str, np.ndarray]:
@@ -75,6 +82,8 @@ class Run:
 
     def network(self) -> Network:
         """The trained network: built from the config, then given the saved weights."""
+        import numpy as np
+
         W = self.weights
         n_layers = sum(1 for k in W if re.fullmatch(r"W\d+", k))
         if n_layers == 0:
@@ -153,7 +162,7 @@ def read_run(path: PathLike) -> Run:
     metrics = folder.read_json("metrics.json") if (path / "metrics.json").exists() else {}
     if not isinstance(meta, dict) or not isinstance(metrics, dict):
         raise RunFolderError(f"{path}: meta.json and metrics.json must hold JSON objects")
-    return Run(path, config, meta, metrics, _read_history(path / "history.csv"))
+    return Run(path, config, meta, metrics)
 
 
 def run_folders(runs_dir: PathLike, sort: bool = True) -> list[Path]:

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from dltrain.errors import describe
+from dltrain.errors import describe, is_bug, traceback_text
 from dltrain.pipeline.experiment import Experiment, RunRecord
 from dltrain.runs.folder import elapsed, now_iso
 from dltrain.train import checkpoint
@@ -52,7 +52,7 @@ def train_point(
         except Exception as err:  # e.g. the dataset is missing on this worker
             return Trained(index, "failed", error=describe(err))
         started, clock = now_iso(), time.perf_counter()
-        status, error = "completed", None
+        status, error, bug = "completed", None, None
         try:
             # Overflow on the way to NaN is reported once, by the trainer's divergence check (as `dltrain run` does).
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -60,8 +60,9 @@ def train_point(
             if exp.trainer.stop_requested:
                 status, error = "interrupted", "the sweep was interrupted"
         except Exception as err:  # one failing point must not end the sweep
-            status, error = "failed", describe(err)
+            status, error, bug = "failed", describe(err), err if is_bug(err) else None
     record = exp.record(status, error)
+    record.error_log = traceback_text(bug) if bug else None  # the sweep names the file once it has a folder
     record.meta.update(started=started, ended=now_iso(), seconds=elapsed(clock))
     if (
         status != "failed"

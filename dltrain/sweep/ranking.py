@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from dltrain.errors import ConfigError
-from dltrain.train.metrics import SPLIT_METRICS, lower_is_better, main_metric
+from dltrain.train.metric_names import SPLIT_METRICS, lower_is_better, main_metric
 
 SPLITS = ("train", "val", "test")
 

@@ -23,7 +23,7 @@ import yaml
 from dltrain.api import resolve
 from dltrain.config.loader import dump_config
 from dltrain.config.schema import Config
-from dltrain.errors import ConfigError, Interrupted, TrainingFailed
+from dltrain.errors import ERROR_LOG, ConfigError, Interrupted, TrainingFailed, naming_log
 from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, elapsed, now_iso
 from dltrain.sweep.backends import make_backend
@@ -213,6 +213,8 @@ def _store(folder: RunFolder, sweep: SweepResult, state: PointState, trained: Tr
         argv=sweep.argv, sweep={"folder": sweep.name, "point": state.point.index, "values": state.point.values}
     )
     run = RunFolder.create(folder.path, state.point.name)
+    if record.error_log:
+        trained.error = record.meta["error"] = naming_log(str(trained.error), run.path / ERROR_LOG)
     run.write_text("config.yaml", record.config_yaml)
     save_record(run, record, plots=cfg.output.plots, report=cfg.output.report)
     state.run, state.metrics = run.path, record.metrics

@@ -61,7 +61,8 @@ class Trainer:
         n = len(self.X)
         self.batch_size = n if self.cfg.batch_size == "full" else min(self.cfg.batch_size, n)
         steps = self.cfg.epochs * -(-n // self.batch_size)
-        self.optimizer = optimizer_cfg.build(net.params, net.decay_mask, steps=steps)
+        # step(grads) updates net.params in place; state() / load_state() for checkpoints (nn/optimizers.py)
+        self.optimizer = optimizer_cfg.build(net.params, steps=steps)
         # Work buffers, allocated once. Each epoch's shuffled rows are gathered a few
         # batches at a time into `_gathered`, so every batch is a contiguous slice without
         # a second full copy of the training split in memory.

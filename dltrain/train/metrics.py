@@ -1,13 +1,10 @@
-"""Final metrics of a trained network on each split, and which way each metric is better.
+"""Final metrics of a trained network on each split (their names, which way each is better
+and a run's main metric are in `dltrain.train.metric_names`, re-exported here).
 
 Classifiers: loss and accuracy. Regression: loss, mse, mae and r2. The scores are
 scikit-learn's formulas written in NumPy, operation for operation (so they give its
 bits, `tests/test_metrics.py`): loading scikit-learn would cost a command more than
 computing them.
-A run's main metric, the one `dltrain runs` shows and a sweep ranks by unless told
-otherwise, is test.accuracy for a classifier and test.loss otherwise (loss, because
-every run has it and it is what training minimised); val, then train, stand in for a
-run without a test split.
 """
 
 from __future__ import annotations
@@ -17,27 +14,8 @@ from typing import Optional
 import numpy as np
 
 from dltrain.nn.network import Network
+from dltrain.train.metric_names import LOWER_IS_BETTER, SPLIT_METRICS, lower_is_better, main_metric  # noqa: F401
 from dltrain.train.targets import encode, predict_classes
-
-SPLIT_METRICS = ("loss", "accuracy", "mse", "mae", "r2")  # what split_metrics can give back
-LOWER_IS_BETTER = frozenset({"loss", "mse", "mae", "log_loss"})  # log_loss: the sklearn baseline's; all others higher
-
-
-def lower_is_better(metric: str) -> bool:
-    """For 'test.mse', 'baseline.test.log_loss' or a bare 'loss': whether smaller values are better."""
-    return metric.rsplit(".", 1)[-1] in LOWER_IS_BETTER
-
-
-def main_metric(metrics: dict) -> Optional[str]:
-    """'test.accuracy' for a classifier, 'test.loss' otherwise; from val or train when there is no test split.
-
-    metrics: as in metrics.json, {'train': {...}, 'val': {...}, 'test': {...}}; None when it has no split.
-    """
-    for split in ("test", "val", "train"):
-        values = metrics.get(split)
-        if values:
-            return f"{split}.{'accuracy' if 'accuracy' in values else 'loss'}"
-    return None
 
 
 def regression_scores(target: np.ndarray, outputs: np.ndarray) -> dict[str, float]:

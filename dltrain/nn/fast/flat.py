@@ -49,7 +49,7 @@ class SpanMemo:
     identity is cheaper than walking their memory again.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._arrays: tuple = ()
         self._span: Optional[np.ndarray] = None
 

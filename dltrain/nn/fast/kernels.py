@@ -58,7 +58,7 @@ def _softmax(z, out):
     return e
 
 
-ACTIVATION_KERNELS: dict[str, tuple[Callable, Callable]] = {
+ACTIVATION_KERNELS: dict[str, tuple[Callable, Optional[Callable]]] = {
     "identity": (lambda z, out: z, _identity_backward),  # forward: nothing to compute, z is a
     "sigmoid": (_sigmoid, _sigmoid_backward),
     "tanh": (lambda z, out: np.tanh(z, out=out), _tanh_backward),

@@ -41,10 +41,10 @@ class FastNetwork(Network):
     def __init__(self, layers: list[Dense], loss: str):
         super().__init__(layers, loss)
         self.flat_params, views = packed(self.params)
-        views = iter(views)
+        view = iter(views)
         for layer in layers:  # the layers now hold views of flat_params, with their values
-            layer.W = _filled(next(views), layer.W)
-            layer.b = None if layer.b is None else _filled(next(views), layer.b)
+            layer.W = _filled(next(view), layer.W)
+            layer.b = None if layer.b is None else _filled(next(view), layer.b)
         self.flat_grads, self.grads = packed(self.params)
         self._kernels = [activation_kernels(layer) for layer in layers]
         self._loss_kernels = loss_kernels(layers[-1].activation, loss, self.fused)

@@ -1,0 +1,152 @@
+"""Commands over many run folders, as a user has them after a few sweeps: `dltrain runs DIR`
+over 250 to 2,000 folders (is it linear?), `dltrain compare` of 200 runs and `dltrain report`
+of a 100-point sweep.
+
+    python bench/scale.py [--repeats 5] [--counts 250 500 1000 2000] [--before OLD_CHECKOUT]
+
+The folders are copies of one real run (`configs/perceptron_or.yaml`), each with its own
+name, start time, learning rate, status and metrics; a few are failed, interrupted or left
+`running` by a process that is gone. The sweep is a real 100-point sweep of the same
+config. Every command runs in a new process, as from a shell; wall and CPU seconds are
+medians of `--repeats`. `--before DIR` times a second checkout of dltrain (e.g. one made
+with `git worktree add`) on the same folders, alternating with this one, so background load
+hits both alike.
+
+Targets: `runs` over 2,000 folders <= 1 s and linear in the count; compare of 200 runs
+<= 1.5 s; report of a 100-point sweep <= 5 s. Results in bench/results/scale-*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from _common import REPO, code_env, machine, timed, write_results
+
+STATUSES = ["completed"] * 16 + ["failed", "interrupted", "running", "completed"]  # 'running' with a dead pid
+
+
+def template_run(workdir: Path, checkout: Path) -> Path:
+    """One real run folder of the OR-gate perceptron."""
+    runs = workdir / "template"
+    subprocess.run(
+        [sys.executable, "-m", "dltrain", "run", "configs/perceptron_or.yaml", "--runs-dir", str(runs), "-q"],
+        check=True,
+        capture_output=True,
+        env=code_env(checkout),
+        cwd=REPO,
+    )
+    return next(runs.iterdir())
+
+
+def clone_runs(template: Path, runs_dir: Path, count: int) -> list[Path]:
+    """`count` run folders in `runs_dir` made from `template`: names, start times, lr, status and metrics differ."""
+    files = {p.name: p.read_bytes() for p in template.iterdir() if p.is_file()}
+    meta, metrics = json.loads(files.pop("meta.json")), json.loads(files.pop("metrics.json"))
+    config = files.pop("config.yaml").decode()
+    start = datetime(2026, 1, 1, 9, 0, 0).astimezone()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    made = []
+    for i in range(count):
+        when = start + timedelta(seconds=37 * i)
+        path = runs_dir / f"{when:%Y%m%d-%H%M%S}-perceptron-or-{i}"
+        path.mkdir()
+        for name, data in files.items():
+            (path / name).write_bytes(data)
+        lr = 0.001 * (1 + i % 50)
+        (path / "config.yaml").write_text(config.replace("lr: 0.01", f"lr: {lr!r}"))
+        status = STATUSES[i % len(STATUSES)]
+        run_meta = {**meta, "started": when.isoformat(timespec="seconds"), "status": status, "pid": 2**22 + i}
+        (path / "meta.json").write_text(json.dumps(run_meta, indent=2))
+        if status == "completed":
+            run_metrics = json.loads(json.dumps(metrics))
+            run_metrics["train"]["accuracy"] = (i % 5) / 4
+            (path / "metrics.json").write_text(json.dumps(run_metrics, indent=2))
+        made.append(path)
+    return made
+
+
+def sweep_folder(workdir: Path, checkout: Path) -> Path:
+    """A real 100-point sweep of the OR-gate perceptron (10 learning rates x 10 seeds)."""
+    runs = workdir / "sweeps"
+    lrs = ",".join(str(0.002 * (k + 1)) for k in range(10))
+    subprocess.run(
+        [sys.executable, "-m", "dltrain", "sweep", "configs/perceptron_or.yaml", "--runs-dir", str(runs)]
+        + ["--grid", f"training.optimizer.lr={lrs}", "--grid", f"seed={','.join(map(str, range(10)))}", "--jobs", "2"],
+        check=True,
+        capture_output=True,
+        env=code_env(checkout),
+        cwd=REPO,
+    )
+    return next(runs.iterdir())
+
+
+def has_command(checkout: Path, command: str) -> bool:
+    proc = subprocess.run(
+        [sys.executable, "-m", "dltrain", command, "--help"], capture_output=True, env=code_env(checkout), cwd=REPO
+    )
+    return proc.returncode == 0
+
+
+def measure(cases: dict[str, list[str]], checkouts: dict[str, Path], repeats: int) -> dict:
+    """{case: {checkout label: {'wall': [...], 'cpu': [...]}}}; the checkouts alternate within each repeat."""
+    results: dict = {case: {label: {"wall": [], "cpu": []} for label in checkouts} for case in cases}
+    dltrain = [sys.executable, "-m", "dltrain"]
+    for checkout in checkouts.values():  # warm-up: bytecode caches, the page cache
+        for args in cases.values():
+            timed([*dltrain, *args], code_env(checkout))
+    for _ in range(repeats):
+        for case, args in cases.items():
+            for label, checkout in checkouts.items():
+                wall, cpu = timed([*dltrain, *args], code_env(checkout))
+                results[case][label]["wall"].append(wall)
+                results[case][label]["cpu"].append(cpu)
+    return results
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--counts", type=int, nargs="+", default=[250, 500, 1000, 2000])
+    p.add_argument("--before", type=Path, help="another dltrain checkout to time on the same folders")
+    a = p.parse_args()
+    checkouts = {"now": REPO, **({"before": a.before.resolve()} if a.before else {})}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        template = template_run(work, REPO)
+        cases = {}
+        for count in a.counts:
+            clone_runs(template, work / f"runs-{count}", count)
+            cases[f"runs {count}"] = ["runs", str(work / f"runs-{count}")]
+        clone_runs(template, work / "compare-200", 200)
+        cases["compare 200"] = ["compare", str(work / "compare-200")]
+        if has_command(REPO, "report"):
+            sweep = sweep_folder(work, REPO)
+            cases["report sweep 100"] = ["report", str(sweep), "--output", str(work / "report")]
+        measured = measure(cases, checkouts, a.repeats)
+        shutil.rmtree(work, ignore_errors=True)
+    doc = {"machine": machine(), "repeats": a.repeats, "checkouts": {k: str(v) for k, v in checkouts.items()}}
+    doc["results"] = measured
+    print(f"{'case':20s}" + "".join(f"{label + ' wall':>12s}{label + ' cpu':>11s}" for label in checkouts))
+    for case, by_label in measured.items():
+        row = "".join(
+            f"{statistics.median(v['wall']):12.3f}{statistics.median(v['cpu']):11.3f}" for v in by_label.values()
+        )
+        print(f"{case:20s}{row}")
+    counts = [n for n in a.counts if f"runs {n}" in measured]
+    for label in checkouts:  # linear: the same cost per extra folder at every size
+        walls = [statistics.median(measured[f"runs {n}"][label]["wall"]) for n in counts]
+        slopes = [1000 * (t1 - t0) / (n1 - n0) for n0, n1, t0, t1 in zip(counts, counts[1:], walls, walls[1:])]
+        print(f"{label}: runs, ms per extra folder between {counts}: {', '.join(f'{s:.3f}' for s in slopes)}")
+    print(f"results: {write_results('scale', doc)}")
+
+
+if __name__ == "__main__":
+    main()
