@@ -106,15 +106,19 @@ def _add_runs(page: Page, parts: list[Parts], grid: Optional[dict], missing: Opt
             f'<p class="problems">these runs are of {len(cmp.groups)} kinds: {esc(kinds)}; each is ranked on its own.</p>'
         )
     short = short_names(cmp.changed_keys, cmp.all_keys)
-    metrics = [k for k in cmp.metric_keys if not k.startswith("baseline.")]
-    headers = ["#", "run", "status", *metrics, "epochs", "seconds", *(short[k] for k in cmp.changed_keys)]
+    ranked = [g.metric for g in cmp.groups if g.metric]
+    metrics = list(dict.fromkeys([*ranked, *(k for k in cmp.metric_keys if not k.startswith("baseline."))]))
+    # the ranked metric, then what differs (a sweep's keys), then the other metrics
+    headers = ["#", "run", "status", *metrics[: len(set(ranked))], *(short[k] for k in cmp.changed_keys)]
+    headers += [*metrics[len(set(ranked)) :], "epochs", "seconds"]
     body = []
     for group in cmp.groups:
         for rank, i in enumerate(group.rows, 1):
             row = cmp.rows[i]
+            values = [row.get(k) for k in metrics]
             body.append(
-                [rank, row["run"], row["status"], *(row.get(k) for k in metrics), row["epochs"], row["seconds"]]
-                + [row.get(k) for k in cmp.changed_keys]
+                [rank, row["run"], row["status"], *values[: len(set(ranked))], *(row.get(k) for k in cmp.changed_keys)]
+                + [*values[len(set(ranked)) :], row["epochs"], row["seconds"]]
             )
     page.section(
         "runs" + (f", best {cmp.groups[0].metric} first" if cmp.groups[0].metric else ""),

@@ -46,6 +46,7 @@ def curves(
         scale["domain"] = [lo / 1.5, hi * 1.5] if use_log else [lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)]
     many = len(runs) > 10
     pick = {"name": "pick", "select": {"type": "point", "fields": ["run"]}, "bind": "legend"}
+    zoom = {"name": "zoom", "select": "interval", "bind": "scales"}  # drag to pan, scroll to zoom
     encoding = {
         "x": {"field": "epoch", "type": "quantitative", "axis": {"tickMinStep": 1}},
         "y": {"field": key, "type": "quantitative", "scale": scale, "title": ylabel},
@@ -66,7 +67,7 @@ def curves(
         "data": {"values": values},
         "encoding": encoding,
         "layer": [
-            {"params": [pick], "mark": {"type": "line", "clip": True, "strokeWidth": 1.6}},
+            {"params": [pick, zoom], "mark": {"type": "line", "clip": True, "strokeWidth": 1.6}},
             {
                 "mark": {"type": "point", "filled": True, "size": 22, "clip": True},
                 "encoding": {"tooltip": tooltip, "strokeDash": {"value": [1, 0]}},
