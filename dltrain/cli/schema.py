@@ -15,7 +15,12 @@ Every key of an experiment config (YAML), its type, default and meaning, generat
 the schema by `dltrain schema --markdown`; `dltrain schema` prints the same as tables and
 `dltrain schema --json` as JSON Schema. A key that takes one of several sections (a
 dataset, a model, an optimizer, an initializer) lists the keys every choice shares, then
-each choice with its own."""
+each choice with its own.
+
+Where libraries differ, the key says which one dltrain follows: weight decay
+(`training.optimizer.weight_decay`), the `he` and `xavier` initializers (`model.init`),
+leaky ReLU's slope (`model.negative_slope`), how `bce` averages (`training.loss`), the
+Rosenblatt rule (`model.rule`) and the scikit-learn baseline's C (`baseline`)."""
 
 
 @app.command()

@@ -21,7 +21,12 @@ from dltrain.nn.optimizers import GD, Optimizer
 class Training(Section):
     """How the model is fitted."""
 
-    loss: LossName = Field("auto", description="auto: bce (sigmoid), cross_entropy (softmax), mse (otherwise)")
+    loss: LossName = Field(
+        "auto",
+        description="auto: bce (sigmoid), cross_entropy (softmax), mse (otherwise). bce and mse average over samples "
+        "and outputs alike, as PyTorch (reduction='mean') and Keras do, so k sigmoid outputs do not weigh k times "
+        "one; cross_entropy averages over samples the sum over classes; sse is the plain sum",
+    )
     optimizer: Optimizer = Field(default_factory=GD, description="gd | sgd | adam and their settings")
     epochs: int = Field(100, gt=0, description="passes over the training split")
     batch_size: Union[Literal["full"], int] = Field(

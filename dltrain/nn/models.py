@@ -102,7 +102,13 @@ class Perceptron(_Model):
     w += lr (y - y_hat) x. `gradient`: any activation trained by gradient descent on a loss."""
 
     type: Literal["perceptron"] = "perceptron"
-    rule: Literal["rosenblatt", "gradient"] = Field("rosenblatt", description="how the weights are updated")
+    rule: Literal["rosenblatt", "gradient"] = Field(
+        "rosenblatt",
+        description="how the weights are updated. rosenblatt: the step output predicts 1 at z >= 0 and each "
+        "mistake updates w += lr (y - y_hat) x, so from zero weights on the OR gate it makes a different sequence "
+        "of mistakes than scikit-learn's Perceptron, which updates whenever y z <= 0 (y in -1, +1), z = 0 included. "
+        "gradient: gradient descent on training.loss",
+    )
     activation: Optional[ActivationName] = Field(
         None, description="output activation; default step (rosenblatt) or sigmoid (gradient)"
     )
