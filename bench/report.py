@@ -78,10 +78,13 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--loads", type=int, default=5)
     p.add_argument("--epochs", type=int, default=2, help="MNIST epochs (the figures' size does not depend on them)")
+    p.add_argument("--keep", type=Path, help="write the runs and reports here instead of a temporary folder")
     a = p.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, page in build(Path(tmp), a.epochs).items():
+        root = a.keep or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        for name, page in build(root, a.epochs).items():
             seconds = render_seconds(page, a.loads)
             rows.append(
                 {
