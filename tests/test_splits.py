@@ -23,9 +23,17 @@ ID = 0  # column holding each row's index; left unscaled ("none") to read it bac
 
 
 def dataset(n: int = N, test=None) -> Dataset:
-    """n rows of 3 features: the row index, then two skewed features; labels 70% class 0, 30% class 1."""
+    """n rows of 4 features: the row index, two skewed features and one spanning less than 1;
+    labels 70% class 0, 30% class 1."""
     rng = np.random.default_rng(7)
-    X = np.column_stack([np.arange(n, dtype=np.float64), rng.exponential(3.0, n) + 5.0, rng.normal(-2.0, 4.0, n)])
+    X = np.column_stack(
+        [
+            np.arange(n, dtype=np.float64),
+            rng.exponential(3.0, n) + 5.0,
+            rng.normal(-2.0, 4.0, n),
+            rng.uniform(0.1, 0.4, n),
+        ]
+    )
     y = (np.arange(n) % 10 >= 7).astype(np.int64)
     return Dataset(X=X, y=y, classes=[0, 1], test=test)
 
@@ -74,7 +82,7 @@ def test_standard_gives_the_training_split_mean_0_and_std_1_and_test_differs():
 @pytest.mark.parametrize("kind", ["minmax", "standard"])
 def test_the_scaler_ignores_a_predefined_test_set(kind):
     # MNIST-style: the test set comes with the data; a far wider one must not move train's scaling.
-    wide = np.random.default_rng(1).normal(50.0, 30.0, (40, 3))
+    wide = np.random.default_rng(1).normal(50.0, 30.0, (40, 4))
     ds, narrow = dataset(test=(wide, np.zeros(40, dtype=np.int64))), dataset()
     with_test = make_splits(ds, config(test_size=0.0, scaling=kind), np.float64)
     alone = make_splits(narrow, config(test_size=0.0, scaling=kind), np.float64)
@@ -90,12 +98,16 @@ def test_none_leaves_the_features_as_loaded():
     assert splits.scaler.arrays() == {}
 
 
-def test_a_constant_feature_stays_finite():
-    ds = dataset()
+def test_a_feature_constant_in_train_is_only_shifted():
+    # Its span is 0: dividing by it would give inf or NaN, so it keeps scale 1 and new values stay finite.
+    test_X = np.full((5, 4), 7.0)
+    ds = dataset(test=(test_X, np.zeros(5, dtype=np.int64)))
     ds.X[:, 1] = 3.0
     for kind in ("minmax", "standard"):
-        X = make_splits(ds, config(test_size=0.25, scaling=kind), np.float64).train[0]
-        np.testing.assert_array_equal(X[:, 1], 0.0)
+        splits = make_splits(ds, config(scaling=kind), np.float64)
+        np.testing.assert_array_equal(splits.train[0][:, 1], 0.0)
+        np.testing.assert_array_equal(splits.test[0][:, 1], 4.0)  # 7 - 3, divided by 1
+        assert splits.scaler.arrays()["scaler_scale"][1] == 1.0
 
 
 def test_samples_are_flattened_to_rows_and_cast_to_the_run_dtype():
@@ -107,6 +119,26 @@ def test_samples_are_flattened_to_rows_and_cast_to_the_run_dtype():
 
 
 # --- splits: sizes, order of carving, stratification, seed -----------------------------
+
+
+def test_the_splits_are_named_in_order_and_keep_the_classes():
+    splits = raw_split(dataset(), test_size=0.25, validation_split=0.2)
+    assert [name for name, _ in splits.items()] == ["train", "val", "test"]
+    assert splits.classes == [0, 1] and splits.n_classes == 2
+    assert [name for name, _ in raw_split(dataset(), test_size=0.25).items()] == ["train", "test"]
+
+
+def test_a_dataset_without_test_size_keeps_every_row_for_training():
+    # The OR gate's options have no test_size: nothing is held out.
+    splits = make_splits(dataset(), DatasetConfig(name="gate", scaling="none"), np.float64)
+    assert splits.test is None and splits.val is None and len(splits.train[0]) == N
+
+
+def test_no_training_rows_is_a_data_error():
+    test = (np.zeros((3, 4)), np.zeros(3, dtype=np.int64))
+    ds = Dataset(X=np.zeros((0, 4)), y=np.zeros(0, dtype=np.int64), classes=[0, 1], test=test)
+    with pytest.raises(DataError, match="^the training split is empty$"):
+        raw_split(ds)
 
 
 def test_test_size_and_validation_split_are_the_fractions_held_out():
@@ -216,11 +248,18 @@ TESTED = {
     "test_size": [
         test_test_size_and_validation_split_are_the_fractions_held_out,
         test_unstratified_splits_are_scikit_learns_row_for_row,
+        test_a_dataset_without_test_size_keeps_every_row_for_training,
     ],
     "stratify": [test_stratified_splits_keep_the_class_proportions, test_stratify_is_ignored_for_regression_targets],
     "scaling=none": [test_none_leaves_the_features_as_loaded],
-    "scaling=minmax": [test_minmax_maps_the_training_min_and_max_to_0_and_1_and_the_rest_with_them],
-    "scaling=standard": [test_standard_gives_the_training_split_mean_0_and_std_1_and_test_differs],
+    "scaling=minmax": [
+        test_minmax_maps_the_training_min_and_max_to_0_and_1_and_the_rest_with_them,
+        test_a_feature_constant_in_train_is_only_shifted,
+    ],
+    "scaling=standard": [
+        test_standard_gives_the_training_split_mean_0_and_std_1_and_test_differs,
+        test_a_feature_constant_in_train_is_only_shifted,
+    ],
 }
 
 
