@@ -143,7 +143,8 @@ def write_results(name: str, doc: dict) -> Path:
 
 def code_env(checkout: Path, threads: int = 1) -> dict:
     """Environment that runs `python -m dltrain` from `checkout` (this repository or an older copy of it),
-    writing bytecode caches as an installed package has them."""
+    writing bytecode caches as an installed package has them. Run the command in `checkout`:
+    `python -m` puts the working directory first on the path."""
     env = {**thread_env(threads), "PYTHONPATH": str(checkout)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("MPLBACKEND", None)  # what a user's shell gives

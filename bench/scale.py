@@ -30,6 +30,7 @@ from pathlib import Path
 
 from _common import REPO, code_env, machine, timed, write_results
 
+CONFIG = next(p for p in (REPO / "configs", REPO / "dltrain" / "configs") if p.is_dir()) / "perceptron_or.yaml"
 STATUSES = ["completed"] * 16 + ["failed", "interrupted", "running", "completed"]  # 'running' with a dead pid
 
 
@@ -37,11 +38,11 @@ def template_run(workdir: Path, checkout: Path) -> Path:
     """One real run folder of the OR-gate perceptron."""
     runs = workdir / "template"
     subprocess.run(
-        [sys.executable, "-m", "dltrain", "run", "configs/perceptron_or.yaml", "--runs-dir", str(runs), "-q"],
+        [sys.executable, "-m", "dltrain", "run", str(CONFIG), "--runs-dir", str(runs), "-q"],
         check=True,
         capture_output=True,
         env=code_env(checkout),
-        cwd=REPO,
+        cwd=checkout,
     )
     return next(runs.iterdir())
 
@@ -78,19 +79,19 @@ def sweep_folder(workdir: Path, checkout: Path) -> Path:
     runs = workdir / "sweeps"
     lrs = ",".join(str(0.002 * (k + 1)) for k in range(10))
     subprocess.run(
-        [sys.executable, "-m", "dltrain", "sweep", "configs/perceptron_or.yaml", "--runs-dir", str(runs)]
+        [sys.executable, "-m", "dltrain", "sweep", str(CONFIG), "--runs-dir", str(runs)]
         + ["--grid", f"training.optimizer.lr={lrs}", "--grid", f"seed={','.join(map(str, range(10)))}", "--jobs", "2"],
         check=True,
         capture_output=True,
         env=code_env(checkout),
-        cwd=REPO,
+        cwd=checkout,
     )
     return next(runs.iterdir())
 
 
 def has_command(checkout: Path, command: str) -> bool:
     proc = subprocess.run(
-        [sys.executable, "-m", "dltrain", command, "--help"], capture_output=True, env=code_env(checkout), cwd=REPO
+        [sys.executable, "-m", "dltrain", command, "--help"], capture_output=True, env=code_env(checkout), cwd=checkout
     )
     return proc.returncode == 0
 
@@ -101,11 +102,11 @@ def measure(cases: dict[str, list[str]], checkouts: dict[str, Path], repeats: in
     dltrain = [sys.executable, "-m", "dltrain"]
     for checkout in checkouts.values():  # warm-up: bytecode caches, the page cache
         for args in cases.values():
-            timed([*dltrain, *args], code_env(checkout))
+            timed([*dltrain, *args], code_env(checkout), checkout)
     for _ in range(repeats):
         for case, args in cases.items():
             for label, checkout in checkouts.items():
-                wall, cpu = timed([*dltrain, *args], code_env(checkout))
+                wall, cpu = timed([*dltrain, *args], code_env(checkout), checkout)
                 results[case][label]["wall"].append(wall)
                 results[case][label]["cpu"].append(cpu)
     return results

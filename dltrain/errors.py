@@ -86,3 +86,12 @@ def describe(err: BaseException, log: Optional[Path] = None) -> str:
 def naming_log(message: str, log: Path) -> str:
     """`message` with the file that holds the traceback named."""
     return f"{message} (the traceback is in {log})"
+
+
+def shorten(value, limit: int = 120) -> str:
+    """repr(value), cut to about `limit` characters: a message never quotes a whole document."""
+    return cut(repr(value), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]} ..."

@@ -2,6 +2,7 @@
 
     write_user_file(Path("cost.png"), png)      # `--plot cost.png`, `-o report.md`
     read_regular(Path("config.yaml"), limit=1 << 20)   # bytes, at most `limit`
+    with open_regular(Path("X.npy"), limit) as f: ...   # a checked binary file object
 
 Atomic temp-and-rename (dltrain.atomic) is right for the files dltrain owns. A path
 the user names is different: renaming over it would replace whatever is there (a
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import IO
 
 from dltrain.errors import DltrainError
 
@@ -97,11 +99,11 @@ class UnreadableFile(DltrainError):
     """A file that is not a regular file, too large, or cannot be opened (exit 2)."""
 
 
-def read_regular(path: str | Path, limit: int) -> bytes:
-    """The bytes of the regular file at `path` (a symlink to one is followed), at most `limit`.
+def open_regular(path: str | Path, limit: int) -> IO[bytes]:
+    """`path` opened for reading in binary, checked to be a regular file of at most `limit` bytes.
 
-    Raises UnreadableFile naming the path when it is missing, not a regular file
-    (a FIFO is never waited on, /dev/zero never read) or larger than `limit` bytes.
+    Raises UnreadableFile naming the path when it is missing, not a regular file (a
+    FIFO is never waited on, /dev/zero never read) or larger than `limit` bytes.
     """
     path = Path(path)
     try:
@@ -117,14 +119,19 @@ def read_regular(path: str | Path, limit: int) -> bytes:
         if info.st_size > limit:
             raise UnreadableFile(f"{path} is too large: {info.st_size:,} bytes, at most {limit:,} are read")
         os.set_blocking(fd, True)
-        chunks, size = [], 0
-        while chunk := os.read(fd, min(limit + 1 - size, 1 << 20) or 1):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:  # it grew while being read
-                raise UnreadableFile(f"{path} is too large: more than {limit:,} bytes")
-        return b"".join(chunks)
-    except OSError as err:
-        raise UnreadableFile(f"cannot read {path}: {err.strerror or err}") from None
-    finally:
+        return os.fdopen(fd, "rb")
+    except BaseException:
         os.close(fd)
+        raise
+
+
+def read_regular(path: str | Path, limit: int) -> bytes:
+    """The bytes of the regular file at `path` (a symlink to one is followed), at most `limit`."""
+    with open_regular(path, limit) as f:
+        try:
+            data = f.read(limit + 1)
+        except OSError as err:
+            raise UnreadableFile(f"cannot read {path}: {err.strerror or err}") from None
+    if len(data) > limit:  # it grew while being read
+        raise UnreadableFile(f"{path} is too large: more than {limit:,} bytes")
+    return data

@@ -159,12 +159,12 @@ def _resave_weights(folder, **replaced):
         (lambda p: (p / "weights.npz").unlink(), "weights.npz"),
         (lambda p: (p / "config.yaml").unlink(), "config.yaml is missing"),
         (lambda p: (p / "meta.json").write_text('{"status": "runn'), "meta.json is unreadable"),
-        (lambda p: (p / "weights.npz").write_bytes(b"PK\x03\x04 truncated"), "weights.npz is unreadable"),
+        (lambda p: (p / "weights.npz").write_bytes(b"PK\x03\x04 truncated"), "weights.npz is not a .npz archive"),
         (lambda p: (p / "config.yaml").write_text("model: {type: nope}\n"), "not a valid dltrain config"),
-        (lambda p: _resave_weights(p, W0=np.zeros((3, 3))), "W0 should be"),
+        (lambda p: _resave_weights(p, W0=np.zeros((3, 3))), "weights.npz is damaged: b0 has shape"),
         (
             lambda p: _resave_weights(p, b0=np.full(dict(np.load(p / "weights.npz"))["b0"].shape, "x")),
-            "holds <U1 values in b0, not numbers",
+            "weights.npz is damaged: b0 holds <U1 values, not real numbers",
         ),
     ],
 )

@@ -92,7 +92,7 @@ def test_a_running_run_whose_process_died_is_crashed(runs, tmp_path):
 
 def test_runs_lists_a_folder_with_a_broken_config(runs, tmp_path):
     """The dataset and model come from meta.json; a run from before meta.json held them is read
-    from its config, and shown without them when that config is broken."""
+    from its config, and shown as corrupt, with the reason, when that config is broken."""
     for name in ("broken", "old-and-broken"):
         copy = shutil.copytree(runs["digits-mlp"], tmp_path / name)
         (copy / "config.yaml").write_text("model: {type: mlp, hidden: [32\n")  # unterminated: not YAML
@@ -108,8 +108,10 @@ def test_runs_lists_a_folder_with_a_broken_config(runs, tmp_path):
         "fine": ("completed", "digits", "mlp 32"),
         "broken": ("completed", "digits", "mlp 32"),
         "old": ("completed", "digits", "mlp 32"),
-        "old-and-broken": ("completed", None, None),
+        "old-and-broken": ("corrupt", None, None),
     }
+    assert "config.yaml is not a valid dltrain config" in rows["old-and-broken"]["problem"]
+    assert rows["fine"]["problem"] is None
 
 
 def test_runs_in_a_missing_folder(tmp_path):

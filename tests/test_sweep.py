@@ -118,7 +118,7 @@ def test_jobs_2_writes_four_run_folders_identical_to_serial(tmp_path, serial):
     assert "[4/4]" in result.stderr and "best: #" in result.stderr
 
     saved = json.loads((sweep_dir / "sweep.json").read_text())
-    assert saved["status"] == "completed" and saved["sort_by"] == "test.accuracy"
+    assert saved["status"] == "completed" and saved["sort_by"] == "val.accuracy"  # validation, not test
     assert [p["values"] for p in saved["points"]] == [
         {"training.optimizer.lr": lr, "model.hidden": h} for lr in (0.01, 0.001) for h in ([8], [16, 4])
     ]
@@ -130,7 +130,7 @@ def test_jobs_2_writes_four_run_folders_identical_to_serial(tmp_path, serial):
         assert point["metrics"] == json.loads((sweep_dir / point["run"] / "metrics.json").read_text())
         assert (sweep_dir / point["run"] / "cost.png").stat().st_size > 0
         assert meta["pid"] != os.getpid()  # trained in a worker process
-    best = min(saved["points"], key=lambda p: -p["metrics"]["test"]["accuracy"])
+    best = min(saved["points"], key=lambda p: -p["metrics"]["val"]["accuracy"])
     assert saved["best"] == best["index"]
 
     assert_same_results(point_results(sweep_dir), point_results(serial))
@@ -293,6 +293,7 @@ def test_ctrl_c_keeps_finished_points_and_marks_the_rest_interrupted(tmp_path):
         "completed": 1,
         "failed": 0,
         "interrupted": 2,
+        "pruned": 0,
         "pending": 0,
     }
 
@@ -303,7 +304,7 @@ def test_sweep_section_in_the_config_file(tmp_path):
         "sweep", config, "--grid", "training.epochs=2", "--sort-by", "val.loss", "--runs-dir", tmp_path / "runs"
     )
     assert result.exit_code == 0, result.output
-    assert "sorted by val.loss, lower is better" in result.stdout
+    assert "sorted by val.loss (validation split), lower is better" in result.stdout
     sweep_dir = next((tmp_path / "runs").iterdir())
     saved = json.loads((sweep_dir / "sweep.json").read_text())
     assert saved["grid"] == {"training.optimizer.lr": [0.01, 0.02], "training.epochs": [2]}
@@ -346,9 +347,9 @@ def test_runs_lists_the_points_inside_sweep_folders(serial):
 
 
 def test_a_point_draws_its_figures_where_it_trains():
-    from dltrain.sweep.point import train_point
+    from dltrain.sweep.point import Job, train_point
 
-    trained = train_point(0, copy.deepcopy(TINY), None)
+    trained = train_point(Job(1, 0, copy.deepcopy(TINY)), None)
     assert trained.status == "completed"
     assert {"cost.png", "accuracy.png", "confusion_matrix.png"} <= set(trained.record.figures)
     assert trained.record.views is None  # drawn: the samples do not travel back with the record

@@ -48,4 +48,21 @@ app.add_typer(_datasets, name="datasets")
 
 
 def main() -> None:
-    app()
+    import sys
+    from typing import Any, cast
+
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        print("Aborted!", file=sys.stderr)
+        sys.exit(1)
+    except typer.exceptions.TyperException as err:  # a usage error, found before any command ran
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(cast(Any, err))  # Typer's own usage errors are click's
+        if "--json" in sys.argv[1:]:  # the command's own --json handling never started: keep its promise
+            from dltrain.cli.common import print_json
+
+            print_json({"status": "error", "error": err.format_message()})
+        sys.exit(getattr(err, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)

@@ -48,3 +48,6 @@ def _show(rows: list[dict], runs_dir: Path) -> None:
         table.add_row(*(Text(c) for c in cells[:2]), status, *(Text(c) for c in cells[2:]))
     fit_widths(table, console)
     console.print(table)
+    for r in rows:
+        if r.get("problem"):
+            console.print(Text(f"{r['name']} is corrupt: {r['problem']}", style="red"), soft_wrap=True)

@@ -1,4 +1,4 @@
-"""`dltrain sweep CONFIG --grid key=v1,v2`: train every grid point, each an ordinary run folder."""
+"""`dltrain sweep CONFIG --grid key=v1,v2`: train every point of a grid or a search, each an ordinary run folder."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from dltrain.cli.tables import table_console
 @app.command()
 @reports_errors
 def sweep(
-    config: Path = typer.Argument(
-        ..., help="experiment config (YAML); its `sweep: grid:` section, if any, is the starting grid"
+    config: Optional[Path] = typer.Argument(
+        None, help="experiment config (YAML); its `sweep:` section, if any, is the starting grid or space"
     ),
     grid: list[str] = typer.Option(
         [], "--grid", help="a grid axis: --grid training.optimizer.lr=0.1,0.01 (values parsed as YAML; repeatable)"
@@ -24,12 +24,28 @@ def sweep(
     set_: list[str] = typer.Option(
         [], "--set", help="override a key for every point: --set training.epochs=20 (repeatable)"
     ),
+    search: Optional[str] = typer.Option(
+        None,
+        "--search",
+        help="grid (every grid point, the default) | random | optuna (TPE): --trials points from `sweep: space:`",
+    ),
+    trials: Optional[int] = typer.Option(None, "--trials", help="points a random or Optuna search trains"),
+    repeats: Optional[int] = typer.Option(
+        None, "--repeats", help="train each point N times with seeds derived from the config's seed; mean ± std"
+    ),
+    prune: bool = typer.Option(
+        False, "--prune", help="Optuna search: stop bad points early (median rule, per-epoch validation metric)"
+    ),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="finish an interrupted sweep in SWEEP_DIR: only the runs that did not complete"
+    ),
     jobs: int = typer.Option(1, "--jobs", "-j", help="points trained at once in parallel processes (local backend)"),
     name: Optional[str] = typer.Option(None, "--name", help="sweep name (default: the config's name)"),
     sort_by: Optional[str] = typer.Option(
         None,
         "--sort-by",
-        help="rank by SPLIT.METRIC, e.g. test.loss (default: test.accuracy for classifiers, else test.loss)",
+        help="rank by SPLIT.METRIC, e.g. test.loss (default: accuracy for classifiers, else loss; on the "
+        "validation split where there is one, else test)",
     ),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where the sweep folder is created"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
@@ -37,34 +53,65 @@ def sweep(
     scheduler: Optional[str] = typer.Option(
         None, "--scheduler", help="Dask scheduler address, tcp://HOST:PORT (with --backend dask)"
     ),
+    data_on_workers: bool = typer.Option(
+        False,
+        "--data-on-workers",
+        help="Dask: workers load the data from their own data directory (default: this machine loads it and sends it)",
+    ),
+    worker_timeout: float = typer.Option(
+        60.0, "--worker-timeout", help="Dask: stop (exit 1) after this many seconds without a live worker"
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="print one JSON document on stdout (progress and table go to stderr)"
     ),
 ):
-    """Train every point of a hyperparameter grid and rank them; exit 1 if any point failed."""
+    """Train every point of a hyperparameter grid (or a random / Optuna search) and rank them; exit 1 if any failed."""
     import sys
 
+    if backend == "local" and jobs > 1:
+        from dltrain.sweep import pool
+
+        pool.start(jobs)  # the workers import while this process does
+
     from dltrain.cli.sweep_table import progress_line, start_line, table
-    from dltrain.errors import Interrupted, TrainingFailed
-    from dltrain.sweep import run_sweep
+    from dltrain.errors import ConfigError, Interrupted, TrainingFailed
+    from dltrain.sweep import resume_sweep, run_sweep
 
     out = table_console(stderr=as_json)  # with --json, stdout holds the JSON document alone
+    options = dict(
+        backend=backend,
+        jobs=jobs,
+        scheduler=scheduler,
+        data_dir=data_dir,
+        data_on_workers=data_on_workers,
+        worker_timeout=worker_timeout,
+        argv=["dltrain", *sys.argv[1:]],
+        handle_signals=True,
+        on_start=lambda s: err_console.print(start_line(s), highlight=False, soft_wrap=True),
+        on_point=lambda s, p: err_console.print(progress_line(s, p), highlight=False, soft_wrap=True),
+    )
     try:
-        result = run_sweep(
-            config,
-            grid,
-            overrides=set_,
-            backend=backend,
-            jobs=jobs,
-            scheduler=scheduler,
-            name=name,
-            sort_by=sort_by,
-            runs_dir=runs_dir,
-            data_dir=data_dir,
-            argv=["dltrain", *sys.argv[1:]],
-            on_start=lambda s: err_console.print(start_line(s), highlight=False, soft_wrap=True),
-            on_point=lambda s, p: err_console.print(progress_line(s, p), highlight=False, soft_wrap=True),
-        )
+        if resume is not None:
+            given = [flag for flag, value in _sweep_defining(config, grid, set_, search, trials, repeats, prune, name)]
+            if given:
+                raise ConfigError(f"--resume continues the sweep as it was defined; leave out {', '.join(given)}")
+            result = resume_sweep(resume, **options)
+        elif config is None:
+            raise ConfigError("give a CONFIG to sweep, or --resume SWEEP_DIR to finish an interrupted sweep")
+        else:
+            result = run_sweep(
+                config,
+                grid,
+                overrides=set_,
+                name=name,
+                sort_by=sort_by,
+                runs_dir=runs_dir,
+                search=search,
+                trials=trials,
+                repeats=repeats,
+                prune=prune,
+                **options,
+            )
     except (TrainingFailed, Interrupted) as err:
         if err.result is not None:
             out.print(table(err.result))
@@ -74,3 +121,18 @@ def sweep(
         print_json(result.as_dict())
     else:
         out.print(f"sweep folder: {result.path}", soft_wrap=True)
+
+
+def _sweep_defining(config, grid, set_, search, trials, repeats, prune, name):
+    """(flag, value) for each option that defines a sweep and was given."""
+    given = {
+        "CONFIG": config,
+        "--grid": grid,
+        "--set": set_,
+        "--search": search,
+        "--trials": trials,
+        "--repeats": repeats,
+        "--prune": prune,
+        "--name": name,
+    }
+    return [(flag, value) for flag, value in given.items() if value]

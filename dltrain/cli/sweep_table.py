@@ -7,39 +7,61 @@ from rich.text import Text
 
 from dltrain.cli.tables import STATUS_STYLE
 from dltrain.formatting import number
-from dltrain.sweep.grid import short_key, yaml_inline
-from dltrain.sweep.runner import PointState, SweepResult
+from dltrain.sweep.grid import short_key, short_number, yaml_inline
+from dltrain.sweep.state import PointState, SweepResult
+
+SPLIT_NAMES = {"val": "validation split", "test": "test split", "train": "training split"}
 
 
 def start_line(sweep: SweepResult) -> str:
-    return f"sweep {sweep.name}: {len(sweep.points)} points, {sweep.backend} -> {sweep.path}"
+    what = f"{len(sweep.points)} points" if sweep.search == "grid" else f"{sweep.search} search"
+    if sweep.repeats > 1:
+        what += f" x {sweep.repeats} repeats"
+    return f"sweep {sweep.name}: {what}, {sweep.backend} -> {sweep.path}"
+
+
+def _value(sweep: SweepResult, state: PointState, key: str, split: str) -> str:
+    """'0.9806', or '0.9806 ± 0.0031' over repeats."""
+    mean = state.metrics.get(split, {}).get(key)
+    std = state.metrics_std.get(split, {}).get(key)
+    return number(mean) if std is None else f"{number(mean)} ± {number(std)}"
+
+
+def _show(value) -> str:
+    """A point's value as short as it reads: 0.0031622776601683794 -> 0.003162 (sweep.json has it whole)."""
+    return short_number(value) if isinstance(value, float) else yaml_inline(value)
 
 
 def progress_line(sweep: SweepResult, state: PointState) -> Text:
-    """'[2/4] quick-2_lr0.1 completed test.accuracy 0.9833 (1.21 s) | best: #1 test.accuracy 0.9861'."""
-    width = len(str(len(sweep.points)))
-    line = Text(f"[{sweep.done:>{width}}/{len(sweep.points)}] {state.point.name} ")
+    """'[2/4] quick-2_lr0.1 completed val.accuracy 0.9833 (1.21 s) | best: #1 val.accuracy 0.9861'."""
+    total = max(len(sweep.points), sweep.done)
+    width = len(str(total))
+    line = Text(f"[{sweep.done:>{width}}/{total}] {state.point.name} ")
     line.append(state.status, STATUS_STYLE.get(state.status, ""))
-    if state.status == "completed" and sweep.metric is not None:
-        line.append(f" {sweep.metric} {number(sweep.metric.value(state.metrics))} ({state.seconds:.2f} s)")
+    metric = sweep.metric
+    if state.status == "completed" and metric is not None:
+        line.append(f" {metric} {_value(sweep, state, metric.key, metric.split)} ({state.seconds:.2f} s)")
     elif state.error:
         line.append(f": {state.error.splitlines()[0]}")
     best = sweep.best()
-    if best is not None and sweep.metric is not None:
-        line.append(f" | best: #{best.point.index} {sweep.metric} {number(sweep.metric.value(best.metrics))}", "bold")
+    if best is not None and metric is not None:
+        line.append(f" | best: #{best.point.index} {metric} {number(metric.value(best.metrics))}", "bold")
     return line
 
 
 def table(sweep: SweepResult) -> Table:
-    """The points ranked by the sweep's metric: grid values, status, that split's metrics, seconds."""
-    keys = list(sweep.grid)
+    """The points ranked by the sweep's metric: values, status, that split's metrics, seconds."""
+    keys = list(sweep.space)
     shorts = [short_key(k) for k in keys]
     headers = shorts if len(set(shorts)) == len(shorts) else keys  # full paths only when short ones clash
     split = sweep.metric.split if sweep.metric else "test"
     metric_keys = list(dict.fromkeys(k for p in sweep.points for k in p.metrics.get(split, {})))
     title = f"sweep {sweep.name}"
     if sweep.metric:
-        title += f": sorted by {sweep.metric}, {'lower' if sweep.metric.lower_is_better else 'higher'} is better"
+        better = "lower" if sweep.metric.lower_is_better else "higher"
+        title += f": sorted by {sweep.metric} ({SPLIT_NAMES[split]}), {better} is better"
+        if sweep.repeats > 1:
+            title += f"; mean ± std of {sweep.repeats} repeats"
     out = Table(title=title, title_justify="left")
     out.add_column("#", justify="right")
     for header in headers:
@@ -51,12 +73,11 @@ def table(sweep: SweepResult) -> Table:
     out.add_column("seconds", justify="right")
     best = sweep.best()
     for state in sweep.ranked():
-        values = state.metrics.get(split, {})
         out.add_row(
             str(state.point.index),
-            *(yaml_inline(state.point.values[k]) for k in keys),
+            *(_show(state.point.values[k]) for k in keys),
             Text(state.status, STATUS_STYLE.get(state.status, "")),
-            *(number(values.get(k)) for k in metric_keys),
+            *(_value(sweep, state, k, split) for k in metric_keys),
             "" if state.epochs is None else str(state.epochs),
             "" if state.seconds is None else f"{state.seconds:.2f}",
             style="bold" if state is best else None,

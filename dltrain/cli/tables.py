@@ -23,7 +23,9 @@ STATUS_STYLE: dict[str, str] = {
     Status.CRASHED: "bold red",
     Status.INTERRUPTED: "yellow",
     Status.INCOMPLETE: "magenta",
+    Status.CORRUPT: "bold magenta",
     Status.PENDING: "dim",
+    Status.PRUNED: "blue",
 }
 
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from dltrain.config.bounded_yaml import MAX_DEPTH, load_yaml
 from dltrain.config.schema import Config
-from dltrain.errors import ConfigError
+from dltrain.errors import ConfigError, cut, shorten
 
 MAX_CONFIG_BYTES = 4 << 20  # a config with an inline dataset is kilobytes; /dev/zero is not a config
 
@@ -81,15 +81,6 @@ def apply_override(data: dict, assignment: str) -> None:
             raise ConfigError(f"--set {cut(key, 120)}: {cut('.'.join(parts[: i + 1]), 120)} is a value, not a section")
         node = child
     node[parts[-1]] = value
-
-
-def shorten(value: Any, limit: int = 120) -> str:
-    """repr(value), cut to about `limit` characters: a message never quotes a whole document."""
-    return cut(repr(value), limit)
-
-
-def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"{text[:limit]} ..."
 
 
 def validate(data: dict) -> Config:

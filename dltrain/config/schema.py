@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Literal, Optional, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from dltrain.baseline import Baseline
 from dltrain.config.section import Section
@@ -62,12 +62,103 @@ class Output(Section):
     report: bool = Field(False, description="also write report.html: the run as one self-contained HTML page")
 
 
+DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
+
+
+class Distribution(Section):
+    """Where a random or Optuna search draws a key's values, written `{loguniform: [1.0e-4, 0.1]}`.
+
+    uniform / loguniform: floats in [low, high] (loguniform: uniform in log space);
+    int: whole numbers low..high, both included; choice: one of the listed values.
+    """
+
+    kind: Literal["uniform", "loguniform", "int", "choice"]
+    low: Optional[float] = None
+    high: Optional[float] = None
+    values: Optional[list] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_key(cls, data):
+        # {loguniform: [1e-4, 0.1]} -> kind, low, high; {choice: [a, b]} -> kind, values
+        if isinstance(data, dict) and len(data) == 1 and next(iter(data)) in DISTRIBUTIONS:
+            ((kind, args),) = data.items()
+            if not isinstance(args, list):
+                raise ValueError(f"{kind} takes a list: {{{kind}: [low, high]}}")
+            if kind == "choice":
+                return {"kind": kind, "values": args}
+            if len(args) != 2:
+                raise ValueError(f"{kind} takes two bounds, [low, high], got {args}")
+            return {"kind": kind, "low": args[0], "high": args[1]}
+        if isinstance(data, dict) and "kind" not in data:
+            raise ValueError(f"a distribution is one of {', '.join(f'{{{d}: [...]}}' for d in DISTRIBUTIONS)}")
+        return data
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        if self.kind == "choice":
+            if not self.values:
+                raise ValueError("choice needs at least one value")
+            return self
+        if self.low is None or self.high is None or not self.low <= self.high:
+            raise ValueError(f"{self.kind} needs low <= high, got [{self.low}, {self.high}]")
+        if self.kind == "loguniform" and self.low <= 0:
+            raise ValueError(f"loguniform needs bounds above 0, got [{self.low}, {self.high}]")
+        if self.kind == "int" and not (float(self.low).is_integer() and float(self.high).is_integer()):
+            raise ValueError(f"int needs whole-number bounds, got [{self.low}, {self.high}]")
+        return self
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of uniform, loguniform and int (the validator made sure both exist)."""
+        assert self.low is not None and self.high is not None
+        return self.low, self.high
+
+    @property
+    def choices(self) -> list:
+        return self.values or []
+
+    def as_yaml(self) -> dict:
+        """The one-key form the config is written in."""
+        if self.kind == "choice":
+            return {"choice": self.values}
+        low, high = self.bounds
+        return {self.kind: [int(low), int(high)] if self.kind == "int" else [low, high]}
+
+
 class Sweep(Section):
-    """A grid for `dltrain sweep`: each key path maps to the values it takes."""
+    """What `dltrain sweep` trains: a grid, or a space searched at random or with Optuna."""
 
     grid: dict[str, list] = Field(
         default_factory=dict, description="key.path -> [values]; the sweep runs their cartesian product"
     )
+    # Kept in the one-key form it is written in (checked by Distribution), so the reference
+    # documents it as one key; dltrain.sweep.search turns it into Distributions.
+    space: dict[str, dict[str, list]] = Field(
+        default_factory=dict,
+        description="key.path -> {uniform|loguniform|int: [low, high]} or {choice: [values]}, for --search random|optuna",
+    )
+    search: Literal["grid", "random", "optuna"] = Field(
+        "grid", description="grid: every grid point; random / optuna: `trials` points drawn from the space"
+    )
+    trials: Optional[int] = Field(None, gt=0, description="points a random or Optuna search trains")
+    repeats: int = Field(1, gt=0, description="runs per point, each with its own seed; the table shows mean ± std")
+    prune: bool = Field(
+        False, description="Optuna search: stop points early by Optuna's median rule on the validation metric"
+    )
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _distributions(cls, space):
+        if not isinstance(space, dict):
+            return space
+        checked = {}
+        for key, value in space.items():
+            try:
+                checked[key] = Distribution.model_validate(value).as_yaml()
+            except ValidationError as err:
+                raise ValueError(f"{key}: {err.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        return checked
 
 
 class Config(Section):

@@ -13,6 +13,7 @@ Source: Y. LeCun, C. Cortes, C. J. C. Burges, "The MNIST database of handwritten
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -105,8 +106,8 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
             f"{_replace_hint(path)}"
         )
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
-    expected = int(np.prod(dims))
-    if len(raw) - header != expected:
+    expected = math.prod(dims)
+    if min(dims) < 0 or len(raw) - header != expected:
         raise DataError(
             f"{path} declares {kind} dimensions {dims} ({expected} bytes of data) but holds "
             f"{len(raw) - header}: the file is truncated or corrupt. {_replace_hint(path)}"

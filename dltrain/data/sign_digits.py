@@ -30,6 +30,7 @@ from pydantic import Field, field_validator
 
 from dltrain.data.base import Dataset, RandomTestSplit, check_digits
 from dltrain.data.download import fetch_file
+from dltrain.data.files import read_npy
 from dltrain.data.sign_photos import (
     ARCHIVE_NAME,
     ARCHIVE_URL,
@@ -97,12 +98,9 @@ def ensure_arrays(data_dir: Path, progress: bool = True) -> Path:
 
 def _load_npy(path: Path) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(
-            f"{path} is not a readable .npy array ({exc}). Replace it, or delete X.npy and Y.npy "
-            f"so that dltrain rebuilds both."
-        ) from exc
+        return read_npy(path)
+    except DataError as exc:
+        raise DataError(f"{exc}. Replace it, or delete X.npy and Y.npy so that dltrain rebuilds both.") from None
 
 
 def load_arrays(data_dir: Path, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -112,6 +110,8 @@ def load_arrays(data_dir: Path, progress: bool = True) -> tuple[np.ndarray, np.n
     fix = f"Replace X.npy and Y.npy in {folder} with Kaggle's, or delete both so dltrain rebuilds them."
     if X.ndim != 3 or X.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or not np.issubdtype(X.dtype, np.floating):
         raise DataError(f"{folder / X_FILE} is {X.dtype} {X.shape}, not (n, 64, 64) floats. {fix}")
+    if not np.all(np.isfinite(X)):
+        raise DataError(f"{folder / X_FILE} holds NaN or infinite pixels. {fix}")
     if Y.shape != (len(X), len(KAGGLE_COLUMNS)):
         raise DataError(
             f"{folder / Y_FILE} has shape {Y.shape}; with {len(X)} images in X.npy it must be ({len(X)}, 10). {fix}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import zipfile
 from pathlib import Path
 from typing import Literal, Union
 
@@ -11,7 +9,8 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from dltrain.data.base import Dataset, RandomTestSplit
-from dltrain.errors import DataError
+from dltrain.data.files import read_csv, read_npz
+from dltrain.errors import DataError, shorten
 
 Task = Literal["classification", "regression"]
 
@@ -26,8 +25,10 @@ def labelled(X: np.ndarray, y: np.ndarray, task: str, source: str) -> Dataset:
         raise DataError(f"{source}: X has {len(X)} rows but y has {len(y)}")
     if X[0].size == 0:
         raise DataError(f"{source}: the samples have no features (X has shape {X.shape})")
-    if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)):
-        raise DataError(f"{source}: X must be finite numbers")
+    if X.dtype.kind not in "biuf" or not np.all(np.isfinite(X)):  # bool, integers, floats: not complex
+        raise DataError(f"{source}: X must be finite real numbers, got {X.dtype}")
+    if y.dtype.kind not in "biufU":
+        raise DataError(f"{source}: labels must be numbers or text, got {y.dtype}")
     if task == "regression":
         try:
             y = np.asarray(y, dtype=np.float64)
@@ -105,29 +106,20 @@ class File(RandomTestSplit):
 
 
 def _read_npz(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
-    if not zipfile.is_zipfile(path):  # else np.load takes it for a pickle and says so, confusingly
-        raise DataError(f"{path} is not a .npz archive (not a zip file: truncated, or another format)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = {"X", "y"} - set(archive.files)
-            if missing:
-                raise DataError(f"{path} must hold arrays 'X' and 'y'; missing {sorted(missing)} (has {archive.files})")
-            return archive["X"], archive["y"]
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
-        raise DataError(f"{path} is not a readable .npz file ({err})") from None
+    arrays = read_npz(path)
+    missing = {"X", "y"} - set(arrays)
+    if missing:
+        raise DataError(f"{path} must hold arrays 'X' and 'y'; missing {sorted(missing)} (has {sorted(arrays)})")
+    return arrays["X"], arrays["y"]
 
 
 def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise DataError(f"{path} is not a readable CSV file ({err})") from None
+    rows = read_csv(path)
     if not rows:
         raise DataError(f"{path} is empty")
-    header, body = rows[0], [r for r in rows[1:] if r]
+    header, body = rows[0], rows[1:]
     if label not in header:
-        raise DataError(f"{path} has no label column {label!r}; its columns are {header}")
+        raise DataError(f"{path} has no label column {label!r}; its columns are {shorten(header)}")
     col = header.index(label)
     X = np.empty((len(body), len(header) - 1))
     labels = []
@@ -140,7 +132,7 @@ def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
                 X[i - 2, j] = float(value)
             except ValueError:
                 name = (header[:col] + header[col + 1 :])[j]
-                raise DataError(f"{path}, line {i}: column {name!r} holds {value!r}, not a number") from None
+                raise DataError(f"{path}, line {i}: column {name!r} holds {shorten(value)}, not a number") from None
         if not row[col].strip():
             raise DataError(f"{path}, line {i}: the label column {label!r} is empty")
         labels.append(_number_or_text(row[col]))

@@ -6,40 +6,21 @@ a `running` run on this host whose pid is no longer alive is shown as `crashed`.
 Runs started on another host cannot be checked and keep their recorded status.
 
 A row comes from meta.json and metrics.json alone (a run records its dataset and model
-in meta.json), so listing thousands of folders costs two small JSON reads each.
+in meta.json), so listing thousands of folders costs two small JSON reads each. Both
+are read leniently (dltrain.runs.reader.Scan): a folder with a damaged file is listed
+as `corrupt`, with the reason, and the listing goes on.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
-from dltrain.runs.reader import age_key, run_folders
-from dltrain.runs.status import Status, run_status
+from dltrain.runs.reader import Scan, age_key, run_folders
+from dltrain.runs.status import Status
 from dltrain.train.metric_names import main_metric
-
-
-def _read(path: Path, name: str) -> dict:
-    try:
-        data = json.loads((path / name).read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _config(path: Path):
-    """The run's config through the schema, or None when config.yaml is missing, unreadable or
-    invalid: such a folder is still listed, without its dataset and model."""
-    from dltrain.config.loader import read_yaml, validate
-    from dltrain.errors import ConfigError
-
-    try:
-        return validate(read_yaml(path / "config.yaml"))
-    except ConfigError:
-        return None
 
 
 def _duration(meta: dict, status: str) -> Optional[float]:
@@ -60,7 +41,7 @@ def _model_text(kind, hidden) -> Optional[str]:
     return str(kind) + (" " + "-".join(map(str, hidden)) if isinstance(hidden, list) and hidden else "")
 
 
-def _dataset_and_model(path: Path, meta: dict) -> tuple[Optional[str], Optional[str]]:
+def _dataset_and_model(scan: Scan, meta: dict) -> tuple[Optional[str], Optional[str]]:
     """The dataset name and model text, from meta.json: listing thousands of folders reads two small
     JSON files each. Runs from before meta.json held them fall back to their config.yaml."""
     model = meta.get("model")
@@ -68,21 +49,22 @@ def _dataset_and_model(path: Path, meta: dict) -> tuple[Optional[str], Optional[
         return (None if meta["dataset"] is None else str(meta["dataset"])), _model_text(
             model.get("type"), model.get("hidden")
         )
-    config = _config(path)
+    config = scan.config
     if config is None:
         return None, None
-    return config.dataset.name, _model_text(config.model.type, getattr(config.model, "hidden", None))
+    return config.dataset.name, _model_text(getattr(config.model, "type", None), getattr(config.model, "hidden", None))
 
 
 def summarize(path: Path) -> dict:
-    """One run folder as a row; tolerant of half-written folders (Status.INCOMPLETE)."""
-    meta = _read(path, "meta.json")
-    status = run_status(meta) if meta else Status.INCOMPLETE
-    metrics = _read(path, "metrics.json")
+    """One run folder as a row; never fails: a half-written folder is Status.INCOMPLETE,
+    one with a damaged file Status.CORRUPT with the reason in 'problem'."""
+    scan = Scan(path)
+    meta, metrics = scan.meta or {}, scan.metrics
     metric = main_metric(metrics)
     split, _, key = (metric or "").partition(".")
     value = (metrics.get(split) or {}).get(key)
-    dataset, model = _dataset_and_model(path, meta)
+    dataset, model = _dataset_and_model(scan, meta)
+    status = scan.status  # after every read: a damaged file makes it corrupt
     return {
         "name": path.name,
         "path": str(path),
@@ -94,6 +76,7 @@ def summarize(path: Path) -> dict:
         "value": value,
         "epochs": meta.get("epochs_done"),
         "seconds": _duration(meta, status),
+        "problem": scan.problem,
     }
 
 

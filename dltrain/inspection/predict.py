@@ -11,14 +11,13 @@ feature scaler fitted at training time (preprocess.npz).
 
 from __future__ import annotations
 
-import csv
-import zipfile
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from dltrain.errors import DataError
+from dltrain.data.files import read_csv, read_npy, read_npz
+from dltrain.errors import DataError, cut
 from dltrain.runs.reader import Run
 from dltrain.train.targets import class_probabilities, predict_classes
 
@@ -53,16 +52,16 @@ def to_rows(array: np.ndarray, run: Run, source: str) -> np.ndarray:
 
 
 def _read_npy(path: Path, run: Run) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+    return read_npy(path)
 
 
 def _read_npz(path: Path, run: Run) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as archive:
-        if "X" in archive.files:
-            return archive["X"]
-        if len(archive.files) == 1:
-            return archive[archive.files[0]]
-        raise DataError(f"{path}: a .npz of samples holds an array 'X' (or exactly one array); it has {archive.files}")
+    arrays = read_npz(path)
+    if "X" in arrays:
+        return arrays["X"]
+    if len(arrays) == 1:
+        return next(iter(arrays.values()))
+    raise DataError(f"{path}: a .npz of samples holds an array 'X' (or exactly one array); it has {sorted(arrays)}")
 
 
 def _read_csv(path: Path, run: Run) -> np.ndarray:
@@ -71,8 +70,7 @@ def _read_csv(path: Path, run: Run) -> np.ndarray:
     Label columns: those named label, y or target, and the one the run was trained with
     (`dataset: {name: file, label: digit}`), so a run predicts on its own training CSV.
     """
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r]
+    rows = read_csv(path)
     if not rows:
         raise DataError(f"{path} holds no rows")
     drop: set[int] = set()
@@ -85,7 +83,7 @@ def _read_csv(path: Path, run: Run) -> np.ndarray:
     try:
         return np.array([[float(c) for i, c in enumerate(r) if i not in drop] for r in rows], dtype=np.float64)
     except ValueError as err:
-        raise DataError(f"{path}: every cell must be a number ({err})") from None
+        raise DataError(f"{path}: every cell must be a number, in rows of one length ({cut(str(err), 120)})") from None
 
 
 def _is_number(text: str) -> bool:
@@ -125,10 +123,7 @@ def read_inputs(paths: list[Path], run: Run, invert: bool = False) -> tuple[list
         if suffix in IMAGE_SUFFIXES:
             rows = _image(path, run, invert)
         elif suffix in READERS:
-            try:
-                rows = to_rows(READERS[suffix](path, run), run, str(path))
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-                raise DataError(f"{path} is not a readable {suffix} file ({err})") from None
+            rows = to_rows(READERS[suffix](path, run), run, str(path))
         else:
             kinds = ", ".join(sorted({*READERS, *IMAGE_SUFFIXES}))
             raise DataError(f"{path}: unknown input type {suffix or '(no suffix)'}; use one of {kinds}")

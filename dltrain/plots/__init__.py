@@ -10,7 +10,7 @@ A run folder gets (`run_figures`):
   weights.png           image data: the first layer's weights as images
   errors.png            image data: misclassified samples, true and predicted labels
   boundary.png          data with two varying inputs: the model's regions and the samples
-`dltrain compare --plot`: dltrain.plots.compare.
+`dltrain compare --plot`: dltrain.plots.compare; a sweep's sweep.png: dltrain.plots.sweep.
 """
 
 from __future__ import annotations

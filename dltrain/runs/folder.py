@@ -13,13 +13,13 @@ import csv
 import io
 import json
 import time
-import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dltrain.atomic import write_atomically
-from dltrain.errors import RunFolderError
+from dltrain.errors import RunFolderError, cut
+from dltrain.files import UnreadableFile, read_regular
 
 if TYPE_CHECKING:  # NumPy is loaded by the commands that read or write arrays, not by those that list folders
     import numpy as np
@@ -77,34 +77,22 @@ class RunFolder:
         np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub misreads **kwargs as allow_pickle
         return self.write_bytes(filename, buf.getvalue())
 
-    # --- reads -------------------------------------------------------------------------
+    # --- reads: only regular files, up to a size limit (dltrain.runs.reader checks what they hold) ---
 
     def read_json(self, filename: str) -> Any:
-        try:
-            return json.loads((self.path / filename).read_text())
-        except FileNotFoundError:
-            raise RunFolderError(f"{self.path} has no {filename}: is it a complete run folder?") from None
-        except (OSError, ValueError) as err:
-            raise RunFolderError(f"{self.path / filename} is unreadable: {err}") from None
+        return read_json(self.path / filename)
 
     def read_npz(self, filename: str) -> dict[str, np.ndarray]:
-        import numpy as np
+        from dltrain.data.files import read_npz
 
-        try:
-            with np.load(self.path / filename, allow_pickle=False) as archive:
-                return {k: archive[k] for k in archive.files}
-        except FileNotFoundError:
-            raise RunFolderError(f"{self.path} has no {filename}: is it a complete run folder?") from None
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-            raise RunFolderError(f"{self.path / filename} is unreadable: {err}") from None
+        return read_npz(self.path / filename, error=RunFolderError)
 
     def update_meta(self, **fields) -> dict:
         """Merge `fields` into meta.json."""
         path = self.path / "meta.json"
-        try:
-            meta = json.loads(path.read_text()) if path.exists() else {}
-        except (OSError, ValueError) as err:
-            raise RunFolderError(f"{path} is unreadable: {err}") from None
+        meta = read_json(path) if path.exists() else {}
+        if not isinstance(meta, dict):
+            raise RunFolderError(f"{path} is damaged: not a JSON object")
         meta.update(fields)
         self.write_json("meta.json", meta)
         return meta
@@ -131,6 +119,19 @@ def atomic_write(target: Path, data: bytes) -> Path:
         return write_atomically(target, data)
     except OSError as err:
         raise RunFolderError(f"cannot write {target}: {err.strerror or err}") from None
+
+
+MAX_JSON = 64 << 20  # meta.json, metrics.json and history.csv are kilobytes
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in the regular file `path` (at most MAX_JSON bytes); RunFolderError otherwise."""
+    try:
+        return json.loads(read_regular(path, MAX_JSON))
+    except UnreadableFile as err:
+        raise RunFolderError(str(err)) from None
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError; nesting too deep
+        raise RunFolderError(f"{path} is unreadable: not JSON ({cut(str(err), 120)})") from None
 
 
 def now_iso() -> str:

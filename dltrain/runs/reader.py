@@ -4,14 +4,20 @@
     run.config, run.meta, run.metrics, run.history
     net = run.network()                             # the trained Network, no data needed
 
-The config is validated through the same schema as `dltrain run` (never parsed by
-hand); a missing, half-written or unreadable folder raises RunFolderError (exit 2).
+Every file is checked as it is read: the config through the same schema as `dltrain
+run`, meta.json and metrics.json and the arrays through dltrain.runs.schema; only
+regular files are read, each up to a size limit. A missing, half-written, damaged
+or hostile folder raises RunFolderError naming the file and the field (exit 2).
+
+Listings read leniently instead: `scan(path)` never raises, reads only meta.json up
+front (the rest when asked for) and calls a folder with a bad file `corrupt`, with
+the reason.
 """
 
 from __future__ import annotations
 
-import csv
 import glob
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,10 +25,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
-from dltrain.errors import ConfigError, RunFolderError
-from dltrain.runs.folder import RunFolder
+from dltrain.errors import ConfigError, RunFolderError, cut, shorten
+from dltrain.runs.folder import MAX_JSON, read_json
+from dltrain.runs.schema import check_meta, check_metrics
+from dltrain.runs.status import Status, run_status
 
-if TYPE_CHECKING:  # finding run folders needs neither NumPy nor the schema; reading one loads them
+if TYPE_CHECKING:  # finding run folders needs neither NumPy nor the config schema; reading one loads them
     import numpy as np
 
     from dltrain.config.schema import Config
@@ -30,9 +38,12 @@ if TYPE_CHECKING:  # finding run folders needs neither NumPy nor the schema; rea
 
 PathLike = Union[str, Path]
 
+MAX_ARRAYS = 4 << 30  # weights.npz, preprocess.npz
+
 
 def is_run_folder(path: Path) -> bool:
-    return path.is_dir() and ((path / "config.yaml").is_file() or (path / "meta.json").is_file())
+    """A folder with a config.yaml or a meta.json (whatever they are: a damaged one is still listed, as corrupt)."""
+    return path.is_dir() and ((path / "config.yaml").exists() or (path / "meta.json").exists())
 
 
 @dataclass
@@ -65,8 +76,14 @@ class Run:
 
     @cached_property
     def weights(self) -> dict[str, np.ndarray]:
-        """{'W0': (n_in, n_1), 'b0': (n_1,), ...} as saved (allow_pickle=False)."""
-        return RunFolder(self.path).read_npz("weights.npz")
+        """{'W0': (n_in, n_1), 'b0': (n_1,), ...} as saved, checked to chain and be finite."""
+        from dltrain.data.files import read_npz
+        from dltrain.runs.schema import check_weights
+
+        path = self.path / "weights.npz"
+        if not path.exists():
+            raise RunFolderError(f"{self.path} has no weights.npz: is it a complete run folder?")
+        return check_weights(read_npz(path, MAX_ARRAYS, RunFolderError), path)
 
     @cached_property
     def preprocess(self) -> dict[str, np.ndarray]:
@@ -78,7 +95,11 @@ class Run:
                     "(runs from before dltrain saved its scaler): new samples cannot be scaled the same way"
                 )
             return {}
-        return RunFolder(self.path).read_npz("preprocess.npz")
+        from dltrain.data.files import read_npz
+        from dltrain.runs.schema import check_preprocess
+
+        path = self.path / "preprocess.npz"
+        return check_preprocess(read_npz(path, MAX_ARRAYS, RunFolderError), self.weights["W0"].shape[0], path)
 
     def network(self) -> Network:
         """The trained network: built from the config, then given the saved weights."""
@@ -86,8 +107,6 @@ class Run:
 
         W = self.weights
         n_layers = sum(1 for k in W if re.fullmatch(r"W\d+", k))
-        if n_layers == 0:
-            raise RunFolderError(f"{self.path / 'weights.npz'} holds no weight matrices (W0, W1, ...)")
         n_in, n_out = W["W0"].shape[0], W[f"W{n_layers - 1}"].shape[1]
         n_classes = len(self.classes) if self.classes is not None else None
         cfg = self.config
@@ -95,7 +114,7 @@ class Run:
             net = cfg.model.build(
                 n_in, n_classes, n_out, cfg.training.loss, np.random.default_rng(0), np.dtype(cfg.training.dtype)
             )
-        except ValueError as err:
+        except (ValueError, TypeError) as err:
             raise RunFolderError(f"{self.path}: the saved config does not build a model: {err}") from None
         if len(net.layers) != n_layers:
             raise RunFolderError(
@@ -122,31 +141,86 @@ def _fitting(weights: dict, key: str, shape: tuple, path: Path) -> np.ndarray:
 
 
 def _read_history(path: Path) -> list[dict]:
+    """history.csv's rows: {'epoch': int, 'train_loss': float, ...}, None where blank."""
+    from dltrain.data.files import read_csv
+
     if not path.exists():
         return []
+    rows = read_csv(path, MAX_JSON, RunFolderError)
+    if not rows:
+        return []
+    header = rows[0]
+    if "epoch" not in header or any(len(row) != len(header) for row in rows):
+        raise RunFolderError(f"{path} is damaged: not a table of epochs with columns {shorten(header, 100)}")
     try:
-        with open(path, newline="") as f:
-            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
-    except (OSError, ValueError, csv.Error) as err:
-        raise RunFolderError(f"{path} is unreadable: {err}") from None
+        return [{k: _number(v) for k, v in zip(header, row)} for row in rows[1:]]
+    except ValueError as err:
+        raise RunFolderError(f"{path} is damaged: {cut(str(err), 120)}") from None
 
 
-def _number(text: Optional[str]):
-    if text is None or text == "":
+def _number(text: str):
+    if text == "":
         return None
-    return int(text) if text.isdigit() else float(text)
+    return int(text) if text.isdigit() and len(text) < 19 else float(text)
 
 
 def _read_config(path: Path) -> Config:
     from dltrain.config.loader import read_yaml, validate
 
     file = path / "config.yaml"
-    if not file.is_file():
+    if not file.exists() and not file.is_symlink():
         raise RunFolderError(f"{path} is not a complete run folder: config.yaml is missing")
     try:
         return validate(read_yaml(file))
     except ConfigError as err:
         raise RunFolderError(f"{file} is not a valid dltrain config: {err}") from None
+
+
+@dataclass
+class Scan:
+    """A run folder as a listing sees it. Nothing raises: a file that cannot be read or
+    fails its check is added to `problems`, and the status becomes corrupt.
+
+    Only meta.json is read when `status` is first asked for; config and metrics when
+    they are (a listing of thousands of folders stays cheap).
+    """
+
+    path: Path
+    problems: list[str] = field(default_factory=list)
+
+    def _lenient(self, read, default):
+        try:
+            return read(self.path)
+        except RunFolderError as err:
+            self.problems.append(str(err))
+            return default
+
+    @cached_property
+    def meta(self) -> Optional[dict]:
+        """meta.json ({} when it is bad), or None when there is none yet."""
+        file = self.path / "meta.json"
+        return self._lenient(read_meta, {}) if file.exists() or file.is_symlink() else None
+
+    @cached_property
+    def config(self) -> Optional[Config]:
+        file = self.path / "config.yaml"
+        return self._lenient(_read_config, None) if file.exists() or file.is_symlink() else None
+
+    @cached_property
+    def metrics(self) -> dict:
+        return self._lenient(read_metrics, {})
+
+    @property
+    def status(self) -> str:
+        meta = self.meta
+        if meta is None:  # being created, or abandoned before its first meta.json
+            return Status.INCOMPLETE
+        return Status.CORRUPT if self.problems else run_status(meta)
+
+    @property
+    def problem(self) -> Optional[str]:
+        """The first reason the folder is corrupt, or None."""
+        return self.problems[0] if self.problems else None
 
 
 def read_run(path: PathLike) -> Run:
@@ -156,13 +230,24 @@ def read_run(path: PathLike) -> Run:
         raise RunFolderError(f"no run folder at {path}")
     if not path.is_dir():
         raise RunFolderError(f"{path} is a file, not a run folder")
-    folder = RunFolder(path)
     config = _read_config(path)
-    meta = folder.read_json("meta.json")
-    metrics = folder.read_json("metrics.json") if (path / "metrics.json").exists() else {}
-    if not isinstance(meta, dict) or not isinstance(metrics, dict):
-        raise RunFolderError(f"{path}: meta.json and metrics.json must hold JSON objects")
-    return Run(path, config, meta, metrics)
+    return Run(path, config, read_meta(path), read_metrics(path))
+
+
+def read_meta(path: Path) -> dict:
+    """The run folder's meta.json, checked (dltrain.runs.schema)."""
+    file = path / "meta.json"
+    if not file.exists() and not file.is_symlink():
+        raise RunFolderError(f"{path} has no meta.json: is it a complete run folder?")
+    return check_meta(read_json(file), file)
+
+
+def read_metrics(path: Path) -> dict:
+    """The run folder's metrics.json, checked; {} when the run has none (not completed)."""
+    file = path / "metrics.json"
+    if not file.exists() and not file.is_symlink():
+        return {}
+    return check_metrics(read_json(file), file)
 
 
 def run_folders(runs_dir: PathLike, sort: bool = True) -> list[Path]:
@@ -180,11 +265,9 @@ def run_folders(runs_dir: PathLike, sort: bool = True) -> list[Path]:
 
 
 def _started(path: Path):
-    import json
-
     try:
-        return json.loads((path / "meta.json").read_text()).get("started")
-    except (OSError, ValueError, AttributeError):
+        return read_meta(path).get("started")
+    except RunFolderError:
         return None
 
 
@@ -233,5 +316,5 @@ def expand_refs(refs: Iterable[PathLike], runs_dir: PathLike = "runs") -> list[P
                 found.append(path)
     unique: dict[Path, Path] = {}
     for path in found:
-        unique.setdefault(path.resolve(), path)
+        unique.setdefault(Path(os.path.realpath(path)), path)  # realpath: a symlink loop is not an error here
     return list(unique.values())

@@ -1,7 +1,7 @@
 """What state a run is in, as `dltrain runs` shows it: meta.json's status, except that a
 run still marked `running` whose process is gone from this host is `crashed`.
 
-    run_status(folder.read_json("meta.json"))   # Status.RUNNING, .COMPLETED, .FAILED, .INTERRUPTED, .CRASHED
+    run_status(read_meta(path))   # Status.RUNNING, .COMPLETED, .FAILED, .INTERRUPTED, .CRASHED
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ class Status(str, Enum):
     COMPLETED = "completed"
     FAILED = "failed"  # diverged, or an error while training or saving
     INTERRUPTED = "interrupted"  # stopped by a signal; resumable
+    PRUNED = "pruned"  # a sweep point an Optuna search stopped early: worse than the median
     CRASHED = "crashed"  # meta.json says running, but its process is gone
     UNKNOWN = "unknown"  # meta.json has no status
-    INCOMPLETE = "incomplete"  # a folder without a readable meta.json
+    INCOMPLETE = "incomplete"  # a folder without a meta.json (yet)
+    CORRUPT = "corrupt"  # a file of the folder cannot be read or fails its check
 
     __hash__ = str.__hash__  # a dict keyed by Status finds its plain-string values too
 
@@ -56,7 +58,7 @@ def _alive(pid: int, started: Optional[str]) -> bool:
         return False
     except PermissionError:
         pass  # exists, owned by someone else
-    except OSError:
+    except (OSError, OverflowError):
         return False
     return not _reused(pid, started)
 
@@ -72,5 +74,5 @@ def _reused(pid: int, started: Optional[str]) -> bool:
             boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
         began = boot + ticks / os.sysconf("SC_CLK_TCK")
         return began > datetime.fromisoformat(started).timestamp() + 2.0  # started has 1 s resolution
-    except (OSError, ValueError, IndexError, StopIteration):
+    except (OSError, ValueError, TypeError, IndexError, StopIteration):
         return False

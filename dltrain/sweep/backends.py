@@ -1,168 +1,199 @@
-"""Where sweep points train: in this process, in local worker processes, or on a Dask cluster.
+"""Where sweep runs train: in this process, in local worker processes, or on a Dask cluster.
 
-    with make_backend("local", jobs=2) as backend:       # a Dask backend connects here
-        for trained in backend.run(tasks, data_dir):     # tasks: [(point index, config dict), ...]
-            ...                                          # results arrive as points finish
+    with make_backend("local", jobs=2) as backend:        # a Dask backend connects here
+        for trained in backend.run(jobs, lookahead, data_dir):   # jobs: an iterator of point.Job
+            ...                                            # results arrive as runs finish
 
-Every backend runs `train_point` and yields its `Trained` results; the caller writes
-the run folders. Closing the iterator (as Ctrl-C does) stops the points still running.
+Every backend runs `train_point` and yields its `Trained` results; the caller writes the
+run folders. Jobs are pulled lazily, at most `lookahead` in flight, so an Optuna search
+asks for its next point only once a slot is free. `request_stop()` (safe in a signal
+handler) lets running points stop after their current batch and come back with their
+checkpoint; closing the iterator abandons whatever still runs.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Iterator
-from typing import Any, Optional
+from collections import deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Optional
 
-from dltrain.errors import ConfigError
-from dltrain.sweep.point import Trained, train_point
+from dltrain.errors import ConfigError, TrainingFailed
+from dltrain.sweep import point
+from dltrain.sweep.point import Job, Trained, train_point
 
-Task = tuple[int, dict]  # (point index, resolved config as a JSON-ready dict)
+POLL = 0.1  # seconds between looks at the running jobs
+GRACE = 10.0  # seconds the running points get to stop after their batch and come back
+
+
+class NoWorkers(TrainingFailed):
+    """No Dask worker was alive for the backend's timeout."""
 
 
 class Backend:
     """A context manager: entering it reaches the workers, so a bad address fails before anything is written."""
 
+    slots = 1  # runs at once
+    stopping = False
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         return False
 
+    def request_stop(self) -> None:
+        self.stopping = True
 
-class Local(Backend):
-    """Points in this process (jobs=1) or in `jobs` joblib (loky) worker processes."""
 
-    def __init__(self, jobs: int = 1, scheduler: Optional[str] = None):
-        if scheduler:
-            raise ConfigError("--scheduler applies to --backend dask only")
-        if jobs < 1:
-            raise ConfigError(f"--jobs must be 1 or more, got {jobs}")
-        self.jobs = jobs
+class Serial(Backend):
+    """Runs one after the other in this process."""
 
     def describe(self) -> str:
-        return (
-            "in this process"
-            if self.jobs == 1
-            else f"{self.jobs} parallel processes, {self.blas_threads()} BLAS thread(s) each"
-        )
+        return "in this process"
+
+    def request_stop(self) -> None:
+        self.stopping = True
+        point.request_stop()  # the run training now stops after its batch
+
+    def run(self, jobs: Iterator[Job], lookahead: int, data_dir: Optional[str]) -> Iterator[Trained]:
+        point.clear_stop()
+        try:
+            for job in jobs:
+                yield train_point(job, data_dir)
+        finally:
+            point.clear_stop()
+
+
+class Pool(Backend):
+    """`jobs` worker processes (dltrain.sweep.pool), each limited to its share of the cores' BLAS threads."""
+
+    def __init__(self, jobs: int):
+        from dltrain.sweep import pool
+
+        self.pool, self.slots = pool, jobs
+        self.executor = pool.get(jobs)
 
     def blas_threads(self) -> int:
-        from joblib import cpu_count
-
         # Each process gets its share of the cores, so N processes never run N x all-cores BLAS threads.
-        return max(1, cpu_count() // self.jobs)
-
-    def run(self, tasks: Iterable[Task], data_dir: Optional[str]) -> Iterator[Trained]:
-        if self.jobs == 1:
-            for index, config in tasks:
-                yield train_point(index, config, data_dir)
-            return
-        from joblib import Parallel, delayed
-
-        parallel = Parallel(n_jobs=self.jobs, backend="loky", return_as="generator_unordered")
-        blas = self.blas_threads()
-        yield from parallel(delayed(train_point)(index, config, data_dir, blas) for index, config in tasks)
-
-
-class Dask(Backend):
-    """Points as tasks on an existing Dask distributed cluster; results come back to this process.
-
-    Workers need dltrain installed and the dataset in their data directory, nothing else:
-    no shared filesystem, since run folders are written here, by the client.
-    """
-
-    def __init__(self, jobs: int = 1, scheduler: Optional[str] = None):
-        if not scheduler:
-            raise ConfigError("--backend dask needs --scheduler tcp://HOST:PORT (the address `dask scheduler` prints)")
-        if jobs != 1:
-            raise ConfigError(
-                "--jobs applies to --backend local; on Dask, each worker thread trains one point at a time"
-            )
-        self.scheduler = scheduler
-        self.distributed = _import_distributed()
-        self.client: Any = None
-        self.stop = ClusterStop(f"dltrain-sweep-stop-{uuid.uuid4().hex}")
-
-    def __enter__(self):
-        try:
-            self.client = self.distributed.Client(self.scheduler, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as err:
-            raise ConfigError(
-                f"cannot reach the Dask scheduler at {self.scheduler}: {err}. Is `dask scheduler` running there?"
-            ) from None
-        return self
-
-    def __exit__(self, *exc):
-        self.client.close()
-        return False
+        return max(1, self.pool.cpu_count() // self.slots)
 
     def describe(self) -> str:
-        return f"Dask cluster at {self.scheduler}"
+        return f"{self.slots} parallel processes, {self.blas_threads()} BLAS thread(s) each"
 
-    def run(self, tasks: Iterable[Task], data_dir: Optional[str]) -> Iterator[Trained]:
-        submit = self.client.submit
-        futures = {
-            submit(train_point, index, config, data_dir, "worker", self.stop, pure=False): index
-            for index, config in tasks
-        }
+    def __exit__(self, *exc):
+        self.pool.close(self.executor, kill=True)  # every result is in: no worker outlives the sweep
+        return False
+
+    def run(self, jobs: Iterator[Job], lookahead: int, data_dir: Optional[str]) -> Iterator[Trained]:
+        blas = self.blas_threads()
+        yield from drain(
+            jobs,
+            lookahead,
+            lambda job: self.executor.submit(train_point, job, data_dir, blas),
+            self,
+            on_stop=lambda: self.pool.signal_workers(self.executor),
+            abandon=lambda futures: self.pool.close(self.executor, kill=True),
+        )
+
+    def outcome(self, future, job: Job) -> Trained:
         try:
-            for future in self.distributed.as_completed(futures):
-                yield _outcome(future, futures[future])
-        finally:
-            # Cancelling a future does not stop a task already running in a worker thread: ask it to stop.
-            self.distributed.Event(self.stop.name, client=self.client).set()
-            self.client.cancel(list(futures))
+            return future.result()
+        except Exception as err:  # the worker process died (killed, out of memory): this run failed
+            return Trained(job.key, "failed", error=f"the worker process died: {type(err).__name__}: {err}")
 
 
-class ClusterStop:
-    """Picklable; on a worker, says whether the client has set the sweep's stop event.
+def drain(
+    jobs: Iterator[Job],
+    lookahead: int,
+    submit: Callable,
+    backend,
+    on_stop: Callable[[], None],
+    abandon: Callable[[list], None],
+    check: Callable[[], None] = lambda: None,
+) -> Iterator[Trained]:
+    """Keep up to `lookahead` jobs in flight and yield each result as it arrives.
 
-    Asking costs a round trip to the scheduler, so it asks at most once a second.
+    `submit(job)` returns a future, or None when nothing can take the job now (it is
+    tried again); `backend.outcome(future, job)` returns the Trained result, or None to
+    run the job again (a Dask worker died with its data). Once the backend is stopping
+    no job is started; the running ones get GRACE seconds to come back, then everything
+    left is abandoned. `check` may raise (no workers for too long).
     """
-
-    def __init__(self, name: str):
-        self.name = name
-        self._event: Any = None
-        self._asked = 0.0
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if now - self._asked < 1.0:
-            return False
-        self._asked = now
-        if self._event is None:
-            from dask.distributed import Event
-
-            self._event = Event(self.name)
-        return self._event.is_set()
-
-    def __getstate__(self):
-        return {"name": self.name, "_event": None, "_asked": 0.0}
-
-
-def _outcome(future, index: int) -> Trained:
+    in_flight: dict = {}
+    jobs = iter(jobs)
+    retry: deque[Job] = deque()
+    exhausted, deadline = False, None
     try:
-        return future.result()
-    except Exception as err:  # the worker died or could not run dltrain: this point failed, not the sweep
-        return Trained(index, "failed", error=f"the Dask task failed: {type(err).__name__}: {err}")
+        while True:
+            while not backend.stopping and len(in_flight) < lookahead and (retry or not exhausted):
+                job = retry.popleft() if retry else next(jobs, None)
+                if job is None:
+                    exhausted = True
+                    continue
+                future = submit(job)
+                if future is None:
+                    retry.appendleft(job)
+                    break
+                in_flight[future] = job
+            done = [f for f in in_flight if f.done()]
+            for future in done:
+                job = in_flight.pop(future)
+                trained = backend.outcome(future, job)
+                if trained is None:
+                    retry.append(job)
+                else:
+                    yield trained
+            if not in_flight and (backend.stopping or (exhausted and not retry)):
+                return
+            if done:
+                continue
+            if backend.stopping:
+                if deadline is None:
+                    deadline = time.monotonic() + GRACE
+                    on_stop()
+                elif time.monotonic() > deadline:
+                    return
+            check()
+            time.sleep(POLL)
+    finally:
+        if in_flight:
+            abandon(list(in_flight))
 
 
-def _import_distributed():
-    try:
-        import dask.distributed
-    except ImportError:
-        raise ConfigError(
-            "--backend dask needs Dask distributed, an optional extra: pip install 'dltrain[cluster]'"
-        ) from None
-    return dask.distributed
-
-
-BACKENDS = {"local": Local, "dask": Dask}
-
-
-def make_backend(name: str, jobs: int = 1, scheduler: Optional[str] = None):
+def make_backend(
+    name: str,
+    jobs: int = 1,
+    scheduler: Optional[str] = None,
+    *,
+    worker_data: bool = False,
+    data_dir=None,
+    worker_timeout: float = 60.0,
+):
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r}; allowed: {', '.join(BACKENDS)}")
-    return BACKENDS[name](jobs, scheduler)
+    if name == "local":
+        if scheduler:
+            raise ConfigError("--scheduler applies to --backend dask only")
+        if worker_data:
+            raise ConfigError("--data-on-workers applies to --backend dask only")
+        if jobs < 1:
+            raise ConfigError(f"--jobs must be 1 or more, got {jobs}")
+        return Serial() if jobs == 1 else Pool(jobs)
+    from dltrain.sweep.cluster import Dask
+
+    if worker_data and data_dir is not None and not Path(data_dir).expanduser().is_absolute():
+        raise ConfigError(
+            f"--data-dir {data_dir} is relative: with --data-on-workers each worker would read it from its own "
+            "working directory; give an absolute path (or none: each worker's DLTRAIN_DATA_DIR or cache)"
+        )
+    return Dask(jobs, scheduler, worker_data=worker_data, worker_timeout=worker_timeout)
+
+
+BACKENDS = {"local": "this machine", "dask": "a Dask distributed cluster"}
+
+
+def stop_event_name() -> str:
+    return f"dltrain-sweep-stop-{uuid.uuid4().hex}"

@@ -3,7 +3,7 @@
     grid = merge_grids({"training.epochs": [10]}, ["training.optimizer.lr=0.1,0.01", "model.hidden=[64],[64,32]"])
     points = expand(grid, "quick")    # 1 x 2 x 2 = 4 points, in grid order
     points[3].overrides               # ['training.epochs=10', 'training.optimizer.lr=0.01', 'model.hidden=[64, 32]']
-    points[3].name                    # 'quick-4_epochs10_lr0.01_hidden64x32'
+    points[3].name                    # 'quick-4_epochs10_lr0.01_hidden64x32' (lr 1e6: 'lr1e6')
 
 A point is nothing more than a list of `--set` overrides on the base config, so a
 sweep point and a hand-written `dltrain run --set ...` train the same model.
@@ -21,8 +21,7 @@ from typing import Any
 import yaml
 
 from dltrain.config.bounded_yaml import load_yaml
-from dltrain.config.loader import shorten
-from dltrain.errors import ConfigError
+from dltrain.errors import ConfigError, shorten
 
 # YAML 1.1 (PyYAML) reads 1e-3 as a string; people writing a grid of learning rates mean a number.
 _EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -80,8 +79,10 @@ def parse_grid_option(option: str) -> tuple[str, list]:
     return key, parse_values(text)
 
 
-def merge_grids(file_grid: dict[str, list], options: Iterable[str]) -> dict[str, list]:
-    """The config file's `sweep: grid:` updated by --grid options (an option replaces the file's key)."""
+def merge_grids(file_grid: dict[str, list], options: Iterable[str], required: bool = True) -> dict[str, list]:
+    """The config file's `sweep: grid:` updated by --grid options (an option replaces the file's key).
+
+    required=False: an empty grid is fine (a random or Optuna search may have only a space)."""
     grid = {key: list(values) for key, values in file_grid.items()}
     given = set()
     for option in options:
@@ -93,7 +94,7 @@ def merge_grids(file_grid: dict[str, list], options: Iterable[str]) -> dict[str,
     empty = [key for key, values in grid.items() if not values]
     if empty:
         raise ConfigError(f"sweep grid: {', '.join(empty)} has no values; give at least one value per key")
-    if not grid:
+    if not grid and required:
         raise ConfigError(
             "nothing to sweep: give --grid key.path=value1,value2 or a `sweep: grid:` section in the config"
         )
@@ -124,7 +125,15 @@ def point_name(base: str, index: int, width: int, values: dict[str, Any]) -> str
 
 
 def _slug(key: str, value: Any) -> str:
-    # A string value names itself ('tanh'); a number needs its key ('lr0.1').
-    text = yaml_inline(value).replace(", ", "x")
+    # A string value names itself ('tanh'); a number needs its key ('lr0.1'). No '=': run
+    # names keep to letters, digits, '.', '_' and '-', safe unquoted in any shell.
+    text = short_number(value) if isinstance(value, float) else yaml_inline(value).replace(", ", "x")
     text = re.sub(r"[^A-Za-z0-9._-]+", "", text)
     return text if isinstance(value, str) else f"{short_key(key)}{text}"
+
+
+def short_number(value: float) -> str:
+    """1000000.0 -> '1e6', 0.001 -> '0.001', 1e-05 -> '1e-5', 0.0031622776 -> '0.003162': four
+    significant digits, as a person writes them (the exact value is in sweep.json)."""
+    mantissa, _, exponent = f"{value:.4g}".partition("e")
+    return f"{mantissa}e{int(exponent)}" if exponent else mantissa

@@ -1,89 +1,144 @@
-"""Train one sweep point in memory and hand back everything its run folder will hold.
+"""Train one sweep run in memory and hand back everything its run folder will hold.
 
-The same function runs in the sweep's own process, in a joblib worker process and
-on a Dask worker; none of them touches the run folder. Its result (a RunRecord of
-NumPy arrays and plain dicts, with the trainer's checkpoint) is pickled back to the
-process that writes the folder, so every backend writes the same weights, history,
-metrics and checkpoint, bit for bit, and `dltrain resume` can train a point further.
+The same function runs in the sweep's own process, in a local worker process and on
+a Dask worker; none of them touches the run folder. Its result (a RunRecord of NumPy
+arrays and plain dicts, with the trainer's checkpoint) is pickled back to the process
+that writes the folder, so every backend writes the same weights, history, metrics and
+checkpoint, bit for bit, and a cut-off run continues from its checkpoint.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
 
 import numpy as np
 
+from dltrain.data.split import Splits
 from dltrain.errors import describe, is_bug, traceback_text
 from dltrain.pipeline.experiment import Experiment, RunRecord
 from dltrain.runs.folder import elapsed, now_iso
 from dltrain.train import checkpoint
 
+# Set by this process's signal handlers (or the sweep's own): every trainer running here
+# stops after its current batch, and runs that have not started yet do not start.
+_stop = {"requested": False}
+_running: list = []  # the trainers training in this process now
+
+
+def request_stop() -> None:
+    """Signal-safe: only sets flags, which the training loop reads after every batch."""
+    _stop["requested"] = True
+    for trainer in list(_running):
+        trainer.stop_requested = True
+
+
+def clear_stop() -> None:
+    _stop["requested"] = False
+
+
+@dataclass
+class Job:
+    """One training run of a sweep: repeat `repeat` (0-based) of point `point`.
+
+    config: the resolved config as a JSON-ready dict. resume: a checkpoint to continue
+    from (a run cut off earlier). prune: asked after every epoch with the epoch's record;
+    True stops the run as `pruned`.
+    """
+
+    point: int
+    repeat: int
+    config: dict
+    resume: dict[str, np.ndarray] = field(default_factory=dict)
+    seconds_before: float = 0.0  # training time of the session that was cut off
+    prune: Optional[Callable[[Any], bool]] = None
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.point, self.repeat
+
 
 @dataclass
 class Trained:
-    """What came back for point `index`: its record, or only an error if it never started training."""
+    """What came back for a job: its record, or only an error if it never started training."""
 
-    index: int
-    status: str  # completed | failed | interrupted
+    key: tuple[int, int]
+    status: str  # completed | failed | interrupted | pruned
     record: Optional[RunRecord] = None
     error: Optional[str] = None
 
 
 def train_point(
-    index: int, config: dict, data_dir: Optional[str], blas_threads=None, stop: Optional[Callable[[], bool]] = None
+    job: Job,
+    data: Union[str, Splits, None],
+    blas_threads: Optional[int] = None,
+    stop: Optional[Callable[[], bool]] = None,
 ) -> Trained:
-    """Validate `config` (a resolved config as JSON-ready dict), train it, return its record.
+    """Validate the job's config, train it, return its record.
 
-    blas_threads: cap on the BLAS threads while training, so that parallel points do not
-    oversubscribe the cores (None: no cap; 'worker': share this Dask worker's cores).
+    data: the data directory (None: the default) or the splits themselves, loaded once by
+    the sweep's client and sent to a Dask worker. blas_threads: cap on the BLAS threads
+    while training, so that parallel runs do not oversubscribe the cores (None: no cap).
     stop: asked after every epoch; True ends training early (the sweep was interrupted).
     """
     from threadpoolctl import threadpool_limits
 
     from dltrain.config.loader import validate
 
-    limit = _worker_share() if blas_threads == "worker" else blas_threads
-    with threadpool_limits(limits=limit, user_api="blas"):
+    if _stop["requested"] or (stop is not None and stop()):  # queued before the sweep was told to stop
+        return Trained(job.key, "interrupted", error="the sweep was interrupted before this run started")
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
         try:
-            exp = Experiment(validate(config), data_dir)
+            cfg = validate(job.config)
+            exp = Experiment(cfg, splits=data) if isinstance(data, Splits) else Experiment(cfg, data)
+            if job.resume:
+                checkpoint.restore(exp.trainer, job.resume)
         except Exception as err:  # e.g. the dataset is missing on this worker
-            return Trained(index, "failed", error=describe(err))
+            return Trained(job.key, "failed", error=describe(err))
         started, clock = now_iso(), time.perf_counter()
-        status, error, bug = "completed", None, None
-        try:
-            # Overflow on the way to NaN is reported once, by the trainer's divergence check (as `dltrain run` does).
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                exp.train(on_epoch=lambda record: _stop_if(stop, exp))
-            if exp.trainer.stop_requested:
-                status, error = "interrupted", "the sweep was interrupted"
-        except Exception as err:  # one failing point must not end the sweep
-            status, error, bug = "failed", describe(err), err if is_bug(err) else None
-    record = exp.record(status, error)
+        status, error, bug = _fit(exp, job, stop)
+        # Inside the thread limit: meta.json must name the BLAS threads the training used.
+        record = exp.record(status, error)
     record.error_log = traceback_text(bug) if bug else None  # the sweep names the file once it has a folder
-    record.meta.update(started=started, ended=now_iso(), seconds=elapsed(clock))
-    if (
-        status != "failed"
-    ):  # `dltrain resume` continues the point, as it does a run (a diverged one would only diverge again)
+    record.meta.update(started=started, ended=now_iso(), seconds=round(job.seconds_before + elapsed(clock), 3))
+    if status != "failed":  # a cut-off run continues from here (a diverged one would only diverge again)
         record.checkpoint = checkpoint.capture(exp.trainer)
     if status == "completed" and exp.cfg.output.plots:
         from dltrain.plots import run_figures
 
-        record.figures = run_figures(record)  # drawn here, in parallel with the other points
+        record.figures = run_figures(record)  # drawn here, in parallel with the other runs
     record.views = None  # drawn: the samples need not travel back
-    return Trained(index, status, record, error)
+    return Trained(job.key, status, record, error)
 
 
-def _stop_if(stop: Optional[Callable[[], bool]], exp: Experiment) -> None:
-    if stop is not None and stop():
-        exp.trainer.stop_requested = True
+def _fit(
+    exp: Experiment, job: Job, stop: Optional[Callable[[], bool]]
+) -> tuple[str, Optional[str], Optional[BaseException]]:
+    """Train; (status, error, the exception when it is a bug in dltrain)."""
+    trainer, pruned = exp.trainer, []
 
+    def on_epoch(record) -> None:
+        if (stop is not None and stop()) or _stop["requested"]:
+            trainer.stop_requested = True
+        elif job.prune is not None and job.prune(record):
+            pruned.append(record.epoch)
+            trainer.stop_requested = True
 
-def _worker_share() -> int:
-    """This Dask worker's cores divided among the points it runs at once."""
-    from dask.distributed import get_worker
-    from joblib import cpu_count
-
-    return max(1, cpu_count() // max(1, get_worker().state.nthreads))
+    status, error, bug = "completed", None, None
+    exp.trainer.stop_requested = _stop["requested"]
+    _running.append(trainer)
+    try:
+        # Overflow on the way to NaN is reported once, by the trainer's divergence check (as `dltrain run` does).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            exp.train(on_epoch=on_epoch)
+        if pruned:
+            status, error = "pruned", f"pruned after epoch {pruned[0]}: worse than the median of earlier points"
+        elif trainer.epoch < exp.cfg.training.epochs:
+            status, error = "interrupted", "the sweep was interrupted"
+    except Exception as err:  # one failing run must not end the sweep
+        status, error, bug = "failed", describe(err), err if is_bug(err) else None
+    finally:
+        _running.remove(trainer)
+    return status, error, bug

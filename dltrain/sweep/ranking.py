@@ -1,7 +1,7 @@
 """Which metric ranks the points of a sweep, and which way is better.
 
 metric = Metric.parse("test.accuracy")       # higher is better
-metric = Metric.default(metrics_of_a_point)  # test.accuracy for classifiers, test.loss otherwise
+metric = Metric.default(metrics_of_a_point)  # val.accuracy / val.loss where there is a validation split, else test
 metric.value({"test": {"accuracy": 0.98}})   # 0.98
 """
 
@@ -41,7 +41,13 @@ class Metric:
 
     @classmethod
     def default(cls, metrics: dict) -> Metric:
-        """`dltrain.train.metrics.main_metric`: test.accuracy for a classifier, test.loss otherwise."""
+        """Accuracy for a classifier, loss otherwise; on the validation split where there is one.
+
+        Choosing by the test split would make it one more thing tuned on: the test
+        metric stays an unbiased estimate only if no choice was made by it.
+        """
+        if metrics.get("val"):
+            return cls("val", "accuracy" if "accuracy" in metrics["val"] else "loss")
         return cls.parse(main_metric(metrics) or "test.loss")
 
     def value(self, metrics: dict) -> Optional[float]:

@@ -1,113 +1,50 @@
-"""Run a sweep: every grid point becomes an ordinary run folder inside one sweep folder.
+"""Run a sweep: every point (and each of its repeats) becomes an ordinary run folder inside one sweep folder.
 
     result = run_sweep("quick.yaml", grid=["training.optimizer.lr=0.1,0.01"], jobs=2, runs_dir="runs")
-    result.path      # runs/20261121-204105-quick/ with sweep.json, sweep.yaml and one run folder per point
-    result.ranked()  # points, best first by result.metric
+    result.path      # runs/20261121-204105-quick/ with sweep.json, sweep.yaml, sweep.png and one run folder per run
+    result.ranked()  # points, best first by result.metric (the mean over repeats)
+    resume_sweep(result.path)   # trains what an interrupted sweep left: cut-off runs from their checkpoint
 
-Points train wherever the backend puts them and come back as in-memory records; the
-run folders are written here, in the order the points finish. sweep.json is rewritten
-(atomically) after every point, so it is always a true account of the sweep so far.
+Runs train wherever the backend puts them and come back as in-memory records; the run
+folders are written here, in the order the runs finish. sweep.json is rewritten
+(atomically) after every run, so it is always a true account of the sweep so far.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import yaml
 
-from dltrain.api import resolve
-from dltrain.config.loader import dump_config
-from dltrain.config.schema import Config
-from dltrain.errors import ERROR_LOG, ConfigError, Interrupted, TrainingFailed, naming_log
-from dltrain.pipeline.save import save_record
-from dltrain.runs.folder import RunFolder, elapsed, now_iso
+from dltrain.config.loader import dump_config, read_yaml, resolve
+from dltrain.config.schema import Config, Sweep
+from dltrain.errors import ConfigError
+from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.sweep.backends import make_backend
-from dltrain.sweep.grid import Point, expand, merge_grids
-from dltrain.sweep.interrupt import deferred_interrupt
-from dltrain.sweep.point import Trained
+from dltrain.sweep.execute import execute
+from dltrain.sweep.grid import merge_grids, parse_grid_option
 from dltrain.sweep.ranking import Metric
+from dltrain.sweep.search import Fixed, RandomPlan, make_plan, search_space
+from dltrain.sweep.state import PointState, RunState, SweepResult
 
 
 @dataclass
-class PointState:
-    """One point as sweep.json lists it. status: pending | completed | failed | interrupted."""
+class Options:
+    """How and where the runs train (the same for a new sweep and a resumed one)."""
 
-    point: Point
-    status: str = "pending"
-    run: Optional[Path] = None
-    metrics: dict = field(default_factory=dict)
-    seconds: Optional[float] = None
-    epochs: Optional[int] = None
-    error: Optional[str] = None
-
-    def as_dict(self, root: Optional[Path] = None) -> dict:
-        run = None if self.run is None else str(self.run.relative_to(root) if root else self.run)
-        return {
-            "index": self.point.index,
-            "name": self.point.name,
-            "values": self.point.values,
-            "overrides": self.point.overrides,
-            "status": self.status,
-            "run": run,
-            "metrics": self.metrics,
-            "seconds": self.seconds,
-            "epochs": self.epochs,
-            "error": self.error,
-        }
-
-
-@dataclass
-class SweepResult:
-    """The sweep so far. status: running | completed (every point) | failed (some) | interrupted."""
-
-    path: Path
-    name: str
-    grid: dict
-    points: list[PointState]
-    backend: str
-    metric: Optional[Metric] = None
-    status: str = "running"
-    started: str = field(default_factory=now_iso)
-    seconds: float = 0.0
+    backend: str = "local"
+    jobs: int = 1
+    scheduler: Optional[str] = None
+    data_dir: Optional[str] = None
+    data_on_workers: bool = False
+    worker_timeout: float = 60.0
     argv: list = field(default_factory=list)
-
-    @property
-    def done(self) -> int:
-        return sum(p.status != "pending" for p in self.points)
-
-    def ranked(self) -> list[PointState]:
-        """Best first by `metric`; points without a value keep grid order at the end."""
-        if self.metric is None:
-            return list(self.points)
-        metric = self.metric
-        return sorted(self.points, key=lambda p: (*metric.sort_key(p.metrics), p.point.index))
-
-    def best(self) -> Optional[PointState]:
-        ranked = self.ranked()
-        return ranked[0] if ranked and self.metric and self.metric.value(ranked[0].metrics) is not None else None
-
-    def as_dict(self, relative: bool = False) -> dict:
-        """sweep.json (run folders relative to the sweep folder) or the --json document (absolute)."""
-        best = self.best()
-        counts = {s: sum(p.status == s for p in self.points) for s in ("completed", "failed", "interrupted", "pending")}
-        return {
-            "sweep": self.name if relative else str(self.path),
-            "status": self.status,
-            "backend": self.backend,
-            "started": self.started,
-            "seconds": self.seconds,
-            "argv": self.argv,
-            "grid": self.grid,
-            "sort_by": str(self.metric) if self.metric else None,
-            "best": best.point.index if best else None,
-            "counts": counts,
-            "points": [p.as_dict(self.path if relative else None) for p in self.points],
-        }
+    handle_signals: bool = False
+    on_start: Callable[[SweepResult], None] = lambda sweep: None
+    on_point: Callable[[SweepResult, PointState], None] = lambda sweep, point: None
 
 
 def run_sweep(
@@ -115,119 +52,173 @@ def run_sweep(
     grid: Iterable[str] = (),
     *,
     overrides: Iterable[str] = (),
-    backend: str = "local",
-    jobs: int = 1,
-    scheduler: Optional[str] = None,
     name: Optional[str] = None,
     sort_by: Optional[str] = None,
     runs_dir: Union[str, Path] = "runs",
-    data_dir: Union[str, Path, None] = None,
-    argv: Optional[list[str]] = None,
-    on_start: Callable[[SweepResult], None] = lambda sweep: None,
-    on_point: Callable[[SweepResult, PointState], None] = lambda sweep, point: None,
+    search: Optional[str] = None,
+    trials: Optional[int] = None,
+    repeats: Optional[int] = None,
+    prune: bool = False,
+    **options,
 ) -> SweepResult:
-    """Train every point of the grid (the config's `sweep: grid:` updated by `grid` options).
+    """Train every point: the grid (the config's `sweep:` section updated by `grid` options),
+    or `trials` points of a random or Optuna search; each `repeats` times with its own seed.
 
+    options: those of `Options` (backend, jobs, scheduler, data_dir, argv, on_point, ...).
     Every config and option is checked before anything trains or is written (ConfigError).
     Raises TrainingFailed (exit 1) when some point failed and Interrupted (exit 130) on
-    Ctrl-C, each carrying the SweepResult; the sweep folder is complete either way.
+    Ctrl-C or SIGTERM, each carrying the SweepResult; the sweep folder is complete either way.
     """
-    base = resolve(config, overrides)
-    name = resolve(base, name=name).name if name else base.name
-    full_grid = merge_grids(base.sweep.grid if base.sweep else {}, grid)
-    points = expand(full_grid, name)
-    configs = {p.index: _point_config(base, p) for p in points}
+    opts = _options(options)
+    base = resolve(config, overrides, name=name)
+    section = base.sweep or Sweep()
+    search = search or section.search
+    trials = trials if trials is not None else (section.trials if search != "grid" else None)
+    repeats = repeats if repeats is not None else section.repeats
+    prune = prune or section.prune
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be 1 or more, got {repeats}")
+    if prune and search != "optuna":
+        raise ConfigError("--prune applies to --search optuna")
+    if prune and repeats > 1:
+        raise ConfigError("--prune judges single runs: use it without --repeats")
+    grid_values = merge_grids(section.grid, grid, required=search == "grid")
+    # A --grid option replaces the config's own grid or space for its key.
+    given = {parse_grid_option(option)[0] for option in grid}
+    file_space = {key: dist for key, dist in section.space.items() if key not in given}
+    plan = make_plan(search, grid_values, file_space, trials=trials, seed=base.seed, name=base.name)
+    space: dict[str, Any] = grid_values if search == "grid" else search_space(grid_values, file_space)
+    # Every point up front is resolved now (an Optuna search: one random draw), so a bad key fails before any training.
+    checked = plan.points() if plan is not None else RandomPlan(space, 1, base.seed, base.name).points()
+    for point in checked:
+        for seed in repeat_seeds(base.seed, repeats):
+            run_config(base, point, seed, repeats)
     metric = Metric.parse(sort_by) if sort_by else None
-    with make_backend(backend, min(jobs, len(points)), scheduler) as runner:  # never more processes than points
-        folder = RunFolder.create(runs_dir, name)
-        folder.write_text(
-            "sweep.yaml", dump_config(base) + yaml.safe_dump({"sweep": {"grid": full_grid}}, sort_keys=False)
-        )
+    runs = repeats * (len(checked) if search != "optuna" else (trials or 1))
+    with make_backend(
+        opts.backend,
+        min(opts.jobs, runs) if opts.jobs >= 1 else opts.jobs,  # never more processes than runs
+        opts.scheduler,
+        worker_data=opts.data_on_workers,
+        data_dir=opts.data_dir,
+        worker_timeout=opts.worker_timeout,
+    ) as backend:
+        folder = RunFolder.create(runs_dir, base.name)
+        if search == "optuna":
+            metric = metric or default_metric(base, None if opts.data_on_workers else opts.data_dir)
+            from dltrain.sweep.study import OptunaPlan
+
+            assert trials is not None  # make_plan refused a search without it
+            plan = OptunaPlan(space, trials, base.seed, base.name, folder.path, metric, prune)
+        section_doc: dict = {"search": search, "repeats": repeats}
+        if search == "grid":
+            section_doc["grid"] = space
+        else:
+            section_doc.update(space={k: d.as_yaml() for k, d in space.items()}, trials=trials, prune=prune)
+        folder.write_text("sweep.yaml", dump_config(base) + yaml.safe_dump({"sweep": section_doc}, sort_keys=False))
         sweep = SweepResult(
             folder.path,
-            name,
-            full_grid,
-            [PointState(p) for p in points],
-            runner.describe(),
+            base.name,
+            section_doc.get("grid") or section_doc["space"],
+            [_new_state(p, base.seed, repeats) for p in plan.points()],
+            backend.describe(),
             metric,
-            argv=list(argv or []),
+            argv=list(opts.argv),
+            search=search,
+            repeats=repeats,
         )
-        _execute(runner, folder, sweep, configs, None if data_dir is None else str(data_dir), on_start, on_point)
-    failed = _count(sweep, "failed")
-    if failed:
-        raise TrainingFailed(f"{failed} of {len(points)} sweep points failed; sweep folder: {folder.path}", sweep)
+        execute(backend, folder, sweep, plan, base, opts, prune)
     return sweep
 
 
-def _execute(
-    runner,
-    folder: RunFolder,
-    sweep: SweepResult,
-    configs: dict[int, Config],
-    data_dir: Optional[str],
-    on_start: Callable,
-    on_point: Callable,
-) -> None:
-    """Train the points, writing each run folder and sweep.json as results arrive."""
-    clock = time.perf_counter()
-    _save(folder, sweep, clock)
-    on_start(sweep)
-    tasks = [(index, cfg.model_dump(mode="json")) for index, cfg in configs.items()]
+def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
+    """Finish an interrupted (or failed) sweep in its own folder: only the runs that did not complete
+    train, those cut off from their checkpoint; an Optuna search continues its study."""
+    opts = _options(options)
+    path = Path(sweep_dir)
+    doc_path = path / "sweep.json"
+    if not doc_path.is_file():
+        raise ConfigError(f"--resume {sweep_dir}: no sweep.json there; give the sweep folder `dltrain sweep` printed")
+    import json
+
     try:
-        # closing(): an interrupt between two results still stops the backend's running points.
-        with closing(runner.run(tasks, data_dir)) as results:
-            for trained in results:
-                state = sweep.points[trained.index - 1]
-                with deferred_interrupt():  # a point's folder and sweep.json are written whole, or not at all
-                    _store(folder, sweep, state, trained, configs[trained.index])
-                    _save(folder, sweep, clock)
-                on_point(sweep, state)
-    except KeyboardInterrupt:
-        for state in sweep.points:
-            if state.status == "pending":
-                state.status, state.error = "interrupted", "the sweep was interrupted before this point finished"
-        sweep.status = "interrupted"
-        _save(folder, sweep, clock)
-        finished = len(sweep.points) - _count(sweep, "interrupted")
-        raise Interrupted(
-            f"sweep interrupted after {finished} of {len(sweep.points)} points; sweep folder: {folder.path}", sweep
-        ) from None
-    sweep.status = "failed" if _count(sweep, "failed") else "completed"
-    _save(folder, sweep, clock)
+        sweep = SweepResult.from_dict(json.loads(doc_path.read_text()), path)
+        base = resolve(read_yaml(path / "sweep.yaml"))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"--resume {sweep_dir}: sweep.json or sweep.yaml is unreadable: {err}") from None
+    section = base.sweep or Sweep()
+    with make_backend(
+        opts.backend,
+        opts.jobs,
+        opts.scheduler,
+        worker_data=opts.data_on_workers,
+        data_dir=opts.data_dir,
+        worker_timeout=opts.worker_timeout,
+    ) as backend:
+        folder = RunFolder(path)
+        plan: Any = Fixed([])
+        prune = section.prune  # grid and random: every point is in sweep.json already
+        if sweep.search == "optuna":
+            from dltrain.sweep.study import OptunaPlan
+
+            metric = sweep.metric or default_metric(base, None if opts.data_on_workers else opts.data_dir)
+            sweep.metric = metric
+            plan = OptunaPlan(
+                search_space(section.grid, section.space),
+                section.trials or len(sweep.points),
+                base.seed,
+                base.name,
+                path,
+                metric,
+                prune,
+                existing=len(sweep.points),
+            )
+            for state in sweep.points:
+                if state.status not in ("completed", "pruned"):
+                    state.trial = plan.again(state)
+        sweep.resumed.append({"at": now_iso(), "argv": list(opts.argv)})
+        sweep.status, sweep.backend = "running", backend.describe()
+        execute(backend, folder, sweep, plan, base, opts, prune)
+    return sweep
 
 
-def _point_config(base: Config, point: Point) -> Config:
+def _options(options: dict) -> Options:
+    unknown = set(options) - set(Options.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown sweep options: {', '.join(sorted(unknown))}")
+    opts = Options(**options)
+    opts.data_dir = None if opts.data_dir is None else str(opts.data_dir)
+    return opts
+
+
+def repeat_seeds(seed: int, repeats: int) -> list[int]:
+    """The config's seed, then seeds derived from it (NumPy's SeedSequence): repeat 1 is the run
+    a sweep without repeats trains, and the others are independent of it and of each other."""
+    import numpy as np
+
+    spawned = np.random.SeedSequence(seed).spawn(repeats - 1)
+    return [seed, *(int(s.generate_state(1)[0]) for s in spawned)]
+
+
+def _new_state(point, seed: int, repeats: int) -> PointState:
+    return PointState(point, [RunState(s) for s in repeat_seeds(seed, repeats)])
+
+
+def run_config(base: Config, point, seed: int, repeats: int, repeat: int = 0) -> Config:
+    """The config of one run: the base config, the point's values, the repeat's seed and its name."""
+    name = point.name if repeats == 1 else f"{point.name[:76]}_r{repeat + 1}"
+    overrides = point.overrides if repeats == 1 else [*point.overrides, f"seed={seed}"]
     try:
-        return resolve(base, point.overrides, name=point.name)
+        return resolve(base, overrides, name=name)
     except ConfigError as err:
         raise ConfigError(f"sweep point {point.index} ({point.label}): {err}") from None
 
 
-def _store(folder: RunFolder, sweep: SweepResult, state: PointState, trained: Trained, cfg: Config) -> None:
-    """Write the point's run folder (when it trained at all) and note its outcome."""
-    record = trained.record
-    if record is None:
-        state.status, state.error = trained.status, trained.error
-        return
-    record.meta.update(
-        argv=sweep.argv, sweep={"folder": sweep.name, "point": state.point.index, "values": state.point.values}
-    )
-    run = RunFolder.create(folder.path, state.point.name)
-    if record.error_log:
-        trained.error = record.meta["error"] = naming_log(str(trained.error), run.path / ERROR_LOG)
-    run.write_text("config.yaml", record.config_yaml)
-    save_record(run, record, plots=cfg.output.plots, report=cfg.output.report)
-    state.run, state.metrics = run.path, record.metrics
-    state.seconds, state.epochs = record.meta.get("seconds"), record.meta.get("epochs_done")
-    state.status, state.error = trained.status, trained.error
-    if sweep.metric is None and record.metrics:
-        sweep.metric = Metric.default(record.metrics)
+def default_metric(base: Config, data_dir: Optional[str]) -> Metric:
+    """The metric an Optuna search optimises when none is given: that of Metric.default, known before
+    any point has trained (from the splits of the base config)."""
+    from dltrain.pipeline.experiment import load_splits
 
-
-def _save(folder: RunFolder, sweep: SweepResult, clock: float) -> None:
-    sweep.seconds = elapsed(clock)
-    folder.write_json("sweep.json", sweep.as_dict(relative=True))
-
-
-def _count(sweep: SweepResult, status: str) -> int:
-    return sum(p.status == status for p in sweep.points)
+    splits = load_splits(base, data_dir)
+    split = "val" if splits.val is not None else "test" if splits.test is not None else "train"
+    return Metric(split, "accuracy" if splits.classes is not None else "loss")

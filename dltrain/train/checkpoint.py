@@ -15,7 +15,8 @@ import json
 
 import numpy as np
 
-from dltrain.errors import RunFolderError
+from dltrain.data.files import numbers, read_npz
+from dltrain.errors import RunFolderError, cut, shorten
 
 FILENAME = "checkpoint.npz"
 FORMAT = 1
@@ -44,6 +45,11 @@ def restore(trainer, state: dict[str, np.ndarray]) -> None:
         if saved.shape != p.shape:
             raise ValueError(f"parameter {i} has shape {saved.shape}, the network expects {p.shape}")
         p[...] = saved
+    for key, value in trainer.optimizer.state().items():
+        kept = state.get(f"opt.{key}")
+        if kept is None or np.shape(kept) != np.shape(value):
+            found = "nothing" if kept is None else np.shape(kept)
+            raise ValueError(f"optimizer state {key} should have shape {np.shape(value)}, found {found}")
     trainer.optimizer.load_state({k[4:]: v for k, v in state.items() if k.startswith("opt.")})
     trainer.rng.bit_generator.state = json.loads(str(state["rng"]))
     trainer.epoch = int(state["epoch"])
@@ -85,9 +91,25 @@ def exists(folder) -> bool:
 
 
 def load(folder) -> dict[str, np.ndarray]:
-    state = folder.read_npz(FILENAME)  # allow_pickle=False
-    if int(state.get("format", -1)) != FORMAT or "epoch" not in state or "rng" not in state:
-        raise RunFolderError(f"{folder.path / FILENAME} is not a dltrain checkpoint (format {FORMAT})")
+    """The checkpoint's arrays, each checked: RunFolderError naming the file and the array otherwise."""
+    path = folder.path / FILENAME
+    state = read_npz(path, error=RunFolderError)  # a regular file, never unpickled
+    for key in ("format", "epoch"):
+        value = numbers(state, key, 0, path, RunFolderError)
+        if value.dtype.kind not in "iu" or not 0 <= int(value) < 2**53:
+            raise RunFolderError(f"{path} is damaged: {key} is {value.tolist()!r}, not a count")
+    if int(state["format"]) != FORMAT:
+        raise RunFolderError(f"{path} is not a dltrain checkpoint (format {FORMAT})")
+    for key, value in state.items():
+        if key in ("rng", "history"):
+            if value.dtype.kind != "U" or value.ndim != 0:
+                raise RunFolderError(f"{path} is damaged: {key} is {value.dtype} {value.shape}, not text")
+        elif key.startswith(("param_", "opt.")):
+            numbers(state, key, None, path, RunFolderError, finite=key.startswith("param_"))
+        elif key not in ("format", "epoch"):
+            raise RunFolderError(f"{path} is damaged: unexpected array {shorten(key, 60)}")
+    if "rng" not in state:
+        raise RunFolderError(f"{path} is damaged: rng is missing")
     return state
 
 
@@ -96,7 +118,7 @@ def load_into(folder, trainer) -> None:
     state = load(folder)
     try:
         restore(trainer, state)
-    except (KeyError, ValueError, TypeError) as err:
+    except (KeyError, ValueError, TypeError, OverflowError, AttributeError) as err:
         raise RunFolderError(
-            f"{folder.path / FILENAME} does not match the run's config.yaml ({err}); was the config edited?"
+            f"{folder.path / FILENAME} does not match the run's config.yaml ({cut(str(err), 200)}); was the config edited?"
         ) from None

@@ -1,0 +1,179 @@
+"""What each file of a run folder must hold, checked whenever one is read.
+
+    meta = check_meta(json_doc, path)          # the dict, every known field of the right type
+    metrics = check_metrics(json_doc, path)
+    check_weights(arrays, path); check_preprocess(arrays, n_features, path)
+
+(checkpoint.npz is checked by dltrain.train.checkpoint, which owns its format.)
+
+A run folder is data like any other input: it may be half-written, edited by hand
+or built to break a reader. Each check raises RunFolderError naming the file and
+the field, so that a bad folder is exit 2 with a reason, never a traceback deeper
+in (a pid too large for os.kill, a string where a number belongs, a 0-d weight matrix).
+Unknown meta.json fields are kept: later versions may add some.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from dltrain.errors import RunFolderError, shorten
+from dltrain.runs.status import Status
+
+if TYPE_CHECKING:  # a listing checks meta.json without loading NumPy
+    import numpy as np
+
+Count = Annotated[int, Field(ge=0, lt=2**53)]
+Text = Annotated[str, Field(max_length=100_000)]
+STATUSES = tuple(s.value for s in Status)
+
+
+def _timestamp(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        datetime.fromisoformat(value)  # ValueError: pydantic reports it with the field
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class Resumed(_Strict):
+    at: Text
+    from_epoch: Count
+    argv: list[Text] = []
+
+    _at = field_validator("at")(_timestamp)
+
+
+class Meta(_Strict):
+    """meta.json: the known fields, each optional (older runs lack some)."""
+
+    name: Optional[Text] = None
+    seed: Optional[Count] = None
+    pid: Optional[Annotated[int, Field(gt=0, lt=2**31)]] = None
+    host: Optional[Text] = None
+    classes: Optional[list[Union[int, float, Text]]] = Field(None, min_length=1)
+    sample_shape: Optional[list[Annotated[int, Field(gt=0, lt=2**31)]]] = Field(None, min_length=1, max_length=8)
+    n_features: Optional[Annotated[int, Field(gt=0, lt=2**31)]] = None
+    split_sizes: Optional[dict[str, Count]] = None
+    loss: Optional[Text] = None
+    dataset: Optional[Text] = None
+    model: Optional[dict[str, Any]] = None
+    notes: Optional[list[Text]] = None
+    argv: Optional[list[Text]] = None
+    status: Optional[Text] = None
+    started: Optional[Text] = None
+    process_started: Optional[Text] = None
+    ended: Optional[Text] = None
+    epochs_done: Optional[Count] = None
+    error: Optional[Text] = None
+    seconds: Optional[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = None
+    resumed: Optional[list[Resumed]] = None
+
+    _times = field_validator("started", "process_started", "ended")(_timestamp)
+
+    @field_validator("status")
+    @classmethod
+    def _known(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and value not in STATUSES:
+            raise ValueError(f"not a status ({', '.join(STATUSES)})")
+        return value
+
+
+class Baseline(_Strict):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    model: Optional[Text] = None
+    error: Optional[Text] = None
+    train: Optional[dict[str, float]] = None
+    val: Optional[dict[str, float]] = None
+    test: Optional[dict[str, float]] = None
+
+
+_SPLIT = TypeAdapter(dict[str, float], config=ConfigDict(strict=True))
+
+
+def check_meta(doc: Any, path: Path) -> dict:
+    """meta.json's object, checked; only the fields it has (no defaults filled in)."""
+    if not isinstance(doc, dict):
+        raise RunFolderError(f"{path}: meta.json must hold a JSON object, not {type(doc).__name__}")
+    try:
+        Meta.model_validate(doc)
+    except ValidationError as err:
+        raise RunFolderError(_explain(err, path)) from None
+    return doc
+
+
+def check_metrics(doc: Any, path: Path) -> dict:
+    """metrics.json: {'train': {metric: number}, 'val': ..., 'test': ..., 'baseline': {...}}."""
+    if not isinstance(doc, dict):
+        raise RunFolderError(f"{path}: metrics.json must hold a JSON object, not {type(doc).__name__}")
+    for key, value in doc.items():
+        try:
+            (Baseline.model_validate if key == "baseline" else _SPLIT.validate_python)(value)
+        except ValidationError as err:
+            raise RunFolderError(_explain(err, path, prefix=(key,))) from None
+    return doc
+
+
+def _explain(err: ValidationError, path: Path, prefix: tuple = ()) -> str:
+    problems = [
+        f"{'.'.join(map(str, (*prefix, *e['loc']))) or '(top level)'}: {e['msg']} (got {shorten(e['input'], 60)})"
+        for e in err.errors()[:3]
+    ]
+    more = f" (and {err.error_count() - 3} more)" if err.error_count() > 3 else ""
+    return f"{path} is damaged: {'; '.join(problems)}{more}"
+
+
+# --- arrays ---------------------------------------------------------------------------------
+
+
+def check_weights(arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    """weights.npz: W0 (n_in, n_1), b0 (n_1,), W1 (n_1, n_2), ...: a chain of finite matrices, nothing else."""
+    from dltrain.data.files import numbers
+
+    layers = sum(1 for key in arrays if re.fullmatch(r"W\d+", key))
+    if layers == 0:
+        raise RunFolderError(f"{path} holds no weight matrices (W0, W1, ...)")
+    expected = {f"W{i}" for i in range(layers)}
+    stray = sorted(set(arrays) - expected - {f"b{i}" for i in range(layers)})
+    if stray or not expected <= set(arrays):
+        missing = sorted(expected - set(arrays))
+        raise RunFolderError(
+            f"{path} is damaged: its arrays are not W0..W{layers - 1} and b0..b{layers - 1}"
+            f"{f'; missing {missing}' if missing else ''}{f'; unexpected {shorten(stray, 200)}' if stray else ''}"
+        )
+    for i in range(layers):
+        W = numbers(arrays, f"W{i}", 2, path, RunFolderError)
+        if 0 in W.shape:
+            raise RunFolderError(f"{path} is damaged: W{i} has shape {W.shape}")
+        if i and W.shape[0] != arrays[f"W{i - 1}"].shape[1]:
+            raise RunFolderError(
+                f"{path} is damaged: W{i} has shape {W.shape} after W{i - 1} {arrays[f'W{i - 1}'].shape}"
+            )
+        if f"b{i}" in arrays and numbers(arrays, f"b{i}", 1, path, RunFolderError).shape != (W.shape[1],):
+            raise RunFolderError(f"{path} is damaged: b{i} has shape {arrays[f'b{i}'].shape}, not ({W.shape[1]},)")
+    return arrays
+
+
+def check_preprocess(arrays: dict[str, np.ndarray], n_features: int, path: Path) -> dict[str, np.ndarray]:
+    """preprocess.npz: scaler_shift and scaler_scale, (n_features,) each, the scale finite and non-zero."""
+    import numpy as np
+
+    from dltrain.data.files import numbers
+
+    for key in ("scaler_shift", "scaler_scale"):
+        if numbers(arrays, key, 1, path, RunFolderError).shape != (n_features,):
+            raise RunFolderError(
+                f"{path} is damaged: {key} has shape {arrays[key].shape}; the network takes {n_features} features"
+            )
+    if np.any(arrays["scaler_scale"] == 0):
+        raise RunFolderError(f"{path} is damaged: scaler_scale holds zeros")
+    if set(arrays) - {"scaler_shift", "scaler_scale"}:
+        raise RunFolderError(f"{path} is damaged: unexpected arrays {shorten(sorted(arrays), 200)}")
+    return arrays

@@ -1,0 +1,178 @@
+"""The sweep's main loop: hand the runs to the backend, write each result as it arrives.
+
+Every finished run is written whole (its run folder, then sweep.json) with signals held
+back; a first Ctrl-C or SIGTERM lets the running points stop after their batch and come
+back with their checkpoint, which is written like any result; the second abandons them.
+Whatever happens, sweep.json ends with a final status and sweep.png shows the points.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from dltrain.config.schema import Config
+from dltrain.errors import ERROR_LOG, Interrupted, TrainingFailed, naming_log
+from dltrain.pipeline.save import save_record
+from dltrain.runs.folder import RunFolder, elapsed, now_iso
+from dltrain.sweep.backends import NoWorkers
+from dltrain.sweep.interrupt import deferred_interrupt, stop_signals
+from dltrain.sweep.point import Job, Trained
+from dltrain.sweep.ranking import Metric
+from dltrain.sweep.state import PointState, RunState, SweepResult
+from dltrain.train import checkpoint
+
+UNFINISHED = ("pending", "interrupted", "failed")  # what a resumed sweep trains again
+
+
+def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, opts, prune: bool) -> None:
+    """Train the runs the sweep has not completed (and the plan's new points); raise as run_sweep says."""
+    from dltrain.sweep.runner import _new_state, run_config
+
+    clock, seconds_before = time.perf_counter(), sweep.seconds
+    configs: dict[tuple[int, int], Config] = {}
+    resumed_from: dict[tuple[int, int], int] = {}
+
+    def job(state: PointState, r: int) -> Job:
+        run = state.runs[r]
+        cfg = configs[(state.point.index, r)] = run_config(base, state.point, run.seed, len(state.runs), r)
+        job = Job(state.point.index, r, cfg.model_dump(mode="json"), prune=plan.pruner() if prune else None)
+        if run.run is not None and checkpoint.exists(RunFolder(run.run)):
+            job.resume = checkpoint.load(RunFolder(run.run))
+            job.seconds_before = run.seconds or 0.0
+        resumed_from[job.key] = int(job.resume["epoch"]) if job.resume else 0
+        return job
+
+    def jobs() -> Iterator[Job]:
+        for state in list(sweep.points):
+            for r, run in enumerate(state.runs):
+                if run.status in UNFINISHED and not backend.stopping:
+                    yield job(state, r)
+        while not backend.stopping and (point := plan.ask()) is not None:
+            state = _new_state(point, base.seed, sweep.repeats)
+            state.trial = plan.trial_number(point.index)
+            sweep.points.append(state)
+            for r in range(len(state.runs)):
+                yield job(state, r)
+
+    def save() -> None:
+        sweep.seconds = round(seconds_before + elapsed(clock), 3)
+        folder.write_json("sweep.json", sweep.as_dict(relative=True))
+
+    save()
+    opts.on_start(sweep)
+    lookahead = backend.slots if plan.adaptive else 1 << 30
+    failure, hard_stop = None, False
+    try:
+        with stop_signals(backend.request_stop, enabled=opts.handle_signals):
+            results = backend.run(jobs(), lookahead, opts.data_dir)
+            try:
+                for trained in results:
+                    state = next(p for p in sweep.points if p.point.index == trained.key[0])
+                    with deferred_interrupt():  # a run folder and sweep.json are written whole, or not at all
+                        history = _store(folder, sweep, state, trained, configs[trained.key], resumed_from, opts)
+                        if state.status != "pending":
+                            plan.tell(state, history)
+                        save()
+                    if state.status != "pending":
+                        opts.on_point(sweep, state)
+            finally:
+                results.close()  # an interrupt between two results still stops the backend's running points
+    except KeyboardInterrupt:
+        hard_stop = True
+    except NoWorkers as err:
+        failure = err
+    _finish(folder, sweep, save, failure, interrupted=hard_stop or backend.stopping)
+
+
+def _finish(folder: RunFolder, sweep: SweepResult, save, failure, interrupted: bool) -> None:
+    for state in sweep.points:
+        for run in state.runs:
+            if run.status == "pending":
+                run.status, run.error = "interrupted", "the sweep stopped before this run finished"
+    finished = sum(p.status in ("completed", "pruned") for p in sweep.points)
+    sweep.status = "failed" if failure or sweep.count("failed") else "interrupted" if interrupted else "completed"
+    save()
+    _draw(folder, sweep)
+    resume = f"resume with: dltrain sweep --resume {folder.path}"
+    if failure is not None:
+        raise TrainingFailed(f"{failure}; {finished} finished points are kept in {folder.path}\n{resume}", sweep)
+    if interrupted:
+        raise Interrupted(
+            f"sweep interrupted after {finished} of {len(sweep.points)} points; sweep folder: {folder.path}\n{resume}",
+            sweep,
+        )
+    failed = sweep.count("failed")
+    if failed:
+        raise TrainingFailed(f"{failed} of {len(sweep.points)} sweep points failed; sweep folder: {folder.path}", sweep)
+
+
+def _store(
+    folder: RunFolder,
+    sweep: SweepResult,
+    state: PointState,
+    trained: Trained,
+    cfg: Config,
+    resumed_from: dict,
+    opts,
+) -> list[dict]:
+    """Write the run's folder (when it trained at all) and note its outcome; the run's history."""
+    run: RunState = state.runs[trained.key[1]]
+    record = trained.record
+    run.status, run.error = trained.status, trained.error
+    if record is None:
+        return []
+    info = {"folder": sweep.name, "point": state.point.index, "values": state.point.values}
+    if len(state.runs) > 1:
+        info["repeat"] = trained.key[1] + 1
+    record.meta.update(argv=sweep.argv, sweep=info)
+    if run.run is None:
+        target = RunFolder.create(folder.path, cfg.name)
+    else:  # a run cut off earlier: its own folder, continued
+        target = RunFolder(run.run)
+        target.remove_partial_files()
+        old = target.read_json("meta.json") if (target.path / "meta.json").is_file() else {}
+        record.meta["resumed"] = [
+            *old.get("resumed", []),
+            {"at": now_iso(), "from_epoch": resumed_from.get(trained.key, 0), "argv": list(opts.argv)},
+        ]
+    if record.error_log:
+        trained.error = record.meta["error"] = naming_log(str(trained.error), target.path / ERROR_LOG)
+        run.error = trained.error
+    target.write_text("config.yaml", record.config_yaml)
+    save_record(target, record, plots=cfg.output.plots, report=cfg.output.report)
+    run.run, run.metrics = target.path, record.metrics
+    run.seconds, run.epochs = record.meta.get("seconds"), record.meta.get("epochs_done")
+    if sweep.metric is None and record.metrics:
+        sweep.metric = Metric.default(record.metrics)
+    return record.history
+
+
+def _draw(folder: RunFolder, sweep: SweepResult) -> None:
+    """sweep.png: the ranking metric against each swept key (nothing to draw before a point completed)."""
+    from dltrain.plots.sweep import sweep_plot
+    from dltrain.sweep.grid import short_key
+
+    metric = sweep.metric
+    if metric is None:
+        return
+    rows = []
+    for p in sweep.points:
+        value = metric.value(p.metrics)
+        if value is not None:
+            rows.append((p.point.values, value, metric.value(p.metrics_std) if p.metrics_std else None))
+    if not rows:
+        return
+    log_keys = {key for key, values in sweep.space.items() if _log_spaced(values)}
+    title = f"sweep {sweep.name}: {metric}" + (f", mean ± std of {sweep.repeats} repeats" if sweep.repeats > 1 else "")
+    labels = {k: short_key(k) for k in sweep.space}
+    png = sweep_plot(rows, list(sweep.space), log_keys, str(metric), title, labels, metric.lower_is_better)
+    folder.write_bytes("sweep.png", png)
+
+
+def _log_spaced(values) -> bool:
+    """A loguniform distribution, or positive numbers spanning a factor of 20 or more (0.1, 0.01, 0.001)."""
+    if isinstance(values, dict):
+        return "loguniform" in values
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return len(numbers) == len(values) > 1 and min(numbers) > 0 and max(numbers) / min(numbers) >= 20

@@ -1,0 +1,219 @@
+"""A sweep's account of itself: its points, each point's runs (one per repeat), sweep.json.
+
+sweep.points[0].runs[1].status   # 'completed': the second repeat of the first point
+sweep.points[0].metrics          # the mean over the repeats of every metric
+sweep.as_dict(relative=True)     # sweep.json; read back with SweepResult.from_dict
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from dltrain.runs.folder import now_iso
+from dltrain.sweep.grid import Point
+from dltrain.sweep.ranking import Metric
+
+STATUSES = ("completed", "failed", "pruned", "interrupted", "pending")
+
+
+@dataclass
+class RunState:
+    """One training run of a point (one repeat). status: pending | completed | failed | interrupted | pruned."""
+
+    seed: int
+    status: str = "pending"
+    run: Optional[Path] = None
+    metrics: dict = field(default_factory=dict)
+    seconds: Optional[float] = None
+    epochs: Optional[int] = None
+    error: Optional[str] = None
+
+    def as_dict(self, root: Optional[Path] = None) -> dict:
+        run = None if self.run is None else str(self.run.relative_to(root) if root else self.run)
+        return {
+            "seed": self.seed,
+            "status": self.status,
+            "run": run,
+            "metrics": self.metrics,
+            "seconds": self.seconds,
+            "epochs": self.epochs,
+            "error": self.error,
+        }
+
+
+@dataclass
+class PointState:
+    """One point: its values and its runs. `trial`: the Optuna trial number, in an Optuna search."""
+
+    point: Point
+    runs: list[RunState]
+    trial: Optional[int] = None
+
+    @property
+    def status(self) -> str:
+        """The first of failed, interrupted, pending, pruned that any run has; else completed."""
+        states = {r.status for r in self.runs}
+        return next((s for s in ("failed", "interrupted", "pending", "pruned") if s in states), "completed")
+
+    @property
+    def metrics(self) -> dict:
+        """A single run's metrics; over repeats, the mean of each metric (once every repeat completed)."""
+        if len(self.runs) == 1:
+            return self.runs[0].metrics
+        return _across(self.runs, np.mean) if self.status == "completed" else {}
+
+    @property
+    def metrics_std(self) -> dict:
+        """The standard deviation (NumPy's, ddof 0) of each metric over the repeats."""
+        return _across(self.runs, np.std) if len(self.runs) > 1 and self.status == "completed" else {}
+
+    @property
+    def run(self) -> Optional[Path]:
+        return self.runs[0].run if len(self.runs) == 1 else None
+
+    @property
+    def seconds(self) -> Optional[float]:
+        done = [r.seconds for r in self.runs if r.seconds is not None]
+        return round(sum(done), 3) if done else None
+
+    @property
+    def epochs(self) -> Optional[int]:
+        return self.runs[0].epochs if len(self.runs) == 1 else None
+
+    @property
+    def error(self) -> Optional[str]:
+        return next((r.error for r in self.runs if r.error), None)
+
+    def as_dict(self, root: Optional[Path] = None) -> dict:
+        doc = {
+            "index": self.point.index,
+            "name": self.point.name,
+            "values": self.point.values,
+            "overrides": self.point.overrides,
+            "status": self.status,
+            "run": self.runs[0].as_dict(root)["run"] if len(self.runs) == 1 else None,
+            "metrics": self.metrics,
+            "seconds": self.seconds,
+            "epochs": self.epochs,
+            "error": self.error,
+        }
+        if len(self.runs) > 1:
+            doc["metrics_std"] = self.metrics_std
+            doc["repeats"] = [r.as_dict(root) for r in self.runs]
+        else:
+            doc["seed"] = self.runs[0].seed
+        if self.trial is not None:
+            doc["trial"] = self.trial
+        return doc
+
+
+def _across(runs: list[RunState], reduce) -> dict:
+    """{split: {metric: reduce(values over runs)}} for the metrics every run has."""
+    first = runs[0].metrics
+    out: dict = {}
+    for split, values in first.items():
+        for key in values:
+            column = [r.metrics.get(split, {}).get(key) for r in runs]
+            if all(isinstance(v, (int, float)) for v in column):
+                out.setdefault(split, {})[key] = float(reduce(column))
+    return out
+
+
+@dataclass
+class SweepResult:
+    """The sweep so far. status: running | completed (every point) | failed (some) | interrupted."""
+
+    path: Path
+    name: str
+    space: dict  # key -> grid values, or key -> distribution (random and Optuna searches)
+    points: list[PointState]
+    backend: str
+    metric: Optional[Metric] = None
+    status: str = "running"
+    started: str = field(default_factory=now_iso)
+    seconds: float = 0.0
+    argv: list = field(default_factory=list)
+    search: str = "grid"
+    repeats: int = 1
+    resumed: list = field(default_factory=list)
+
+    @property
+    def grid(self) -> dict:
+        return self.space
+
+    @property
+    def done(self) -> int:
+        return sum(p.status != "pending" for p in self.points)
+
+    def count(self, status: str) -> int:
+        return sum(p.status == status for p in self.points)
+
+    def ranked(self) -> list[PointState]:
+        """Best first by `metric` (the mean over repeats); points without a value keep their order at the end."""
+        if self.metric is None:
+            return list(self.points)
+        metric = self.metric
+        return sorted(self.points, key=lambda p: (*metric.sort_key(p.metrics), p.point.index))
+
+    def best(self) -> Optional[PointState]:
+        ranked = self.ranked()
+        return ranked[0] if ranked and self.metric and self.metric.value(ranked[0].metrics) is not None else None
+
+    def as_dict(self, relative: bool = False) -> dict:
+        """sweep.json (run folders relative to the sweep folder) or the --json document (absolute)."""
+        best = self.best()
+        return {
+            "sweep": self.name if relative else str(self.path),
+            "status": self.status,
+            "backend": self.backend,
+            "started": self.started,
+            "seconds": self.seconds,
+            "argv": self.argv,
+            "resumed": self.resumed,
+            "search": self.search,
+            "repeats": self.repeats,
+            "grid" if self.search == "grid" else "space": self.space,
+            "sort_by": str(self.metric) if self.metric else None,
+            "best": best.point.index if best else None,
+            "counts": {s: self.count(s) for s in STATUSES},
+            "points": [p.as_dict(self.path if relative else None) for p in self.points],
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict, path: Path) -> SweepResult:
+        """The sweep sweep.json describes (its run folders under `path`)."""
+        points = []
+        for p in doc["points"]:
+            rows = p.get("repeats") or [{**p, "seed": p.get("seed")}]
+            runs = [
+                RunState(
+                    r["seed"],
+                    r["status"],
+                    None if r["run"] is None else path / r["run"],
+                    r["metrics"] or {},
+                    r["seconds"],
+                    r["epochs"],
+                    r["error"],
+                )
+                for r in rows
+            ]
+            points.append(PointState(Point(p["index"], p["values"], p["name"]), runs, p.get("trial")))
+        return cls(
+            path,
+            doc["sweep"],
+            doc.get("grid") or doc.get("space") or {},
+            points,
+            doc["backend"],
+            Metric.parse(doc["sort_by"]) if doc.get("sort_by") else None,
+            doc["status"],
+            doc["started"],
+            doc["seconds"],
+            doc.get("argv", []),
+            doc.get("search", "grid"),
+            doc.get("repeats", 1),
+            doc.get("resumed", []),
+        )

@@ -1,0 +1,177 @@
+"""An Optuna search: TPE suggests each point from the points finished so far.
+
+    plan = OptunaPlan(space, trials=20, seed=0, name="quick", folder=sweep_dir, metric=Metric("val", "accuracy"))
+    point = plan.ask()             # Optuna's next suggestion, until `trials` points were asked
+    job.prune = plan.pruner()      # with prune=True: Optuna's median rule, applied on the worker each epoch
+    plan.tell(state, history)      # the point's metric (or pruned / failed) goes back to the study
+
+The study lives in the sweep folder (optuna.db, SQLite through Optuna's own storage), so
+`dltrain sweep --resume` continues it: points cut off are suggested again with the same
+values, and new ones follow from everything the study has seen.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from dltrain.config.schema import Distribution
+from dltrain.errors import ConfigError
+from dltrain.sweep.grid import Point, point_name, yaml_inline
+from dltrain.sweep.ranking import Metric
+
+STUDY = "sweep"
+# Median pruning waits for a few finished points (a median of one or two is noise) and
+# never judges a point on its first epoch, where every learning rate looks alike.
+N_STARTUP, N_WARMUP = 3, 2
+
+
+def import_optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("--search optuna needs Optuna, an optional extra: pip install 'dltrain[search]'") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def _scalar(value) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+class OptunaPlan:
+    adaptive = True  # each suggestion depends on the points finished before it
+
+    def __init__(
+        self,
+        space: dict[str, Distribution],
+        trials: int,
+        seed: int,
+        name: str,
+        folder: Path,
+        metric: Metric,
+        prune: bool = False,
+        existing: int = 0,
+    ):
+        optuna = self.optuna = import_optuna()
+        self.space, self.trials, self.name, self.asked = space, trials, name, existing
+        self.metric, self.prune = metric, prune
+        self.history_key = f"val_{'accuracy' if metric.key == 'accuracy' else 'loss'}"
+        if prune and metric.split != "val":
+            raise ConfigError(
+                "--prune judges points by their per-epoch validation metric: give the dataset a "
+                "validation split (dataset.validation_split: 0.1) and rank by it"
+            )
+        self.distributions = {key: _distribution(optuna, dist) for key, dist in space.items()}
+        self.study = optuna.create_study(
+            study_name=STUDY,
+            storage=f"sqlite:///{folder.resolve() / 'optuna.db'}",
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            direction="minimize" if metric.lower_is_better else "maximize",
+            load_if_exists=True,
+        )
+        self.open: dict[int, Any] = {}  # point index -> its running Optuna trial
+
+    def points(self) -> list[Point]:
+        return []
+
+    def ask(self) -> Optional[Point]:
+        if self.asked >= self.trials:
+            return None
+        self.asked += 1
+        trial = self.study.ask(self.distributions)
+        values = {key: self._value(key, trial.params[key]) for key in self.space}
+        point = Point(self.asked, values, point_name(self.name, self.asked, len(str(self.trials)), values))
+        self.open[point.index] = trial
+        return point
+
+    def again(self, state) -> int:
+        """A point cut off in an earlier session: its trial failed, the same values asked again.
+
+        Returns the new trial's number."""
+        if state.trial is not None:
+            trial = self.study.trials[state.trial]
+            if trial.state == self.optuna.trial.TrialState.RUNNING:
+                self.study.tell(state.trial, state=self.optuna.trial.TrialState.FAIL)
+        self.study.enqueue_trial({key: self._param(key, v) for key, v in state.point.values.items()})
+        trial = self.study.ask(self.distributions)
+        self.open[state.point.index] = trial
+        return trial.number
+
+    def trial_number(self, index: int) -> Optional[int]:
+        trial = self.open.get(index)
+        return None if trial is None else trial.number
+
+    def pruner(self) -> Optional[MedianPrune]:
+        if not self.prune:
+            return None
+        completed = self.study.get_trials(deepcopy=True, states=(self.optuna.trial.TrialState.COMPLETE,))
+        return MedianPrune(completed, self.study.direction, self.history_key)
+
+    def tell(self, state, history: list[dict]) -> None:
+        """Report the point's per-epoch metric, then its outcome; a point cut off stays open (resume asks again)."""
+        TrialState = self.optuna.trial.TrialState
+        trial = self.open.get(state.point.index)
+        if trial is None or state.status in ("interrupted", "pending"):
+            return
+        del self.open[state.point.index]
+        for row in history if len(state.runs) == 1 else []:
+            value = row.get(self.history_key)
+            if value is not None and math.isfinite(value):
+                trial.report(value, row["epoch"])
+        if state.status == "completed" and self.metric.value(state.metrics) is not None:
+            self.study.tell(trial, self.metric.value(state.metrics))
+        else:
+            self.study.tell(trial, state=TrialState.PRUNED if state.status == "pruned" else TrialState.FAIL)
+
+    def _value(self, key: str, param):
+        dist = self.space[key]
+        if dist.kind == "choice" and not all(_scalar(v) for v in dist.choices):
+            return yaml.safe_load(param)
+        return param
+
+    def _param(self, key: str, value):
+        dist = self.space[key]
+        return yaml_inline(value) if dist.kind == "choice" and not all(_scalar(v) for v in dist.choices) else value
+
+
+def _distribution(optuna, dist: Distribution):
+    d = optuna.distributions
+    if dist.kind == "choice":
+        values = dist.choices if all(_scalar(v) for v in dist.choices) else [yaml_inline(v) for v in dist.choices]
+        return d.CategoricalDistribution(values)
+    low, high = dist.bounds
+    if dist.kind == "int":
+        return d.IntDistribution(int(low), int(high))
+    return d.FloatDistribution(low, high, log=dist.kind == "loguniform")
+
+
+class MedianPrune:
+    """Asked on the worker after every epoch: Optuna's MedianPruner against the points that had
+    finished when this one started (the rule looks at finished points only), so the decision
+    needs no connection to the study."""
+
+    def __init__(self, completed: list, direction, key: str):
+        self.completed, self.direction, self.key = completed, direction, key
+        self._trial: Any = None
+
+    def __call__(self, record) -> bool:
+        value = getattr(record, self.key)
+        if value is None:
+            return False
+        if self._trial is None:
+            optuna = import_optuna()
+            study = optuna.create_study(
+                direction=self.direction,
+                pruner=optuna.pruners.MedianPruner(n_startup_trials=N_STARTUP, n_warmup_steps=N_WARMUP),
+            )
+            study.add_trials(self.completed)
+            self._trial = study.ask()
+        self._trial.report(value, record.epoch)
+        return self._trial.should_prune()
+
+    def __getstate__(self):
+        return {"completed": self.completed, "direction": self.direction, "key": self.key, "_trial": None}

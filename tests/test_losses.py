@@ -1,0 +1,34 @@
+"""Losses at saturation: predictions of exactly 0 or 1 are clipped to [eps, 1 - eps] of their
+own dtype, so a confidently wrong prediction costs -log(eps), finite, in float32 and float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dltrain.nn.losses import LOSSES
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_of_confidently_wrong_predictions_is_minus_log_eps(dtype):
+    eps = np.finfo(dtype).eps
+    a, y = np.array([[1.0], [0.0]], dtype=dtype), np.array([[0.0], [1.0]], dtype=dtype)
+    loss = LOSSES["bce"].value(a, y)
+    assert np.isfinite(loss) and loss == pytest.approx(-np.log(eps), rel=1e-6)
+    grad = LOSSES["bce"].grad(a, y)
+    assert np.all(np.isfinite(grad)) and grad.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_of_confidently_right_predictions_is_nearly_zero(dtype):
+    eps = np.finfo(dtype).eps
+    a = np.array([[1.0], [0.0]], dtype=dtype)
+    assert 0 < LOSSES["bce"].value(a, a) < 2 * eps  # -log(1 - eps), not log(1 + eps) or 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_of_a_zero_probability_for_the_true_class_is_minus_log_eps(dtype):
+    eps = np.finfo(dtype).eps
+    a, y = np.array([[1.0, 0.0]], dtype=dtype), np.array([[0.0, 1.0]], dtype=dtype)
+    assert LOSSES["cross_entropy"].value(a, y) == pytest.approx(-np.log(eps), rel=1e-6)
+    assert np.all(np.isfinite(LOSSES["cross_entropy"].grad(a, y)))
