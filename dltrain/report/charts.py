@@ -50,7 +50,11 @@ def curves(
     encoding = {
         "x": {"field": "epoch", "type": "quantitative", "axis": {"tickMinStep": 1}},
         "y": {"field": key, "type": "quantitative", "scale": scale, "title": ylabel},
-        "color": {"field": "run", "type": "nominal", "legend": {"columns": 2 if many else 1, "labelLimit": 260}},
+        "color": {
+            "field": "run",
+            "type": "nominal",
+            "legend": {"columns": 2 if many else 1, "labelLimit": 260, "symbolLimit": 0},
+        },
         "strokeDash": {"field": "split", "type": "nominal", "sort": ["train", "validation"], "title": "split"},
         "opacity": {"condition": {"param": "pick", "value": 1}, "value": 0.1},
     }
