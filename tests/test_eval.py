@@ -87,6 +87,26 @@ def test_classifier_details_and_confusion_matrix(runs):
     assert (path / "confusion_matrix.png").read_bytes()[:8] == PNG
 
 
+def test_eval_draws_a_confusion_matrix_once(runs, tmp_path, monkeypatch):
+    """The run drew confusion_matrix.png of its last split: eval of that split keeps the file;
+    another split is another picture, drawn once too."""
+    from dltrain.plots import samples
+
+    copy = shutil.copytree(runs["eval-mlp"], tmp_path / "once")
+    drawn = copy / "confusion_matrix.png"
+    eval_json(copy, "--split", "test")  # as the run drew it (or an earlier test redrew it)
+    before = drawn.read_bytes()
+    titles = []
+    real = samples.confusion_figure
+    monkeypatch.setattr(samples, "confusion_figure", lambda *args: titles.append(args[2]) or real(*args))
+    assert eval_json(copy)["plots"] == [str(drawn)]  # all splits: the last one is test
+    assert titles == [] and drawn.read_bytes() == before
+    eval_json(copy, "--split", "train")
+    assert titles == ["eval-mlp: train split"] and drawn.read_bytes() != before
+    eval_json(copy, "--split", "train")
+    assert titles == ["eval-mlp: train split"]  # kept this time
+
+
 def test_regression_details_and_plot(runs):
     path = runs["eval-sqrt"]
     report = eval_json(path, "--split", "test")

@@ -90,6 +90,7 @@ def test_eval_loads_no_scikit_learn_model_selection_nor_pyplot(split_run, tmp_pa
     assert (split_run / "confusion_matrix.png").is_file()
     assert family(loaded, "sklearn.model_selection", "matplotlib.pyplot") == []
     assert family(loaded, "sklearn") == []  # the split and the metrics are NumPy
+    assert family(loaded, "matplotlib") == []  # the run drew this confusion matrix: eval keeps it
 
 
 def test_runs_loads_neither_matplotlib_nor_scikit_learn(split_run, tmp_path):

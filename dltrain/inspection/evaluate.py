@@ -126,11 +126,14 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
 def _draw(run: Run, splits: Splits, split: str, y: np.ndarray, outputs: np.ndarray, details: dict) -> list:
     """The run's own confusion_matrix.png or predictions.png, redrawn for the evaluated split
     (its title names the split): one file per view, never a copy under a second name."""
-    from dltrain.plots.samples import confusion_matrix_plot, predictions_plot
+    from dltrain.plots.base import drawn_from
+    from dltrain.plots.samples import confusion_matrix_plot, confusion_source, predictions_plot
     from dltrain.runs.folder import atomic_write
 
     title = f"{run.config.name}: {split} split"
     if splits.classes is not None:
-        png = confusion_matrix_plot(np.array(details["confusion_matrix"]), splits.classes, title)
-        return [atomic_write(run.path / "confusion_matrix.png", png)]
+        matrix, path = np.array(details["confusion_matrix"]), run.path / "confusion_matrix.png"
+        if drawn_from(path) == confusion_source(matrix, splits.classes, title):
+            return [path]  # the picture it holds is this one (drawn by the run, or an earlier eval)
+        return [atomic_write(path, confusion_matrix_plot(matrix, splits.classes, title))]
     return [atomic_write(run.path / "predictions.png", predictions_plot(y, outputs, split, run.config.name))]

@@ -26,6 +26,7 @@ def run_figures(record) -> dict[str, bytes]:
 
     name = record.meta.get("name", "run")
     figures = {"cost.png": curves.cost_figure(record.history, record.loss, name)}
+    sources: dict[str, str] = {}
     views, classes = record.views, record.classes
     sizes = record.meta.get("split_sizes") or {}
     if classes is not None and min(sizes.values(), default=0) >= MIN_SAMPLES_FOR_ACCURACY:
@@ -35,7 +36,9 @@ def run_figures(record) -> dict[str, bytes]:
         from dltrain.train.targets import predict_classes
 
         matrix = confusion_matrix(views.y, predict_classes(views.outputs), len(classes))
-        figures["confusion_matrix.png"] = samples.confusion_figure(matrix, classes, f"{name}: {views.split} split")
+        title = f"{name}: {views.split} split"
+        figures["confusion_matrix.png"] = samples.confusion_figure(matrix, classes, title)
+        sources["confusion_matrix.png"] = samples.confusion_source(matrix, classes, title)  # eval keeps it
     elif views is not None:
         figures["predictions.png"] = samples.predictions_figure(views.y, views.outputs, views.split, name)
     shape = record.meta.get("sample_shape")
@@ -46,7 +49,7 @@ def run_figures(record) -> dict[str, bytes]:
         figures["errors.png"] = samples.errors_figure(images, true, predicted, classes, views.split, name)
     if views is not None and views.boundary is not None:
         figures["boundary.png"] = samples.boundary_figure(views.boundary, classes, name)
-    return {filename: png_bytes(fig) for filename, fig in figures.items()}
+    return {filename: png_bytes(fig, sources.get(filename)) for filename, fig in figures.items()}
 
 
 __all__ = ["png_bytes", "run_figures"]

@@ -3,8 +3,12 @@ display), rendered once to PNG bytes, and the rule for a log axis."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -22,11 +26,42 @@ def figure(width: float, height: float):
     return fig
 
 
-def png_bytes(fig) -> bytes:
-    """The figure rendered once, as PNG bytes."""
+SOURCE_KEY = "dltrain source"  # PNG text chunk: what the figure was drawn from (`drawn_from`)
+
+
+def png_bytes(fig, source: Optional[str] = None) -> bytes:
+    """The figure rendered once, as PNG bytes; `source` (see `source_of`) is kept in the file."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", metadata={SOURCE_KEY: source} if source else None)
     return buf.getvalue()
+
+
+def source_of(kind: str, *inputs) -> str:
+    """A digest of what a figure shows (its kind, its inputs as JSON, dltrain's version): equal
+    digests, equal pictures. A command about to redraw a figure that a file already holds keeps it."""
+    from dltrain import __version__
+
+    text = json.dumps([kind, __version__, *inputs], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def drawn_from(path: Path) -> Optional[str]:
+    """The source digest a PNG written by `png_bytes` holds, or None (no file, no digest, not a PNG)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                return None
+            while True:  # chunks: length, type, data, CRC; text chunks come before the image data
+                head = f.read(8)
+                if len(head) < 8 or head[4:] == b"IDAT":
+                    return None
+                length = int.from_bytes(head[:4], "big")
+                data = f.read(length + 4)[:length]
+                key, _, value = data.partition(b"\0")
+                if head[4:] == b"tEXt" and key == SOURCE_KEY.encode():
+                    return value.decode("latin-1")
+    except OSError:
+        return None
 
 
 def finite(values: Iterable) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dltrain.plots.base import figure, png_bytes
+from dltrain.plots.base import figure, png_bytes, source_of
 
 
 def confusion_figure(matrix: np.ndarray, classes: list, title: str):
@@ -143,8 +143,13 @@ def boundary_figure(boundary: tuple, classes, run_name: str):
     return fig
 
 
+def confusion_source(matrix: np.ndarray, classes: list, title: str) -> str:
+    """What confusion_matrix.png shows, as a digest (dltrain.plots.base.source_of)."""
+    return source_of("confusion", np.asarray(matrix).tolist(), [str(c) for c in classes], title)
+
+
 def confusion_matrix_plot(matrix: np.ndarray, classes: list, title: str) -> bytes:
-    return png_bytes(confusion_figure(matrix, classes, title))
+    return png_bytes(confusion_figure(matrix, classes, title), confusion_source(matrix, classes, title))
 
 
 def predictions_plot(actual: np.ndarray, predicted: np.ndarray, split: str, run_name: str) -> bytes:
