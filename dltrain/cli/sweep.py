@@ -9,6 +9,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import DATA_DIR_HELP, err_console, print_json, reports_errors
+from dltrain.cli.completion import complete_config
 from dltrain.cli.tables import table_console
 
 
@@ -16,7 +17,9 @@ from dltrain.cli.tables import table_console
 @reports_errors
 def sweep(
     config: Optional[Path] = typer.Argument(
-        None, help="experiment config (YAML); its `sweep:` section, if any, is the starting grid or space"
+        None,
+        help="experiment config (YAML); its `sweep:` section, if any, is the starting grid or space",
+        autocompletion=complete_config,
     ),
     grid: list[str] = typer.Option(
         [], "--grid", help="a grid axis: --grid training.optimizer.lr=0.1,0.01 (values parsed as YAML; repeatable)"

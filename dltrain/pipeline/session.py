@@ -48,9 +48,10 @@ class RunResult:
     seconds: float = 0.0
     epochs: int = 0
     error: Optional[str] = None
+    note: Optional[str] = None  # e.g. why a resume had nothing to do
 
     def as_dict(self) -> dict:
-        return {
+        doc = {
             "run": str(self.path),
             "status": self.status,
             "epochs": self.epochs,
@@ -58,6 +59,7 @@ class RunResult:
             "metrics": self.metrics,
             "error": self.error,
         }
+        return {**doc, "note": self.note} if self.note else doc
 
 
 class Session:

@@ -74,8 +74,8 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
                         if state.status != "pending":
                             plan.tell(state, history)
                         save()
-                    if state.status != "pending":
-                        opts.on_point(sweep, state)
+                    if state.status != "pending" and (trained.record is not None or trained.status != "interrupted"):
+                        opts.on_point(sweep, state)  # not for the runs a stop kept from starting
             finally:
                 results.close()  # an interrupt between two results still stops the backend's running points
     except KeyboardInterrupt:
