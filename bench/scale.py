@@ -100,15 +100,21 @@ def measure(cases: dict[str, list[str]], checkouts: dict[str, Path], repeats: in
     """{case: {checkout label: {'wall': [...], 'cpu': [...]}}}; the checkouts alternate within each repeat."""
     results: dict = {case: {label: {"wall": [], "cpu": []} for label in checkouts} for case in cases}
     dltrain = [sys.executable, "-m", "dltrain"]
-    for checkout in checkouts.values():  # warm-up: bytecode caches, the page cache
-        for args in cases.values():
-            timed([*dltrain, *args], code_env(checkout), checkout)
+    failed: set = set()
+    for label, checkout in checkouts.items():  # warm-up: bytecode caches, the page cache
+        for case, args in cases.items():
+            try:
+                timed([*dltrain, *args], code_env(checkout), checkout)
+            except RuntimeError as err:  # an older checkout may not read what this one wrote
+                print(f"{label}, {case}: {err}", file=sys.stderr)
+                failed.add((case, label))
     for _ in range(repeats):
         for case, args in cases.items():
             for label, checkout in checkouts.items():
-                wall, cpu = timed([*dltrain, *args], code_env(checkout), checkout)
-                results[case][label]["wall"].append(wall)
-                results[case][label]["cpu"].append(cpu)
+                if (case, label) not in failed:
+                    wall, cpu = timed([*dltrain, *args], code_env(checkout), checkout)
+                    results[case][label]["wall"].append(wall)
+                    results[case][label]["cpu"].append(cpu)
     return results
 
 
@@ -138,7 +144,8 @@ def main():
     print(f"{'case':20s}" + "".join(f"{label + ' wall':>12s}{label + ' cpu':>11s}" for label in checkouts))
     for case, by_label in measured.items():
         row = "".join(
-            f"{statistics.median(v['wall']):12.3f}{statistics.median(v['cpu']):11.3f}" for v in by_label.values()
+            f"{statistics.median(v['wall']):12.3f}{statistics.median(v['cpu']):11.3f}" if v["wall"] else f"{'-':>23s}"
+            for v in by_label.values()
         )
         print(f"{case:20s}{row}")
     counts = [n for n in a.counts if f"runs {n}" in measured]

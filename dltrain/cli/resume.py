@@ -31,6 +31,7 @@ def resume(
     import sys
 
     from dltrain import api
+    from dltrain.train.signals import work_saved
 
     result = api.resume(
         run,
@@ -41,6 +42,7 @@ def resume(
         argv=["dltrain", *sys.argv[1:]],
         handle_signals=True,
     )
+    work_saved()  # the run folder is complete: a signal from here on does not change the exit code
     if as_json:
         print_json(result.as_dict())
     elif result.note:  # nothing was trained: no summary that could read as a new result

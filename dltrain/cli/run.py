@@ -39,6 +39,7 @@ def run(
 
     from dltrain import api
     from dltrain.config.loader import dump_config
+    from dltrain.train.signals import work_saved
 
     set_ = [*set_, "output.report=true"] if report else set_
     if dry_run:
@@ -60,6 +61,7 @@ def run(
         argv=["dltrain", *sys.argv[1:]],
         handle_signals=True,
     )
+    work_saved()  # the run folder is complete: a signal from here on does not change the exit code
     if as_json:
         print_json(result.as_dict())
         return

@@ -79,6 +79,7 @@ def sweep(
     from dltrain.cli.sweep_table import progress_line, start_line, table
     from dltrain.errors import ConfigError, Interrupted, TrainingFailed
     from dltrain.sweep import resume_sweep, run_sweep
+    from dltrain.train.signals import work_saved
 
     out = table_console(stderr=as_json)  # with --json, stdout holds the JSON document alone
     options = dict(
@@ -119,6 +120,7 @@ def sweep(
         if err.result is not None:
             out.print(table(err.result))
         raise
+    work_saved()  # every run is written: a signal from here on does not change the exit code
     out.print(table(result))
     if as_json:
         print_json(result.as_dict())

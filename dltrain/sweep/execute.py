@@ -16,11 +16,11 @@ from dltrain.errors import ERROR_LOG, Interrupted, TrainingFailed, naming_log
 from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, elapsed, now_iso
 from dltrain.sweep.backends import NoWorkers
-from dltrain.sweep.interrupt import deferred_interrupt, stop_signals
 from dltrain.sweep.point import Job, Trained
 from dltrain.sweep.ranking import Metric
 from dltrain.sweep.state import PointState, RunState, SweepResult
 from dltrain.train import checkpoint
+from dltrain.train.signals import deferred_interrupt, stop_signals
 
 UNFINISHED = ("pending", "interrupted", "failed")  # what a resumed sweep trains again
 
