@@ -245,7 +245,7 @@ def test_dry_run_prints_the_resolved_config_with_defaults(config, tmp_path):
     assert resolved["training"]["loss"] == "auto"
     assert resolved["training"]["optimizer"]["beta2"] == 0.999
     assert resolved["model"]["init"] == {"name": "he"}
-    assert resolved["output"] == {"plots": True}
+    assert resolved["output"] == {"plots": True, "report": False}
     assert not runs.exists()  # a dry run trains nothing and writes nothing
 
 

@@ -210,11 +210,11 @@ def test_second_interrupt_during_the_save_leaves_at_once(tmp_path, monkeypatch):
 
     real_save = session.save_record
 
-    def save_interrupted(folder, record, plots=True):
+    def save_interrupted(folder, record, plots=True, report=False):
         folder.write_csv("history.csv", record.history)
         signal.raise_signal(signal.SIGINT)  # first: only asks to stop
         signal.raise_signal(signal.SIGINT)  # second: leaves now
-        real_save(folder, record, plots)
+        real_save(folder, record, plots, report)
 
     monkeypatch.setattr(session, "save_record", save_interrupted)
     with pytest.raises(Interrupted, match="stopped at once by a second interrupt") as caught:

@@ -49,6 +49,7 @@ from dltrain.cli import (  # noqa: E402,F401
     init,
     list_runs,
     predict,
+    report,
     resume,
     run,
     schema,

@@ -30,6 +30,9 @@ def run(
     ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout (progress stays on stderr)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved config and exit"),
+    report: bool = typer.Option(
+        False, "--report", help="also write report.html into the run folder (output.report: true)"
+    ),
 ):
     """Train the model a YAML config describes; print the run folder it wrote."""
     import sys
@@ -38,6 +41,7 @@ def run(
     from dltrain.config.loader import dump_config
     from dltrain.train.signals import work_saved
 
+    set_ = [*set_, "output.report=true"] if report else set_
     if dry_run:
         cfg = api.resolve(config, set_, name=name, seed=seed)
         if as_json:

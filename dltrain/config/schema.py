@@ -74,7 +74,11 @@ class Training(Section):
 class Output(Section):
     """What the run writes besides weights and metrics."""
 
-    plots: bool = Field(True, description="write cost.png, accuracy.png / predictions.png")
+    plots: bool = Field(
+        True,
+        description="write cost.png and, where they apply, accuracy.png, confusion_matrix.png, predictions.png, weights.png, errors.png, boundary.png",
+    )
+    report: bool = Field(False, description="also write report.html: the run as one self-contained HTML page")
 
 
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")

@@ -102,18 +102,22 @@ class Comparison:
         return self.groups[0].best if len(self.groups) == 1 else None
 
     def labels(self, most: int = 3) -> list[str]:
-        """Legend text per run: what differs within its group ('lr=0.1, hidden=[64]'; past `most`
-        keys, '+K more'), else the run name."""
+        """Legend text per run, unique: what differs within its group ('lr=0.1, hidden=[64]'), the
+        keys with the most distinct values first, past `most` keys '+K more'; the run name where
+        nothing differs or two labels would be the same."""
         labels = [row["run"] for row in self.rows]
         for group in self.groups:
-            keys = group.changed_keys
+            distinct = {k: len({value_text(self.rows[i].get(k)) for i in group.rows}) for k in group.changed_keys}
+            keys = sorted(group.changed_keys, key=lambda k: -distinct[k])
             short = short_names(keys, self.all_keys or None)
             more = f", +{len(keys) - most} more" if len(keys) > most else ""
             for i in group.rows:
-                row = self.rows[i]
-                text = ", ".join(f"{short[k]}={value_text(row.get(k))}" for k in keys[:most])
-                labels[i] = text + more if text else row["run"]
-        return labels
+                text = ", ".join(f"{short[k]}={value_text(self.rows[i].get(k))}" for k in keys[:most])
+                labels[i] = text + more if text else self.rows[i]["run"]
+        seen: dict[str, int] = {}
+        for label in labels:
+            seen[label] = seen.get(label, 0) + 1
+        return [f"{label} ({row['run']})" if seen[label] > 1 else label for label, row in zip(labels, self.rows)]
 
     def as_dict(self) -> dict:
         return {

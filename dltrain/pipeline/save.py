@@ -22,7 +22,7 @@ FINAL_FILES = (
 )
 
 
-def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> None:
+def save_record(folder: RunFolder, record: RunRecord, plots: bool = True, report: bool = False) -> None:
     if record.checkpoint:
         checkpoint.save(folder, record.checkpoint)
     folder.write_csv("history.csv", record.history)
@@ -41,6 +41,10 @@ def save_record(folder: RunFolder, record: RunRecord, plots: bool = True) -> Non
     else:  # an earlier session's traceback no longer describes this run
         (folder.path / ERROR_LOG).unlink(missing_ok=True)
     folder.update_meta(**record.meta)
+    if report:  # last: it shows the folder as saved, whatever the status
+        from dltrain.report.run_page import write_run_report
+
+        write_run_report(folder.path)
 
 
 def draw_plots(folder: RunFolder, record: RunRecord) -> None:

@@ -187,7 +187,8 @@ class Session:
         try:
             if status != Status.FAILED:  # a diverged run would only diverge again
                 self._checkpoint()
-            save_record(self.folder, record, plots=self.exp.cfg.output.plots)
+            output = self.exp.cfg.output
+            save_record(self.folder, record, plots=output.plots, report=output.report)
         except RunFolderError as err:
             self._mark_failed(f"{err}; the run folder keeps the last complete version of every file")
             self.write_error = RunFolderError(f"{err}\nrun folder: {self.folder.path} (status failed)")

@@ -140,7 +140,7 @@ def _store(
         trained.error = record.meta["error"] = naming_log(str(trained.error), target.path / ERROR_LOG)
         run.error = trained.error
     target.write_text("config.yaml", record.config_yaml)
-    save_record(target, record, plots=cfg.output.plots)
+    save_record(target, record, plots=cfg.output.plots, report=cfg.output.report)
     run.run, run.metrics = target.path, record.metrics
     run.seconds, run.epochs = record.meta.get("seconds"), record.meta.get("epochs_done")
     if sweep.metric is None and record.metrics:

@@ -1,0 +1,206 @@
+"""One run's report: what the run folder holds, read piece by piece, so that a running,
+crashed, failed or interrupted run, or one with a missing or corrupt file, still gets a
+page of what exists, with every problem named.
+
+    parts = read_parts(Path("runs/20261121-213027-quickstart"))
+    html = run_report(parts)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from dltrain.errors import RunFolderError
+from dltrain.formatting import seconds, value_text
+from dltrain.report import charts
+from dltrain.report.page import Page, esc, image, table
+from dltrain.runs.reader import Run, is_run_folder, read_run
+from dltrain.runs.status import run_status
+
+# The run's figures the report shows as images (its curves are drawn live instead), in order.
+FIGURES = {
+    "confusion_matrix.png": "confusion matrix",
+    "predictions.png": "predicted against actual",
+    "weights.png": "first-layer weights",
+    "errors.png": "misclassified samples",
+    "boundary.png": "decision regions",
+}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class Parts:
+    """What could be read of a run folder. config: config.yaml as a plain dict."""
+
+    path: Path
+    config: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    run: Optional[Run] = None  # when the folder reads as a whole
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def status(self) -> str:
+        return run_status(self.meta) if self.meta else "unknown"
+
+
+def read_parts(path: Path) -> Parts:
+    """Every piece of the run folder that reads; the others named in `problems`."""
+    if not is_run_folder(path):
+        raise RunFolderError(f"{path} is not a run folder (no config.yaml or meta.json)")
+    parts = Parts(path)
+    try:
+        run = read_run(path)
+        parts.run, parts.meta, parts.metrics, parts.history = run, run.meta, run.metrics, run.history
+        parts.config = run.config.model_dump(mode="json")
+    except RunFolderError as err:
+        parts.problems.append(str(err))
+        _read_each(parts)
+    if not (path / "history.csv").is_file():
+        parts.problems.append("history.csv is missing: no curves")
+    if parts.status == "completed":
+        for name in ("metrics.json", "weights.npz"):
+            if not (path / name).is_file():
+                parts.problems.append(f"{name} is missing, though the run completed")
+    return parts
+
+
+def _read_each(parts: Parts) -> None:
+    import yaml
+
+    from dltrain.runs import reader
+
+    readers: dict[str, Any] = {
+        "config.yaml": lambda p: yaml.safe_load(p.read_text()),
+        "meta.json": lambda p: json.loads(p.read_text()),
+        "metrics.json": lambda p: json.loads(p.read_text()),
+        "history.csv": reader._read_history,
+    }
+    for name, read in readers.items():
+        file = parts.path / name
+        if not file.is_file():
+            continue
+        try:
+            value = read(file)
+        except (OSError, ValueError, yaml.YAMLError, RunFolderError) as err:
+            parts.problems.append(f"{name} is unreadable: {str(err).splitlines()[0]}")
+            continue
+        expected = list if name == "history.csv" else dict
+        if not isinstance(value, expected):
+            parts.problems.append(f"{name} does not hold a {'table' if expected is list else 'mapping'}")
+            continue
+        attribute = {"config.yaml": "config", "meta.json": "meta", "metrics.json": "metrics", "history.csv": "history"}
+        setattr(parts, attribute[name], value)
+
+
+def _get(tree: dict, dotted: str) -> Any:
+    for key in dotted.split("."):
+        if not isinstance(tree, dict):
+            return None
+        tree = tree.get(key)  # type: ignore[assignment]
+    return tree
+
+
+def facts(parts: Parts) -> str:
+    cfg, meta = parts.config, parts.meta
+    dataset = _get(cfg, "dataset.name")
+    classes = meta.get("classes")
+    task = f"{len(classes)} classes" if isinstance(classes, list) else "regression"
+    model = _get(cfg, "model.type")
+    hidden = _get(cfg, "model.hidden") if model == "mlp" else None
+    items = {
+        "dataset": f"{dataset} ({task})" if dataset else None,
+        "model": f"{model} {value_text(hidden)}" if hidden else model,
+        "loss": meta.get("loss") or _get(cfg, "training.loss"),
+        "epochs": f"{meta.get('epochs_done', '?')} of {_get(cfg, 'training.epochs') or '?'}",
+        "time": f"{seconds(meta.get('seconds'))} s" if meta.get("seconds") is not None else None,
+        "started": meta.get("started"),
+        "seed": cfg.get("seed"),
+    }
+    return (
+        '<div class="facts">'
+        + "".join(f"<span>{esc(k)}: <b>{esc(v)}</b></span>" for k, v in items.items() if v is not None)
+        + "</div>"
+    )
+
+
+def status_badge(status: str) -> str:
+    return f'<span class="status {esc(status)}">{esc(status)}</span>'
+
+
+def metrics_table(metrics: dict) -> str:
+    """A row per split, then the baseline's; a column per metric."""
+    baseline = metrics.get("baseline") if isinstance(metrics.get("baseline"), dict) else {}
+    rows = [(k, v) for k, v in metrics.items() if k != "baseline" and isinstance(v, dict)]
+    rows += [(f"sklearn {k}", v) for k, v in (baseline or {}).items() if isinstance(v, dict)]
+    keys = list(dict.fromkeys(k for _, values in rows for k in values))
+    fragment = table(["split", *keys], [[split, *(values.get(k) for k in keys)] for split, values in rows])
+    if baseline:
+        fragment += f"<p>sklearn: {esc(baseline.get('error') or baseline.get('model'))}</p>"
+    return fragment
+
+
+def add_run(page: Page, parts: Parts, heading: bool = True) -> None:
+    """The run's sections on `page`."""
+    if heading:
+        page.add(f"<h1>{esc(parts.name)} {status_badge(parts.status)}</h1>")
+    page.add(facts(parts))
+    if parts.meta.get("error"):
+        page.add(f'<p class="problems">error: {esc(parts.meta["error"])}</p>')
+    for note in parts.meta.get("notes") or []:
+        page.add(f"<p>note: {esc(note)}</p>")
+    if parts.problems:
+        items = "".join(f"<li>{esc(p)}</li>" for p in parts.problems)
+        page.add(f'<div class="problems"><b>problems reading this run</b><ul>{items}</ul></div>')
+    if parts.metrics:
+        page.section("metrics", metrics_table(parts.metrics))
+    else:
+        page.section("metrics", f"<p>no metrics: the run is {esc(parts.status)}.</p>")
+    failed = parts.status in ("failed", "crashed")
+    specs = [
+        charts.curves(
+            [(parts.name, parts.history, failed)], "loss", "loss per epoch", f"loss ({parts.meta.get('loss', '')})"
+        ),
+        charts.curves([(parts.name, parts.history, failed)], "accuracy", "accuracy per epoch", "accuracy"),
+    ]
+    shown = [page.chart(s) for s in specs if s is not None]
+    if shown:
+        page.section("curves", '<div class="charts">' + "".join(shown) + "</div>")
+    figures = []
+    for filename, caption in FIGURES.items():
+        file = parts.path / filename
+        if file.is_file():
+            data = file.read_bytes()
+            if data.startswith(PNG):
+                figures.append(f"<figure>{image(data, caption)}<figcaption>{esc(caption)}</figcaption></figure>")
+            else:
+                parts.problems.append(f"{filename} is not a PNG image")
+                page.add(f'<p class="problems">{esc(filename)} is not a PNG image</p>')
+    if figures:
+        page.section("figures", '<div class="figures">' + "".join(figures) + "</div>")
+    if parts.config:
+        import yaml
+
+        text = yaml.safe_dump(parts.config, sort_keys=False)
+        page.add(f"<details><summary>resolved config</summary><pre>{esc(text)}</pre></details>")
+
+
+def run_report(parts: Parts) -> str:
+    page = Page(f"dltrain run {parts.name}")
+    add_run(page, parts)
+    return page.html()
+
+
+def write_run_report(path: Path) -> Path:
+    """report.html inside the run folder (what `output.report: true` asks for)."""
+    from dltrain.runs.folder import atomic_write
+
+    return atomic_write(path / "report.html", run_report(read_parts(path)).encode())

@@ -1,0 +1,125 @@
+"""`dltrain report` without a browser: what the file holds, bad input, broken runs, escaping.
+(tests/test_report_browser.py opens the pages in Chromium.)"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from dltrain import api
+from dltrain.cli import app
+from dltrain.formatting import number
+
+CONFIG = {
+    "name": "rep",
+    "seed": 3,
+    "dataset": {"name": "digits", "test_size": 0.3, "validation_split": 0.2, "scaling": "minmax"},
+    "model": {"type": "logreg"},
+    "training": {"optimizer": {"name": "adam", "lr": 0.05}, "epochs": 6},
+}
+runner = CliRunner()
+RESOURCE = re.compile(
+    r"""(?:src|href|action|poster)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import""", re.I
+)
+
+
+def report(*args) -> CliRunner:
+    return runner.invoke(app, ["report", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return api.run(CONFIG, runs_dir=tmp_path_factory.mktemp("runs")).path
+
+
+def test_a_run_report_is_one_offline_file_with_its_metrics(run):
+    result = report(run)
+    assert result.exit_code == 0, result.output
+    html = (run / "report.html").read_text()
+    assert RESOURCE.search(html) is None  # nothing to fetch: scripts, styles and images are inline
+    assert "<script src" not in html and "<link" not in html
+    metrics = json.loads((run / "metrics.json").read_text())
+    for split in ("train", "val", "test"):
+        for value in metrics[split].values():
+            assert number(value) in html
+    assert html.count("data:image/png;base64,") >= 3  # confusion matrix, weights, errors
+    assert 'class="sortable"' in html and "resolved config" in html
+
+
+def test_run_report_flag_and_config_key_write_report_html(tmp_path):
+    result = runner.invoke(app, ["run", "configs/perceptron_or.yaml", "--runs-dir", tmp_path, "--report", "--json"])
+    assert result.exit_code == 0, result.output
+    folder = json.loads(result.stdout)["run"]
+    assert "decision regions" in open(f"{folder}/report.html").read()
+    quiet = api.run({**CONFIG, "output": {"report": True, "plots": False}}, runs_dir=tmp_path / "b")
+    assert (quiet.path / "report.html").is_file() and not list(quiet.path.glob("*.png"))
+
+
+def test_not_a_run_or_sweep_is_exit_2_with_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.txt").write_text("x")
+    for target in (tmp_path / "empty", tmp_path / "missing", tmp_path / "file.txt"):
+        result = report(target, "-o", tmp_path / "r.html")
+        assert result.exit_code == 2, result.output
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("status", ["running", "crashed", "failed", "interrupted"])
+def test_an_unfinished_run_gets_a_report_with_its_status(run, tmp_path, status):
+    copy = shutil.copytree(run, tmp_path / f"r-{status}")
+    meta = json.loads((copy / "meta.json").read_text())
+    meta.update(status="running" if status == "crashed" else status, pid=2**22 + 7, error=f"it {status}")
+    if status == "running":
+        import os
+
+        meta["pid"] = os.getpid()
+    (copy / "meta.json").write_text(json.dumps(meta))
+    (copy / "metrics.json").unlink()
+    result = report(copy)
+    assert result.exit_code == 0, result.output
+    html = (copy / "report.html").read_text()
+    assert f'<span class="status {status}">{status}</span>' in html and "no metrics" in html
+
+
+def test_missing_and_corrupt_files_are_named(run, tmp_path):
+    copy = shutil.copytree(run, tmp_path / "broken")
+    (copy / "history.csv").write_text('epoch,train_loss\n1,"unterminated\n')
+    (copy / "config.yaml").write_text("model: [unclosed\n")
+    (copy / "confusion_matrix.png").write_bytes(b"not a png")
+    (copy / "weights.npz").unlink()
+    result = report(copy)
+    assert result.exit_code == 0, result.output
+    html = (copy / "report.html").read_text()
+    assert "config.yaml" in html and "is not a valid dltrain config" in html
+    assert "confusion_matrix.png is not a PNG image" in html and "weights.npz is missing" in html
+    assert "Traceback" not in result.output
+
+
+def test_config_values_and_names_are_escaped(run, tmp_path):
+    evil = "<img src=x onerror=alert(1)>"
+    copy = shutil.copytree(run, tmp_path / evil)
+    meta = json.loads((copy / "meta.json").read_text())
+    meta["error"] = "<script>alert(2)</script>"
+    meta["notes"] = ["</script><script>alert(3)</script>"]
+    (copy / "meta.json").write_text(json.dumps(meta))
+    result = report(copy, run, "-o", tmp_path / "two.html")
+    assert result.exit_code == 0, result.output
+    for page in (tmp_path / "two.html", None):
+        if page is None:
+            assert report(copy).exit_code == 0
+            page = copy / "report.html"
+        html = page.read_text()
+        assert "<img src=x" not in html and "<script>alert" not in html and "</script><script>alert" not in html
+        assert "&lt;img src=x onerror=alert(1)&gt;" in html or "\\u003cimg src=x" in html
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in (copy / "report.html").read_text()
+
+
+def test_several_runs_need_an_output_file(run, tmp_path):
+    other = shutil.copytree(run, tmp_path / "other")
+    result = report(run, other)
+    assert result.exit_code == 2 and "-o FILE" in result.stderr
