@@ -1,14 +1,17 @@
-"""Benchmark: wall time of an 8-point sweep run serially vs with --jobs 2 (target speed-up >= 1.8x on 2 cores).
+"""Benchmark: wall time of whole `dltrain sweep` commands, serial vs --jobs 2, modes alternating.
 
-    python bench/sweep.py [--repeats 3] [--epochs 400]
+    python bench/sweep.py [--repeats 3]
 
-Each measurement is the whole command, `python -m dltrain sweep ...`, as a user runs it:
-start-up, worker processes, training, run folders and plots. Points are ~1.7 s each
-(an MLP on the bundled digits), heavy enough that process start-up does not dominate.
-Runs alternate serial / parallel so that background load hits both alike. The machine's
-own ceiling is measured too (two pure-Python busy loops in two processes vs one after the
-other): on a shared 2-core machine another process's load caps any speed-up. Results go
-to bench/results/sweep.json.
+Two cases, each the whole command as a user runs it (start-up, worker processes,
+training, run folders, plots):
+  startup      2 quickstart points of 1 epoch: almost nothing but start-up. Target:
+               --jobs 2 no slower than serial (the workers import while the parent does).
+  quickstart   8 quickstart points (4 learning rates x 2 hidden sizes, 40 epochs each).
+               Target: --jobs 2 at least 1.6x faster than serial on a quiet 2-core machine.
+Serial and --jobs 2 alternate within each repeat, so background load hits both alike. The
+machine's own ceiling is measured too (two pure-Python busy loops in two processes vs one
+after the other): on a shared machine another process's load caps any speed-up. Results
+go to bench/results/sweep.json.
 """
 
 from __future__ import annotations
@@ -24,42 +27,27 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
-GRID = ["training.optimizer.lr=0.02,0.01,0.005,0.002", "model.hidden=[64],[48]"]  # 8 points
+QUICKSTART = REPO / "configs" / "quickstart.yaml"
+CASES = {
+    "startup": ["--grid", "training.optimizer.lr=0.003,0.001", "--set", "training.epochs=1"],
+    "quickstart": ["--grid", "training.optimizer.lr=0.01,0.003,0.001,0.0003", "--grid", "model.hidden=[64],[32,32]"],
+}
 
 
-def config(epochs: int) -> dict:
-    return {
-        "name": "bench",
-        "seed": 0,
-        "dataset": {"name": "digits", "test_size": 0.2, "validation_split": 0.1, "scaling": "minmax", "stratify": True},
-        "model": {"type": "mlp", "hidden": [64], "activation": "relu"},
-        "training": {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": epochs, "batch_size": 64},
-    }
-
-
-def sweep(config_path: Path, runs: Path, jobs: int) -> tuple[float, dict]:
+def sweep(args: list[str], runs: Path, jobs: int) -> tuple[float, dict]:
     """Wall seconds of one `dltrain sweep` and its --json document."""
-    args = [
-        sys.executable,
-        "-m",
-        "dltrain",
-        "sweep",
-        str(config_path),
-        *(a for g in GRID for a in ("--grid", g)),
-        "--jobs",
-        str(jobs),
-        "--runs-dir",
-        str(runs),
-        "--json",
-    ]
+    command = [sys.executable, "-m", "dltrain", "sweep", str(QUICKSTART), *args, "--jobs", str(jobs)]
     start = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [*command, "--runs-dir", str(runs), "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        sys.exit(f"sweep --jobs {jobs} failed ({proc.returncode}):\n{proc.stderr}")
+        sys.exit(f"{' '.join(command)} failed ({proc.returncode}):\n{proc.stderr}")
     return seconds, json.loads(proc.stdout)
 
 
@@ -86,48 +74,42 @@ def machine_ceiling() -> float:
     return round(serial / parallel, 3)
 
 
+def summary(times: dict[int, list[float]]) -> dict:
+    serial, parallel = times[1], times[2]
+    return {
+        "serial_seconds": serial,
+        "jobs2_seconds": parallel,
+        "serial_median": statistics.median(serial),
+        "jobs2_median": statistics.median(parallel),
+        "speedup_median": round(statistics.median(serial) / statistics.median(parallel), 3),
+        # Serial and parallel alternate, so each pair saw about the same background load.
+        "speedup_pairwise": [round(a / b, 3) for a, b in zip(serial, parallel)],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--epochs", type=int, default=600, help="epochs per point (600: ~1.7 s a point on the reference machine)"
-    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "sweep.json")
     opts = parser.parse_args()
 
-    times: dict[int, list[float]] = {1: [], 2: []}
+    times = {case: {1: [], 2: []} for case in CASES}
+    metrics: dict = {case: {} for case in CASES}
     ceilings = [machine_ceiling()]
     with tempfile.TemporaryDirectory() as tmp:
-        config_path = Path(tmp) / "bench.yaml"
-        config_path.write_text(yaml.safe_dump(config(opts.epochs)))
-        metrics = {}
         for repeat in range(opts.repeats):
-            for jobs in (1, 2):
-                seconds, doc = sweep(config_path, Path(tmp) / f"runs-{jobs}-{repeat}", jobs)
-                times[jobs].append(round(seconds, 3))
-                point_seconds = [p["seconds"] for p in doc["points"]]
-                metrics.setdefault(jobs, [p["metrics"] for p in doc["points"]])
-                print(
-                    f"repeat {repeat + 1}: --jobs {jobs}: {seconds:6.2f} s wall "
-                    f"(points {min(point_seconds):.2f}-{max(point_seconds):.2f} s each)",
-                    file=sys.stderr,
-                )
+            for case, args in CASES.items():
+                for jobs in (1, 2):
+                    seconds, doc = sweep(args, Path(tmp) / f"{case}-{jobs}-{repeat}", jobs)
+                    times[case][jobs].append(round(seconds, 3))
+                    metrics[case].setdefault(jobs, [p["metrics"] for p in doc["points"]])
+                    print(f"repeat {repeat + 1}: {case:10s} --jobs {jobs}: {seconds:6.2f} s", file=sys.stderr)
     ceilings.append(machine_ceiling())
-    serial, parallel = statistics.median(times[1]), statistics.median(times[2])
     result = {
-        "benchmark": "8-point dltrain sweep, whole command wall time: serial vs --jobs 2",
-        "points": 8,
-        "epochs_per_point": opts.epochs,
+        "benchmark": "whole `dltrain sweep` commands on configs/quickstart.yaml: serial vs --jobs 2, alternating",
         "repeats": opts.repeats,
-        "serial_seconds": times[1],
-        "jobs2_seconds": times[2],
-        "serial_median": serial,
-        "jobs2_median": parallel,
-        "speedup_median": round(serial / parallel, 3),
-        "speedup_best": round(min(times[1]) / min(times[2]), 3),
-        # Serial and parallel alternate, so each pair saw about the same background load.
-        "speedup_pairwise": [round(a / b, 3) for a, b in zip(times[1], times[2])],
-        "identical_metrics": metrics[1] == metrics[2],
+        "cases": {case: {"args": CASES[case], **summary(times[case])} for case in CASES},
+        "identical_metrics": all(m[1] == m[2] for m in metrics.values()),
         "machine_ceiling_before_after": ceilings,
         "cpu_count": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,

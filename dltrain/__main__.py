@@ -1,3 +1,43 @@
-from dltrain.cli import main
+"""The `dltrain` command (and `python -m dltrain`).
 
-main()
+Signals are taken over before anything heavy is imported, so Ctrl-C or SIGTERM at any
+moment, even while Typer, NumPy or pydantic load, ends the process with exit 130 and
+no traceback (dltrain.train.signals).
+"""
+
+import os
+import signal
+import sys
+
+
+def main() -> None:
+    from dltrain.train.signals import SIGNALS, interrupt_on_signals
+
+    interrupt_on_signals()
+    _outputs_that_never_fail()
+    try:
+        from dltrain.cli import main as run_command
+
+        run_command()  # exits: Typer turns KeyboardInterrupt into exit 130, the commands say what was interrupted
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    finally:
+        for s in SIGNALS:  # the exit code is decided: a late signal must not change it
+            signal.signal(s, signal.SIG_IGN)
+
+
+def _outputs_that_never_fail() -> None:
+    """A terminal that cannot show a character gets a '?' instead of a UnicodeEncodeError; a
+    closed stdout (`dltrain run ... >&-`) gets a note instead of failing a run that completed."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+        if sys.stderr is not None:
+            sys.stderr.write("note: stdout is closed; results are written to the run folder only\n")
+
+
+if __name__ == "__main__":
+    main()

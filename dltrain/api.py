@@ -53,7 +53,7 @@ def run(
 
     folder = RunFolder.create(runs_dir, cfg.name)
     try:
-        folder.write_text("config.yaml", dump_config(cfg))
+        folder.write_text("config.yaml", dump_config(exp.cfg))  # `loss: auto` resolved
         folder.update_meta(
             **exp.describe(),
             argv=list(sys.argv if argv is None else argv),
@@ -93,6 +93,12 @@ def resume(
         )
     if epochs is not None:
         cfg = resolve(cfg, [f"training.epochs={epochs}"])
+    done = meta.get("epochs_done")
+    if run_status(meta) == Status.COMPLETED and done == cfg.training.epochs:  # leave the folder as it is
+        note = (
+            f"nothing to do: {folder.path} has completed its {done} epochs; train further with --epochs M (M > {done})"
+        )
+        return RunResult(folder.path, Status.COMPLETED, saved.metrics, meta.get("seconds") or 0.0, done, note=note)
     exp = Experiment(cfg, data_dir)
     _tell_notes(exp, on_note)
     if checkpoint.exists(folder):
@@ -102,7 +108,7 @@ def resume(
         raise ConfigError(f"--epochs {cfg.training.epochs}: the run has already trained {done} epochs; ask for more")
 
     folder.remove_partial_files()
-    folder.write_text("config.yaml", dump_config(cfg))
+    folder.write_text("config.yaml", dump_config(exp.cfg))
     resumed = [
         *meta.get("resumed", []),
         {"at": now_iso(), "from_epoch": done, "argv": list(sys.argv if argv is None else argv)},

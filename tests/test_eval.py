@@ -147,12 +147,40 @@ def test_eval_shows_the_recorded_baseline(runs):
 
 def test_eval_set_changes_the_dataset_only(runs):
     saved = json.loads((runs["eval-mlp"] / "meta.json").read_text())["split_sizes"]
-    report = eval_json(runs["eval-mlp"], "--set", "dataset.test_size=0.5", "--split", "test")
+    report = eval_json(runs["eval-mlp"], "--set", "dataset.test_size=0.5", "--split", "test", "--resplit")
     assert report["details"]["test"]["n"] > saved["test"]
+    assert "not held-out" in report["warnings"][0]
     bad = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", "training.epochs=3"])
     assert bad.exit_code == 2 and "dataset only" in bad.stderr
     other_classes = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", "dataset.classes=[1, 2, 3]"])
     assert other_classes.exit_code == 2 and "trained on [3, 5, 8]" in other_classes.stderr
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("dataset.test_size=0.5", "dataset.test_size"),
+        ("dataset.split_seed=1", "dataset.split_seed"),
+        ("dataset.validation_split=0.3", "dataset.validation_split"),
+        ("dataset.stratify=false", "dataset.stratify"),
+        ("dataset.scaling=standard", "dataset.scaling"),
+    ],
+)
+def test_eval_refuses_a_resplit_without_the_flag(runs, override, key):
+    """Training rows would enter 'test' and the accuracy would rise without a word."""
+    refused = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", override])
+    assert refused.exit_code == 2
+    assert f"eval --set {key}:" in refused.stderr and "--resplit" in refused.stderr
+    assert "Traceback" not in refused.output
+    allowed = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", override, "--resplit"])
+    assert allowed.exit_code == 0, allowed.output
+    assert f"warning: --resplit ({key})" in allowed.stdout and "not held-out" in allowed.stdout
+
+
+def test_eval_set_of_a_key_that_keeps_the_split_needs_no_flag(runs):
+    same = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", "dataset.test_size=0.25", "--json"])
+    assert same.exit_code == 0, same.output  # the value it was trained with: nothing changes
+    assert "warnings" not in json.loads(same.stdout)
 
 
 def test_eval_latest_and_a_missing_split(runs):

@@ -294,6 +294,21 @@ def test_checkpoint_every_saves_at_multiples_and_at_the_end(tmp_path, monkeypatc
     assert saved == [2, 4, 5]
 
 
+def test_resume_of_a_completed_run_has_nothing_to_do(tmp_path):
+    folder = api.run(config("sgd", 3), runs_dir=tmp_path / "runs").path
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    for args in ([], ["--epochs", "3"], ["--json"]):
+        result = CliRunner().invoke(app, ["resume", str(folder), *args])
+        assert result.exit_code == 0, result.output
+        assert "nothing to do" in result.output and "--epochs M" in result.output
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == files  # meta.json too, byte for byte
+    assert json.loads(result.stdout)["note"].startswith("nothing to do")
+    more = CliRunner().invoke(app, ["resume", str(folder), "--epochs", "5", "--json"])
+    assert more.exit_code == 0, more.output
+    assert json.loads(more.stdout)["epochs"] == 5 and "note" not in json.loads(more.stdout)
+    assert_same_run(folder, reference(tmp_path, "sgd", 5))
+
+
 def test_resume_without_checkpoint_starts_over(tmp_path):
     path = api.run(config("adam", 3), runs_dir=tmp_path / "runs").path
     (path / "checkpoint.npz").unlink()

@@ -32,3 +32,22 @@ def test_cross_entropy_of_a_zero_probability_for_the_true_class_is_minus_log_eps
     a, y = np.array([[1.0, 0.0]], dtype=dtype), np.array([[0.0, 1.0]], dtype=dtype)
     assert LOSSES["cross_entropy"].value(a, y) == pytest.approx(-np.log(eps), rel=1e-6)
     assert np.all(np.isfinite(LOSSES["cross_entropy"].grad(a, y)))
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, "full"])
+def test_an_sse_epoch_reports_the_sum_over_the_epoch_whatever_the_batch_size(batch_size):
+    # A learning rate too small to move the weights: the epoch's loss is the sse of the
+    # starting weights over all four rows (a mean loss would be averaged over them instead).
+    from dltrain.config.loader import validate
+    from dltrain.data.split import Splits
+    from dltrain.pipeline.experiment import Experiment
+
+    training = {"loss": "sse", "optimizer": {"name": "gd", "lr": 1e-12}, "epochs": 1, "batch_size": batch_size}
+    model = {"type": "perceptron", "rule": "gradient", "activation": "identity", "init": {"name": "constant"}}
+    cfg = validate({"dataset": {"name": "or_gate"}, "model": model, "training": training})
+    X, y = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64), np.array([0, 1, 1, 1])
+    exp = Experiment(cfg, splits=Splits((X, y), None, None, [0, 1], (2,)))
+    exp.train()
+    (record,) = exp.trainer.history
+    predictions = X @ np.full(2, 0.01) + 0.0  # constant 0.01 weights, zero bias
+    assert record.train_loss == pytest.approx(np.sum((predictions - y) ** 2), rel=1e-9)

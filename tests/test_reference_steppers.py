@@ -58,3 +58,27 @@ def test_a_restored_reference_stepper_continues_bit_for_bit(name, dtype):
         np.testing.assert_array_equal(a, b)
         assert b.dtype == dtype
     assert all(v.dtype == dtype for k, v in restored.state().items() if k != "t")
+
+
+@pytest.mark.parametrize("name", ["adam", "nesterov"])
+def test_the_fast_steppers_equal_the_reference_on_separate_and_strided_arrays(name):
+    # Not one network's parameter vector: separate arrays that straddle Adam's 32K-element
+    # blocks, and a Fortran-ordered one that has no flat view and is updated whole.
+    from dltrain.nn.fast.optimizers import FAST_STEPPERS
+
+    rng = np.random.default_rng(5)
+    shapes = [(300, 150), (45_000,), (40, 30)]
+    start = [rng.normal(size=s) for s in shapes]
+    start[2] = np.asfortranarray(start[2])
+    grads = [[rng.normal(size=s) for s in shapes] for _ in range(3)]
+    cfg = CONFIGS[name]
+    fast_params, ref_params = [p.copy(order="A") for p in start], [p.copy(order="A") for p in start]
+    assert not fast_params[2].flags.c_contiguous
+    mask = weight_decay_mask(start)
+    fast, ref = FAST_STEPPERS[cfg.name](cfg, fast_params, mask), reference(cfg, ref_params)
+    for g in grads:
+        fast.step(g)
+        ref.step(g)
+    for a, b, s in zip(fast_params, ref_params, start):
+        np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(a, s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import threading
+from pathlib import Path
 
 import numpy as np
 import yaml
@@ -107,6 +108,28 @@ def test_dry_run_prints_resolved_config(cli):
     resolved = yaml.safe_load(result.stdout)
     assert resolved["model"]["hidden"] == [64, 32]
     assert resolved["training"]["shuffle"] is True  # a default filled in
+
+
+def test_saved_config_is_block_style_and_names_the_chosen_loss(run_json, cli):
+    """No flow mappings ({name: adam, lr: 0.003}) that wrap mid-line; `loss: auto` resolved."""
+    code, doc = run_json(CONFIGS / "quickstart.yaml", "--set", "training.epochs=1")
+    assert code == 0
+    saved = (Path(doc["run"]) / "config.yaml").read_text()
+    dry = cli("run", CONFIGS / "quickstart.yaml", "--dry-run").stdout
+    for text in (saved, dry):
+        assert "{" not in text and "optimizer:\n    " in text and "hidden: [64]" in text
+    assert yaml.safe_load(saved)["training"]["loss"] == "cross_entropy"  # quickstart says nothing: auto
+    assert yaml.safe_load(dry)["training"]["loss"] == "auto"  # no data loaded yet: not known
+    assert validate(yaml.safe_load(saved)).training.loss == "cross_entropy"
+    inline = cli("run", CONFIGS / "mlp_tiny.yaml", "--dry-run").stdout
+    assert "X:\n  - [1.0, 0.0, 1.0, 0.0]\n" in inline  # a matrix: one row per line
+
+
+def test_a_rosenblatt_run_saves_its_loss_as_perceptron(run_json):
+    code, doc = run_json(CONFIGS / "perceptron_rosenblatt.yaml")
+    assert code == 0
+    saved = yaml.safe_load((Path(doc["run"]) / "config.yaml").read_text())
+    assert saved["training"]["loss"] == "perceptron" and validate(saved).training.loss == "perceptron"
 
 
 def test_adjustments_are_noted_in_every_record():

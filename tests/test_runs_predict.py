@@ -145,8 +145,12 @@ def test_predict_digit_images_written_as_png(runs, tmp_path):
         abs(sum(r["probabilities"].values()) - 1) < 1e-9 and r["probability"] == max(r["probabilities"].values())
         for r in rows
     )
-    inverted = predict_json(runs["digits-mlp"], "--invert", *sorted(tmp_path.glob("digit*_inverted.png")))
+    dark_on_light = sorted(tmp_path.glob("digit*_inverted.png"))
+    inverted = predict_json(runs["digits-mlp"], "--invert", "yes", *dark_on_light)
     assert [r["class"] for r in inverted] == big
+    auto = predict_json(runs["digits-mlp"], "--invert", "auto", *dark_on_light)
+    assert [r["class"] for r in auto] == big
+    assert all(r["input"].endswith(" (inverted)") for r in auto)
 
 
 def test_predict_samples_apply_the_training_scaler(runs, tmp_path):
@@ -245,3 +249,64 @@ def test_runs_sort_by_start_time_then_numeric_suffix(tmp_path):
     expected = ["c", "a", "a-2", "a-10", "b"]  # no start time sorts first
     assert [p.name for p in run_folders(tmp_path)] == expected
     assert [row["name"] for row in list_runs(tmp_path)] == expected
+
+
+# --- honest predictions ----------------------------------------------------------------------
+
+
+def test_a_step_output_is_called_output_not_probability(runs, tmp_path):
+    np.save(tmp_path / "rows.npy", np.array([[0, 0], [1, 1]]))
+    rows = predict_json(runs["or"], tmp_path / "rows.npy")
+    assert [set(r) for r in rows] == [{"input", "class", "output"}] * 2
+    assert [r["output"] for r in rows] == [0.0, 1.0]  # the step's raw value
+    table = invoke("predict", runs["or"], tmp_path / "rows.npy").stdout
+    assert "output" in table and "probability" not in table
+
+
+def test_a_bias_input_run_adds_its_constant_column(tmp_path):
+    run = api.run("perceptron_or", runs_dir=tmp_path / "runs").path  # rows [x1, x2, 1], a ReLU unit, no bias
+    gate = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    np.save(tmp_path / "two.npy", gate)
+    np.save(tmp_path / "three.npy", np.hstack([gate, np.ones((4, 1))]))
+    two, three = predict_json(run, tmp_path / "two.npy"), predict_json(run, tmp_path / "three.npy")
+    assert [r["output"] for r in two] == [r["output"] for r in three]  # a ReLU output: raw, no probability
+    assert [r["class"] for r in two] == [0, 1, 1, 1]
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    from conftest import real_data_dir
+
+    if real_data_dir() is None:
+        pytest.skip("real data directory (DLTRAIN_DATA_DIR or ../shared/data) not found")
+    cfg = {
+        "name": "mnist-small",
+        "dataset": {"name": "mnist", "n_train": 3000, "n_test": 10},
+        "model": {"type": "logreg"},
+        "training": {"optimizer": {"name": "sgd", "lr": 0.5}, "epochs": 3, "batch_size": 100, "dtype": "float32"},
+        "output": {"plots": False},
+    }
+    return api.run(cfg, runs_dir=tmp_path_factory.mktemp("mnist") / "runs", data_dir=real_data_dir()).path
+
+
+def test_predict_warns_on_an_inverted_mnist_digit(mnist_run, tmp_path):
+    """A dark-on-light digit against MNIST's light-on-dark: a confident wrong answer unless caught."""
+    from conftest import real_data_dir
+
+    from dltrain.runs.reader import read_run
+
+    stats = json.loads((mnist_run / "meta.json").read_text())["input_stats"]
+    assert 0.1 < stats["mean"] < 0.2 and 0 < stats["spread"] < 0.1  # MNIST: mostly dark pixels
+    X, y = read_run(mnist_run).config.dataset.load(real_data_dir()).test
+    digit = np.round(X[0] * 255).astype(np.uint8)  # light ink on dark, as MNIST
+    Image.fromarray(digit, "L").save(tmp_path / "digit.png")
+    Image.fromarray(255 - digit, "L").save(tmp_path / "inverted.png")
+
+    plain = invoke("predict", mnist_run, tmp_path / "digit.png", "--json")
+    assert "warning" not in plain.stderr
+    inverted = invoke("predict", mnist_run, tmp_path / "inverted.png", "--json")
+    assert "inverted.png looks inverted" in inverted.stderr and "--invert auto" in inverted.stderr
+    auto = json.loads(invoke("predict", mnist_run, tmp_path / "inverted.png", "--invert", "auto", "--json").stdout)
+    expected = json.loads(plain.stdout)["predictions"][0]
+    assert auto["predictions"][0]["class"] == expected["class"] == int(y[0])  # observed 7 (class index = digit)
+    assert auto["predictions"][0]["input"].endswith("inverted.png (inverted)")

@@ -13,7 +13,7 @@ app = typer.Typer(
     name="dltrain",
     help="Train logistic regression, perceptrons and MLPs on NumPy from YAML experiment configs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -41,7 +41,19 @@ def _root(
 
 
 # Each module registers its command on `app` when imported; the order is the order of --help.
-from dltrain.cli import compare, evaluate, list_runs, predict, resume, run, schema, sweep  # noqa: E402,F401
+from dltrain.cli import (  # noqa: E402,F401
+    compare,
+    configs,
+    evaluate,
+    gradcheck,
+    init,
+    list_runs,
+    predict,
+    resume,
+    run,
+    schema,
+    sweep,
+)
 from dltrain.cli.datasets import app as _datasets  # noqa: E402
 
 app.add_typer(_datasets, name="datasets")

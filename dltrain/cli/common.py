@@ -38,8 +38,8 @@ def reports_errors(command: Callable) -> Callable:
         as_json = kwargs.get("as_json", False)
         try:
             return command(*args, **kwargs)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise  # Typer's own exits and usage errors
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, typer.Exit, typer.Abort):
+            raise  # Typer's own exits (a command's exit code, a declined confirmation) and usage errors
         except DltrainError as err:
             _report(err, as_json)
             raise typer.Exit(err.exit_code) from None

@@ -10,6 +10,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import err_console, print_json, reports_errors, write_output
+from dltrain.cli.completion import complete_run
 from dltrain.cli.tables import table_console
 from dltrain.runs.status import Status
 
@@ -17,7 +18,9 @@ from dltrain.runs.status import Status
 @app.command("compare")
 @reports_errors
 def compare(
-    runs: list[str] = typer.Argument(..., help="run folders, folders of runs, globs ('runs/*lr*') or 'latest'"),
+    runs: list[str] = typer.Argument(
+        ..., help="run folders, folders of runs, globs ('runs/*lr*') or 'latest'", autocompletion=complete_run
+    ),
     show_all: bool = typer.Option(
         False, "--all", help="show every config key, not only the ones that differ between the runs"
     ),

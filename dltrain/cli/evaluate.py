@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
+from dltrain.cli.common import DATA_DIR_HELP, err_console, print_json, reports_errors
+from dltrain.cli.completion import complete_run
 from dltrain.cli.tables import metrics_table, table_console
 
 
@@ -28,10 +29,17 @@ HEADERS = {"accuracy": "acc", "precision_macro": "prec", "recall_macro": "rec", 
 @app.command("eval")
 @reports_errors
 def eval_(
-    run: str = typer.Argument(..., help="run folder, or 'latest' (the newest in --runs-dir)"),
+    run: str = typer.Argument(
+        ..., help="run folder, or 'latest' (the newest in --runs-dir)", autocompletion=complete_run
+    ),
     split: Split = typer.Option(Split.all, "--split", help="the split to evaluate, or all"),
     set_: list[str] = typer.Option(
-        [], "--set", help="change the dataset before reloading it: --set dataset.test_size=0.5 (repeatable)"
+        [],
+        "--set",
+        help="change the dataset before reloading it: --set dataset.path=other.csv (repeatable; split and preprocessing keys need --resplit)",
+    ),
+    resplit: bool = typer.Option(
+        False, "--resplit", help="allow --set to change the split or preprocessing (the metrics are then not held-out)"
     ),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where 'latest' is looked for"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
@@ -42,12 +50,17 @@ def eval_(
     Classifiers also get precision/recall/F1 per class and macro, log loss and
     confusion_matrix.png; regression gets mse, mae, r2 and predictions.png (both redrawn for the split evaluated).
     """
-    from dltrain.inspection.evaluate import evaluate, splits_of
+    from dltrain.inspection.evaluate import evaluate, resplit_warning, splits_of
     from dltrain.runs.reader import load_run
 
     loaded = load_run(run, runs_dir)
-    report = evaluate(loaded, splits_of(loaded, set_, data_dir), split.value)
+    report = evaluate(loaded, splits_of(loaded, set_, data_dir, resplit=resplit), split.value)
     report["overrides"] = list(set_)
+    warning = resplit_warning(loaded, set_) if resplit else None
+    if warning:
+        report["warnings"] = [warning, *report.get("warnings", [])]
+        if as_json:  # the table's footer carries it otherwise
+            err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     if as_json:
         print_json(report)
     else:

@@ -3,51 +3,132 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import print_json, reports_errors
+from dltrain.cli.common import err_console, print_json, reports_errors
+from dltrain.cli.completion import complete_folder
 from dltrain.cli.tables import STATUS_STYLE, fit_widths, table_console
 
 
 @app.command("runs")
 @reports_errors
 def runs(
-    runs_dir: Path = typer.Argument(Path("runs"), help="folder of run folders"),
+    runs_dir: Path = typer.Argument(Path("runs"), help="folder of run folders", autocompletion=complete_folder),
+    filters: list[str] = typer.Option(
+        [],
+        "--filter",
+        help="keep runs whose KEY=VALUE: status=completed, dataset=mnist, model=mlp, name='*lr*' (repeatable: all must hold)",
+    ),
+    sort: Optional[str] = typer.Option(None, "--sort", help="best first by SPLIT.METRIC, e.g. test.accuracy"),
+    last: Optional[int] = typer.Option(None, "--last", min=0, help="only the N newest (after --filter)"),
+    delete: bool = typer.Option(False, "--delete", help="delete the listed run folders (needs --filter or --last)"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="with --delete: do not ask for confirmation"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (a list of runs) on stdout"),
 ):
     """List the run folders in DIR, oldest first. A run whose process died shows as crashed."""
-    from dltrain.inspection.listing import list_runs
+    from dltrain.errors import ConfigError
+    from dltrain.inspection.listing import list_runs, select_runs
 
-    rows = list_runs(runs_dir)
+    if delete and not filters and last is None:
+        raise ConfigError("--delete needs --filter or --last: it never deletes every run at once")
+    rows = select_runs(list_runs(runs_dir), filters, sort, last)
+    if delete:
+        _delete(rows, runs_dir, yes, as_json)
+        return
     if as_json:
         print_json(rows)
         return
-    _show(rows, runs_dir)
+    _show(rows, runs_dir, sort)
 
 
-def _show(rows: list[dict], runs_dir: Path) -> None:
+def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
+    from dltrain.runs.folder import RunFolder
+
+    live = [r for r in rows if r["status"] == "running"]
+    rows = [r for r in rows if r["status"] != "running"]
+    for r in live:
+        err_console.print(f"kept {r['path']}: it is still running", soft_wrap=True)
+    if rows and not as_json:
+        _show(rows, runs_dir, None, title=f"{len(rows)} runs to delete in {runs_dir}")
+    if rows and not yes:
+        typer.confirm(f"delete these {len(rows)} run folders?", abort=True, err=True)
+    for r in rows:
+        RunFolder(r["path"]).delete()
+    if as_json:
+        print_json({"deleted": [r["path"] for r in rows], "kept_running": [r["path"] for r in live]})
+    else:
+        err_console.print(f"deleted {len(rows)} run folder{'s' if len(rows) != 1 else ''}")
+
+
+def _show(rows: list[dict], runs_dir: Path, sort: Optional[str], title: Optional[str] = None) -> None:
+    from rich import box
     from rich.table import Table
     from rich.text import Text
+
+    from dltrain.formatting import number
+    from dltrain.inspection.listing import metric_value
 
     console = table_console()
     if not rows:
         console.print(f"no run folders in {runs_dir}")
         return
-    table = Table(title=f"{len(rows)} runs in {runs_dir}")
-    for column in ("run", "when", "status", "dataset", "model", "metric", "seconds"):
-        table.add_column(column, justify="right" if column == "seconds" else "left", overflow="fold")
+    metrics = {sort} if sort else {r["metric"] for r in rows if r["metric"]}
+    single = next(iter(metrics)) if len(metrics) == 1 else None  # then the header names it
+    cells = []
     for r in rows:
-        when = (r["started"] or "")[:16].replace("T", " ")
-        metric = f"{r['metric']} {r['value']:.4f}" if r["value"] is not None else ""
+        if single:
+            metric = number(metric_value(r, single))
+        else:
+            metric = f"{r['metric']} {number(r['value'])}" if r["value"] is not None else ""
         seconds = f"{r['seconds']:.1f}" if r["seconds"] is not None else ""
-        status = Text(r["status"], style=STATUS_STYLE.get(r["status"], "white"))
+        cells.append([r["status"], r["dataset"] or "", r["model"] or "", metric, seconds])
+    headers = ["status", "dataset", "model", single or "metric", "seconds"]
+    # Model and metric wrap at their spaces ('mlp' / '64-32'); the run name gets what the others
+    # leave at their narrowest (columns are one space apart, with no outer edge).
+    widths = [max(len(h), *(_narrowest(c[i], i in (2, 3)) for c in cells)) for i, h in enumerate(headers)]
+    room = console.width - sum(widths) - len(headers)
+    name_width = max(
+        min(max(len(r["name"]) for r in rows), room), *(len(w) + 1 for r in rows for w in r["name"].split("-"))
+    )
+    natural = max(len(r["name"]) for r in rows) + sum(
+        max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)
+    )
+    roomy = natural + 2 * len(headers) <= console.width  # then two spaces between columns, else one
+    table = Table(
+        title=title or f"{len(rows)} runs in {runs_dir}",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 0, 0, 1) if roomy else (0, 0),
+    )
+    table.add_column("run", no_wrap=True, min_width=name_width)
+    for header in headers:
+        table.add_column(header, justify="right" if header in ("seconds", single) else "left")
+    for r, (status, *rest) in zip(rows, cells):
         # Text, not markup: names and meta.json values are shown as they are, and parse faster.
-        cells = (r["name"], when, r["dataset"] or "", r["model"] or "", metric, seconds)
-        table.add_row(*(Text(c) for c in cells[:2]), status, *(Text(c) for c in cells[2:]))
+        styled = Text(status, style=STATUS_STYLE.get(status, "white"))
+        table.add_row(Text(_wrapped(r["name"], name_width)), styled, *map(Text, rest))
     fit_widths(table, console)
     console.print(table)
     for r in rows:
         if r.get("problem"):
             console.print(Text(f"{r['name']} is corrupt: {r['problem']}", style="red"), soft_wrap=True)
+
+
+def _narrowest(text: str, wraps: bool) -> int:
+    return max(map(len, text.split(" "))) if wraps else len(text)
+
+
+def _wrapped(name: str, width: int) -> str:
+    """`name` on lines of at most `width` characters, broken only after a '-' (never inside a word)."""
+    parts = name.split("-")
+    lines, line = [], ""
+    for token in [p + "-" for p in parts[:-1]] + parts[-1:]:
+        if line and len(line) + len(token) > width:
+            lines.append(line)
+            line = ""
+        line += token
+    return "\n".join([*lines, line])

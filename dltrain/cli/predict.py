@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from dltrain.cli import app
-from dltrain.cli.common import print_json, reports_errors
+from dltrain.cli.common import err_console, print_json, reports_errors
+from dltrain.cli.completion import complete_run
 from dltrain.cli.tables import table_console
+
+
+class Invert(str, Enum):
+    """--invert values; Typer lists them in --help and rejects others (exit 2)."""
+
+    no = "no"
+    yes = "yes"
+    auto = "auto"
 
 
 @app.command("predict")
 @reports_errors
 def predict(
-    run: str = typer.Argument(..., help="run folder, or 'latest' (the newest in --runs-dir)"),
+    run: str = typer.Argument(
+        ..., help="run folder, or 'latest' (the newest in --runs-dir)", autocompletion=complete_run
+    ),
     inputs: list[Path] = typer.Argument(
         ..., help=".npy/.npz/.csv of samples (rows), or image files (PNG, JPG) for image-trained runs"
     ),
-    invert: bool = typer.Option(False, "--invert", help="images are dark ink on a light background: invert them first"),
+    invert: Invert = typer.Option(
+        Invert.no,
+        "--invert",
+        help="yes: images are dark ink on a light background, invert them; auto: invert each image that looks inverted",
+    ),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where 'latest' is looked for"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
 ):
@@ -31,8 +48,10 @@ def predict(
     from dltrain.runs.reader import load_run
 
     loaded = load_run(run, runs_dir)
-    names, X = read_inputs(inputs, loaded, invert)
+    names, X, warnings = read_inputs(inputs, loaded, invert.value)
     rows = predictions(loaded, names, X)
+    for warning in warnings:
+        err_console.print(Text.assemble(("warning: ", "yellow"), warning), soft_wrap=True)
     if as_json:
         print_json({"run": str(loaded.path), "predictions": rows})
         return
@@ -51,9 +70,19 @@ def _show(rows: list[dict], run) -> None:
             table.add_row(
                 r["input"], f"{value:.6g}" if isinstance(value, float) else ", ".join(f"{v:.6g}" for v in value)
             )
-    else:
+    elif "probability" in rows[0]:
         table.add_column("class", justify="right")
         table.add_column("probability", justify="right")
         for r in rows:
             table.add_row(r["input"], str(r["class"]), f"{r['probability']:.4f}")
+    else:  # a step or ReLU output is no probability: its raw value, called what it is
+        table.add_column("class", justify="right")
+        table.add_column("output", justify="right")
+        for r in rows:
+            output = r["output"]
+            table.add_row(
+                r["input"],
+                str(r["class"]),
+                f"{output:.6g}" if isinstance(output, float) else ", ".join(f"{v:.6g}" for v in output),
+            )
     table_console().print(table)

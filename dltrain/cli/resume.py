@@ -9,6 +9,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import DATA_DIR_HELP, print_json, print_note, reports_errors
+from dltrain.cli.completion import complete_run
 from dltrain.cli.progress import rich_progress
 from dltrain.cli.tables import run_summary
 
@@ -16,7 +17,7 @@ from dltrain.cli.tables import run_summary
 @app.command()
 @reports_errors
 def resume(
-    run: Path = typer.Argument(..., help="the run folder"),
+    run: Path = typer.Argument(..., help="the run folder", autocompletion=complete_run),
     epochs: Optional[int] = typer.Option(
         None, "--epochs", min=1, help="train up to this many epochs in all (default: the config's)"
     ),
@@ -30,6 +31,7 @@ def resume(
     import sys
 
     from dltrain import api
+    from dltrain.train.signals import work_saved
 
     result = api.resume(
         run,
@@ -40,7 +42,10 @@ def resume(
         argv=["dltrain", *sys.argv[1:]],
         handle_signals=True,
     )
+    work_saved()  # the run folder is complete: a signal from here on does not change the exit code
     if as_json:
         print_json(result.as_dict())
-        return
-    run_summary(result)
+    elif result.note:  # nothing was trained: no summary that could read as a new result
+        print(result.note, file=sys.stderr)
+    else:
+        run_summary(result)

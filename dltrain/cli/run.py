@@ -9,6 +9,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import DATA_DIR_HELP, print_json, print_note, reports_errors
+from dltrain.cli.completion import complete_config
 from dltrain.cli.progress import rich_progress
 from dltrain.cli.tables import run_summary
 
@@ -16,7 +17,7 @@ from dltrain.cli.tables import run_summary
 @app.command()
 @reports_errors
 def run(
-    config: Path = typer.Argument(..., help="experiment config (YAML)"),
+    config: Path = typer.Argument(..., help="experiment config (YAML)", autocompletion=complete_config),
     set_: list[str] = typer.Option(
         [], "--set", help="override a key: --set training.optimizer.lr=0.1 (value parsed as YAML; repeatable)"
     ),
@@ -35,6 +36,7 @@ def run(
 
     from dltrain import api
     from dltrain.config.loader import dump_config
+    from dltrain.train.signals import work_saved
 
     if dry_run:
         cfg = api.resolve(config, set_, name=name, seed=seed)
@@ -55,6 +57,7 @@ def run(
         argv=["dltrain", *sys.argv[1:]],
         handle_signals=True,
     )
+    work_saved()  # the run folder is complete: a signal from here on does not change the exit code
     if as_json:
         print_json(result.as_dict())
         return

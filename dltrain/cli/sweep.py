@@ -9,6 +9,7 @@ import typer
 
 from dltrain.cli import app
 from dltrain.cli.common import DATA_DIR_HELP, err_console, print_json, reports_errors
+from dltrain.cli.completion import complete_config
 from dltrain.cli.tables import table_console
 
 
@@ -16,7 +17,9 @@ from dltrain.cli.tables import table_console
 @reports_errors
 def sweep(
     config: Optional[Path] = typer.Argument(
-        None, help="experiment config (YAML); its `sweep:` section, if any, is the starting grid or space"
+        None,
+        help="experiment config (YAML); its `sweep:` section, if any, is the starting grid or space",
+        autocompletion=complete_config,
     ),
     grid: list[str] = typer.Option(
         [], "--grid", help="a grid axis: --grid training.optimizer.lr=0.1,0.01 (values parsed as YAML; repeatable)"
@@ -76,6 +79,7 @@ def sweep(
     from dltrain.cli.sweep_table import progress_line, start_line, table
     from dltrain.errors import ConfigError, Interrupted, TrainingFailed
     from dltrain.sweep import resume_sweep, run_sweep
+    from dltrain.train.signals import work_saved
 
     out = table_console(stderr=as_json)  # with --json, stdout holds the JSON document alone
     options = dict(
@@ -116,6 +120,7 @@ def sweep(
         if err.result is not None:
             out.print(table(err.result))
         raise
+    work_saved()  # every run is written: a signal from here on does not change the exit code
     out.print(table(result))
     if as_json:
         print_json(result.as_dict())

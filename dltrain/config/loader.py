@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from dltrain.config.bounded_yaml import MAX_DEPTH, load_yaml
+from dltrain.config.bundled import find_config
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, cut, shorten
 
@@ -92,13 +93,16 @@ def validate(data: dict) -> Config:
 
 
 def config_data(config: Union[Config, dict, str, Path]) -> dict:
-    """A fresh plain mapping of a Config (its sweep section included), a dict or a YAML file."""
+    """A fresh plain mapping of a Config (its sweep section included), a dict, a YAML file or
+    the name of a bundled config ('quickstart')."""
     if isinstance(config, Config):
         data = config.model_dump(mode="json")
         if config.sweep is not None:  # excluded from dumps so that run folders never hold a grid
             data["sweep"] = config.sweep.model_dump(mode="json")
         return data
-    return copy.deepcopy(config) if isinstance(config, dict) else read_yaml(config)  # never edit the caller's dict
+    if isinstance(config, dict):
+        return copy.deepcopy(config)  # never edit the caller's dict
+    return read_yaml(find_config(config))
 
 
 def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (), **updates) -> Config:
@@ -111,9 +115,22 @@ def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (
     return validate(data)
 
 
+class _BlockDumper(yaml.SafeDumper):
+    """Every mapping in block style, one key per line; a list of plain values on one line
+    ([256, 256]), a list of lists or mappings one item per line (an inline X: one row per line)."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    flat = not any(isinstance(v, (list, dict)) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+_BlockDumper.add_representer(list, _represent_list)
+
+
 def dump_config(cfg: Config) -> str:
-    """The resolved config as YAML, in schema order."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, default_flow_style=None)
+    """The resolved config as YAML, in schema order and block style."""
+    return yaml.dump(cfg.model_dump(mode="json"), Dumper=_BlockDumper, sort_keys=False, default_flow_style=False)
 
 
 # --- error messages ---------------------------------------------------------------------

@@ -17,13 +17,16 @@ from dltrain.data.registry import DatasetSpec
 from dltrain.nn.models import LossName, Mlp, Model
 from dltrain.nn.optimizers import GD, Optimizer
 
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"  # a run name becomes part of a folder name
+
 
 class Training(Section):
     """How the model is fitted."""
 
     loss: LossName = Field(
         "auto",
-        description="auto: bce (sigmoid), cross_entropy (softmax), mse (otherwise). bce and mse average over samples "
+        description="auto: bce (sigmoid), cross_entropy (softmax), perceptron (step), mse (otherwise); "
+        "config.yaml records the choice. bce and mse average over samples "
         "and outputs alike, as PyTorch (reduction='mean') and Keras do, so k sigmoid outputs do not weigh k times "
         "one; cross_entropy averages over samples the sum over classes; sse is the plain sum",
     )
@@ -179,8 +182,7 @@ class Config(Section):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, name: str) -> str:
-        # The name becomes part of a folder name: letters, digits, '.', '_' and '-' only.
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}", name):
+        if not re.fullmatch(NAME_PATTERN, name):
             raise ValueError(
                 "a run name must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit"
             )

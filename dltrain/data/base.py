@@ -13,6 +13,7 @@ from typing import Literal, Optional
 
 import numpy as np
 from pydantic import Field
+from pydantic.config import JsonDict
 
 from dltrain.config.section import Section
 
@@ -55,14 +56,29 @@ def check_digits(value: Optional[list[int]]) -> Optional[list[int]]:
     return value
 
 
+# json_schema_extra of the keys that decide which rows land in which split (SPLIT) or how
+# samples are transformed before the model sees them (PREPROCESSING). `dltrain eval --set`
+# refuses to change them without --resplit: its metrics would no longer be held-out.
+SPLIT: JsonDict = {"affects": "split"}
+PREPROCESSING: JsonDict = {"affects": "preprocessing"}
+
+
 class DatasetConfig(Section):
     """Options every dataset shares: the validation split, scaling and the split seed."""
 
     name: str
-    split_seed: int = Field(42, ge=0, lt=2**32, description="seed of the train/validation/test splits")
-    validation_split: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of train held out for validation")
-    stratify: bool = Field(False, description="keep class proportions in every split (classifiers only)")
-    scaling: Literal["none", "minmax", "standard"] = Field("none", description="feature scaling fitted on train only")
+    split_seed: int = Field(
+        42, ge=0, lt=2**32, description="seed of the train/validation/test splits", json_schema_extra=SPLIT
+    )
+    validation_split: float = Field(
+        0.0, ge=0.0, lt=1.0, description="fraction of train held out for validation", json_schema_extra=SPLIT
+    )
+    stratify: bool = Field(
+        False, description="keep class proportions in every split (classifiers only)", json_schema_extra=SPLIT
+    )
+    scaling: Literal["none", "minmax", "standard"] = Field(
+        "none", description="feature scaling fitted on train only", json_schema_extra=PREPROCESSING
+    )
 
     def load(self, data_dir: Path) -> Dataset:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
@@ -82,4 +98,6 @@ class DatasetConfig(Section):
 class RandomTestSplit(DatasetConfig):
     """A dataset with no official test set: `test_size` of it is held out at random."""
 
-    test_size: float = Field(0.2, ge=0.0, lt=1.0, description="fraction held out as the test split")
+    test_size: float = Field(
+        0.2, ge=0.0, lt=1.0, description="fraction held out as the test split", json_schema_extra=SPLIT
+    )

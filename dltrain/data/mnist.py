@@ -22,7 +22,7 @@ from typing import Literal, Optional
 import numpy as np
 from pydantic import Field, field_validator
 
-from dltrain.data.base import Dataset, DatasetConfig, check_digits
+from dltrain.data.base import PREPROCESSING, SPLIT, Dataset, DatasetConfig, check_digits
 from dltrain.data.download import fetch_file
 from dltrain.errors import DataError
 
@@ -186,7 +186,11 @@ class Mnist(DatasetConfig):
 
     name: Literal["mnist"] = "mnist"
     n_train: Optional[int] = Field(
-        None, ge=1, le=N_TRAIN, description="random subset of the training images (seed: split_seed); all if unset"
+        None,
+        ge=1,
+        le=N_TRAIN,
+        description="random subset of the training images (seed: split_seed); all if unset",
+        json_schema_extra=SPLIT,
     )
     n_test: Optional[int] = Field(
         None, ge=1, le=N_TEST, description="random subset of the official test images (seed: split_seed); all if unset"
@@ -194,7 +198,11 @@ class Mnist(DatasetConfig):
     classes: Optional[list[int]] = Field(
         None, description="digits to keep, e.g. [0, 1]; labels become indices into this list; all ten if unset"
     )
-    scale: bool = Field(True, description="pixels as float32 in [0, 1]; false keeps the raw uint8 0..255")
+    scale: bool = Field(
+        True,
+        description="pixels as float32 in [0, 1]; false keeps the raw uint8 0..255",
+        json_schema_extra=PREPROCESSING,
+    )
 
     @field_validator("classes")
     @classmethod

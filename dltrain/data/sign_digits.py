@@ -28,7 +28,7 @@ from typing import Literal, Optional
 import numpy as np
 from pydantic import Field, field_validator
 
-from dltrain.data.base import Dataset, RandomTestSplit, check_digits
+from dltrain.data.base import SPLIT, Dataset, RandomTestSplit, check_digits
 from dltrain.data.download import fetch_file
 from dltrain.data.files import read_npy
 from dltrain.data.sign_photos import (
@@ -138,8 +138,12 @@ class SignDigits(RandomTestSplit):
         default_factory=lambda: list(range(10)),
         description="digits shown (not Kaggle's Y columns), in the order their rows are stacked",
     )
-    per_class: Optional[int] = Field(None, ge=1, description="keep the first N photos of each digit in file order")
-    test_size: float = Field(0.15, ge=0.0, lt=1.0, description="fraction held out as the test split")
+    per_class: Optional[int] = Field(
+        None, ge=1, description="keep the first N photos of each digit in file order", json_schema_extra=SPLIT
+    )
+    test_size: float = Field(
+        0.15, ge=0.0, lt=1.0, description="fraction held out as the test split", json_schema_extra=SPLIT
+    )
 
     @field_validator("classes")
     @classmethod

@@ -138,3 +138,10 @@ def make_splits(ds: Dataset, cfg: DatasetConfig, dtype) -> Splits:
         return None if pair is None else (np.ascontiguousarray(scaler(flat(pair[0])), dtype=dtype), pair[1])
 
     return Splits(prep(train), prep(val), prep(test), ds.classes, ds.sample_shape or ds.X.shape[1:], scaler)
+
+
+def input_stats(X: np.ndarray) -> dict:
+    """The mean of the preprocessed training inputs X: (n, n_features) and the spread (standard
+    deviation) of one sample's mean around it; `dltrain predict` compares new samples with them."""
+    row_means = X.mean(axis=1, dtype=np.float64)
+    return {"mean": float(row_means.mean()), "spread": float(row_means.std())}

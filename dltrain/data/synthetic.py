@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from dltrain.data.base import Dataset, DatasetConfig, RandomTestSplit
+from dltrain.data.base import PREPROCESSING, SPLIT, Dataset, DatasetConfig, RandomTestSplit
 from dltrain.errors import DataError
 
 
@@ -21,7 +21,7 @@ class OrGate(DatasetConfig):
     """
 
     name: Literal["or_gate"] = "or_gate"
-    bias_input: bool = Field(False, description="append a constant-1 input column")
+    bias_input: bool = Field(False, description="append a constant-1 input column", json_schema_extra=PREPROCESSING)
 
     def load(self, data_dir: Path) -> Dataset:
         X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
@@ -35,7 +35,7 @@ class SqrtMean(RandomTestSplit):
     """Regression target y = sqrt(mean(x)) for x uniform in [0, 1)^dim, drawn with `seed`."""
 
     name: Literal["sqrt_mean"] = "sqrt_mean"
-    n: int = Field(1000, gt=0, description="number of samples")
+    n: int = Field(1000, gt=0, description="number of samples", json_schema_extra=SPLIT)
     dim: int = Field(10, gt=0, description="features per sample")
     seed: int = Field(0, ge=0, description="seed of the generated inputs")
 

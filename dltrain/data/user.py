@@ -8,7 +8,7 @@ from typing import Literal, Union
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from dltrain.data.base import Dataset, RandomTestSplit
+from dltrain.data.base import SPLIT, Dataset, RandomTestSplit
 from dltrain.data.files import read_csv, read_npz
 from dltrain.errors import DataError, shorten
 
@@ -54,7 +54,9 @@ class Inline(RandomTestSplit):
     X: list[list[float]] = Field(min_length=1, description="feature rows")
     y: list[Union[float, list[float]]] = Field(min_length=1, description="label (classification) or target per row")
     task: Task = Field("classification", description="classification: y holds labels; regression: numeric targets")
-    test_size: float = Field(0.0, ge=0.0, lt=1.0, description="fraction held out as the test split")
+    test_size: float = Field(
+        0.0, ge=0.0, lt=1.0, description="fraction held out as the test split", json_schema_extra=SPLIT
+    )
 
     @model_validator(mode="after")
     def _rectangular(self):

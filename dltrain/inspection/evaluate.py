@@ -26,21 +26,63 @@ from dltrain.train.metrics import class_scores, confusion_matrix, log_loss, regr
 from dltrain.train.targets import class_probabilities, predict_classes
 
 
-def splits_of(run: Run, overrides: Iterable[str] = (), data_dir=None) -> Splits:
-    """The run's data, split as in training; `overrides` ('dataset.key=value') change the dataset only."""
+def overridden(run: Run, overrides: Iterable[str] = ()):
+    """The run's config with `overrides` ('dataset.key=value', the dataset only) applied."""
     from dltrain.config.loader import apply_override, validate
+
+    overrides = list(overrides)
+    if not overrides:
+        return run.config
+    data = run.config.model_dump(mode="json")
+    for assignment in overrides:
+        if not assignment.startswith("dataset."):
+            raise ConfigError(f"eval --set changes the dataset only (dataset.KEY=VALUE); got {assignment!r}")
+        apply_override(data, assignment)
+    return validate(data)
+
+
+def splits_of(run: Run, overrides: Iterable[str] = (), data_dir=None, resplit: bool = False) -> Splits:
+    """The run's data, split as in training; `overrides` ('dataset.key=value') change the dataset only.
+
+    An override of a key that decides the split or the preprocessing (see SPLIT and
+    PREPROCESSING in dltrain.data.base) raises ConfigError unless `resplit`: rows the model
+    was trained on could enter the evaluated splits.
+    """
     from dltrain.pipeline.experiment import load_splits
 
-    cfg = run.config
-    overrides = list(overrides)
-    if overrides:
-        data = cfg.model_dump(mode="json")
-        for assignment in overrides:
-            if not assignment.startswith("dataset."):
-                raise ConfigError(f"eval --set changes the dataset only (dataset.KEY=VALUE); got {assignment!r}")
-            apply_override(data, assignment)
-        cfg = validate(data)
+    cfg = overridden(run, overrides)
+    if not resplit:
+        for key, affects in resplit_keys(run.config, cfg)[:1]:
+            raise ConfigError(
+                f"eval --set {key}: changes the {affects} of the data the run was trained on, so training rows "
+                "could enter the evaluated splits and the metrics would no longer be held-out; "
+                "add --resplit to evaluate anyway"
+            )
     return load_splits(cfg, data_dir)
+
+
+def resplit_warning(run: Run, overrides: Iterable[str]) -> Optional[str]:
+    """What to tell the user when `overrides` change the split or preprocessing (None if they do not)."""
+    keys = [key for key, _ in resplit_keys(run.config, overridden(run, overrides))]
+    if not keys:
+        return None
+    return (
+        f"--resplit ({', '.join(keys)}): rows the model trained on may be in these splits; the metrics are not held-out"
+    )
+
+
+def resplit_keys(before, after) -> list[tuple[str, str]]:
+    """(dataset.KEY, 'split' | 'preprocessing') for each key of `after.dataset` that differs from
+    `before` and decides the split or the preprocessing; another dataset altogether changes both."""
+    old, new = before.dataset, after.dataset
+    if type(old) is not type(new):
+        return [("dataset.name", "split and preprocessing")]
+    found = []
+    for key, field in type(new).model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if extra.get("affects") and getattr(old, key) != getattr(new, key):
+            found.append((f"dataset.{key}", str(extra["affects"])))
+    return found
 
 
 def check_compatible(run: Run, splits: Splits, net: Network) -> None:

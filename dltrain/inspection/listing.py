@@ -76,6 +76,7 @@ def summarize(path: Path) -> dict:
         "value": value,
         "epochs": meta.get("epochs_done"),
         "seconds": _duration(meta, status),
+        "metrics": {k: v for k, v in metrics.items() if k != "baseline" and isinstance(v, dict)},
         "problem": scan.problem,
     }
 
@@ -84,3 +85,48 @@ def list_runs(runs_dir) -> list[dict]:
     """Summaries of every run folder in `runs_dir`, oldest first."""
     rows = [summarize(p) for p in run_folders(runs_dir, sort=False)]  # each meta.json read once
     return sorted(rows, key=lambda row: age_key(row["name"], row["started"]))
+
+
+FILTER_KEYS = ("name", "status", "dataset", "model")
+
+
+def _matches(row: dict, assignment: str) -> bool:
+    from fnmatch import fnmatchcase
+
+    key, _, pattern = assignment.partition("=")
+    value = str(row.get(key) or "")
+    # model=mlp matches 'mlp 64-32'; name=*quickstart* is a glob
+    return fnmatchcase(value, pattern) or value.split(" ")[0] == pattern
+
+
+def metric_value(row: dict, metric: str) -> Optional[float]:
+    """The value of 'split.key' (test.accuracy) in a row's metrics, or None."""
+    split, _, key = metric.partition(".")
+    value = (row.get("metrics") or {}).get(split, {}).get(key)
+    if not isinstance(value, (int, float)) or value != value:  # missing, or NaN: no place in a ranking
+        return None
+    return float(value)
+
+
+def select_runs(rows: list[dict], filters=(), sort: Optional[str] = None, last: Optional[int] = None) -> list[dict]:
+    """The rows (oldest first) that match every KEY=VALUE filter; then the `last` newest of them;
+    then, with `sort` ('test.accuracy'), best first, runs without that metric at the end."""
+    from dltrain.errors import ConfigError
+    from dltrain.train.metric_names import SPLIT_METRICS, lower_is_better
+
+    for assignment in filters:
+        key, sep, _ = assignment.partition("=")
+        if not sep or key not in FILTER_KEYS:
+            raise ConfigError(f"--filter {assignment!r}: expected KEY=VALUE with KEY one of {', '.join(FILTER_KEYS)}")
+    rows = [r for r in rows if all(_matches(r, f) for f in filters)]
+    if last is not None:
+        rows = rows[-last:] if last else []
+    if sort is not None:
+        split, _, key = sort.partition(".")
+        if split not in ("train", "val", "test") or key not in SPLIT_METRICS:
+            raise ConfigError(f"--sort {sort!r}: expected SPLIT.METRIC, e.g. test.accuracy or val.loss")
+        sign = 1.0 if lower_is_better(key) else -1.0
+        values = [(metric_value(r, sort), r) for r in rows]
+        present = sorted(((v, r) for v, r in values if v is not None), key=lambda vr: sign * vr[0])  # stable
+        rows = [r for _, r in present] + [r for v, r in values if v is None]
+    return rows

@@ -21,6 +21,7 @@ from dltrain.errors import DataError, cut
 from dltrain.runs.reader import Run
 from dltrain.train.targets import class_probabilities, predict_classes
 
+FAR = 4.0  # an image whose mean pixel lies more spreads than this from the training data's is suspect
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -32,10 +33,16 @@ def _expected(run: Run) -> tuple[int, tuple[int, ...]]:
 
 
 def to_rows(array: np.ndarray, run: Run, source: str) -> np.ndarray:
-    """One sample of the sample shape (or flat) -> (1, n_features); several -> (n, n_features)."""
+    """One sample of the sample shape (or flat) -> (1, n_features); several -> (n, n_features).
+
+    A run trained with `bias_input: true` takes samples without the constant-1 column too:
+    it appends the column itself, as the dataset did in training.
+    """
     n_features, shape = _expected(run)
     if array.dtype.kind not in "biuf":  # bool, integers, floats
         raise DataError(f"{source}: samples must be numbers, got {array.dtype}")
+    if getattr(run.config.dataset, "bias_input", False) and array.ndim and array.shape[-1] == n_features - 1:
+        array = np.concatenate([array, np.ones((*array.shape[:-1], 1), array.dtype)], axis=-1)
     if array.shape in (shape, (n_features,)):
         array = array.reshape(1, n_features)
     elif array.ndim >= 2 and array.shape[1:] in (shape, (n_features,)):
@@ -113,15 +120,32 @@ def _image(path: Path, run: Run, invert: bool) -> np.ndarray:
     return to_rows(np.asarray(sample), run, str(path))
 
 
-def read_inputs(paths: list[Path], run: Run, invert: bool = False) -> tuple[list[str], np.ndarray]:
-    """(names, X): one name per sample ('a.png', 'b.npy[3]') and X: (n, n_features) before scaling."""
-    names, blocks = [], []
+def read_inputs(paths: list[Path], run: Run, invert: str = "no") -> tuple[list[str], np.ndarray, list[str]]:
+    """(names, X, warnings): one name per sample ('a.png', 'b.npy[3]'), X: (n, n_features)
+    before scaling, and what looks wrong about the inputs (see `polarity`).
+
+    invert: 'no', 'yes' (images are dark on light: invert them) or 'auto' (invert each image
+    whose inverted pixels look more like the training data; the name then ends in ' (inverted)').
+    """
+    if invert == "auto" and "input_stats" not in run.meta:
+        raise DataError(f"--invert auto: {run.name} records no statistics of its training inputs (an older run)")
+    names, blocks, warnings = [], [], []
     for path in paths:
         suffix = path.suffix.lower()
         if not path.is_file():
             raise DataError(f"input file {path} does not exist")
         if suffix in IMAGE_SUFFIXES:
-            rows = _image(path, run, invert)
+            rows = _image(path, run, invert == "yes")
+            if invert != "yes":
+                flipped = _image(path, run, True)
+                distance, inverted = polarity(run, rows, flipped)
+                if invert == "auto" and inverted is not None and inverted < distance:
+                    rows, path = flipped, Path(f"{path} (inverted)")
+                elif inverted is not None and distance > FAR and inverted < distance:
+                    warnings.append(
+                        f"{path} looks inverted (dark ink on a light background?): its mean pixel lies {distance:.1f} "
+                        f"spreads from the training data's, inverted {inverted:.1f}; use --invert yes, or --invert auto"
+                    )
         elif suffix in READERS:
             rows = to_rows(READERS[suffix](path, run), run, str(path))
         else:
@@ -131,7 +155,21 @@ def read_inputs(paths: list[Path], run: Run, invert: bool = False) -> tuple[list
             [str(path)] if suffix in IMAGE_SUFFIXES or len(rows) == 1 else [f"{path}[{i}]" for i in range(len(rows))]
         )
         blocks.append(rows)
-    return names, np.concatenate(blocks)
+    return names, np.concatenate(blocks), warnings
+
+
+def polarity(run: Run, rows: np.ndarray, inverted: np.ndarray) -> tuple[float, Optional[float]]:
+    """How many spreads the mean of the preprocessed `rows` (1, n_features) lies from the training
+    inputs' mean, and the same for the `inverted` image; (0.0, None) when the run records no stats."""
+    stats = run.meta.get("input_stats")
+    if not isinstance(stats, dict):
+        return 0.0, None
+    spread = max(float(stats["spread"]), 1e-12)
+
+    def distance(x: np.ndarray) -> float:
+        return abs(float(prepare(run, x).mean(dtype=np.float64)) - float(stats["mean"])) / spread
+
+    return distance(rows), distance(inverted)
 
 
 def prepare(run: Run, X: np.ndarray) -> np.ndarray:
@@ -141,13 +179,25 @@ def prepare(run: Run, X: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(Scaler.from_arrays(run.preprocess)(X), dtype=np.dtype(run.config.training.dtype))
 
 
+PROBABILITY_OUTPUTS = ("sigmoid", "softmax")  # other outputs are not probabilities: shown raw
+
+
 def predictions(run: Run, names: list[str], X: np.ndarray) -> list[dict]:
-    """One dict per sample: {'input', 'class', 'probability', 'probabilities'} or {'input', 'value'}."""
-    outputs = run.network().predict(prepare(run, X))
+    """One dict per sample: {'input', 'class', 'probability', 'probabilities'} for a sigmoid or
+    softmax classifier, {'input', 'class', 'output'} for another classifier (a step or ReLU
+    output is no probability), {'input', 'value'} for regression."""
+    net = run.network()
+    outputs = net.predict(prepare(run, X))
     classes: Optional[list] = run.classes
     if classes is None:
         return [{"input": n, "value": _value(row)} for n, row in zip(names, outputs)]
-    proba, index = class_probabilities(outputs), predict_classes(outputs)
+    index = predict_classes(outputs)
+    if net.layers[-1].activation not in PROBABILITY_OUTPUTS:
+        return [
+            {"input": n, "class": classes[k], "output": _value(row)}
+            for n, k, row in zip(names, index.tolist(), outputs)
+        ]
+    proba = class_probabilities(outputs)
     return [
         {
             "input": n,

@@ -17,7 +17,7 @@ from dltrain.config.section import Section
 from dltrain.nn import fast
 from dltrain.nn.activations import ACTIVATIONS, LEAKY_SLOPE
 from dltrain.nn.initializers import He, Initializer, Zeros, initialize
-from dltrain.nn.losses import LOSSES
+from dltrain.nn.losses import FUSED, LOSSES
 from dltrain.nn.network import Dense, Network
 
 if TYPE_CHECKING:  # Literals built from the tables at run time; type checkers see str
@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # Literals built from the tables at run time; type checkers s
     LossName = str
 else:
     ActivationName = Literal[tuple(ACTIVATIONS)]
-    LossName = Literal[("auto",) + tuple(LOSSES)]
+    # `perceptron` is the loss of Rosenblatt's rule: fused with the step output, never alone.
+    LossName = Literal[("auto",) + tuple(dict.fromkeys([*LOSSES, *(loss for _, loss in FUSED)]))]
 
 DEFAULT_LOSS = {"sigmoid": "bce", "softmax": "cross_entropy", "step": "perceptron"}
 
@@ -68,7 +69,7 @@ class _Model(Section):
             )
         if (out_act == "step") != (loss == "perceptron"):
             raise ValueError(
-                "a step output has no gradient: it trains only with the perceptron's rosenblatt rule, which sets its own loss (leave training.loss at auto)"
+                "a step output has no gradient: it trains only with the perceptron's rosenblatt rule, which sets its own loss (leave training.loss at auto, or perceptron)"
             )
         slope = getattr(self, "negative_slope", LEAKY_SLOPE)  # logreg has no leaky_relu to set
         layers = []

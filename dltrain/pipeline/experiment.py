@@ -24,7 +24,7 @@ from dltrain.baseline import make_estimator
 from dltrain.config.loader import dump_config
 from dltrain.config.schema import Config
 from dltrain.data.paths import resolve_data_dir
-from dltrain.data.split import Splits, make_splits
+from dltrain.data.split import Splits, input_stats, make_splits
 from dltrain.errors import ConfigError
 from dltrain.nn.network import Network
 from dltrain.pipeline.views import Views, views_of
@@ -125,6 +125,9 @@ class Experiment:
         self.splits = splits if splits is not None else load_splits(cfg, data_dir)
         init_rng, shuffle_rng = seeded_rngs(cfg.seed)
         self.net = build_network(cfg, self.splits, init_rng)
+        if cfg.training.loss == "auto":  # config.yaml names the loss the run trains on
+            training = cfg.training.model_copy(update={"loss": self.net.loss})
+            self.cfg = cfg = cfg.model_copy(update={"training": training})
         self.trainer = Trainer(self.net, cfg.training, self.splits, shuffle_rng)
         self.notes = self._notes()
 
@@ -179,6 +182,7 @@ class Experiment:
             "sample_shape": list(s.sample_shape) if s.sample_shape else None,
             "n_features": s.n_features,
             "split_sizes": {name: len(pair[1]) for name, pair in s.items()},
+            "input_stats": input_stats(s.train[0]),
             "loss": self.net.loss,  # 'auto' resolved
             "notes": self.notes,
             "blas": blas_setup(),

@@ -48,9 +48,10 @@ class RunResult:
     seconds: float = 0.0
     epochs: int = 0
     error: Optional[str] = None
+    note: Optional[str] = None  # e.g. why a resume had nothing to do
 
     def as_dict(self) -> dict:
-        return {
+        doc = {
             "run": str(self.path),
             "status": self.status,
             "epochs": self.epochs,
@@ -58,6 +59,7 @@ class RunResult:
             "metrics": self.metrics,
             "error": self.error,
         }
+        return {**doc, "note": self.note} if self.note else doc
 
 
 class Session:
@@ -87,9 +89,14 @@ class Session:
                 self._save(record, status)
         except ForcedExit:
             self._abandon()
+            resuming = (
+                f"resuming continues from its checkpoint (epoch {self.saved_epoch})"
+                if checkpoint.exists(self.folder)
+                else "no checkpoint was saved yet, so resuming starts over from epoch 0"
+            )
             raise Interrupted(
-                f"stopped at once by a second interrupt; every file in {self.folder.path} is complete and resuming "
-                f"continues from its checkpoint (epoch {self.saved_epoch})\nresume with: dltrain resume {self.folder.path}"
+                f"stopped at once by a second interrupt; every file in {self.folder.path} is complete and {resuming}"
+                f"\nresume with: dltrain resume {self.folder.path}"
             ) from None
         if self.write_error is not None:
             raise self.write_error

@@ -104,6 +104,18 @@ class RunFolder:
             p.unlink(missing_ok=True)
         return partial
 
+    def delete(self) -> None:
+        """Remove the whole run folder. Only a folder with a meta.json or config.yaml is removed:
+        a mistyped path never takes anything else with it."""
+        import shutil
+
+        if not ((self.path / "meta.json").is_file() or (self.path / "config.yaml").is_file()):
+            raise RunFolderError(f"{self.path} is not a run folder; nothing was deleted")
+        try:
+            shutil.rmtree(self.path)
+        except OSError as err:
+            raise RunFolderError(f"cannot delete {self.path}: {err.strerror or err}") from None
+
     def remove_if_empty(self) -> None:
         """Remove the folder if nothing but partial files is in it (after a failed first write)."""
         self.remove_partial_files()

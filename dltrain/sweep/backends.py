@@ -26,7 +26,7 @@ from dltrain.sweep import point
 from dltrain.sweep.point import Job, Trained, train_point
 
 POLL = 0.1  # seconds between looks at the running jobs
-GRACE = 10.0  # seconds the running points get to stop after their batch and come back
+GRACE = 30.0  # seconds the running points get to stop after their batch and come back (a loaded machine is slow)
 
 
 class NoWorkers(TrainingFailed):

@@ -17,11 +17,11 @@ from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, elapsed, now_iso
 from dltrain.runs.status import Status
 from dltrain.sweep.backends import NoWorkers
-from dltrain.sweep.interrupt import deferred_interrupt, stop_signals
 from dltrain.sweep.point import Job, Trained
 from dltrain.sweep.ranking import Metric
 from dltrain.sweep.state import PointState, RunState, SweepResult
 from dltrain.train import checkpoint
+from dltrain.train.signals import deferred_interrupt, stop_signals
 
 UNFINISHED = (Status.PENDING, Status.INTERRUPTED, Status.FAILED)  # what a resumed sweep trains again
 
@@ -75,8 +75,8 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
                         if state.status != Status.PENDING:
                             plan.tell(state, history)
                         save()
-                    if state.status != Status.PENDING:
-                        opts.on_point(sweep, state)
+                    if state.status != Status.PENDING and (trained.record is not None or trained.status != Status.INTERRUPTED):
+                        opts.on_point(sweep, state)  # not for the runs a stop kept from starting
             finally:
                 results.close()  # an interrupt between two results still stops the backend's running points
     except KeyboardInterrupt:

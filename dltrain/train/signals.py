@@ -1,12 +1,22 @@
-"""Ctrl-C and SIGTERM during training: the first asks the trainer to stop after the
-current batch (everything is then saved), the second leaves at once.
+"""Ctrl-C (SIGINT) and SIGTERM, handled in one place.
 
-    with graceful_stop(trainer):
-        trainer.fit()
+Three situations, three context managers or calls:
 
-Handlers are installed only for the duration of the block and only in the main thread
-(Python delivers signals there; in a worker thread this is a no-op, and a worker
-process keeps whatever its pool installed).
+    interrupt_on_signals()        # the `dltrain` process, first thing: SIGTERM acts as Ctrl-C
+                                  # (KeyboardInterrupt), so every command ends with exit 130, never 143
+    with graceful_stop(trainer):  # training: the first signal stops after the current batch
+        trainer.fit()             # (everything is then saved), a second leaves at once (ForcedExit)
+    with stop_signals(on_first=backend.request_stop):   # a sweep: the first signal stops the running
+        ...                                              # points after their batch, a second raises KeyboardInterrupt
+    with deferred_interrupt():    # writing a finished run: a signal is held back until the files
+        write(...)                # are whole, then handled as it would have been
+    work_saved()                  # the command's work is complete and saved: later signals are
+                                  # ignored, so printing the result ends with exit 0
+
+SIGTERM is what `timeout`, Slurm, `docker stop` and systemd send; it is handled exactly
+like Ctrl-C everywhere. Handlers are installed only in the main thread (Python delivers signals there; in a
+worker thread each is a no-op, and a worker process keeps whatever its pool
+installed). The Python API installs nothing unless asked (`handle_signals=True`).
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -23,9 +34,36 @@ class ForcedExit(KeyboardInterrupt):
     """A second interrupt: stop now, without waiting for the end of the batch or the saving."""
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt from now on (for the `dltrain` process)."""
+    if _main_thread():
+        for s in SIGNALS:
+            signal.signal(s, _interrupt)
+
+
+def work_saved() -> None:
+    """The work is complete and saved: ignore SIGINT and SIGTERM while the result is printed.
+
+    Only where interrupt_on_signals() was called (the `dltrain` process): elsewhere
+    (tests calling the CLI in-process, the Python API) the handlers are left alone.
+    """
+    if _main_thread() and signal.getsignal(signal.SIGTERM) is _interrupt:
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+
+
 @contextmanager
-def graceful_stop(trainer, enabled: bool = True):
-    if not enabled or threading.current_thread() is not threading.main_thread():
+def graceful_stop(trainer, enabled: bool = True) -> Iterator[None]:
+    """First signal: trainer.stop_requested (stop after the batch, then save); second: ForcedExit."""
+    if not enabled or not _main_thread():
         yield
         return
 
@@ -36,9 +74,67 @@ def graceful_stop(trainer, enabled: bool = True):
         # os.write, not print: a buffered write here could re-enter one the main code is making.
         os.write(2, b"\nstopping after the current batch and saving; interrupt again to quit at once\n")
 
-    previous = {s: signal.signal(s, on_signal) for s in SIGNALS}
+    with _handlers(on_signal):
+        yield
+
+
+@contextmanager
+def stop_signals(on_first: Callable[[], None], enabled: bool = True) -> Iterator[None]:
+    """First SIGINT/SIGTERM: on_first() (signal-safe: it only sets flags); the second raises KeyboardInterrupt."""
+    if not enabled or not _main_thread():
+        yield
+        return
+    received = []
+
+    def on_signal(signum, frame):
+        received.append(signum)
+        if len(received) > 1:
+            raise KeyboardInterrupt
+        on_first()
+        # os.write, not print: a buffered write here could re-enter one the main code is making.
+        os.write(
+            2, b"\nstopping the sweep: running points stop after their current batch; interrupt again to quit at once\n"
+        )
+
+    with _handlers(on_signal):
+        yield
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Inside the block SIGINT and SIGTERM are only noted; when it ends, each is handled as it would have been.
+
+    Only signals with a Python handler are held back (one left at its default still
+    ends the process); elsewhere than the main thread the block runs unchanged.
+    """
+    if not _main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in SIGNALS}
+    held = [s for s, handler in previous.items() if callable(handler)]
+    received: list[int] = []
+    for s in held:
+        signal.signal(s, lambda signum, frame: received.append(signum))
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        for s in held:
+            signal.signal(s, previous[s])
+    for signum in received:
+        handler = previous[signal.Signals(signum)]
+        if callable(handler):  # always: only those were held
+            handler(signum, None)
+
+
+@contextmanager
+def _handlers(handler) -> Iterator[None]:
+    """`handler` for SIGINT and SIGTERM inside the block (not for a signal that is ignored)."""
+    previous = {s: signal.getsignal(s) for s in SIGNALS}
+    for s, old in previous.items():
+        if old is not signal.SIG_IGN:
+            signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old if old is not None else signal.SIG_DFL)

@@ -1,0 +1,138 @@
+"""The configs that ship inside the package: run by name from anywhere, listed, copied by
+`init`, suggested when misspelt, and completed by the shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from conftest import REPO
+
+from dltrain.config.bundled import BUNDLED_DIR, bundled_names
+
+SCRIPT = Path(sys.executable).parent / "dltrain"  # the console script `pip install` made
+
+
+def dltrain(*args, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The installed command, as a user runs it (a new process, in `cwd`)."""
+    return subprocess.run(
+        [str(SCRIPT), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_quickstart_runs_by_name_from_an_empty_directory(tmp_path):
+    result = dltrain("run", "quickstart", "--set", "training.epochs=2", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "completed" and doc["epochs"] == 2
+    assert (tmp_path / doc["run"] / "weights.npz").is_file()  # runs/ of the working directory
+    assert doc["metrics"]["test"]["accuracy"] > 0.5  # observed 0.90 after two epochs
+
+
+def test_the_bundled_configs_are_package_data():
+    """configs/ in the repository is the package's folder; pyproject ships its YAML files."""
+    import tomllib
+
+    assert BUNDLED_DIR == REPO / "dltrain" / "configs"
+    assert (REPO / "configs").resolve() == BUNDLED_DIR
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "configs/*.yaml" in project["tool"]["setuptools"]["package-data"]["dltrain"]
+    assert len(bundled_names()) == 10
+
+
+def test_configs_lists_every_bundled_config_with_a_description(cli):
+    result = cli("configs")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == bundled_names()
+    assert all(len(line.split(maxsplit=1)[1]) > 20 for line in lines)  # a real sentence each
+    assert "quickstart" in result.stdout and "8x8" in result.stdout
+    doc = json.loads(cli("configs", "--json").stdout)
+    assert [d["name"] for d in doc] == bundled_names() and all(Path(d["path"]).is_file() for d in doc)
+
+
+def test_a_misspelt_or_missing_config_suggests_the_bundled_name(tmp_path):
+    for given in ("quikstart", "quickstart.yaml", "configs/quickstart.yml"):
+        result = dltrain("run", given, cwd=tmp_path)
+        assert result.returncode == 2, given
+        assert "did you mean the bundled config 'quickstart'?" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+    unknown = dltrain("run", "zzz", cwd=tmp_path)
+    assert unknown.returncode == 2 and "dltrain configs" in unknown.stderr and "did you mean" not in unknown.stderr
+
+
+def test_a_local_file_wins_over_a_bundled_name(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "quickstart").write_text(yaml.safe_dump({"name": "mine", "dataset": {"name": "or_gate"}}))
+    result = cli("run", "quickstart", "--dry-run")
+    assert result.exit_code == 0 and "name: mine" in result.stdout
+
+
+def test_init_writes_a_commented_starter_and_refuses_to_overwrite(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("init", "my-digits")
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "my-digits.yaml"
+    text = path.read_text()
+    assert text.startswith("# my-digits: a starter config") and "# 1797 images" in text  # comments kept
+    assert yaml.safe_load(text)["name"] == "my-digits"
+    dry = cli("run", "my-digits.yaml", "--dry-run")
+    assert dry.exit_code == 0 and "name: my-digits" in dry.stdout
+    path.write_text(text + "# my own notes\n")
+    again = cli("init", "my-digits", "--from", "mlp_tiny")
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    assert path.read_text().endswith("# my own notes\n")  # untouched
+    other = cli("init", "tiny.yaml", "--from", "mlp_tiny")
+    assert other.exit_code == 0 and yaml.safe_load((tmp_path / "tiny.yaml").read_text())["name"] == "tiny"
+    wrong = cli("init", "x", "--from", "mlp_tinny")
+    assert wrong.exit_code == 2 and "did you mean 'mlp_tiny'" in wrong.stderr and not (tmp_path / "x.yaml").exists()
+    assert cli("init", "bad name").exit_code == 2
+
+
+def test_completion_scripts_are_generated(tmp_path):
+    for shell, marker in (("bash", "_DLTRAIN_COMPLETE=complete_bash"), ("zsh", "compdef"), ("fish", "complete")):
+        # Typer's switch for naming the shell instead of detecting the one running the tests
+        result = dltrain(
+            "--show-completion", shell, cwd=tmp_path, env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+        )
+        assert result.returncode == 0, result.stderr
+        assert marker in result.stdout and "dltrain" in result.stdout
+
+
+def _complete(words: str, cwd: Path) -> list[str]:
+    """What bash completion offers after `words` (the last word is the one being completed)."""
+    parts = words.split(" ")
+    env = {"_DLTRAIN_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(parts) - 1)}
+    result = subprocess.run(
+        [str(SCRIPT)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+    return result.stdout.split()
+
+
+def test_config_names_and_run_folders_complete(tmp_path):
+    (tmp_path / "mine.yaml").write_text("name: mine\n")
+    run = tmp_path / "runs" / "20260101-000000-quickstart"
+    run.mkdir(parents=True)
+    (run / "meta.json").write_text("{}")
+    assert _complete("dltrain run quick", tmp_path) == ["quickstart"]
+    assert set(_complete("dltrain run m", tmp_path)) == {"mlp_mnist", "mlp_tiny", "mlp_tiny_fullbatch", "mine.yaml"}
+    assert _complete("dltrain gradcheck perceptron_r", tmp_path) == ["perceptron_rosenblatt"]
+    assert _complete("dltrain eval l", tmp_path) == ["latest"]
+    assert _complete("dltrain eval r", tmp_path) == ["runs/"]
+    assert _complete("dltrain resume runs/2026", tmp_path) == ["runs/20260101-000000-quickstart"]
+    assert _complete("dltrain init x --from sqrt", tmp_path) == ["sqrt_mean"]
