@@ -75,7 +75,9 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
                         if state.status != Status.PENDING:
                             plan.tell(state, history)
                         save()
-                    if state.status != Status.PENDING and (trained.record is not None or trained.status != Status.INTERRUPTED):
+                    if state.status != Status.PENDING and (
+                        trained.record is not None or trained.status != Status.INTERRUPTED
+                    ):
                         opts.on_point(sweep, state)  # not for the runs a stop kept from starting
             finally:
                 results.close()  # an interrupt between two results still stops the backend's running points
