@@ -12,6 +12,8 @@ import click
 import typer
 from rich.console import Console
 
+from dltrain.runs.status import Status
+
 err_console = Console(stderr=True, highlight=False)
 
 DATA_DIR_HELP = "data directory (default: $DLTRAIN_DATA_DIR, else a per-user cache)"
@@ -60,12 +62,14 @@ def reports_errors(command: Callable) -> Callable:
 
 
 def _report(err, as_json: bool) -> None:
-    status = {1: "failed", 130: "interrupted"}.get(err.exit_code, "error")
+    status = {1: Status.FAILED, 130: Status.INTERRUPTED}.get(err.exit_code, "error")
     from rich.text import Text
 
     # Text, not markup: messages hold lists such as [0, 1] that markup would swallow.
     message = (
-        Text.assemble(("error: ", "bold red"), str(err)) if status != "interrupted" else Text(str(err), style="yellow")
+        Text.assemble(("error: ", "bold red"), str(err))
+        if status != Status.INTERRUPTED
+        else Text(str(err), style="yellow")
     )
     err_console.print(message, soft_wrap=True)
     if as_json:

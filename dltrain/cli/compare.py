@@ -12,6 +12,7 @@ from dltrain.cli import app
 from dltrain.cli.common import err_console, print_json, reports_errors, write_output
 from dltrain.cli.completion import complete_run
 from dltrain.cli.tables import table_console
+from dltrain.runs.status import Status
 
 
 @app.command("compare")
@@ -78,7 +79,7 @@ def _plot(table, log: Optional[bool]) -> bytes:
             run.history,
             run.meta.get("loss") or run.config.training.loss,
             task_of(run) == "classification",
-            failed=row["status"] in ("failed", "crashed"),
+            failed=row["status"] in (Status.FAILED, Status.CRASHED),
             value=row.get(metric) if metric else None,
         )
         for label, run, row in zip(table.labels(), table.runs, table.rows)

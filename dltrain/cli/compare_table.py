@@ -21,6 +21,7 @@ from rich.text import Text
 from dltrain.cli.tables import STATUS_STYLE, metrics_table
 from dltrain.formatting import number, seconds, shorten, value_text
 from dltrain.inspection.compare import Comparison, Group, short_names
+from dltrain.runs.status import Status
 
 MAX_VALUE = 24  # config values longer than this are shortened in the middle
 
@@ -116,7 +117,7 @@ def _columns(table: Comparison, group: Group, keys: list[str]) -> tuple[list[Col
         metric_cells[group.metric][group.rows.index(group.best)].stylize("bold green")
     essential = [Column("#", [Text(str(i + 1)) for i in range(len(rows))], numeric=True)]
     essential.append(Column("run", [Text(r["run"]) for r in rows]))
-    if any(r["status"] != "completed" for r in rows):
+    if any(r["status"] != Status.COMPLETED for r in rows):
         essential.append(Column("status", [Text(r["status"], STATUS_STYLE.get(r["status"], "")) for r in rows]))
     ranked = [k for k in (group.metric, group.val_metric) if k in metric_cells]
     essential += [Column(_metric_header(k), metric_cells[k], numeric=True) for k in ranked]

@@ -11,6 +11,7 @@ from dltrain.cli import app
 from dltrain.cli.common import err_console, print_json, reports_errors
 from dltrain.cli.completion import complete_folder
 from dltrain.cli.tables import STATUS_STYLE, fit_widths, table_console
+from dltrain.runs.status import Status
 
 
 @app.command("runs")
@@ -47,8 +48,8 @@ def runs(
 def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
     from dltrain.runs.folder import RunFolder
 
-    live = [r for r in rows if r["status"] == "running"]
-    rows = [r for r in rows if r["status"] != "running"]
+    live = [r for r in rows if r["status"] == Status.RUNNING]
+    rows = [r for r in rows if r["status"] != Status.RUNNING]
     for r in live:
         err_console.print(f"kept {r['path']}: it is still running", soft_wrap=True)
     if rows and not as_json:

@@ -7,6 +7,7 @@ from rich.text import Text
 
 from dltrain.cli.tables import STATUS_STYLE
 from dltrain.formatting import number
+from dltrain.runs.status import Status
 from dltrain.sweep.grid import short_key, short_number, yaml_inline
 from dltrain.sweep.state import PointState, SweepResult
 
@@ -39,7 +40,7 @@ def progress_line(sweep: SweepResult, state: PointState) -> Text:
     line = Text(f"[{sweep.done:>{width}}/{total}] {state.point.name} ")
     line.append(state.status, STATUS_STYLE.get(state.status, ""))
     metric = sweep.metric
-    if state.status == "completed" and metric is not None:
+    if state.status == Status.COMPLETED and metric is not None:
         line.append(f" {metric} {_value(sweep, state, metric.key, metric.split)} ({state.seconds:.2f} s)")
     elif state.error:
         line.append(f": {state.error.splitlines()[0]}")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Optional
 
 from dltrain.errors import ConfigError, TrainingFailed
+from dltrain.runs.status import Status
 from dltrain.sweep import point
 from dltrain.sweep.point import Job, Trained, train_point
 
@@ -102,7 +103,7 @@ class Pool(Backend):
         try:
             return future.result()
         except Exception as err:  # the worker process died (killed, out of memory): this run failed
-            return Trained(job.key, "failed", error=f"the worker process died: {type(err).__name__}: {err}")
+            return Trained(job.key, Status.FAILED, error=f"the worker process died: {type(err).__name__}: {err}")
 
 
 def drain(

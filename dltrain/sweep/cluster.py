@@ -15,6 +15,7 @@ from typing import Any, Optional
 from urllib.parse import urlparse
 
 from dltrain.errors import ConfigError, describe
+from dltrain.runs.status import Status
 from dltrain.sweep.backends import Backend, NoWorkers, drain, stop_event_name
 from dltrain.sweep.point import Job, Trained, train_point
 
@@ -84,7 +85,7 @@ class Dask(Backend):
         try:
             return future.result()
         except Exception as err:  # the worker died or could not run dltrain: this run failed, not the sweep
-            return Trained(job.key, "failed", error=f"the Dask task failed: {type(err).__name__}: {err}")
+            return Trained(job.key, Status.FAILED, error=f"the Dask task failed: {type(err).__name__}: {err}")
 
     def _scattered(self, job: Job, data_dir: Optional[str]):
         """The job's splits, loaded here and sent to the workers once per distinct dataset."""
@@ -98,7 +99,9 @@ class Dask(Backend):
             try:
                 splits = load_splits(validate(job.config), data_dir)
             except Exception as err:
-                self._data[key] = Trained(job.key, "failed", error=f"loading the data on this machine: {describe(err)}")
+                self._data[key] = Trained(
+                    job.key, Status.FAILED, error=f"loading the data on this machine: {describe(err)}"
+                )
             else:
                 # broadcast: every worker holds a copy, so losing one worker does not lose the data
                 self._data[key] = self.client.scatter(splits, broadcast=True, hash=False)
@@ -155,7 +158,7 @@ def train_on_worker(job: Job, data, shares: dict[str, int], stop) -> Trained:
     # The cores of this host, divided among all points that its worker processes train at once.
     slots = shares.get(host) or worker.state.nthreads
     trained = train_point(job, data, max(1, cpu_count() // max(1, slots)), stop)
-    if trained.record is None and trained.status == "failed":
+    if trained.record is None and trained.status == Status.FAILED:
         trained.error = f"on Dask worker {host} ({worker.address}): {trained.error}"
     return trained
 

@@ -15,6 +15,7 @@ from dltrain.config.schema import Config
 from dltrain.errors import ERROR_LOG, Interrupted, TrainingFailed, naming_log
 from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, elapsed, now_iso
+from dltrain.runs.status import Status
 from dltrain.sweep.backends import NoWorkers
 from dltrain.sweep.point import Job, Trained
 from dltrain.sweep.ranking import Metric
@@ -22,7 +23,7 @@ from dltrain.sweep.state import PointState, RunState, SweepResult
 from dltrain.train import checkpoint
 from dltrain.train.signals import deferred_interrupt, stop_signals
 
-UNFINISHED = ("pending", "interrupted", "failed")  # what a resumed sweep trains again
+UNFINISHED = (Status.PENDING, Status.INTERRUPTED, Status.FAILED)  # what a resumed sweep trains again
 
 
 def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, opts, prune: bool) -> None:
@@ -71,10 +72,12 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
                     state = next(p for p in sweep.points if p.point.index == trained.key[0])
                     with deferred_interrupt():  # a run folder and sweep.json are written whole, or not at all
                         history = _store(folder, sweep, state, trained, configs[trained.key], resumed_from, opts)
-                        if state.status != "pending":
+                        if state.status != Status.PENDING:
                             plan.tell(state, history)
                         save()
-                    if state.status != "pending" and (trained.record is not None or trained.status != "interrupted"):
+                    if state.status != Status.PENDING and (
+                        trained.record is not None or trained.status != Status.INTERRUPTED
+                    ):
                         opts.on_point(sweep, state)  # not for the runs a stop kept from starting
             finally:
                 results.close()  # an interrupt between two results still stops the backend's running points
@@ -88,10 +91,16 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
 def _finish(folder: RunFolder, sweep: SweepResult, save, failure, interrupted: bool) -> None:
     for state in sweep.points:
         for run in state.runs:
-            if run.status == "pending":
-                run.status, run.error = "interrupted", "the sweep stopped before this run finished"
-    finished = sum(p.status in ("completed", "pruned") for p in sweep.points)
-    sweep.status = "failed" if failure or sweep.count("failed") else "interrupted" if interrupted else "completed"
+            if run.status == Status.PENDING:
+                run.status, run.error = Status.INTERRUPTED, "the sweep stopped before this run finished"
+    finished = sum(p.status in (Status.COMPLETED, Status.PRUNED) for p in sweep.points)
+    sweep.status = (
+        Status.FAILED
+        if failure or sweep.count(Status.FAILED)
+        else Status.INTERRUPTED
+        if interrupted
+        else Status.COMPLETED
+    )
     save()
     _draw(folder, sweep)
     resume = f"resume with: dltrain sweep --resume {folder.path}"
@@ -102,7 +111,7 @@ def _finish(folder: RunFolder, sweep: SweepResult, save, failure, interrupted: b
             f"sweep interrupted after {finished} of {len(sweep.points)} points; sweep folder: {folder.path}\n{resume}",
             sweep,
         )
-    failed = sweep.count("failed")
+    failed = sweep.count(Status.FAILED)
     if failed:
         raise TrainingFailed(f"{failed} of {len(sweep.points)} sweep points failed; sweep folder: {folder.path}", sweep)
 

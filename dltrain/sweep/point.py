@@ -20,6 +20,7 @@ from dltrain.data.split import Splits
 from dltrain.errors import describe, is_bug, traceback_text
 from dltrain.pipeline.experiment import Experiment, RunRecord
 from dltrain.runs.folder import elapsed, now_iso
+from dltrain.runs.status import Status
 from dltrain.train import checkpoint
 
 # Set by this process's signal handlers (or the sweep's own): every trainer running here
@@ -88,7 +89,7 @@ def train_point(
     from dltrain.config.loader import validate
 
     if _stop["requested"] or (stop is not None and stop()):  # queued before the sweep was told to stop
-        return Trained(job.key, "interrupted", error="the sweep was interrupted before this run started")
+        return Trained(job.key, Status.INTERRUPTED, error="the sweep was interrupted before this run started")
     with threadpool_limits(limits=blas_threads, user_api="blas"):
         try:
             cfg = validate(job.config)
@@ -96,16 +97,16 @@ def train_point(
             if job.resume:
                 checkpoint.restore(exp.trainer, job.resume)
         except Exception as err:  # e.g. the dataset is missing on this worker
-            return Trained(job.key, "failed", error=describe(err))
+            return Trained(job.key, Status.FAILED, error=describe(err))
         started, clock = now_iso(), time.perf_counter()
         status, error, bug = _fit(exp, job, stop)
         # Inside the thread limit: meta.json must name the BLAS threads the training used.
         record = exp.record(status, error)
     record.error_log = traceback_text(bug) if bug else None  # the sweep names the file once it has a folder
     record.meta.update(started=started, ended=now_iso(), seconds=round(job.seconds_before + elapsed(clock), 3))
-    if status != "failed":  # a cut-off run continues from here (a diverged one would only diverge again)
+    if status != Status.FAILED:  # a cut-off run continues from here (a diverged one would only diverge again)
         record.checkpoint = checkpoint.capture(exp.trainer)
-    if status == "completed" and exp.cfg.output.plots:
+    if status == Status.COMPLETED and exp.cfg.output.plots:
         from dltrain.plots import run_figures
 
         record.figures = run_figures(record)  # drawn here, in parallel with the other runs
@@ -126,7 +127,7 @@ def _fit(
             pruned.append(record.epoch)
             trainer.stop_requested = True
 
-    status, error, bug = "completed", None, None
+    status, error, bug = Status.COMPLETED, None, None
     exp.trainer.stop_requested = _stop["requested"]
     _running.append(trainer)
     try:
@@ -134,11 +135,11 @@ def _fit(
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             exp.train(on_epoch=on_epoch)
         if pruned:
-            status, error = "pruned", f"pruned after epoch {pruned[0]}: worse than the median of earlier points"
+            status, error = Status.PRUNED, f"pruned after epoch {pruned[0]}: worse than the median of earlier points"
         elif trainer.epoch < exp.cfg.training.epochs:
-            status, error = "interrupted", "the sweep was interrupted"
+            status, error = Status.INTERRUPTED, "the sweep was interrupted"
     except Exception as err:  # one failing run must not end the sweep
-        status, error, bug = "failed", describe(err), err if is_bug(err) else None
+        status, error, bug = Status.FAILED, describe(err), err if is_bug(err) else None
     finally:
         _running.remove(trainer)
     return status, error, bug

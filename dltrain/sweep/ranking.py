@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from dltrain.errors import ConfigError
-from dltrain.train.metric_names import SPLIT_METRICS, lower_is_better, main_metric
+from dltrain.train.metric_names import SPLIT_METRICS, lower_is_better, main_metric, rank_key
 
 SPLITS = ("train", "val", "test")
 
@@ -56,7 +56,4 @@ class Metric:
 
     def sort_key(self, metrics: dict) -> tuple:
         """Best first; points without the metric (failed, interrupted) last."""
-        value = self.value(metrics)
-        if value is None:
-            return (1, 0.0)
-        return (0, value if self.lower_is_better else -value)
+        return rank_key(str(self), self.value(metrics))

@@ -23,6 +23,7 @@ from dltrain.config.loader import dump_config, read_yaml, resolve
 from dltrain.config.schema import Config, Sweep
 from dltrain.errors import ConfigError
 from dltrain.runs.folder import RunFolder, now_iso
+from dltrain.runs.status import Status
 from dltrain.sweep.backends import make_backend
 from dltrain.sweep.execute import execute
 from dltrain.sweep.grid import merge_grids, parse_grid_option
@@ -174,10 +175,10 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
                 existing=len(sweep.points),
             )
             for state in sweep.points:
-                if state.status not in ("completed", "pruned"):
+                if state.status not in (Status.COMPLETED, Status.PRUNED):
                     state.trial = plan.again(state)
         sweep.resumed.append({"at": now_iso(), "argv": list(opts.argv)})
-        sweep.status, sweep.backend = "running", backend.describe()
+        sweep.status, sweep.backend = Status.RUNNING, backend.describe()
         execute(backend, folder, sweep, plan, base, opts, prune)
     return sweep
 

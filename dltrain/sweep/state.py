@@ -14,10 +14,11 @@ from typing import Optional
 import numpy as np
 
 from dltrain.runs.folder import now_iso
+from dltrain.runs.status import Status
 from dltrain.sweep.grid import Point
 from dltrain.sweep.ranking import Metric
 
-STATUSES = ("completed", "failed", "pruned", "interrupted", "pending")
+STATUSES = (Status.COMPLETED, Status.FAILED, Status.PRUNED, Status.INTERRUPTED, Status.PENDING)
 
 
 @dataclass
@@ -25,7 +26,7 @@ class RunState:
     """One training run of a point (one repeat). status: pending | completed | failed | interrupted | pruned."""
 
     seed: int
-    status: str = "pending"
+    status: str = Status.PENDING
     run: Optional[Path] = None
     metrics: dict = field(default_factory=dict)
     seconds: Optional[float] = None
@@ -57,19 +58,22 @@ class PointState:
     def status(self) -> str:
         """The first of failed, interrupted, pending, pruned that any run has; else completed."""
         states = {r.status for r in self.runs}
-        return next((s for s in ("failed", "interrupted", "pending", "pruned") if s in states), "completed")
+        return next(
+            (s for s in (Status.FAILED, Status.INTERRUPTED, Status.PENDING, Status.PRUNED) if s in states),
+            Status.COMPLETED,
+        )
 
     @property
     def metrics(self) -> dict:
         """A single run's metrics; over repeats, the mean of each metric (once every repeat completed)."""
         if len(self.runs) == 1:
             return self.runs[0].metrics
-        return _across(self.runs, np.mean) if self.status == "completed" else {}
+        return _across(self.runs, np.mean) if self.status == Status.COMPLETED else {}
 
     @property
     def metrics_std(self) -> dict:
         """The standard deviation (NumPy's, ddof 0) of each metric over the repeats."""
-        return _across(self.runs, np.std) if len(self.runs) > 1 and self.status == "completed" else {}
+        return _across(self.runs, np.std) if len(self.runs) > 1 and self.status == Status.COMPLETED else {}
 
     @property
     def run(self) -> Optional[Path]:
@@ -133,7 +137,7 @@ class SweepResult:
     points: list[PointState]
     backend: str
     metric: Optional[Metric] = None
-    status: str = "running"
+    status: str = Status.RUNNING
     started: str = field(default_factory=now_iso)
     seconds: float = 0.0
     argv: list = field(default_factory=list)
@@ -147,7 +151,7 @@ class SweepResult:
 
     @property
     def done(self) -> int:
-        return sum(p.status != "pending" for p in self.points)
+        return sum(p.status != Status.PENDING for p in self.points)
 
     def count(self, status: str) -> int:
         return sum(p.status == status for p in self.points)

@@ -20,6 +20,7 @@ import yaml
 
 from dltrain.config.schema import Distribution
 from dltrain.errors import ConfigError
+from dltrain.runs.status import Status
 from dltrain.sweep.grid import Point, point_name, yaml_inline
 from dltrain.sweep.ranking import Metric
 
@@ -115,17 +116,17 @@ class OptunaPlan:
         """Report the point's per-epoch metric, then its outcome; a point cut off stays open (resume asks again)."""
         TrialState = self.optuna.trial.TrialState
         trial = self.open.get(state.point.index)
-        if trial is None or state.status in ("interrupted", "pending"):
+        if trial is None or state.status in (Status.INTERRUPTED, Status.PENDING):
             return
         del self.open[state.point.index]
         for row in history if len(state.runs) == 1 else []:
             value = row.get(self.history_key)
             if value is not None and math.isfinite(value):
                 trial.report(value, row["epoch"])
-        if state.status == "completed" and self.metric.value(state.metrics) is not None:
+        if state.status == Status.COMPLETED and self.metric.value(state.metrics) is not None:
             self.study.tell(trial, self.metric.value(state.metrics))
         else:
-            self.study.tell(trial, state=TrialState.PRUNED if state.status == "pruned" else TrialState.FAIL)
+            self.study.tell(trial, state=TrialState.PRUNED if state.status == Status.PRUNED else TrialState.FAIL)
 
     def _value(self, key: str, param):
         dist = self.space[key]

@@ -11,7 +11,8 @@ run without a test split.
 
 from __future__ import annotations
 
-from typing import Optional
+import math
+from typing import Any, Optional
 
 SPLIT_METRICS = ("loss", "accuracy", "mse", "mae", "r2")  # what split_metrics can give back
 LOWER_IS_BETTER = frozenset({"loss", "mse", "mae", "log_loss"})  # log_loss: the sklearn baseline's; all others higher
@@ -20,6 +21,15 @@ LOWER_IS_BETTER = frozenset({"loss", "mse", "mae", "log_loss"})  # log_loss: the
 def lower_is_better(metric: str) -> bool:
     """For 'test.mse', 'baseline.test.log_loss' or a bare 'loss': whether smaller values are better."""
     return metric.rsplit(".", 1)[-1] in LOWER_IS_BETTER
+
+
+def rank_key(metric: str, value: Any) -> tuple[int, float]:
+    """Sort key that puts the best value of `metric` first and a missing, non-numeric or
+    non-finite one (a failed or interrupted run) last. The one ranking of runs: `compare`,
+    `runs --sort` and sweeps all sort with it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return (1, 0.0)
+    return (0, value if lower_is_better(metric) else -value)
 
 
 def main_metric(metrics: dict) -> Optional[str]:
