@@ -27,7 +27,7 @@ from dltrain.errors import ConfigError
 from dltrain.pipeline.experiment import Experiment, weights_of
 from dltrain.runs.folder import RunFolder
 from dltrain.train import schedules
-from dltrain.train.loop import EpochRecord
+from dltrain.train.monitor import EpochRecord
 
 
 def rates(schedule: dict, epochs: int, lr: float = 1.0, losses=()) -> list[float]:

@@ -26,7 +26,7 @@ from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.status import Status
 from dltrain.train import checkpoint
-from dltrain.train.loop import EpochRecord
+from dltrain.train.monitor import EpochRecord
 from dltrain.train.signals import ForcedExit, graceful_stop
 
 # Called with (total epochs, log_every); returns a context manager that yields the function
