@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dltrain.nn import optimizers as reference
 from dltrain.nn.fast import engine
 from dltrain.nn.fast.flat import SpanMemo, flat_span, packed
 
@@ -189,16 +190,11 @@ class AdamStep:
             np.abs(moment, out=self._tmp)
             np.copyto(moment, 0.0, where=self._tmp < tiny)
 
-    def state(self) -> dict[str, np.ndarray]:
-        """A snapshot (copies): later steps do not change it."""
-        out = {"t": np.array(self.t)}
-        for i, (m, v) in enumerate(zip(self.m, self.v)):
-            out[f"m_{i}"], out[f"v_{i}"] = m.copy(), v.copy()
-        return out
+    state = reference.AdamStep.state  # the same snapshot (copies) of t, m and v
 
     def load_state(self, state):
         self.t = int(state["t"])
-        for i, (m, v) in enumerate(zip(self.m, self.v)):
+        for i, (m, v) in enumerate(zip(self.m, self.v)):  # in place: the moments are views of the flat vectors
             m[...], v[...] = state[f"m_{i}"], state[f"v_{i}"]
 
 
