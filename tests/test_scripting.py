@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import process_env
+from conftest import DLTRAIN, process_env
 
 TINY = {
     "name": "script",
@@ -54,7 +53,7 @@ def test_concurrent_runs_from_a_shell_loop_get_distinct_folders(config, tmp_path
     # The same run name, started in the same second: names must still not collide.
     loop = (
         f"for lr in 0.01 0.02 0.03 0.04; do "
-        f"{shlex.quote(sys.executable)} -m dltrain run {shlex.quote(str(config))} --set training.optimizer.lr=$lr "
+        f"{shlex.join(DLTRAIN)} run {shlex.quote(str(config))} --set training.optimizer.lr=$lr "
         f"--runs-dir {shlex.quote(str(runs))} --json > {shlex.quote(str(tmp_path))}/out-$lr.json 2>/dev/null & "
         f"done; wait"
     )

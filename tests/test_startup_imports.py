@@ -7,22 +7,20 @@ NumPy, scikit-learn, matplotlib, pydantic etc. inside the command function.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, process_env
 
-REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("numpy", "scipy", "sklearn", "matplotlib", "pydantic", "yaml", "pooch", "joblib", "torch", "dask")
 
 
 def test_importing_the_cli_loads_no_heavy_module():
     code = f"import sys, dltrain.cli; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, env=process_env(), check=True
     ).stdout.split()
     assert loaded == [], f"dltrain.cli imports {loaded} at module level; import them inside the command that uses them"
 
