@@ -190,12 +190,13 @@ class AdamStep:
             np.abs(moment, out=self._tmp)
             np.copyto(moment, 0.0, where=self._tmp < tiny)
 
-    state = reference.AdamStep.state  # the same snapshot (copies) of t, m and v
+    # The reference engine's checkpoint, so either engine resumes the other's: t and copies of m, v.
+    state = reference.AdamStep.state
 
     def load_state(self, state):
         self.t = int(state["t"])
-        for i, (m, v) in enumerate(zip(self.m, self.v)):  # in place: the moments are views of the flat vectors
-            m[...], v[...] = state[f"m_{i}"], state[f"v_{i}"]
+        for i, (m, v) in enumerate(zip(self.m, self.v)):
+            m[...], v[...] = state[f"m_{i}"], state[f"v_{i}"]  # in place: m[i], v[i] view the flat vectors
 
 
 # numba's one-pass update saves about 1.5 ns per parameter and step over NumPy's twelve
