@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from sweeps import assert_same_results, results, start, tiny, wait_for, write_config
 
-from dltrain.runs.folder import RunFolder
+from dltrain.errors import Interrupted, TrainingFailed
 from dltrain.sweep import run_sweep
 
 distributed = pytest.importorskip("dask.distributed")
 
-REPO = Path(__file__).resolve().parents[1]
 DASK = str(Path(sys.executable).parent / "dask")
+TINY = tiny(plots=False)
 
 
 def isolated_env(home: Path) -> dict:
@@ -75,27 +75,6 @@ def cluster(tmp_path_factory):
     stop(procs)
 
 
-def results(sweep_dir: Path) -> dict[int, tuple[dict, dict, dict]]:
-    doc = json.loads((sweep_dir / "sweep.json").read_text())
-    out = {}
-    for p in doc["points"]:
-        folder = RunFolder(sweep_dir / p["run"])
-        out[p["index"]] = (
-            folder.read_npz("weights.npz"),
-            folder.read_json("metrics.json"),
-            folder.read_json("meta.json"),
-        )
-    return out
-
-
-def assert_bit_equal(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for index in a:
-        for name in a[index][0]:
-            np.testing.assert_array_equal(a[index][0][name], b[index][0][name], err_msg=f"point {index} {name}")
-        assert a[index][1] == b[index][1]
-
-
 def blas_threads(meta: dict) -> set:
     return {entry["threads"] for entry in meta["blas"]}
 
@@ -139,7 +118,7 @@ def test_file_and_sign_digits_data_travel_from_the_client(tmp_path, cluster, mon
     assert remote.status == "completed" and loads == ["file"]  # one dataset, loaded once, for both points
     write_file()
     local = run_sweep(file_cfg, grid, jobs=2, runs_dir=tmp_path / "local")
-    assert_bit_equal(results(remote.path), results(local.path))
+    assert_same_results(results(remote.path), results(local.path))
     share = max(1, cpu_count() // 2)  # two single-thread workers on this host
     for _, _, meta in results(remote.path).values():
         assert meta["pid"] != os.getpid() and blas_threads(meta) == {share}
@@ -160,13 +139,43 @@ def test_file_and_sign_digits_data_travel_from_the_client(tmp_path, cluster, mon
     remote = run_sweep(signs, grid, backend="dask", scheduler=cluster, runs_dir=tmp_path / "dask-signs")
     local = run_sweep(signs, grid, jobs=2, runs_dir=tmp_path / "local-signs")
     assert remote.status == "completed"
-    assert_bit_equal(results(remote.path), results(local.path))
+    assert_same_results(results(remote.path), results(local.path))
     assert all(blas_threads(meta) == {share} for _, _, meta in results(remote.path).values())
 
 
-def test_with_data_on_workers_a_worker_without_the_data_fails_the_point_and_says_where(tmp_path, cluster):
-    from dltrain.errors import TrainingFailed
+def test_a_grid_trains_on_the_workers_like_serial_and_ctrl_c_stops_the_point_on_its_worker(tmp_path, cluster):
+    grid = ["training.optimizer.lr=0.01,0.001"]
+    remote = run_sweep(TINY, grid, backend="dask", scheduler=cluster, runs_dir=tmp_path / "dask")
+    assert remote.status == "completed" and remote.backend == f"Dask cluster at {cluster}"
+    assert {meta["pid"] for _, _, meta in results(remote.path).values()}.isdisjoint({os.getpid()})  # only folders here
+    assert_same_results(results(remote.path), results(run_sweep(TINY, grid, runs_dir=tmp_path / "serial").path))
 
+    # Ctrl-C (raised here once the quick point is stored) must also stop the endless point on its worker.
+    def interrupt(sweep, state):
+        raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as caught:
+        run_sweep(
+            TINY,
+            ["training.epochs=2,100000000"],
+            backend="dask",
+            scheduler=cluster,
+            runs_dir=tmp_path / "stopped",
+            on_point=interrupt,
+        )
+    assert [p.status for p in caught.value.result.points] == ["completed", "interrupted"]
+    with distributed.Client(cluster) as client:
+
+        def busy():
+            return sum(client.run(lambda dask_worker: len(dask_worker.state.executing)).values())
+
+        deadline = time.monotonic() + 10
+        while busy() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert busy() == 0  # the worker gave up the point (it checks the stop event once a second)
+
+
+def test_with_data_on_workers_a_worker_without_the_data_fails_the_point_and_says_where(tmp_path, cluster):
     missing = {
         "name": "missing",
         "dataset": {"name": "file", "path": str(tmp_path / "nowhere.npz")},
@@ -191,26 +200,11 @@ def test_every_worker_killed_the_sweep_stops_within_its_timeout(tmp_path):
     root.mkdir()
     address, procs = start_cluster(root, 1, "--no-nanny")
     try:
-        config = tmp_path / "tiny.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "name": "tiny",
-                    "dataset": {"name": "digits"},
-                    "model": {"type": "mlp", "hidden": [8]},
-                    "training": {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": 4},
-                }
-            )
-        )
-        sweep = subprocess.Popen(
-            [sys.executable, "-m", "dltrain", "sweep", str(config), "--grid", "training.epochs=2,100000000",
-             "--backend", "dask", "--scheduler", address, "--worker-timeout", "3", "--runs-dir", str(tmp_path / "runs"),
-             "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while not list((tmp_path / "runs").glob("*/*-tiny-1_*/meta.json")) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        config = write_config(tmp_path / "tiny.yaml", TINY)
+        runs = tmp_path / "runs"
+        sweep = start("sweep", config, "--grid", "training.epochs=2,100000000", "--backend", "dask",
+                      "--scheduler", address, "--worker-timeout", 3, "--runs-dir", runs, "--json")  # fmt: skip
+        wait_for("*/*-tiny-1_*/meta.json", runs, seconds=60)
         stop(procs[1:])  # every worker, killed
         killed = time.monotonic()
         out, err = sweep.communicate(timeout=60)

@@ -1,42 +1,21 @@
-"""Repeats, random and Optuna search, pruning, sweep.png, readable names, JSON on usage errors."""
+"""Repeats, random and Optuna search, pruning, sweep.png."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from sweeps import tiny
 
-from dltrain.cli import app
 from dltrain.errors import Interrupted
 from dltrain.runs.folder import RunFolder
 from dltrain.sweep import resume_sweep, run_sweep
-from dltrain.sweep.grid import expand
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def config(validation: float = 0.2, **training) -> dict:
-    return {
-        "name": "srch",
-        "seed": 3,
-        "dataset": {
-            "name": "digits",
-            "test_size": 0.2,
-            "validation_split": validation,
-            "scaling": "minmax",
-            "stratify": True,
-        },
-        "model": {"type": "mlp", "hidden": [8], "activation": "relu"},
-        "training": {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": 4, "batch_size": 64, **training},
-        "output": {"plots": False},
-    }
+    return tiny(validation=validation, plots=False, **training)
 
 
 SPACE = {
@@ -126,47 +105,6 @@ def test_pruning_stops_a_clearly_bad_point_before_its_last_epoch(tmp_path):
         meta = RunFolder(p.run).read_json("meta.json")
         assert meta["status"] == "pruned" and meta["epochs_done"] < 10
     assert all(p.status == "completed" for p in result.points if p.point.values["training.optimizer.lr"] != 1000.0)
-
-
-def test_point_names_read_like_numbers():
-    names = [p.name for p in expand({"training.optimizer.lr": [1e6, 0.001, 1e-5]}, "x")]
-    assert names == ["x-1_lr1e6", "x-2_lr0.001", "x-3_lr1e-5"]
-
-
-def test_a_usage_error_with_json_still_prints_one_json_document(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "dltrain", "sweep", "x.yaml", "--jsn", "--json"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert done.returncode == 2
-    doc = json.loads(done.stdout)  # exactly one JSON document
-    assert doc["status"] == "error" and "--jsn" in doc["error"] and "Traceback" not in done.stderr
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--search", "random"], "--search random needs --trials N"),
-        (["--prune"], "--prune applies to --search optuna"),
-        (
-            ["--backend", "dask", "--scheduler", "tcp://127.0.0.1:1", "--data-on-workers", "--data-dir", "rel"],
-            "relative",
-        ),
-        (["--repeats", "0"], "--repeats must be 1 or more"),
-    ],
-)
-def test_bad_search_options_are_usage_errors(tmp_path, args, message):
-    path = tmp_path / "c.yaml"
-    path.write_text(json.dumps(config()))
-    result = CliRunner().invoke(
-        app,
-        ["sweep", str(path), "--grid", "training.epochs=1", "--runs-dir", str(tmp_path / "runs"), "--json", *args],
-        catch_exceptions=False,
-    )
-    assert result.exit_code == 2 and message in result.stderr
-    assert not (tmp_path / "runs").exists()
 
 
 def test_sweep_png_draws_each_key_and_parallel_coordinates(tmp_path):
