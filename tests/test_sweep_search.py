@@ -95,12 +95,13 @@ def test_pruning_stops_a_clearly_bad_point_before_its_last_epoch(tmp_path):
         config(epochs=10, divergence_factor=None),
         ["training.optimizer.lr=0.01,0.003,1000.0"],
         search="optuna",
-        trials=8,
+        trials=6,
         prune=True,
         runs_dir=tmp_path,
     )
     pruned = [p for p in result.points if p.status == "pruned"]
-    assert pruned and all(p.point.values["training.optimizer.lr"] == 1000.0 for p in pruned)  # 3 of them, seed 3
+    # With seed 3: two of them (the first lr 1000 point is one of the 3 startup trials the median rule waits for).
+    assert pruned and all(p.point.values["training.optimizer.lr"] == 1000.0 for p in pruned)
     for p in pruned:
         meta = RunFolder(p.run).read_json("meta.json")
         assert meta["status"] == "pruned" and meta["epochs_done"] < 10
