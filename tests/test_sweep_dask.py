@@ -105,6 +105,11 @@ def cluster(clusters) -> str:
     return clusters[0].address
 
 
+def on(cluster: str) -> dict:
+    """run_sweep's options for a sweep on `cluster`."""
+    return {"backend": "dask", "scheduler": cluster}
+
+
 def blas_threads(meta: dict) -> set:
     return {entry["threads"] for entry in meta["blas"]}
 
@@ -157,7 +162,7 @@ def test_file_and_sign_digits_data_travel_from_the_client(tmp_path, cluster, mon
     for config in (file_cfg, signs):
         write_file()
         monkeypatch.setattr(experiment, "load_splits", load_once_then_remove)
-        remote = run_sweep(config, grid, backend="dask", scheduler=cluster, runs_dir=tmp_path / "dask")
+        remote = run_sweep(config, grid, runs_dir=tmp_path / "dask", **on(cluster))
         monkeypatch.setattr(experiment, "load_splits", real_load)
         assert remote.status == "completed" and loads.pop() == config["dataset"]["name"] and not loads  # once, for both
         write_file()
@@ -173,14 +178,7 @@ def test_ctrl_c_stops_the_point_on_its_worker(tmp_path, cluster):
         raise KeyboardInterrupt
 
     with pytest.raises(Interrupted) as caught:
-        run_sweep(
-            TINY,
-            ["training.epochs=2,100000000"],
-            backend="dask",
-            scheduler=cluster,
-            runs_dir=tmp_path,
-            on_point=interrupt,
-        )
+        run_sweep(TINY, ["training.epochs=2,100000000"], runs_dir=tmp_path, on_point=interrupt, **on(cluster))
     stopped = caught.value.result
     assert stopped.backend == f"Dask cluster at {cluster}"
     assert [p.status for p in stopped.points] == ["completed", "interrupted"]
@@ -204,14 +202,7 @@ def test_with_data_on_workers_a_worker_without_the_data_fails_the_point_and_says
         "training": {"epochs": 1},
     }
     with pytest.raises(TrainingFailed) as caught:
-        run_sweep(
-            missing,
-            ["training.optimizer.lr=0.1"],
-            backend="dask",
-            scheduler=cluster,
-            data_on_workers=True,
-            runs_dir=tmp_path / "runs",
-        )
+        run_sweep(missing, ["training.optimizer.lr=0.1"], data_on_workers=True, runs_dir=tmp_path, **on(cluster))
     point = caught.value.result.points[0]
     assert point.status == "failed" and "on Dask worker 127.0.0.1" in point.error and "does not exist" in point.error
 
@@ -219,20 +210,16 @@ def test_with_data_on_workers_a_worker_without_the_data_fails_the_point_and_says
 def test_every_worker_killed_the_sweep_stops_within_its_timeout(tmp_path, clusters, cli):
     doomed = clusters[1]
     runs = tmp_path / "runs"
-    killed = []
-
-    def kill_every_worker() -> None:
-        wait_for("*/*-tiny-1_*/meta.json", runs, seconds=60)
-        doomed.stop(doomed.procs[1:])
-        killed.append(time.monotonic())
-
-    killer = threading.Thread(target=kill_every_worker)
-    killer.start()
-    result = cli("sweep", write_config(tmp_path / "tiny.yaml", TINY), "--grid", "training.epochs=2,100000000",
-                 "--backend", "dask", "--scheduler", doomed.address, "--worker-timeout", 1, "--runs-dir", runs,
-                 "--json")  # fmt: skip
-    killer.join()
-    assert time.monotonic() - killed[0] < 1 + 15  # the timeout, plus noticing the worker is gone
+    args = ["sweep", write_config(tmp_path / "tiny.yaml", TINY), "--grid", "training.epochs=2,100000000",
+            "--backend", "dask", "--scheduler", doomed.address, "--worker-timeout", 1, "--runs-dir", runs, "--json"]  # fmt: skip
+    done = []
+    sweeping = threading.Thread(target=lambda: done.append(cli(*args)), daemon=True)  # a sweep that hangs fails here
+    sweeping.start()
+    wait_for("*/*-tiny-1_*/meta.json", runs, seconds=60)
+    doomed.stop(doomed.procs[1:])  # every worker, killed
+    sweeping.join(timeout=1 + 15)  # the timeout, plus noticing the worker is gone
+    assert done, "the sweep did not stop within its --worker-timeout"
+    result = done[0]
     assert result.exit_code == 1, result.stderr
     doc = result.json
     assert "no Dask worker has been alive" in doc["error"] and "--resume" in doc["error"]
