@@ -22,6 +22,13 @@ distributed = pytest.importorskip("dask.distributed")
 
 DASK = str(Path(sys.executable).parent / "dask")
 TINY = tiny(plots=False)
+# Worker processes may use up to 7 BLAS threads (all the cores, below that), not Dask's default of 1, which is
+# also the share of two workers on 2 cores: meta.json then gives the share only if recorded while it is in force.
+WORKER_BLAS = {
+    "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": str(
+        {v: 7 for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    )
+}
 
 
 def isolated_env(home: Path) -> dict:
@@ -44,8 +51,8 @@ class Cluster:
         self._spawn("scheduler", [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                                   "--scheduler-file", str(root / "scheduler.json")])  # fmt: skip
 
-    def _spawn(self, name: str, args: list[str]) -> None:
-        env = isolated_env(self.root / name)
+    def _spawn(self, name: str, args: list[str], **env_vars: str) -> None:
+        env = {**isolated_env(self.root / name), **env_vars}
         log = open(self.root / f"{name}.log", "w")  # noqa: SIM115 - the process writes it until stopped
         self.procs.append(
             subprocess.Popen(
@@ -67,7 +74,7 @@ class Cluster:
                 time.sleep(0.1)
         for i in range(self.workers):
             self._spawn(f"worker{i}", [DASK, "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
-                                       "--no-dashboard", *self.worker_args])  # fmt: skip
+                                       "--no-dashboard", *self.worker_args], **WORKER_BLAS)  # fmt: skip
 
     def wait(self) -> None:
         with distributed.Client(self.address, timeout="30s") as client:

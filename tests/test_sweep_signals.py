@@ -43,6 +43,17 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def outliving(pids: set[int], seconds: float = 10) -> list[int]:
+    """Those of `pids` still alive after `seconds`; they are killed, so that a failing test leaves none behind."""
+    deadline = time.monotonic() + seconds
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in pids if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
+
+
 def assert_consistent(sweep_dir: Path) -> dict:
     """sweep.json lists exactly the run folders on disk, each with the status its meta.json gives."""
     saved = sweep_json(sweep_dir)
@@ -58,7 +69,7 @@ def assert_consistent(sweep_dir: Path) -> dict:
 def test_sigterm_keeps_finished_points_stops_workers_and_resume_finishes_bit_for_bit(tmp_path, cli):
     config = write_config(tmp_path / "tiny.yaml", TINY)
     runs = tmp_path / "runs"
-    grid = f"training.epochs=2,{LONG}"  # point 1 finishes at once, point 2 trains for seconds
+    grid = f"training.epochs=2,{LONG}"  # point 1 finishes at once, point 2 trains for a second or more
     proc = start("sweep", config, "--grid", grid, "--jobs", 2, "--runs-dir", runs, "--json")
     wait_for("*/*-tiny-1_*/weights.npz", runs)
     time.sleep(0.3)  # into point 2, which started with point 1
@@ -76,10 +87,7 @@ def test_sigterm_keeps_finished_points_stops_workers_and_resume_finishes_bit_for
     cut = sweep_dir / doc["points"][1]["run"]
     assert (cut / "checkpoint.npz").is_file()
     assert 0 < json.loads((cut / "meta.json").read_text())["epochs_done"] < LONG
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in workers if alive(pid)]  # no worker outlives the sweep by more than a few seconds
+    assert not outliving(workers)  # no worker outlives the sweep by more than a few seconds
 
     resumed = cli("sweep", "--resume", sweep_dir, "--jobs", "2", "--json")
     assert resumed.exit_code == 0, resumed.stderr
@@ -96,7 +104,12 @@ def test_timeout_on_a_serial_sweep_exits_130_with_a_consistent_folder(tmp_path):
     args = [sys.executable, "-m", "dltrain", "sweep", config, "--grid", f"training.epochs=2,{ENDLESS}",
             "--runs-dir", tmp_path / "runs", "--json"]  # fmt: skip
     done = subprocess.run(
-        ["timeout", "--preserve-status", "4", *map(str, args)],  # sweep.json is written 0.7 s after the start
+        [
+            "timeout",
+            "--preserve-status",
+            "4",
+            *map(str, args),
+        ],  # sweep.json is there 0.7 s after the start on 2 busy cores
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -114,8 +127,10 @@ def test_resume_refuses_a_live_sweep_takes_over_a_killed_one_and_ctrl_c_keeps_fi
 ):
     config = write_config(tmp_path / "tiny.yaml", TINY)
     runs = tmp_path / "runs"
-    first = start("sweep", config, "--grid", f"training.epochs=2,{ENDLESS},3", "--runs-dir", runs, "--json")
+    grid = f"training.epochs=2,{ENDLESS},{ENDLESS}"  # points 2 and 3 are training when the sweep is killed
+    first = start("sweep", config, "--grid", grid, "--jobs", 2, "--runs-dir", runs, "--json")
     sweep_dir = wait_for("*/*-tiny-1_*/metrics.json", runs).parent.parent
+    workers = descendants(first.pid)
 
     def trains(*args):
         raise AssertionError("--resume went on to train a sweep still running in another process")
@@ -130,7 +145,9 @@ def test_resume_refuses_a_live_sweep_takes_over_a_killed_one_and_ctrl_c_keeps_fi
     assert not sweep_json(sweep_dir)["resumed"]  # the refused resume changed nothing
 
     first.kill()  # SIGKILL: no handler runs, sweep.json stays `running` with a dead process
-    first.communicate(timeout=30)
+    first.wait(timeout=30)
+    first.stdout.close(), first.stderr.close()
+    assert not outliving(workers)  # its workers ended too, though it could not tell them
     assert sweep_json(sweep_dir)["status"] == "running" and sweep_json(sweep_dir)["pid"] == first.pid
     second = start("sweep", "--resume", sweep_dir, "--json")
     deadline = time.monotonic() + 90

@@ -1,11 +1,12 @@
 """Where sweep runs train: in this process, in local worker processes, or on a Dask cluster.
 
-    with make_backend("local", jobs=2) as backend:          # a Dask backend connects here
-        for key, returned in backend.run(jobs, lookahead, data_dir):   # jobs: an iterator of point.Job
-            ...                                              # results arrive as runs finish
+    with make_backend("local", jobs=2) as backend:                    # a Dask backend connects here
+        for key, returned in backend.run(jobs, lookahead, data_dir):  # jobs: an iterator of point.Job
+            ...                                                        # results arrive as runs finish
 
-Every backend runs `train_point` and yields each job's key with what it returned (a
-RunRecord, or a RunResult for a run that could not train); the caller writes the run folders. Jobs are pulled lazily, at most `lookahead` in flight, so an Optuna search
+Every backend runs `train_point` and yields each job's key with what it returned: the
+RunRecord, or a RunResult for a run that could not train. The caller writes the run
+folders. Jobs are pulled lazily, at most `lookahead` in flight, so an Optuna search
 asks for its next point only once a slot is free. `request_stop()` (safe in a signal
 handler) lets running points stop after their current batch and come back with their
 checkpoint; closing the iterator abandons whatever still runs.

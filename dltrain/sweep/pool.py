@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.connection import Connection
 from multiprocessing.queues import SimpleQueue
 
 PRELOAD = ["dltrain.sweep.worker"]
@@ -37,7 +38,11 @@ class Workers:
         context.set_forkserver_preload(PRELOAD)
         self._told: SimpleQueue = context.SimpleQueue()
         self._pids: set[int] = set()
-        self.executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(self._told,))
+        # Only this process holds the sending end: the workers see the pipe close when it ends, however it ends.
+        self._alive, self._alive_end = context.Pipe(duplex=False)
+        self.executor = ProcessPoolExecutor(
+            jobs, mp_context=context, initializer=_init_worker, initargs=(self._told, self._alive)
+        )
 
     def submit(self, fn, *args) -> Future:
         return self.executor.submit(fn, *args)
@@ -90,14 +95,25 @@ def get(jobs: int) -> Workers:
     return start(jobs)
 
 
-def _init_worker(told: SimpleQueue) -> None:
+def _init_worker(told: SimpleQueue, sweep_alive: Connection) -> None:
     from dltrain.sweep.point import request_stop
 
     # Ctrl-C reaches the whole process group, `timeout` and the parent send SIGTERM: either way the
     # worker finishes its batch and hands back a record with a checkpoint, which the parent saves.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: request_stop())
+    threading.Thread(target=_end_with_the_sweep, args=(sweep_alive,), daemon=True).start()
     told.put(os.getpid())
+
+
+def _end_with_the_sweep(sweep_alive: Connection) -> None:
+    """A sweep killed outright (SIGKILL, out of memory) cannot stop its workers, and nothing would
+    receive what they train: a worker ends as soon as the sweep's process is gone."""
+    try:
+        sweep_alive.recv_bytes()  # nothing is ever sent: this returns when the sweep's end of the pipe closes
+    except (EOFError, OSError):
+        pass
+    os._exit(1)
 
 
 def cpu_count() -> int:

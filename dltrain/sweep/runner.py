@@ -150,9 +150,9 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise ConfigError(f"--resume {sweep_dir}: sweep.json or sweep.yaml is unreadable: {err}") from None
     if live:  # two processes training the same runs into the same folders would corrupt both
+        where = f"pid {doc['pid']} on {doc.get('host') or 'this host'}"
         raise ConfigError(
-            f"--resume {sweep_dir}: sweep {doc['sweep']} is still running (pid {doc['pid']} on {doc.get('host') or 'this host'}); "
-            "stop it before resuming"
+            f"--resume {sweep_dir}: sweep {doc['sweep']} is still running ({where}); stop it before resuming"
         )
     section = base.sweep or Sweep()
     with make_backend(
