@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import DATA_DIR_HELP, print_json, print_note, reports_errors
+from dltrain.cli.common import DATA_DIR_HELP, print_json, print_note, reports_errors, saved_in
 from dltrain.cli.completion import complete_config
 from dltrain.cli.progress import rich_progress
 from dltrain.cli.tables import run_summary
@@ -62,7 +62,8 @@ def run(
         handle_signals=True,
     )
     work_saved()  # the run folder is complete: a signal from here on does not change the exit code
-    if as_json:
-        print_json(result.as_dict())
-        return
-    run_summary(result)
+    with saved_in(result.path):
+        if as_json:
+            print_json(result.as_dict())
+        else:
+            run_summary(result)
