@@ -99,3 +99,44 @@ def test_a_signal_at_any_moment_ends_with_0_or_130(setup):
         assert proc.returncode in (0, 130), f"{what}\n{err.decode()[-2000:]}"
         assert b"Traceback" not in err + out, f"{what}\n{err.decode()[-3000:]}"
     print(f"{TRIALS} trials; exits {sorted(set(outcomes))}")
+
+
+GC_CALLBACK = """
+import signal, sys, time, weakref
+from dltrain.train.signals import interrupt_on_signals
+
+interrupt_on_signals()
+
+
+class Figure:  # a cycle with a weakref callback, as matplotlib figures leave for the garbage collector
+    pass
+
+
+def callback(ref):
+    signal.raise_signal(signal.SIGINT)  # the signal arrives while the callback runs...
+    for i in range(1000):  # ...and its handler raises KeyboardInterrupt here, where nothing can catch it
+        pass
+
+
+figure = Figure()
+figure.cycle = figure
+ref = weakref.ref(figure, callback)
+try:
+    del figure
+    import gc
+
+    gc.collect()
+    time.sleep(5)
+    print("the interrupt was lost")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_an_interrupt_in_a_garbage_collector_callback_is_not_lost():
+    """Python cannot raise an exception out of a weakref callback: it prints "Exception ignored"
+    with a traceback and carries on as if the signal never came. The dltrain process sends the
+    signal again, so it interrupts the next line of ordinary code instead."""
+    proc = subprocess.run([sys.executable, "-c", GC_CALLBACK], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +48,29 @@ def interrupt_on_signals() -> None:
     if _main_thread():
         for s in SIGNALS:
             signal.signal(s, _interrupt)
+        sys.unraisablehook = _redeliver_interrupts(sys.unraisablehook)
+
+
+def _redeliver_interrupts(previous: Callable) -> Callable:
+    """A sys.unraisablehook that sends an interrupt lost where Python cannot raise it again.
+
+    A signal handler runs in whatever Python code is executing when the signal arrives,
+    and that can be a weakref callback or a __del__ the garbage collector runs (matplotlib
+    figures leave such cycles behind). An exception raised there cannot propagate: Python
+    prints "Exception ignored in ..." with a traceback and goes on, as if the signal had
+    never come. This hook sends the signal again instead; its handler runs at the next
+    instruction of ordinary code, and acts as it would have.
+    """
+
+    def hook(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous(unraisable)
+            return
+        handled = [s for s in SIGNALS if callable(signal.getsignal(s))]
+        if handled:  # none once the exit code is decided (both ignored): nothing is lost then
+            signal.raise_signal(handled[0])
+
+    return hook
 
 
 def work_saved() -> None:
