@@ -137,6 +137,7 @@ def test_an_interrupt_in_a_garbage_collector_callback_is_not_lost():
     """Python cannot raise an exception out of a weakref callback: it prints "Exception ignored"
     with a traceback and carries on as if the signal never came. The dltrain process sends the
     signal again, so it interrupts the next line of ordinary code instead."""
-    proc = subprocess.run([sys.executable, "-c", GC_CALLBACK], capture_output=True, text=True, timeout=60)
-    assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
-    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    for _ in range(3):  # where the handler runs the second time depends on timing: try more than once
+        proc = subprocess.run([sys.executable, "-c", GC_CALLBACK], capture_output=True, text=True, timeout=60)
+        assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
+        assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

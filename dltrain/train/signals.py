@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+RESEND_DELAY = 0.005  # seconds before an interrupt lost in a garbage-collector callback is sent again
 
 
 class ForcedExit(KeyboardInterrupt):
@@ -52,14 +53,15 @@ def interrupt_on_signals() -> None:
 
 
 def _redeliver_interrupts(previous: Callable) -> Callable:
-    """A sys.unraisablehook that sends an interrupt lost where Python cannot raise it again.
+    """A sys.unraisablehook that sends again an interrupt lost where Python cannot raise it.
 
     A signal handler runs in whatever Python code is executing when the signal arrives,
     and that can be a weakref callback or a __del__ the garbage collector runs (matplotlib
     figures leave such cycles behind). An exception raised there cannot propagate: Python
     prints "Exception ignored in ..." with a traceback and goes on, as if the signal had
-    never come. This hook sends the signal again instead; its handler runs at the next
-    instruction of ordinary code, and acts as it would have.
+    never come. This hook sends the signal again instead, from another thread a moment
+    later (sent from here, its handler would run inside this hook, where it would be lost
+    again); the handler then runs in ordinary code and acts as it would have.
     """
 
     def hook(unraisable) -> None:
@@ -68,7 +70,9 @@ def _redeliver_interrupts(previous: Callable) -> Callable:
             return
         handled = [s for s in SIGNALS if callable(signal.getsignal(s))]
         if handled:  # none once the exit code is decided (both ignored): nothing is lost then
-            signal.raise_signal(handled[0])
+            resend = threading.Timer(RESEND_DELAY, os.kill, (os.getpid(), handled[0]))
+            resend.daemon = True
+            resend.start()
 
     return hook
 
