@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -208,7 +208,7 @@ class Session:
     def _mark_failed(self, error: str) -> None:
         """Status failed in meta.json, as far as the disk allows: when a full disk leaves no room
         for the atomic write's second copy, meta.json is rewritten in its own blocks."""
-        fields = dict(status=Status.FAILED, error=error, ended=now_iso(), epochs_done=self.saved_epoch)
+        fields: dict[str, Any] = dict(status=Status.FAILED, error=error, ended=now_iso(), epochs_done=self.saved_epoch)
         try:
             self.folder.update_meta(**fields)
         except (RunFolderError, OSError, ValueError):
