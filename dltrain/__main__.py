@@ -25,11 +25,6 @@ def main() -> None:
     finally:
         for s in SIGNALS:  # the exit code is decided: a late signal must not change it
             signal.signal(s, signal.SIG_IGN)
-        # CPython notes a KeyboardInterrupt that escaped code run by exec() or eval() of a
-        # string (dataclasses and namedtuples are built so while modules import) and, under
-        # `python -m`, ends the process by SIGINT at exit whatever the exit code, even after
-        # the interrupt was caught. Running a string resets that note.
-        exec("pass")
 
 
 def _outputs_that_never_fail() -> None:

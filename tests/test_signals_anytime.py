@@ -158,9 +158,10 @@ entry.main()
 
 
 def test_an_interrupt_in_code_run_from_a_string_still_exits_130(tmp_path):
-    """Under `python -m`, CPython ends a process by SIGINT when a KeyboardInterrupt escaped code
-    that exec() ran from a string, even once it was caught and the exit code chosen; `dltrain`
-    must still exit 130 (it did in 1 of ~40 runs interrupted while importing)."""
+    """Under `python -m`, CPython ends a process by SIGINT when a plain KeyboardInterrupt escaped
+    code that exec() ran from a string, even once it was caught and the exit code chosen; dltrain
+    raises its own subclass, so it still exits 130 (it died by SIGINT in about 1 of 30 runs
+    interrupted while importing)."""
     (tmp_path / "entry").mkdir()
     (tmp_path / "entry" / "__init__.py").write_text("")
     (tmp_path / "entry" / "__main__.py").write_text(EXEC_INTERRUPTED)

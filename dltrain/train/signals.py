@@ -32,12 +32,22 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 RESEND_DELAY = 0.005  # seconds before an interrupt lost in a garbage-collector callback is sent again
 
 
-class ForcedExit(KeyboardInterrupt):
+class Interrupt(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised by the handlers here; `except KeyboardInterrupt` catches it.
+
+    A subclass on purpose: when a plain KeyboardInterrupt escapes code that exec() runs
+    from a string (dataclasses and namedtuples are built so while modules import), CPython
+    notes it and, under `python -m`, ends the process by SIGINT at exit, whatever exit
+    code was chosen after catching it. It notes the exact class only.
+    """
+
+
+class ForcedExit(Interrupt):
     """A second interrupt: stop now, without waiting for the end of the batch or the saving."""
 
 
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    raise Interrupt
 
 
 def _main_thread() -> bool:
@@ -117,7 +127,7 @@ def stop_signals(on_first: Callable[[], None], enabled: bool = True) -> Iterator
     def on_signal(signum, frame):
         received.append(signum)
         if len(received) > 1:
-            raise KeyboardInterrupt
+            raise Interrupt
         on_first()
         # os.write, not print: a buffered write here could re-enter one the main code is making.
         os.write(
