@@ -218,3 +218,15 @@ def test_compare_on_an_ascii_stdout_replaces_what_it_cannot_show(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "caf?" in proc.stdout and "[3,3,3,3,3,3?,3,3,3,3,3]" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["configs"], ["schema"]])
+def test_any_command_whose_stdout_reader_left_says_so_in_one_line(args):
+    """`dltrain --help | true`: Typer's own output (outside any command) and a command's alike."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dltrain", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
+    proc.stdout.close()  # type: ignore[union-attr]
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    assert proc.wait(timeout=60) == 1, err
+    assert err == "error: stdout could not be written (Broken pipe); the output is lost\n"
