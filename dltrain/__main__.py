@@ -29,7 +29,8 @@ def main() -> None:
 
 def _outputs_that_never_fail() -> None:
     """A terminal that cannot show a character gets a '?' instead of a UnicodeEncodeError; a
-    closed stdout (`dltrain run ... >&-`) gets a note instead of failing a run that completed."""
+    closed stdout (`dltrain run ... >&-`) gets a note instead of failing a run that completed;
+    a stdout that fails later (`| head -1` leaving, a full disk) is an OutputLost error."""
     for stream in (sys.stdout, sys.stderr):
         if stream is not None and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
@@ -37,6 +38,38 @@ def _outputs_that_never_fail() -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
         if sys.stderr is not None:
             sys.stderr.write("note: stdout is closed; results are written to the run folder only\n")
+    else:
+        sys.stdout = _Stdout(sys.stdout)
+
+
+class _Stdout:
+    """sys.stdout, whose failing write or flush raises OutputLost (exit 1, one message on stderr)
+    rather than an OSError that would read as a bug. From then on the output goes to
+    /dev/null: the error is reported once, and Python's last flush at exit cannot fail again."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._guarded(self._stream.write, text)
+
+    def flush(self) -> None:
+        self._guarded(self._stream.flush)
+
+    def _guarded(self, call, *args):
+        try:
+            return call(*args)
+        except OSError as err:
+            from dltrain.errors import OutputLost
+
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._stream.fileno())
+            os.close(null)
+            reason = err.strerror or type(err).__name__
+            raise OutputLost(f"stdout could not be written ({reason}); the output is lost") from None
+
+    def __getattr__(self, name: str):  # encoding, isatty, fileno, buffer, ...: the stream's own
+        return getattr(self._stream, name)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ def run(
 
     Raises ConfigError / DataError (nothing written) for bad input; TrainingFailed
     (exit 1) and Interrupted (exit 130) after saving what was done, status failed or
-    interrupted in meta.json; RunFolderError when the folder cannot be written.
+    interrupted in meta.json (failed also when a file cannot be written, a full disk);
+    RunFolderError when the run folder cannot be created.
     `handle_signals`: the first SIGINT/SIGTERM stops after the current batch and saves
     (the CLI sets it; without it Ctrl-C raises KeyboardInterrupt, which also saves).
     """

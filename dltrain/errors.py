@@ -46,6 +46,13 @@ class TrainingFailed(DltrainError):
     exit_code = 1
 
 
+class OutputLost(DltrainError):
+    """stdout could not be written (the reader of a pipe left, a full disk): whatever the
+    command saved is complete, but the result it was to print is lost."""
+
+    exit_code = 1
+
+
 class Interrupted(DltrainError):
     """The user stopped the run (Ctrl-C, SIGTERM); what was done is saved."""
 

@@ -119,10 +119,12 @@ def open_regular(path: str | Path, limit: int) -> IO[bytes]:
         if info.st_size > limit:
             raise UnreadableFile(f"{path} is too large: {info.st_size:,} bytes, at most {limit:,} are read")
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+    # Outside the try: once fdopen has the descriptor, the file object closes it. Closing it
+    # here too after an interrupt in the middle failed with EBADF (or closed another file).
+    return os.fdopen(fd, "rb")
 
 
 def read_regular(path: str | Path, limit: int) -> bytes:

@@ -249,16 +249,38 @@ def assert_consistent(folder: Path) -> dict:
 def test_disk_full_when_saving_weights(cli, tmp_path, monkeypatch):
     fail_writes_of(monkeypatch, "weights.npz", errno.ENOSPC)
     result = cli("run", write_tiny(tmp_path), "--runs-dir", tmp_path / "runs", "--quiet")
-    assert_clear_error(result, "weights.npz", "No space left on device", "status failed")
+    assert_clear_error(result, "weights.npz", "No space left on device", "status failed", code=1)
     (folder,) = (tmp_path / "runs").iterdir()
     meta = assert_consistent(folder)
     assert meta["status"] == "failed" and "No space left on device" in meta["error"]
 
 
+def test_disk_full_for_the_whole_final_save(cli, tmp_path, monkeypatch):
+    """The disk fills up during training: from the final save on no file can be replaced, meta.json
+    included (an atomic write needs room for a second copy). meta.json still says failed, with
+    the reason (rewritten in its own blocks), and the command fails with exit 1 and one message."""
+    real, full = os.replace, []
+
+    def replace(src, dst, *args, **kwargs):
+        full.extend([True] if Path(dst).name == "checkpoint.npz" else [])  # the final save's first file
+        if full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    result = cli("run", write_tiny(tmp_path), "--runs-dir", tmp_path / "runs", "--quiet", "--json")
+    assert_clear_error(result, "cannot write", "checkpoint.npz: No space left on device", "status failed", code=1)
+    assert json.loads(result.stdout)["status"] == "failed"
+    (folder,) = (tmp_path / "runs").iterdir()
+    meta = assert_consistent(folder)
+    assert meta["status"] == "failed" and "checkpoint.npz: No space left on device" in meta["error"]
+    assert meta["epochs_done"] == 0 and meta["ended"]  # no checkpoint could be saved
+
+
 def test_read_only_folder_during_a_checkpoint(cli, tmp_path, monkeypatch):
     fail_writes_of(monkeypatch, "checkpoint.npz", errno.EROFS, after=1)
     result = cli("run", write_tiny(tmp_path, checkpoint_every=1), "--runs-dir", tmp_path / "runs", "--quiet")
-    assert_clear_error(result, "checkpoint.npz", "Read-only file system")
+    assert_clear_error(result, "checkpoint.npz", "Read-only file system", code=1)
     (folder,) = (tmp_path / "runs").iterdir()
     meta = assert_consistent(folder)
     # training stops at the failed checkpoint (epoch 2); history and weights of epoch 2 could still be saved

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,6 +217,18 @@ def test_predict_bad_inputs_are_clear_errors(cli, runs, tmp_path, make, message)
     target = next(iter(sorted(tmp_path.glob("x.*"))), tmp_path / "x.npy")
     result = cli("predict", runs["digits-mlp"], target, code=2)
     assert message in " ".join(result.stderr.split())
+
+
+def test_weights_that_do_not_fit_the_runs_samples_are_a_damaged_run(cli, runs, tmp_path):
+    """Found by the run-folder fuzz: a W0 of shape (1, 32) where the digits take 64 values was
+    used to reshape the samples (a ValueError, reported as an internal error)."""
+    folder = Path(shutil.copytree(runs["digits-mlp"], tmp_path / "run"))
+    with np.load(folder / "weights.npz") as saved:
+        weights = {key: saved[key] for key in saved.files}
+    np.savez(folder / "weights.npz", **{**weights, "W0": np.zeros((1, weights["W0"].shape[1]))})
+    np.save(tmp_path / "x.npy", np.zeros((3, 8, 8)))  # three samples of the sample shape
+    result = cli("predict", folder, tmp_path / "x.npy", code=2)
+    assert "meta.json's sample_shape [8, 8] does not fit weights.npz, whose W0 has shape (1, 32)" in result.stderr
 
 
 def test_images_need_an_image_trained_run(cli, runs, tmp_path):

@@ -140,3 +140,75 @@ def test_resolve_keeps_a_configs_sweep_section_and_validates_flags():
     assert again.sweep.grid == {"training.epochs": [1, 2]} and again.name == "other" and again.seed == cfg.seed
     with pytest.raises(ConfigError, match="name"):
         resolve(cfg, name="../escape")
+
+
+# --- stdout that is closed, gone or cannot show a character ----------------------------------
+
+
+def test_a_completed_run_whose_stdout_reader_left_says_the_result_is_lost(config, tmp_path):
+    """`dltrain run --json | true`: the reader leaves before the document is written. The run is
+    complete and saved, but a script must not read the missing document as a result: exit 1 and
+    one line that says both, never a traceback or Python's 'Exception ignored' at exit."""
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dltrain", "run", str(config), "--runs-dir", str(runs), "--json", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    proc.stdout.close()  # type: ignore[union-attr]  # the reader is gone long before the run ends
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    assert proc.wait(timeout=120) == 1, err
+    (folder,) = runs.iterdir()
+    assert (
+        f"error: stdout could not be written (Broken pipe); the output is lost; the work is complete and saved in {folder}"
+        in " ".join(err.split())
+    )
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert json.loads((folder / "meta.json").read_text())["status"] == "completed"
+
+
+def test_a_run_with_stdout_closed_writes_its_folder_and_exits_0(config, tmp_path):
+    """`dltrain run ... >&-`: no stdout at all was asked for; the note says where the results are."""
+    runs = tmp_path / "runs"
+    command = f"{shlex.quote(sys.executable)} -m dltrain run {shlex.quote(str(config))} --runs-dir {runs} --json >&-"
+    proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=ENV, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "note: stdout is closed; results are written to the run folder only" in proc.stderr
+    (folder,) = runs.iterdir()
+    assert json.loads((folder / "meta.json").read_text())["status"] == "completed"
+
+
+def test_compare_on_an_ascii_stdout_replaces_what_it_cannot_show(tmp_path):
+    """PYTHONIOENCODING=ascii: a run folder named 'café' and values shortened with '…' print as '?'."""
+    from dltrain import api
+
+    tiny = {"dataset": {"name": "or_gate"}, "model": {"type": "mlp"}, "training": {"epochs": 2}}
+    runs = [
+        api.run({**tiny, "model": {"type": "mlp", "hidden": [hidden] * 12}}, runs_dir=tmp_path / "runs").path
+        for hidden in (3, 4)
+    ]
+    cafe = runs[0].rename(runs[0].with_name("café"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "dltrain", "compare", str(cafe), str(runs[1])],
+        capture_output=True,
+        text=True,
+        env={**ENV, "PYTHONIOENCODING": "ascii", "COLUMNS": "200"},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "caf?" in proc.stdout and "[3,3,3,3,3,3?,3,3,3,3,3]" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["configs"], ["schema"]])
+def test_any_command_whose_stdout_reader_left_says_so_in_one_line(args):
+    """`dltrain --help | true`: Typer's own output (outside any command) and a command's alike."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dltrain", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
+    proc.stdout.close()  # type: ignore[union-attr]
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    assert proc.wait(timeout=60) == 1, err
+    assert err == "error: stdout could not be written (Broken pipe); the output is lost\n"

@@ -64,8 +64,13 @@ def main() -> None:
     import sys
     from typing import Any, cast
 
+    from dltrain.errors import DltrainError
+
     try:
         code = app(standalone_mode=False)
+    except DltrainError as err:  # outside any command: stdout lost while Typer printed help or usage
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
     except typer.Abort:
         print("Aborted!", file=sys.stderr)
         sys.exit(1)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -25,6 +26,18 @@ def print_json(doc: Any) -> None:
     """Exactly one JSON document on stdout."""
     sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def saved_in(path) -> Iterator[None]:
+    """Around printing the result of work already saved in `path`: if stdout is lost (a closed
+    pipe, a full disk), the error (exit 1) says that the work itself is complete and where."""
+    from dltrain.errors import OutputLost
+
+    try:
+        yield
+    except OutputLost as err:
+        raise OutputLost(f"{err}; the work is complete and saved in {path}") from None
 
 
 def reports_errors(command: Callable) -> Callable:
@@ -103,12 +116,13 @@ def print_result(result, as_json: bool) -> None:
     from dltrain.train.signals import work_saved
 
     work_saved()  # the run folder is complete: a signal from here on does not change the exit code
-    if as_json:
-        print_json(result.as_dict())
-    elif result.note:  # no summary that could read as a new result
-        print(result.note, file=sys.stderr)
-    else:
-        run_summary(result)
+    with saved_in(result.path):
+        if as_json:
+            print_json(result.as_dict())
+        elif result.note:  # no summary that could read as a new result
+            print(result.note, file=sys.stderr)
+        else:
+            run_summary(result)
 
 
 def write_output(path, data: bytes):

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import DATA_DIR_HELP, err_console, print_json, reports_errors
+from dltrain.cli.common import DATA_DIR_HELP, err_console, print_json, reports_errors, saved_in
 from dltrain.cli.completion import complete_config
 from dltrain.cli.tables import table_console
 
@@ -113,11 +113,12 @@ def sweep(
             out.print(table(err.result))
         raise
     work_saved()  # every run is written: a signal from here on does not change the exit code
-    out.print(table(result))
-    if as_json:
-        print_json(result.as_dict())
-    else:
-        out.print(f"sweep folder: {result.path}", soft_wrap=True)
+    with saved_in(result.path):
+        out.print(table(result))
+        if as_json:
+            print_json(result.as_dict())
+        else:
+            out.print(f"sweep folder: {result.path}", soft_wrap=True)
 
 
 def say(text) -> None:

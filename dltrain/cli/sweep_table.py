@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dltrain.cli.tables import STATUS_STYLE
-from dltrain.formatting import number
+from dltrain.formatting import number, shorten
 from dltrain.runs.status import Status
 from dltrain.sweep.grid import short_key, short_number, yaml_inline
 from dltrain.sweep.state import PointState, SweepResult
@@ -29,8 +29,9 @@ def _value(sweep: SweepResult, state: PointState, key: str, split: str) -> str:
 
 
 def _show(value) -> str:
-    """A point's value as short as it reads: 0.0031622776601683794 -> 0.003162 (sweep.json has it whole)."""
-    return short_number(value) if isinstance(value, float) else yaml_inline(value)
+    """A point's value as short as it reads: 0.0031622776601683794 -> 0.003162, a long list or a
+    300-digit seed cut in the middle (sweep.json has it whole)."""
+    return short_number(value) if isinstance(value, float) else shorten(yaml_inline(value), 24)
 
 
 def progress_line(sweep: SweepResult, state: PointState) -> Text:

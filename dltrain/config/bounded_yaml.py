@@ -9,21 +9,26 @@ On top of the safe loader (no Python objects, ever):
   bomb: nine levels of nine aliases) or to more than MAX_DEPTH levels is refused
   before it is built, and an alias that contains itself is refused;
 - a key given twice in one mapping is refused with its line, not silently overwritten;
-- an integer too long for Python (4,300+ digits) is refused with its line;
+- an integer too long for Python (4,300+ digits, written in any base) is refused with its line;
 - `1e-3` is a float, as in YAML 1.2 (YAML 1.1 makes it a string).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.scanner import ScannerError
 
 MAX_DEPTH = 64  # a real config nests 4 or 5 levels
 MAX_NODES = 200_000  # after expanding aliases: a few megabytes of Python objects at most
+# Python refuses to turn an int of more than 4,300 digits into text (int_max_str_digits), so one
+# could not even be named in an error message: refuse it while parsing, whatever its base.
+MAX_INT_BITS = int(4300 / math.log10(2))
 
 
 class _Loader(yaml.SafeLoader):
@@ -39,6 +44,13 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def fetch_flow_collection_start(self, TokenClass):
+        # Refused while scanning too: at each open bracket the scanner looks up to 1,024
+        # characters ahead for a key, so a thousand brackets would cost a third of a second.
+        if self.flow_level >= MAX_DEPTH:
+            raise ScannerError(None, None, f"nested more than {MAX_DEPTH} levels deep", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
 
     def compose_document(self):
         node = super().compose_document()
@@ -67,12 +79,16 @@ class _Loader(yaml.SafeLoader):
 
     def construct_yaml_int(self, node):
         try:
-            return super().construct_yaml_int(node)
-        except ValueError:
+            value = super().construct_yaml_int(node)
+        except ValueError:  # decimal, past Python's limit for int(str)
             digits = len(str(node.value))
             raise ConstructorError(
                 None, None, f"an integer of {digits:,} digits is too large", node.start_mark
             ) from None
+        if value.bit_length() > MAX_INT_BITS:  # hex, octal, binary or base 60 have no such limit, but str() does
+            digits = int(value.bit_length() * math.log10(2)) + 1
+            raise ConstructorError(None, None, f"an integer of about {digits:,} digits is too large", node.start_mark)
+        return value
 
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)

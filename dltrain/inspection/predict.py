@@ -11,13 +11,14 @@ feature scaler fitted at training time (preprocess.npz).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from dltrain.data.files import read_csv, read_npy, read_npz
-from dltrain.errors import DataError, cut
+from dltrain.errors import DataError, RunFolderError, cut
 from dltrain.runs.reader import Run
 from dltrain.train.targets import class_probabilities, predict_classes
 
@@ -29,6 +30,11 @@ def _expected(run: Run) -> tuple[int, tuple[int, ...]]:
     """(n_features, sample_shape) the run's network takes."""
     n_features = int(run.weights["W0"].shape[0])
     shape = tuple(run.meta.get("sample_shape") or (n_features,))
+    if math.prod(shape) != n_features:  # files of two runs, or a damaged one: neither can be trusted
+        raise RunFolderError(
+            f"{run.path}: meta.json's sample_shape {list(shape)} does not fit weights.npz, "
+            f"whose W0 has shape {tuple(run.weights['W0'].shape)}"
+        )
     return n_features, shape
 
 

@@ -16,11 +16,20 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
-from dltrain.errors import ERROR_LOG, Interrupted, RunFolderError, debugging, describe, is_bug, traceback_text
+from dltrain.errors import (
+    ERROR_LOG,
+    Interrupted,
+    RunFolderError,
+    TrainingFailed,
+    debugging,
+    describe,
+    is_bug,
+    traceback_text,
+)
 from dltrain.pipeline.experiment import Experiment, RunRecord, weights_of
 from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, now_iso
@@ -105,7 +114,7 @@ class Session:
         self.progress = progress or no_progress
         self.seconds_before = seconds_before
         self.saved_epoch = exp.trainer.epoch  # epoch of the newest checkpoint on disk
-        self.write_error: Optional[RunFolderError] = None
+        self.write_error: Optional[TrainingFailed] = None  # the folder could not be written: status failed, exit 1
         self.next_live_write = time.monotonic() + LIVE_SECONDS
         self.bug: Optional[Exception] = None  # an unexpected exception that ended the training
 
@@ -129,10 +138,10 @@ class Session:
                 f"stopped at once by a second interrupt; every file in {self.folder.path} is complete and {resuming}"
                 f"\nresume with: dltrain resume {self.folder.path}"
             ) from None
+        if self.bug is not None and debugging():
+            raise self.bug  # the run folder is saved (as far as it could be); now the traceback, for a debugger
         if self.write_error is not None:
             raise self.write_error
-        if self.bug is not None and debugging():
-            raise self.bug  # the run folder is saved; now the traceback, for a debugger
         return RunResult.of(record, self.folder.path)
 
     def _fit(self) -> tuple[Status, Optional[str]]:
@@ -149,7 +158,7 @@ class Session:
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
                     self.exp.train(on_epoch=on_epoch, on_batch=getattr(progress, "batch", None))
         except RunFolderError as err:  # a checkpoint could not be written: stop, keep what is on disk
-            self.write_error = err
+            self.write_error = TrainingFailed(str(err))
             return Status.FAILED, str(err)
         except ForcedExit:
             raise
@@ -200,15 +209,24 @@ class Session:
                 self._checkpoint()
             output = self.exp.cfg.output
             save_record(self.folder, record, plots=output.plots, report=output.report)
-        except RunFolderError as err:
-            self._mark_failed(f"{err}; the run folder keeps the last complete version of every file")
-            self.write_error = RunFolderError(f"{err}\nrun folder: {self.folder.path} (status failed)")
+        except Exception as err:  # a full disk, most often; whatever it is, meta.json must not say running
+            if is_bug(err):
+                self.bug = err
+            problem = describe(err) if isinstance(err, RunFolderError) else f"saving the run failed: {describe(err)}"
+            self._mark_failed(f"{problem}; the run folder keeps the last complete version of every file")
+            self.write_error = TrainingFailed(f"{problem}\nrun folder: {self.folder.path} (status failed)")
 
     def _mark_failed(self, error: str) -> None:
+        """Status failed in meta.json, as far as the disk allows: when a full disk leaves no room
+        for the atomic write's second copy, meta.json is rewritten in its own blocks."""
+        fields: dict[str, Any] = dict(status=Status.FAILED, error=error, ended=now_iso(), epochs_done=self.saved_epoch)
         try:
-            self.folder.update_meta(status=Status.FAILED, error=error, ended=now_iso(), epochs_done=self.saved_epoch)
+            self.folder.update_meta(**fields)
         except (RunFolderError, OSError, ValueError):
-            pass  # the folder cannot be written at all: nothing more to do
+            try:
+                self.folder.update_meta_in_place(**fields)
+            except (RunFolderError, OSError, ValueError):
+                pass  # the folder cannot be written at all: nothing more to do
 
     def _abandon(self) -> None:
         try:

@@ -7,11 +7,19 @@ from typing import Optional
 
 import numpy as np
 
+from dltrain.formatting import shorten
 from dltrain.plots.base import figure, png_bytes
+
+LABEL = 24  # characters of a category's tick label (a 300-digit seed is a category, shortened)
 
 
 def _numeric(values: list) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    """Numbers a float axis can place, margins and ticks included: well inside float64's range
+    (a 400-digit seed, inf or 1e308 are categories; matplotlib's ticks overflow near 1.8e308)."""
+    try:
+        return all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e300 for v in values)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _positions(values: list, log: bool) -> tuple[np.ndarray, list[str], Optional[np.ndarray]]:
@@ -27,9 +35,10 @@ def _positions(values: list, log: bool) -> tuple[np.ndarray, list[str], Optional
 
 def _categories(values: list) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Distinct values evenly spaced on 0..1, in order of appearance: (positions (n,), labels, their positions)."""
-    labels = list(dict.fromkeys(str(v) for v in values))
+    texts = [shorten(str(v), LABEL) for v in values]
+    labels = list(dict.fromkeys(texts))
     where = {label: i / max(1, len(labels) - 1) for i, label in enumerate(labels)}
-    return np.array([where[str(v)] for v in values]), labels, np.array([where[label] for label in labels])
+    return np.array([where[t] for t in texts]), labels, np.array([where[label] for label in labels])
 
 
 def sweep_plot(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 import time
 from datetime import datetime
 from pathlib import Path
@@ -97,6 +99,33 @@ class RunFolder:
             raise RunFolderError(f"{path} is damaged: not a JSON object")
         meta.update(fields)
         self.write_json("meta.json", meta, sync)
+        return meta
+
+    def update_meta_in_place(self, **fields) -> dict:
+        """update_meta for a full disk, where an atomic write finds no room for its second copy:
+        meta.json is rewritten in the blocks it already occupies. Not atomic (a crash in the
+        middle could damage it), so only the fallback when update_meta fails."""
+        path = self.path / "meta.json"
+        meta = read_json(path)
+        if not isinstance(meta, dict):
+            raise RunFolderError(f"{path} is damaged: not a JSON object")
+        meta.update(fields)
+        data = (json.dumps(meta, allow_nan=True) + "\n").encode()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode) or len(data) > max(info.st_size, info.st_blocks * 512):
+                    raise RunFolderError(f"cannot write {path}: no room for {len(data)} bytes in place")
+                view = memoryview(data)
+                while view:
+                    view = view[os.pwrite(fd, view, len(data) - len(view)) :]
+                os.ftruncate(fd, len(data))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as err:
+            raise RunFolderError(f"cannot write {path}: {err.strerror or err}") from None
         return meta
 
     def remove_partial_files(self) -> list[Path]:

@@ -8,6 +8,7 @@ Whatever happens, sweep.json ends with a final status and sweep.png shows the po
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 
@@ -186,5 +187,9 @@ def _log_spaced(values) -> bool:
     """A loguniform distribution, or positive numbers spanning a factor of 20 or more (0.1, 0.01, 0.001)."""
     if isinstance(values, dict):
         return "loguniform" in values
-    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return len(numbers) == len(values) > 1 and min(numbers) > 0 and max(numbers) / min(numbers) >= 20
+    try:
+        numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    except OverflowError:  # an int beyond float64 (a 400-digit seed): no axis to draw it on
+        return False
+    finite = len(numbers) == len(values) > 1 and all(math.isfinite(v) for v in numbers)
+    return finite and min(numbers) > 0 and max(numbers) / min(numbers) >= 20

@@ -21,7 +21,7 @@ import yaml
 
 from dltrain.config.loader import dump_config, read_yaml, resolve
 from dltrain.config.schema import Config, Sweep
-from dltrain.errors import ConfigError
+from dltrain.errors import ConfigError, cut
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.status import Status, run_status
 from dltrain.sweep.backends import make_backend
@@ -219,7 +219,7 @@ def run_config(base: Config, point, seed: int, repeats: int, repeat: int = 0) ->
     try:
         return resolve(base, overrides, name=name)
     except ConfigError as err:
-        raise ConfigError(f"sweep point {point.index} ({point.label}): {err}") from None
+        raise ConfigError(f"sweep point {point.index} ({cut(point.label, 120)}): {err}") from None
 
 
 def default_metric(base: Config, data_dir: Optional[str]) -> Metric:

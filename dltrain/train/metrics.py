@@ -71,9 +71,12 @@ def split_outputs(
     """(metrics, outputs) of `net` on X: (n, n_features) with labels or targets y; outputs: (n, n_out).
 
     One forward pass gives both, so callers that also need the outputs do not run a second.
+    Weights huge enough to overflow (an absurd learning rate) give a nan or inf loss, shown
+    as such, without NumPy's warnings about the overflow on the way.
     """
     n_out = net.layers[-1].W.shape[1]
-    loss, outputs = net.loss_value(X, encode(y, n_out, n_classes, X.dtype))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        loss, outputs = net.loss_value(X, encode(y, n_out, n_classes, X.dtype))
     if n_classes is not None:
         return {"loss": loss, "accuracy": float(np.mean(predict_classes(outputs) == y))}, outputs
     return {"loss": loss, **regression_scores(y, outputs)}, outputs

@@ -23,19 +23,31 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+RESEND_DELAY = 0.005  # seconds before an interrupt lost in a garbage-collector callback is sent again
 
 
-class ForcedExit(KeyboardInterrupt):
+class Interrupt(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised by the handlers here; `except KeyboardInterrupt` catches it.
+
+    A subclass on purpose: when a plain KeyboardInterrupt escapes code that exec() runs
+    from a string (dataclasses and namedtuples are built so while modules import), CPython
+    notes it and, under `python -m`, ends the process by SIGINT at exit, whatever exit
+    code was chosen after catching it. It notes the exact class only.
+    """
+
+
+class ForcedExit(Interrupt):
     """A second interrupt: stop now, without waiting for the end of the batch or the saving."""
 
 
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    raise Interrupt
 
 
 def _main_thread() -> bool:
@@ -47,6 +59,32 @@ def interrupt_on_signals() -> None:
     if _main_thread():
         for s in SIGNALS:
             signal.signal(s, _interrupt)
+        sys.unraisablehook = _redeliver_interrupts(sys.unraisablehook)
+
+
+def _redeliver_interrupts(previous: Callable) -> Callable:
+    """A sys.unraisablehook that sends again an interrupt lost where Python cannot raise it.
+
+    A signal handler runs in whatever Python code is executing when the signal arrives,
+    and that can be a weakref callback or a __del__ the garbage collector runs (matplotlib
+    figures leave such cycles behind). An exception raised there cannot propagate: Python
+    prints "Exception ignored in ..." with a traceback and goes on, as if the signal had
+    never come. This hook sends the signal again instead, from another thread a moment
+    later (sent from here, its handler would run inside this hook, where it would be lost
+    again); the handler then runs in ordinary code and acts as it would have.
+    """
+
+    def hook(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous(unraisable)
+            return
+        handled = [s for s in SIGNALS if callable(signal.getsignal(s))]
+        if handled:  # none once the exit code is decided (both ignored): nothing is lost then
+            resend = threading.Timer(RESEND_DELAY, os.kill, (os.getpid(), handled[0]))
+            resend.daemon = True
+            resend.start()
+
+    return hook
 
 
 def work_saved() -> None:
@@ -89,7 +127,7 @@ def stop_signals(on_first: Callable[[], None], enabled: bool = True) -> Iterator
     def on_signal(signum, frame):
         received.append(signum)
         if len(received) > 1:
-            raise KeyboardInterrupt
+            raise Interrupt
         on_first()
         # os.write, not print: a buffered write here could re-enter one the main code is making.
         os.write(
