@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DLTRAIN, process_env
+from conftest import DLTRAIN, invoke, process_env, spawn
 
 TINY = {
     "name": "script",
@@ -150,13 +150,7 @@ def test_a_completed_run_whose_stdout_reader_left_says_the_result_is_lost(config
     complete and saved, but a script must not read the missing document as a result: exit 1 and
     one line that says both, never a traceback or Python's 'Exception ignored' at exit."""
     runs = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dltrain", "run", str(config), "--runs-dir", str(runs), "--json", "-q"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
+    proc = spawn("run", config, "--runs-dir", runs, "--json", "-q")
     proc.stdout.close()  # type: ignore[union-attr]  # the reader is gone long before the run ends
     err = proc.stderr.read()  # type: ignore[union-attr]
     assert proc.wait(timeout=120) == 1, err
@@ -172,8 +166,8 @@ def test_a_completed_run_whose_stdout_reader_left_says_the_result_is_lost(config
 def test_a_run_with_stdout_closed_writes_its_folder_and_exits_0(config, tmp_path):
     """`dltrain run ... >&-`: no stdout at all was asked for; the note says where the results are."""
     runs = tmp_path / "runs"
-    command = f"{shlex.quote(sys.executable)} -m dltrain run {shlex.quote(str(config))} --runs-dir {runs} --json >&-"
-    proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=ENV, timeout=120)
+    command = f"{shlex.join(DLTRAIN)} run {shlex.quote(str(config))} --runs-dir {shlex.quote(str(runs))} --json >&-"
+    proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=process_env(), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "note: stdout is closed; results are written to the run folder only" in proc.stderr
     (folder,) = runs.iterdir()
@@ -190,24 +184,14 @@ def test_compare_on_an_ascii_stdout_replaces_what_it_cannot_show(tmp_path):
         for hidden in (3, 4)
     ]
     cafe = runs[0].rename(runs[0].with_name("café"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "dltrain", "compare", str(cafe), str(runs[1])],
-        capture_output=True,
-        text=True,
-        env={**ENV, "PYTHONIOENCODING": "ascii", "COLUMNS": "200"},
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr
-    assert "caf?" in proc.stdout and "[3,3,3,3,3,3?,3,3,3,3,3]" in proc.stdout, proc.stdout
+    result = invoke("compare", cafe, runs[1], process=True, env={"PYTHONIOENCODING": "ascii", "COLUMNS": "200"}, code=0)
+    assert "caf?" in result.stdout and "[3,3,3,3,3,3?,3,3,3,3,3]" in result.stdout, result.stdout
 
 
 @pytest.mark.parametrize("args", [["--help"], ["configs"], ["schema"]])
 def test_any_command_whose_stdout_reader_left_says_so_in_one_line(args):
     """`dltrain --help | true`: Typer's own output (outside any command) and a command's alike."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dltrain", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
-    )
+    proc = spawn(*args)
     proc.stdout.close()  # type: ignore[union-attr]
     err = proc.stderr.read()  # type: ignore[union-attr]
     assert proc.wait(timeout=60) == 1, err

@@ -13,12 +13,14 @@ import os
 import random
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import spawn
+from conftest import process_env, spawn
 
 from dltrain import api
 
@@ -135,7 +137,9 @@ def test_an_interrupt_in_a_garbage_collector_callback_is_not_lost():
     with a traceback and carries on as if the signal never came. The dltrain process sends the
     signal again, so it interrupts the next line of ordinary code instead."""
     for _ in range(3):  # where the handler runs the second time depends on timing: try more than once
-        proc = subprocess.run([sys.executable, "-c", GC_CALLBACK], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-c", GC_CALLBACK], capture_output=True, text=True, env=process_env(), timeout=60
+        )
         assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
         assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
