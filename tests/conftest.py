@@ -107,6 +107,19 @@ def spawn(*args, env: Optional[dict] = None, **popen: Any) -> subprocess.Popen:
     return subprocess.Popen(DLTRAIN + [str(a) for a in args], env=process_env(env), **popen)
 
 
+def fuzzed(variable: str, default: int):
+    """Hypothesis settings for a fuzz suite: `default` examples, the same ones on every CI run;
+    with the environment variable `variable` set, that many new random ones (a long local run)."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=int(os.environ.get(variable, default)),
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=variable not in os.environ,
+    )
+
+
 @contextmanager
 def working_directory(path: Optional[Path]) -> Iterator[None]:
     if path is None:

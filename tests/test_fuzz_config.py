@@ -10,20 +10,19 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import invoke
-from hypothesis import HealthCheck, given, note, settings
+from conftest import fuzzed, invoke
+from hypothesis import given, note
 from hypothesis import strategies as st
 
 from dltrain.config.loader import validate
 from dltrain.errors import ConfigError
 
-EXAMPLES = int(os.environ.get("DLTRAIN_FUZZ_EXAMPLES", "300"))
+EXAMPLES = 300  # in CI; DLTRAIN_FUZZ_EXAMPLES=N runs N new ones
 
 BASES = [
     {
@@ -200,12 +199,7 @@ def write(folder: Path, text: bytes) -> Path:
     return path
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize="DLTRAIN_FUZZ_EXAMPLES" not in os.environ,
-)
+@fuzzed("DLTRAIN_FUZZ_EXAMPLES", default=EXAMPLES)
 @given(data=st.data())
 def test_fuzzed_configs_end_with_a_documented_exit_code(data):
     doc = copy.deepcopy(data.draw(st.sampled_from(BASES)))

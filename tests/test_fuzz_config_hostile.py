@@ -12,7 +12,6 @@ DLTRAIN_FUZZ_EXAMPLES raises the count (tests/test_fuzz_config.py reads it too).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import tracemalloc
@@ -20,13 +19,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import invoke
-from hypothesis import HealthCheck, given, note, settings
+from conftest import fuzzed, invoke
+from hypothesis import given, note
 from hypothesis import strategies as st
 
 from dltrain import api
 
-EXAMPLES = int(os.environ.get("DLTRAIN_FUZZ_EXAMPLES", "100"))
+EXAMPLES = 100  # in CI; DLTRAIN_FUZZ_EXAMPLES=N runs N new ones
 TIME_LIMIT = 20  # seconds: a hang guard (bench/hostile.py measures the real cost, well under 2 s)
 MEMORY_LIMIT = 200 << 20  # bytes one command may allocate (traced by tracemalloc, NumPy's arrays included)
 
@@ -144,12 +143,7 @@ def measured(args: list[str]):
         tracemalloc.stop()
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize="DLTRAIN_FUZZ_EXAMPLES" not in os.environ,
-)
+@fuzzed("DLTRAIN_FUZZ_EXAMPLES", default=EXAMPLES)
 @given(data=st.data())
 def test_hostile_yaml_ends_with_a_documented_exit_code(original, data):
     channel = data.draw(st.sampled_from(["file", "set", "grid", "run folder"]))

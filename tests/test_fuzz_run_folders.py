@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import invoke
-from hypothesis import HealthCheck, given, note, settings
+from conftest import fuzzed, invoke
+from hypothesis import given, note
 from hypothesis import strategies as st
 
 from dltrain import api
 
-EXAMPLES = int(os.environ.get("DLTRAIN_FUZZ_RUNS", "500"))
+EXAMPLES = 500  # in CI; DLTRAIN_FUZZ_RUNS=N runs N new ones
 TIME_LIMIT = 20  # seconds for one command on a damaged folder (they take milliseconds)
 
 CONFIG = {
@@ -166,12 +166,7 @@ def arguments(command: str, folder: Path, root: Path) -> list:
     }[command]
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize="DLTRAIN_FUZZ_RUNS" not in os.environ,
-)
+@fuzzed("DLTRAIN_FUZZ_RUNS", default=EXAMPLES)
 @given(data=st.data())
 def test_damaged_run_folders_end_with_a_documented_exit_code(original, data):
     with tempfile.TemporaryDirectory() as tmp:
