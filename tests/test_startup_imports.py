@@ -39,8 +39,9 @@ def test_the_datasets_help_names_what_the_catalog_can_fetch():
 # --- each command loads only what it uses ------------------------------------------------
 
 
-def loaded_by(args: list[str], tmp_path: Path) -> set[str]:
-    """The modules a fresh process has loaded after running `dltrain ARGS` (which must succeed)."""
+def loaded_by(args: list[str], tmp_path: Path, **env_vars: str) -> set[str]:
+    """The modules a fresh process has loaded after running `dltrain ARGS` (which must succeed);
+    `env_vars` are set for it (an empty value removes the variable)."""
     out = tmp_path / "modules.txt"
     code = (
         "import sys\nfrom dltrain.cli import app\n"
@@ -48,6 +49,7 @@ def loaded_by(args: list[str], tmp_path: Path) -> set[str]:
         f"open({str(out)!r}, 'w').write(' '.join(sys.modules))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": ""}  # no backend hint: what a user's shell gives
+    env = {k: v for k, v in {**env, **env_vars}.items() if v}
     subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     return set(out.read_text().split())
 
@@ -98,3 +100,13 @@ def test_runs_loads_neither_matplotlib_nor_scikit_learn(split_run, tmp_path):
     assert family(loaded, "matplotlib", "sklearn", "scipy") == []
     # A row is read from meta.json and metrics.json: no NumPy, no config schema (thousands of folders).
     assert family(loaded, "numpy", "dltrain.config.schema") == []
+
+
+def test_without_a_data_directory_set_run_and_eval_do_not_load_the_downloader(split_run, tmp_path):
+    # The per-user cache folder is found without pooch (and the requests stack it imports).
+    config = str(REPO / "configs/perceptron_or.yaml")
+    assert (
+        family(loaded_by(["run", config, "--runs-dir", str(tmp_path), "-q"], tmp_path, DLTRAIN_DATA_DIR=""), "pooch")
+        == []
+    )
+    assert family(loaded_by(["eval", str(split_run)], tmp_path, DLTRAIN_DATA_DIR=""), "pooch") == []
