@@ -175,7 +175,7 @@ def _read_config(path: Path) -> Config:
     if not file.exists() and not file.is_symlink():
         raise RunFolderError(f"{path} is not a complete run folder: config.yaml is missing")
     try:
-        return validate(read_yaml(file))
+        return validate(read_yaml(file, fast=True))  # written by dltrain, read by the hundred (compare, report)
     except ConfigError as err:
         raise RunFolderError(f"{file} is not a valid dltrain config: {err}") from None
 
