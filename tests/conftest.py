@@ -1,11 +1,16 @@
-"""Shared fixtures: a CLI runner, a temporary runs directory, the real data directory."""
+"""Shared fixtures: the CLI (`cli`, or `invoke` where no fixture reaches: module fixtures,
+hypothesis tests; `spawn` for a process a test signals mid-run), a temporary runs
+directory, the real data directory."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, Optional
 
@@ -16,6 +21,8 @@ from dltrain.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
+DLTRAIN = [sys.executable, "-m", "dltrain"]  # the command in a fresh interpreter
+SCRIPT = Path(sys.executable).parent / "dltrain"  # the console script `pip install` made
 
 
 @pytest.fixture
@@ -35,38 +42,106 @@ class CliResult(NamedTuple):
     def output(self) -> str:
         return self.stdout + self.stderr
 
+    @property
+    def message(self) -> str:
+        """stderr with runs of whitespace made one space, so a line Rich wrapped reads as one."""
+        return " ".join(self.stderr.split())
 
-def invoke(*args, process: bool = False, env: Optional[dict] = None, timeout: float = 120, **kw) -> CliResult:
-    """Run `dltrain ARGS...`: in this process through Typer's runner, or with `process=True`
-    in a fresh interpreter (real streams, real exit status, real signals). An exception that
-    escapes the command is raised here with its traceback; no command may print one."""
+
+def process_env(env: Optional[dict] = None) -> dict:
+    """The environment of a dltrain process: this one's, this checkout first on the path, plus `env`."""
+    return {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+
+
+def invoke(
+    *args,
+    process: bool = False,
+    script: bool = False,
+    env: Optional[dict] = None,
+    cwd: Optional[Path] = None,
+    input: Optional[str] = None,
+    timeout: Optional[float] = None,
+    code: Optional[int] = None,
+) -> CliResult:
+    """Run `dltrain ARGS...` and return what it did.
+
+    In this process through Typer's runner by default; with `process=True` in a fresh
+    interpreter (real streams, real exit status, real signals); with `script=True` as the
+    console script a user runs. `env` adds variables, `cwd` is the working directory, `input`
+    is stdin, `timeout` the seconds it may take (default 120 for a process, none in this
+    process) and `code`, if given, the exit code it must end with. An exception that escapes
+    the command is raised here with its traceback; no command may print one."""
     argv = [str(a) for a in args]
-    if process:
+    if process or script:
         proc = subprocess.run(
-            [sys.executable, "-m", "dltrain", *argv],
+            [str(SCRIPT)] + argv if script else DLTRAIN + argv,
             capture_output=True,
             text=True,
-            timeout=timeout,
-            env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-            **kw,
+            timeout=120 if timeout is None else timeout,
+            env={**os.environ, **(env or {})} if script else process_env(env),  # the script as installed
+            cwd=cwd,
+            input=input,
         )
-        code, out, err = proc.returncode, proc.stdout, proc.stderr
+        exit_code, out, err = proc.returncode, proc.stdout, proc.stderr
     else:
-        result = CliRunner().invoke(app, argv, env=env, **kw)
+        with working_directory(cwd), time_limit(timeout):
+            result = CliRunner().invoke(app, argv, env=env, input=input)
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
-        code, out, err = result.exit_code, result.stdout, result.stderr
+        exit_code, out, err = result.exit_code, result.stdout, result.stderr
     assert "Traceback" not in out + err, out + err
+    if code is not None:
+        assert exit_code == code, f"exit {exit_code}, not {code}\n{out}{err}"
     try:
         doc = json.loads(out)
     except ValueError:
         doc = None
-    return CliResult(code, out, err, doc)
+    return CliResult(exit_code, out, err, doc)
+
+
+def spawn(*args, env: Optional[dict] = None, **popen: Any) -> subprocess.Popen:
+    """`dltrain ARGS...` started in a fresh interpreter and left running, for a test that reads
+    its progress as it comes or signals it mid-run. stdout and stderr are text pipes and the
+    working directory is the repository, unless `popen` (Popen's keywords) says otherwise."""
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "cwd": REPO, **popen}
+    return subprocess.Popen(DLTRAIN + [str(a) for a in args], env=process_env(env), **popen)
+
+
+@contextmanager
+def working_directory(path: Optional[Path]) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+@contextmanager
+def time_limit(seconds: Optional[float]) -> Iterator[None]:
+    """Raise TimeoutError in a command still running after `seconds` (SIGALRM: main thread only)."""
+    if seconds is None:
+        yield
+        return
+
+    def too_slow(signum, frame):
+        raise TimeoutError(f"the command took more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture
 def cli():
-    """cli(*args, process=False) -> CliResult(exit_code, stdout, stderr, json)."""
+    """cli(*args, process=False, script=False, env=, cwd=, input=, timeout=, code=) -> CliResult(exit_code, stdout, stderr, json)."""
     return invoke
 
 

@@ -7,11 +7,9 @@ import json
 import pytest
 import yaml
 from sklearn.linear_model import LogisticRegression
-from typer.testing import CliRunner
 
 from dltrain import api
 from dltrain.baseline import make_estimator
-from dltrain.cli import app
 from dltrain.config.loader import validate
 from dltrain.errors import ConfigError
 from dltrain.pipeline.experiment import load_splits
@@ -135,10 +133,10 @@ def test_an_option_sklearn_refuses_is_recorded_not_fatal(tmp_path):
     assert "max_iter" in result.metrics["baseline"]["error"]
 
 
-def test_run_prints_the_baseline_beside_the_model(tmp_path):
+def test_run_prints_the_baseline_beside_the_model(cli, tmp_path):
     config = tmp_path / "logreg.yaml"
     config.write_text(yaml.safe_dump({**LOGREG, "training": {**LOGREG["training"], "epochs": 20}}))
-    result = CliRunner().invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    result = cli("run", config, "--runs-dir", tmp_path / "runs", "--quiet")
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())  # Rich wraps the caption
     assert "sklearn test" in text and "LogisticRegression(max_iter=20, random_state=42)" in text

@@ -4,34 +4,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
-from conftest import REPO
+from conftest import REPO, invoke
 
 from dltrain.config.bundled import BUNDLED_DIR, bundled_names
 
-SCRIPT = Path(sys.executable).parent / "dltrain"  # the console script `pip install` made
 
-
-def dltrain(*args, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    """The installed command, as a user runs it (a new process, in `cwd`)."""
-    return subprocess.run(
-        [str(SCRIPT), *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
-
-
-def test_quickstart_runs_by_name_from_an_empty_directory(tmp_path):
-    result = dltrain("run", "quickstart", "--set", "training.epochs=2", "--json", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+def test_quickstart_runs_by_name_from_an_empty_directory(cli, tmp_path):
+    # the installed command, as a user runs it
+    result = cli("run", "quickstart", "--set", "training.epochs=2", "--json", script=True, cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["status"] == "completed" and doc["epochs"] == 2
     assert (tmp_path / doc["run"] / "weights.npz").is_file()  # runs/ of the working directory
@@ -60,15 +44,15 @@ def test_configs_lists_every_bundled_config_with_a_description(cli):
     assert [d["name"] for d in doc] == bundled_names() and all(Path(d["path"]).is_file() for d in doc)
 
 
-def test_a_misspelt_or_missing_config_suggests_the_bundled_name(tmp_path):
+def test_a_misspelt_or_missing_config_suggests_the_bundled_name(cli, tmp_path):
     for given in ("quikstart", "quickstart.yaml", "configs/quickstart.yml"):
-        result = dltrain("run", given, cwd=tmp_path)
-        assert result.returncode == 2, given
+        result = cli("run", given, script=True, cwd=tmp_path)
+        assert result.exit_code == 2, given
         assert "did you mean the bundled config 'quickstart'?" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()
-    unknown = dltrain("run", "zzz", cwd=tmp_path)
-    assert unknown.returncode == 2 and "dltrain configs" in unknown.stderr and "did you mean" not in unknown.stderr
+    unknown = cli("run", "zzz", script=True, cwd=tmp_path)
+    assert unknown.exit_code == 2 and "dltrain configs" in unknown.stderr and "did you mean" not in unknown.stderr
 
 
 def test_a_local_file_wins_over_a_bundled_name(tmp_path, cli, monkeypatch):
@@ -99,13 +83,17 @@ def test_init_writes_a_commented_starter_and_refuses_to_overwrite(tmp_path, cli,
     assert cli("init", "bad name").exit_code == 2
 
 
-def test_completion_scripts_are_generated(tmp_path):
+def test_completion_scripts_are_generated(cli, tmp_path):
     for shell, marker in (("bash", "_DLTRAIN_COMPLETE=complete_bash"), ("zsh", "compdef"), ("fish", "complete")):
         # Typer's switch for naming the shell instead of detecting the one running the tests
-        result = dltrain(
-            "--show-completion", shell, cwd=tmp_path, env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+        result = cli(
+            "--show-completion",
+            shell,
+            script=True,
+            cwd=tmp_path,
+            env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"},
         )
-        assert result.returncode == 0, result.stderr
+        assert result.exit_code == 0, result.stderr
         assert marker in result.stdout and "dltrain" in result.stdout
 
 
@@ -113,15 +101,7 @@ def _complete(words: str, cwd: Path) -> list[str]:
     """What bash completion offers after `words` (the last word is the one being completed)."""
     parts = words.split(" ")
     env = {"_DLTRAIN_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(parts) - 1)}
-    result = subprocess.run(
-        [str(SCRIPT)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=60,
-    )
-    return result.stdout.split()
+    return invoke(script=True, cwd=cwd, env=env, timeout=60).stdout.split()
 
 
 def test_config_names_and_run_folders_complete(tmp_path):

@@ -7,13 +7,9 @@ import io
 import json
 
 import pytest
-from typer.testing import CliRunner
 
 from dltrain import api
-from dltrain.cli import app
 from dltrain.inspection.compare import flatten, short_names
-
-runner = CliRunner()
 
 CONFIG = {
     "name": "cmp",
@@ -33,69 +29,65 @@ def root(tmp_path_factory):
     return root
 
 
-def compare(*args):
-    result = runner.invoke(app, ["compare", *map(str, args)])
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def test_only_changed_shows_exactly_the_learning_rate(root):
-    doc = json.loads(compare(root, "--json").stdout)
+def test_only_changed_shows_exactly_the_learning_rate(cli, root):
+    doc = json.loads(cli("compare", root, "--json", code=0).stdout)
     assert doc["config_keys"] == ["training.optimizer.lr"] and doc["hidden_keys"] > 20
     assert [r["training.optimizer.lr"] for r in doc["runs"]] == [0.5, 0.005]  # ranked: the larger step is better
-    full = json.loads(compare(root, "--all", "--json").stdout)
+    full = json.loads(cli("compare", root, "--all", "--json", code=0).stdout)
     assert full["changed_keys"] == ["training.optimizer.lr"] and full["hidden_keys"] == 0
     assert "model.type" in full["config_keys"] and "name" not in full["config_keys"]
 
 
-def test_sort_by_puts_the_best_first(root):
-    by_accuracy = json.loads(compare(root, "--sort-by", "val.accuracy", "--json").stdout)
+def test_sort_by_puts_the_best_first(cli, root):
+    by_accuracy = json.loads(cli("compare", root, "--sort-by", "val.accuracy", "--json", code=0).stdout)
     accuracies = [r["val.accuracy"] for r in by_accuracy["runs"]]
     assert accuracies == sorted(accuracies, reverse=True)
-    by_loss = json.loads(compare(root, "--sort-by", "test.loss", "--json").stdout)
+    by_loss = json.loads(cli("compare", root, "--sort-by", "test.loss", "--json", code=0).stdout)
     losses = [r["test.loss"] for r in by_loss["runs"]]
     assert losses == sorted(losses)  # lower is better for losses
     assert by_loss["best"] == by_loss["runs"][0]["run"]
     assert by_loss["runs"][0]["training.optimizer.lr"] == 0.5  # the larger step learns more in 12 epochs
 
 
-def test_unknown_sort_metric_suggests_one(root):
-    result = runner.invoke(app, ["compare", str(root), "--sort-by", "test.acuracy"])
+def test_unknown_sort_metric_suggests_one(cli, root):
+    result = cli("compare", root, "--sort-by", "test.acuracy")
     assert result.exit_code == 2
     assert "did you mean 'test.accuracy'" in " ".join(result.stderr.split())
 
 
-def test_csv_and_markdown_are_the_only_stdout(root):
-    rows = list(csv.DictReader(io.StringIO(compare(root, "--csv").stdout)))
+def test_csv_and_markdown_are_the_only_stdout(cli, root):
+    rows = list(csv.DictReader(io.StringIO(cli("compare", root, "--csv", code=0).stdout)))
     assert len(rows) == 2 and list(rows[0])[:3] == ["run", "status", "train.loss"]
     assert list(rows[0])[-1] == "training.optimizer.lr"  # full paths, metrics first
     assert {r["status"] for r in rows} == {"completed"}
-    markdown = compare(root, "--only-changed", "--markdown", "--sort-by", "test.accuracy").stdout.splitlines()
+    markdown = cli(
+        "compare", root, "--only-changed", "--markdown", "--sort-by", "test.accuracy", code=0
+    ).stdout.splitlines()
     assert len(markdown) == 4 and all(line.startswith("|") for line in markdown)
     assert "**" in markdown[2]  # the best value, in bold
 
 
-def test_globs_folders_and_the_rich_table(root):
+def test_globs_folders_and_the_rich_table(cli, root):
     folders = sorted(p for p in root.iterdir() if p.is_dir())
-    by_glob = json.loads(compare(f"{root}/*-cmp*", "--json").stdout)
+    by_glob = json.loads(cli("compare", f"{root}/*-cmp*", "--json", code=0).stdout)
     assert sorted(r["run"] for r in by_glob["runs"]) == [p.name for p in folders]
-    once = json.loads(compare(folders[0], folders[0], root, "--json").stdout)
+    once = json.loads(cli("compare", folders[0], folders[0], root, "--json", code=0).stdout)
     assert len(once["runs"]) == 2  # a run named twice is compared once
-    table = compare(root, "--only-changed", "--sort-by", "test.accuracy").stdout
+    table = cli("compare", root, "--only-changed", "--sort-by", "test.accuracy", code=0).stdout
     assert "lr" in table and folders[0].name in table and "hidden (--all shows them)" in table
 
 
-def test_plot_overlays_the_cost_curves(root, tmp_path):
+def test_plot_overlays_the_cost_curves(cli, root, tmp_path):
     target = tmp_path / "overlay.png"
-    result = compare(root, "--only-changed", "--plot", target, "--json")
+    result = cli("compare", root, "--only-changed", "--plot", target, "--json", code=0)
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     json.loads(result.stdout)  # the plot message went to stderr
 
 
-def test_not_a_run_is_a_clear_error(tmp_path):
+def test_not_a_run_is_a_clear_error(cli, tmp_path):
     (tmp_path / "empty").mkdir()
     for target in (tmp_path / "empty", tmp_path / "missing", f"{tmp_path}/nothing*"):
-        result = runner.invoke(app, ["compare", str(target)])
+        result = cli("compare", target)
         assert result.exit_code == 2 and "Traceback" not in result.output
 
 
@@ -108,7 +100,7 @@ def test_flatten_and_short_names():
     }
 
 
-def test_an_unwritable_plot_is_a_clear_error(root, tmp_path):
-    result = runner.invoke(app, ["compare", str(root), "--plot", str(tmp_path / "missing" / "cost.png")])
+def test_an_unwritable_plot_is_a_clear_error(cli, root, tmp_path):
+    result = cli("compare", root, "--plot", tmp_path / "missing" / "cost.png")
     assert result.exit_code == 2, result.output
     assert "cannot write" in result.stderr and "Traceback" not in result.output

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
 from dltrain import api
-from dltrain.cli import app
 from dltrain.formatting import number
 
 BASE = {
@@ -49,16 +47,6 @@ def runs(tmp_path_factory):
     return made
 
 
-def table(paths, columns: int, *extra) -> str:
-    result = CliRunner().invoke(app, ["compare", *map(str, paths), *extra], env={"COLUMNS": str(columns)})
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def doc(paths) -> dict:
-    return json.loads(CliRunner().invoke(app, ["compare", *map(str, paths), "--json"]).stdout)
-
-
 def assert_fits(text: str, columns: int) -> None:
     assert text.strip()
     assert max(len(line.rstrip()) for line in text.splitlines()) <= columns, text
@@ -70,20 +58,20 @@ def shows(text: str, *values: str) -> None:
 
 
 @pytest.mark.parametrize("columns", [80, 120])
-def test_two_runs_of_one_config(runs, columns):
-    text = table(runs["same"], columns)
+def test_two_runs_of_one_config(cli, runs, columns):
+    text = cli("compare", *runs["same"], env={"COLUMNS": str(columns)}, code=0).stdout
     assert_fits(text, columns)
-    d = doc(runs["same"])
+    d = cli("compare", *runs["same"], "--json").json
     assert d["changed_keys"] == [] and d["hidden_keys"] > 20
     shows(text, "test.accuracy", number(d["runs"][0]["test.accuracy"]), "identical", f"{d['hidden_keys']} config keys")
     assert "seed" not in text and "None" not in text  # no config column at all when nothing differs
 
 
 @pytest.mark.parametrize("columns", [80, 120])
-def test_runs_differing_in_one_key(runs, columns):
-    text = table(runs["one"], columns)
+def test_runs_differing_in_one_key(cli, runs, columns):
+    text = cli("compare", *runs["one"], env={"COLUMNS": str(columns)}, code=0).stdout
     assert_fits(text, columns)
-    d = doc(runs["one"])
+    d = cli("compare", *runs["one"], "--json").json
     assert d["changed_keys"] == ["training.optimizer.lr"]  # --json: the full path
     shows(text, "lr", "0.1", "0.01", *(number(r["test.accuracy"]) for r in d["runs"]))
     assert "training.optimizer.lr" not in text  # the table: the short name
@@ -92,23 +80,23 @@ def test_runs_differing_in_one_key(runs, columns):
 
 
 @pytest.mark.parametrize("columns", [80, 120])
-def test_runs_differing_in_eight_keys(runs, columns):
-    text = table(runs["eight"], columns)
+def test_runs_differing_in_eight_keys(cli, runs, columns):
+    text = cli("compare", *runs["eight"], env={"COLUMNS": str(columns)}, code=0).stdout
     assert_fits(text, columns)
-    d = doc(runs["eight"])
+    d = cli("compare", *runs["eight"], "--json").json
     assert len(d["changed_keys"]) == 8 and "training.optimizer.lr" in d["changed_keys"]
     shows(text, "seed", "lr", "hidden", "activation", "batch_size", "epochs", "test_size", "scaling", "[16,8]")
     shows(text, "tanh", "standard", *(number(r["test.accuracy"]) for r in d["runs"]))
 
 
 @pytest.mark.parametrize("columns", [80, 120])
-def test_classification_and_regression_are_ranked_apart(runs, columns):
-    result = CliRunner().invoke(app, ["compare", *map(str, runs["mixed"])], env={"COLUMNS": str(columns)})
+def test_classification_and_regression_are_ranked_apart(cli, runs, columns):
+    result = cli("compare", *runs["mixed"], env={"COLUMNS": str(columns)})
     assert result.exit_code == 0
     assert_fits(result.stdout, columns)
     assert "2 kinds" in result.stderr and "ranked on its own" in " ".join(result.stderr.split())
     shows(result.stdout, "classification on digits", "regression on sqrt_mean", "test.accuracy", "test.loss")
-    d = doc(runs["mixed"])
+    d = cli("compare", *runs["mixed"], "--json").json
     assert [(g["task"], len(g["runs"])) for g in d["groups"]] == [("classification", 2), ("regression", 1)]
     assert d["best"] is None  # no single best across kinds
 
@@ -130,16 +118,16 @@ def test_no_column_is_empty(runs):
     Console()  # Rich imported as the CLI does
 
 
-def test_one_run_shows_its_summary(runs):
-    result = CliRunner().invoke(app, ["compare", str(runs["same"][0])], env={"COLUMNS": "80"})
+def test_one_run_shows_its_summary(cli, runs):
+    result = cli("compare", runs["same"][0], env={"COLUMNS": "80"})
     assert result.exit_code == 0
     assert "two or more runs" in result.stderr
     d = json.loads((runs["same"][0] / "metrics.json").read_text())
     shows(result.stdout, "completed", number(d["test"]["accuracy"]))
 
 
-def test_piped_without_columns_keeps_one_line_per_row(runs, monkeypatch):
+def test_piped_without_columns_keeps_one_line_per_row(cli, runs, monkeypatch):
     monkeypatch.delenv("COLUMNS", raising=False)
-    text = CliRunner().invoke(app, ["compare", *map(str, runs["eight"])]).stdout
+    text = cli("compare", *runs["eight"]).stdout
     header = next(line for line in text.splitlines() if line.lstrip().startswith("#"))
     assert "seed" in header and "scaling" in header and "train.loss" in header  # all in one wide table

@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
-
-from dltrain.cli import app
 
 GOOD = """\
 name: errs
@@ -20,14 +17,6 @@ dataset: {name: or_gate}
 model: {type: mlp, hidden: [4], activation: relu}
 training: {optimizer: {name: adam, lr: 0.01}, epochs: 3, batch_size: 2}
 """
-
-
-def invoke(*args) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr with whitespace runs collapsed so wrapped lines read as one)."""
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result.exit_code, result.stdout, " ".join(result.stderr.split())
 
 
 @pytest.fixture
@@ -178,67 +167,65 @@ CASES = [
 
 
 @pytest.mark.parametrize("text, overrides, fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_config_error_exits_2_with_a_message(config, text, overrides, fragments):
+def test_config_error_exits_2_with_a_message(cli, config, text, overrides, fragments):
     path = config(text)
     sets = [arg for value in overrides for arg in ("--set", value)]
-    code, stdout, message = invoke("run", path, "--dry-run", *sets)
-    assert code == 2
-    assert message.startswith("error:")
+    result = cli("run", path, "--dry-run", *sets)
+    assert result.exit_code == 2
+    assert result.message.startswith("error:")
     for fragment in fragments:
-        assert fragment in message
-    assert stdout == ""  # nothing that looks like a resolved config
+        assert fragment in result.message
+    assert result.stdout == ""  # nothing that looks like a resolved config
 
 
-def test_the_same_errors_stop_a_real_run_before_any_run_folder(config, tmp_path):
+def test_the_same_errors_stop_a_real_run_before_any_run_folder(cli, config, tmp_path):
     runs = tmp_path / "runs"
-    code, _, message = invoke("run", config(GOOD.replace("hidden:", "hiden:")), "--runs-dir", runs)
-    assert code == 2 and "did you mean 'hidden'?" in message
+    result = cli("run", config(GOOD.replace("hidden:", "hiden:")), "--runs-dir", runs)
+    assert result.exit_code == 2 and "did you mean 'hidden'?" in result.message
     assert not runs.exists() or not any(runs.iterdir())
 
 
-def test_a_step_output_with_an_explicit_loss_is_a_config_error(config, tmp_path):
+def test_a_step_output_with_an_explicit_loss_is_a_config_error(cli, config, tmp_path):
     # Only found when the network is built, so it needs a real run, not --dry-run.
     text = GOOD.replace(
         "model: {type: mlp, hidden: [4], activation: relu}", "model: {type: perceptron, rule: rosenblatt}"
     )
     text = text.replace("training: {", "training: {loss: sse, ")
     runs = tmp_path / "runs"
-    code, _, message = invoke("run", config(text), "--runs-dir", runs)
-    assert code == 2
-    assert "model" in message and "step output" in message and "training.loss" in message
+    result = cli("run", config(text), "--runs-dir", runs)
+    assert result.exit_code == 2
+    assert "model" in result.message and "step output" in result.message and "training.loss" in result.message
     assert not runs.exists() or not any(runs.iterdir())
 
 
-def test_missing_config_file(tmp_path):
+def test_missing_config_file(cli, tmp_path):
     missing = tmp_path / "nope.yaml"
-    code, stdout, message = invoke("run", missing, "--dry-run")
-    assert code == 2
-    assert "nope.yaml does not exist" in message
+    result = cli("run", missing, "--dry-run")
+    assert result.exit_code == 2
+    assert "nope.yaml does not exist" in result.message
 
 
-def test_bad_flag_value_names_the_key(config):
-    code, _, message = invoke("run", config(), "--dry-run", "--name", "bad name")
-    assert code == 2
-    assert "name:" in message and "(got 'bad name')" in message
+def test_bad_flag_value_names_the_key(cli, config):
+    result = cli("run", config(), "--dry-run", "--name", "bad name")
+    assert result.exit_code == 2
+    assert "name:" in result.message and "(got 'bad name')" in result.message
 
 
-def test_json_run_error_document(config, tmp_path):
-    code, stdout, _ = invoke(
-        "run", config(GOOD.replace("lr: 0.01", "lr: -1")), "--runs-dir", tmp_path / "runs", "--json"
-    )
-    assert code == 2
-    doc = json.loads(stdout)
+def test_json_run_error_document(cli, config, tmp_path):
+    result = cli("run", config(GOOD.replace("lr: 0.01", "lr: -1")), "--runs-dir", tmp_path / "runs", "--json")
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
     assert doc["status"] == "error" and "training.optimizer.lr" in doc["error"]
 
 
 # --- --dry-run -----------------------------------------------------------------------------
 
 
-def test_dry_run_prints_the_resolved_config_with_defaults(config, tmp_path):
+def test_dry_run_prints_the_resolved_config_with_defaults(cli, config, tmp_path):
     runs = tmp_path / "runs"
-    code, stdout, message = invoke("run", config(), "--dry-run", "--runs-dir", runs)
-    assert code == 0 and message == ""
-    resolved = yaml.safe_load(stdout)
+    result = cli("run", config(), "--dry-run", "--runs-dir", runs)
+    assert result.exit_code == 0 and result.message == ""
+    resolved = yaml.safe_load(result.stdout)
     assert resolved["model"]["hidden"] == [4]  # from the file
     # defaults the file does not mention
     assert resolved["training"]["dtype"] == "float64"
@@ -249,8 +236,8 @@ def test_dry_run_prints_the_resolved_config_with_defaults(config, tmp_path):
     assert not runs.exists()  # a dry run trains nothing and writes nothing
 
 
-def test_dry_run_shows_set_overrides_and_flags(config):
-    code, stdout, _ = invoke(
+def test_dry_run_shows_set_overrides_and_flags(cli, config):
+    result = cli(
         "run",
         config(),
         "--dry-run",
@@ -261,26 +248,26 @@ def test_dry_run_shows_set_overrides_and_flags(config):
         "--seed",
         "9",
     )
-    assert code == 0
-    resolved = yaml.safe_load(stdout)
+    assert result.exit_code == 0
+    resolved = yaml.safe_load(result.stdout)
     assert resolved["model"]["hidden"] == [64, 32]
     assert resolved["training"]["optimizer"]["lr"] == 0.5
     assert resolved["seed"] == 9
 
 
-def test_dry_run_json_is_one_document(config):
-    code, stdout, _ = invoke("run", config(), "--dry-run", "--json", "--set", "model.hidden=[8]")
-    assert code == 0
-    assert json.loads(stdout)["model"]["hidden"] == [8]
+def test_dry_run_json_is_one_document(cli, config):
+    result = cli("run", config(), "--dry-run", "--json", "--set", "model.hidden=[8]")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["model"]["hidden"] == [8]
 
 
-def test_resolved_config_validates_again(config, tmp_path):
+def test_resolved_config_validates_again(cli, config, tmp_path):
     # What --dry-run prints (and a run saves as config.yaml) is itself a valid config.
-    code, stdout, _ = invoke("run", config(), "--dry-run")
+    first = cli("run", config(), "--dry-run")
     again = tmp_path / "again.yaml"
-    again.write_text(stdout)
-    code2, stdout2, _ = invoke("run", again, "--dry-run")
-    assert (code, code2) == (0, 0) and stdout2 == stdout
+    again.write_text(first.stdout)
+    second = cli("run", again, "--dry-run")
+    assert (first.exit_code, second.exit_code) == (0, 0) and second.stdout == first.stdout
 
 
 def test_bce_needs_a_sigmoid_output(cli, tmp_path):

@@ -22,9 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from dltrain.cli.datasets import app as datasets_app
 from dltrain.data import mnist, sign_digits, sign_photos
 from dltrain.data.download import fetch_file
 from dltrain.data.mnist import Mnist
@@ -371,23 +369,22 @@ def test_sign_digits_archive_cut_mid_transfer(tmp_path, archive_server):
 # ---------------------------------------------------------------- `dltrain datasets`
 
 
-def test_cli_lists_and_fetches(tmp_path, tiny_mnist, archive_server, photos):
-    runner = CliRunner()
-    listed = runner.invoke(datasets_app, ["--data-dir", str(tmp_path), "--json"])
+def test_cli_lists_and_fetches(cli, tmp_path, tiny_mnist, archive_server, photos):
+    listed = cli("datasets", "--data-dir", tmp_path, "--json")
     assert listed.exit_code == 0 and '"available": false' in listed.output
-    assert runner.invoke(datasets_app, ["fetch", "mnist", "--data-dir", str(tmp_path)]).exit_code == 0
+    assert cli("datasets", "fetch", "mnist", "--data-dir", tmp_path).exit_code == 0
     (tmp_path / "photos.zip").write_bytes(zipped(photos))
     zip_path = str(tmp_path / "photos.zip")
-    built = runner.invoke(datasets_app, ["fetch", "sign_digits", "--data-dir", str(tmp_path), "--from", zip_path])
+    built = cli("datasets", "fetch", "sign_digits", "--data-dir", tmp_path, "--from", zip_path)
     assert built.exit_code == 0, built.output
     assert archive_server.requests.count("/archive.zip") == 0  # built from the local zip
-    table = runner.invoke(datasets_app, ["--data-dir", str(tmp_path)])
+    table = cli("datasets", "--data-dir", tmp_path)
     assert table.exit_code == 0 and "no (downloaded" not in table.output
 
 
-def test_cli_fetch_offline_exits_2_with_a_message(tmp_path):
-    result = CliRunner().invoke(datasets_app, ["fetch", "mnist", "--data-dir", str(tmp_path)])
+def test_cli_fetch_offline_exits_2_with_a_message(cli, tmp_path):
+    result = cli("datasets", "fetch", "mnist", "--data-dir", tmp_path)
     assert result.exit_code == 2
     assert "Could not download" in result.output and "Traceback" not in result.output
-    unknown = CliRunner().invoke(datasets_app, ["fetch", "cifar", "--data-dir", str(tmp_path)])
+    unknown = cli("datasets", "fetch", "cifar", "--data-dir", tmp_path)
     assert unknown.exit_code == 2 and "not a known dataset" in unknown.output

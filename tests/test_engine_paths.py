@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dltrain.errors import ConfigError
-from dltrain.nn import fast
+from dltrain.nn import fast, network
 from dltrain.nn.fast.network import FastNetwork
 from dltrain.nn.fast.optimizers import AdamStep as FastAdamStep
 from dltrain.nn.network import Dense, Network
@@ -190,6 +190,24 @@ def test_fast_network_equals_reference_bit_for_bit(hidden, output, loss, n_out, 
         assert fast_net.loss_value(x, y)[0] == ref.loss_value(x, y)[0] == ref_loss
         for p, g in zip(ref.params + fast_net.params, ref.grads + fast_net.grads):
             p -= 0.1 * g  # move on, so that the next batch meets other weights
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("hidden, output, loss, n_out", PAIRINGS, ids=["-".join(map(str, p)) for p in PAIRINGS])
+def test_evaluation_a_few_rows_at_a_time_is_the_same_in_both_engines(monkeypatch, hidden, output, loss, n_out, dtype):
+    """Splits larger than a chunk (3 rows here) are evaluated chunk by chunk, with the same bits in both engines."""
+    monkeypatch.setattr(network, "EVAL_BYTES", 3 * 4 * np.dtype(dtype).itemsize)  # 3 rows of the 4-wide layer
+    ref, fast_net = twin_networks(hidden, output, loss, n_out, dtype, seed=1)
+    assert fast_net.predict(np.empty((0, 5), dtype)).shape == ref.predict(np.empty((0, 5), dtype)).shape == (0, n_out)
+    for seed, n in enumerate((7, 1, 64, 301)):
+        x, y = batch(n, n_out, loss, dtype, seed)
+        assert bits(fast_net.predict(x)) == bits(ref.predict(x))
+        got, ref_value = fast_net.loss_value(x, y), ref.loss_value(x, y)
+        assert np.float64(got[0]).tobytes() == np.float64(ref_value[0]).tobytes()
+        assert bits(got[1]) == bits(ref_value[1]) and got[1].shape == (n, n_out)
+        # each row's outputs are those of the layers applied to that row's chunk
+        expected = [ref.layers[1].forward(ref.layers[0].forward(x[lo : lo + 3])[1])[1] for lo in range(0, n, 3)]
+        assert bits(got[1]) == bits(np.concatenate(expected))
 
 
 # --- whole training runs of every model family ----------------------------------------------

@@ -7,12 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from dltrain import api
-from dltrain.cli import app
 
-runner = CliRunner()
 PNG = b"\x89PNG\r\n\x1a\n"
 
 MLP_DIGITS = {
@@ -57,26 +54,20 @@ def runs(tmp_path_factory):
     return {cfg["name"]: api.run(cfg, runs_dir=root).path for cfg in (MLP_DIGITS, LOGREG_F32, SQRT_MEAN)}
 
 
-def eval_json(*args):
-    result = runner.invoke(app, ["eval", *map(str, args), "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
 @pytest.mark.parametrize("name", ["eval-mlp", "eval-logreg", "eval-sqrt"])
-def test_eval_reproduces_metrics_json_exactly(runs, name):
+def test_eval_reproduces_metrics_json_exactly(cli, runs, name):
     saved = json.loads((runs[name] / "metrics.json").read_text())
     saved.pop("baseline", None)
-    report = eval_json(runs[name])
+    report = cli("eval", runs[name], "--json", code=0).json
     # == on floats parsed from JSON: every digit of every metric, for float64 and float32 runs
     assert report["metrics"] == saved
     assert json.dumps(report["metrics"]) == json.dumps(saved)
 
 
-def test_classifier_details_and_confusion_matrix(runs):
+def test_classifier_details_and_confusion_matrix(cli, runs):
     path = runs["eval-mlp"]
     (path / "confusion_matrix.png").unlink(missing_ok=True)
-    report = eval_json(path, "--split", "test")
+    report = cli("eval", path, "--split", "test", "--json", code=0).json
     assert list(report["metrics"]) == ["test"]
     details = report["details"]["test"]
     assert set(details["per_class"]) == {"3", "5", "8"}  # the real digits, not indices 0..2
@@ -87,72 +78,74 @@ def test_classifier_details_and_confusion_matrix(runs):
     assert (path / "confusion_matrix.png").read_bytes()[:8] == PNG
 
 
-def test_eval_draws_a_confusion_matrix_once(runs, tmp_path, monkeypatch):
+def test_eval_draws_a_confusion_matrix_once(cli, runs, tmp_path, monkeypatch):
     """The run drew confusion_matrix.png of its last split: eval of that split keeps the file;
     another split is another picture, drawn once too."""
     from dltrain.plots import samples
 
     copy = shutil.copytree(runs["eval-mlp"], tmp_path / "once")
     drawn = copy / "confusion_matrix.png"
-    eval_json(copy, "--split", "test")  # as the run drew it (or an earlier test redrew it)
+    cli("eval", copy, "--split", "test", "--json", code=0)  # as the run drew it (or an earlier test redrew it)
     before = drawn.read_bytes()
     titles = []
     real = samples.confusion_figure
     monkeypatch.setattr(samples, "confusion_figure", lambda *args: titles.append(args[2]) or real(*args))
-    assert eval_json(copy)["plots"] == [str(drawn)]  # all splits: the last one is test
+    assert cli("eval", copy, "--json", code=0).json["plots"] == [str(drawn)]  # all splits: the last one is test
     assert titles == [] and drawn.read_bytes() == before
-    eval_json(copy, "--split", "train")
+    cli("eval", copy, "--split", "train", "--json", code=0)
     assert titles == ["eval-mlp: train split"] and drawn.read_bytes() != before
-    eval_json(copy, "--split", "train")
+    cli("eval", copy, "--split", "train", "--json", code=0)
     assert titles == ["eval-mlp: train split"]  # kept this time
 
 
-def test_regression_details_and_plot(runs):
+def test_regression_details_and_plot(cli, runs):
     path = runs["eval-sqrt"]
-    report = eval_json(path, "--split", "test")
+    report = cli("eval", path, "--split", "test", "--json", code=0).json
     assert set(report["details"]["test"]) == {"n", "mse", "mae", "r2"}
     assert report["details"]["test"]["mse"] == report["metrics"]["test"]["mse"]
     assert (path / "predictions.png").read_bytes()[:8] == PNG and not (path / "predicted_vs_actual.png").exists()
 
 
-def test_eval_runs_one_forward_pass_per_split(runs, monkeypatch):
+def test_eval_runs_one_forward_pass_per_split(cli, runs, monkeypatch):
     from dltrain.nn.network import Network
 
     calls = []
     real = Network.loss_value
     monkeypatch.setattr(Network, "loss_value", lambda self, X, y: calls.append(len(X)) or real(self, X, y))
     monkeypatch.setattr(Network, "predict", lambda self, X: pytest.fail("a second forward pass"))
-    report = eval_json(runs["eval-mlp"])
+    report = cli("eval", runs["eval-mlp"], "--json", code=0).json
     assert len(calls) == len(report["metrics"]) == 3  # train, val, test: one pass each
 
 
-def test_an_unwritable_plot_is_a_warning_not_an_error(runs, tmp_path):
+def test_an_unwritable_plot_is_a_warning_not_an_error(cli, runs, tmp_path):
     # bug B3: the plot writer raises RunFolderError, which eval's `except OSError` let through
     copy = shutil.copytree(runs["eval-mlp"], tmp_path / "copy")
     (copy / "confusion_matrix.png").unlink(missing_ok=True)
     (copy / "confusion_matrix.png").mkdir()  # os.replace cannot put a file there
-    result = runner.invoke(app, ["eval", str(copy), "--split", "test"])
+    result = cli("eval", copy, "--split", "test")
     assert result.exit_code == 0, result.output
     assert "warning:" in result.stdout and "confusion_matrix.png" in result.stdout
-    report = eval_json(copy, "--split", "test")
+    report = cli("eval", copy, "--split", "test", "--json", code=0).json
     assert report["plots"] == [] and "no plot written" in report["warnings"][0]
 
 
-def test_eval_shows_the_recorded_baseline(runs):
-    report = eval_json(runs["eval-logreg"])
+def test_eval_shows_the_recorded_baseline(cli, runs):
+    report = cli("eval", runs["eval-logreg"], "--json", code=0).json
     assert report["baseline"]["model"].startswith("LogisticRegression(")
-    table = runner.invoke(app, ["eval", str(runs["eval-logreg"])])
+    table = cli("eval", runs["eval-logreg"])
     assert table.exit_code == 0 and "sklearn test" in table.stdout
 
 
-def test_eval_set_changes_the_dataset_only(runs):
+def test_eval_set_changes_the_dataset_only(cli, runs):
     saved = json.loads((runs["eval-mlp"] / "meta.json").read_text())["split_sizes"]
-    report = eval_json(runs["eval-mlp"], "--set", "dataset.test_size=0.5", "--split", "test", "--resplit")
+    report = cli(
+        "eval", runs["eval-mlp"], "--set", "dataset.test_size=0.5", "--split", "test", "--resplit", "--json", code=0
+    ).json
     assert report["details"]["test"]["n"] > saved["test"]
     assert "not held-out" in report["warnings"][0]
-    bad = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", "training.epochs=3"])
+    bad = cli("eval", runs["eval-mlp"], "--set", "training.epochs=3")
     assert bad.exit_code == 2 and "dataset only" in bad.stderr
-    other_classes = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", "dataset.classes=[1, 2, 3]"])
+    other_classes = cli("eval", runs["eval-mlp"], "--set", "dataset.classes=[1, 2, 3]")
     assert other_classes.exit_code == 2 and "trained on [3, 5, 8]" in other_classes.stderr
 
 
@@ -166,33 +159,35 @@ def test_eval_set_changes_the_dataset_only(runs):
         ("dataset.scaling=standard", "dataset.scaling"),
     ],
 )
-def test_eval_refuses_a_resplit_without_the_flag(runs, override, key):
+def test_eval_refuses_a_resplit_without_the_flag(cli, runs, override, key):
     """Training rows would enter 'test' and the accuracy would rise without a word."""
-    refused = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", override])
+    refused = cli("eval", runs["eval-mlp"], "--set", override)
     assert refused.exit_code == 2
     assert f"eval --set {key}:" in refused.stderr and "--resplit" in refused.stderr
     assert "Traceback" not in refused.output
-    allowed = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", override, "--resplit"])
+    allowed = cli("eval", runs["eval-mlp"], "--set", override, "--resplit")
     assert allowed.exit_code == 0, allowed.output
     assert f"warning: --resplit ({key})" in allowed.stdout and "not held-out" in allowed.stdout
 
 
-def test_eval_set_of_a_key_that_keeps_the_split_needs_no_flag(runs):
-    same = runner.invoke(app, ["eval", str(runs["eval-mlp"]), "--set", "dataset.test_size=0.25", "--json"])
+def test_eval_set_of_a_key_that_keeps_the_split_needs_no_flag(cli, runs):
+    same = cli("eval", runs["eval-mlp"], "--set", "dataset.test_size=0.25", "--json")
     assert same.exit_code == 0, same.output  # the value it was trained with: nothing changes
     assert "warnings" not in json.loads(same.stdout)
 
 
-def test_eval_latest_and_a_missing_split(runs):
+def test_eval_latest_and_a_missing_split(cli, runs):
     root = runs["eval-sqrt"].parent
-    assert eval_json("latest", "--runs-dir", root)["run"] == str(runs["eval-sqrt"])  # trained last
-    result = runner.invoke(app, ["eval", str(runs["eval-sqrt"]), "--split", "val"])
+    assert cli("eval", "latest", "--runs-dir", root, "--json", code=0).json["run"] == str(
+        runs["eval-sqrt"]
+    )  # trained last
+    result = cli("eval", runs["eval-sqrt"], "--split", "val")
     assert result.exit_code == 2 and "no val split" in result.stderr
 
 
-def test_eval_split_choices_in_help_and_checked(runs):
-    assert "<train|val|test|all>" in runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "200"}).stdout
-    result = runner.invoke(app, ["eval", str(runs["eval-sqrt"]), "--split", "tset"])
+def test_eval_split_choices_in_help_and_checked(cli, runs):
+    assert "<train|val|test|all>" in cli("eval", "--help", env={"COLUMNS": "200"}).stdout
+    result = cli("eval", runs["eval-sqrt"], "--split", "tset")
     assert result.exit_code == 2 and "'tset' is not one of" in result.output
 
 
@@ -216,18 +211,18 @@ def _resave_weights(folder, **replaced):
         ),
     ],
 )
-def test_half_written_run_folder_is_a_clear_error(runs, tmp_path, damage, message):
+def test_half_written_run_folder_is_a_clear_error(cli, runs, tmp_path, damage, message):
     copy = shutil.copytree(runs["eval-mlp"], tmp_path / "copy")
     damage(copy)
-    result = runner.invoke(app, ["eval", str(copy)])
+    result = cli("eval", copy)
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.stderr.split())  # Rich wraps long lines
     assert "Traceback" not in result.output
 
 
-def test_missing_run_folder(tmp_path):
-    result = runner.invoke(app, ["eval", str(tmp_path / "nope"), "--json"])
+def test_missing_run_folder(cli, tmp_path):
+    result = cli("eval", tmp_path / "nope", "--json")
     assert result.exit_code == 2 and "no run folder" in result.stderr
     assert json.loads(result.stdout)["status"] == "error"
-    empty = runner.invoke(app, ["eval", "latest", "--runs-dir", str(tmp_path)])
+    empty = cli("eval", "latest", "--runs-dir", tmp_path)
     assert empty.exit_code == 2 and "no run folders" in empty.stderr

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CONFIGS, REPO
+from conftest import CONFIGS, spawn
 
 from dltrain import api
 from dltrain.errors import Interrupted
@@ -52,18 +50,7 @@ def test_an_unexpected_error_fails_the_run_cleanly(cli, runs_dir, monkeypatch):
 
 def test_training_goes_on_when_the_reader_of_stderr_goes_away(tmp_path):
     # `dltrain run ... 2>&1 >/dev/null | head -2`: the pipe closes after two progress lines.
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "dltrain",
-        "run",
-        str(CONFIGS / "quickstart.yaml"),
-        "--quiet",
-        "--runs-dir",
-        str(tmp_path),
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = spawn("run", CONFIGS / "quickstart.yaml", "--quiet", "--runs-dir", tmp_path, stdout=subprocess.DEVNULL)
     for _ in range(2):
         proc.stderr.readline()
     proc.stderr.close()

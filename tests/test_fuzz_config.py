@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from conftest import invoke
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from dltrain.cli import app
 from dltrain.config.loader import validate
 from dltrain.errors import ConfigError
 
@@ -195,11 +194,10 @@ def render(doc, data) -> bytes:
     return encoded + b"\xff\xfe\x00" if damage == "binary" else encoded
 
 
-def run_cli(config_bytes: bytes):
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "fuzz.yaml"
-        config.write_bytes(config_bytes)
-        return CliRunner().invoke(app, ["run", str(config), "--runs-dir", str(Path(tmp) / "runs"), "--quiet", "--json"])
+def write(folder: Path, text: bytes) -> Path:
+    path = folder / "fuzz.yaml"
+    path.write_bytes(text)
+    return path
 
 
 @settings(
@@ -216,11 +214,11 @@ def test_fuzzed_configs_end_with_a_documented_exit_code(data):
         if not isinstance(doc, dict):
             break
     text = render(doc, data)
-    result = run_cli(affordable(text))
+    note(f"config: {doc!r}")  # shown with the failing example, whatever the command raises
+    with tempfile.TemporaryDirectory() as tmp:  # hypothesis runs many examples in one test: no tmp_path
+        config = write(Path(tmp), affordable(text))
+        result = invoke("run", config, "--runs-dir", Path(tmp) / "runs", "--quiet", "--json")
 
-    assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"{type(result.exception).__name__}: {result.exception}\nconfig: {doc!r}"
-    )
     assert result.exit_code in (0, 1, 2), (result.exit_code, result.output)
     assert "Traceback" not in result.output
     report = json.loads(result.stdout)  # exactly one JSON document
@@ -231,11 +229,13 @@ def test_fuzzed_configs_end_with_a_documented_exit_code(data):
         )
 
 
-def test_out_of_memory_is_a_clear_error(tmp_path):
+def test_out_of_memory_is_a_clear_error(cli, tmp_path):
     """A model too big to allocate says so; it is not a traceback."""
     doc = copy.deepcopy(BASES[3])
     doc["model"]["hidden"] = [10**12]
-    result = run_cli(yaml.safe_dump(doc).encode())
+    result = cli(
+        "run", write(tmp_path, yaml.safe_dump(doc).encode()), "--runs-dir", tmp_path / "runs", "--quiet", "--json"
+    )
     assert result.exit_code == 2, result.output
     assert "not enough memory" in result.output and "Traceback" not in result.output
 
@@ -258,7 +258,7 @@ FOUND = {
 
 
 @pytest.mark.parametrize("case", list(FOUND))
-def test_found_cases(case):
+def test_found_cases(cli, tmp_path, case):
     doc = {
         "name": "found",
         "dataset": {"name": "or_gate"},
@@ -266,7 +266,8 @@ def test_found_cases(case):
         "output": {"plots": False},
         **FOUND[case],
     }
-    result = run_cli(yaml.safe_dump(doc).encode())
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    result = cli(
+        "run", write(tmp_path, yaml.safe_dump(doc).encode()), "--runs-dir", tmp_path / "runs", "--quiet", "--json"
+    )
     assert result.exit_code in (1, 2) and "Traceback" not in result.output
     json.loads(result.stdout)

@@ -3,8 +3,6 @@ and a broken derivative is caught (exit 1) in the layer it breaks."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from conftest import real_data_dir
@@ -17,18 +15,13 @@ from dltrain.nn.network import Dense, Network
 REAL_DATA = {"logreg", "logreg_mnist", "mlp_mnist", "sign_digits_mlp"}
 
 
-def gradcheck_json(cli, *args):
-    result = cli("gradcheck", *args, "--json")
-    assert "Traceback" not in result.output
-    return result.exit_code, json.loads(result.stdout)
-
-
 @pytest.mark.parametrize("name", bundled_names())
 def test_every_bundled_config_passes(cli, name):
     if name in REAL_DATA and real_data_dir() is None:
         pytest.skip("real data directory (DLTRAIN_DATA_DIR or ../shared/data) not found")
     # --entries 200: big layers are sampled; every layer is still checked (about 1 s for mlp_mnist)
-    code, doc = gradcheck_json(cli, name, "--entries", "200")
+    result = cli("gradcheck", name, "--entries", "200", "--json")
+    code, doc = result.exit_code, result.json
     if name == "perceptron_rosenblatt":  # the error-driven rule differentiates nothing
         assert (code, doc["status"], doc["layers"]) == (0, "not applicable", [])
         return
@@ -51,7 +44,8 @@ def test_a_broken_activation_derivative_fails_in_its_layer(cli, monkeypatch):
     """The textbook relu' (dltrain/nn/activations.py) broken: the reference engine's hidden layer fails."""
     relu = ACTIVATIONS["relu"]
     monkeypatch.setitem(ACTIVATIONS, "relu", Activation(relu.forward, _halved_relu_derivative))
-    code, doc = gradcheck_json(cli, "quickstart")  # 64 -> 64 relu -> 10 softmax
+    result = cli("gradcheck", "quickstart", "--json")  # 64 -> 64 relu -> 10 softmax
+    code, doc = result.exit_code, result.json
     assert code == 1
     assert doc["status"] == "failed"
     assert failed_layers(doc) == [("reference", 0)]  # the output layer's gradient does not pass through relu'
@@ -66,7 +60,8 @@ def test_a_broken_fast_kernel_fails_in_the_fast_engine(cli, monkeypatch):
 
     forward, _ = kernels.ACTIVATION_KERNELS["relu"]
     monkeypatch.setitem(kernels.ACTIVATION_KERNELS, "relu", (forward, _halved_relu_derivative))
-    code, doc = gradcheck_json(cli, "quickstart")
+    result = cli("gradcheck", "quickstart", "--json")
+    code, doc = result.exit_code, result.json
     assert (code, failed_layers(doc)) == (1, [("fast", 0)])
 
 

@@ -7,9 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from dltrain.cli import app
+from conftest import CliResult
 
 BASE = "name: t\ndataset: {name: or_gate}\n"
 BOMB = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
@@ -17,12 +15,10 @@ BOMB = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
 )
 
 
-def invoke(*args) -> tuple[int, str]:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
+def short(result: CliResult) -> CliResult:
+    """`result`, checked to say little: an error message names what it must not quote."""
     assert len(result.output) < 2000, "an error message quotes what it should only name"
-    return result.exit_code, " ".join(result.stderr.split())
+    return result
 
 
 @pytest.fixture
@@ -51,9 +47,9 @@ def config(tmp_path: Path):
         (BASE + "seed: [" + ", ".join(["x" * 50] * 2000) + "]\n", "seed: Input should be a valid integer"),
     ],
 )
-def test_hostile_config_files_are_refused(config, text, reason):
-    code, message = invoke("run", config(text), "--dry-run")
-    assert code == 2 and reason in message, message
+def test_hostile_config_files_are_refused(cli, config, text, reason):
+    result = short(cli("run", config(text), "--dry-run"))
+    assert result.exit_code == 2 and reason in result.message, result.message
 
 
 @pytest.mark.parametrize(
@@ -66,9 +62,9 @@ def test_hostile_config_files_are_refused(config, text, reason):
         ("training.optimizer={name: gd, lr: true}", "training.optimizer.lr: Input should be a valid number"),
     ],
 )
-def test_hostile_set_values_are_refused(config, assignment, reason):
-    code, message = invoke("run", config(BASE), "--set", assignment, "--dry-run")
-    assert code == 2 and reason in message, message
+def test_hostile_set_values_are_refused(cli, config, assignment, reason):
+    result = short(cli("run", config(BASE), "--set", assignment, "--dry-run"))
+    assert result.exit_code == 2 and reason in result.message, result.message
 
 
 @pytest.mark.parametrize(
@@ -78,22 +74,22 @@ def test_hostile_set_values_are_refused(config, assignment, reason):
         ("seed=" + "9" * 5000, "too large"),
     ],
 )
-def test_hostile_grid_values_are_refused(config, option, reason, tmp_path):
-    code, message = invoke("sweep", config(BASE), "--grid", option, "--runs-dir", tmp_path / "runs")
-    assert code == 2 and reason in message, message
+def test_hostile_grid_values_are_refused(cli, config, option, reason, tmp_path):
+    result = short(cli("sweep", config(BASE), "--grid", option, "--runs-dir", tmp_path / "runs"))
+    assert result.exit_code == 2 and reason in result.message, result.message
 
 
-def test_a_grid_too_large_to_run_is_refused_before_it_is_built(config, tmp_path):
+def test_a_grid_too_large_to_run_is_refused_before_it_is_built(cli, config, tmp_path):
     values = ",".join(str(i) for i in range(1000))
-    code, message = invoke(
+    result = short(cli(
         "sweep", config(BASE), "--grid", f"seed={values}", "--grid", f"training.epochs={values}",
         "--grid", f"split_seed={values}", "--runs-dir", tmp_path / "runs",
-    )  # fmt: skip
-    assert code == 2 and "1000 x 1000 x 1000 = 1,000,000,000 points" in message, message
+    ))  # fmt: skip
+    assert result.exit_code == 2 and "1000 x 1000 x 1000 = 1,000,000,000 points" in result.message, result.message
     assert not (tmp_path / "runs").exists()
 
 
-def test_config_paths_that_are_not_regular_files_are_refused(tmp_path):
+def test_config_paths_that_are_not_regular_files_are_refused(cli, tmp_path):
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)
     zero = tmp_path / "zero.yaml"
@@ -109,22 +105,22 @@ def test_config_paths_that_are_not_regular_files_are_refused(tmp_path):
         (big, "is too large"),
         (latin, "is not UTF-8 text"),
     ]:
-        code, message = invoke("run", path, "--dry-run")
-        assert code == 2 and reason in message, message
+        result = short(cli("run", path, "--dry-run"))
+        assert result.exit_code == 2 and reason in result.message, result.message
 
 
-def test_a_config_with_a_byte_order_mark_reads(tmp_path):
+def test_a_config_with_a_byte_order_mark_reads(cli, tmp_path):
     path = tmp_path / "bom.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
-    assert invoke("run", path, "--dry-run")[0] == 0
+    assert short(cli("run", path, "--dry-run")).exit_code == 0
 
 
-def test_anchors_and_merge_keys_still_work(config):
+def test_anchors_and_merge_keys_still_work(cli, config):
     text = BASE + "opt: &opt {name: adam, lr: 0.1}\ntraining: {optimizer: {<<: *opt, lr: 0.2}, epochs: 2}\n"
-    code, message = invoke("run", config(text), "--dry-run")
-    assert code == 2 and "opt: unknown key" in message  # the anchor's holder is an unknown key...
+    result = short(cli("run", config(text), "--dry-run"))
+    assert result.exit_code == 2 and "opt: unknown key" in result.message  # the anchor's holder is an unknown key...
     text = BASE + "training: {optimizer: &opt {name: adam, lr: 0.1}, epochs: 2}\nbaseline: null\n"
-    assert invoke("run", config(text), "--dry-run")[0] == 0  # ...an anchor alone is fine
+    assert short(cli("run", config(text), "--dry-run")).exit_code == 0  # ...an anchor alone is fine
 
 
 YAML_BOUNDS = [

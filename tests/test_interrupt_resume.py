@@ -21,19 +21,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from typer.testing import CliRunner
+from conftest import spawn
 
 from dltrain import api
-from dltrain.cli import app
 from dltrain.errors import ConfigError
 from dltrain.pipeline.experiment import Experiment, weights_of
 from dltrain.runs.folder import RunFolder
 from dltrain.runs.status import run_status
 from dltrain.train import checkpoint
 from dltrain.train.signals import ForcedExit, graceful_stop
-
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 # optimizer section, batch size: gd with momentum (velocity state, one batch per epoch),
 # sgd with shuffled mini-batches (RNG state), adam (moments and step count)
@@ -117,22 +113,6 @@ def assert_complete_files(folder: Path) -> None:
                 [archive[k] for k in archive.files]
 
 
-def spawn(*args: str) -> subprocess.Popen:
-    """A real `python -m dltrain ...` process, progress lines on stderr."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "dltrain", *map(str, args), "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-        cwd=ROOT,
-    )
-
-
-def start_run(cfg_path: Path, runs_dir: Path) -> subprocess.Popen:
-    return spawn("run", cfg_path, "--runs-dir", runs_dir)
-
-
 def wait_for_epoch(proc: subprocess.Popen, epoch: int) -> list[str]:
     """Read progress lines on stderr until `epoch` has been reported (log_every: 1)."""
     lines = []
@@ -157,9 +137,9 @@ def wait_for_epoch(proc: subprocess.Popen, epoch: int) -> list[str]:
         ("gd-nesterov", signal.SIGTERM, "both"),
     ],
 )
-def test_signal_stops_saves_and_resume_is_bit_identical(tmp_path, kind, sig, control):
+def test_signal_stops_saves_and_resume_is_bit_identical(cli, tmp_path, kind, sig, control):
     runs = tmp_path / "runs"
-    proc = start_run(write_config(tmp_path, config(kind, 10**6, **CONTROL[control])), runs)
+    proc = spawn("run", write_config(tmp_path, config(kind, 10**6, **CONTROL[control])), "--runs-dir", runs, "--quiet")
     wait_for_epoch(proc, 3)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
@@ -175,15 +155,15 @@ def test_signal_stops_saves_and_resume_is_bit_identical(tmp_path, kind, sig, con
     assert int(RunFolder(folder).read_npz("checkpoint.npz")["epoch"]) == done
     assert not list(folder.glob(".*"))  # no temporary files
 
-    result = CliRunner().invoke(app, ["resume", str(folder), "--epochs", str(done + 3), "--quiet", "--json"])
+    result = cli("resume", folder, "--epochs", done + 3, "--quiet", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["status"] == "completed"
     assert_same_run(folder, reference(tmp_path, kind, done + 3, control))
 
 
-def test_second_interrupt_exits_at_once_leaving_complete_files(tmp_path):
+def test_second_interrupt_exits_at_once_leaving_complete_files(cli, tmp_path):
     runs = tmp_path / "runs"
-    proc = start_run(write_config(tmp_path, config("sgd", 10**6, checkpoint_every=2)), runs)
+    proc = spawn("run", write_config(tmp_path, config("sgd", 10**6, checkpoint_every=2)), "--runs-dir", runs, "--quiet")
     wait_for_epoch(proc, 4)
     proc.send_signal(signal.SIGINT)
     for line in proc.stderr:  # the first was handled: saving has begun (or is already over)
@@ -199,7 +179,7 @@ def test_second_interrupt_exits_at_once_leaving_complete_files(tmp_path):
     assert meta["status"] == "interrupted"
     # whichever checkpoint survived, resuming from it reproduces the uninterrupted run
     target = meta["epochs_done"] + 2
-    assert CliRunner().invoke(app, ["resume", str(folder), "--epochs", str(target), "--quiet"]).exit_code == 0
+    assert cli("resume", folder, "--epochs", target, "--quiet").exit_code == 0
     assert_same_run(folder, reference(tmp_path, "sgd", target))
 
 
@@ -228,11 +208,11 @@ def test_second_interrupt_during_the_save_leaves_at_once(tmp_path, monkeypatch):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_sigkill_at_random_moments_leaves_complete_files_and_a_crashed_status(tmp_path):
+def test_sigkill_at_random_moments_leaves_complete_files_and_a_crashed_status(cli, tmp_path):
     rng = random.Random(6)
     runs = tmp_path / "runs"
     cfg = config("adam", 10**6, checkpoint_every=1)
-    proc = start_run(write_config(tmp_path, cfg), runs)
+    proc = spawn("run", write_config(tmp_path, cfg), "--runs-dir", runs, "--quiet")
     folder = None
     for attempt in range(3):  # kill the run, then kill each resumed session
         wait_for_epoch(
@@ -246,10 +226,10 @@ def test_sigkill_at_random_moments_leaves_complete_files_and_a_crashed_status(tm
         meta = json.loads((folder / "meta.json").read_text())
         assert run_status(meta) == "crashed", meta
         if attempt < 2:
-            proc = spawn("resume", folder)
+            proc = spawn("resume", folder, "--quiet")
 
     done = json.loads((folder / "meta.json").read_text())["epochs_done"]
-    result = CliRunner().invoke(app, ["resume", str(folder), "--epochs", str(done + 2), "--quiet"])
+    result = cli("resume", folder, "--epochs", done + 2, "--quiet")
     assert result.exit_code == 0, result.output
     assert not list(folder.glob(".*.tmp"))  # resume clears what killed writers left
     assert len(json.loads((folder / "meta.json").read_text())["resumed"]) == 3
@@ -316,16 +296,16 @@ def test_checkpoint_every_saves_at_multiples_and_at_the_end(tmp_path, monkeypatc
     assert saved == [2, 4, 5]
 
 
-def test_resume_of_a_completed_run_has_nothing_to_do(tmp_path):
+def test_resume_of_a_completed_run_has_nothing_to_do(cli, tmp_path):
     folder = api.run(config("sgd", 3), runs_dir=tmp_path / "runs").path
     files = {p.name: p.read_bytes() for p in folder.iterdir()}
     for args in ([], ["--epochs", "3"], ["--json"]):
-        result = CliRunner().invoke(app, ["resume", str(folder), *args])
+        result = cli("resume", folder, *args)
         assert result.exit_code == 0, result.output
         assert "nothing to do" in result.output and "--epochs M" in result.output
         assert {p.name: p.read_bytes() for p in folder.iterdir()} == files  # meta.json too, byte for byte
     assert json.loads(result.stdout)["note"].startswith("nothing to do")
-    more = CliRunner().invoke(app, ["resume", str(folder), "--epochs", "5", "--json"])
+    more = cli("resume", folder, "--epochs", "5", "--json")
     assert more.exit_code == 0, more.output
     assert json.loads(more.stdout)["epochs"] == 5 and "note" not in json.loads(more.stdout)
     assert_same_run(folder, reference(tmp_path, "sgd", 5))
@@ -339,10 +319,10 @@ def test_resume_without_checkpoint_starts_over(tmp_path):
     assert_same_run(path, reference(tmp_path, "adam", 3))
 
 
-def test_resume_refuses_a_run_that_is_still_running(tmp_path):
+def test_resume_refuses_a_run_that_is_still_running(cli, tmp_path):
     path = api.run(config("adam", 1), runs_dir=tmp_path).path
     RunFolder(path).update_meta(status="running", pid=os.getpid())
-    result = CliRunner().invoke(app, ["resume", str(path)])
+    result = cli("resume", path)
     assert result.exit_code == 2 and "still running" in result.output
 
 
@@ -352,33 +332,31 @@ def test_resume_with_fewer_epochs_than_done_is_an_error(tmp_path):
         api.resume(path, epochs=2)
 
 
-def test_resume_refuses_a_checkpoint_that_does_not_match_the_config(tmp_path):
+def test_resume_refuses_a_checkpoint_that_does_not_match_the_config(cli, tmp_path):
     path = api.run(config("adam", 2), runs_dir=tmp_path).path
     cfg = yaml.safe_load((path / "config.yaml").read_text())
     cfg["model"]["hidden"] = [8]
     (path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    result = CliRunner().invoke(app, ["resume", str(path), "--epochs", "3"])
+    result = cli("resume", path, "--epochs", "3")
     assert result.exit_code == 2 and "does not match" in result.output
 
 
-def test_resume_of_something_that_is_not_a_run_folder(tmp_path):
-    result = CliRunner().invoke(app, ["resume", str(tmp_path)])
+def test_resume_of_something_that_is_not_a_run_folder(cli, tmp_path):
+    result = cli("resume", tmp_path)
     assert result.exit_code == 2 and "not a complete run folder" in result.output
 
 
 # --- divergence ---------------------------------------------------------------------------
 
 
-def test_divergence_fails_with_epoch_last_loss_and_hint_keeping_history(tmp_path):
+def test_divergence_fails_with_epoch_last_loss_and_hint_keeping_history(cli, tmp_path):
     cfg = {
         "name": "diverge",
         "dataset": {"name": "sqrt_mean", "n": 100, "dim": 4},
         "model": {"type": "mlp", "hidden": [8]},
         "training": {"optimizer": {"name": "gd", "lr": 5.0}, "epochs": 500},
     }
-    result = CliRunner().invoke(
-        app, ["run", str(write_config(tmp_path, cfg)), "--runs-dir", str(tmp_path / "runs"), "--quiet"]
-    )
+    result = cli("run", write_config(tmp_path, cfg), "--runs-dir", tmp_path / "runs", "--quiet")
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output and "RuntimeWarning" not in result.output
     folder = only_run(tmp_path / "runs")

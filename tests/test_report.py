@@ -8,10 +8,8 @@ import re
 import shutil
 
 import pytest
-from typer.testing import CliRunner
 
 from dltrain import api
-from dltrain.cli import app
 from dltrain.formatting import number
 
 CONFIG = {
@@ -21,14 +19,9 @@ CONFIG = {
     "model": {"type": "logreg"},
     "training": {"optimizer": {"name": "adam", "lr": 0.05}, "epochs": 6},
 }
-runner = CliRunner()
 RESOURCE = re.compile(
     r"""(?:src|href|action|poster)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import""", re.I
 )
-
-
-def report(*args) -> CliRunner:
-    return runner.invoke(app, ["report", *map(str, args)])
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +29,8 @@ def run(tmp_path_factory):
     return api.run(CONFIG, runs_dir=tmp_path_factory.mktemp("runs")).path
 
 
-def test_a_run_report_is_one_offline_file_with_its_metrics(run):
-    result = report(run)
+def test_a_run_report_is_one_offline_file_with_its_metrics(cli, run):
+    result = cli("report", run)
     assert result.exit_code == 0, result.output
     html = (run / "report.html").read_text()
     assert RESOURCE.search(html) is None  # nothing to fetch: scripts, styles and images are inline
@@ -50,8 +43,8 @@ def test_a_run_report_is_one_offline_file_with_its_metrics(run):
     assert 'class="sortable"' in html and "resolved config" in html
 
 
-def test_run_report_flag_and_config_key_write_report_html(tmp_path):
-    result = runner.invoke(app, ["run", "configs/perceptron_or.yaml", "--runs-dir", tmp_path, "--report", "--json"])
+def test_run_report_flag_and_config_key_write_report_html(cli, tmp_path):
+    result = cli("run", "configs/perceptron_or.yaml", "--runs-dir", tmp_path, "--report", "--json")
     assert result.exit_code == 0, result.output
     folder = json.loads(result.stdout)["run"]
     assert "decision regions" in open(f"{folder}/report.html").read()
@@ -59,18 +52,18 @@ def test_run_report_flag_and_config_key_write_report_html(tmp_path):
     assert (quiet.path / "report.html").is_file() and not list(quiet.path.glob("*.png"))
 
 
-def test_not_a_run_or_sweep_is_exit_2_with_one_line(tmp_path):
+def test_not_a_run_or_sweep_is_exit_2_with_one_line(cli, tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "file.txt").write_text("x")
     for target in (tmp_path / "empty", tmp_path / "missing", tmp_path / "file.txt"):
-        result = report(target, "-o", tmp_path / "r.html")
+        result = cli("report", target, "-o", tmp_path / "r.html")
         assert result.exit_code == 2, result.output
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not (tmp_path / "r.html").exists()
 
 
 @pytest.mark.parametrize("status", ["running", "crashed", "failed", "interrupted"])
-def test_an_unfinished_run_gets_a_report_with_its_status(run, tmp_path, status):
+def test_an_unfinished_run_gets_a_report_with_its_status(cli, run, tmp_path, status):
     copy = shutil.copytree(run, tmp_path / f"r-{status}")
     meta = json.loads((copy / "meta.json").read_text())
     meta.update(status="running" if status == "crashed" else status, pid=2**22 + 7, error=f"it {status}")
@@ -80,19 +73,19 @@ def test_an_unfinished_run_gets_a_report_with_its_status(run, tmp_path, status):
         meta["pid"] = os.getpid()
     (copy / "meta.json").write_text(json.dumps(meta))
     (copy / "metrics.json").unlink()
-    result = report(copy)
+    result = cli("report", copy)
     assert result.exit_code == 0, result.output
     html = (copy / "report.html").read_text()
     assert f'<span class="status {status}">{status}</span>' in html and "no metrics" in html
 
 
-def test_missing_and_corrupt_files_are_named(run, tmp_path):
+def test_missing_and_corrupt_files_are_named(cli, run, tmp_path):
     copy = shutil.copytree(run, tmp_path / "broken")
     (copy / "history.csv").write_text('epoch,train_loss\n1,"unterminated\n')
     (copy / "config.yaml").write_text("model: [unclosed\n")
     (copy / "confusion_matrix.png").write_bytes(b"not a png")
     (copy / "weights.npz").unlink()
-    result = report(copy)
+    result = cli("report", copy)
     assert result.exit_code == 0, result.output
     html = (copy / "report.html").read_text()
     assert "config.yaml" in html and "is not a valid dltrain config" in html
@@ -100,18 +93,18 @@ def test_missing_and_corrupt_files_are_named(run, tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_config_values_and_names_are_escaped(run, tmp_path):
+def test_config_values_and_names_are_escaped(cli, run, tmp_path):
     evil = "<img src=x onerror=alert(1)>"
     copy = shutil.copytree(run, tmp_path / evil)
     meta = json.loads((copy / "meta.json").read_text())
     meta["error"] = "<script>alert(2)</script>"
     meta["notes"] = ["</script><script>alert(3)</script>"]
     (copy / "meta.json").write_text(json.dumps(meta))
-    result = report(copy, run, "-o", tmp_path / "two.html")
+    result = cli("report", copy, run, "-o", tmp_path / "two.html")
     assert result.exit_code == 0, result.output
     for page in (tmp_path / "two.html", None):
         if page is None:
-            assert report(copy).exit_code == 0
+            assert cli("report", copy).exit_code == 0
             page = copy / "report.html"
         html = page.read_text()
         assert "<img src=x" not in html and "<script>alert" not in html and "</script><script>alert" not in html
@@ -119,7 +112,7 @@ def test_config_values_and_names_are_escaped(run, tmp_path):
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in (copy / "report.html").read_text()
 
 
-def test_several_runs_need_an_output_file(run, tmp_path):
+def test_several_runs_need_an_output_file(cli, run, tmp_path):
     other = shutil.copytree(run, tmp_path / "other")
-    result = report(run, other)
+    result = cli("report", run, other)
     assert result.exit_code == 2 and "-o FILE" in result.stderr

@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from conftest import invoke
 
 from dltrain import api
-from dltrain.cli import app
 from dltrain.formatting import number
 
 CONFIG = {
@@ -81,8 +80,7 @@ def pages(tmp_path_factory):
     sweep = run_sweep(
         CONFIG, ["training.optimizer.lr=0.001,0.03", "model.activation=relu,tanh"], runs_dir=root / "s"
     ).path
-    result = CliRunner().invoke(app, ["report", str(sweep)])
-    assert result.exit_code == 0, result.output
+    invoke("report", sweep, code=0)
     return {"run": (run / "report.html", run), "sweep": (sweep / "report.html", sweep)}
 
 
@@ -158,15 +156,15 @@ def test_clicking_a_header_reorders_the_table(browser, pages, kind, header):
     assert th.get_attribute("aria-sort") == "descending"
 
 
-def test_hostile_names_render_as_text(browser, pages, tmp_path):
+def test_hostile_names_render_as_text(cli, browser, pages, tmp_path):
     _, run = pages["run"]
     evil = "<img src=x onerror=window.pwned=1>"
     copy = shutil.copytree(run, tmp_path / evil)
     meta = json.loads((copy / "meta.json").read_text())
     meta["error"] = "<script>window.pwned=2</script>"
     (copy / "meta.json").write_text(json.dumps(meta))
-    assert CliRunner().invoke(app, ["report", str(copy), str(run), "-o", str(tmp_path / "two.html")]).exit_code == 0
-    assert CliRunner().invoke(app, ["report", str(copy)]).exit_code == 0
+    assert cli("report", copy, run, "-o", tmp_path / "two.html").exit_code == 0
+    assert cli("report", copy).exit_code == 0
     for page in (tmp_path / "two.html", copy / "report.html"):
         load(browser, page)
         assert browser.execute_script("return window.pwned === undefined")

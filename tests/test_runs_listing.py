@@ -7,7 +7,6 @@ import json
 import shutil
 
 import pytest
-from conftest import invoke
 
 from dltrain import api
 
@@ -42,26 +41,16 @@ def made(tmp_path_factory):
     return root
 
 
-def runs(*args, code=0, **kw):
-    result = invoke("runs", *args, **kw)
-    assert result.exit_code == code, result.output
-    return result
-
-
-def listed(root, *args) -> list[dict]:
-    return json.loads(runs(root, *args, "--json").stdout)
-
-
-def test_at_80_columns_every_name_is_whole_and_no_line_is_longer(made):
+def test_at_80_columns_every_name_is_whole_and_no_line_is_longer(cli, made):
     names = [p.name for p in made.iterdir()]
-    out = runs(made, env={"COLUMNS": "80"}).stdout
+    out = cli("runs", made, env={"COLUMNS": "80"}, code=0).stdout
     assert all(len(line) <= 80 for line in out.splitlines()), out
     assert all(name in out for name in names), out  # never folded mid-word
     assert "when" not in out.splitlines()[1]  # the header: the timestamp is in the name already
 
 
-def test_a_narrow_terminal_breaks_names_only_after_a_dash(made):
-    out = runs(made, env={"COLUMNS": "60"}).stdout
+def test_a_narrow_terminal_breaks_names_only_after_a_dash(cli, made):
+    out = cli("runs", made, env={"COLUMNS": "60"}, code=0).stdout
     assert all(len(line) <= 60 for line in out.splitlines()), out
     pieces = [line.split(" ")[0] for line in out.splitlines()[3:] if line and not line.startswith(" ")]
     names, name = {p.name for p in made.iterdir()}, ""
@@ -75,45 +64,48 @@ def test_a_narrow_terminal_breaks_names_only_after_a_dash(made):
     assert not names and not name, out
 
 
-def test_small_metrics_use_the_compare_number_format(made):
-    out = runs(made, "--sort", "test.loss", env={"COLUMNS": "120"}).stdout
-    value = listed(made, "--filter", "dataset=sqrt_mean")[0]["metrics"]["test"]["loss"]
+def test_small_metrics_use_the_compare_number_format(cli, made):
+    out = cli("runs", made, "--sort", "test.loss", env={"COLUMNS": "120"}, code=0).stdout
+    value = cli("runs", made, "--filter", "dataset=sqrt_mean", "--json", code=0).json[0]["metrics"]["test"]["loss"]
     from dltrain.formatting import number
 
     assert number(value) in out and "test.loss" in out  # one metric: named in the header
 
 
-def test_filter_by_status_dataset_model_and_name(made):
-    assert [r["status"] for r in listed(made, "--filter", "status=failed")] == ["failed"]
-    assert {r["dataset"] for r in listed(made, "--filter", "dataset=or_gate")} == {"or_gate"}
-    assert len(listed(made, "--filter", "dataset=or_gate")) == 2
-    assert [r["dataset"] for r in listed(made, "--filter", "model=mlp")] == ["sqrt_mean"]
-    assert len(listed(made, "--filter", "name=*logistic*", "--filter", "status=completed")) == 2
-    bad = runs(made, "--filter", "colour=red", code=2)
+def test_filter_by_status_dataset_model_and_name(cli, made):
+    failed = cli("runs", made, "--filter", "status=failed", "--json", code=0).json
+    assert [r["status"] for r in failed] == ["failed"]
+    or_gate = cli("runs", made, "--filter", "dataset=or_gate", "--json", code=0).json
+    assert {r["dataset"] for r in or_gate} == {"or_gate"} and len(or_gate) == 2
+    mlp = cli("runs", made, "--filter", "model=mlp", "--json", code=0).json
+    assert [r["dataset"] for r in mlp] == ["sqrt_mean"]
+    logistic = cli("runs", made, "--filter", "name=*logistic*", "--filter", "status=completed", "--json", code=0).json
+    assert len(logistic) == 2
+    bad = cli("runs", made, "--filter", "colour=red", code=2)
     assert "KEY one of name, status, dataset, model" in bad.stderr
 
 
-def test_sort_by_a_metric_and_the_last_n(made):
-    rows = listed(made, "--filter", "dataset=or_gate", "--sort", "train.loss")
+def test_sort_by_a_metric_and_the_last_n(cli, made):
+    rows = cli("runs", made, "--filter", "dataset=or_gate", "--sort", "train.loss", "--json", code=0).json
     losses = [r["metrics"]["train"]["loss"] for r in rows]
     assert losses == sorted(losses)
-    rows = listed(made, "--sort", "train.accuracy")
+    rows = cli("runs", made, "--sort", "train.accuracy", "--json", code=0).json
     assert [r["dataset"] for r in rows] == ["or_gate", "or_gate", None, "sqrt_mean"]  # no such metric: last, by age
-    everything = listed(made)
-    assert listed(made, "--last", "2") == everything[-2:]
-    assert runs(made, "--sort", "test.speed", code=2).stderr.count("SPLIT.METRIC") == 1
+    everything = cli("runs", made, "--json", code=0).json
+    assert cli("runs", made, "--last", "2", "--json", code=0).json == everything[-2:]
+    assert cli("runs", made, "--sort", "test.speed", code=2).stderr.count("SPLIT.METRIC") == 1
 
 
-def test_delete_needs_a_filter_and_a_confirmation(made, tmp_path):
+def test_delete_needs_a_filter_and_a_confirmation(cli, made, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(made, root)
     before = sorted(p.name for p in root.iterdir())
-    assert "--filter or --last" in runs(root, "--delete", "--yes", code=2).output
-    declined = runs(root, "--delete", "--filter", "dataset=or_gate", input="n\n", code=1)
+    assert "--filter or --last" in cli("runs", root, "--delete", "--yes", code=2).output
+    declined = cli("runs", root, "--delete", "--filter", "dataset=or_gate", input="n\n", code=1)
     assert "delete these 2 run folders?" in declined.output and "Aborted" in declined.output
     assert sorted(p.name for p in root.iterdir()) == before
-    deleted = runs(root, "--delete", "--filter", "dataset=or_gate", "--yes", "--json")
+    deleted = cli("runs", root, "--delete", "--filter", "dataset=or_gate", "--yes", "--json", code=0)
     assert len(json.loads(deleted.stdout)["deleted"]) == 2
     assert sorted(p.name for p in root.iterdir()) == [n for n in before if "logistic" not in n]
-    runs(root, "--delete", "--filter", "status=failed", input="y\n")
-    assert [r["dataset"] for r in listed(root)] == ["sqrt_mean"]
+    cli("runs", root, "--delete", "--filter", "status=failed", input="y\n", code=0)
+    assert [r["dataset"] for r in cli("runs", root, "--json", code=0).json] == ["sqrt_mean"]

@@ -12,14 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
-from typer.testing import CliRunner
 
 from dltrain import api
-from dltrain.cli import app
 from dltrain.inspection.listing import list_runs
 from dltrain.runs.reader import run_folders
-
-runner = CliRunner()
 
 DIGITS = {
     "name": "digits-mlp",
@@ -48,22 +44,11 @@ def runs(tmp_path_factory):
     return {cfg["name"]: api.run(cfg, runs_dir=root).path for cfg in (DIGITS, OR_GATE, SQRT_MEAN)}
 
 
-def invoke(*args, code=0):
-    result = runner.invoke(app, [*map(str, args)])
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    return result
-
-
-def predict_json(*args):
-    return json.loads(invoke("predict", *args, "--json").stdout)["predictions"]
-
-
 # --- dltrain runs --------------------------------------------------------------------------
 
 
-def test_runs_lists_every_run(runs):
-    rows = json.loads(invoke("runs", runs["or"].parent, "--json").stdout)
+def test_runs_lists_every_run(cli, runs):
+    rows = json.loads(cli("runs", runs["or"].parent, "--json", code=0).stdout)
     assert [r["name"] for r in rows] == [p.name for p in runs.values()]  # oldest first
     digits = rows[0]
     assert (digits["status"], digits["dataset"], digits["model"], digits["metric"]) == (
@@ -74,10 +59,10 @@ def test_runs_lists_every_run(runs):
     )
     # regression: test.loss, the main metric a sweep also ranks by (dltrain.train.metrics.main_metric)
     assert rows[2]["metric"] == "test.loss" and rows[2]["seconds"] > 0
-    assert "digits-mlp" in invoke("runs", runs["or"].parent).stdout
+    assert "digits-mlp" in cli("runs", runs["or"].parent, code=0).stdout
 
 
-def test_a_running_run_whose_process_died_is_crashed(runs, tmp_path):
+def test_a_running_run_whose_process_died_is_crashed(cli, runs, tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     for name, pid in (("dead", int(dead.stdout)), ("alive", subprocess.os.getppid())):
         copy = shutil.copytree(runs["or"], tmp_path / name)
@@ -86,11 +71,11 @@ def test_a_running_run_whose_process_died_is_crashed(runs, tmp_path):
         (copy / "meta.json").write_text(json.dumps(meta))
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "config.yaml").write_text("name: half\n")
-    rows = {r["name"]: r["status"] for r in json.loads(invoke("runs", tmp_path, "--json").stdout)}
+    rows = {r["name"]: r["status"] for r in json.loads(cli("runs", tmp_path, "--json", code=0).stdout)}
     assert rows == {"dead": "crashed", "alive": "running", "half": "incomplete"}
 
 
-def test_runs_lists_a_folder_with_a_broken_config(runs, tmp_path):
+def test_runs_lists_a_folder_with_a_broken_config(cli, runs, tmp_path):
     """The dataset and model come from meta.json; a run from before meta.json held them is read
     from its config, and shown as corrupt, with the reason, when that config is broken."""
     for name in ("broken", "old-and-broken"):
@@ -102,7 +87,7 @@ def test_runs_lists_a_folder_with_a_broken_config(runs, tmp_path):
     old = shutil.copytree(tmp_path / "old-and-broken", tmp_path / "old")
     shutil.copy(runs["digits-mlp"] / "config.yaml", old / "config.yaml")
     shutil.copytree(runs["digits-mlp"], tmp_path / "fine")
-    rows = {r["name"]: r for r in json.loads(invoke("runs", tmp_path, "--json").stdout)}
+    rows = {r["name"]: r for r in json.loads(cli("runs", tmp_path, "--json", code=0).stdout)}
     shown = {name: (row["status"], row["dataset"], row["model"]) for name, row in rows.items()}
     assert shown == {
         "fine": ("completed", "digits", "mlp 32"),
@@ -114,8 +99,8 @@ def test_runs_lists_a_folder_with_a_broken_config(runs, tmp_path):
     assert rows["fine"]["problem"] is None
 
 
-def test_runs_in_a_missing_folder(tmp_path):
-    assert "no runs directory" in invoke("runs", tmp_path / "nope", code=2).stderr
+def test_runs_in_a_missing_folder(cli, tmp_path):
+    assert "no runs directory" in cli("runs", tmp_path / "nope", code=2).stderr
 
 
 # --- dltrain predict -----------------------------------------------------------------------
@@ -127,7 +112,7 @@ def _png(path, pixels, scale=1):
     return path
 
 
-def test_predict_digit_images_written_as_png(runs, tmp_path):
+def test_predict_digit_images_written_as_png(cli, runs, tmp_path):
     digits = load_digits()
     picks = [int(np.flatnonzero(digits.target == d)[-1]) for d in range(10)]  # one image of each digit
     paths = []
@@ -136,7 +121,7 @@ def test_predict_digit_images_written_as_png(runs, tmp_path):
         paths.append(_png(tmp_path / f"digit{d}.png", pixels))
         paths.append(_png(tmp_path / f"digit{d}_big.png", pixels, scale=4))  # 32x32, shrunk back by averaging
         _png(tmp_path / f"digit{d}_inverted.png", 255 - pixels, scale=4)
-    rows = predict_json(runs["digits-mlp"], *paths)
+    rows = cli("predict", runs["digits-mlp"], *paths, "--json", code=0).json["predictions"]
     assert [r["input"] for r in rows] == list(map(str, paths))
     small, big = [r["class"] for r in rows[::2]], [r["class"] for r in rows[1::2]]
     assert small == big  # a 4x-enlarged image converts back to the same 8x8 sample
@@ -146,14 +131,16 @@ def test_predict_digit_images_written_as_png(runs, tmp_path):
         for r in rows
     )
     dark_on_light = sorted(tmp_path.glob("digit*_inverted.png"))
-    inverted = predict_json(runs["digits-mlp"], "--invert", "yes", *dark_on_light)
+    inverted = cli("predict", runs["digits-mlp"], "--invert", "yes", *dark_on_light, "--json", code=0).json[
+        "predictions"
+    ]
     assert [r["class"] for r in inverted] == big
-    auto = predict_json(runs["digits-mlp"], "--invert", "auto", *dark_on_light)
+    auto = cli("predict", runs["digits-mlp"], "--invert", "auto", *dark_on_light, "--json", code=0).json["predictions"]
     assert [r["class"] for r in auto] == big
     assert all(r["input"].endswith(" (inverted)") for r in auto)
 
 
-def test_predict_samples_apply_the_training_scaler(runs, tmp_path):
+def test_predict_samples_apply_the_training_scaler(cli, runs, tmp_path):
     """Raw test samples through predict give exactly the outputs training's own pipeline gives."""
     from dltrain.pipeline.experiment import load_splits
     from dltrain.runs.reader import read_run
@@ -163,33 +150,35 @@ def test_predict_samples_apply_the_training_scaler(runs, tmp_path):
     raw_X, y = load_splits(unscaled).test  # same split seeds: the same rows, before scaling
     expected = run.network().predict(load_splits(run.config).test[0])
     np.save(tmp_path / "test.npy", raw_X.reshape(-1, 8, 8))
-    rows = predict_json(run.path, tmp_path / "test.npy")
+    rows = cli("predict", run.path, tmp_path / "test.npy", "--json", code=0).json["predictions"]
     got = np.array([list(r["probabilities"].values()) for r in rows])
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
     assert np.mean([r["class"] for r in rows] == y) >= 0.95  # observed 0.961
     np.savetxt(
         tmp_path / "five.csv", raw_X[:5], delimiter=",", header=",".join(f"p{i}" for i in range(64)), comments=""
     )
-    from_csv = predict_json(run.path, tmp_path / "five.csv")
+    from_csv = cli("predict", run.path, tmp_path / "five.csv", "--json", code=0).json["predictions"]
     assert [r["class"] for r in from_csv] == [r["class"] for r in rows[:5]]
     assert [r["input"] for r in from_csv] == [f"{tmp_path / 'five.csv'}[{i}]" for i in range(5)]
 
 
-def test_predict_regression_values(runs, tmp_path):
+def test_predict_regression_values(cli, runs, tmp_path):
     X = np.random.default_rng(0).random((4, 3))
     np.savez(tmp_path / "x.npz", X=X)
-    rows = predict_json(runs["sqrt"], tmp_path / "x.npz")
+    rows = cli("predict", runs["sqrt"], tmp_path / "x.npz", "--json", code=0).json["predictions"]
     values = np.array([r["value"] for r in rows])
     assert np.all(np.abs(values - np.sqrt(X.mean(axis=1))) < 0.15)  # observed max error 0.070
-    assert "value" in invoke("predict", runs["sqrt"], tmp_path / "x.npz").stdout
+    assert "value" in cli("predict", runs["sqrt"], tmp_path / "x.npz", code=0).stdout
 
 
-def test_predict_or_gate_rows(runs, tmp_path):
+def test_predict_or_gate_rows(cli, runs, tmp_path):
     np.save(tmp_path / "rows.npy", np.array([[0, 0], [0, 1], [1, 0], [1, 1]]))
-    assert [r["class"] for r in predict_json(runs["or"], tmp_path / "rows.npy")] == [0, 1, 1, 1]
+    assert [
+        r["class"] for r in cli("predict", runs["or"], tmp_path / "rows.npy", "--json", code=0).json["predictions"]
+    ] == [0, 1, 1, 1]
 
 
-def test_predict_on_the_training_csv_drops_the_configured_label_column(tmp_path):
+def test_predict_on_the_training_csv_drops_the_configured_label_column(cli, tmp_path):
     # bug B4: only columns named label/y/target were dropped, so a run trained with
     # `label: digit` took 'digit' for a feature of its own CSV and refused it
     rng = np.random.default_rng(0)
@@ -206,7 +195,7 @@ def test_predict_on_the_training_csv_drops_the_configured_label_column(tmp_path)
         "output": {"plots": False},
     }
     run = api.run(cfg, runs_dir=tmp_path / "runs").path
-    rows = predict_json(run, path)
+    rows = cli("predict", run, path, "--json", code=0).json["predictions"]
     assert len(rows) == 40
     assert np.mean([r["class"] for r in rows] == y) >= 0.8  # observed 0.875
 
@@ -222,16 +211,16 @@ def test_predict_on_the_training_csv_drops_the_configured_label_column(tmp_path)
         (lambda d: None, "does not exist"),
     ],
 )
-def test_predict_bad_inputs_are_clear_errors(runs, tmp_path, make, message):
+def test_predict_bad_inputs_are_clear_errors(cli, runs, tmp_path, make, message):
     make(tmp_path)
     target = next(iter(sorted(tmp_path.glob("x.*"))), tmp_path / "x.npy")
-    result = invoke("predict", runs["digits-mlp"], target, code=2)
+    result = cli("predict", runs["digits-mlp"], target, code=2)
     assert message in " ".join(result.stderr.split())
 
 
-def test_images_need_an_image_trained_run(runs, tmp_path):
+def test_images_need_an_image_trained_run(cli, runs, tmp_path):
     path = _png(tmp_path / "x.png", np.zeros((8, 8)))
-    result = invoke("predict", runs["or"], path, code=2)
+    result = cli("predict", runs["or"], path, code=2)
     assert "not trained on images" in " ".join(result.stderr.split())
 
 
@@ -254,21 +243,22 @@ def test_runs_sort_by_start_time_then_numeric_suffix(tmp_path):
 # --- honest predictions ----------------------------------------------------------------------
 
 
-def test_a_step_output_is_called_output_not_probability(runs, tmp_path):
+def test_a_step_output_is_called_output_not_probability(cli, runs, tmp_path):
     np.save(tmp_path / "rows.npy", np.array([[0, 0], [1, 1]]))
-    rows = predict_json(runs["or"], tmp_path / "rows.npy")
+    rows = cli("predict", runs["or"], tmp_path / "rows.npy", "--json", code=0).json["predictions"]
     assert [set(r) for r in rows] == [{"input", "class", "output"}] * 2
     assert [r["output"] for r in rows] == [0.0, 1.0]  # the step's raw value
-    table = invoke("predict", runs["or"], tmp_path / "rows.npy").stdout
+    table = cli("predict", runs["or"], tmp_path / "rows.npy", code=0).stdout
     assert "output" in table and "probability" not in table
 
 
-def test_a_bias_input_run_adds_its_constant_column(tmp_path):
+def test_a_bias_input_run_adds_its_constant_column(cli, tmp_path):
     run = api.run("perceptron_or", runs_dir=tmp_path / "runs").path  # rows [x1, x2, 1], a ReLU unit, no bias
     gate = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
     np.save(tmp_path / "two.npy", gate)
     np.save(tmp_path / "three.npy", np.hstack([gate, np.ones((4, 1))]))
-    two, three = predict_json(run, tmp_path / "two.npy"), predict_json(run, tmp_path / "three.npy")
+    two = cli("predict", run, tmp_path / "two.npy", "--json", code=0).json["predictions"]
+    three = cli("predict", run, tmp_path / "three.npy", "--json", code=0).json["predictions"]
     assert [r["output"] for r in two] == [r["output"] for r in three]  # a ReLU output: raw, no probability
     assert [r["class"] for r in two] == [0, 1, 1, 1]
 
@@ -289,7 +279,7 @@ def mnist_run(tmp_path_factory):
     return api.run(cfg, runs_dir=tmp_path_factory.mktemp("mnist") / "runs", data_dir=real_data_dir()).path
 
 
-def test_predict_warns_on_an_inverted_mnist_digit(mnist_run, tmp_path):
+def test_predict_warns_on_an_inverted_mnist_digit(cli, mnist_run, tmp_path):
     """A dark-on-light digit against MNIST's light-on-dark: a confident wrong answer unless caught."""
     from conftest import real_data_dir
 
@@ -302,11 +292,11 @@ def test_predict_warns_on_an_inverted_mnist_digit(mnist_run, tmp_path):
     Image.fromarray(digit, "L").save(tmp_path / "digit.png")
     Image.fromarray(255 - digit, "L").save(tmp_path / "inverted.png")
 
-    plain = invoke("predict", mnist_run, tmp_path / "digit.png", "--json")
+    plain = cli("predict", mnist_run, tmp_path / "digit.png", "--json", code=0)
     assert "warning" not in plain.stderr
-    inverted = invoke("predict", mnist_run, tmp_path / "inverted.png", "--json")
+    inverted = cli("predict", mnist_run, tmp_path / "inverted.png", "--json", code=0)
     assert "inverted.png looks inverted" in inverted.stderr and "--invert auto" in inverted.stderr
-    auto = json.loads(invoke("predict", mnist_run, tmp_path / "inverted.png", "--invert", "auto", "--json").stdout)
+    auto = json.loads(cli("predict", mnist_run, tmp_path / "inverted.png", "--invert", "auto", "--json", code=0).stdout)
     expected = json.loads(plain.stdout)["predictions"][0]
     assert auto["predictions"][0]["class"] == expected["class"] == int(y[0])  # observed 7 (class index = digit)
     assert auto["predictions"][0]["input"].endswith("inverted.png (inverted)")

@@ -8,11 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 import dltrain
 from dltrain import api
-from dltrain.cli import app
 
 PACKAGE = Path(dltrain.__file__).parent
 SOURCES = sorted(PACKAGE.rglob("*.py"))
@@ -50,44 +48,41 @@ def test_source_uses_no_unsafe_loader_pickle_or_shell(source):
 @pytest.mark.parametrize(
     "name", ["../escape", "/tmp/abs", "a/b", "..", ".hidden", "a\\b", "x" * 81, "", "ok\x00", "-rf"]
 )
-def test_run_names_cannot_leave_the_runs_dir(tmp_path, name):
+def test_run_names_cannot_leave_the_runs_dir(cli, tmp_path, name):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"name": "ok", "dataset": {"name": "or_gate"}, "training": {"epochs": 1}}))
     runs = tmp_path / "box" / "runs"
     for args in (["--name", name], ["--set", f"name={name}"]):
-        result = CliRunner().invoke(app, ["run", str(config), "--runs-dir", str(runs), "--quiet", *args])
+        result = cli("run", config, "--runs-dir", runs, "--quiet", *args)
         assert result.exit_code == 2, (args, result.output)
         assert "name" in result.output  # "a run name must be ...", or the --set value is not even YAML
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["c.yaml"]  # nothing created anywhere
 
 
-def test_yaml_python_tags_are_refused(tmp_path):
+def test_yaml_python_tags_are_refused(cli, tmp_path):
     marker = tmp_path / "pwned"
     config = tmp_path / "c.yaml"
     config.write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\ndataset: {{name: or_gate}}\n")
-    result = CliRunner().invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs")])
+    result = cli("run", config, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "invalid YAML" in result.output
     assert not marker.exists()
-    result = CliRunner().invoke(
-        app,
-        [
-            "run",
-            str(config),
-            "--runs-dir",
-            str(tmp_path / "runs"),
-            "--set",
-            f"seed=!!python/object/apply:os.system ['touch {marker}']",
-        ],
+    result = cli(
+        "run",
+        config,
+        "--runs-dir",
+        tmp_path / "runs",
+        "--set",
+        f"seed=!!python/object/apply:os.system ['touch {marker}']",
     )
     assert result.exit_code == 2 and not marker.exists()
 
 
-def test_a_checkpoint_holding_pickled_objects_is_refused(tmp_path):
+def test_a_checkpoint_holding_pickled_objects_is_refused(cli, tmp_path):
     path = api.run(
         {"name": "p", "dataset": {"name": "or_gate"}, "training": {"epochs": 2}, "output": {"plots": False}},
         runs_dir=tmp_path,
     ).path
     np.savez(path / "checkpoint.npz", format=np.array(1), epoch=np.array(1), rng=np.array([{"evil": 1}], dtype=object))
-    result = CliRunner().invoke(app, ["resume", str(path), "--epochs", "3"])
+    result = cli("resume", path, "--epochs", "3")
     assert result.exit_code == 2, result.output
     assert "checkpoint.npz is unreadable" in result.output and "allow_pickle=False" in result.output

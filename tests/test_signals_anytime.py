@@ -13,13 +13,12 @@ import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import spawn
 
 from dltrain import api
 
@@ -73,7 +72,7 @@ def handling(pid: int, timeout: float = 20.0) -> None:
 def test_a_signal_at_any_moment_ends_with_0_or_130(setup):
     root, config, done = setup
     rng = random.Random(int(os.environ.get("DLTRAIN_SIGNAL_SEED", "15")))
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+    env = {"MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
     outcomes = []
     for trial in range(TRIALS):
         name = ("run", "resume", "sweep")[trial % 3]
@@ -81,9 +80,7 @@ def test_a_signal_at_any_moment_ends_with_0_or_130(setup):
         signum = rng.choice([signal.SIGINT, signal.SIGTERM])
         delay = rng.uniform(0.0, 3.0)
         second = rng.choice([None, rng.uniform(0.0, 0.5)])
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dltrain", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-        )
+        proc = spawn(*args, env=env)
         handling(proc.pid)
         time.sleep(delay)
         proc.send_signal(signum)
@@ -96,6 +93,6 @@ def test_a_signal_at_any_moment_ends_with_0_or_130(setup):
         what = (
             f"{name} with {signal.Signals(signum).name} after {delay:.2f}s (second: {second}): exit {proc.returncode}"
         )
-        assert proc.returncode in (0, 130), f"{what}\n{err.decode()[-2000:]}"
-        assert b"Traceback" not in err + out, f"{what}\n{err.decode()[-3000:]}"
+        assert proc.returncode in (0, 130), f"{what}\n{err[-2000:]}"
+        assert "Traceback" not in err + out, f"{what}\n{err[-3000:]}"
     print(f"{TRIALS} trials; exits {sorted(set(outcomes))}")

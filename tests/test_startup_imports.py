@@ -7,22 +7,20 @@ NumPy, scikit-learn, matplotlib, pydantic etc. inside the command function.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, process_env
 
-REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("numpy", "scipy", "sklearn", "matplotlib", "pydantic", "yaml", "pooch", "joblib", "torch", "dask")
 
 
 def test_importing_the_cli_loads_no_heavy_module():
     code = f"import sys, dltrain.cli; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, env=process_env(), check=True
     ).stdout.split()
     assert loaded == [], f"dltrain.cli imports {loaded} at module level; import them inside the command that uses them"
 
@@ -39,19 +37,14 @@ def test_the_datasets_help_names_what_the_catalog_can_fetch():
 # --- each command loads only what it uses ------------------------------------------------
 
 
-def loaded_by(args: list[str], tmp_path: Path, **env_vars: str) -> set[str]:
-    """The modules a fresh process has loaded after running `dltrain ARGS` (which must succeed);
-    `env_vars` are set for it (an empty value removes the variable)."""
-    out = tmp_path / "modules.txt"
-    code = (
-        "import sys\nfrom dltrain.cli import app\n"
-        f"try:\n    app({args!r})\nexcept SystemExit as stop:\n    assert not stop.code, stop.code\n"
-        f"open({str(out)!r}, 'w').write(' '.join(sys.modules))\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": ""}  # no backend hint: what a user's shell gives
-    env = {k: v for k, v in {**env, **env_vars}.items() if v}
-    subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    return set(out.read_text().split())
+# A fresh process names each module it imports on stderr (python -X importtime); no backend
+# hint for matplotlib: what a user's shell gives.
+IMPORTS = {"PYTHONPROFILEIMPORTTIME": "1", "MPLBACKEND": ""}
+
+
+def imported(stderr: str) -> set[str]:
+    """The modules named in `python -X importtime`'s lines ("import time: self | cumulative | module")."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
 
 
 def family(modules: set[str], *names: str) -> list[str]:
@@ -81,32 +74,33 @@ def split_run(tmp_path_factory) -> Path:
     return api.run(config, runs_dir=runs).path
 
 
-def test_run_draws_its_figures_without_pyplot_and_without_scikit_learn(tmp_path):
-    loaded = loaded_by(["run", str(REPO / "configs/perceptron_or.yaml"), "--runs-dir", str(tmp_path), "-q"], tmp_path)
+def test_run_draws_its_figures_without_pyplot_and_without_scikit_learn(cli, tmp_path):
+    run = cli(
+        "run", REPO / "configs/perceptron_or.yaml", "--runs-dir", tmp_path, "-q", process=True, env=IMPORTS, code=0
+    )
+    loaded = imported(run.stderr)
     assert "matplotlib.figure" in loaded  # the figures were drawn...
     assert family(loaded, "matplotlib.pyplot", "sklearn") == []  # ... on an Agg canvas, not through pyplot
 
 
-def test_eval_loads_no_scikit_learn_model_selection_nor_pyplot(split_run, tmp_path):
-    loaded = loaded_by(["eval", str(split_run), "--json"], tmp_path)
+def test_eval_loads_no_scikit_learn_model_selection_nor_pyplot(cli, split_run):
+    loaded = imported(cli("eval", split_run, "--json", process=True, env=IMPORTS, code=0).stderr)
     assert (split_run / "confusion_matrix.png").is_file()
     assert family(loaded, "sklearn.model_selection", "matplotlib.pyplot") == []
     assert family(loaded, "sklearn") == []  # the split and the metrics are NumPy
     assert family(loaded, "matplotlib") == []  # the run drew this confusion matrix: eval keeps it
 
 
-def test_runs_loads_neither_matplotlib_nor_scikit_learn(split_run, tmp_path):
-    loaded = loaded_by(["runs", str(split_run.parent)], tmp_path)
+def test_runs_loads_neither_matplotlib_nor_scikit_learn(cli, split_run):
+    loaded = imported(cli("runs", split_run.parent, process=True, env=IMPORTS, code=0).stderr)
     assert family(loaded, "matplotlib", "sklearn", "scipy") == []
     # A row is read from meta.json and metrics.json: no NumPy, no config schema (thousands of folders).
     assert family(loaded, "numpy", "dltrain.config.schema") == []
 
 
-def test_without_a_data_directory_set_run_and_eval_do_not_load_the_downloader(split_run, tmp_path):
+def test_without_a_data_directory_run_and_eval_do_not_load_the_downloader(cli, split_run, tmp_path):
     # The per-user cache folder is found without pooch (and the requests stack it imports).
-    config = str(REPO / "configs/perceptron_or.yaml")
-    assert (
-        family(loaded_by(["run", config, "--runs-dir", str(tmp_path), "-q"], tmp_path, DLTRAIN_DATA_DIR=""), "pooch")
-        == []
-    )
-    assert family(loaded_by(["eval", str(split_run)], tmp_path, DLTRAIN_DATA_DIR=""), "pooch") == []
+    env = {**IMPORTS, "DLTRAIN_DATA_DIR": ""}  # empty: no data directory set
+    run = cli("run", REPO / "configs/perceptron_or.yaml", "--runs-dir", tmp_path, "-q", process=True, env=env, code=0)
+    assert family(imported(run.stderr), "pooch") == []
+    assert family(imported(cli("eval", split_run, process=True, env=env, code=0).stderr), "pooch") == []

@@ -1,4 +1,4 @@
-"""SIGTERM and `timeout` on real `dltrain sweep` processes, and `--resume` afterwards."""
+"""Ctrl-C, SIGTERM, `timeout` and SIGKILL on real `dltrain sweep` processes, and `--resume` afterwards."""
 
 from __future__ import annotations
 
@@ -10,36 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import yaml
+from sweeps import REPO, assert_same_results, results, start, sweep_json, tiny, wait_for, write_config
 
-from dltrain.runs.folder import RunFolder
-from dltrain.sweep import run_sweep
+from dltrain.sweep import run_sweep, runner
 
-REPO = Path(__file__).resolve().parents[1]
-
-TINY = {
-    "name": "tiny",
-    "seed": 3,
-    "dataset": {"name": "digits", "test_size": 0.2, "validation_split": 0.1, "scaling": "minmax", "stratify": True},
-    "model": {"type": "mlp", "hidden": [8], "activation": "relu"},
-    "training": {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": 4, "batch_size": 64},
-    "output": {"plots": False},
-}
-
-
-def sweep_command(config: Path, runs: Path, *args) -> list[str]:
-    return [sys.executable, "-m", "dltrain", "sweep", str(config), "--runs-dir", str(runs), "--json", *map(str, args)]
-
-
-def start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+TINY = tiny(plots=False)
+ENDLESS = 100_000_000  # epochs of a point that only a signal stops
+LONG = 800  # epochs of the point a SIGTERM stops and --resume finishes: 1.3 s on a quiet machine (250 took 0.4 s)
 
 
 def descendants(pid: int) -> set[int]:
@@ -66,16 +43,20 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def wait_for(pattern: str, root: Path, seconds: float = 90) -> None:
+def outliving(pids: set[int], seconds: float = 10) -> list[int]:
+    """Those of `pids` still alive after `seconds`; they are killed, so that a failing test leaves none behind."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not list(root.glob(pattern)):
-        time.sleep(0.05)
-    assert list(root.glob(pattern)), f"nothing matched {pattern} in {seconds} s"
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in pids if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
 
 
 def assert_consistent(sweep_dir: Path) -> dict:
     """sweep.json lists exactly the run folders on disk, each with the status its meta.json gives."""
-    saved = json.loads((sweep_dir / "sweep.json").read_text())
+    saved = sweep_json(sweep_dir)
     listed = {sweep_dir / p["run"] for p in saved["points"] if p["run"]}
     assert listed == {p for p in sweep_dir.iterdir() if p.is_dir()}
     for point in saved["points"]:
@@ -85,24 +66,13 @@ def assert_consistent(sweep_dir: Path) -> dict:
     return saved
 
 
-def weights(sweep_dir: Path) -> dict[int, dict]:
-    doc = json.loads((sweep_dir / "sweep.json").read_text())
-    return {p["index"]: RunFolder(sweep_dir / p["run"]).read_npz("weights.npz") for p in doc["points"]}
-
-
-LONG = 2000  # epochs of the point a signal stops
-
-
-def test_sigterm_keeps_finished_points_stops_workers_and_resume_finishes_bit_for_bit(tmp_path):
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY))
+def test_sigterm_keeps_finished_points_stops_workers_and_resume_finishes_bit_for_bit(tmp_path, cli):
+    config = write_config(tmp_path / "tiny.yaml", TINY)
     runs = tmp_path / "runs"
-    # point 1 finishes at once, point 2 trains for seconds (250 epochs took 0.4 s on a quiet machine:
-    # done before the signal came)
-    grid = f"training.epochs=2,{LONG}"
-    proc = start(sweep_command(config, runs, "--grid", grid, "--jobs", 2))
+    grid = f"training.epochs=2,{LONG}"  # point 1 finishes at once, point 2 trains for a second or more
+    proc = start("sweep", config, "--grid", grid, "--jobs", 2, "--runs-dir", runs, "--json")
     wait_for("*/*-tiny-1_*/weights.npz", runs)
-    time.sleep(0.5)  # well into point 2
+    time.sleep(0.3)  # into point 2, which started with point 1
     workers = descendants(proc.pid)
     assert len(workers) >= 2  # the worker processes (and the process they fork from)
     proc.send_signal(signal.SIGTERM)
@@ -114,41 +84,83 @@ def test_sigterm_keeps_finished_points_stops_workers_and_resume_finishes_bit_for
     sweep_dir = Path(doc["sweep"])
     assert_consistent(sweep_dir)
     assert doc["points"][1]["run"], err  # it came back from its worker with what it had trained
-    cut = RunFolder(sweep_dir / doc["points"][1]["run"])
-    assert (cut.path / "checkpoint.npz").is_file() and 0 < cut.read_json("meta.json")["epochs_done"] < LONG
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in workers if alive(pid)]  # no worker outlives the sweep by more than a few seconds
+    cut = sweep_dir / doc["points"][1]["run"]
+    assert (cut / "checkpoint.npz").is_file()
+    assert 0 < json.loads((cut / "meta.json").read_text())["epochs_done"] < LONG
+    assert not outliving(workers)  # no worker outlives the sweep by more than a few seconds
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "dltrain", "sweep", "--resume", str(sweep_dir), "--jobs", "2", "--json"],
+    resumed = cli("sweep", "--resume", sweep_dir, "--jobs", "2", "--json")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert resumed.json["status"] == "completed" and len(resumed.json["resumed"]) == 1
+    meta = json.loads((cut / "meta.json").read_text())
+    assert meta["epochs_done"] == LONG and meta["resumed"][-1]["from_epoch"] > 0  # continued, not restarted
+    whole = run_sweep(TINY, [grid], jobs=2, runs_dir=tmp_path / "whole")
+    assert_same_results(results(sweep_dir), results(whole.path))
+
+
+def test_timeout_on_a_serial_sweep_exits_130_with_a_consistent_folder(tmp_path):
+    config = write_config(tmp_path / "tiny.yaml", TINY)
+    # `timeout` sends SIGTERM; --preserve-status passes on the sweep's own exit code.
+    args = [sys.executable, "-m", "dltrain", "sweep", config, "--grid", f"training.epochs=2,{ENDLESS}",
+            "--runs-dir", tmp_path / "runs", "--json"]  # fmt: skip
+    done = subprocess.run(
+        [
+            "timeout",
+            "--preserve-status",
+            "4",
+            *map(str, args),
+        ],  # sweep.json is there 0.7 s after the start on 2 busy cores
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
-    assert resumed.returncode == 0, resumed.stderr
-    again = json.loads(resumed.stdout)
-    assert again["status"] == "completed" and len(again["resumed"]) == 1
-    meta = RunFolder(sweep_dir / again["points"][1]["run"]).read_json("meta.json")
-    assert meta["epochs_done"] == LONG and meta["resumed"][-1]["from_epoch"] > 0  # continued, not restarted
-    whole = run_sweep(TINY, [grid], jobs=2, runs_dir=tmp_path / "whole")
-    a, b = weights(sweep_dir), weights(whole.path)
-    for index in (1, 2):
-        for name in a[index]:
-            np.testing.assert_array_equal(a[index][name], b[index][name], err_msg=f"point {index} {name}")
-
-
-def test_timeout_on_a_serial_sweep_exits_130_with_a_consistent_folder(tmp_path):
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY))
-    runs = tmp_path / "runs"
-    # `timeout` sends SIGTERM; --preserve-status passes on the sweep's own exit code.
-    args = ["timeout", "--preserve-status", "6", *sweep_command(config, runs, "--grid", "training.epochs=2,100000000")]
-    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 130, done.stderr
     doc = json.loads(done.stdout)
     assert doc["status"] == "interrupted" and doc["points"][1]["status"] == "interrupted"
     saved = assert_consistent(Path(doc["sweep"]))
     if saved["points"][1]["run"]:  # it had started: it stopped after a batch and kept its checkpoint
         assert (Path(doc["sweep"]) / saved["points"][1]["run"] / "checkpoint.npz").is_file()
+
+
+def test_resume_refuses_a_live_sweep_takes_over_a_killed_one_and_ctrl_c_keeps_finished_points(
+    tmp_path, cli, monkeypatch
+):
+    config = write_config(tmp_path / "tiny.yaml", TINY)
+    runs = tmp_path / "runs"
+    grid = f"training.epochs=2,{ENDLESS},{ENDLESS}"  # points 2 and 3 are training when the sweep is killed
+    first = start("sweep", config, "--grid", grid, "--jobs", 2, "--runs-dir", runs, "--json")
+    sweep_dir = wait_for("*/*-tiny-1_*/metrics.json", runs).parent.parent
+    workers = descendants(first.pid)
+
+    def trains(*args):
+        raise AssertionError("--resume went on to train a sweep still running in another process")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "execute", trains)  # a missed refusal fails here instead of training the endless point
+        refused = cli("sweep", "--resume", sweep_dir, "--json")
+    assert first.poll() is None  # the sweep was alive all along: the refusal is about a live process
+    assert refused.exit_code == 2 and refused.json["status"] == "error"
+    message = refused.json["error"]
+    assert f"sweep tiny is still running (pid {first.pid} on " in message and str(sweep_dir) in message
+    assert not sweep_json(sweep_dir)["resumed"]  # the refused resume changed nothing
+
+    first.kill()  # SIGKILL: no handler runs, sweep.json stays `running` with a dead process
+    first.wait(timeout=30)
+    first.stdout.close(), first.stderr.close()
+    assert not outliving(workers)  # its workers ended too, though it could not tell them
+    assert sweep_json(sweep_dir)["status"] == "running" and sweep_json(sweep_dir)["pid"] == first.pid
+    second = start("sweep", "--resume", sweep_dir, "--json")
+    deadline = time.monotonic() + 90
+    while sweep_json(sweep_dir)["pid"] != second.pid and second.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sweep_json(sweep_dir)["pid"] == second.pid, second.communicate()[1]  # taken over: it trains point 2
+    time.sleep(0.3)  # into point 2
+    second.send_signal(signal.SIGINT)  # Ctrl-C
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 130, err
+    doc = json.loads(out)
+    assert doc["status"] == "interrupted" and len(doc["resumed"]) == 1
+    assert [p["status"] for p in doc["points"]] == ["completed", "interrupted", "interrupted"]
+    assert doc["points"][0]["metrics"]["test"]["accuracy"] > 0.2  # a real, finished run (about 0.6 after 2 epochs)
+    saved = assert_consistent(sweep_dir)
+    assert saved["counts"] == {"completed": 1, "failed": 0, "interrupted": 2, "pruned": 0, "pending": 0}

@@ -10,14 +10,12 @@ import csv
 import io
 import json
 import math
-import subprocess
-import sys
 import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import CONFIGS
+from conftest import CONFIGS, spawn
 from rich.console import Console
 
 from dltrain import api
@@ -27,7 +25,7 @@ from dltrain.errors import ConfigError
 from dltrain.pipeline.experiment import Experiment, weights_of
 from dltrain.runs.folder import RunFolder
 from dltrain.train import schedules
-from dltrain.train.loop import EpochRecord
+from dltrain.train.monitor import EpochRecord
 
 
 def rates(schedule: dict, epochs: int, lr: float = 1.0, losses=()) -> list[float]:
@@ -221,17 +219,11 @@ def test_the_lr_1000_quickstart_fails_as_diverged(tmp_path, cli):
 
 def test_sigkill_loses_no_history_row_older_than_about_a_second(tmp_path):
     import yaml
-    from test_interrupt_resume import ENV, ROOT, assert_complete_files
+    from test_interrupt_resume import assert_complete_files
 
     path = tmp_path / "live.yaml"
     path.write_text(yaml.safe_dump(digits(10**6, log_every=1)))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dltrain", "run", str(path), "--runs-dir", str(tmp_path / "runs"), "--quiet"],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-        cwd=ROOT,
-    )
+    proc = spawn("run", path, "--runs-dir", tmp_path / "runs", "--quiet", stdout=None)
     seen = []  # (epoch, when its line arrived)
     for line in proc.stderr:
         if line.startswith("epoch"):

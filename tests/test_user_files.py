@@ -13,14 +13,11 @@ import stat
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from dltrain import api
-from dltrain.cli import app
 from dltrain.files import OutputPathError, UnreadableFile, read_regular, write_user_file
 
 PNG = b"\x89PNG\r\n\x1a\n"
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -30,56 +27,50 @@ def run_path(tmp_path_factory) -> Path:
     return api.run(cfg, runs_dir=root).path
 
 
-def plot(run_path: Path, target: Path):
-    result = runner.invoke(app, ["compare", str(run_path), "--plot", str(target)])
-    assert "Traceback" not in result.output
-    return result
-
-
-def test_a_new_path_is_created(run_path, tmp_path):
+def test_a_new_path_is_created(cli, run_path, tmp_path):
     target = tmp_path / "new.png"
-    assert plot(run_path, target).exit_code == 0
+    assert cli("compare", run_path, "--plot", target).exit_code == 0
     assert target.read_bytes()[:8] == PNG and stat.S_IMODE(target.stat().st_mode) & 0o644 == 0o644
 
 
-def test_a_regular_file_is_overwritten_in_place(run_path, tmp_path):
+def test_a_regular_file_is_overwritten_in_place(cli, run_path, tmp_path):
     target = tmp_path / "old.png"
     target.write_text("old")
     other = tmp_path / "hard.png"
     os.link(target, other)  # the same file under a second name: writing in place keeps them one file
-    assert plot(run_path, target).exit_code == 0
+    assert cli("compare", run_path, "--plot", target).exit_code == 0
     assert other.read_bytes()[:8] == PNG and target.stat().st_ino == other.stat().st_ino
 
 
-def test_a_symlink_to_a_regular_file_is_written_through(run_path, tmp_path):
+def test_a_symlink_to_a_regular_file_is_written_through(cli, run_path, tmp_path):
     real = tmp_path / "real.png"
     real.write_text("old")
     link = tmp_path / "link.png"
     link.symlink_to(real)
-    assert plot(run_path, link).exit_code == 0
+    assert cli("compare", run_path, "--plot", link).exit_code == 0
     assert link.is_symlink() and real.read_bytes()[:8] == PNG
 
 
-def test_a_dangling_symlink_is_refused(run_path, tmp_path):
+def test_a_dangling_symlink_is_refused(cli, run_path, tmp_path):
     link = tmp_path / "link.png"
     link.symlink_to(tmp_path / "nowhere.png")
-    result = plot(run_path, link)
+    result = cli("compare", run_path, "--plot", link)
     assert result.exit_code == 2 and "symlink to nothing" in result.stderr
     assert link.is_symlink() and not (tmp_path / "nowhere.png").exists()
 
 
-def test_a_directory_is_refused(run_path, tmp_path):
+def test_a_directory_is_refused(cli, run_path, tmp_path):
     target = tmp_path / "folder.png"
     target.mkdir()
-    result = plot(run_path, target)
+    result = cli("compare", run_path, "--plot", target)
     assert result.exit_code == 2 and "directory" in result.stderr
     assert target.is_dir() and not any(target.iterdir())
 
 
-def test_a_fifo_is_refused_without_waiting_for_a_reader(run_path, tmp_path):
+def test_a_fifo_is_refused_without_waiting_for_a_reader(cli, run_path, tmp_path):
     target = tmp_path / "pipe.png"
     os.mkfifo(target)
-    result = plot(run_path, target)
+    result = cli("compare", run_path, "--plot", target)
     assert result.exit_code == 2 and "FIFO" in result.stderr
     assert stat.S_ISFIFO(target.lstat().st_mode)
     # with a reader waiting, the open succeeds, and the writer must still refuse
@@ -105,10 +96,10 @@ def test_a_socket_is_refused(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a device node needs root")
-def test_a_device_node_is_refused_and_untouched(run_path, tmp_path):
+def test_a_device_node_is_refused_and_untouched(cli, run_path, tmp_path):
     target = tmp_path / "full"
     os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 7))  # the same device as /dev/full
-    result = plot(run_path, target)
+    result = cli("compare", run_path, "--plot", target)
     assert result.exit_code == 2 and "character device" in result.stderr
     assert stat.S_ISCHR(target.lstat().st_mode) and target.lstat().st_rdev == os.makedev(1, 7)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]  # nothing written beside it

@@ -12,6 +12,8 @@ import click
 import typer
 from rich.console import Console
 
+from dltrain.cli.progress import rich_progress
+from dltrain.cli.tables import run_summary
 from dltrain.runs.status import Status
 
 err_console = Console(stderr=True, highlight=False)
@@ -81,6 +83,32 @@ def _report(err, as_json: bool) -> None:
 def print_note(note: str) -> None:
     """A remark about the run (a clamped batch size, ...) on stderr, kept apart from results."""
     print(f"note: {note}", file=sys.stderr)
+
+
+def at_the_terminal(quiet: bool) -> dict[str, Any]:
+    """The keywords of `api.run` and `api.resume` for a command at the terminal: live progress
+    (plain lines with `quiet`), notes on stderr, the command line kept in meta.json, and
+    Ctrl-C or SIGTERM handled (stop after the batch, save, exit 130)."""
+    return {
+        "progress": rich_progress(quiet),
+        "on_note": print_note,
+        "argv": ["dltrain", *sys.argv[1:]],
+        "handle_signals": True,
+    }
+
+
+def print_result(result, as_json: bool) -> None:
+    """What `run` and `resume` print once the run folder is complete: one JSON document with
+    --json, else the summary, or only the note when nothing was trained (a finished run resumed)."""
+    from dltrain.train.signals import work_saved
+
+    work_saved()  # the run folder is complete: a signal from here on does not change the exit code
+    if as_json:
+        print_json(result.as_dict())
+    elif result.note:  # no summary that could read as a new result
+        print(result.note, file=sys.stderr)
+    else:
+        run_summary(result)
 
 
 def write_output(path, data: bytes):

@@ -87,7 +87,7 @@ def _show(rows: list[dict], runs_dir: Path, sort: Optional[str], title: Optional
             metric = f"{r['metric']} {number(r['value'])}" if r["value"] is not None else ""
         seconds = f"{r['seconds']:.1f}" if r["seconds"] is not None else ""
         status = r["status"]
-        if status == "running" and r["epochs"] is not None:  # how far it is
+        if status == Status.RUNNING and r["epochs"] is not None:  # how far it is
             status += f" epoch {r['epochs']}/{r['epochs_total'] or '?'}"
         cells.append([status, r["dataset"] or "", r["model"] or "", metric, seconds])
     headers = ["status", "dataset", "model", single or "metric", "seconds"]

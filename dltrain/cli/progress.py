@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from rich.console import Console
 
 if TYPE_CHECKING:  # the engine (NumPy) is imported by the command, not by `dltrain --help`
-    from dltrain.train.loop import EpochRecord
+    from dltrain.train.monitor import EpochRecord
 
 
 # Fields of the live status, most important first: a narrow terminal drops them from the end.

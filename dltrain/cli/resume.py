@@ -8,10 +8,8 @@ from typing import Optional
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import DATA_DIR_HELP, print_json, print_note, reports_errors
+from dltrain.cli.common import DATA_DIR_HELP, at_the_terminal, print_result, reports_errors
 from dltrain.cli.completion import complete_run
-from dltrain.cli.progress import rich_progress
-from dltrain.cli.tables import run_summary
 
 
 @app.command()
@@ -28,24 +26,7 @@ def resume(
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout (progress stays on stderr)"),
 ):
     """Continue a run from its last checkpoint; the result is the same, bit for bit, as a run never stopped."""
-    import sys
-
     from dltrain import api
-    from dltrain.train.signals import work_saved
 
-    result = api.resume(
-        run,
-        epochs=epochs,
-        data_dir=data_dir,
-        progress=rich_progress(quiet),
-        on_note=print_note,
-        argv=["dltrain", *sys.argv[1:]],
-        handle_signals=True,
-    )
-    work_saved()  # the run folder is complete: a signal from here on does not change the exit code
-    if as_json:
-        print_json(result.as_dict())
-    elif result.note:  # nothing was trained: no summary that could read as a new result
-        print(result.note, file=sys.stderr)
-    else:
-        run_summary(result)
+    result = api.resume(run, epochs=epochs, data_dir=data_dir, **at_the_terminal(quiet))
+    print_result(result, as_json)

@@ -8,10 +8,8 @@ from typing import Optional
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import DATA_DIR_HELP, print_json, print_note, reports_errors
+from dltrain.cli.common import DATA_DIR_HELP, at_the_terminal, print_json, print_result, reports_errors
 from dltrain.cli.completion import complete_config
-from dltrain.cli.progress import rich_progress
-from dltrain.cli.tables import run_summary
 
 
 @app.command()
@@ -39,7 +37,6 @@ def run(
 
     from dltrain import api
     from dltrain.config.loader import dump_config
-    from dltrain.train.signals import work_saved
 
     set_ = [*set_, "output.report=true"] if report else set_
     if dry_run:
@@ -50,19 +47,6 @@ def run(
             sys.stdout.write(dump_config(cfg))
         return
     result = api.run(
-        config,
-        overrides=set_,
-        runs_dir=runs_dir,
-        data_dir=data_dir,
-        name=name,
-        seed=seed,
-        progress=rich_progress(quiet),
-        on_note=print_note,
-        argv=["dltrain", *sys.argv[1:]],
-        handle_signals=True,
+        config, overrides=set_, runs_dir=runs_dir, data_dir=data_dir, name=name, seed=seed, **at_the_terminal(quiet)
     )
-    work_saved()  # the run folder is complete: a signal from here on does not change the exit code
-    if as_json:
-        print_json(result.as_dict())
-        return
-    run_summary(result)
+    print_result(result, as_json)

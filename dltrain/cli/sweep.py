@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -91,31 +91,23 @@ def sweep(
         worker_timeout=worker_timeout,
         argv=["dltrain", *sys.argv[1:]],
         handle_signals=True,
-        on_start=lambda s: err_console.print(start_line(s), highlight=False, soft_wrap=True),
-        on_point=lambda s, p: err_console.print(progress_line(s, p), highlight=False, soft_wrap=True),
+        on_start=lambda s: say(start_line(s)),
+        on_point=lambda s, p: say(progress_line(s, p)),
+    )
+    # What defines a sweep; --resume continues one as it was defined, so none of these may come with it.
+    definition: dict[str, Any] = dict(
+        grid=grid, overrides=set_, name=name, search=search, trials=trials, repeats=repeats, prune=prune
     )
     try:
         if resume is not None:
-            given = [flag for flag, value in _sweep_defining(config, grid, set_, search, trials, repeats, prune, name)]
+            given = [FLAGS[key] for key, value in {"config": config, **definition}.items() if value]
             if given:
                 raise ConfigError(f"--resume continues the sweep as it was defined; leave out {', '.join(given)}")
             result = resume_sweep(resume, **options)
         elif config is None:
             raise ConfigError("give a CONFIG to sweep, or --resume SWEEP_DIR to finish an interrupted sweep")
         else:
-            result = run_sweep(
-                config,
-                grid,
-                overrides=set_,
-                name=name,
-                sort_by=sort_by,
-                runs_dir=runs_dir,
-                search=search,
-                trials=trials,
-                repeats=repeats,
-                prune=prune,
-                **options,
-            )
+            result = run_sweep(config, sort_by=sort_by, runs_dir=runs_dir, **definition, **options)
     except (TrainingFailed, Interrupted) as err:
         if err.result is not None:
             out.print(table(err.result))
@@ -128,16 +120,18 @@ def sweep(
         out.print(f"sweep folder: {result.path}", soft_wrap=True)
 
 
-def _sweep_defining(config, grid, set_, search, trials, repeats, prune, name):
-    """(flag, value) for each option that defines a sweep and was given."""
-    given = {
-        "CONFIG": config,
-        "--grid": grid,
-        "--set": set_,
-        "--search": search,
-        "--trials": trials,
-        "--repeats": repeats,
-        "--prune": prune,
-        "--name": name,
-    }
-    return [(flag, value) for flag, value in given.items() if value]
+def say(text) -> None:
+    """A line of progress on stderr, as it is (stdout may hold the JSON document)."""
+    err_console.print(text, highlight=False, soft_wrap=True)
+
+
+FLAGS = {
+    "config": "CONFIG",
+    "grid": "--grid",
+    "overrides": "--set",
+    "name": "--name",
+    "search": "--search",
+    "trials": "--trials",
+    "repeats": "--repeats",
+    "prune": "--prune",
+}

@@ -7,7 +7,7 @@
     table.groups          # runs of one dataset and task, each ranked on its own
 
 Metrics are flattened the same way ('test.accuracy', 'baseline.test.accuracy').
-Which way is better comes from `dltrain.train.metrics.lower_is_better`. Runs of
+Runs are ordered by `dltrain.train.metric_names.rank_key`, the one ranking of runs. Runs of
 different datasets or tasks (classification, regression) are never ranked together:
 each group gets its own main metric, its own differing keys and its own order.
 """
@@ -25,7 +25,7 @@ from dltrain.errors import ConfigError
 from dltrain.formatting import number, value_text
 from dltrain.runs.reader import Run
 from dltrain.runs.status import run_status
-from dltrain.train.metric_names import lower_is_better, main_metric
+from dltrain.train.metric_names import main_metric, rank_key
 
 IGNORED_KEYS = {"name"}  # the run column already names every run
 
@@ -232,9 +232,9 @@ def _groups(runs: list[Run], configs: list[dict], rows: list[dict], changed: lis
         group_changed = _changed([configs[i] for i in indices], changed) if len(members) > 1 else changed
         group = Group(dataset, task, indices, group_changed, metric, val_metric)
         if metric is not None:
-            sign = 1 if lower_is_better(metric) else -1
-            group.rows = sorted(indices, key=lambda i: (rows[i][metric] is None, sign * (rows[i][metric] or 0.0)))
-            group.best = group.rows[0] if rows[group.rows[0]][metric] is not None else None
+            group.rows = sorted(indices, key=lambda i: rank_key(metric, rows[i][metric]))  # stable
+            best = group.rows[0]
+            group.best = best if rank_key(metric, rows[best][metric])[0] == 0 else None
         groups.append(group)
     return groups
 

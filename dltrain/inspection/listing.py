@@ -135,7 +135,7 @@ def select_runs(rows: list[dict], filters=(), sort: Optional[str] = None, last: 
     """The rows (oldest first) that match every KEY=VALUE filter; then the `last` newest of them;
     then, with `sort` ('test.accuracy'), best first, runs without that metric at the end."""
     from dltrain.errors import ConfigError
-    from dltrain.train.metric_names import SPLIT_METRICS, lower_is_better
+    from dltrain.train.metric_names import SPLIT_METRICS, rank_key
 
     for assignment in filters:
         key, sep, _ = assignment.partition("=")
@@ -148,8 +148,5 @@ def select_runs(rows: list[dict], filters=(), sort: Optional[str] = None, last: 
         split, _, key = sort.partition(".")
         if split not in ("train", "val", "test") or key not in SPLIT_METRICS:
             raise ConfigError(f"--sort {sort!r}: expected SPLIT.METRIC, e.g. test.accuracy or val.loss")
-        sign = 1.0 if lower_is_better(key) else -1.0
-        values = [(metric_value(r, sort), r) for r in rows]
-        present = sorted(((v, r) for v, r in values if v is not None), key=lambda vr: sign * vr[0])  # stable
-        rows = [r for _, r in present] + [r for v, r in values if v is None]
+        rows = sorted(rows, key=lambda r: rank_key(sort, metric_value(r, sort)))  # stable
     return rows

@@ -28,6 +28,17 @@ else:
     # `perceptron` is the loss of Rosenblatt's rule: fused with the step output, never alone.
     LossName = Literal[("auto",) + tuple(dict.fromkeys([*LOSSES, *(loss for _, loss in FUSED)]))]
 
+# leaky_relu's slope: a key of the perceptron and of the MLP (logreg has no leaky_relu to set).
+NegativeSlope = Annotated[
+    float,
+    Field(
+        ge=0,
+        lt=1,
+        description="leaky_relu's slope for z < 0: f(z) = z if z > 0 else negative_slope * z "
+        "(default 0.01, PyTorch's LeakyReLU; Keras's LeakyReLU defaults to 0.3)",
+    ),
+]
+
 DEFAULT_LOSS = {"sigmoid": "bce", "softmax": "cross_entropy", "step": "perceptron"}
 
 
@@ -114,13 +125,7 @@ class Perceptron(_Model):
         None, description="output activation; default step (rosenblatt) or sigmoid (gradient)"
     )
     bias: bool = Field(True, description="learn a bias; turn off when the data carries a constant-1 input")
-    negative_slope: float = Field(
-        LEAKY_SLOPE,
-        ge=0,
-        lt=1,
-        description="leaky_relu's slope for z < 0: f(z) = z if z > 0 else negative_slope * z "
-        "(default 0.01, PyTorch's LeakyReLU; Keras's LeakyReLU defaults to 0.3)",
-    )
+    negative_slope: NegativeSlope = LEAKY_SLOPE
 
     @model_validator(mode="after")
     def _step_only_for_rosenblatt(self):
@@ -151,13 +156,7 @@ class Mlp(_Model):
         None, description="default sigmoid (2 classes), softmax (more), identity (regression)"
     )
     init: Initializer = Field(default_factory=He, description="initializer of the weight matrices")
-    negative_slope: float = Field(
-        LEAKY_SLOPE,
-        ge=0,
-        lt=1,
-        description="leaky_relu's slope for z < 0: f(z) = z if z > 0 else negative_slope * z "
-        "(default 0.01, PyTorch's LeakyReLU; Keras's LeakyReLU defaults to 0.3)",
-    )
+    negative_slope: NegativeSlope = LEAKY_SLOPE
 
     @model_validator(mode="after")
     def _trainable_hidden(self):

@@ -46,6 +46,9 @@ class Dense:
         return f"Dense({self.W.shape[0]}->{self.W.shape[1]}, {self.activation}{bias})"
 
 
+EVAL_BYTES = 4 << 20  # evaluation computes this many bytes of each layer's output at a time
+
+
 class Network:
     """Dense layers and the loss they are trained on."""
 
@@ -75,16 +78,31 @@ class Network:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """x: (n, n_in) -> outputs (n, n_out)."""
-        for layer in self.layers:
-            x = layer.forward(x)[1]
-        return x
+        return self._last_layer(x)[1]
 
     def loss_value(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """(loss, outputs) on x: (n, n_in), y: (n, n_out), without gradients."""
-        z, a = x, x
-        for layer in self.layers:
-            z, a = layer.forward(a)
+        z, a = self._last_layer(x)
         return self._value(z, a, y), a
+
+    def _last_layer(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The forward pass: the last layer's (z, a), (n, n_out) each.
+
+        A few thousand rows at a time (EVAL_BYTES of the widest layer's output), so that
+        evaluating a whole split never holds its hidden layers (MNIST's training split:
+        60000 x 256 numbers per array) in memory at once.
+        """
+        rows = max(1, EVAL_BYTES // (max(layer.W.shape[1] for layer in self.layers) * x.itemsize))
+        pieces = []
+        for lo in range(0, max(len(x), 1), rows):
+            z = a = x[lo : lo + rows]
+            for layer in self.layers:
+                z, a = layer.forward(a)
+            pieces.append((z, a))
+        if len(pieces) == 1:
+            return pieces[0]
+        z = np.concatenate([z for z, _ in pieces])
+        return z, z if pieces[0][1] is pieces[0][0] else np.concatenate([a for _, a in pieces])
 
     def _value(self, z, a, y) -> float:
         return float(self.fused.value(z, y) if self.fused else self._loss.value(a, y))

@@ -142,6 +142,7 @@ class AdamStep:
             p -= step_size * self.m[i] / (np.sqrt(self.v[i]) + eps_hat)
 
     def state(self) -> dict[str, np.ndarray]:
+        """A snapshot (copies): later steps do not change it."""
         out = {"t": np.array(self.t)}
         for i, (m, v) in enumerate(zip(self.m, self.v)):
             out[f"m_{i}"], out[f"v_{i}"] = m.copy(), v.copy()

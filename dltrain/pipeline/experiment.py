@@ -29,8 +29,9 @@ from dltrain.errors import ConfigError
 from dltrain.nn.network import Network
 from dltrain.pipeline.views import Views, views_of
 from dltrain.runs.status import Status
-from dltrain.train.loop import EpochRecord, Trainer
+from dltrain.train.loop import Trainer
 from dltrain.train.metrics import regression_scores, split_metrics
+from dltrain.train.monitor import EpochRecord
 
 
 @dataclass

@@ -26,7 +26,7 @@ from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.status import Status
 from dltrain.train import checkpoint
-from dltrain.train.loop import EpochRecord
+from dltrain.train.monitor import EpochRecord
 from dltrain.train.signals import ForcedExit, graceful_stop
 
 # Called with (total epochs, log_every); returns a context manager that yields the function
@@ -45,17 +45,38 @@ LIVE_SECONDS = 1.0  # history.csv and epochs_done on disk are at most this much 
 
 @dataclass
 class RunResult:
-    """What a run reports when its session ends: its folder, how it ended, its final metrics."""
+    """How one run ended: its folder, its status, its final metrics.
 
-    path: Path
+    A sweep keeps one per run of each point, from before the run starts (status pending,
+    no folder yet) to its end; a run that never started training has no folder either.
+    """
+
+    path: Optional[Path]
     status: Status
     metrics: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    epochs: int = 0
+    seconds: Optional[float] = None
+    epochs: Optional[int] = None
     error: Optional[str] = None
     stopped_epoch: Optional[int] = None  # early stopping ended training after this epoch
     best_epoch: Optional[int] = None  # ... and weights and metrics are this epoch's (restore_best)
     note: Optional[str] = None  # e.g. why a resume had nothing to do
+    seed: Optional[int] = None
+
+    @classmethod
+    def of(cls, record: RunRecord, path: Optional[Path] = None) -> RunResult:
+        """The result a run's record gives, once written to `path`."""
+        meta = record.meta
+        return cls(
+            path,
+            meta["status"],
+            record.metrics,
+            meta.get("seconds"),
+            meta.get("epochs_done"),
+            meta.get("error"),
+            meta.get("stopped_epoch"),
+            meta.get("best_epoch"),
+            seed=meta.get("seed"),
+        )
 
     def as_dict(self) -> dict:
         doc = {
@@ -112,17 +133,7 @@ class Session:
             raise self.write_error
         if self.bug is not None and debugging():
             raise self.bug  # the run folder is saved; now the traceback, for a debugger
-        meta = record.meta
-        return RunResult(
-            self.folder.path,
-            status,
-            record.metrics,
-            meta["seconds"],
-            meta["epochs_done"],
-            error,
-            meta.get("stopped_epoch"),
-            meta.get("best_epoch"),
-        )
+        return RunResult.of(record, self.folder.path)
 
     def _fit(self) -> tuple[Status, Optional[str]]:
         trainer, training = self.exp.trainer, self.exp.cfg.training

@@ -17,6 +17,7 @@ from dltrain.report import charts
 from dltrain.report.page import Page, esc, table
 from dltrain.report.run_page import Parts, add_run, read_parts, status_badge
 from dltrain.runs.reader import is_run_folder, run_folders
+from dltrain.runs.status import Status
 
 
 def report_html(refs: list[Path]) -> str:
@@ -127,7 +128,7 @@ def _add_runs(page: Page, parts: list[Parts], grid: Optional[dict], missing: Opt
     )
     labels = cmp.labels()
     runs = [
-        (label, run.history, row["status"] in ("failed", "crashed"))
+        (label, run.history, row["status"] in (Status.FAILED, Status.CRASHED))
         for label, run, row in zip(labels, cmp.runs, cmp.rows)
     ]
     shown = []

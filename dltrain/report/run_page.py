@@ -18,7 +18,7 @@ from dltrain.formatting import seconds, value_text
 from dltrain.report import charts
 from dltrain.report.page import Page, esc, image, table
 from dltrain.runs.reader import Run, is_run_folder, read_run
-from dltrain.runs.status import run_status
+from dltrain.runs.status import Status, run_status
 
 # The run's figures the report shows as images (its curves are drawn live instead), in order.
 FIGURES = {
@@ -66,7 +66,7 @@ def read_parts(path: Path) -> Parts:
         _read_each(parts)
     if not (path / "history.csv").is_file():
         parts.problems.append("history.csv is missing: no curves")
-    if parts.status == "completed":
+    if parts.status == Status.COMPLETED:
         for name in ("metrics.json", "weights.npz"):
             if not (path / name).is_file():
                 parts.problems.append(f"{name} is missing, though the run completed")
@@ -164,7 +164,7 @@ def add_run(page: Page, parts: Parts, heading: bool = True) -> None:
         page.section("metrics", metrics_table(parts.metrics))
     else:
         page.section("metrics", f"<p>no metrics: the run is {esc(parts.status)}.</p>")
-    failed = parts.status in ("failed", "crashed")
+    failed = parts.status in (Status.FAILED, Status.CRASHED)
     specs = [
         charts.curves(
             [(parts.name, parts.history, failed)], "loss", "loss per epoch", f"loss ({parts.meta.get('loss', '')})"

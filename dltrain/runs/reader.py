@@ -68,11 +68,6 @@ class Run:
     def classes(self) -> Optional[list]:
         return self.meta.get("classes")
 
-    @property
-    def split_metrics(self) -> dict:
-        """metrics.json without the baseline: {'train': {...}, 'val': {...}, 'test': {...}}."""
-        return {k: v for k, v in self.metrics.items() if k != "baseline"}
-
     @cached_property
     def history(self) -> list[dict]:
         """history.csv's rows, read when first asked for (comparing or listing runs does not need them)."""

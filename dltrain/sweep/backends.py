@@ -1,11 +1,12 @@
 """Where sweep runs train: in this process, in local worker processes, or on a Dask cluster.
 
-    with make_backend("local", jobs=2) as backend:        # a Dask backend connects here
-        for trained in backend.run(jobs, lookahead, data_dir):   # jobs: an iterator of point.Job
-            ...                                            # results arrive as runs finish
+    with make_backend("local", jobs=2) as backend:                    # a Dask backend connects here
+        for key, returned in backend.run(jobs, lookahead, data_dir):  # jobs: an iterator of point.Job
+            ...                                                        # results arrive as runs finish
 
-Every backend runs `train_point` and yields its `Trained` results; the caller writes the
-run folders. Jobs are pulled lazily, at most `lookahead` in flight, so an Optuna search
+Every backend runs `train_point` and yields each job's key with what it returned: the
+RunRecord, or a RunResult for a run that could not train. The caller writes the run
+folders. Jobs are pulled lazily, at most `lookahead` in flight, so an Optuna search
 asks for its next point only once a slot is free. `request_stop()` (safe in a signal
 handler) lets running points stop after their current batch and come back with their
 checkpoint; closing the iterator abandons whatever still runs.
@@ -23,7 +24,7 @@ from typing import Optional
 from dltrain.errors import ConfigError, TrainingFailed
 from dltrain.runs.status import Status
 from dltrain.sweep import point
-from dltrain.sweep.point import Job, Trained, train_point
+from dltrain.sweep.point import Job, Key, Returned, not_trained, train_point
 
 POLL = 0.1  # seconds between looks at the running jobs
 GRACE = 30.0  # seconds the running points get to stop after their batch and come back (a loaded machine is slow)
@@ -59,11 +60,11 @@ class Serial(Backend):
         self.stopping = True
         point.request_stop()  # the run training now stops after its batch
 
-    def run(self, jobs: Iterator[Job], lookahead: int, data_dir: Optional[str]) -> Iterator[Trained]:
+    def run(self, jobs: Iterator[Job], lookahead: int, data_dir: Optional[str]) -> Iterator[tuple[Key, Returned]]:
         point.clear_stop()
         try:
             for job in jobs:
-                yield train_point(job, data_dir)
+                yield job.key, train_point(job, data_dir)
         finally:
             point.clear_stop()
 
@@ -75,7 +76,7 @@ class Pool(Backend):
         from dltrain.sweep import pool
 
         self.pool, self.slots = pool, jobs
-        self.executor = pool.get(jobs)
+        self.workers = pool.get(jobs)
 
     def blas_threads(self) -> int:
         # Each process gets its share of the cores, so N processes never run N x all-cores BLAS threads.
@@ -85,25 +86,25 @@ class Pool(Backend):
         return f"{self.slots} parallel processes, {self.blas_threads()} BLAS thread(s) each"
 
     def __exit__(self, *exc):
-        self.pool.close(self.executor, kill=True)  # every result is in: no worker outlives the sweep
+        self.workers.close()  # every result is in: no worker outlives the sweep
         return False
 
-    def run(self, jobs: Iterator[Job], lookahead: int, data_dir: Optional[str]) -> Iterator[Trained]:
+    def run(self, jobs: Iterator[Job], lookahead: int, data_dir: Optional[str]) -> Iterator[tuple[Key, Returned]]:
         blas = self.blas_threads()
         yield from drain(
             jobs,
             lookahead,
-            lambda job: self.executor.submit(train_point, job, data_dir, blas),
+            lambda job: self.workers.submit(train_point, job, data_dir, blas),
             self,
-            on_stop=lambda: self.pool.signal_workers(self.executor),
-            abandon=lambda futures: self.pool.close(self.executor, kill=True),
+            on_stop=self.workers.signal,
+            abandon=lambda futures: self.workers.close(),
         )
 
-    def outcome(self, future, job: Job) -> Trained:
+    def outcome(self, future, job: Job) -> Returned:
         try:
             return future.result()
         except Exception as err:  # the worker process died (killed, out of memory): this run failed
-            return Trained(job.key, Status.FAILED, error=f"the worker process died: {type(err).__name__}: {err}")
+            return not_trained(Status.FAILED, f"the worker process died: {type(err).__name__}: {err}")
 
 
 def drain(
@@ -114,11 +115,11 @@ def drain(
     on_stop: Callable[[], None],
     abandon: Callable[[list], None],
     check: Callable[[], None] = lambda: None,
-) -> Iterator[Trained]:
-    """Keep up to `lookahead` jobs in flight and yield each result as it arrives.
+) -> Iterator[tuple[Key, Returned]]:
+    """Keep up to `lookahead` jobs in flight and yield each (job key, result) as it arrives.
 
     `submit(job)` returns a future, or None when nothing can take the job now (it is
-    tried again); `backend.outcome(future, job)` returns the Trained result, or None to
+    tried again); `backend.outcome(future, job)` returns what the job returned, or None to
     run the job again (a Dask worker died with its data). Once the backend is stopping
     no job is started; the running ones get GRACE seconds to come back, then everything
     left is abandoned. `check` may raise (no workers for too long).
@@ -142,11 +143,11 @@ def drain(
             done = [f for f in in_flight if f.done()]
             for future in done:
                 job = in_flight.pop(future)
-                trained = backend.outcome(future, job)
-                if trained is None:
+                returned = backend.outcome(future, job)
+                if returned is None:
                     retry.append(job)
                 else:
-                    yield trained
+                    yield job.key, returned
             if not in_flight and (backend.stopping or (exhausted and not retry)):
                 return
             if done:

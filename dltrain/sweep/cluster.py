@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, Optional
 from urllib.parse import urlparse
 
 from dltrain.errors import ConfigError, describe
+from dltrain.pipeline.session import RunResult
 from dltrain.runs.status import Status
 from dltrain.sweep.backends import Backend, NoWorkers, drain, stop_event_name
-from dltrain.sweep.point import Job, Trained, train_point
+from dltrain.sweep.point import Job, Key, Returned, not_trained, train_point
 
 
 class Dask(Backend):
@@ -34,7 +36,8 @@ class Dask(Backend):
         self.distributed = _import_distributed()
         self.client: Any = None
         self.stop = ClusterStop(stop_event_name())
-        self._data: dict[str, object] = {}  # dataset key -> the scattered splits (a Dask future)
+        # dataset key -> the scattered splits (a Dask future), or the failed result of every run on it
+        self._data: dict[str, object] = {}
         self._no_worker_since: Optional[float] = None
         self._checked = 0.0
 
@@ -55,14 +58,14 @@ class Dask(Backend):
     def describe(self) -> str:
         return f"Dask cluster at {self.scheduler}"
 
-    def run(self, jobs: Iterator[Job], lookahead: int, data_dir: Optional[str]) -> Iterator[Trained]:
+    def run(self, jobs: Iterator[Job], lookahead: int, data_dir: Optional[str]) -> Iterator[tuple[Key, Returned]]:
         shares = self._threads_by_host()
 
         def submit(job: Job):
             data = data_dir if self.worker_data else self._scattered(job, data_dir)
             if data is None and not self.worker_data:
                 return None
-            if isinstance(data, Trained):  # the client could not load it: the run fails, the sweep goes on
+            if isinstance(data, RunResult):  # the client could not load it: the run fails, the sweep goes on
                 return _Done(data)
             return self.client.submit(train_on_worker, job, data, shares, self.stop, pure=False)
 
@@ -75,9 +78,9 @@ class Dask(Backend):
 
         yield from drain(jobs, lookahead, submit, self, on_stop=stop_all, abandon=abandon, check=self._check_workers)
 
-    def outcome(self, future, job: Job) -> Optional[Trained]:
+    def outcome(self, future, job: Job) -> Optional[Returned]:
         if isinstance(future, _Done):
-            return future.trained
+            return future.returned
         if future.status == "cancelled" and not self.stopping:
             # Not by us: its data was lost with the worker(s) holding it. Send the data again, then the job.
             self._data.clear()
@@ -85,7 +88,7 @@ class Dask(Backend):
         try:
             return future.result()
         except Exception as err:  # the worker died or could not run dltrain: this run failed, not the sweep
-            return Trained(job.key, Status.FAILED, error=f"the Dask task failed: {type(err).__name__}: {err}")
+            return not_trained(Status.FAILED, f"the Dask task failed: {type(err).__name__}: {err}")
 
     def _scattered(self, job: Job, data_dir: Optional[str]):
         """The job's splits, loaded here and sent to the workers once per distinct dataset."""
@@ -99,14 +102,12 @@ class Dask(Backend):
             try:
                 splits = load_splits(validate(job.config), data_dir)
             except Exception as err:
-                self._data[key] = Trained(
-                    job.key, Status.FAILED, error=f"loading the data on this machine: {describe(err)}"
-                )
+                self._data[key] = not_trained(Status.FAILED, f"loading the data on this machine: {describe(err)}")
             else:
                 # broadcast: every worker holds a copy, so losing one worker does not lose the data
                 self._data[key] = self.client.scatter(splits, broadcast=True, hash=False)
         data = self._data[key]
-        return Trained(job.key, data.status, error=data.error) if isinstance(data, Trained) else data
+        return replace(data) if isinstance(data, RunResult) else data  # each failed run its own result
 
     def _threads_by_host(self) -> dict[str, int]:
         """Host -> the threads of all worker processes there: the points that host trains at once."""
@@ -140,14 +141,14 @@ class Dask(Backend):
 class _Done:
     """A run settled on the client (its data could not be loaded), in place of a future."""
 
-    def __init__(self, trained: Trained):
-        self.trained = trained
+    def __init__(self, returned: RunResult):
+        self.returned = returned
 
     def done(self) -> bool:
         return True
 
 
-def train_on_worker(job: Job, data, shares: dict[str, int], stop) -> Trained:
+def train_on_worker(job: Job, data, shares: dict[str, int], stop) -> Returned:
     """train_point on a Dask worker, with the BLAS threads of its share of the host's cores."""
     from dask.distributed import get_worker
 
@@ -157,10 +158,10 @@ def train_on_worker(job: Job, data, shares: dict[str, int], stop) -> Trained:
     host = urlparse(worker.address).hostname or ""
     # The cores of this host, divided among all points that its worker processes train at once.
     slots = shares.get(host) or worker.state.nthreads
-    trained = train_point(job, data, max(1, cpu_count() // max(1, slots)), stop)
-    if trained.record is None and trained.status == Status.FAILED:
-        trained.error = f"on Dask worker {host} ({worker.address}): {trained.error}"
-    return trained
+    returned = train_point(job, data, max(1, cpu_count() // max(1, slots)), stop)
+    if isinstance(returned, RunResult) and returned.status == Status.FAILED:
+        returned.error = f"on Dask worker {host} ({worker.address}): {returned.error}"
+    return returned
 
 
 class ClusterStop:

@@ -13,13 +13,15 @@ from collections.abc import Iterator
 
 from dltrain.config.schema import Config
 from dltrain.errors import ERROR_LOG, Interrupted, TrainingFailed, naming_log
+from dltrain.pipeline.experiment import RunRecord
 from dltrain.pipeline.save import save_record
+from dltrain.pipeline.session import RunResult
 from dltrain.runs.folder import RunFolder, elapsed, now_iso
 from dltrain.runs.status import Status
 from dltrain.sweep.backends import NoWorkers
-from dltrain.sweep.point import Job, Trained
+from dltrain.sweep.point import Job, Key, Returned
 from dltrain.sweep.ranking import Metric
-from dltrain.sweep.state import PointState, RunState, SweepResult
+from dltrain.sweep.state import PointState, SweepResult
 from dltrain.train import checkpoint
 from dltrain.train.signals import deferred_interrupt, stop_signals
 
@@ -31,15 +33,16 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
     from dltrain.sweep.runner import _new_state, run_config
 
     clock, seconds_before = time.perf_counter(), sweep.seconds
-    configs: dict[tuple[int, int], Config] = {}
-    resumed_from: dict[tuple[int, int], int] = {}
+    configs: dict[Key, Config] = {}
+    resumed_from: dict[Key, int] = {}
 
     def job(state: PointState, r: int) -> Job:
         run = state.runs[r]
-        cfg = configs[(state.point.index, r)] = run_config(base, state.point, run.seed, len(state.runs), r)
+        seed = base.seed if run.seed is None else run.seed  # a sweep.json from before repeats has no seeds
+        cfg = configs[(state.point.index, r)] = run_config(base, state.point, seed, len(state.runs), r)
         job = Job(state.point.index, r, cfg.model_dump(mode="json"), prune=plan.pruner() if prune else None)
-        if run.run is not None and checkpoint.exists(RunFolder(run.run)):
-            job.resume = checkpoint.load(RunFolder(run.run))
+        if run.path is not None and checkpoint.exists(RunFolder(run.path)):
+            job.resume = checkpoint.load(RunFolder(run.path))
             job.seconds_before = run.seconds or 0.0
         resumed_from[job.key] = int(job.resume["epoch"]) if job.resume else 0
         return job
@@ -60,23 +63,23 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
         sweep.seconds = round(seconds_before + elapsed(clock), 3)
         folder.write_json("sweep.json", sweep.as_dict(relative=True))
 
-    save()
-    opts.on_start(sweep)
     lookahead = backend.slots if plan.adaptive else 1 << 30
     failure, hard_stop = None, False
     try:
         with stop_signals(backend.request_stop, enabled=opts.handle_signals):
+            save()  # from here on, whatever stops the sweep, sweep.json ends with its final status
+            opts.on_start(sweep)
             results = backend.run(jobs(), lookahead, opts.data_dir)
             try:
-                for trained in results:
-                    state = next(p for p in sweep.points if p.point.index == trained.key[0])
+                for key, returned in results:
+                    state = next(p for p in sweep.points if p.point.index == key[0])
                     with deferred_interrupt():  # a run folder and sweep.json are written whole, or not at all
-                        history = _store(folder, sweep, state, trained, configs[trained.key], resumed_from, opts)
+                        history = _store(folder, sweep, state, key, returned, configs[key], resumed_from, opts)
                         if state.status != Status.PENDING:
                             plan.tell(state, history)
                         save()
                     if state.status != Status.PENDING and (
-                        trained.record is not None or trained.status != Status.INTERRUPTED
+                        isinstance(returned, RunRecord) or returned.status != Status.INTERRUPTED
                     ):
                         opts.on_point(sweep, state)  # not for the runs a stop kept from starting
             finally:
@@ -120,38 +123,38 @@ def _store(
     folder: RunFolder,
     sweep: SweepResult,
     state: PointState,
-    trained: Trained,
+    key: Key,
+    returned: Returned,
     cfg: Config,
     resumed_from: dict,
     opts,
 ) -> list[dict]:
-    """Write the run's folder (when it trained at all) and note its outcome; the run's history."""
-    run: RunState = state.runs[trained.key[1]]
-    record = trained.record
-    run.status, run.error = trained.status, trained.error
-    if record is None:
+    """Write the run's folder (when it trained at all) and note how it ended; the run's history."""
+    r = key[1]
+    if isinstance(returned, RunResult):  # it never trained: a folder from an earlier session stays as it was
+        state.runs[r].status, state.runs[r].error = returned.status, returned.error
         return []
+    record = returned
     info = {"folder": sweep.name, "point": state.point.index, "values": state.point.values}
     if len(state.runs) > 1:
-        info["repeat"] = trained.key[1] + 1
+        info["repeat"] = r + 1
     record.meta.update(argv=sweep.argv, sweep=info)
-    if run.run is None:
+    earlier = state.runs[r].path
+    if earlier is None:
         target = RunFolder.create(folder.path, cfg.name)
     else:  # a run cut off earlier: its own folder, continued
-        target = RunFolder(run.run)
+        target = RunFolder(earlier)
         target.remove_partial_files()
         old = target.read_json("meta.json") if (target.path / "meta.json").is_file() else {}
         record.meta["resumed"] = [
             *old.get("resumed", []),
-            {"at": now_iso(), "from_epoch": resumed_from.get(trained.key, 0), "argv": list(opts.argv)},
+            {"at": now_iso(), "from_epoch": resumed_from.get(key, 0), "argv": list(opts.argv)},
         ]
     if record.error_log:
-        trained.error = record.meta["error"] = naming_log(str(trained.error), target.path / ERROR_LOG)
-        run.error = trained.error
+        record.meta["error"] = naming_log(str(record.meta["error"]), target.path / ERROR_LOG)
     target.write_text("config.yaml", record.config_yaml)
     save_record(target, record, plots=cfg.output.plots, report=cfg.output.report)
-    run.run, run.metrics = target.path, record.metrics
-    run.seconds, run.epochs = record.meta.get("seconds"), record.meta.get("epochs_done")
+    state.runs[r] = RunResult.of(record, target.path)
     if sweep.metric is None and record.metrics:
         sweep.metric = Metric.default(record.metrics)
     return record.history

@@ -4,7 +4,8 @@ The same function runs in the sweep's own process, in a local worker process and
 a Dask worker; none of them touches the run folder. Its result (a RunRecord of NumPy
 arrays and plain dicts, with the trainer's checkpoint) is pickled back to the process
 that writes the folder, so every backend writes the same weights, history, metrics and
-checkpoint, bit for bit, and a cut-off run continues from its checkpoint.
+checkpoint, bit for bit, and a cut-off run continues from its checkpoint. A run that
+could not start training comes back as a RunResult without a folder, saying why.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from dltrain.data.split import Splits
 from dltrain.errors import describe, is_bug, traceback_text
 from dltrain.pipeline.experiment import Experiment, RunRecord
+from dltrain.pipeline.session import RunResult
 from dltrain.runs.folder import elapsed, now_iso
 from dltrain.runs.status import Status
 from dltrain.train import checkpoint
@@ -40,6 +42,9 @@ def clear_stop() -> None:
     _stop["requested"] = False
 
 
+Key = tuple[int, int]  # a run of a sweep: (point index, repeat)
+
+
 @dataclass
 class Job:
     """One training run of a sweep: repeat `repeat` (0-based) of point `point`.
@@ -57,18 +62,18 @@ class Job:
     prune: Optional[Callable[[Any], bool]] = None
 
     @property
-    def key(self) -> tuple[int, int]:
+    def key(self) -> Key:
         return self.point, self.repeat
 
 
-@dataclass
-class Trained:
-    """What came back for a job: its record, or only an error if it never started training."""
+# What a job gives back: the record of the run it trained (its meta.json holds the status:
+# completed, failed, interrupted or pruned), or how it ended without training.
+Returned = Union[RunRecord, RunResult]
 
-    key: tuple[int, int]
-    status: str  # completed | failed | interrupted | pruned
-    record: Optional[RunRecord] = None
-    error: Optional[str] = None
+
+def not_trained(status: Status, error: str) -> RunResult:
+    """A run that never started training: it has no record and no folder."""
+    return RunResult(None, status, error=error)
 
 
 def train_point(
@@ -76,8 +81,8 @@ def train_point(
     data: Union[str, Splits, None],
     blas_threads: Optional[int] = None,
     stop: Optional[Callable[[], bool]] = None,
-) -> Trained:
-    """Validate the job's config, train it, return its record.
+) -> Returned:
+    """Validate the job's config, train it, return its record (a RunResult if it could not start).
 
     data: the data directory (None: the default) or the splits themselves, loaded once by
     the sweep's client and sent to a Dask worker. blas_threads: cap on the BLAS threads
@@ -89,7 +94,7 @@ def train_point(
     from dltrain.config.loader import validate
 
     if _stop["requested"] or (stop is not None and stop()):  # queued before the sweep was told to stop
-        return Trained(job.key, Status.INTERRUPTED, error="the sweep was interrupted before this run started")
+        return not_trained(Status.INTERRUPTED, "the sweep was interrupted before this run started")
     with threadpool_limits(limits=blas_threads, user_api="blas"):
         try:
             cfg = validate(job.config)
@@ -97,7 +102,7 @@ def train_point(
             if job.resume:
                 checkpoint.restore(exp.trainer, job.resume)
         except Exception as err:  # e.g. the dataset is missing on this worker
-            return Trained(job.key, Status.FAILED, error=describe(err))
+            return not_trained(Status.FAILED, describe(err))
         started, clock = now_iso(), time.perf_counter()
         status, error, bug = _fit(exp, job, stop)
         # Inside the thread limit: meta.json must name the BLAS threads the training used.
@@ -111,7 +116,7 @@ def train_point(
 
         record.figures = run_figures(record)  # drawn here, in parallel with the other runs
     record.views = None  # drawn: the samples need not travel back
-    return Trained(job.key, status, record, error)
+    return record
 
 
 def _fit(

@@ -1,7 +1,10 @@
 """Local worker processes for sweep runs, started as early as possible.
 
-    pool.start(2)        # first thing in `dltrain sweep --jobs 2`, before the heavy imports
-    executor = pool.get(2)
+    pool.start(2)          # first thing in `dltrain sweep --jobs 2`, before the heavy imports
+    workers = pool.get(2)
+    future = workers.submit(train_point, job, data_dir, blas)
+    workers.signal()       # every worker stops after its batch
+    workers.close()        # every worker ends now
 
 The workers are forks of one forkserver process that imports the training modules
 once, so N workers cost one import instead of N, and that import runs while this
@@ -16,69 +19,101 @@ import multiprocessing
 import os
 import signal
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.queues import SimpleQueue
 
 PRELOAD = ["dltrain.sweep.worker"]
+JOIN = 5.0  # seconds to wait for a killed worker to be gone
 
-_pool: dict = {}  # jobs -> the started executor
+_pool: dict[int, Workers] = {}  # jobs -> the started workers
 
 
-def start(jobs: int) -> ProcessPoolExecutor:
-    """The executor for `jobs` workers; its processes come up in the background."""
+class Workers:
+    """A ProcessPoolExecutor whose workers tell their PIDs as they start (the executor keeps
+    its processes to itself), so that they can be signalled and killed."""
+
+    def __init__(self, jobs: int):
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        self._told: SimpleQueue = context.SimpleQueue()
+        self._pids: set[int] = set()
+        # Only this process holds the sending end: the workers see the pipe close when it ends, however it ends.
+        self._alive, self._alive_end = context.Pipe(duplex=False)
+        self.executor = ProcessPoolExecutor(
+            jobs, mp_context=context, initializer=_init_worker, initargs=(self._told, self._alive)
+        )
+
+    def submit(self, fn, *args) -> Future:
+        return self.executor.submit(fn, *args)
+
+    def pids(self) -> set[int]:
+        """The workers that have started. One still starting has taken no run yet."""
+        while not self._told.empty():
+            self._pids.add(self._told.get())
+        return set(self._pids)
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        """Ask every worker to stop after its current batch (their handler calls point.request_stop)."""
+        for pid in self.pids():
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def close(self) -> None:
+        """End the workers at once (SIGKILL): no worker outlives the sweep, whatever it is running.
+
+        A worker still starting gets the executor's shutdown message and exits by itself."""
+        for jobs, started in list(_pool.items()):
+            if started is self:
+                del _pool[jobs]
+        pids = self.pids()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        ours = [p for p in multiprocessing.active_children() if p.pid in pids]
+        for process in ours:
+            process.kill()
+        for process in ours:
+            process.join(timeout=JOIN)
+
+
+def start(jobs: int) -> Workers:
+    """The workers for `jobs` runs at once; their processes come up in the background."""
     if jobs in _pool:
         return _pool[jobs]
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
-    executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker)
+    workers = _pool[jobs] = Workers(jobs)
     # Starting a worker waits until the forkserver has imported PRELOAD: do it in a
     # thread, so this process goes on with its own imports meanwhile.
-    threading.Thread(target=lambda: [executor.submit(os.getpid) for _ in range(jobs)], daemon=True).start()
-    _pool[jobs] = executor
-    return executor
+    threading.Thread(target=lambda: [workers.submit(os.getpid) for _ in range(jobs)], daemon=True).start()
+    return workers
 
 
-def get(jobs: int) -> ProcessPoolExecutor:
-    """The executor for `jobs` workers; one started early for another count is shut down."""
-    for other in [executor for count, executor in _pool.items() if count != jobs]:
-        close(other, kill=True)
+def get(jobs: int) -> Workers:
+    """The workers for `jobs` runs at once; those started early for another count are closed."""
+    for other in [workers for count, workers in _pool.items() if count != jobs]:
+        other.close()
     return start(jobs)
 
 
-def pids(executor: ProcessPoolExecutor) -> list[int]:
-    # ProcessPoolExecutor has no public list of its processes; _processes has held them since Python 3.2.
-    return [p.pid for p in list((getattr(executor, "_processes", None) or {}).values()) if p.pid]
-
-
-def close(executor: ProcessPoolExecutor, kill: bool = False) -> None:
-    """Shut the executor down; kill=True ends its processes at once (SIGKILL) instead of letting them finish."""
-    for jobs, started in list(_pool.items()):
-        if started is executor:
-            del _pool[jobs]
-    processes = list((getattr(executor, "_processes", None) or {}).values())
-    executor.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if kill and process.is_alive():
-            process.kill()
-    for process in processes:
-        process.join(timeout=5)
-
-
-def signal_workers(executor: ProcessPoolExecutor, signum: int = signal.SIGTERM) -> None:
-    """Ask every worker to stop after its current batch (their handler calls point.request_stop)."""
-    for pid in pids(executor):
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-
-def _init_worker() -> None:
+def _init_worker(told: SimpleQueue, sweep_alive: Connection) -> None:
     from dltrain.sweep.point import request_stop
 
     # Ctrl-C reaches the whole process group, `timeout` and the parent send SIGTERM: either way the
     # worker finishes its batch and hands back a record with a checkpoint, which the parent saves.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: request_stop())
+    threading.Thread(target=_end_with_the_sweep, args=(sweep_alive,), daemon=True).start()
+    told.put(os.getpid())
+
+
+def _end_with_the_sweep(sweep_alive: Connection) -> None:
+    """A sweep killed outright (SIGKILL, out of memory) cannot stop its workers, and nothing would
+    receive what they train: a worker ends as soon as the sweep's process is gone."""
+    try:
+        sweep_alive.recv_bytes()  # nothing is ever sent: this returns when the sweep's end of the pipe closes
+    except (EOFError, OSError):
+        pass
+    os._exit(1)
 
 
 def cpu_count() -> int:

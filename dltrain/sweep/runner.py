@@ -23,13 +23,13 @@ from dltrain.config.loader import dump_config, read_yaml, resolve
 from dltrain.config.schema import Config, Sweep
 from dltrain.errors import ConfigError
 from dltrain.runs.folder import RunFolder, now_iso
-from dltrain.runs.status import Status
+from dltrain.runs.status import Status, run_status
 from dltrain.sweep.backends import make_backend
 from dltrain.sweep.execute import execute
 from dltrain.sweep.grid import merge_grids, parse_grid_option
 from dltrain.sweep.ranking import Metric
 from dltrain.sweep.search import Fixed, RandomPlan, make_plan, search_space
-from dltrain.sweep.state import PointState, RunState, SweepResult
+from dltrain.sweep.state import PointState, SweepResult, pending
 
 
 @dataclass
@@ -143,10 +143,17 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
     import json
 
     try:
-        sweep = SweepResult.from_dict(json.loads(doc_path.read_text()), path)
+        doc = json.loads(doc_path.read_text())
+        live = run_status(doc) == Status.RUNNING
+        sweep = SweepResult.from_dict(doc, path)
         base = resolve(read_yaml(path / "sweep.yaml"))
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise ConfigError(f"--resume {sweep_dir}: sweep.json or sweep.yaml is unreadable: {err}") from None
+    if live:  # two processes training the same runs into the same folders would corrupt both
+        where = f"pid {doc['pid']} on {doc.get('host') or 'this host'}"
+        raise ConfigError(
+            f"--resume {sweep_dir}: sweep {doc['sweep']} is still running ({where}); stop it before resuming"
+        )
     section = base.sweep or Sweep()
     with make_backend(
         opts.backend,
@@ -202,7 +209,7 @@ def repeat_seeds(seed: int, repeats: int) -> list[int]:
 
 
 def _new_state(point, seed: int, repeats: int) -> PointState:
-    return PointState(point, [RunState(s) for s in repeat_seeds(seed, repeats)])
+    return PointState(point, [pending(s) for s in repeat_seeds(seed, repeats)])
 
 
 def run_config(base: Config, point, seed: int, repeats: int, repeat: int = 0) -> Config:

@@ -1,18 +1,21 @@
 """A sweep's account of itself: its points, each point's runs (one per repeat), sweep.json.
 
-sweep.points[0].runs[1].status   # 'completed': the second repeat of the first point
+sweep.points[0].runs[1].status   # 'completed': the second repeat of the first point (a RunResult)
 sweep.points[0].metrics          # the mean over the repeats of every metric
 sweep.as_dict(relative=True)     # sweep.json; read back with SweepResult.from_dict
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from dltrain.pipeline.session import RunResult
 from dltrain.runs.folder import now_iso
 from dltrain.runs.status import Status
 from dltrain.sweep.grid import Point
@@ -21,37 +24,32 @@ from dltrain.sweep.ranking import Metric
 STATUSES = (Status.COMPLETED, Status.FAILED, Status.PRUNED, Status.INTERRUPTED, Status.PENDING)
 
 
-@dataclass
-class RunState:
-    """One training run of a point (one repeat). status: pending | completed | failed | interrupted | pruned."""
+def pending(seed: int) -> RunResult:
+    """A run of a point that has not trained yet."""
+    return RunResult(None, Status.PENDING, seed=seed)
 
-    seed: int
-    status: str = Status.PENDING
-    run: Optional[Path] = None
-    metrics: dict = field(default_factory=dict)
-    seconds: Optional[float] = None
-    epochs: Optional[int] = None
-    error: Optional[str] = None
 
-    def as_dict(self, root: Optional[Path] = None) -> dict:
-        run = None if self.run is None else str(self.run.relative_to(root) if root else self.run)
-        return {
-            "seed": self.seed,
-            "status": self.status,
-            "run": run,
-            "metrics": self.metrics,
-            "seconds": self.seconds,
-            "epochs": self.epochs,
-            "error": self.error,
-        }
+def run_entry(run: RunResult, root: Optional[Path] = None) -> dict:
+    """A run as sweep.json lists it (its folder relative to `root`, the sweep folder)."""
+    path = None if run.path is None else str(run.path.relative_to(root) if root else run.path)
+    return {
+        "seed": run.seed,
+        "status": run.status,
+        "run": path,
+        "metrics": run.metrics,
+        "seconds": run.seconds,
+        "epochs": run.epochs,
+        "error": run.error,
+    }
 
 
 @dataclass
 class PointState:
-    """One point: its values and its runs. `trial`: the Optuna trial number, in an Optuna search."""
+    """One point: its values and its runs (one per repeat, pending until it trains).
+    `trial`: the Optuna trial number, in an Optuna search."""
 
     point: Point
-    runs: list[RunState]
+    runs: list[RunResult]
     trial: Optional[int] = None
 
     @property
@@ -77,7 +75,7 @@ class PointState:
 
     @property
     def run(self) -> Optional[Path]:
-        return self.runs[0].run if len(self.runs) == 1 else None
+        return self.runs[0].path if len(self.runs) == 1 else None
 
     @property
     def seconds(self) -> Optional[float]:
@@ -99,7 +97,7 @@ class PointState:
             "values": self.point.values,
             "overrides": self.point.overrides,
             "status": self.status,
-            "run": self.runs[0].as_dict(root)["run"] if len(self.runs) == 1 else None,
+            "run": run_entry(self.runs[0], root)["run"] if len(self.runs) == 1 else None,
             "metrics": self.metrics,
             "seconds": self.seconds,
             "epochs": self.epochs,
@@ -107,7 +105,7 @@ class PointState:
         }
         if len(self.runs) > 1:
             doc["metrics_std"] = self.metrics_std
-            doc["repeats"] = [r.as_dict(root) for r in self.runs]
+            doc["repeats"] = [run_entry(r, root) for r in self.runs]
         else:
             doc["seed"] = self.runs[0].seed
         if self.trial is not None:
@@ -115,7 +113,7 @@ class PointState:
         return doc
 
 
-def _across(runs: list[RunState], reduce) -> dict:
+def _across(runs: list[RunResult], reduce) -> dict:
     """{split: {metric: reduce(values over runs)}} for the metrics every run has."""
     first = runs[0].metrics
     out: dict = {}
@@ -129,7 +127,11 @@ def _across(runs: list[RunState], reduce) -> dict:
 
 @dataclass
 class SweepResult:
-    """The sweep so far. status: running | completed (every point) | failed (some) | interrupted."""
+    """The sweep so far. status: running | completed (every point) | failed (some) | interrupted.
+
+    pid, host, process_started: the process training it (this one), as a run's meta.json
+    names it, so that a resume can tell a sweep still running from one whose process died.
+    """
 
     path: Path
     name: str
@@ -144,6 +146,9 @@ class SweepResult:
     search: str = "grid"
     repeats: int = 1
     resumed: list = field(default_factory=list)
+    pid: int = field(default_factory=os.getpid)
+    host: str = field(default_factory=socket.gethostname)
+    process_started: str = field(default_factory=now_iso)
 
     @property
     def grid(self) -> dict:
@@ -175,6 +180,9 @@ class SweepResult:
             "status": self.status,
             "backend": self.backend,
             "started": self.started,
+            "pid": self.pid,
+            "host": self.host,
+            "process_started": self.process_started,
             "seconds": self.seconds,
             "argv": self.argv,
             "resumed": self.resumed,
@@ -189,19 +197,19 @@ class SweepResult:
 
     @classmethod
     def from_dict(cls, doc: dict, path: Path) -> SweepResult:
-        """The sweep sweep.json describes (its run folders under `path`)."""
+        """The sweep sweep.json describes (its run folders under `path`), to be resumed in this process."""
         points = []
         for p in doc["points"]:
             rows = p.get("repeats") or [{**p, "seed": p.get("seed")}]
             runs = [
-                RunState(
-                    r["seed"],
-                    r["status"],
+                RunResult(
                     None if r["run"] is None else path / r["run"],
+                    Status(r["status"]),
                     r["metrics"] or {},
                     r["seconds"],
                     r["epochs"],
                     r["error"],
+                    seed=r["seed"],
                 )
                 for r in rows
             ]

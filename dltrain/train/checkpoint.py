@@ -20,6 +20,7 @@ import numpy as np
 
 from dltrain.data.files import numbers, read_npz
 from dltrain.errors import RunFolderError, cut, shorten
+from dltrain.train.monitor import EpochRecord
 
 FILENAME = "checkpoint.npz"
 FORMAT = 1
@@ -46,8 +47,6 @@ def capture(trainer, history: bool = True) -> dict[str, np.ndarray]:
 
 def restore(trainer, state: dict[str, np.ndarray]) -> None:
     """Put `trainer` back into a captured state (in place: the optimizer keeps its references)."""
-    from dltrain.train.loop import EpochRecord
-
     params = trainer.net.params
     for i, p in enumerate(params):
         saved = state[f"param_{i}"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 import numpy as np
@@ -29,26 +28,10 @@ from dltrain.nn.losses import SUMMED
 from dltrain.nn.network import Network
 from dltrain.train import checkpoint, schedules
 from dltrain.train.early_stopping import Stopper
-from dltrain.train.monitor import check_monitor
+from dltrain.train.monitor import EpochRecord, check_monitor
 from dltrain.train.targets import encode, predict_classes
 
 GATHER_BYTES = 4 << 20  # shuffled rows are copied this many bytes at a time: cache-sized, whole batches
-
-
-@dataclass
-class EpochRecord:
-    """One row of history.csv. Metrics are None where they do not apply."""
-
-    epoch: int
-    train_loss: float
-    train_accuracy: Optional[float]
-    val_loss: Optional[float]
-    val_accuracy: Optional[float]
-    lr: float
-    seconds: float
-
-    def as_row(self) -> dict:
-        return asdict(self)
 
 
 class Trainer:

@@ -1,12 +1,33 @@
-"""The per-epoch metric that early stopping and reduce_on_plateau watch, and which way is better.
+"""One epoch's record (a row of history.csv), and the metric in it that early stopping and
+reduce_on_plateau watch, with which way is better.
 
-value = metric_value(record, "val.loss")     # record.val_loss
-lower_is_better("val.loss", "auto")          # True; "val.accuracy" -> False
+    value = metric_value(record, "val.loss")     # record.val_loss
+    lower_is_better("val.loss", "auto")          # True; "val.accuracy" -> False
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Optional
+
 from dltrain.errors import ConfigError
+from dltrain.train import metric_names
+
+
+@dataclass
+class EpochRecord:
+    """One row of history.csv. Metrics are None where they do not apply."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: Optional[float]
+    val_loss: Optional[float]
+    val_accuracy: Optional[float]
+    lr: float
+    seconds: float
+
+    def as_row(self) -> dict:
+        return asdict(self)
 
 
 def field_name(monitor: str) -> str:
@@ -20,9 +41,9 @@ def metric_value(record, monitor: str) -> float:
 
 
 def lower_is_better(monitor: str, mode: str) -> bool:
-    """'auto' decides from the metric: losses fall, accuracies rise."""
+    """'auto' decides from the metric as every ranking of runs does: losses fall, accuracies rise."""
     if mode == "auto":
-        return not monitor.endswith("accuracy")
+        return metric_names.lower_is_better(monitor)
     return mode == "min"
 
 

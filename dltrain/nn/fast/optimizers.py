@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dltrain.nn import optimizers as reference
 from dltrain.nn.fast import engine
 from dltrain.nn.fast.flat import SpanMemo, flat_span, packed
 
@@ -189,17 +190,13 @@ class AdamStep:
             np.abs(moment, out=self._tmp)
             np.copyto(moment, 0.0, where=self._tmp < tiny)
 
-    def state(self) -> dict[str, np.ndarray]:
-        """A snapshot (copies): later steps do not change it."""
-        out = {"t": np.array(self.t)}
-        for i, (m, v) in enumerate(zip(self.m, self.v)):
-            out[f"m_{i}"], out[f"v_{i}"] = m.copy(), v.copy()
-        return out
+    # The reference engine's checkpoint, so either engine resumes the other's: t and copies of m, v.
+    state = reference.AdamStep.state
 
     def load_state(self, state):
         self.t = int(state["t"])
         for i, (m, v) in enumerate(zip(self.m, self.v)):
-            m[...], v[...] = state[f"m_{i}"], state[f"v_{i}"]
+            m[...], v[...] = state[f"m_{i}"], state[f"v_{i}"]  # in place: m[i], v[i] view the flat vectors
 
 
 # numba's one-pass update saves about 1.5 ns per parameter and step over NumPy's twelve
