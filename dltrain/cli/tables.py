@@ -126,7 +126,7 @@ class _Rows:
                         continue
                     line = lines[line_no]
                     yield Segment(pad_left)
-                    if line._spans:  # Rich's own justification; render() adds the line's style to the spans'
+                    if line._spans:  # Rich's own justification; render() combines the line's style with its spans'
                         justified = Lines([line.copy()])
                         justified.justify(console, column.width, justify=column.justify, overflow=column.overflow)
                         yield from justified[0].render(console)
