@@ -148,6 +148,7 @@ def code_env(checkout: Path, threads: int = 1) -> dict:
     env = {**thread_env(threads), "PYTHONPATH": str(checkout)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("MPLBACKEND", None)  # what a user's shell gives
+    env.pop("DLTRAIN_DATA_DIR", None)  # ... and the commands timed with this need no dataset folder
     return env
 
 

@@ -150,9 +150,12 @@ def main():
         print(f"{case:20s}{row}")
     counts = [n for n in a.counts if f"runs {n}" in measured]
     for label in checkouts:  # linear: the same cost per extra folder at every size
-        walls = [statistics.median(measured[f"runs {n}"][label]["wall"]) for n in counts]
-        slopes = [1000 * (t1 - t0) / (n1 - n0) for n0, n1, t0, t1 in zip(counts, counts[1:], walls, walls[1:])]
-        print(f"{label}: runs, ms per extra folder between {counts}: {', '.join(f'{s:.3f}' for s in slopes)}")
+        for kind in ("wall", "cpu"):  # CPU seconds: what other work on a shared machine disturbs least
+            times = [statistics.median(measured[f"runs {n}"][label][kind]) for n in counts]
+            slopes = [1000 * (t1 - t0) / (n1 - n0) for n0, n1, t0, t1 in zip(counts, counts[1:], times, times[1:])]
+            print(
+                f"{label}: runs, {kind} ms per extra folder between {counts}: {', '.join(f'{s:.3f}' for s in slopes)}"
+            )
     print(f"results: {write_results('scale', doc)}")
 
 

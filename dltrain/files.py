@@ -105,7 +105,6 @@ def open_regular(path: str | Path, limit: int) -> IO[bytes]:
     Raises UnreadableFile naming the path when it is missing, not a regular file (a
     FIFO is never waited on, /dev/zero never read) or larger than `limit` bytes.
     """
-    path = Path(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -131,7 +130,12 @@ def read_regular(path: str | Path, limit: int) -> bytes:
     """The bytes of the regular file at `path` (a symlink to one is followed), at most `limit`."""
     with open_regular(path, limit) as f:
         try:
-            data = f.read(limit + 1)
+            # As many bytes as the file holds, and one more: a buffer of `limit` bytes would be
+            # allocated on every read (64 MiB for each meta.json of a listing).
+            size = os.fstat(f.fileno()).st_size
+            data = f.read(min(size, limit) + 1)
+            if len(data) > size:  # it grew while being read: read on, up to the limit
+                data += f.read(limit + 1 - len(data))
         except OSError as err:
             raise UnreadableFile(f"cannot read {path}: {err.strerror or err}") from None
     if len(data) > limit:  # it grew while being read

@@ -121,3 +121,39 @@ def test_anchors_and_merge_keys_still_work(cli, config):
     assert result.exit_code == 2 and "opt: unknown key" in result.message  # the anchor's holder is an unknown key...
     text = BASE + "training: {optimizer: &opt {name: adam, lr: 0.1}, epochs: 2}\nbaseline: null\n"
     assert short(cli("run", config(text), "--dry-run")).exit_code == 0  # ...an anchor alone is fine
+
+
+YAML_BOUNDS = [
+    ("foo: " + "[" * 600 + "]" * 600, "nested more than 64 levels deep"),
+    ("foo: " + "{a: " * 5000 + "1" + "}" * 5000, "nested more than 64 levels deep"),
+    (BOMB + "model: {type: mlp, hidden: *a9}\n", "aliases expand to more than 200,000 values"),
+    ("x: &x [1, *x]\n", "an alias refers to a node that contains it"),
+    ("seed: " + "7" * 5000 + "\n", "an integer of 5,000 digits is too large"),
+    ("seed: 1\nseed: 2\n", "duplicate key 'seed' (first at line 3)"),
+]
+
+
+@pytest.mark.parametrize("text, reason", YAML_BOUNDS)
+def test_the_c_parser_for_run_folders_keeps_the_same_bounds(text, reason):
+    # A run's config.yaml is read with libyaml's parser (dltrain.runs.reader): a hostile one is refused alike.
+    import yaml
+
+    from dltrain.config.bounded_yaml import load_yaml
+
+    for fast in (False, True):
+        with pytest.raises(yaml.YAMLError) as refused:
+            load_yaml(BASE + text, fast=fast)
+        assert reason in refused.value.problem, (fast, refused.value)
+        assert refused.value.problem_mark.line >= 2  # the line is named
+
+
+def test_the_c_parser_reads_what_the_python_parser_reads(tmp_path):
+    from dltrain import api
+    from dltrain.config.bounded_yaml import load_yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    run = api.run(repo / "configs/perceptron_or.yaml", runs_dir=tmp_path)
+    texts = [(run.path / "config.yaml").read_text(), BASE + "x: 1e-3\ny: &y {a: [1, 2.5, null, yes, '3']}\nz: *y\n"]
+    texts += [p.read_text() for p in sorted((repo / "configs").glob("*.yaml"))]
+    for text in texts:
+        assert load_yaml(text, fast=True) == load_yaml(text)

@@ -96,3 +96,11 @@ def test_runs_loads_neither_matplotlib_nor_scikit_learn(cli, split_run):
     assert family(loaded, "matplotlib", "sklearn", "scipy") == []
     # A row is read from meta.json and metrics.json: no NumPy, no config schema (thousands of folders).
     assert family(loaded, "numpy", "dltrain.config.schema") == []
+
+
+def test_without_a_data_directory_run_and_eval_do_not_load_the_downloader(cli, split_run, tmp_path):
+    # The per-user cache folder is found without pooch (and the requests stack it imports).
+    env = {**IMPORTS, "DLTRAIN_DATA_DIR": ""}  # empty: no data directory set
+    run = cli("run", REPO / "configs/perceptron_or.yaml", "--runs-dir", tmp_path, "-q", process=True, env=env, code=0)
+    assert family(imported(run.stderr), "pooch") == []
+    assert family(imported(cli("eval", split_run, process=True, env=env, code=0).stderr), "pooch") == []

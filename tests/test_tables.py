@@ -30,3 +30,70 @@ def test_metrics_table_adds_the_baseline_rows_of_the_same_splits():
     text = console.export_text()
     assert "sklearn test" in text and "sklearn train" not in text and "sklearn: LogisticRegression()" in text
     assert text.index("loss") < text.index("accuracy") < text.index("log_loss")  # the columns in first-seen order
+
+
+# --- print_table: big tables laid out without Rich's per-cell layout, character for character as Rich ---
+
+
+def _styled_chars(console: Console, renderable) -> list[tuple[str, object]]:
+    """Each character printed, with the style it is shown in (how Rich cuts it into segments aside)."""
+    from rich.style import Style
+
+    segments = console.render(renderable, console.options)
+    return [(ch, seg.style or Style.null()) for seg in segments for ch in seg.text]
+
+
+def _table(names: list[str], box_name: str = "SIMPLE_HEAD", padding=(0, 0, 0, 1)):
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="runs", box=getattr(box, box_name), show_edge=False, pad_edge=False, padding=padding)
+    table.add_column("run")
+    table.add_column("status")
+    table.add_column("score", justify="right")
+    for i, name in enumerate(names):
+        status = Text(("completed", "failed", "running")[i % 3], style=("green", "red", "cyan")[i % 3])
+        score = Text(f"{i / 7:.4f}  " if i % 4 else "")  # trailing blanks: a right-justified cell drops them
+        if i % 5 == 0:
+            score.stylize("bold green", 0, 2)  # spans inside a cell
+        table.add_row(Text(name), status, score)
+    return table
+
+
+def test_print_table_shows_what_rich_shows_for_every_character(monkeypatch):
+    from dltrain.cli import tables
+
+    names = ["20260301-080000-a", "b-c-d\nwrapped-\nname", "ü-wide-名前", "x"] * 5
+    for box_name, padding in (("SIMPLE_HEAD", (0, 0, 0, 1)), ("HEAVY_HEAD", (0, 1)), ("SIMPLE_HEAD", (0, 0))):
+        for console in (
+            Console(width=100, color_system="truecolor", force_terminal=True, highlight=False),
+            Console(width=100, color_system=None, highlight=False),
+        ):
+            table = _table(names, box_name, padding)
+            tables.fit_widths(table, console)
+            assert tables._body(table) is not None  # the fast layout is taken...
+            printed: list = []
+            monkeypatch.setattr(console, "print", printed.append)
+            tables.print_table(console, table)
+            monkeypatch.undo()
+            fast, rich = _styled_chars(console, printed[0]), _styled_chars(console, table)
+            assert "".join(c for c, _ in fast) == "".join(c for c, _ in rich)  # ... and shows the same text
+            assert fast == rich  # in the same styles
+
+
+def test_print_table_leaves_what_it_does_not_lay_out_to_rich():
+    from rich.console import Console as RichConsole
+
+    from dltrain.cli import tables
+
+    console = RichConsole(width=100)
+    table = _table(["a", "b"])
+    assert tables._body(table) is None  # widths not fixed
+    tables.fit_widths(table, console)
+    assert tables._body(table) is not None
+    table.columns[1].style = "bold"
+    assert tables._body(table) is None  # a column style: Rich's filler lines differ
+    narrow = _table(["a-very-long-run-name", "b"])
+    tables.fit_widths(narrow, RichConsole(width=12))  # does not fit: Rich folds it
+    assert tables._body(narrow) is None

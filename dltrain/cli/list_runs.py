@@ -10,7 +10,7 @@ import typer
 from dltrain.cli import app
 from dltrain.cli.common import err_console, print_json, reports_errors
 from dltrain.cli.completion import complete_folder
-from dltrain.cli.tables import STATUS_STYLE, fit_widths, table_console
+from dltrain.cli.tables import STATUS_STYLE, fit_widths, print_table, table_console
 from dltrain.runs.status import Status
 
 
@@ -117,7 +117,7 @@ def _show(rows: list[dict], runs_dir: Path, sort: Optional[str], title: Optional
         styled = Text(status, style=STATUS_STYLE.get(r["status"], "white"))
         table.add_row(Text(_wrapped(r["name"], name_width)), styled, *map(Text, rest))
     fit_widths(table, console)
-    console.print(table)
+    print_table(console, table)
     for r in rows:
         if r.get("problem"):
             console.print(Text(f"{r['name']} is corrupt: {r['problem']}", style="red"), soft_wrap=True)

@@ -20,8 +20,10 @@ import re
 from typing import Any
 
 import yaml
-from yaml.constructor import ConstructorError
+from yaml.composer import Composer
+from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.resolver import Resolver
 from yaml.scanner import ScannerError
 
 MAX_DEPTH = 64  # a real config nests 4 or 5 levels
@@ -99,9 +101,37 @@ _Loader.add_implicit_resolver(
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_yaml_map)
 
 
-def load_yaml(text: str) -> Any:
-    """The document in `text`, safely and within the bounds above; yaml.YAMLError otherwise."""
-    loader = _Loader(text)  # a SafeLoader: what yaml.safe_load does, with this loader
+try:
+    from yaml.cyaml import CParser
+
+    _C_PARSER: tuple[type, ...] = (CParser,)
+except ImportError:  # PyYAML built without libyaml
+    _C_PARSER = ()
+
+
+class _CParsed(*_C_PARSER, _Loader):  # type: ignore[misc]
+    """_Loader reading the events from libyaml's C parser (where PyYAML has it): the same
+    documents, bounds and checks, built three times faster; the C parser words its syntax
+    errors more tersely (no quoted excerpt)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)  # the C parser
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        Composer.__init__(self)
+
+    # Python's composer (bounded above), not the C parser's own
+    get_single_node = Composer.get_single_node
+    compose_document = _Loader.compose_document
+    compose_node = _Loader.compose_node
+
+
+def load_yaml(text: str, fast: bool = False) -> Any:
+    """The document in `text`, safely and within the bounds above; yaml.YAMLError otherwise.
+
+    fast: parse with libyaml (files dltrain wrote, read by the hundred: a run's config.yaml);
+    users' configs get the Python parser's fuller messages."""
+    loader = (_CParsed if fast else _Loader)(text)  # a SafeLoader: what yaml.safe_load does, with this loader
     try:
         return loader.get_single_data()
     finally:

@@ -27,8 +27,9 @@ from dltrain.errors import ConfigError, cut, shorten
 MAX_CONFIG_BYTES = 4 << 20  # a config with an inline dataset is kilobytes; /dev/zero is not a config
 
 
-def read_yaml(path: str | Path) -> dict:
-    """The YAML mapping in `path` (safe and bounded: see dltrain.config.bounded_yaml)."""
+def read_yaml(path: str | Path, fast: bool = False) -> dict:
+    """The YAML mapping in `path` (safe and bounded: see dltrain.config.bounded_yaml; `fast`: with
+    libyaml's parser, for the files dltrain wrote itself)."""
     from dltrain.files import UnreadableFile, read_regular
 
     path = Path(path)
@@ -40,7 +41,7 @@ def read_yaml(path: str | Path) -> dict:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path} is not UTF-8 text (byte {err.start} cannot be decoded)") from None
-    data = parse_yaml(text, str(path))
+    data = parse_yaml(text, str(path), fast)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: a config is a YAML mapping (name:, dataset:, model:, ...), got {type(data).__name__}"
@@ -48,10 +49,10 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
-def parse_yaml(text: str, source: str) -> Any:
+def parse_yaml(text: str, source: str, fast: bool = False) -> Any:
     """The YAML document in `text`; a ConfigError naming `source` and the line on any problem."""
     try:
-        return load_yaml(text)
+        return load_yaml(text, fast)
     except yaml.YAMLError as err:
         raise ConfigError(f"{source}: invalid YAML{_problem(err)}") from None
 

@@ -43,7 +43,11 @@ MAX_ARRAYS = 4 << 30  # weights.npz, preprocess.npz
 
 def is_run_folder(path: Path) -> bool:
     """A folder with a config.yaml or a meta.json (whatever they are: a damaged one is still listed, as corrupt)."""
-    return path.is_dir() and ((path / "config.yaml").exists() or (path / "meta.json").exists())
+    return path.is_dir() and _has_run_file(path)
+
+
+def _has_run_file(folder: Path) -> bool:
+    return os.path.exists(os.path.join(folder, "config.yaml")) or os.path.exists(os.path.join(folder, "meta.json"))
 
 
 @dataclass
@@ -166,7 +170,7 @@ def _read_config(path: Path) -> Config:
     if not file.exists() and not file.is_symlink():
         raise RunFolderError(f"{path} is not a complete run folder: config.yaml is missing")
     try:
-        return validate(read_yaml(file))
+        return validate(read_yaml(file, fast=True))  # written by dltrain, read by the hundred (compare, report)
     except ConfigError as err:
         raise RunFolderError(f"{file} is not a valid dltrain config: {err}") from None
 
@@ -190,11 +194,22 @@ class Scan:
             self.problems.append(str(err))
             return default
 
+    def _lenient_json(self, name: str, check, missing):
+        """`check`ed JSON of the file `name`; `missing` when there is none, {} when it is bad.
+        Read first and looked at only on failure: a listing opens each file once."""
+        file = self.path / name
+        try:
+            return check(read_json(file), file)
+        except RunFolderError as err:
+            if not file.exists() and not file.is_symlink():  # a dangling symlink is there, and bad
+                return missing
+            self.problems.append(str(err))
+            return {}
+
     @cached_property
     def meta(self) -> Optional[dict]:
         """meta.json ({} when it is bad), or None when there is none yet."""
-        file = self.path / "meta.json"
-        return self._lenient(read_meta, {}) if file.exists() or file.is_symlink() else None
+        return self._lenient_json("meta.json", check_meta, None)
 
     @cached_property
     def config(self) -> Optional[Config]:
@@ -203,7 +218,7 @@ class Scan:
 
     @cached_property
     def metrics(self) -> dict:
-        return self._lenient(read_metrics, {})
+        return self._lenient_json("metrics.json", check_metrics, {})
 
     @property
     def status(self) -> str:
@@ -251,11 +266,13 @@ def run_folders(runs_dir: PathLike, sort: bool = True) -> list[Path]:
     if not runs_dir.is_dir():
         raise RunFolderError(f"no runs directory at {runs_dir}")
     found = []
-    for path in runs_dir.iterdir():
-        if is_run_folder(path):
-            found.append(path)
-        elif (path / "sweep.json").is_file():
-            found.extend(p for p in path.iterdir() if is_run_folder(p))
+    with os.scandir(runs_dir) as entries:  # is_dir() from the directory listing: no stat per entry
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_dir() and _has_run_file(path):
+                found.append(path)
+            elif (path / "sweep.json").is_file():
+                found.extend(p for p in path.iterdir() if is_run_folder(p))
     return sorted(found, key=lambda path: age_key(path.name, _started(path))) if sort else found
 
 
