@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, process_env
+from conftest import DLTRAIN, REPO, process_env
 
 HEAVY = ("numpy", "scipy", "sklearn", "matplotlib", "pydantic", "yaml", "pooch", "joblib", "torch", "dask")
 
@@ -104,3 +104,71 @@ def test_without_a_data_directory_run_and_eval_do_not_load_the_downloader(cli, s
     run = cli("run", REPO / "configs/perceptron_or.yaml", "--runs-dir", tmp_path, "-q", process=True, env=env, code=0)
     assert family(imported(run.stderr), "pooch") == []
     assert family(imported(cli("eval", split_run, process=True, env=env, code=0).stderr), "pooch") == []
+
+
+# --- a plain install is enough --------------------------------------------------------------
+
+
+def declared_distributions() -> set[str]:
+    """dltrain's dependencies without extras and, recursively, theirs (normalized names)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found, todo = set(), ["dltrain"]
+    while todo:
+        try:
+            wanted = requires(todo.pop()) or []
+        except PackageNotFoundError:  # an optional dependency's own requirement that is not installed
+            continue
+        for text in wanted:
+            req = Requirement(text)
+            name = canonicalize_name(req.name)
+            if name not in found and (req.marker is None or req.marker.evaluate({"extra": ""})):
+                found.add(name)
+                todo.append(name)
+    return found
+
+
+def imported_by_dltrain(stderr: str) -> set[str]:
+    """The modules that a dltrain module imports itself, from `python -X importtime`'s tree: each
+    line comes after those it imported, indented one step (two spaces) deeper. A library's own
+    optional imports (psutil where it is installed) are left out: they are that library's affair."""
+    lines = [line.split("|", 2)[2] for line in stderr.splitlines() if line.startswith("import time:")][1:]
+    found, pending = set(), {}  # pending: depth -> modules waiting for their importer, one step up
+    for line in lines:
+        name, depth = line.strip(), (len(line) - len(line.lstrip()) - 1) // 2
+        children = pending.pop(depth + 1, [])
+        if name.startswith("dltrain"):
+            found.update(children)
+        pending.setdefault(depth, []).append(name)
+    return found
+
+
+def test_every_module_the_main_commands_import_comes_from_a_declared_dependency(split_run, tmp_path):
+    """The README's first command is `pip install -e . && dltrain run quickstart`: a module that
+    only the test extras bring in (click comes with dask, not with Typer) breaks it for a user."""
+    from importlib.metadata import packages_distributions
+
+    from packaging.utils import canonicalize_name
+
+    owners = packages_distributions()
+    commands = [
+        ["run", "quickstart", "--runs-dir", tmp_path / "runs", "--set", "training.epochs=2", "--quiet"],
+        ["eval", split_run, "--json"],
+        ["report", split_run, "-o", tmp_path / "report.html"],
+    ]
+    allowed = declared_distributions()
+    for args in commands:
+        proc = subprocess.run(
+            [*DLTRAIN, *map(str, args)], capture_output=True, text=True, env=process_env(IMPORTS), timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        tops = {m.split(".")[0] for m in imported_by_dltrain(proc.stderr)} - set(sys.stdlib_module_names) - {"dltrain"}
+        undeclared = {
+            top: owners[top]
+            for top in tops
+            if top in owners and not {canonicalize_name(d) for d in owners[top]} & allowed
+        }
+        assert not undeclared, f"dltrain {args[0]} imports {undeclared}, which pyproject.toml does not declare"

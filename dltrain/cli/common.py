@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 
@@ -20,6 +19,12 @@ from dltrain.runs.status import Status
 err_console = Console(stderr=True, highlight=False)
 
 DATA_DIR_HELP = "data directory (default: $DLTRAIN_DATA_DIR, else a per-user cache)"
+
+
+# Typer's own exits (a command's exit code, a declined confirmation) and usage errors: click's
+# classes in the Typer versions built on click, Typer's copies since it carries click inside.
+USAGE_ERROR = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "ClickException")
+TYPER_EXITS = (typer.Exit, typer.Abort, USAGE_ERROR)
 
 
 def print_json(doc: Any) -> None:
@@ -55,7 +60,7 @@ def reports_errors(command: Callable) -> Callable:
         as_json = kwargs.get("as_json", False)
         try:
             return command(*args, **kwargs)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, typer.Exit, typer.Abort):
+        except TYPER_EXITS:
             raise  # Typer's own exits (a command's exit code, a declined confirmation) and usage errors
         except DltrainError as err:
             _report(err, as_json)
