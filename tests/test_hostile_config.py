@@ -39,6 +39,8 @@ def config(tmp_path: Path):
         (BASE + BOMB + "model: {type: mlp, hidden: *a9}\n", "aliases expand to more than 200,000 values"),
         (BASE + "x: &x [1, *x]\n", "an alias refers to a node that contains it"),
         (BASE + "seed: " + "7" * 5000 + "\n", "an integer of 5,000 digits is too large"),
+        # base 60 is built by repeated multiplication: judged by its length before it is built
+        (BASE + "seed: 1" + ":0" * 100_000 + "\n", "an integer of 200,001 characters is too large"),
         (BASE + "seed: 1\nseed: 2\n", "line 4, column 1: duplicate key 'seed' (first at line 3)"),
         (BASE + "training: {epochs: true}\n", "training.epochs: Input should be a valid integer (got True)"),
         (BASE + "training: {epochs: 2.5}\n", "training.epochs: Input should be a valid integer"),

@@ -80,6 +80,12 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
     def construct_yaml_int(self, node):
+        # Judged by its text first: a base-60 literal (1:0:0:...) is built by repeated big-integer
+        # multiplication, quadratic in its length; no integer within MAX_INT_BITS needs more
+        # characters than its binary form, 0b and MAX_INT_BITS digits.
+        length = len(str(node.value).replace("_", "").lstrip("+-"))
+        if length > MAX_INT_BITS + 2:
+            raise ConstructorError(None, None, f"an integer of {length:,} characters is too large", node.start_mark)
         try:
             value = super().construct_yaml_int(node)
         except ValueError:  # decimal, past Python's limit for int(str)
