@@ -19,6 +19,12 @@ def main() -> None:
         from dltrain.cli import main as run_command
 
         run_command()  # exits: Typer turns KeyboardInterrupt into exit 130, the commands say what was interrupted
+    except SystemExit as done:
+        lost = getattr(sys.stdout, "lost", None)
+        if lost and done.code in (0, None):  # code that caught the OutputLost did not make the output less lost
+            sys.stderr.write(f"error: {lost}\n")
+            sys.exit(1)
+        raise
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
@@ -45,12 +51,17 @@ def _outputs_that_never_fail() -> None:
 class _Stdout:
     """sys.stdout, whose failing write or flush raises OutputLost (exit 1, one message on stderr)
     rather than an OSError that would read as a bug. From then on the output goes to
-    /dev/null: the error is reported once, and Python's last flush at exit cannot fail again."""
+    /dev/null: the error is reported once, and Python's last flush at exit cannot fail again.
+    `lost` keeps the message, so that a command ending with exit 0 after some code caught the
+    error still fails (click probes a stream with an empty write inside `except Exception`)."""
 
     def __init__(self, stream):
         self._stream = stream
+        self.lost = None
 
     def write(self, text: str) -> int:
+        if isinstance(text, str) and not text:  # nothing to write, nothing to fail (/dev/full refuses even that)
+            return 0
         return self._guarded(self._stream.write, text)
 
     def flush(self) -> None:
@@ -66,7 +77,8 @@ class _Stdout:
             os.dup2(null, self._stream.fileno())
             os.close(null)
             reason = err.strerror or type(err).__name__
-            raise OutputLost(f"stdout could not be written ({reason}); the output is lost") from None
+            self.lost = f"stdout could not be written ({reason}); the output is lost"
+            raise OutputLost(self.lost) from None
 
     def __getattr__(self, name: str):  # encoding, isatty, fileno, buffer, ...: the stream's own
         return getattr(self._stream, name)

@@ -196,3 +196,15 @@ def test_any_command_whose_stdout_reader_left_says_so_in_one_line(args):
     err = proc.stderr.read()  # type: ignore[union-attr]
     assert proc.wait(timeout=60) == 1, err
     assert err == "error: stdout could not be written (Broken pipe); the output is lost\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["--version"], ["configs"], ["configs", "--json"], ["schema"]])
+def test_any_command_whose_stdout_is_a_full_disk_says_so_in_one_line(args):
+    """`dltrain configs > /dev/full`: every write fails, even an empty one (which click makes
+    to probe the stream, inside `except Exception`): exit 1 and one line, never exit 0."""
+    with open("/dev/full", "w") as full:
+        proc = spawn(*args, stdout=full)
+        err = proc.stderr.read()  # type: ignore[union-attr]
+    assert proc.wait(timeout=60) == 1, err
+    assert err == "error: stdout could not be written (No space left on device); the output is lost\n"
