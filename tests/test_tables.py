@@ -92,6 +92,12 @@ def test_print_table_leaves_what_it_does_not_lay_out_to_rich():
     assert tables._body(table) is None  # widths not fixed
     tables.fit_widths(table, console)
     assert tables._body(table) is not None
+    for width_of_its_own in ({"expand": True}, {"width": 60}, {"min_width": 60}):  # Rich would stretch the header
+        wide = _table(["a", "b"])
+        tables.fit_widths(wide, console)
+        for key, value in width_of_its_own.items():
+            setattr(wide, key, value)
+        assert tables._body(wide) is None, width_of_its_own
     table.columns[1].style = "bold"
     assert tables._body(table) is None  # a column style: Rich's filler lines differ
     narrow = _table(["a-very-long-run-name", "b"])

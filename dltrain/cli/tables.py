@@ -143,7 +143,7 @@ def _body(table) -> Optional[_Rows]:
     """The rows of `table` for `print_table`, or None when Rich must lay them out itself: a
     column without a fixed width, with a style or justified other than left or right; a cell
     that is not a Text on lines that fit its column; no header; row styles, sections, lines,
-    edges, vertical padding or a footer."""
+    edges, vertical padding, a footer, or a table width of its own (expand, width, min_width)."""
     from rich.cells import cell_len
     from rich.text import Text
 
@@ -160,6 +160,9 @@ def _body(table) -> Optional[_Rows]:
         or table.leading
         or table.show_footer
         or table.row_styles
+        or table.expand
+        or table.width is not None
+        or table.min_width is not None
         or any(row.style is not None or row.end_section for row in table.rows)
         or any(c.width is None or not c.no_wrap or c.style or c.vertical != "top" for c in columns)
         or any(c.justify not in ("left", "right") for c in columns)
