@@ -26,6 +26,8 @@ from dltrain.files import UnreadableFile, read_regular
 if TYPE_CHECKING:  # NumPy is loaded by the commands that read or write arrays, not by those that list folders
     import numpy as np
 
+IN_PLACE_BYTES = 4096  # the most update_meta_in_place writes: one page, in one write
+
 
 class RunFolder:
     def __init__(self, path: str | Path):
@@ -104,7 +106,9 @@ class RunFolder:
     def update_meta_in_place(self, **fields) -> dict:
         """update_meta for a full disk, where an atomic write finds no room for its second copy:
         meta.json is rewritten in the blocks it already occupies. Not atomic (a crash in the
-        middle could damage it), so only the fallback when update_meta fails."""
+        middle could damage it), so only the fallback when update_meta fails, and only for a
+        meta.json of one page (about 1.5 KB is usual): one write, which a copy-on-write file
+        system either makes whole or refuses, never half of a longer file."""
         path = self.path / "meta.json"
         meta = read_json(path)
         if not isinstance(meta, dict):
@@ -115,7 +119,8 @@ class RunFolder:
             fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             try:
                 info = os.fstat(fd)
-                if not stat.S_ISREG(info.st_mode) or len(data) > max(info.st_size, info.st_blocks * 512):
+                room = min(IN_PLACE_BYTES, max(info.st_size, info.st_blocks * 512))
+                if not stat.S_ISREG(info.st_mode) or len(data) > room:
                     raise RunFolderError(f"cannot write {path}: no room for {len(data)} bytes in place")
                 view = memoryview(data)
                 while view:
