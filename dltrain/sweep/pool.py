@@ -55,7 +55,8 @@ class Workers:
 
     def signal(self, signum: int = signal.SIGTERM) -> None:
         """Ask every worker to stop after its current batch (their handler calls point.request_stop)."""
-        for pid in self.pids():
+        alive = {process.pid for process in multiprocessing.active_children()}  # not a PID reused since
+        for pid in self.pids() & alive:
             try:
                 os.kill(pid, signum)
             except ProcessLookupError:
@@ -64,7 +65,8 @@ class Workers:
     def close(self) -> None:
         """End the workers at once (SIGKILL): no worker outlives the sweep, whatever it is running.
 
-        A worker still starting gets the executor's shutdown message and exits by itself."""
+        A worker still starting, whose PID is not known yet, ends when the pipe it watches
+        (`_end_with_the_sweep`) closes here."""
         for jobs, started in list(_pool.items()):
             if started is self:
                 del _pool[jobs]
@@ -73,6 +75,8 @@ class Workers:
         ours = [p for p in multiprocessing.active_children() if p.pid in pids]
         for process in ours:
             process.kill()
+        self._alive_end.close()
+        self._alive.close()
         for process in ours:
             process.join(timeout=JOIN)
 
