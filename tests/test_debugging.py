@@ -63,6 +63,30 @@ def test_a_bug_in_training_writes_its_traceback_to_error_log_and_the_message_nam
     assert meta["status"] == "failed" and meta["error"] == message and meta["epochs_done"] == 1
 
 
+def test_a_bug_while_saving_marks_the_run_failed_and_keeps_its_traceback(cli, config, runs_dir, monkeypatch):
+    """A bug in writing the run folder (here in writing metrics.json) happens after training: the run
+    fails with exit 1, meta.json says why, and error.log holds the traceback the message names."""
+    from dltrain.runs.folder import RunFolder
+
+    real = RunFolder.write_json
+
+    def broken(self, name, *args, **kwargs):
+        if name == "metrics.json":
+            raise RuntimeError("simulated bug while saving")
+        return real(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(RunFolder, "write_json", broken)
+    result = cli("run", config, "--runs-dir", runs_dir, "--json", code=1)
+    (run,) = runs_dir.iterdir()
+    log = run / "error.log"
+    assert (
+        f"internal error: RuntimeError: simulated bug while saving (the traceback is in {log})" in result.json["error"]
+    )
+    assert log.read_text().rstrip().endswith("RuntimeError: simulated bug while saving")
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "failed" and "saving the run failed" in meta["error"]
+
+
 def test_dltrain_debug_reraises_the_bug_after_saving_the_run(cli, config, runs_dir, buggy_training, monkeypatch):
     monkeypatch.setenv("DLTRAIN_DEBUG", "1")
     with pytest.raises(RuntimeError, match="simulated bug"):

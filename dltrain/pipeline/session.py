@@ -210,11 +210,22 @@ class Session:
             output = self.exp.cfg.output
             save_record(self.folder, record, plots=output.plots, report=output.report)
         except Exception as err:  # a full disk, most often; whatever it is, meta.json must not say running
+            log = None
             if is_bug(err):
-                self.bug = err
-            problem = describe(err) if isinstance(err, RunFolderError) else f"saving the run failed: {describe(err)}"
+                self.bug, log = err, self._write_error_log(err)
+            problem = (
+                describe(err) if isinstance(err, RunFolderError) else f"saving the run failed: {describe(err, log)}"
+            )
             self._mark_failed(f"{problem}; the run folder keeps the last complete version of every file")
             self.write_error = TrainingFailed(f"{problem}\nrun folder: {self.folder.path} (status failed)")
+
+    def _write_error_log(self, err: Exception) -> Optional[Path]:
+        """error.log with the traceback of a bug met while saving; its path, or None if it cannot be written."""
+        try:
+            self.folder.write_text(ERROR_LOG, traceback_text(err))
+        except (RunFolderError, OSError, ValueError):
+            return None
+        return self.folder.path / ERROR_LOG
 
     def _mark_failed(self, error: str) -> None:
         """Status failed in meta.json, as far as the disk allows: when a full disk leaves no room
