@@ -6,12 +6,11 @@ no traceback (dltrain.train.signals).
 """
 
 import os
-import signal
 import sys
 
 
 def main() -> None:
-    from dltrain.train.signals import SIGNALS, interrupt_on_signals
+    from dltrain.train.signals import ignore_signals, interrupt_on_signals
 
     interrupt_on_signals()
     _outputs_that_never_fail()
@@ -29,8 +28,7 @@ def main() -> None:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     finally:
-        for s in SIGNALS:  # the exit code is decided: a late signal must not change it
-            signal.signal(s, signal.SIG_IGN)
+        ignore_signals()  # the exit code is decided: a late signal must not change it
 
 
 def _outputs_that_never_fail() -> None:

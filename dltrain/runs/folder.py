@@ -95,13 +95,17 @@ class RunFolder:
 
     def update_meta(self, sync: bool = True, **fields) -> dict:
         """Merge `fields` into meta.json."""
-        path = self.path / "meta.json"
-        meta = read_json(path) if path.exists() else {}
-        if not isinstance(meta, dict):
-            raise RunFolderError(f"{path} is damaged: not a JSON object")
-        meta.update(fields)
+        meta = self._merged_meta(fields, missing_ok=True)
         self.write_json("meta.json", meta, sync)
         return meta
+
+    def _merged_meta(self, fields: dict, missing_ok: bool = False) -> dict:
+        """meta.json's fields (none if it is missing and `missing_ok`) with `fields` merged in."""
+        path = self.path / "meta.json"
+        meta = read_json(path) if path.exists() or not missing_ok else {}
+        if not isinstance(meta, dict):
+            raise RunFolderError(f"{path} is damaged: not a JSON object")
+        return {**meta, **fields}
 
     def update_meta_in_place(self, **fields) -> dict:
         """update_meta for a full disk, where an atomic write finds no room for its second copy:
@@ -110,10 +114,7 @@ class RunFolder:
         meta.json of one page (about 1.5 KB is usual): one write, which a copy-on-write file
         system either makes whole or refuses, never half of a longer file."""
         path = self.path / "meta.json"
-        meta = read_json(path)
-        if not isinstance(meta, dict):
-            raise RunFolderError(f"{path} is damaged: not a JSON object")
-        meta.update(fields)
+        meta = self._merged_meta(fields)
         data = (json.dumps(meta, allow_nan=True) + "\n").encode()
         try:
             fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK)

@@ -94,8 +94,13 @@ def work_saved() -> None:
     (tests calling the CLI in-process, the Python API) the handlers are left alone.
     """
     if _main_thread() and signal.getsignal(signal.SIGTERM) is _interrupt:
-        for s in SIGNALS:
-            signal.signal(s, signal.SIG_IGN)
+        ignore_signals()
+
+
+def ignore_signals() -> None:
+    """SIGINT and SIGTERM ignored from now on: the process's exit code is decided."""
+    for s in SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
 
 
 @contextmanager
