@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -372,6 +373,24 @@ def test_divergence_fails_with_epoch_last_loss_and_hint_keeping_history(cli, tmp
     assert len(history) == done and np.isfinite(float(history[-1]["train_loss"]))
     weights = RunFolder(folder).read_npz("weights.npz")  # rolled back to the last finite epoch
     assert all(np.isfinite(w).all() for w in weights.values())
+
+
+def test_a_model_whose_outputs_overflow_completes_and_is_evaluated_without_warnings(cli, tmp_path):
+    # Rosenblatt's rule at lr 1e308: weights of +-1e308, whose products overflow to inf; a step of
+    # inf is still 1, so the run completes with every OR row right, and nothing else is printed.
+    cfg = {
+        "name": "huge",
+        "dataset": {"name": "or_gate"},
+        "model": {"type": "perceptron", "rule": "rosenblatt", "init": {"name": "zeros"}},
+        "training": {"optimizer": {"name": "gd", "lr": 1e308}, "epochs": 3, "batch_size": 1, "shuffle": False},
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = cli("run", write_config(tmp_path, cfg), "--runs-dir", tmp_path / "runs", "--quiet", "--json")
+        assert result.exit_code == 0, result.output
+        assert result.json["metrics"]["train"]["accuracy"] == 1.0
+        assert cli("eval", only_run(tmp_path / "runs"), "--json").exit_code == 0
+    assert [str(w.message) for w in caught] == []
 
 
 # --- run_status and the signal handlers -----------------------------------------------------

@@ -83,7 +83,8 @@ class Network:
     def loss_value(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """(loss, outputs) on x: (n, n_in), y: (n, n_out), without gradients."""
         z, a = self._last_layer(x)
-        return self._value(z, a, y), a
+        with np.errstate(over="ignore", invalid="ignore"):  # metrics report a non-finite loss as it is
+            return self._value(z, a, y), a
 
     def _last_layer(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The forward pass: the last layer's (z, a), (n, n_out) each.
@@ -96,8 +97,9 @@ class Network:
         pieces = []
         for lo in range(0, max(len(x), 1), rows):
             z = a = x[lo : lo + rows]
-            for layer in self.layers:
-                z, a = layer.forward(a)
+            with np.errstate(over="ignore", invalid="ignore"):  # an inf or NaN output is the model's answer
+                for layer in self.layers:
+                    z, a = layer.forward(a)
             pieces.append((z, a))
         if len(pieces) == 1:
             return pieces[0]
