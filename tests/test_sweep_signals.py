@@ -164,3 +164,17 @@ def test_resume_refuses_a_live_sweep_takes_over_a_killed_one_and_ctrl_c_keeps_fi
     assert doc["points"][0]["metrics"]["test"]["accuracy"] > 0.2  # a real, finished run (about 0.6 after 2 epochs)
     saved = assert_consistent(sweep_dir)
     assert saved["counts"] == {"completed": 1, "failed": 0, "interrupted": 2, "pruned": 0, "pending": 0}
+
+
+def test_closing_the_workers_ends_one_in_the_middle_of_its_work():
+    from dltrain.sweep import pool
+
+    workers = pool.Workers(1)
+    busy = workers.submit(time.sleep, 600)  # a point that would not end by itself
+    deadline = time.monotonic() + 60
+    while not (busy.running() and workers.pids()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pids = workers.pids()
+    assert pids and all(alive(pid) for pid in pids)
+    workers.close()
+    assert outliving(pids, seconds=3) == []
