@@ -136,3 +136,11 @@ def test_weights_are_one_64x64_image_for_a_binary_logistic_regression(folders):
     assert [ax.images[0].get_array().shape for ax in fig.axes] == [(64, 64)]
     width, height = Image.open(folders["sign"] / "weights.png").size
     assert width >= 400 and height >= 300
+
+
+def test_sweep_categories_name_a_section_by_its_name_and_keys():
+    from dltrain.plots.sweep import _categories
+
+    where, labels, ticks = _categories([{"name": "or_gate"}, {"n": 50, "name": "sqrt_mean"}, {"name": "or_gate"}, [64]])
+    assert labels == ["or_gate", "sqrt_mean n=50", "[64]"]
+    assert list(where) == [0.0, 0.5, 0.0, 1.0] and list(ticks) == [0.0, 0.5, 1.0]

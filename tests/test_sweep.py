@@ -63,6 +63,11 @@ def test_point_names_read_like_numbers():
     assert names == ["x-1_lr1e6", "x-2_lr0.001", "x-3_lr1e-5"]
 
 
+def test_a_grid_over_a_whole_section_names_points_by_the_section_name_and_its_keys():
+    grid = {"dataset": [{"name": "or_gate"}, {"n": 50, "name": "sqrt_mean", "noise": 0.1}], "model.hidden": [[4, 2]]}
+    assert [p.name for p in expand(grid, "x")] == ["x-1_or_gate_hidden4x2", "x-2_sqrt_mean-n50-noise0.1_hidden4x2"]
+
+
 # --- local backends ------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from dltrain.formatting import shorten
+from dltrain.formatting import shorten, value_text
 from dltrain.plots.base import figure, png_bytes
 
 LABEL = 24  # characters of a category's tick label (a 300-digit seed is a category, shortened)
@@ -33,9 +33,17 @@ def _positions(values: list, log: bool) -> tuple[np.ndarray, list[str], Optional
     return _categories(values)
 
 
+def _category(value) -> str:
+    """A category's label: a whole section by its name and other keys ('sqrt_mean n=50'), the rest as tables show it."""
+    if isinstance(value, dict) and value:
+        items = sorted(value.items(), key=lambda item: item[0] != "name")
+        return " ".join(value_text(v) if k == "name" else f"{k}={value_text(v)}" for k, v in items)
+    return value_text(value)
+
+
 def _categories(values: list) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Distinct values evenly spaced on 0..1, in order of appearance: (positions (n,), labels, their positions)."""
-    texts = [shorten(str(v), LABEL) for v in values]
+    texts = [shorten(_category(v), LABEL) for v in values]
     labels = list(dict.fromkeys(texts))
     where = {label: i / max(1, len(labels) - 1) for i, label in enumerate(labels)}
     return np.array([where[t] for t in texts]), labels, np.array([where[label] for label in labels])

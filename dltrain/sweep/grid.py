@@ -3,7 +3,8 @@
     grid = merge_grids({"training.epochs": [10]}, ["training.optimizer.lr=0.1,0.01", "model.hidden=[64],[64,32]"])
     points = expand(grid, "quick")    # 1 x 2 x 2 = 4 points, in grid order
     points[3].overrides               # ['training.epochs=10', 'training.optimizer.lr=0.01', 'model.hidden=[64, 32]']
-    points[3].name                    # 'quick-4_epochs10_lr0.01_hidden64x32' (lr 1e6: 'lr1e6')
+    points[3].name                    # 'quick-4_epochs10_lr0.01_hidden64x32' (lr 1e6: 'lr1e6';
+                                      # dataset={name: sqrt_mean, n: 50}: 'sqrt_mean-n50')
 
 A point is nothing more than a list of `--set` overrides on the base config, so a
 sweep point and a hand-written `dltrain run --set ...` train the same model.
@@ -125,8 +126,12 @@ def point_name(base: str, index: int, width: int, values: dict[str, Any]) -> str
 
 
 def _slug(key: str, value: Any) -> str:
-    # A string value names itself ('tanh'); a number needs its key ('lr0.1'). No '=': run
-    # names keep to letters, digits, '.', '_' and '-', safe unquoted in any shell.
+    # A string value names itself ('tanh'); a number needs its key ('lr0.1'); a whole section its
+    # own slugs, its name first ('sqrt_mean-n50'). No '=': run names keep to letters, digits, '.',
+    # '_' and '-', safe unquoted in any shell.
+    if isinstance(value, dict) and value:
+        items = sorted(value.items(), key=lambda item: item[0] != "name")
+        return "-".join(_slug(str(k), v) for k, v in items)
     text = short_number(value) if isinstance(value, float) else yaml_inline(value).replace(", ", "x")
     text = re.sub(r"[^A-Za-z0-9._-]+", "", text)
     return text if isinstance(value, str) else f"{short_key(key)}{text}"
