@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -299,3 +300,36 @@ def test_cache_that_needs_pickle_is_refused(tmp_path, small_counts):
     np.save(tmp_path / "sign_digits" / "Y.npy", np.array([{"evil": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match="not a readable .npy"):
         SignDigits().load(tmp_path)
+
+
+# --- scikit-learn's digits, read without scikit-learn -------------------------------------------
+
+
+def test_digits_are_scikit_learns_load_digits_array_for_array():
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    from dltrain.data.builtin import load_digits
+
+    images, target = load_digits()
+    reference = sklearn_digits()
+    for mine, theirs in ((images, reference.images), (target, reference.target)):
+        assert mine.dtype == theirs.dtype and mine.shape == theirs.shape
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_a_damaged_digits_file_is_a_data_error_naming_it(tmp_path, monkeypatch):
+    from dltrain.data import builtin
+
+    package = tmp_path / "sklearn"
+    (package / "datasets" / "data").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "sklearn", raising=False)  # found on the path, not the one imported
+    target = package.joinpath(*builtin.DIGITS_FILE)
+    for content in (b"not gzip", gzip.compress(b"1,2,3\n"), gzip.compress(b"0," * 64 + b"11\n")):
+        target.write_bytes(content)
+        with pytest.raises(DataError, match="digits"):
+            builtin.load_digits()
+    target.write_bytes(gzip.compress((b"16," * 64 + b"9\n") * 2))  # two well-formed rows: read as they are
+    images, labels = builtin.load_digits()
+    assert images.shape == (2, 8, 8) and images.max() == 16 and labels.tolist() == [9, 9]

@@ -231,6 +231,37 @@ def test_unstratified_splits_are_scikit_learns_row_for_row():
         raw_split(dataset(n=1), test_size=0.5)
 
 
+def test_stratified_splits_are_scikit_learns_row_for_row():
+    """The NumPy stratified split picks exactly the rows, in the order, of scikit-learn's
+    train_test_split(stratify=y), and refuses exactly the splits it refuses: balanced and skewed
+    classes, ties among the remainders (broken by the seeded generator), classes too small to split."""
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(0)
+    cases = [(np.repeat(np.arange(3), 4), 0.25, 0), (np.array([0, 0, 1, 1, 2]), 0.4, 1), (np.arange(10) % 2, 0.1, 5)]
+    for _ in range(300):
+        counts = rng.integers(1, 40, size=rng.integers(2, 7))
+        labels = rng.permutation(np.repeat(np.arange(len(counts)), counts))
+        cases.append(
+            (labels, float(rng.choice([0.1, 0.2, 0.25, 1 / 3, 0.5, rng.uniform(0.01, 0.99)])), int(rng.integers(2**32)))
+        )
+    refused = 0
+    for y, fraction, seed in cases:
+        ds = dataset(len(y))
+        ds.y = y
+        try:
+            expected = train_test_split(ds.X, ds.y, test_size=fraction, random_state=seed, stratify=ds.y)
+        except ValueError:
+            refused += 1
+            with pytest.raises(DataError, match="cannot carve a test split"):
+                raw_split(ds, test_size=fraction, split_seed=seed, stratify=True)
+            continue
+        mine = raw_split(ds, test_size=fraction, split_seed=seed, stratify=True)
+        for got, want in zip((*mine.train, *mine.test), (expected[0], expected[2], expected[1], expected[3])):
+            np.testing.assert_array_equal(got, want)
+    assert 10 < refused < len(cases) - 100  # both kinds of case are exercised
+
+
 # --- the guard: no scaling or split option without a test ------------------------------
 
 # Each option of the split pipeline -> the tests that pin it down. Adding an option to the
@@ -250,7 +281,11 @@ TESTED = {
         test_unstratified_splits_are_scikit_learns_row_for_row,
         test_a_dataset_without_test_size_keeps_every_row_for_training,
     ],
-    "stratify": [test_stratified_splits_keep_the_class_proportions, test_stratify_is_ignored_for_regression_targets],
+    "stratify": [
+        test_stratified_splits_keep_the_class_proportions,
+        test_stratify_is_ignored_for_regression_targets,
+        test_stratified_splits_are_scikit_learns_row_for_row,
+    ],
     "scaling=none": [test_none_leaves_the_features_as_loaded],
     "scaling=minmax": [
         test_minmax_maps_the_training_min_and_max_to_0_and_1_and_the_rest_with_them,

@@ -83,6 +83,22 @@ def test_run_draws_its_figures_without_pyplot_and_without_scikit_learn(cli, tmp_
     assert family(loaded, "matplotlib.pyplot", "sklearn") == []  # ... on an Agg canvas, not through pyplot
 
 
+def test_the_quickstart_run_loads_no_scikit_learn(cli, tmp_path):
+    # its digits are read from the file scikit-learn ships, its stratified splits drawn in NumPy
+    args = [
+        "run",
+        "quickstart",
+        "--runs-dir",
+        tmp_path,
+        "-q",
+        "--set",
+        "training.epochs=1",
+        "--set",
+        "output.plots=false",
+    ]
+    assert family(imported(cli(*args, process=True, env=IMPORTS, code=0).stderr), "sklearn", "scipy") == []
+
+
 def test_eval_loads_no_scikit_learn_model_selection_nor_pyplot(cli, split_run):
     loaded = imported(cli("eval", split_run, "--json", process=True, env=IMPORTS, code=0).stderr)
     assert (split_run / "confusion_matrix.png").is_file()

@@ -1,9 +1,9 @@
 """From loaded arrays to train / validation / test splits, flattened, scaled and cast.
 
-Splits are scikit-learn's `train_test_split` seeded with `split_seed`: its shuffle split
-written in NumPy, index for index (no scikit-learn import for most runs), and the function
-itself for stratified splits. The test split is drawn first, the validation split is then
-carved from what remains. Scaling is fitted on the training split only.
+Splits are scikit-learn's `train_test_split` seeded with `split_seed`, written in NumPy
+index for index (importing scikit-learn's model selection costs about a second): its shuffle
+split, and with `stratify` its stratified shuffle split. The test split is drawn first, the
+validation split is then carved from what remains. Scaling is fitted on the training split only.
 """
 
 from __future__ import annotations
@@ -53,29 +53,65 @@ class Splits:
 def _split(X, y, fraction: float, seed: int, stratify: bool, what: str) -> tuple[Pair, Optional[Pair]]:
     if not fraction:
         return (X, y), None
-    if not stratify:
-        return _shuffle_split(X, y, fraction, seed, what)
-    from sklearn.model_selection import train_test_split
-
-    try:
-        Xa, Xb, ya, yb = train_test_split(X, y, test_size=fraction, random_state=seed, stratify=y)
-    except ValueError as err:
-        raise DataError(f"cannot carve a {what} split of {fraction} from {len(X)} samples: {err}") from None
-    return (Xa, ya), (Xb, yb)
-
-
-def _shuffle_split(X, y, fraction: float, seed: int, what: str) -> tuple[Pair, Pair]:
-    """scikit-learn's `train_test_split(X, y, test_size=fraction, random_state=seed)` in NumPy, index
-    for index: ceil(fraction * n) rows held out, the first of a permutation drawn by RandomState(seed)."""
     n = len(X)
     n_held = math.ceil(fraction * n)
     if n_held >= n:
         raise DataError(
             f"cannot carve a {what} split of {fraction} from {n} samples: with {n_held} held out the train set will be empty"
         )
-    order = np.random.RandomState(seed).permutation(n)
-    kept, held = order[n_held:], order[:n_held]
+    rng = np.random.RandomState(seed)
+    if not stratify:  # the first n_held of one permutation are held out
+        order = rng.permutation(n)
+        kept, held = order[n_held:], order[:n_held]
+    else:
+        try:
+            kept, held = _stratified(y, n - n_held, n_held, rng)
+        except ValueError as err:
+            raise DataError(f"cannot carve a {what} split of {fraction} from {n} samples: {err}") from None
     return (X[kept], y[kept]), (X[held], y[held])
+
+
+def _stratified(y: np.ndarray, n_kept: int, n_held: int, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's StratifiedShuffleSplit, one split: (kept rows, held-out rows), index arrays.
+
+    y: (n,) class labels. Each class gives its share to both sides (`_approximate_mode`), its rows
+    taken from a permutation of them; then each side is shuffled. ValueError when a side cannot
+    hold every class.
+    """
+    classes, y_indices, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if counts.min() < 2:
+        raise ValueError(f"the classes {classes[counts < 2].tolist()} have only one sample, too few to stratify")
+    for side, size in (("train", n_kept), ("held-out", n_held)):
+        if size < len(classes):
+            raise ValueError(f"the {side} split would hold {size} samples, fewer than the {len(classes)} classes")
+    by_class = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(counts)[:-1])
+    kept_per_class = _approximate_mode(counts, n_kept, rng)
+    held_per_class = _approximate_mode(counts - kept_per_class, n_held, rng)
+    kept: list = []
+    held: list = []
+    for rows, k, h in zip(by_class, kept_per_class, held_per_class):
+        rows = rows[rng.permutation(len(rows))]
+        kept.extend(rows[:k])
+        held.extend(rows[k : k + h])
+    return rng.permutation(kept), rng.permutation(held)
+
+
+def _approximate_mode(counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of `n_draws` each class (`counts`: (n_classes,)) gets: its floored share, then one
+    more for the largest remainders, ties broken at random (scikit-learn's utils.extmath._approximate_mode)."""
+    continuous = counts / counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need = int(n_draws - floored.sum())
+    if need > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (ties,) = np.where(remainder == value)
+            add = min(len(ties), need)
+            floored[rng.choice(ties, size=add, replace=False)] += 1
+            need -= add
+            if need == 0:
+                break
+    return floored.astype(int)
 
 
 class Scaler:
