@@ -144,3 +144,29 @@ def test_sweep_categories_name_a_section_by_its_name_and_keys():
     where, labels, ticks = _categories([{"name": "or_gate"}, {"n": 50, "name": "sqrt_mean"}, {"name": "or_gate"}, [64]])
     assert labels == ["or_gate", "sqrt_mean n=50", "[64]"]
     assert list(where) == [0.0, 0.5, 0.0, 1.0] and list(ticks) == [0.0, 0.5, 1.0]
+
+
+def test_a_gallery_draws_each_image_in_its_own_tile_under_its_label():
+    rng = np.random.default_rng(0)
+    W0 = rng.normal(size=(12, 10)) * np.arange(1, 11)  # ten units of different scales, 3x4 images
+    (ax,) = samples.weights_figure(W0, (3, 4), None, "g").axes
+    assert [t.get_text() for t in ax.texts] == [f"unit {k}" for k in range(10)]
+    for k, image in enumerate(ax.images):  # each unit on its own scale, symmetric around 0
+        column = W0[:, k].reshape(3, 4)
+        np.testing.assert_allclose(image.get_array(), column / np.abs(column).max())
+        assert image.get_clim() == (-1, 1)
+    boxes = [image.get_extent() for image in ax.images]  # (left, right, bottom, top), y downwards
+    for i, a in enumerate(boxes):
+        assert a[0] < a[1] and a[3] < a[2] and (a[1] - a[0]) / (a[2] - a[3]) == pytest.approx(4 / 3)  # its aspect
+        assert all(a[1] <= b[0] or b[1] <= a[0] or a[2] <= b[3] or b[2] <= a[3] for b in boxes[i + 1 :])
+    for text, box in zip(ax.texts, boxes):  # each label just above its image
+        x, y = text.get_position()
+        assert box[0] < x < box[1] and box[3] - 0.25 < y < box[3]
+
+    images = rng.uniform(0, 16, size=(3, 5, 5))
+    fig = samples.errors_figure(images, np.array([0, 1, 2]), np.array([1, 2, 0]), ["a", "b", "c"], "test", "e")
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.texts] == ["a -> b", "b -> c", "c -> a"]
+    for image, expected in zip(ax.images, images):  # as sampled, each on its own grey scale
+        np.testing.assert_array_equal(image.get_array(), expected)
+        assert image.get_clim() == (expected.min(), expected.max())

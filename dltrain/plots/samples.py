@@ -4,6 +4,8 @@ boundary.png (the decision regions of a two-input model)."""
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from dltrain.plots.base import figure, png_bytes, source_of
@@ -72,52 +74,69 @@ def predictions_figure(actual: np.ndarray, predicted: np.ndarray, split: str, ru
     return fig
 
 
-def _grid_of(n: int, max_columns: int = 8) -> tuple[int, int]:
-    columns = min(n, max_columns)
-    return (n + columns - 1) // columns, columns
+TITLE_LINE = 0.3  # inches a line of a gallery's title takes, with its padding
+TITLE_CHAR = 0.11  # inches of the widest characters of a title (fontsize 12), so that a wrapped one fits
+LABEL = 0.25  # inches above each tile for its label (fontsize 9)
+GAP = 0.06  # inches between two tiles side by side
+MARGIN = 0.1  # inches around the tiles
 
 
-def _tiles(n: int, tile: float) -> tuple[int, int, float, float]:
-    """(rows, columns, width, height) of a gallery of n images: bigger tiles when there are few,
-    never narrower than its title."""
-    rows, columns = _grid_of(n)
+def _gallery(images: np.ndarray, labels: list[str], tile: float, title: str, label_color: str = "black", **imshow):
+    """images: (n, h, w), each drawn in a tile of about tile x tile inches (at most 8 a row) under its
+    label, each on its own colour scale unless `imshow` fixes one (vmin, vmax), all under `title`.
+
+    One Axes holds every image: an Axes per tile, laid out by a constrained layout that measures
+    every label, took seven times longer (32 tiles: 0.8 s)."""
+    n, h, w = images.shape
+    columns = min(n, 8)
+    rows = -(-n // columns)
     tile = tile * (2 if n <= 2 else 1)
-    return rows, columns, max(tile * columns + 0.4, 5.0), tile * 1.1 * rows + 0.6
+    width = max(tile * columns + 2 * MARGIN, 5.0)
+    fits = int(width / TITLE_CHAR)  # a long run name wraps rather than running off the figure
+    title = "\n".join(textwrap.fill(line, fits, break_on_hyphens=False) for line in title.split("\n"))
+    top = MARGIN + TITLE_LINE * (title.count("\n") + 1)
+    grid_w, grid_h = tile * columns, (LABEL + tile) * rows
+    height = top + grid_h + MARGIN
+    fig = figure(width, height, layout=None)
+    fig.suptitle(title, y=1 - MARGIN / height, va="top")
+    # the Axes' data units are inches, y downwards from the first row's labels
+    left = (width - grid_w) / 2
+    ax = fig.add_axes((left / width, MARGIN / height, grid_w / width, grid_h / height))
+    ax.set_xlim(0, grid_w)
+    ax.set_ylim(grid_h, 0)
+    ax.set_axis_off()
+    scale = (tile - GAP) / max(h, w)  # inches per pixel: the image's own aspect kept
+    for k, (image, label) in enumerate(zip(images, labels)):
+        x = (k % columns + 0.5) * tile  # the tile's centre
+        y = (k // columns) * (LABEL + tile) + LABEL
+        extent = (x - w * scale / 2, x + w * scale / 2, y + h * scale, y)
+        ax.imshow(image, extent=extent, interpolation="nearest", **imshow)
+        ax.text(x, y - 0.05, label, ha="center", va="bottom", fontsize=9, color=label_color)
+    ax.set_aspect("auto")
+    return fig
 
 
 def errors_figure(
     images: np.ndarray, true: np.ndarray, predicted: np.ndarray, classes: list, split: str, run_name: str
 ):
     """images: (m, h, w) misclassified samples; true, predicted: (m,) class indices."""
-    rows, columns, width, height = _tiles(len(images), 1.3)
-    fig = figure(width, height)
-    fig.suptitle(f"{run_name}: misclassified {split} samples\n(true -> predicted)")
-    for k, image in enumerate(images):
-        ax = fig.add_subplot(rows, columns, k + 1)
-        ax.imshow(image, cmap="gray")
-        ax.set_title(f"{classes[true[k]]} -> {classes[predicted[k]]}", fontsize=9, color="C3")
-        ax.set_axis_off()
-    return fig
+    labels = [f"{classes[t]} -> {classes[p]}" for t, p in zip(true, predicted)]
+    title = f"{run_name}: misclassified {split} samples\n(true -> predicted)"
+    return _gallery(np.asarray(images), labels, 1.3, title, label_color="C3", cmap="gray")
 
 
 def weights_figure(W0: np.ndarray, shape: tuple, classes, run_name: str, max_units: int = 32):
     """W0: (h * w, units) first-layer weights; each unit's column as an h x w image, blue
     negative, red positive, on a scale symmetric around 0 per image."""
     units = min(W0.shape[1], max_units)
-    rows, columns, width, height = _tiles(units, 1.4)
-    fig = figure(width, height)
     more = f" (first {units} of {W0.shape[1]} units)" if units < W0.shape[1] else ""
-    fig.suptitle(f"{run_name}: first-layer weights{more}")
     named = classes is not None and W0.shape[1] == len(classes)
-    for k in range(units):
-        ax = fig.add_subplot(rows, columns, k + 1)
-        w = W0[:, k].reshape(shape)
-        scale = float(np.abs(w).max()) or 1.0
-        ax.imshow(w, cmap="RdBu_r", vmin=-scale, vmax=scale)
-        label = f"class {classes[k]}" if named else ("output" if W0.shape[1] == 1 else f"unit {k}")
-        ax.set_title(label, fontsize=9)
-        ax.set_axis_off()
-    return fig
+    labels = [f"class {classes[k]}" if named else ("output" if W0.shape[1] == 1 else f"unit {k}") for k in range(units)]
+    columns = W0[:, :units].T
+    scales = np.abs(columns).max(axis=1, keepdims=True)
+    scaled = columns / np.where(scales > 0, scales, 1.0)  # each image on its own scale, symmetric around 0
+    images = scaled.reshape(units, *shape)
+    return _gallery(images, labels, 1.4, f"{run_name}: first-layer weights{more}", cmap="RdBu_r", vmin=-1, vmax=1)
 
 
 def boundary_figure(boundary: tuple, classes, run_name: str):
