@@ -29,11 +29,8 @@ def select_classes(X: np.ndarray, labels: np.ndarray, classes: list) -> tuple[np
     return X[keep], np.array([index[c] for c in labels[keep].tolist()], dtype=np.int64)
 
 
-DIGITS_FILE = (
-    "datasets",
-    "data",
-    "digits.csv.gz",
-)  # inside the scikit-learn package: 1797 rows of 64 pixels and a label
+# Inside the scikit-learn package: 1797 rows of 64 pixels and a label.
+DIGITS_FILE = ("datasets", "data", "digits.csv.gz")
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:

@@ -112,7 +112,7 @@ def _gallery(images: np.ndarray, labels: list[str], tile: float, title: str, lab
         extent = (x - w * scale / 2, x + w * scale / 2, y + h * scale, y)
         ax.imshow(image, extent=extent, interpolation="nearest", **imshow)
         ax.text(x, y - 0.05, label, ha="center", va="bottom", fontsize=9, color=label_color)
-    ax.set_aspect("auto")
+    ax.set_aspect("auto")  # imshow asked for "equal"; the box already has the grid's size in inches
     return fig
 
 
