@@ -15,14 +15,14 @@ import numpy as np
 DECADES = 2.0  # a loss axis turns logarithmic when its values span more than this many decades
 
 
-def figure(width: float, height: float, layout: Optional[str] = "constrained"):
+def figure(width: float, height: float, constrained: bool = True):
     """A Figure of width x height inches at 100 dpi on an Agg canvas, with a constrained layout
-    (nothing cut off; None: the caller places the axes). No pyplot: its import and figure
-    manager cost more than the drawing."""
+    (nothing cut off; constrained=False: the caller places the axes). No pyplot: its import and
+    figure manager cost more than the drawing."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100, layout=layout)
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained" if constrained else None)
     FigureCanvasAgg(fig)
     return fig
 

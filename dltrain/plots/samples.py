@@ -97,7 +97,7 @@ def _gallery(images: np.ndarray, labels: list[str], tile: float, title: str, lab
     top = MARGIN + TITLE_LINE * (title.count("\n") + 1)
     grid_w, grid_h = tile * columns, (LABEL + tile) * rows
     height = top + grid_h + MARGIN
-    fig = figure(width, height, layout=None)
+    fig = figure(width, height, constrained=False)
     fig.suptitle(title, y=1 - MARGIN / height, va="top")
     # the Axes' data units are inches, y downwards from the first row's labels
     left = (width - grid_w) / 2
