@@ -14,6 +14,7 @@ import shutil
 import socket
 import struct
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -326,10 +327,26 @@ def test_a_damaged_digits_file_is_a_data_error_naming_it(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "sklearn", raising=False)  # found on the path, not the one imported
     target = package.joinpath(*builtin.DIGITS_FILE)
-    for content in (b"not gzip", gzip.compress(b"1,2,3\n"), gzip.compress(b"0," * 64 + b"11\n")):
+    damaged = (
+        b"not gzip",
+        gzip.compress(b"0," * 64 + b"1\n")[:-12],  # truncated
+        gzip.compress(b""),
+        gzip.compress(b"1,2,3\n"),
+        gzip.compress(b"0," * 64 + b"11\n"),  # label 11
+        gzip.compress(b"17," + b"0," * 63 + b"1\n"),  # pixel 17
+    )
+    for content in damaged:
         target.write_bytes(content)
         with pytest.raises(DataError, match="digits"):
             builtin.load_digits()
     target.write_bytes(gzip.compress((b"16," * 64 + b"9\n") * 2))  # two well-formed rows: read as they are
     images, labels = builtin.load_digits()
     assert images.shape == (2, 8, 8) and images.max() == 16 and labels.tolist() == [9, 9]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and nothing printed on the way
+        target.write_bytes(gzip.compress(b""))
+        with pytest.raises(DataError, match="does not hold"):
+            builtin.load_digits()
+    monkeypatch.setattr(builtin.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DataError, match="scikit-learn, which is not installed"):
+        builtin.load_digits()

@@ -144,12 +144,16 @@ def test_sweep_categories_name_a_section_by_its_name_and_keys():
     where, labels, ticks = _categories([{"name": "or_gate"}, {"n": 50, "name": "sqrt_mean"}, {"name": "or_gate"}, [64]])
     assert labels == ["or_gate", "sqrt_mean n=50", "[64]"]
     assert list(where) == [0.0, 0.5, 0.0, 1.0] and list(ticks) == [0.0, 0.5, 1.0]
+    # sections alike but in the middle: still two categories, told apart once shortened
+    where, labels, _ = _categories([{"name": "sqrt_mean", "n": n, "noise": 0.1} for n in (500, 600)])
+    assert list(where) == [0.0, 1.0] and len(set(labels)) == 2
 
 
 def test_a_gallery_draws_each_image_in_its_own_tile_under_its_label():
     rng = np.random.default_rng(0)
     W0 = rng.normal(size=(12, 10)) * np.arange(1, 11)  # ten units of different scales, 3x4 images
-    (ax,) = samples.weights_figure(W0, (3, 4), None, "g").axes
+    fig = samples.weights_figure(W0, (3, 4), None, "g")
+    (ax,) = fig.axes
     assert [t.get_text() for t in ax.texts] == [f"unit {k}" for k in range(10)]
     for k, image in enumerate(ax.images):  # each unit on its own scale, symmetric around 0
         column = W0[:, k].reshape(3, 4)
@@ -159,9 +163,12 @@ def test_a_gallery_draws_each_image_in_its_own_tile_under_its_label():
     for i, a in enumerate(boxes):
         assert a[0] < a[1] and a[3] < a[2] and (a[1] - a[0]) / (a[2] - a[3]) == pytest.approx(4 / 3)  # its aspect
         assert all(a[1] <= b[0] or b[1] <= a[0] or a[2] <= b[3] or b[2] <= a[3] for b in boxes[i + 1 :])
-    for text, box in zip(ax.texts, boxes):  # each label just above its image
+    on_screen = ax.transData.transform  # data (inches) -> display pixels, y upwards
+    for text, box in zip(ax.texts, boxes):  # each label just above its image, as seen
         x, y = text.get_position()
-        assert box[0] < x < box[1] and box[3] - 0.25 < y < box[3]
+        label_y, image_top = on_screen((x, y))[1], on_screen((x, box[3]))[1]
+        assert box[0] < x < box[1] and 0 < label_y - image_top < 0.25 * fig.dpi
+    assert on_screen(ax.texts[0].get_position())[1] > on_screen(ax.texts[8].get_position())[1]  # first row on top
 
     images = rng.uniform(0, 16, size=(3, 5, 5))
     fig = samples.errors_figure(images, np.array([0, 1, 2]), np.array([1, 2, 0]), ["a", "b", "c"], "test", "e")

@@ -15,7 +15,7 @@ import pytest
 
 from dltrain.data import split as split_module
 from dltrain.data.base import Dataset, DatasetConfig, RandomTestSplit
-from dltrain.data.split import Scaler, Splits, make_splits
+from dltrain.data.split import Scaler, Splits, _split, make_splits
 from dltrain.errors import DataError
 
 N = 200
@@ -207,6 +207,8 @@ def test_a_split_too_small_to_carve_is_a_data_error():
         raw_split(dataset(n=10), test_size=0.1, stratify=True)  # one row cannot hold both classes
     with pytest.raises(DataError, match="cannot carve a validation split"):
         raw_split(dataset(n=10), validation_split=0.1, stratify=True)
+    with pytest.raises(DataError, match="one class label per sample"):  # not rows of labels taken for indices
+        _split(np.zeros((10, 3)), np.eye(2)[np.arange(10) % 2], 0.2, 0, True, "test")
 
 
 def test_unstratified_splits_are_scikit_learns_row_for_row():
@@ -232,33 +234,47 @@ def test_unstratified_splits_are_scikit_learns_row_for_row():
 
 
 def test_stratified_splits_are_scikit_learns_row_for_row():
-    """The NumPy stratified split picks exactly the rows, in the order, of scikit-learn's
-    train_test_split(stratify=y), and refuses exactly the splits it refuses: balanced and skewed
-    classes, ties among the remainders (broken by the seeded generator), classes too small to split."""
+    """The NumPy stratified splits pick exactly the rows, in the order, of scikit-learn's
+    train_test_split(stratify=y): the test split, then the validation split from what remains;
+    and refuse exactly the splits it refuses. Balanced and skewed classes, ties among the
+    remainders (broken by the seeded generator), classes too small to split."""
     from sklearn.model_selection import train_test_split
 
+    def sklearn_splits(X, y, test_size, validation_split, seed):
+        X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+        if not validation_split:
+            return (X_rest, y_rest), None, (X_test, y_test)
+        X_train, X_val, y_train, y_val = train_test_split(
+            X_rest, y_rest, test_size=validation_split, random_state=seed, stratify=y_rest
+        )
+        return (X_train, y_train), (X_val, y_val), (X_test, y_test)
+
     rng = np.random.default_rng(0)
-    cases = [(np.repeat(np.arange(3), 4), 0.25, 0), (np.array([0, 0, 1, 1, 2]), 0.4, 1), (np.arange(10) % 2, 0.1, 5)]
+    cases = [(np.repeat(np.arange(3), 4), 0.25, 0.0, 0), (np.array([0, 0, 1, 1, 2]), 0.4, 0.0, 1)]
+    cases.append((np.arange(10) % 2, 0.1, 0.0, 5))
     for _ in range(300):
         counts = rng.integers(1, 40, size=rng.integers(2, 7))
         labels = rng.permutation(np.repeat(np.arange(len(counts)), counts))
-        cases.append(
-            (labels, float(rng.choice([0.1, 0.2, 0.25, 1 / 3, 0.5, rng.uniform(0.01, 0.99)])), int(rng.integers(2**32)))
-        )
+        test_size = float(rng.choice([0.1, 0.2, 0.25, 1 / 3, 0.5, rng.uniform(0.01, 0.99)]))
+        validation_split = float(rng.choice([0.0, 0.1, 0.2, rng.uniform(0.01, 0.5)]))
+        cases.append((labels, test_size, validation_split, int(rng.integers(2**32))))
     refused = 0
-    for y, fraction, seed in cases:
+    for y, test_size, validation_split, seed in cases:
         ds = dataset(len(y))
         ds.y = y
+        options = {"test_size": test_size, "validation_split": validation_split, "split_seed": seed, "stratify": True}
         try:
-            expected = train_test_split(ds.X, ds.y, test_size=fraction, random_state=seed, stratify=ds.y)
+            expected = sklearn_splits(ds.X, ds.y, test_size, validation_split, seed)
         except ValueError:
             refused += 1
-            with pytest.raises(DataError, match="cannot carve a test split"):
-                raw_split(ds, test_size=fraction, split_seed=seed, stratify=True)
+            with pytest.raises(DataError, match="cannot carve a (test|validation) split"):
+                raw_split(ds, **options)
             continue
-        mine = raw_split(ds, test_size=fraction, split_seed=seed, stratify=True)
-        for got, want in zip((*mine.train, *mine.test), (expected[0], expected[2], expected[1], expected[3])):
-            np.testing.assert_array_equal(got, want)
+        mine = raw_split(ds, **options)
+        for got, want in zip((mine.train, mine.val, mine.test), expected):
+            assert (got is None) == (want is None)
+            for a, b in zip(got or (), want or ()):
+                np.testing.assert_array_equal(a, b)
     assert 10 < refused < len(cases) - 100  # both kinds of case are exercised
 
 

@@ -170,11 +170,13 @@ def test_closing_the_workers_ends_one_in_the_middle_of_its_work():
     from dltrain.sweep import pool
 
     workers = pool.Workers(1)
-    busy = workers.submit(time.sleep, 600)  # a point that would not end by itself
-    deadline = time.monotonic() + 60
-    while not (busy.running() and workers.pids()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    pids = workers.pids()
-    assert pids and all(alive(pid) for pid in pids)
-    workers.close()
+    try:
+        busy = workers.submit(time.sleep, 600)  # a point that would not end by itself
+        deadline = time.monotonic() + 60
+        while not (busy.running() and workers.pids()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pids = workers.pids()
+        assert pids and all(alive(pid) for pid in pids)
+    finally:
+        workers.close()
     assert outliving(pids, seconds=3) == []

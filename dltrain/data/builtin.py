@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import warnings
 import zlib
 from pathlib import Path
 from typing import Literal, Optional
@@ -41,7 +42,8 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
         raise DataError("the digits dataset comes with scikit-learn, which is not installed: pip install scikit-learn")
     path = Path(next(iter(spec.submodule_search_locations)), *DIGITS_FILE)
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as f:
+        with gzip.open(path, "rt", encoding="utf-8") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an empty file: refused below, without NumPy's warning
             data = np.loadtxt(f, delimiter=",", ndmin=2)
     except (OSError, EOFError, ValueError, zlib.error) as err:
         raise DataError(f"{path} (scikit-learn's digits) cannot be read: {err}; reinstall scikit-learn") from None

@@ -78,6 +78,8 @@ def _stratified(y: np.ndarray, n_kept: int, n_held: int, rng: np.random.RandomSt
     taken from a permutation of them; then each side is shuffled. ValueError when a side cannot
     hold every class.
     """
+    if y.ndim != 1:
+        raise ValueError(f"stratifying needs one class label per sample, not labels of shape {y.shape}")
     classes, y_indices, counts = np.unique(y, return_inverse=True, return_counts=True)
     if counts.min() < 2:
         raise ValueError(f"the classes {classes[counts < 2].tolist()} have only one sample, too few to stratify")

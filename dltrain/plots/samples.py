@@ -74,8 +74,8 @@ def predictions_figure(actual: np.ndarray, predicted: np.ndarray, split: str, ru
     return fig
 
 
-TITLE_LINE = 0.3  # inches a line of a gallery's title takes, with its padding
-TITLE_CHAR = 0.11  # inches of the widest characters of a title (fontsize 12), so that a wrapped one fits
+TITLE_LINE = 0.23  # inches a line of a gallery's title takes (fontsize 12)
+TITLE_PAD = 0.14  # inches between the title and the first labels
 LABEL = 0.25  # inches above each tile for its label (fontsize 9)
 GAP = 0.06  # inches between two tiles side by side
 MARGIN = 0.1  # inches around the tiles
@@ -92,12 +92,12 @@ def _gallery(images: np.ndarray, labels: list[str], tile: float, title: str, lab
     rows = -(-n // columns)
     tile = tile * (2 if n <= 2 else 1)
     width = max(tile * columns + 2 * MARGIN, 5.0)
-    fits = int(width / TITLE_CHAR)  # a long run name wraps rather than running off the figure
-    title = "\n".join(textwrap.fill(line, fits, break_on_hyphens=False) for line in title.split("\n"))
-    top = MARGIN + TITLE_LINE * (title.count("\n") + 1)
+    fig = figure(width, 1.0, constrained=False)  # its height once the title's lines are known
+    title = _wrapped(fig, title, width - 2 * MARGIN)  # a long run name wraps rather than running off
+    top = MARGIN + TITLE_LINE * (title.count("\n") + 1) + TITLE_PAD
     grid_w, grid_h = tile * columns, (LABEL + tile) * rows
     height = top + grid_h + MARGIN
-    fig = figure(width, height, constrained=False)
+    fig.set_size_inches(width, height)
     fig.suptitle(title, y=1 - MARGIN / height, va="top")
     # the Axes' data units are inches, y downwards from the first row's labels
     left = (width - grid_w) / 2
@@ -114,6 +114,27 @@ def _gallery(images: np.ndarray, labels: list[str], tile: float, title: str, lab
         ax.text(x, y - 0.05, label, ha="center", va="bottom", fontsize=9, color=label_color)
     ax.set_aspect("auto")  # imshow asked for "equal"; the box already has the grid's size in inches
     return fig
+
+
+def _wrapped(fig, title: str, width: float) -> str:
+    """`title` with each line broken (at spaces where it can) into lines that fit `width` inches
+    in the figure title's font, as the Agg renderer measures them."""
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
+
+    renderer, font = fig.canvas.get_renderer(), FontProperties(size=rcParams["figure.titlesize"])
+
+    def fits(line: str) -> bool:
+        return renderer.get_text_width_height_descent(line, font, ismath=False)[0] <= width * fig.dpi
+
+    lines = []
+    for line in title.split("\n"):
+        chars, parts = len(line), [line]
+        while chars > 1 and not all(map(fits, parts)):
+            chars = int(chars * 0.9)
+            parts = textwrap.wrap(line, chars, break_on_hyphens=False)
+        lines.extend(parts)
+    return "\n".join(lines)
 
 
 def errors_figure(
@@ -133,8 +154,9 @@ def weights_figure(W0: np.ndarray, shape: tuple, classes, run_name: str, max_uni
     named = classes is not None and W0.shape[1] == len(classes)
     labels = [f"class {classes[k]}" if named else ("output" if W0.shape[1] == 1 else f"unit {k}") for k in range(units)]
     columns = W0[:, :units].T
-    scales = np.abs(columns).max(axis=1, keepdims=True)
-    scaled = columns / np.where(scales > 0, scales, 1.0)  # each image on its own scale, symmetric around 0
+    with np.errstate(invalid="ignore"):  # a NaN or inf weight stays a blank pixel
+        scales = np.abs(columns).max(axis=1, keepdims=True)
+        scaled = columns / np.where(np.isfinite(scales) & (scales > 0), scales, 1.0)  # each on its own scale
     images = scaled.reshape(units, *shape)
     return _gallery(images, labels, 1.4, f"{run_name}: first-layer weights{more}", cmap="RdBu_r", vmin=-1, vmax=1)
 

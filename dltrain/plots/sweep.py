@@ -43,10 +43,13 @@ def _category(value) -> str:
 
 def _categories(values: list) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Distinct values evenly spaced on 0..1, in order of appearance: (positions (n,), labels, their positions)."""
-    texts = [shorten(_category(v), LABEL) for v in values]
-    labels = list(dict.fromkeys(texts))
-    where = {label: i / max(1, len(labels) - 1) for i, label in enumerate(labels)}
-    return np.array([where[t] for t in texts]), labels, np.array([where[label] for label in labels])
+    texts = [_category(v) for v in values]
+    distinct = list(dict.fromkeys(texts))
+    labels = [shorten(text, LABEL) for text in distinct]
+    if len(set(labels)) < len(labels):  # two values alike but in the middle, which shortening cut: numbered
+        labels = [f"{i}: {shorten(text, LABEL - 4)}" for i, text in enumerate(distinct, start=1)]
+    where = {text: i / max(1, len(distinct) - 1) for i, text in enumerate(distinct)}
+    return np.array([where[t] for t in texts]), labels, np.array([where[text] for text in distinct])
 
 
 def sweep_plot(
