@@ -15,6 +15,7 @@ import socket
 import struct
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -105,9 +106,9 @@ def test_mnist_shapes_dtypes_and_labels(mnist_full):
     data = mnist_full
     X_test, y_test = data.test
     assert data.X.shape == (60000, 28, 28) and X_test.shape == (10000, 28, 28)
-    assert data.X.dtype == X_test.dtype == np.float32
+    assert data.X.dtype == X_test.dtype == np.uint8 and data.pixels  # bytes standing for pixels / 255
     assert data.sample_shape == (28, 28) and data.classes == list(range(10))
-    assert 0.0 == data.X.min() and data.X.max() == 1.0
+    assert 0 == data.X.min() and data.X.max() == 255
     assert np.issubdtype(data.y.dtype, np.integer) and data.y.min() == 0 and data.y.max() == 9
     assert np.bincount(data.y).tolist() == MNIST_TRAIN_COUNTS
     assert np.bincount(y_test).tolist() == MNIST_TEST_COUNTS
@@ -116,8 +117,38 @@ def test_mnist_shapes_dtypes_and_labels(mnist_full):
 
 def test_mnist_unscaled_is_raw_bytes(mnist_dir, mnist_full):
     raw = Mnist(scale=False, n_test=10).load(mnist_dir)
-    assert raw.X.dtype == np.uint8 and raw.X.max() == 255
-    np.testing.assert_array_equal(raw.X[:100] / np.float32(255), mnist_full.X[:100])
+    assert raw.X.dtype == np.uint8 and raw.X.max() == 255 and not raw.pixels  # the values 0..255 themselves
+    np.testing.assert_array_equal(raw.X, mnist_full.X)
+
+
+def test_mnist_splits_read_the_bytes_as_the_floats_converting_everything_would_give():
+    """Every split of MNIST keeps its bytes (a quarter of float32) and reads rows as the floats
+    of converting the whole array, pixels / 255, the scaling and the run's dtype, bit for bit."""
+    from dltrain.data.pixels import Pixels
+    from dltrain.data.split import make_splits
+
+    for scaling, dtype in (("none", np.float32), ("standard", np.float32), ("minmax", np.float64)):
+        cfg = Mnist(n_train=3000, n_test=500, validation_split=0.2, stratify=True, scaling=scaling)
+        ds = cfg.load(os.environ["DLTRAIN_DATA_DIR"])
+        splits = make_splits(ds, cfg, dtype)
+        as_floats = make_splits(
+            replace(ds, X=ds.X / np.float32(255), pixels=False, test=(ds.test[0] / np.float32(255), ds.test[1])),
+            cfg,
+            dtype,
+        )
+        for (name, (X, y)), (_, (X_ref, y_ref)) in zip(splits.items(), as_floats.items()):
+            assert isinstance(X, Pixels) and X.codes.dtype == np.uint8 and X.shape == X_ref.shape, name
+            np.testing.assert_array_equal(y, y_ref)
+            rows = np.random.default_rng(0).permutation(len(X))[:700]
+            for got, want in ((X[:], X_ref), (X[5:9], X_ref[5:9]), (X[rows], X_ref[rows]), (np.asarray(X), X_ref)):
+                assert got.dtype == want.dtype == dtype and got.flags.c_contiguous
+                np.testing.assert_array_equal(got, want)
+            buffer = np.empty((len(rows), X.shape[1]), dtype)
+            assert np.take(X, rows, axis=0, out=buffer) is buffer  # the trainer gathers into its own buffer
+            np.testing.assert_array_equal(buffer, X_ref[rows])
+        np.testing.assert_array_equal(
+            splits.scaler.arrays().get("scaler_shift"), as_floats.scaler.arrays().get("scaler_shift")
+        )
 
 
 def test_mnist_class_subset_and_seeded_sample(mnist_dir, mnist_full):

@@ -128,8 +128,8 @@ def tiny_mnist(server, monkeypatch):
 def test_mnist_downloads_verifies_and_parses(tmp_path, server, tiny_mnist):
     arrays, _ = tiny_mnist
     data = Mnist().load(tmp_path)
-    assert data.X.shape == (50, 28, 28) and data.X.dtype == np.float32
-    np.testing.assert_array_equal(data.X, arrays[mnist.TRAIN_IMAGES] / np.float32(255))
+    assert data.X.shape == (50, 28, 28) and data.X.dtype == np.uint8 and data.pixels
+    np.testing.assert_array_equal(data.X, arrays[mnist.TRAIN_IMAGES])  # the bytes, read as / 255 by the splits
     np.testing.assert_array_equal(data.y, arrays[mnist.TRAIN_LABELS])
     X_test, y_test = data.test
     assert X_test.shape == (20, 28, 28)

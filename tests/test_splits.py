@@ -357,3 +357,14 @@ def test_scaler_from_saved_arrays_scales_like_the_fitted_one():
         saved = Scaler.from_arrays(fitted.arrays())
         np.testing.assert_array_equal(saved(X[:5]), fitted(X[:5]))
         assert saved.arrays().keys() == fitted.arrays().keys()
+
+
+def test_statistics_over_a_split_read_a_few_rows_at_a_time_give_the_whole_arrays_numbers():
+    from dltrain.data.split import input_stats
+    from dltrain.pipeline.views import _spread
+
+    X = np.random.default_rng(0).normal(size=(5000, 300))  # 12 MB: three blocks of rows
+    X[:, 7] = 2.5  # a constant column
+    row_means = X.mean(axis=1, dtype=np.float64)
+    assert input_stats(X) == {"mean": float(row_means.mean()), "spread": float(row_means.std())}
+    np.testing.assert_array_equal(_spread(X), np.ptp(X, axis=0))

@@ -29,6 +29,8 @@ class Dataset:
     test: a predefined (X_test, y_test) pair (MNIST's official test set), or None when
           the test split is drawn from (X, y) with `test_size`.
     sample_shape: shape of one sample before flattening, e.g. (28, 28) for images.
+    pixels: X (and the test X) hold 8-bit pixels standing for pixels / 255 in float32;
+            the splits keep the bytes and read them as floats when used (dltrain.data.pixels).
     """
 
     X: np.ndarray
@@ -36,6 +38,7 @@ class Dataset:
     classes: Optional[list] = None
     test: Optional[tuple[np.ndarray, np.ndarray]] = None
     sample_shape: Optional[tuple[int, ...]] = None
+    pixels: bool = False
 
     @property
     def is_classification(self) -> bool:

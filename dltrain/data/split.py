@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 
 from dltrain.data.base import Dataset, DatasetConfig
+from dltrain.data.pixels import Pixels, as_float, row_blocks
 from dltrain.errors import DataError
 
 Pair = tuple[np.ndarray, np.ndarray]
@@ -22,7 +23,8 @@ Pair = tuple[np.ndarray, np.ndarray]
 
 @dataclass
 class Splits:
-    """X arrays are (n, n_features) in the run's dtype; y as in `Dataset`."""
+    """X: (n, n_features) in the run's dtype, an array or, for a dataset of 8-bit pixels, a
+    `Pixels` read row by row; y as in `Dataset`."""
 
     train: Pair
     val: Optional[Pair]
@@ -170,16 +172,24 @@ def make_splits(ds: Dataset, cfg: DatasetConfig, dtype) -> Splits:
     def flat(X):
         return X.reshape(len(X), -1)
 
-    scaler = Scaler(cfg.scaling, flat(train[0]))
+    # 8-bit pixels stay so: each split reads its rows as floats when they are used (dltrain.data.pixels);
+    # only fitting a scaling needs the training split's floats all at once.
+    fit_on = as_float(flat(train[0])) if ds.pixels and cfg.scaling != "none" else flat(train[0])
+    scaler = Scaler(cfg.scaling, fit_on)
+    del fit_on
 
     def prep(pair):
-        return None if pair is None else (np.ascontiguousarray(scaler(flat(pair[0])), dtype=dtype), pair[1])
+        if pair is None:
+            return None
+        if ds.pixels:
+            return Pixels(flat(pair[0]), scaler, dtype), pair[1]
+        return np.ascontiguousarray(scaler(flat(pair[0])), dtype=dtype), pair[1]
 
     return Splits(prep(train), prep(val), prep(test), ds.classes, ds.sample_shape or ds.X.shape[1:], scaler)
 
 
-def input_stats(X: np.ndarray) -> dict:
+def input_stats(X) -> dict:
     """The mean of the preprocessed training inputs X: (n, n_features) and the spread (standard
     deviation) of one sample's mean around it; `dltrain predict` compares new samples with them."""
-    row_means = X.mean(axis=1, dtype=np.float64)
+    row_means = np.concatenate([rows.mean(axis=1, dtype=np.float64) for rows in row_blocks(X)])
     return {"mean": float(row_means.mean()), "spread": float(row_means.std())}

@@ -12,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 
+from dltrain.data.pixels import row_blocks
 from dltrain.data.split import Splits
 from dltrain.nn.network import Network
 from dltrain.train.targets import predict_classes
@@ -43,10 +44,20 @@ def views_of(net: Network, splits: Splits) -> Views:
     if splits.classes is not None and shape is not None and len(shape) == 2:
         wrong = np.flatnonzero(predict_classes(outputs) != y)[:MAX_ERRORS]
         views.errors = (X[wrong].reshape(len(wrong), *shape), y[wrong], predict_classes(outputs[wrong]))
-    varying = np.flatnonzero(np.ptp(splits.train[0], axis=0) > 0)
+    varying = np.flatnonzero(_spread(splits.train[0]) > 0)
     if len(varying) == 2 and splits.n_targets == 1:
         views.boundary = _grid(net, splits, varying)
     return views
+
+
+def _spread(X) -> np.ndarray:
+    """max - min of each column of X (n, n_features), a few rows at a time (NaN where a column has one)."""
+    blocks = row_blocks(X)
+    first = next(blocks)
+    low, high = first.min(axis=0), first.max(axis=0)
+    for rows in blocks:
+        low, high = np.minimum(low, rows.min(axis=0)), np.maximum(high, rows.max(axis=0))
+    return high - low
 
 
 def _grid(net: Network, splits: Splits, varying: np.ndarray) -> tuple:
