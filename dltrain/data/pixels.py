@@ -24,9 +24,9 @@ import numpy as np
 PIXEL_MAX = np.float32(255)
 
 
-def as_float(codes: np.ndarray) -> np.ndarray:
-    """8-bit pixels (any shape) as float32 in [0, 1]: codes / 255."""
-    return codes.astype(np.float32) / PIXEL_MAX
+def as_float(codes: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """8-bit pixels (any shape) as float32 in [0, 1]: codes / 255, each byte cast to float32 first."""
+    return np.divide(codes, PIXEL_MAX, out=out, dtype=np.float32)
 
 
 class Pixels:
@@ -38,9 +38,16 @@ class Pixels:
     def __init__(self, codes: np.ndarray, scaler, dtype):
         self.codes, self.scaler, self.dtype = codes, scaler, np.dtype(dtype)
 
-    def decode(self, codes: np.ndarray) -> np.ndarray:
-        """codes (..., n_features) -> the run's floats, as converting the whole split would give them."""
-        return np.ascontiguousarray(self.scaler(as_float(codes)), dtype=self.dtype)
+    def decode(self, codes: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """codes (..., n_features) -> the run's floats, as converting the whole split would give them
+        (written into `out` if given)."""
+        if self.scaler.kind == "none" and self.dtype == np.float32:  # MNIST's own: one pass
+            return as_float(codes, out=out)
+        rows = np.ascontiguousarray(self.scaler(as_float(codes)), dtype=self.dtype)
+        if out is None:
+            return rows
+        out[...] = rows
+        return out
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -62,11 +69,7 @@ class Pixels:
         """np.take(X, indices, axis=0, out=...): the rows `indices`, read into `out` if given."""
         if axis != 0:
             raise ValueError("Pixels gives whole rows: axis must be 0")
-        rows = self.decode(self.codes.take(indices, axis=0, mode=mode))
-        if out is None:
-            return rows
-        out[...] = rows
-        return out
+        return self.decode(self.codes.take(indices, axis=0, mode=mode), out=out)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         rows = self.decode(self.codes)
