@@ -143,6 +143,7 @@ def test_mnist_splits_read_the_bytes_as_the_floats_converting_everything_would_g
             for got, want in ((X[:], X_ref), (X[5:9], X_ref[5:9]), (X[rows], X_ref[rows]), (np.asarray(X), X_ref)):
                 assert got.dtype == want.dtype == dtype and got.flags.c_contiguous
                 np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(X[rows, 100:300:7], X_ref[rows, 100:300:7])  # columns of scaled rows
             buffer = np.empty((len(rows), X.shape[1]), dtype)
             assert np.take(X, rows, axis=0, out=buffer) is buffer  # the trainer gathers into its own buffer
             np.testing.assert_array_equal(buffer, X_ref[rows])

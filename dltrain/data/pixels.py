@@ -61,6 +61,8 @@ class Pixels:
         return len(self.codes)
 
     def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, tuple):  # rows, then columns of the rows read (a scaling needs whole rows)
+            return self.decode(self.codes[index[0]])[(slice(None), *index[1:])]
         return self.decode(self.codes[index])
 
     def take(
