@@ -62,7 +62,7 @@ class Pixels:
 
     def __getitem__(self, index) -> np.ndarray:
         if isinstance(index, tuple):  # rows, then columns of the rows read (a scaling needs whole rows)
-            return self.decode(self.codes[index[0]])[(slice(None), *index[1:])]
+            return self.decode(self.codes[index[0]])[(slice(None),) + index[1:]]
         return self.decode(self.codes[index])
 
     def take(
