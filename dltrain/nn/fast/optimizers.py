@@ -100,6 +100,12 @@ class AdamStep:
         self._tmp, self._upd = np.empty_like(self._m), np.empty_like(self._m)
         self._flush = self._m.dtype == np.float32
         self._blocks = self._block_views()
+        # per block (by its start): views of m, v and the two work vectors, made once
+        self._state_blocks = {
+            block.start: (self._m[block], self._v[block], self._tmp[block], self._upd[block])
+            for block, _ in self._blocks
+        }
+        self._g_of_blocks, self._g_blocks = None, []
         self._fused = _fused_update(params, self._m, self._v, steps)
         self._grad_span = SpanMemo()
         self.t = 0
@@ -167,12 +173,14 @@ class AdamStep:
             self._flush_tiny()
 
     def _numpy_step(self, flat_g, c1, c2, step_size, eps_hat):
-        cfg = self.cfg
-        for block, pieces in self._blocks:
-            g, m, v, tmp, upd = flat_g[block], self._m[block], self._v[block], self._tmp[block], self._upd[block]
-            m *= cfg.beta1  # m = beta1 m + (1 - beta1) g
+        b1, b2 = self.cfg.beta1, self.cfg.beta2
+        if flat_g is not self._g_of_blocks:  # the blocks' views of the gradient vector, made once per vector
+            self._g_of_blocks, self._g_blocks = flat_g, [flat_g[block] for block, _ in self._blocks]
+        for g, (block, pieces) in zip(self._g_blocks, self._blocks):
+            m, v, tmp, upd = self._state_blocks[block.start]
+            m *= b1  # m = beta1 m + (1 - beta1) g
             m += np.multiply(g, c1, out=tmp)
-            v *= cfg.beta2  # v = beta2 v + (1 - beta2) g^2
+            v *= b2  # v = beta2 v + (1 - beta2) g^2
             np.multiply(g, g, out=tmp)
             tmp *= c2
             v += tmp
