@@ -14,6 +14,11 @@ def value_text(value: Any) -> str:
     return str(value)
 
 
+def name_first(section: dict) -> list[tuple[Any, Any]]:
+    """A config section's (key, value) pairs with its `name` first, the others in their order."""
+    return sorted(section.items(), key=lambda item: item[0] != "name")
+
+
 def number(value: Any) -> str:
     """A metric in a table cell: '' for None; floats in fixed point with four decimals, or with an
     exponent where fixed point would hide them (a diverging run's 1e+270, a tiny 2.5e-05)."""

@@ -176,7 +176,6 @@ def make_splits(ds: Dataset, cfg: DatasetConfig, dtype) -> Splits:
     # only fitting a scaling needs the training split's floats all at once.
     fit_on = as_float(flat(train[0])) if ds.pixels and cfg.scaling != "none" else flat(train[0])
     scaler = Scaler(cfg.scaling, fit_on)
-    del fit_on
 
     def prep(pair):
         if pair is None:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from dltrain.formatting import shorten, value_text
+from dltrain.formatting import name_first, shorten, value_text
 from dltrain.plots.base import figure, png_bytes
 
 LABEL = 24  # characters of a category's tick label (a 300-digit seed is a category, shortened)
@@ -36,7 +36,7 @@ def _positions(values: list, log: bool) -> tuple[np.ndarray, list[str], Optional
 def _category(value) -> str:
     """A category's label: a whole section by its name and other keys ('sqrt_mean n=50'), the rest as tables show it."""
     if isinstance(value, dict) and value:
-        items = sorted(value.items(), key=lambda item: item[0] != "name")
+        items = name_first(value)
         return " ".join(value_text(v) if k == "name" else f"{k}={value_text(v)}" for k, v in items)
     return value_text(value)
 

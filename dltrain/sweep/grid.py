@@ -23,6 +23,7 @@ import yaml
 
 from dltrain.config.bounded_yaml import load_yaml
 from dltrain.errors import ConfigError, shorten
+from dltrain.formatting import name_first
 
 # YAML 1.1 (PyYAML) reads 1e-3 as a string; people writing a grid of learning rates mean a number.
 _EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -130,7 +131,7 @@ def _slug(key: str, value: Any) -> str:
     # own slugs, its name first ('sqrt_mean-n50'). No '=': run names keep to letters, digits, '.',
     # '_' and '-', safe unquoted in any shell.
     if isinstance(value, dict) and value:
-        items = sorted(value.items(), key=lambda item: item[0] != "name")
+        items = name_first(value)
         return "-".join(_slug(str(k), v) for k, v in items)
     text = short_number(value) if isinstance(value, float) else yaml_inline(value).replace(", ", "x")
     text = re.sub(r"[^A-Za-z0-9._-]+", "", text)

@@ -100,11 +100,8 @@ class AdamStep:
         self._tmp, self._upd = np.empty_like(self._m), np.empty_like(self._m)
         self._flush = self._m.dtype == np.float32
         self._blocks = self._block_views()
-        # per block (by its start): views of m, v and the two work vectors, made once
-        self._state_blocks = {
-            block.start: (self._m[block], self._v[block], self._tmp[block], self._upd[block])
-            for block, _ in self._blocks
-        }
+        # per block, in the order of _blocks: views of m, v and the two work vectors, made once
+        self._state_blocks = [(self._m[b], self._v[b], self._tmp[b], self._upd[b]) for b, _ in self._blocks]
         self._g_of_blocks, self._g_blocks = None, []
         self._fused = _fused_update(params, self._m, self._v, steps)
         self._grad_span = SpanMemo()
@@ -176,8 +173,7 @@ class AdamStep:
         b1, b2 = self.cfg.beta1, self.cfg.beta2
         if flat_g is not self._g_of_blocks:  # the blocks' views of the gradient vector, made once per vector
             self._g_of_blocks, self._g_blocks = flat_g, [flat_g[block] for block, _ in self._blocks]
-        for g, (block, pieces) in zip(self._g_blocks, self._blocks):
-            m, v, tmp, upd = self._state_blocks[block.start]
+        for g, (m, v, tmp, upd), (_, pieces) in zip(self._g_blocks, self._state_blocks, self._blocks):
             m *= b1  # m = beta1 m + (1 - beta1) g
             m += np.multiply(g, c1, out=tmp)
             v *= b2  # v = beta2 v + (1 - beta2) g^2
