@@ -69,8 +69,10 @@ class AdamStep:
     The moments m and v are two vectors laid out like the flat gradients (the network's
     gradients end to end); `self.m[i]`, `self.v[i]` are views shaped like params[i]. Each
     step is twelve in-place NumPy operations per block of BLOCK elements, small enough to
-    stay in the CPU cache between operations. They are the operations of the plain
-    expressions, in the same order, so the result is the same bit for bit.
+    stay in the CPU cache between operations; the two work vectors are one block long and
+    shared by all blocks, so they stay in cache from block to block. They are the
+    operations of the plain expressions, in the same order, so the result is the same bit
+    for bit.
 
     Subnormal floats: a moment whose gradient stops (a rarely used pixel's weights)
     decays geometrically, 0.9 per step for m, and in float32 reaches the subnormal range
@@ -87,7 +89,7 @@ class AdamStep:
     one compiled pass instead (`numba_adam.py`), with the same bits.
     """
 
-    BLOCK = 32768  # elements per block: six float32 blocks fill about 800 KiB of cache
+    BLOCK = 32768  # elements per block: the six float32 blocks of a step (m, v, g, p, two work) take 768 KiB
     FLUSH_EVERY = 64  # m decays by 0.9**64 = 1.2e-3 between flushes: from TINY_M it stays normal
     TINY_M, TINY_V = 1e-30, 1e-36  # sqrt(TINY_V) = 1e-18 is nothing next to eps = 1e-8
 
@@ -97,47 +99,53 @@ class AdamStep:
         self._m, self.m = packed(params)
         self._v, self.v = packed(params)
         self._g, self._g_views = packed(params)  # gradients copied here when not already one vector
-        self._tmp, self._upd = np.empty_like(self._m), np.empty_like(self._m)
         self._flush = self._m.dtype == np.float32
-        self._blocks = self._block_views()
-        # per block, in the order of _blocks: views of m, v and the two work vectors, made once
-        self._state_blocks = [(self._m[b], self._v[b], self._tmp[b], self._upd[b]) for b, _ in self._blocks]
+        blocks = self._block_views()
+        self._slices = [block for block, *_ in blocks]
+        # per block: views of m, v, the two work vectors and the (param piece, update piece) pairs, made once
+        self._blocks = [(self._m[b], self._v[b], tmp, upd, pieces) for b, tmp, upd, pieces in blocks]
         self._g_of_blocks, self._g_blocks = None, []
         self._fused = _fused_update(params, self._m, self._v, steps)
         self._grad_span = SpanMemo()
         self.t = 0
 
     def _block_views(self):
-        """Per block of the flat vectors: its slice, and (param piece, update piece) pairs.
+        """Per block of the flat vectors: its slice, its two work vectors and (param piece, update piece) pairs.
 
-        A parameter that is not C-contiguous has no flat view; it is updated whole after the blocks.
+        A network's parameters are one vector: every block reuses the same two block-sized
+        work vectors, which stay in cache. Otherwise the work vectors are slices of two whole
+        vectors, and a parameter that is not C-contiguous (no flat view) takes its update
+        from them after the blocks.
         """
         self._strided = []
-        flat = flat_span(self.params)  # a network's parameters: the blocks slice one vector
+        n = len(self._m)
+        flat = flat_span(self.params)
         if flat is not None:
-            return [
-                (
-                    slice(start, start + self.BLOCK),
-                    [(flat[start : start + self.BLOCK], self._upd[start : start + self.BLOCK])],
+            tmp, upd = np.empty(min(n, self.BLOCK), self._m.dtype), np.empty(min(n, self.BLOCK), self._m.dtype)
+            blocks = []
+            for start in range(0, n, self.BLOCK):
+                size = min(self.BLOCK, n - start)
+                blocks.append(
+                    (slice(start, start + size), tmp[:size], upd[:size], [(flat[start : start + size], upd[:size])])
                 )
-                for start in range(0, len(flat), self.BLOCK)
-            ]
+            return blocks
+        tmp, upd = np.empty_like(self._m), np.empty_like(self._m)
         bounds, lo = [], 0
-        for p, upd in zip(self.params, packed(self.params, buffer=self._upd)[1]):
+        for p, u in zip(self.params, packed(self.params, buffer=upd)[1]):
             if p.flags.c_contiguous:
                 bounds.append((lo, lo + p.size, p.reshape(-1)))
             else:
-                self._strided.append((p, upd))
+                self._strided.append((p, u))
             lo += p.size
         blocks = []
         for start in range(0, lo, self.BLOCK):
             stop = min(start + self.BLOCK, lo)
             pieces = [
-                (p_flat[max(start, a) - a : min(stop, b) - a], self._upd[max(start, a) : min(stop, b)])
+                (p_flat[max(start, a) - a : min(stop, b) - a], upd[max(start, a) : min(stop, b)])
                 for a, b, p_flat in bounds
                 if a < stop and b > start
             ]
-            blocks.append((slice(start, stop), pieces))
+            blocks.append((slice(start, stop), tmp[start:stop], upd[start:stop], pieces))
         return blocks
 
     def _flat_grads(self, grads) -> np.ndarray:
@@ -172,8 +180,8 @@ class AdamStep:
     def _numpy_step(self, flat_g, c1, c2, step_size, eps_hat):
         b1, b2 = self.cfg.beta1, self.cfg.beta2
         if flat_g is not self._g_of_blocks:  # the blocks' views of the gradient vector, made once per vector
-            self._g_of_blocks, self._g_blocks = flat_g, [flat_g[block] for block, _ in self._blocks]
-        for g, (m, v, tmp, upd), (_, pieces) in zip(self._g_blocks, self._state_blocks, self._blocks):
+            self._g_of_blocks, self._g_blocks = flat_g, [flat_g[block] for block in self._slices]
+        for g, (m, v, tmp, upd, pieces) in zip(self._g_blocks, self._blocks):
             m *= b1  # m = beta1 m + (1 - beta1) g
             m += np.multiply(g, c1, out=tmp)
             v *= b2  # v = beta2 v + (1 - beta2) g^2
@@ -190,9 +198,10 @@ class AdamStep:
             p -= u
 
     def _flush_tiny(self):
-        for moment, tiny in ((self._m, self.TINY_M), (self._v, self.TINY_V)):
-            np.abs(moment, out=self._tmp)
-            np.copyto(moment, 0.0, where=self._tmp < tiny)
+        for m, v, tmp, *_ in self._blocks:
+            for moment, tiny in ((m, self.TINY_M), (v, self.TINY_V)):
+                np.abs(moment, out=tmp)
+                np.copyto(moment, 0.0, where=tmp < tiny)
 
     # The reference engine's checkpoint, so either engine resumes the other's: t and copies of m, v.
     state = reference.AdamStep.state
