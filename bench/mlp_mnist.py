@@ -8,7 +8,9 @@ PyTorch and plain NumPy start from dltrain's initial weights on the same split;
 scikit-learn's MLPClassifier (its own Glorot init) trains one epoch per `partial_fit`.
 "matmul floor" times only the eight matrix products of a forward and backward pass per
 batch (three forward, three weight gradients, two input gradients), with preallocated
-outputs. Each library runs in its own process with BLAS/OpenMP (and PyTorch) limited to
+outputs; it runs in a process of its own like the others, and also inside dltrain's,
+one floor epoch after each dltrain epoch, so the ratio of the two is taken epoch by epoch
+under the same machine state (the line "dltrain / matmul floor"). Each library runs in its own process with BLAS/OpenMP (and PyTorch) limited to
 the thread count. Seconds per epoch: the median of epochs 2..N. Results:
 bench/results/mlp_mnist-*.json and a table on stdout.
 """
@@ -71,12 +73,21 @@ def work_dltrain(epochs, data_dir):
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     exp = Experiment(config(epochs), data_dir)
-    seconds = []
-    exp.train(on_epoch=lambda r: seconds.append(r.seconds))
+    seconds, floor = [], floor_epoch()
+    floor_seconds = []
+
+    def on_epoch(record):  # after each epoch (its seconds taken), one epoch of the floor
+        seconds.append(record.seconds)
+        floor_seconds.append(floor())
+
+    exp.train(on_epoch=on_epoch)
     metrics = exp.metrics()  # the final metrics of every split, as a run saves them: part of the peak
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    ratios = [s / f for s, f in zip(seconds, floor_seconds)]
     return {
         "epoch_seconds": seconds,
+        "floor_seconds": floor_seconds,
+        "floor_ratio": median_after_first(ratios),
         "test_accuracy": metrics["test"]["accuracy"],
         "peak_rss_bytes": peak,
         "rss_before_data_bytes": rss0,
@@ -166,8 +177,9 @@ def work_sklearn(epochs, data_dir):
     return {"epoch_seconds": seconds, "test_accuracy": float(clf.score(Xt, yt)), "sklearn": sklearn.__version__}
 
 
-def work_floor(epochs, data_dir):
-    """The eight matrix products of one forward and backward pass, 600 batches per 'epoch'."""
+def floor_epoch():
+    """A function timing one 'epoch' of the floor: the eight matrix products of a forward and
+    backward pass for each of 600 batches, into preallocated outputs; returns its seconds."""
     rng = np.random.default_rng(0)
     f = np.float32
     x = rng.random((100, 784), f)
@@ -175,8 +187,8 @@ def work_floor(epochs, data_dir):
     z = [np.empty((100, n), f) for n in (256, 256, 10)]
     g = [np.empty_like(w) for w in W]
     d = [np.empty((100, 256), f) for _ in range(2)]
-    seconds = []
-    for _ in range(epochs):
+
+    def timed_epoch() -> float:
         t = time.perf_counter()
         for _ in range(600):
             np.matmul(x, W[0], out=z[0])
@@ -187,8 +199,14 @@ def work_floor(epochs, data_dir):
             np.matmul(z[0].T, d[1], out=g[1])
             np.matmul(d[1], W[1].T, out=d[0])
             np.matmul(x.T, d[0], out=g[0])
-        seconds.append(time.perf_counter() - t)
-    return {"epoch_seconds": seconds, "test_accuracy": None}
+        return time.perf_counter() - t
+
+    return timed_epoch
+
+
+def work_floor(epochs, data_dir):
+    epoch = floor_epoch()
+    return {"epoch_seconds": [epoch() for _ in range(epochs)], "test_accuracy": None}
 
 
 WORKERS = {
@@ -250,6 +268,13 @@ def print_table(doc, threads_list, names):
             acc = f"{r['test_accuracy']:.4f}" if r.get("test_accuracy") is not None else ""
             ratio = f"{mine / s:.2f}" if mine and name != "dltrain" else ""
             print(f"{name:12s} {threads:3d} {s:8.3f} {acc:>8s} {ratio:>9s} {r.get('others_cpu', 0):6.2f}")
+    for threads in threads_list:
+        d = res.get(f"dltrain@{threads}", {})
+        if "floor_ratio" in d:
+            print(
+                f"dltrain / matmul floor at {threads} thread(s), epoch by epoch in one process: "
+                f"{d['floor_ratio']:.2f} (floor {median_after_first(d['floor_seconds']):.3f} s)"
+            )
     d = res.get(f"dltrain@{threads_list[0]}", {})
     if "peak_rss_bytes" in d:
         print(
