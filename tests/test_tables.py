@@ -1,5 +1,6 @@
 """Shared CLI rendering (dltrain.cli.tables): one number format and one metrics table for every command."""
 
+import numpy as np
 from rich.console import Console
 
 from dltrain.cli.tables import metrics_table
@@ -103,3 +104,33 @@ def test_print_table_leaves_what_it_does_not_lay_out_to_rich():
     narrow = _table(["a-very-long-run-name", "b"])
     tables.fit_widths(narrow, RichConsole(width=12))  # does not fit: Rich folds it
     assert tables._body(narrow) is None
+
+
+def test_user_text_is_printed_as_it_is(cli, tmp_path):
+    """Paths, class labels and file names holding Rich markup ("[/]", "[bold]") or emoji codes
+    (":smile:") come out unchanged; "[/]" used to end a run that had saved its folder with
+    exit 1 and "internal error: MarkupError"."""
+    odd = tmp_path / "odd[/]dir[bold]:smile:"
+    odd.mkdir(parents=True)  # "[/]" is also a path separator: folders "odd[" and "]dir[bold]:smile:"
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 2))
+    labels = np.where(X.sum(axis=1) > 1, "[/]", ":smile:")
+    data = odd / "data.csv"
+    data.write_text("a,b,label\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(X, labels)))
+    config = odd / "odd.yaml"
+    config.write_text(
+        "name: odd\nseed: 0\n"
+        f"dataset: {{name: file, path: '{data}', test_size: 0.25}}\n"
+        "model: {type: mlp, hidden: [4]}\n"
+        "training: {optimizer: {name: adam, lr: 0.05}, epochs: 20}\n"
+    )
+    runs = odd / "runs"
+    run = cli("run", config, "--runs-dir", runs, "-q", code=0)
+    (folder,) = runs.iterdir()
+    assert f"run folder: {folder}" in " ".join(run.stdout.split())  # a long path may wrap
+    table = cli("eval", folder, code=0).stdout  # the per-class table names the classes
+    assert "[/]" in table and ":smile:" in table and "😄" not in table
+    plot = odd / "cmp[red].png"
+    compared = cli("compare", folder, folder, "--plot", plot, code=0)
+    assert f"plot: {plot}" in " ".join(compared.stderr.split()) and plot.is_file()
+    assert f"no run folders in {odd}" in cli("runs", odd, code=0).stdout

@@ -10,13 +10,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import typer
-from rich.console import Console
 
 from dltrain.cli.progress import rich_progress
-from dltrain.cli.tables import run_summary
+from dltrain.cli.tables import plain_console, run_summary
 from dltrain.runs.status import Status
 
-err_console = Console(stderr=True, highlight=False)
+err_console = plain_console(stderr=True, highlight=False)
 
 DATA_DIR_HELP = "data directory (default: $DLTRAIN_DATA_DIR, else a per-user cache)"
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dltrain.cli.tables import STATUS_STYLE, metrics_table
+from dltrain.cli.tables import STATUS_STYLE, metrics_table, plain_console
 from dltrain.formatting import number, seconds, shorten, value_text
 from dltrain.inspection.compare import Comparison, Group, short_names
 from dltrain.runs.status import Status
@@ -168,5 +168,5 @@ def _sideways(columns: list[Column], title: str) -> Table:
 
 
 def _width(table: Table) -> int:
-    measuring = Console(width=1_000_000)
+    measuring = plain_console(width=1_000_000)
     return measuring.measure(table).maximum

@@ -42,10 +42,10 @@ def list_datasets(
     """List every dataset: whether the real ones are on disk, their size and folder."""
     if ctx.invoked_subcommand is not None:
         return
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    from dltrain.cli.tables import plain_console
     from dltrain.data import catalog
     from dltrain.data.paths import resolve_data_dir
 
@@ -63,7 +63,7 @@ def list_datasets(
         size = _size(row["size_bytes"]) if row["size_bytes"] else ""
         cells = (row["name"], row["kind"], available, size, row["path"] or "")
         table.add_row(*(Text(c) for c in cells))
-    Console().print(table)
+    plain_console().print(table)
 
 
 @app.command("fetch")

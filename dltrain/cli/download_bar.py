@@ -13,7 +13,6 @@ class RichDownloadBar:
     """
 
     def __init__(self, description: str) -> None:
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -23,13 +22,15 @@ class RichDownloadBar:
             TransferSpeedColumn,
         )
 
+        from dltrain.cli.tables import plain_console
+
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
+            console=plain_console(stderr=True),
         )
         self._task = self._progress.add_task(description, total=None)
         self._total = 0

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.text import Text
 
 from dltrain.cli import app
 from dltrain.cli.common import DATA_DIR_HELP, err_console, print_json, reports_errors
@@ -60,7 +61,7 @@ def eval_(
     if warning:
         report["warnings"] = [warning, *report.get("warnings", [])]
         if as_json:  # the table's footer carries it otherwise
-            err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+            err_console.print(Text.assemble(("warning:", "yellow"), f" {warning}"), soft_wrap=True)
     if as_json:
         print_json(report)
     else:
@@ -106,4 +107,4 @@ def _show(report: dict, classes) -> None:
     for path in report["plots"]:
         console.print(f"plot: {path}", soft_wrap=True)
     for warning in report.get("warnings", []):
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(Text.assemble(("warning:", "yellow"), f" {warning}"))

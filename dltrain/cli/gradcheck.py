@@ -47,6 +47,7 @@ def gradcheck(
 
 def _show(report: dict) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     from dltrain.formatting import number
 
@@ -59,7 +60,7 @@ def _show(report: dict) -> None:
         table.add_column(column, justify="left" if column in ("engine", "layer", "worst entry", "result") else "right")
     for c in report["layers"]:
         checked = f"{c['checked']}" if c["checked"] == c["total"] else f"{c['checked']} of {c['total']}"
-        result = "[green]pass[/]" if c["passed"] else "[bold red]FAIL[/]"
+        result = Text("pass", style="green") if c["passed"] else Text("FAIL", style="bold red")
         table.add_row(
             c["engine"],
             f"{c['layer']} {c['description']}",

@@ -65,7 +65,7 @@ class Progress:
         console: Optional[Console] = None,
         get_time: Optional[Callable[[], float]] = None,
     ):
-        self.console = console or _ProgressConsole(stderr=True)
+        self.console = console or _ProgressConsole(stderr=True, markup=False, emoji=False)
         self.total, self.log_every = total_epochs, log_every
         self.live = self.console.is_terminal if live is None else live
         self.get_time = get_time or time.monotonic

@@ -32,12 +32,20 @@ STATUS_STYLE: dict[str, str] = {
 UNLIMITED = 1_000_000  # a width no table reaches: each row stays one line, however wide
 
 
+def plain_console(**options) -> Console:
+    """A Rich console (`options` as Console's) that prints every string as it is: no markup, no
+    emoji codes. What dltrain prints holds the user's paths, names, class labels and messages,
+    where "[/]" or ":smile:" must come out unchanged (and "[/]" would stop the command as a
+    markup error); styles are given as Text and styles instead."""
+    return Console(markup=False, emoji=False, **options)
+
+
 def table_console(stderr: bool = False) -> Console:
     """A console for tables on stdout (or stderr), as wide as the terminal. Piped or redirected,
     as wide as $COLUMNS says, and without it unlimited (one line per row, for grep and less -S)."""
-    console = Console(highlight=False, stderr=stderr)
+    console = plain_console(highlight=False, stderr=stderr)
     if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
-        console = Console(highlight=False, stderr=stderr, width=UNLIMITED)
+        console = plain_console(highlight=False, stderr=stderr, width=UNLIMITED)
     return console
 
 
@@ -52,9 +60,8 @@ def fit_widths(table, console: Console) -> None:
     from rich.text import Text
 
     def width(cell) -> int:
-        if isinstance(cell, Text):
-            return max((cell_len(line) for line in cell.plain.split("\n")), default=0)
-        return width(Text.from_markup(cell)) if "[" in cell else cell_len(cell)
+        plain = cell.plain if isinstance(cell, Text) else cell  # a str is printed as it is (plain_console)
+        return max((cell_len(line) for line in plain.split("\n")), default=0)
 
     if not all(isinstance(c, (str, Text)) for column in table.columns for c in (column.header, *column.cells)):
         return
@@ -214,7 +221,7 @@ def metrics_table(
 
 def run_summary(result) -> None:
     """What `run` and `resume` print: the status line, the final metrics (and baseline), the run folder."""
-    console = Console()
+    console = plain_console()
     line = f"{result.status} in {result.seconds:.2f} s, {result.epochs} epochs"
     if result.stopped_epoch is not None:
         line += f"; stopped early at epoch {result.stopped_epoch}, best epoch {result.best_epoch}"
