@@ -61,6 +61,13 @@ def setup(epochs, data_dir):
     return splits, [p.copy() for p in net.params]
 
 
+def as_arrays(split):
+    """A split as (X, y) arrays: dltrain keeps MNIST's images as bytes it reads as floats
+    (`dltrain.data.pixels.Pixels`); the other contenders get the float32 array up front."""
+    X, y = split
+    return np.asarray(X), y
+
+
 def one_hot(y, dtype=np.float32):
     return np.eye(10, dtype=dtype)[y]
 
@@ -98,7 +105,7 @@ def work_numpy(epochs, data_dir):
     from plain_numpy import train_epoch
 
     splits, params = setup(epochs, data_dir)
-    (X, y), (Xt, yt) = splits.train, splits.test
+    (X, y), (Xt, yt) = as_arrays(splits.train), as_arrays(splits.test)
     Y, rng, state, seconds = one_hot(y), np.random.default_rng(1), {}, []
     for _ in range(epochs):
         t = time.perf_counter()
@@ -115,7 +122,7 @@ def work_torch(epochs, data_dir, fused=False):
     import torch
 
     splits, params = setup(epochs, data_dir)
-    (X, y), (Xt, yt) = splits.train, splits.test
+    (X, y), (Xt, yt) = as_arrays(splits.train), as_arrays(splits.test)
     layers = []
     for i in range(0, len(params), 2):
         lin = torch.nn.Linear(*params[i].shape)
@@ -156,7 +163,7 @@ def work_sklearn(epochs, data_dir):
     from sklearn.neural_network import MLPClassifier
 
     splits, _ = setup(epochs, data_dir)
-    (X, y), (Xt, yt) = splits.train, splits.test
+    (X, y), (Xt, yt) = as_arrays(splits.train), as_arrays(splits.test)
     clf = MLPClassifier(
         hidden_layer_sizes=(256, 256),
         activation="relu",
