@@ -69,7 +69,7 @@ class AdamStep:
     The moments m and v are two vectors laid out like the flat gradients (the network's
     gradients end to end); `self.m[i]`, `self.v[i]` are views shaped like params[i]. Each
     step is twelve in-place NumPy operations per block of BLOCK elements, small enough to
-    stay in the CPU cache between operations; the two work vectors are one block long and
+    stay in the CPU cache between operations; the work vectors are one block long and
     shared by all blocks, so they stay in cache from block to block. They are the
     operations of the plain expressions, in the same order, so the result is the same bit
     for bit.
@@ -112,16 +112,17 @@ class AdamStep:
     def _block_views(self):
         """Per block of the flat vectors: its slice, its two work vectors and (param piece, update piece) pairs.
 
-        A network's parameters are one vector: every block reuses the same two block-sized
-        work vectors, which stay in cache. Otherwise the work vectors are slices of two whole
-        vectors, and a parameter that is not C-contiguous (no flat view) takes its update
-        from them after the blocks.
+        Every block reuses one block-sized `tmp`, which stays in cache, and, when the
+        parameters are a network's one vector, one block-sized update vector too. Otherwise
+        the update vector is whole, and a parameter that is not C-contiguous (no flat view)
+        takes its update from it after the blocks.
         """
         self._strided = []
-        n = len(self._m)
+        n, dtype = len(self._m), self._m.dtype
+        tmp = np.empty(min(n, self.BLOCK), dtype)
         flat = flat_span(self.params)
         if flat is not None:
-            tmp, upd = np.empty(min(n, self.BLOCK), self._m.dtype), np.empty(min(n, self.BLOCK), self._m.dtype)
+            upd = np.empty(min(n, self.BLOCK), dtype)
             blocks = []
             for start in range(0, n, self.BLOCK):
                 size = min(self.BLOCK, n - start)
@@ -129,7 +130,7 @@ class AdamStep:
                     (slice(start, start + size), tmp[:size], upd[:size], [(flat[start : start + size], upd[:size])])
                 )
             return blocks
-        tmp, upd = np.empty_like(self._m), np.empty_like(self._m)
+        upd = np.empty_like(self._m)
         bounds, lo = [], 0
         for p, u in zip(self.params, packed(self.params, buffer=upd)[1]):
             if p.flags.c_contiguous:
@@ -145,7 +146,7 @@ class AdamStep:
                 for a, b, p_flat in bounds
                 if a < stop and b > start
             ]
-            blocks.append((slice(start, stop), tmp[start:stop], upd[start:stop], pieces))
+            blocks.append((slice(start, stop), tmp[: stop - start], upd[start:stop], pieces))
         return blocks
 
     def _flat_grads(self, grads) -> np.ndarray:
