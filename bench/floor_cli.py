@@ -3,10 +3,10 @@ dltrain, as a Typer CLI on NumPy, PyYAML, pydantic and Rich, before doing any wo
 
     python bench/floor_cli.py run CONFIG [--quiet] [--plots]
 
-It imports those libraries, lets Typer parse a command line with the parameter types of
-`dltrain run` (Typer 0.2x builds a pydantic adapter for each), reads CONFIG with PyYAML's C
-loader, validates one field with a pydantic model, opens a Rich console on stderr and
-prints one line. With --plots it also draws and saves, through matplotlib's object API
+It imports those libraries, lets Typer parse a command line with the parameters of
+`dltrain run` and --plots (Typer 0.2x builds a pydantic adapter for each), reads CONFIG
+with PyYAML's C loader, validates one field with a pydantic model, opens a Rich console
+on stderr and prints one line. With --plots it also draws and saves, through matplotlib's object API
 on an Agg canvas (no pyplot), three figures of one 100-point line each: the three
 figures of the OR-gate run at their least. `bench/latency.py` times it beside dltrain.
 """
@@ -44,6 +44,9 @@ def run(
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    as_json: bool = typer.Option(False, "--json"),
+    dry_run: bool = typer.Option(False, "--dry-run"),
+    report: bool = typer.Option(False, "--report"),
     plots: bool = typer.Option(False, "--plots"),
 ):
     cfg = Config.model_validate(yaml.load(config.read_text(), Loader=yaml.CSafeLoader))

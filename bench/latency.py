@@ -43,7 +43,7 @@ def cases(runs: Path, run_folder: Path) -> dict[str, list[str]]:
         "eval": ["eval", str(run_folder)],
         "quickstart": ["run", "quickstart", "--runs-dir", str(runs), "--quiet"],
         "floor, plots": [*floor, "--plots"],
-        "floor, no plots": floor,
+        "floor, no plots": [*floor, "--set", "output.plots=false"],
     }
 
 

@@ -10,8 +10,8 @@ scikit-learn's MLPClassifier (its own Glorot init) trains one epoch per `partial
 batch (three forward, three weight gradients, two input gradients), with preallocated
 outputs; it runs in a process of its own like the others, and also inside dltrain's,
 one floor epoch after each dltrain epoch, so the ratio of the two is taken epoch by epoch
-under the same machine state (the line "dltrain / matmul floor"). Each library runs in its own process with BLAS/OpenMP (and PyTorch) limited to
-the thread count. Seconds per epoch: the median of epochs 2..N. Results:
+under the same machine state (the line "dltrain / matmul floor"). Each library runs in
+its own process with BLAS/OpenMP (and PyTorch) limited to the thread count. Seconds per epoch: the median of epochs 2..N. Results:
 bench/results/mlp_mnist-*.json and a table on stdout.
 """
 

@@ -388,3 +388,15 @@ def test_cli_fetch_offline_exits_2_with_a_message(cli, tmp_path):
     assert "Could not download" in result.output and "Traceback" not in result.output
     unknown = cli("datasets", "fetch", "cifar", "--data-dir", tmp_path)
     assert unknown.exit_code == 2 and "not a known dataset" in unknown.output
+
+
+def test_the_download_bar_shows_a_bracketed_host_as_it_is():
+    """The bar's text is 'FILE from HOST'; an IPv6 mirror's host ([fe80::1]) is not Rich markup."""
+    from rich.console import Console
+
+    from dltrain.cli.download_bar import RichDownloadBar
+
+    bar = RichDownloadBar("train-images.gz from [fe80::1]:8000")
+    screen = Console(record=True, width=200, file=io.StringIO())
+    screen.print(bar._progress.get_renderable())
+    assert "train-images.gz from [fe80::1]:8000" in screen.export_text()

@@ -25,7 +25,7 @@ class RichDownloadBar:
         from dltrain.cli.tables import plain_console
 
         self._progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # the host may be [an:IPv6::address]
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),

@@ -61,7 +61,7 @@ def eval_(
     if warning:
         report["warnings"] = [warning, *report.get("warnings", [])]
         if as_json:  # the table's footer carries it otherwise
-            err_console.print(Text.assemble(("warning:", "yellow"), f" {warning}"), soft_wrap=True)
+            err_console.print(Text.assemble(("warning: ", "yellow"), warning), soft_wrap=True)
     if as_json:
         print_json(report)
     else:
@@ -107,4 +107,4 @@ def _show(report: dict, classes) -> None:
     for path in report["plots"]:
         console.print(f"plot: {path}", soft_wrap=True)
     for warning in report.get("warnings", []):
-        console.print(Text.assemble(("warning:", "yellow"), f" {warning}"))
+        console.print(Text.assemble(("warning: ", "yellow"), warning))

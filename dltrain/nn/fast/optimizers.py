@@ -69,8 +69,9 @@ class AdamStep:
     The moments m and v are two vectors laid out like the flat gradients (the network's
     gradients end to end); `self.m[i]`, `self.v[i]` are views shaped like params[i]. Each
     step is twelve in-place NumPy operations per block of BLOCK elements, small enough to
-    stay in the CPU cache between operations; the work vectors are one block long and
-    shared by all blocks, so they stay in cache from block to block. They are the
+    stay in the CPU cache between operations; the work vectors (on a network's parameter
+    vector, both of them) are one block long and shared by all blocks, so they stay in
+    cache from block to block. They are the
     operations of the plain expressions, in the same order, so the result is the same bit
     for bit.
 
