@@ -177,3 +177,35 @@ def test_a_gallery_draws_each_image_in_its_own_tile_under_its_label():
     for image, expected in zip(ax.images, images):  # as sampled, each on its own grey scale
         np.testing.assert_array_equal(image.get_array(), expected)
         assert image.get_clim() == (expected.min(), expected.max())
+
+
+def test_labels_with_dollar_signs_are_drawn_as_written(cli, tmp_path):
+    """Class labels are the user's: '$5-$10' is not math and '$\\frac$' does not fail the
+    figures (it failed the run's save with a mathtext ParseSyntaxException)."""
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 2))
+    labels = np.where(X.sum(axis=1) > 1, r"$\frac$", "$5-$10")
+    data = tmp_path / "money.csv"
+    data.write_text("a,b,label\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(X, labels)))
+    config = tmp_path / "money.yaml"
+    config.write_text(
+        f"name: money\nseed: 0\ndataset: {{name: file, path: '{data}', test_size: 0.25}}\n"
+        "model: {type: mlp, hidden: [4]}\ntraining: {optimizer: {name: adam, lr: 0.05}, epochs: 20}\n"
+    )
+    cli("run", config, "--runs-dir", tmp_path / "runs", "-q", code=0)
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert {"confusion_matrix.png", "boundary.png", "cost.png"} <= {p.name for p in folder.iterdir()}
+    cli("eval", folder, "--split", "train", code=0)  # redraws the confusion matrix of another split
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from dltrain.plots.base import as_written
+
+    @as_written
+    def tick_labels():
+        fig = samples.confusion_figure(np.eye(2, dtype=int), ["$5-$10", r"$\frac$"], "t")
+        FigureCanvasAgg(fig).draw()
+        texts = fig.axes[0].get_xticklabels()
+        return [(t.get_text(), t.get_parse_math()) for t in texts]
+
+    assert tick_labels() == [("$5-$10", False), (r"$\frac$", False)]

@@ -3,6 +3,7 @@ display), rendered once to PNG bytes, and the rule for a log axis."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -25,6 +26,21 @@ def figure(width: float, height: float, constrained: bool = True):
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained" if constrained else None)
     FigureCanvasAgg(fig)
     return fig
+
+
+def as_written(draw):
+    """`draw`, which builds figures and renders them, with matplotlib's mathtext off: class
+    labels, config values and names are the user's, and a '$' in them ("$5-$10", "$\\frac$")
+    is drawn as written instead of parsed as math (where a parse error failed the figure)."""
+
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):  # read by every Text made inside
+            return draw(*args, **kwargs)
+
+    return drawn
 
 
 SOURCE_KEY = "dltrain source"  # PNG text chunk: what the figure was drawn from (`drawn_from`)

@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 
-from dltrain.plots.base import figure, png_bytes, source_of
+from dltrain.plots.base import as_written, figure, png_bytes, source_of
 
 
 def confusion_figure(matrix: np.ndarray, classes: list, title: str):
@@ -189,9 +189,11 @@ def confusion_source(matrix: np.ndarray, classes: list, title: str) -> str:
     return source_of("confusion", np.asarray(matrix).tolist(), [str(c) for c in classes], title)
 
 
+@as_written
 def confusion_matrix_plot(matrix: np.ndarray, classes: list, title: str) -> bytes:
     return png_bytes(confusion_figure(matrix, classes, title), confusion_source(matrix, classes, title))
 
 
+@as_written
 def predictions_plot(actual: np.ndarray, predicted: np.ndarray, split: str, run_name: str) -> bytes:
     return png_bytes(predictions_figure(actual, predicted, split, run_name))

@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from dltrain.formatting import name_first, shorten, value_text
-from dltrain.plots.base import figure, png_bytes
+from dltrain.plots.base import as_written, figure, png_bytes
 
 LABEL = 24  # characters of a category's tick label (a 300-digit seed is a category, shortened)
 
@@ -52,6 +52,7 @@ def _categories(values: list) -> tuple[np.ndarray, list[str], np.ndarray]:
     return np.array([where[t] for t in texts]), labels, np.array([where[text] for text in distinct])
 
 
+@as_written
 def sweep_plot(
     rows: list[tuple[dict, float, Optional[float]]],
     keys: list[str],
