@@ -1,6 +1,7 @@
 """Shared CLI rendering (dltrain.cli.tables): one number format and one metrics table for every command."""
 
 import numpy as np
+import pytest
 from rich.console import Console
 
 from dltrain.cli.tables import metrics_table
@@ -134,3 +135,27 @@ def test_user_text_is_printed_as_it_is(cli, tmp_path):
     compared = cli("compare", folder, folder, "--plot", plot, code=0)
     assert f"plot: {plot}" in " ".join(compared.stderr.split()) and plot.is_file()
     assert f"no run folders in {odd}" in cli("runs", odd, code=0).stdout
+
+
+@pytest.mark.filterwarnings("error::UserWarning")  # matplotlib's "Glyph 27 missing" would leak to stderr
+def test_control_characters_of_user_text_never_reach_the_terminal(cli, tmp_path):
+    """An escape sequence in a data file's class label (a terminal title, a colour) is dropped
+    from what dltrain prints, with the label's other characters and the table's columns kept;
+    the figures draw it without a warning."""
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 2))
+    labels = np.where(X.sum(axis=1) > 1, "\x1b[31mred", "ok\x1b]0;title\x07")
+    data = tmp_path / "esc.csv"
+    data.write_text("a,b,label\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(X, labels)))
+    config = tmp_path / "esc.yaml"
+    config.write_text(
+        f"name: esc\nseed: 0\ndataset: {{name: file, path: '{data}', test_size: 0.25}}\n"
+        "model: {type: mlp, hidden: [4]}\ntraining: {optimizer: {name: adam, lr: 0.05}, epochs: 5}\n"
+    )
+    cli("run", config, "--runs-dir", tmp_path / "runs", "-q", code=0)
+    (folder,) = (tmp_path / "runs").iterdir()
+    shown = cli("eval", folder, code=0).stdout
+    assert "\x1b" not in shown and "\x07" not in shown
+    rows = [line for line in shown.splitlines() if "red" in line or "ok]0;title" in line]
+    assert len(rows) == 2 and "[31mred" in rows[0] + rows[1]
+    assert len({len(row) for row in rows}) == 1  # the columns still line up

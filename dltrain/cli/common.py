@@ -99,7 +99,7 @@ def _report(err, as_json: bool) -> None:
 
 def print_note(note: str) -> None:
     """A remark about the run (a clamped batch size, ...) on stderr, kept apart from results."""
-    print(f"note: {note}", file=sys.stderr)
+    err_console.print(f"note: {note}", soft_wrap=True)
 
 
 def at_the_terminal(quiet: bool) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def print_result(result, as_json: bool) -> None:
         if as_json:
             print_json(result.as_dict())
         elif result.note:  # no summary that could read as a new result
-            print(result.note, file=sys.stderr)
+            err_console.print(result.note, soft_wrap=True)
         else:
             run_summary(result)
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from rich.console import Console
 
+from dltrain.cli.tables import PlainConsole
+
 if TYPE_CHECKING:  # the engine (NumPy) is imported by the command, not by `dltrain --help`
     from dltrain.train.monitor import EpochRecord
 
@@ -42,7 +44,7 @@ def _fmt(record: EpochRecord, width: int = 10**6) -> str:
     return "  ".join(chosen[name] for name in ORDER if name in chosen)
 
 
-class _ProgressConsole(Console):
+class _ProgressConsole(PlainConsole):
     def on_broken_pipe(self) -> None:
         # The reader went away (`dltrain run ... 2>&1 | head`): go quiet and keep training
         # rather than exit with a half-written run folder, as Rich does by default.

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from rich.console import Console
+from rich.segment import Segment
 
 from dltrain.formatting import number
 from dltrain.runs.status import Status
@@ -32,12 +33,29 @@ STATUS_STYLE: dict[str, str] = {
 UNLIMITED = 1_000_000  # a width no table reaches: each row stays one line, however wide
 
 
+# C0 and C1 control characters but tab and newline: zero cells wide to Rich, so dropping them keeps every column
+_CONTROLS = dict.fromkeys([*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)])
+
+
+class PlainConsole(Console):
+    """A Rich console that never passes a control character of the text it prints to the
+    terminal: an escape sequence in a class label or a file name ("\\x1b]0;title\\a") is
+    dropped, not obeyed. Rich's own styles and cursor movements are not text and pass."""
+
+    def render(self, renderable, options=None):
+        for segment in super().render(renderable, options):
+            if segment.control is None and not segment.text.isprintable():
+                segment = Segment(segment.text.translate(_CONTROLS), segment.style)
+            yield segment
+
+
 def plain_console(**options) -> Console:
     """A Rich console (`options` as Console's) that prints every string as it is: no markup, no
     emoji codes. What dltrain prints holds the user's paths, names, class labels and messages,
     where "[/]" or ":smile:" must come out unchanged (and "[/]" would stop the command as a
-    markup error); styles are given as Text and styles instead."""
-    return Console(markup=False, emoji=False, **options)
+    markup error); styles are given as Text and styles instead. Control characters are
+    dropped (`PlainConsole`)."""
+    return PlainConsole(markup=False, emoji=False, **options)
 
 
 def table_console(stderr: bool = False) -> Console:

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import io
 import json
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Optional
@@ -31,13 +32,17 @@ def figure(width: float, height: float, constrained: bool = True):
 def as_written(draw):
     """`draw`, which builds figures and renders them, with matplotlib's mathtext off: class
     labels, config values and names are the user's, and a '$' in them ("$5-$10", "$\\frac$")
-    is drawn as written instead of parsed as math (where a parse error failed the figure)."""
+    is drawn as written instead of parsed as math (where a parse error failed the figure). A
+    character the font lacks (a control character, a rare script) is drawn as an empty box
+    without matplotlib's warning about it."""
 
     @functools.wraps(draw)
     def drawn(*args, **kwargs):
         import matplotlib
 
-        with matplotlib.rc_context({"text.parse_math": False}):  # read by every Text made inside
+        # text.parse_math is read by every Text made inside, tick labels drawn at render time included
+        with matplotlib.rc_context({"text.parse_math": False}), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
             return draw(*args, **kwargs)
 
     return drawn
