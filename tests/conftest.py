@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, Optional
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -150,6 +151,22 @@ def time_limit(seconds: Optional[float]) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def two_class_csv_config(folder: Path, name: str, first: str, second: str, epochs: int = 20) -> Path:
+    """A config (`folder/NAME.yaml`) training a small MLP on `folder/NAME.csv`: 60 rows of two
+    features, labelled `first` where they sum past 1 and `second` elsewhere; 25% test split."""
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 2))
+    labels = np.where(X.sum(axis=1) > 1, first, second)
+    data = folder / f"{name}.csv"
+    data.write_text("a,b,label\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(X, labels)))
+    config = folder / f"{name}.yaml"
+    config.write_text(
+        f"name: {name}\nseed: 0\ndataset: {{name: file, path: '{data}', test_size: 0.25}}\n"
+        f"model: {{type: mlp, hidden: [4]}}\ntraining: {{optimizer: {{name: adam, lr: 0.05}}, epochs: {epochs}}}\n"
+    )
+    return config
 
 
 @pytest.fixture

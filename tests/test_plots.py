@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CONFIGS
+from conftest import CONFIGS, two_class_csv_config
+from matplotlib import cbook
 
 from dltrain import api
 from dltrain.plots import curves, samples
@@ -182,30 +183,43 @@ def test_a_gallery_draws_each_image_in_its_own_tile_under_its_label():
 def test_labels_with_dollar_signs_are_drawn_as_written(cli, tmp_path):
     """Class labels are the user's: '$5-$10' is not math and '$\\frac$' does not fail the
     figures (it failed the run's save with a mathtext ParseSyntaxException)."""
-    rng = np.random.default_rng(0)
-    X = rng.random((60, 2))
-    labels = np.where(X.sum(axis=1) > 1, r"$\frac$", "$5-$10")
-    data = tmp_path / "money.csv"
-    data.write_text("a,b,label\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(X, labels)))
-    config = tmp_path / "money.yaml"
-    config.write_text(
-        f"name: money\nseed: 0\ndataset: {{name: file, path: '{data}', test_size: 0.25}}\n"
-        "model: {type: mlp, hidden: [4]}\ntraining: {optimizer: {name: adam, lr: 0.05}, epochs: 20}\n"
-    )
+    config = two_class_csv_config(tmp_path, "money", r"$\frac$", "$5-$10")
     cli("run", config, "--runs-dir", tmp_path / "runs", "-q", code=0)
     (folder,) = (tmp_path / "runs").iterdir()
     assert {"confusion_matrix.png", "boundary.png", "cost.png"} <= {p.name for p in folder.iterdir()}
     cli("eval", folder, "--split", "train", code=0)  # redraws the confusion matrix of another split
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    fig = samples.confusion_figure(np.eye(2, dtype=int), ["$5-$10", r"$\frac$"], "t")
+    fig.canvas.draw()
+    texts = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert not any(cbook.is_math_text(t) for t in texts)
+    assert [t.replace(r"\$", "$") for t in texts] == ["$5-$10", r"$\frac$"]  # as matplotlib shows them
 
-    from dltrain.plots.base import as_written
 
-    @as_written
-    def tick_labels():
-        fig = samples.confusion_figure(np.eye(2, dtype=int), ["$5-$10", r"$\frac$"], "t")
-        FigureCanvasAgg(fig).draw()
-        texts = fig.axes[0].get_xticklabels()
-        return [(t.get_text(), t.get_parse_math()) for t in texts]
+def test_a_log_axis_keeps_its_tick_labels_as_math(monkeypatch):
+    """10^0, 10^-1 on a log loss axis are matplotlib's math; turning math off for the whole
+    figure drew them as "$\\mathdefault{10^{0}}$"."""
+    drawn = []
+    monkeypatch.setattr(curves, "png_bytes", lambda fig, source=None: drawn.append(fig) or b"")
+    history = [{"epoch": e, "train_loss": 10.0 ** -(e / 10), "val_loss": None} for e in range(1, 41)]
+    curves.cost_plot(history, "cross_entropy", "decades", log=True)
+    (fig,) = drawn
+    fig.canvas.draw()
+    labels = [t for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    assert labels and all(t.get_text().startswith("$") and t.get_parse_math() for t in labels)
 
-    assert tick_labels() == [("$5-$10", False), (r"$\frac$", False)]
+
+def test_every_figure_of_user_labels_draws_dollar_signs_as_written():
+    """Gallery labels, the comparison's legend and a sweep's categories hold class names and
+    config values: a '$\\frac$' among them draws (mathtext raised a ParseSyntaxException)."""
+    from dltrain.plots.sweep import _categories
+
+    odd = r"$\frac$"
+    errors = samples.errors_figure(np.zeros((2, 4, 4)), [0, 1], [1, 0], [odd, "b"], "test", "run")
+    compared = compare_figure(
+        [Curve(odd, history([1.0, 0.5]), "mse", False), Curve("b", history([2.0, 1.0]), "mse", False)]
+    )
+    for fig in (errors, compared):
+        fig.canvas.draw()
+    assert [label.replace(r"\$", "$") for label in _categories([odd, "b"])[1]] == [odd, "b"]
+    assert not any(cbook.is_math_text(label) for label in _categories([odd, "b"])[1])

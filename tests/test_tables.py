@@ -1,7 +1,7 @@
 """Shared CLI rendering (dltrain.cli.tables): one number format and one metrics table for every command."""
 
-import numpy as np
 import pytest
+from conftest import two_class_csv_config
 from rich.console import Console
 
 from dltrain.cli.tables import metrics_table
@@ -113,18 +113,7 @@ def test_user_text_is_printed_as_it_is(cli, tmp_path):
     exit 1 and "internal error: MarkupError"."""
     odd = tmp_path / "odd[/]dir[bold]:smile:"
     odd.mkdir(parents=True)  # "[/]" is also a path separator: folders "odd[" and "]dir[bold]:smile:"
-    rng = np.random.default_rng(0)
-    X = rng.random((60, 2))
-    labels = np.where(X.sum(axis=1) > 1, "[/]", ":smile:")
-    data = odd / "data.csv"
-    data.write_text("a,b,label\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(X, labels)))
-    config = odd / "odd.yaml"
-    config.write_text(
-        "name: odd\nseed: 0\n"
-        f"dataset: {{name: file, path: '{data}', test_size: 0.25}}\n"
-        "model: {type: mlp, hidden: [4]}\n"
-        "training: {optimizer: {name: adam, lr: 0.05}, epochs: 20}\n"
-    )
+    config = two_class_csv_config(odd, "odd", "[/]", ":smile:")
     runs = odd / "runs"
     run = cli("run", config, "--runs-dir", runs, "-q", code=0)
     (folder,) = runs.iterdir()
@@ -142,16 +131,7 @@ def test_control_characters_of_user_text_never_reach_the_terminal(cli, tmp_path)
     """An escape sequence in a data file's class label (a terminal title, a colour) is dropped
     from what dltrain prints, with the label's other characters and the table's columns kept;
     the figures draw it without a warning."""
-    rng = np.random.default_rng(0)
-    X = rng.random((60, 2))
-    labels = np.where(X.sum(axis=1) > 1, "\x1b[31mred", "ok\x1b]0;title\x07")
-    data = tmp_path / "esc.csv"
-    data.write_text("a,b,label\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(X, labels)))
-    config = tmp_path / "esc.yaml"
-    config.write_text(
-        f"name: esc\nseed: 0\ndataset: {{name: file, path: '{data}', test_size: 0.25}}\n"
-        "model: {type: mlp, hidden: [4]}\ntraining: {optimizer: {name: adam, lr: 0.05}, epochs: 5}\n"
-    )
+    config = two_class_csv_config(tmp_path, "esc", "\x1b[31mred", "ok\x1b]0;title\x07", epochs=5)
     cli("run", config, "--runs-dir", tmp_path / "runs", "-q", code=0)
     (folder,) = (tmp_path / "runs").iterdir()
     shown = cli("eval", folder, code=0).stdout

@@ -15,12 +15,11 @@ A run folder gets (`run_figures`):
 
 from __future__ import annotations
 
-from dltrain.plots.base import as_written, png_bytes
+from dltrain.plots.base import png_bytes
 
 MIN_SAMPLES_FOR_ACCURACY = 20  # on n samples accuracy takes n + 1 values: fewer draws a staircase
 
 
-@as_written
 def run_figures(record) -> dict[str, bytes]:
     """{file name: PNG bytes} of a completed RunRecord."""
     from dltrain.plots import curves, samples

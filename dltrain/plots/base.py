@@ -3,7 +3,6 @@ display), rendered once to PNG bytes, and the rule for a log axis."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
@@ -29,23 +28,11 @@ def figure(width: float, height: float, constrained: bool = True):
     return fig
 
 
-def as_written(draw):
-    """`draw`, which builds figures and renders them, with matplotlib's mathtext off: class
-    labels, config values and names are the user's, and a '$' in them ("$5-$10", "$\\frac$")
-    is drawn as written instead of parsed as math (where a parse error failed the figure). A
-    character the font lacks (a control character, a rare script) is drawn as an empty box
-    without matplotlib's warning about it."""
-
-    @functools.wraps(draw)
-    def drawn(*args, **kwargs):
-        import matplotlib
-
-        # text.parse_math is read by every Text made inside, tick labels drawn at render time included
-        with matplotlib.rc_context({"text.parse_math": False}), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
-            return draw(*args, **kwargs)
-
-    return drawn
+def literal(text) -> str:
+    """`text` as matplotlib draws it letter for letter: each '$' escaped. Class labels and
+    config values are the user's, and "$5-$10" or "$\\frac$" in them is not math (a parse
+    error failed the figure); matplotlib's own math (a log axis's 10^-2) is left alone."""
+    return str(text).replace("$", r"\$")
 
 
 SOURCE_KEY = "dltrain source"  # PNG text chunk: what the figure was drawn from (`drawn_from`)
@@ -54,7 +41,9 @@ SOURCE_KEY = "dltrain source"  # PNG text chunk: what the figure was drawn from 
 def png_bytes(fig, source: Optional[str] = None) -> bytes:
     """The figure rendered once, as PNG bytes; `source` (see `source_of`) is kept in the file."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={SOURCE_KEY: source} if source else None)
+    with warnings.catch_warnings():  # a character the font lacks (a control character) is an empty box, unannounced
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+        fig.savefig(buf, format="png", metadata={SOURCE_KEY: source} if source else None)
     return buf.getvalue()
 
 

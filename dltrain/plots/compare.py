@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from dltrain.formatting import shorten
-from dltrain.plots.base import as_written, figure, finite, png_bytes, series, wants_log
+from dltrain.plots.base import figure, finite, literal, png_bytes, series, wants_log
 
 MANY = 10  # more runs than this: colour by metric, no per-run legend
 LABEL = 40  # legend labels are shortened to this many characters
@@ -55,12 +55,11 @@ def compare_figure(curves: list[Curve], metric: Optional[str] = None, log: Optio
         from matplotlib.lines import Line2D
 
         handles = [Line2D([], [], color=colour(c)) for c in curves]
-        labels = [shorten(c.label, LABEL) + (" (failed)" if c.failed else "") for c in curves]
+        labels = [literal(shorten(c.label, LABEL)) + (" (failed)" if c.failed else "") for c in curves]
         fig.legend(handles, labels, loc="outside right upper", fontsize="small")
     return fig
 
 
-@as_written
 def compare_plot(curves: list[Curve], metric: Optional[str] = None, log: Optional[bool] = None) -> bytes:
     return png_bytes(compare_figure(curves, metric, log))
 

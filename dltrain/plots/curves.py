@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from dltrain.plots.base import as_written, figure, png_bytes, series, wants_log
+from dltrain.plots.base import figure, png_bytes, series, wants_log
 
 
 def cost_figure(history: list[dict], loss_name: str, run_name: str, log: Optional[bool] = None):
@@ -37,12 +37,10 @@ def accuracy_figure(history: list[dict], run_name: str):
     return fig
 
 
-@as_written
 def cost_plot(history: list[dict], loss_name: str, run_name: str, log: Optional[bool] = None) -> bytes:
     return png_bytes(cost_figure(history, loss_name, run_name, log))
 
 
-@as_written
 def accuracy_plot(history: list[dict], run_name: str) -> bytes:
     return png_bytes(accuracy_figure(history, run_name))
 

@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 
-from dltrain.plots.base import as_written, figure, png_bytes, source_of
+from dltrain.plots.base import figure, literal, png_bytes, source_of
 
 
 def confusion_figure(matrix: np.ndarray, classes: list, title: str):
@@ -39,7 +39,7 @@ def confusion_figure(matrix: np.ndarray, classes: list, title: str):
                     fontsize=fontsize,
                     color="white" if norm(shares[i, j]) > 0.6 else ("black" if counts[i, j] else "0.6"),
                 )
-    labels = [str(k) for k in classes]
+    labels = [literal(k) for k in classes]
     ax.set_xticks(range(c), labels, rotation=90 if max(map(len, labels)) > 3 else 0)
     ax.set_yticks(range(c), labels)
     ax.set_xlabel("predicted")
@@ -111,7 +111,7 @@ def _gallery(images: np.ndarray, labels: list[str], tile: float, title: str, lab
         y = (k // columns) * (LABEL + tile) + LABEL
         extent = (x - w * scale / 2, x + w * scale / 2, y + h * scale, y)
         ax.imshow(image, extent=extent, interpolation="nearest", **imshow)
-        ax.text(x, y - 0.05, label, ha="center", va="bottom", fontsize=9, color=label_color)
+        ax.text(x, y - 0.05, literal(label), ha="center", va="bottom", fontsize=9, color=label_color)
     ax.set_aspect("auto")  # imshow asked for "equal"; the box already has the grid's size in inches
     return fig
 
@@ -172,7 +172,7 @@ def boundary_figure(boundary: tuple, classes, run_name: str):
         for k, name in enumerate(classes):
             mine = np.ravel(y) == k
             if mine.any():
-                ax.scatter(*points[mine].T, s=40, edgecolor="k", label=f"class {name}", color=f"C{k}")
+                ax.scatter(*points[mine].T, s=40, edgecolor="k", label=f"class {literal(name)}", color=f"C{k}")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     else:
         filled = ax.contourf(axes[0], axes[1], values, levels=20, cmap="viridis", alpha=0.6)
@@ -189,11 +189,9 @@ def confusion_source(matrix: np.ndarray, classes: list, title: str) -> str:
     return source_of("confusion", np.asarray(matrix).tolist(), [str(c) for c in classes], title)
 
 
-@as_written
 def confusion_matrix_plot(matrix: np.ndarray, classes: list, title: str) -> bytes:
     return png_bytes(confusion_figure(matrix, classes, title), confusion_source(matrix, classes, title))
 
 
-@as_written
 def predictions_plot(actual: np.ndarray, predicted: np.ndarray, split: str, run_name: str) -> bytes:
     return png_bytes(predictions_figure(actual, predicted, split, run_name))

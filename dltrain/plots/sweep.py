@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from dltrain.formatting import name_first, shorten, value_text
-from dltrain.plots.base import as_written, figure, png_bytes
+from dltrain.plots.base import figure, literal, png_bytes
 
 LABEL = 24  # characters of a category's tick label (a 300-digit seed is a category, shortened)
 
@@ -49,10 +49,13 @@ def _categories(values: list) -> tuple[np.ndarray, list[str], np.ndarray]:
     if len(set(labels)) < len(labels):  # two values alike but in the middle, which shortening cut: numbered
         labels = [f"{i}: {shorten(text, LABEL - 4)}" for i, text in enumerate(distinct, start=1)]
     where = {text: i / max(1, len(distinct) - 1) for i, text in enumerate(distinct)}
-    return np.array([where[t] for t in texts]), labels, np.array([where[text] for text in distinct])
+    return (
+        np.array([where[t] for t in texts]),
+        [literal(label) for label in labels],
+        np.array([where[text] for text in distinct]),
+    )
 
 
-@as_written
 def sweep_plot(
     rows: list[tuple[dict, float, Optional[float]]],
     keys: list[str],
