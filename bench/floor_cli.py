@@ -6,9 +6,9 @@ dltrain, as a Typer CLI on NumPy, PyYAML, pydantic and Rich, before doing any wo
 It imports those libraries, lets Typer parse a command line with the parameters of
 `dltrain run` and --plots (Typer 0.2x builds a pydantic adapter for each), reads CONFIG
 with PyYAML's C loader, validates one field with a pydantic model, opens a Rich console
-on stderr and prints one line. With --plots it also draws and saves, through matplotlib's object API
-on an Agg canvas (no pyplot), three figures of one 100-point line each: the three
-figures of the OR-gate run at their least. `bench/latency.py` times it beside dltrain.
+on stderr and prints one line. With --plots it also draws and saves, through
+matplotlib's object API on an Agg canvas (no pyplot), three figures of one 100-point
+line each: the three figures of the OR-gate run at their least. `bench/latency.py` times it beside dltrain.
 """
 
 from __future__ import annotations

@@ -71,9 +71,8 @@ class AdamStep:
     step is twelve in-place NumPy operations per block of BLOCK elements, small enough to
     stay in the CPU cache between operations; the work vectors (on a network's parameter
     vector, both of them) are one block long and shared by all blocks, so they stay in
-    cache from block to block. They are the
-    operations of the plain expressions, in the same order, so the result is the same bit
-    for bit.
+    cache from block to block. They are the operations of the plain expressions, in the
+    same order, so the result is the same bit for bit.
 
     Subnormal floats: a moment whose gradient stops (a rarely used pixel's weights)
     decays geometrically, 0.9 per step for m, and in float32 reaches the subnormal range
