@@ -3,25 +3,29 @@ dltrain, as a Typer CLI on NumPy, PyYAML, pydantic and Rich, before doing any wo
 
     python bench/floor_cli.py run CONFIG [--quiet] [--plots]
 
-It imports those libraries, lets Typer parse a command line with the parameters of
-`dltrain run` and --plots (Typer 0.2x builds a pydantic adapter for each), reads CONFIG
-with PyYAML's C loader, validates one field with a pydantic model, opens a Rich console
-on stderr and prints one line. With --plots it also draws and saves, through
-matplotlib's object API on an Agg canvas (no pyplot), three figures of one 100-point
-line each: the three figures of the OR-gate run at their least. `bench/latency.py` times it beside dltrain.
+It imports those libraries (pydantic without its plugin scan, as dltrain does), lets
+Typer parse a command line with the parameters of `dltrain run` and --plots (Typer 0.2x
+builds a pydantic adapter for each), reads CONFIG with PyYAML's C loader, validates one
+field with a pydantic model, opens a Rich console on stderr and prints one line. With
+--plots it also draws and saves, through matplotlib's object API on an Agg canvas (no
+pyplot), three figures of one 100-point line each: the three figures of the OR-gate run
+at their least. `bench/latency.py` times it beside dltrain.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-import pydantic
-import rich.console
-import typer
-import yaml
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # as `dltrain` sets it, before pydantic loads
+
+import numpy as np  # noqa: E402
+import pydantic  # noqa: E402
+import rich.console  # noqa: E402
+import typer  # noqa: E402
+import yaml  # noqa: E402
 
 app = typer.Typer(add_completion=False)
 

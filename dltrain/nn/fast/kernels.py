@@ -5,11 +5,14 @@ Each kernel computes its reference function (`dltrain/nn/activations.py`,
 writes into `out` instead of allocating, and calls NumPy's ufuncs without the Python
 wrappers where those cost more than the arithmetic on a batch.
 
-    forward, backward = activation_kernels(layer)        # forward(z, out) -> a; backward(z, a, g, out) -> dL/dz
-    value, grad = loss_kernels(activation, loss, fused)  # value(z, y) -> loss; grad(z, a, y, out) -> dL/dz
+    forward, backward = activation_kernels(layer)  # forward(z, out) -> a; backward(z, a, g, out) -> dL/dz
+    outputs, grad = loss_kernels(forward, activation, loss, fused)
+    # outputs(z, y, out) -> (a, loss) of the output layer; grad(z, a, y, out) -> dL/dz
 
-`out` may be `g` itself in backward. Activations without a kernel here run their
-reference function and copy the result into `out`.
+`out` is never `z`; it may be `g` itself in backward. Activations without a kernel here
+run their reference function and copy the result into `out`. `outputs` is the output
+layer's forward and the loss together: softmax and cross-entropy share their shift, exp
+and row sums.
 """
 
 from __future__ import annotations
@@ -51,6 +54,11 @@ def _identity_backward(z, a, g, out):
     return out
 
 
+def _relu(z, out):
+    out.fill(0)  # max against an array of zeros: NumPy's vector loop (against the scalar 0 a loop 2x slower)
+    return np.maximum(z, out, out=out)
+
+
 def _softmax(z, out):
     e = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
     np.exp(e, out=e)
@@ -62,7 +70,7 @@ ACTIVATION_KERNELS: dict[str, tuple[Callable, Optional[Callable]]] = {
     "identity": (lambda z, out: z, _identity_backward),  # forward: nothing to compute, z is a
     "sigmoid": (_sigmoid, _sigmoid_backward),
     "tanh": (lambda z, out: np.tanh(z, out=out), _tanh_backward),
-    "relu": (lambda z, out: np.maximum(z, 0, out=out), lambda z, a, g, out: np.multiply(g, z > 0, out=out)),
+    "relu": (_relu, lambda z, a, g, out: np.multiply(g, z > 0, out=out)),
     "softmax": (_softmax, None),  # None: the reference's, copied into out
 }
 
@@ -105,10 +113,20 @@ def _bce_from_logits(z, y):
     return mean_all(np.logaddexp(0.0, z) - y * z)
 
 
-def _cross_entropy_from_logits(z, y):
+def _softmax_cross_entropy(z, y, out):
+    """(softmax(z) written into out, the cross-entropy of the logits z against y), computing
+    the reference's shifted logits, their exp and its row sums once for both."""
     shifted = z - np.maximum.reduce(z, axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.add.reduce(np.exp(shifted), axis=1, keepdims=True))
-    return -mean_row_sum(np.multiply(y, log_probs, out=log_probs))
+    e = np.exp(shifted, out=out)
+    sums = np.add.reduce(e, axis=1, keepdims=True)
+    log_probs = np.subtract(shifted, np.log(sums), out=shifted)
+    e /= sums
+    return e, -mean_row_sum(np.multiply(y, log_probs, out=log_probs))
+
+
+def _then(forward: Callable, value: Callable) -> Callable:
+    """outputs(z, y, out) of an output layer whose loss shares nothing with its forward."""
+    return lambda z, y, out: (forward(z, out), value(z, y))
 
 
 def _residual_over(count: Callable[[np.ndarray], int]):
@@ -122,16 +140,21 @@ def _residual_over(count: Callable[[np.ndarray], int]):
     return grad
 
 
+# (output activation, loss) -> (value(z, y), or None: the reference's; grad(z, a, y, out))
 LOSS_KERNELS: dict[tuple[str, str], tuple[Optional[Callable], Callable]] = {
     ("sigmoid", "bce"): (_bce_from_logits, _residual_over(lambda a: a.size)),
-    ("softmax", "cross_entropy"): (_cross_entropy_from_logits, _residual_over(len)),
-    ("step", "perceptron"): (None, lambda z, a, y, out: np.subtract(a, y, out=out)),  # None: the reference's
+    ("softmax", "cross_entropy"): (None, _residual_over(len)),  # its value: with the forward, below
+    ("step", "perceptron"): (None, lambda z, a, y, out: np.subtract(a, y, out=out)),
 }
+# pairs whose forward and loss share work: outputs(z, y, out) -> (a, loss)
+SHARED_OUTPUTS: dict[tuple[str, str], Callable] = {("softmax", "cross_entropy"): _softmax_cross_entropy}
 
 
-def loss_kernels(activation: str, loss: str, fused) -> Optional[tuple[Callable, Callable]]:
-    """(value(z, y), grad(z, a, y, out)) of the reference's fused pair `fused`, or None where there is none."""
+def loss_kernels(forward: Callable, activation: str, loss: str, fused) -> Optional[tuple[Callable, Callable]]:
+    """(outputs(z, y, out) -> (a, loss), grad(z, a, y, out)) of the reference's fused pair `fused`
+    on an output layer whose activation kernel is `forward`, or None where there is no fused pair."""
     if fused is None:
         return None
     value, grad = LOSS_KERNELS.get((activation, loss), (None, None))
-    return value or fused.value, grad or _copied(fused.grad)
+    outputs = SHARED_OUTPUTS.get((activation, loss)) or _then(forward, value or fused.value)
+    return outputs, grad or _copied(fused.grad)

@@ -47,7 +47,7 @@ class FastNetwork(Network):
             layer.b = None if layer.b is None else _filled(next(view), layer.b)
         self.flat_grads, self.grads = packed(self.params)
         self._kernels = [activation_kernels(layer) for layer in layers]
-        self._loss_kernels = loss_kernels(layers[-1].activation, loss, self.fused)
+        self._loss_kernels = loss_kernels(self._kernels[-1][0], layers[-1].activation, loss, self.fused)
         self._buffers: dict[int, _Buffers] = {}
 
     def all_finite(self) -> bool:
@@ -62,15 +62,18 @@ class FastNetwork(Network):
         if buf is None:
             buf = self._buffers[len(x)] = _Buffers(self.layers, len(x))
         inputs, a = [], x
-        for layer, (forward, _), z_buf, a_buf in zip(self.layers, self._kernels, buf.z, buf.a):
+        last = len(self.layers) - 1
+        for i, (layer, (forward, _), z_buf, a_buf) in enumerate(zip(self.layers, self._kernels, buf.z, buf.a)):
             inputs.append(a)
             z = np.matmul(a, layer.W, out=z_buf)
             if layer.b is not None:
                 z += layer.b
-            a = forward(z, a_buf)
+            if i < last or not self._loss_kernels:  # a fused pair computes the outputs with the loss
+                a = forward(z, a_buf)
         if self._loss_kernels:
-            value, grad = self._loss_kernels
-            grad_z, loss = grad(z, a, y, buf.grad_out), value(z, y)
+            outputs, grad = self._loss_kernels
+            a, loss = outputs(z, y, buf.a[-1])
+            grad_z = grad(z, a, y, buf.grad_out)
         else:
             grad_z = self._kernels[-1][1](z, a, self._loss.grad(a, y), buf.grad_out)
             loss = self._loss.value(a, y)
