@@ -1,10 +1,20 @@
 """Values as short text: one number format for the tables dltrain prints (compare, eval, runs,
-sweep, the HTML report), and short config values. CSV and JSON keep values whole."""
+sweep, the HTML report), and short config values. CSV and JSON keep values whole; nothing
+printed keeps a control character (`printable`)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+# C0 and C1 control characters but tab and newline
+CONTROLS = dict.fromkeys([*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)])
+
+
+def printable(text: str) -> str:
+    """`text` without control characters (tab and newline kept): a folder or file name holding
+    an escape sequence ("\\x1b]0;title\\a") is printed, not obeyed by the terminal."""
+    return text if text.isprintable() else text.translate(CONTROLS)
 
 
 def value_text(value: Any) -> str:

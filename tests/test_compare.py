@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 
 import pytest
 
@@ -65,6 +66,23 @@ def test_csv_and_markdown_are_the_only_stdout(cli, root):
     ).stdout.splitlines()
     assert len(markdown) == 4 and all(line.startswith("|") for line in markdown)
     assert "**" in markdown[2]  # the best value, in bold
+
+
+def test_csv_and_markdown_print_no_control_characters(cli, root, tmp_path):
+    """A run folder named with an escape sequence, a bell, a newline and a '|' (a hostile
+    runs directory): CSV keeps the name whole but for the control characters (the newline
+    quoted), Markdown keeps each run on one line of the table with its '|' escaped."""
+    odd = "x\x1b]0;title\x07\nsecond|line"
+    first, second = sorted(root.iterdir())
+    shutil.copytree(first, tmp_path / first.name)
+    shutil.copytree(second, tmp_path / odd)
+    out = cli("compare", tmp_path, "--csv", code=0).stdout
+    assert "\x1b" not in out and "\x07" not in out
+    assert {r["run"] for r in csv.DictReader(io.StringIO(out))} == {first.name, "x]0;title\nsecond|line"}
+    lines = cli("compare", tmp_path, "--markdown", code=0).stdout.splitlines()
+    assert "\x1b" not in "".join(lines) and "\x07" not in "".join(lines)
+    assert len(lines) == 4 and all(line.startswith("| ") and line.endswith(" |") for line in lines)
+    assert any(line.startswith("| x]0;title second\\|line | ") for line in lines)
 
 
 def test_globs_folders_and_the_rich_table(cli, root):

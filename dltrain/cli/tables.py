@@ -13,7 +13,7 @@ from typing import Any, Optional
 from rich.console import Console
 from rich.segment import Segment
 
-from dltrain.formatting import number
+from dltrain.formatting import number, printable
 from dltrain.runs.status import Status
 
 # Run and sweep-point statuses, as `dltrain runs` and `dltrain sweep` colour them.
@@ -33,10 +33,6 @@ STATUS_STYLE: dict[str, str] = {
 UNLIMITED = 1_000_000  # a width no table reaches: each row stays one line, however wide
 
 
-# C0 and C1 control characters but tab and newline: zero cells wide to Rich, so dropping them keeps every column
-_CONTROLS = dict.fromkeys([*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)])
-
-
 class PlainConsole(Console):
     """A Rich console that never passes a control character of the text it prints to the
     terminal: an escape sequence in a class label or a file name ("\\x1b]0;title\\a") is
@@ -45,7 +41,7 @@ class PlainConsole(Console):
     def render(self, renderable, options=None):
         for segment in super().render(renderable, options):
             if segment.control is None and not segment.text.isprintable():
-                segment = Segment(segment.text.translate(_CONTROLS), segment.style)
+                segment = Segment(printable(segment.text), segment.style)  # controls are zero cells wide: columns stay
             yield segment
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from dltrain.errors import ConfigError
-from dltrain.formatting import number, value_text
+from dltrain.formatting import number, printable, value_text
 from dltrain.runs.reader import Run
 from dltrain.runs.status import run_status
 from dltrain.train.metric_names import main_metric, rank_key
@@ -142,24 +142,30 @@ class Comparison:
         }
 
     def as_csv(self) -> str:
+        """The table as CSV (values whole; a newline in a folder name is quoted), without control characters."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(self.columns)
         for row in self.rows:
-            writer.writerow(["" if row.get(c) is None else value_text(row.get(c)) for c in self.columns])
+            writer.writerow(["" if row.get(c) is None else printable(value_text(row.get(c))) for c in self.columns])
         return buf.getvalue()
 
     def as_markdown(self) -> str:
+        """The table in Markdown, one line per run: '|' escaped, newlines and control characters gone."""
         lines = ["| " + " | ".join(self.columns) + " |", "|" + "|".join(" --- " for _ in self.columns) + "|"]
         for i, row in enumerate(self.rows):
             cells = [
-                (number if c in self.metric_keys else value_text)(row.get(c)).replace("|", "\\|") for c in self.columns
+                _markdown_cell((number if c in self.metric_keys else value_text)(row.get(c))) for c in self.columns
             ]
             if i == self.best and self.sort_by in self.columns:
                 j = self.columns.index(self.sort_by)
                 cells[j] = f"**{cells[j]}**"
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
+
+
+def _markdown_cell(text: str) -> str:
+    return printable(text).replace("\n", " ").replace("|", "\\|")
 
 
 def _same(values: list) -> bool:
