@@ -372,6 +372,9 @@ def test_sign_digits_archive_cut_mid_transfer(tmp_path, archive_server):
 def test_cli_lists_and_fetches(cli, tmp_path, tiny_mnist, archive_server, photos):
     listed = cli("datasets", "--data-dir", tmp_path, "--json")
     assert listed.exit_code == 0 and '"available": false' in listed.output
+    odd = tmp_path / "data\x1b[2J"  # an escape sequence in the data directory's name is printed, not obeyed
+    fetched = cli("datasets", "fetch", "mnist", "--data-dir", odd, code=0).stdout
+    assert fetched == f"mnist is ready in {tmp_path / 'data[2J' / 'mnist'}\n"
     assert cli("datasets", "fetch", "mnist", "--data-dir", tmp_path).exit_code == 0
     (tmp_path / "photos.zip").write_bytes(zipped(photos))
     zip_path = str(tmp_path / "photos.zip")

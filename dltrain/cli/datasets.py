@@ -13,6 +13,7 @@ import typer
 
 from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
 from dltrain.data.paths import DOWNLOADABLE
+from dltrain.formatting import printable
 
 app = typer.Typer(
     help="List the datasets and where they live; download MNIST or Sign Language Digits ahead of time.",
@@ -82,4 +83,4 @@ def fetch(
     from dltrain.data.paths import resolve_data_dir
 
     folder = catalog.fetch(name, resolve_data_dir(data_dir), source=source)
-    typer.echo(f"{name} is ready in {folder}")
+    typer.echo(printable(f"{name} is ready in {folder}"))
