@@ -73,9 +73,10 @@ def main():
             for case, args in cases(runs / "scratch", next(folder.iterdir())).items():
                 try:
                     timed(command(args), code_env(checkout), checkout)  # warm-up
-                except RuntimeError:  # an older checkout without this command (the quickstart): not timed
+                except RuntimeError as err:  # an older checkout without this command (the quickstart): not timed
                     if label == "now":
                         raise
+                    print(f"{label}, {case}: not timed: {err}", file=sys.stderr)
                     continue
                 results.setdefault(case, {})[label] = {"wall": [], "cpu": []}
         for _ in range(a.repeats):
@@ -88,6 +89,7 @@ def main():
                     results[case][label]["cpu"].append(cpu)
     doc = {"machine": machine(), "repeats": a.repeats, "checkouts": {k: str(v) for k, v in checkouts.items()}}
     doc["results"] = results
+    written = write_results("latency", doc)
     header = "".join(f"{label + ' wall':>12s}{label + ' cpu':>11s}{'/floor':>7s}" for label in checkouts)
     print(f"{'command':16s}{header}{'target':>9s}")
     for case, by_label in results.items():
@@ -98,12 +100,12 @@ def main():
                 continue
             v = by_label[label]
             wall = statistics.median(v["wall"])
-            floor = results[FLOOR_OF[case]][label]["wall"] if case in FLOOR_OF else None
+            floor = results.get(FLOOR_OF.get(case), {}).get(label, {}).get("wall")
             ratio = f"{wall / statistics.median(floor):.2f}" if floor else ""
             row += f"{wall:12.3f}{statistics.median(v['cpu']):11.3f}{ratio:>7s}"
         target = TARGETS.get(case)
         print(f"{case:16s}{row}{'' if target is None else f'{target:.2f}':>9s}")
-    print(f"results: {write_results('latency', doc)}")
+    print(f"results: {written}")
 
 
 if __name__ == "__main__":

@@ -76,12 +76,17 @@ def test_csv_and_markdown_print_no_control_characters(cli, root, tmp_path):
     first, second = sorted(root.iterdir())
     shutil.copytree(first, tmp_path / first.name)
     shutil.copytree(second, tmp_path / odd)
+    metrics = json.loads((tmp_path / odd / "metrics.json").read_text())  # a metric named likewise
+    metrics["test"]["m\x1b[2J|n\no"] = 0.5
+    (tmp_path / odd / "metrics.json").write_text(json.dumps(metrics))
     out = cli("compare", tmp_path, "--csv", code=0).stdout
     assert "\x1b" not in out and "\x07" not in out
-    assert {r["run"] for r in csv.DictReader(io.StringIO(out))} == {first.name, "x]0;title\nsecond|line"}
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {r["run"] for r in rows} == {first.name, "x]0;title\nsecond|line"} and "test.m[2J|n\no" in rows[0]
     lines = cli("compare", tmp_path, "--markdown", code=0).stdout.splitlines()
     assert "\x1b" not in "".join(lines) and "\x07" not in "".join(lines)
     assert len(lines) == 4 and all(line.startswith("| ") and line.endswith(" |") for line in lines)
+    assert " test.m[2J\\|n o " in lines[0] and lines[0].count(" | ") == lines[2].count(" | ")
     assert any(line.startswith("| x]0;title second\\|line | ") for line in lines)
 
 

@@ -22,7 +22,10 @@ def test_mean_row_sum_is_np_mean_of_row_sums_bit_for_bit(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_is_the_two_branch_expression_bit_for_bit(dtype):
     z = np.concatenate(
-        [np.random.default_rng(1).standard_normal(997) * 40, [0.0, -0.0, np.inf, -np.inf, 1e-300, -1e-300]]
+        [
+            np.random.default_rng(1).standard_normal(997) * 40,
+            [0.0, -0.0, np.inf, -np.inf, 1e-300, -1e-300, np.nan, -np.nan],
+        ]
     )
     z = z.astype(dtype).reshape(-1, 1)
     e = np.exp(-np.abs(z))

@@ -145,14 +145,15 @@ class Comparison:
         """The table as CSV (values whole; a newline in a folder name is quoted), without control characters."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(self.columns)
+        writer.writerow([printable(c) for c in self.columns])  # metric names are metrics.json's keys
         for row in self.rows:
             writer.writerow(["" if row.get(c) is None else printable(value_text(row.get(c))) for c in self.columns])
         return buf.getvalue()
 
     def as_markdown(self) -> str:
         """The table in Markdown, one line per run: '|' escaped, newlines and control characters gone."""
-        lines = ["| " + " | ".join(self.columns) + " |", "|" + "|".join(" --- " for _ in self.columns) + "|"]
+        header = " | ".join(_markdown_cell(c) for c in self.columns)
+        lines = [f"| {header} |", "|" + "|".join(" --- " for _ in self.columns) + "|"]
         for i, row in enumerate(self.rows):
             cells = [
                 _markdown_cell((number if c in self.metric_keys else value_text)(row.get(c))) for c in self.columns
