@@ -218,6 +218,42 @@ def test_fast_network_equals_reference_bit_for_bit(hidden, output, loss, n_out, 
             p -= 0.1 * g  # move on, so that the next batch meets other weights
 
 
+def edge_values(dtype) -> np.ndarray:
+    """Where arithmetic shortcuts tend to part from the plain expression: signed zeros, NaN of
+    either sign, infinities, the dtype's extremes, exp's overflow thresholds, ties."""
+    f = np.finfo(dtype)
+    specials = [0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, f.max, -f.max, f.tiny, -f.smallest_subnormal]
+    return np.array([*specials, 88.0, 89.0, 709.0, 710.0, 1.0, 1.0, -1.0], dtype)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("hidden, output, loss, n_out", PAIRINGS, ids=["-".join(map(str, p)) for p in PAIRINGS])
+def test_fast_network_equals_reference_on_edge_values(hidden, output, loss, n_out, dtype):
+    """Logits given directly (an identity layer) and inputs drawn from `edge_values`, with weights
+    of every scale: the same bits in both engines, a NaN's sign included."""
+    rng = np.random.default_rng(2)
+    edges = edge_values(dtype)
+    eye = np.eye(n_out, dtype=dtype)
+    direct = Network([Dense(eye.copy(), None, output)], loss), FastNetwork([Dense(eye.copy(), None, output)], loss)
+    for scale in (1.0, 1e3, 1e20):
+        ref, fast_net = twin_networks(hidden, output, loss, n_out, dtype)
+        for p in ref.params + fast_net.params:
+            p *= dtype(scale)
+        for n in (1, 7, 64):
+            x, y = batch(n, n_out, loss, dtype, seed=n)
+            logits = edges[rng.integers(0, len(edges), (n, n_out))]
+            for (ref_net, fast), inputs in (
+                (direct, logits),
+                ((ref, fast_net), edges[rng.integers(0, len(edges), (n, 5))]),
+            ):
+                with np.errstate(all="ignore"):
+                    ref_loss, ref_out = ref_net.loss_and_grads(inputs, y)
+                    got_loss, got_out = fast.loss_and_grads(inputs, y)
+                assert np.float64(got_loss).tobytes() == np.float64(ref_loss).tobytes()
+                assert bits([got_out, *fast.grads]) == bits([ref_out, *ref_net.grads])
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("hidden, output, loss, n_out", PAIRINGS, ids=["-".join(map(str, p)) for p in PAIRINGS])
 def test_evaluation_a_few_rows_at_a_time_is_the_same_in_both_engines(monkeypatch, hidden, output, loss, n_out, dtype):
