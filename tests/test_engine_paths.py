@@ -241,17 +241,17 @@ def test_fast_network_equals_reference_on_edge_values(hidden, output, loss, n_ou
         for p in ref.params + fast_net.params:
             p *= dtype(scale)
         for n in (1, 7, 64):
-            x, y = batch(n, n_out, loss, dtype, seed=n)
+            y = batch(n, n_out, loss, dtype, seed=n)[1]
             logits = edges[rng.integers(0, len(edges), (n, n_out))]
-            for (ref_net, fast), inputs in (
+            for (ref_net, got_net), inputs in (
                 (direct, logits),
                 ((ref, fast_net), edges[rng.integers(0, len(edges), (n, 5))]),
             ):
                 with np.errstate(all="ignore"):
                     ref_loss, ref_out = ref_net.loss_and_grads(inputs, y)
-                    got_loss, got_out = fast.loss_and_grads(inputs, y)
+                    got_loss, got_out = got_net.loss_and_grads(inputs, y)
                 assert np.float64(got_loss).tobytes() == np.float64(ref_loss).tobytes()
-                assert bits([got_out, *fast.grads]) == bits([ref_out, *ref_net.grads])
+                assert bits([got_out, *got_net.grads]) == bits([ref_out, *ref_net.grads])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
