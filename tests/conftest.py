@@ -25,6 +25,12 @@ CONFIGS = REPO / "configs"
 DLTRAIN = [sys.executable, "-m", "dltrain"]  # the command in a fresh interpreter
 SCRIPT = Path(sys.executable).parent / "dltrain"  # the console script `pip install` made
 
+# A test run started as a shell script's background job inherits SIGINT ignored, and so would the
+# dltrain processes it starts (dltrain leaves an ignored signal ignored): the interrupt tests
+# need it delivered, as from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 @pytest.fixture
 def runs_dir(tmp_path: Path) -> Path:

@@ -45,15 +45,21 @@ def grid_args(grid: list[str]) -> list[str]:
     return [arg for g in grid for arg in ("--grid", g)]
 
 
-def start(*args, cwd=None, env=None) -> subprocess.Popen:
-    """`dltrain ARGS...` as a process of its own, to signal or kill while it runs."""
+def start(*args, cwd=None, env=None, sigint_ignored: bool = False) -> subprocess.Popen:
+    """`dltrain ARGS...` as a process of its own, to signal or kill while it runs; with
+    `sigint_ignored`, started as a shell script starts a background job (SIGINT ignored), in a
+    process group of its own."""
+    command = [sys.executable, "-m", "dltrain", *map(str, args)]
+    if sigint_ignored:
+        command = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
     return subprocess.Popen(
-        [sys.executable, "-m", "dltrain", *map(str, args)],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        start_new_session=sigint_ignored,
     )
 
 

@@ -184,6 +184,25 @@ def test_second_interrupt_exits_at_once_leaving_complete_files(cli, tmp_path):
     assert_same_run(folder, reference(tmp_path, "sgd", target))
 
 
+def test_a_run_started_with_sigint_ignored_leaves_it_ignored(tmp_path):
+    """A shell script's background job (`dltrain run a.yaml &`) starts with SIGINT ignored, so that
+    Ctrl-C meant for the script's foreground command passes it by: the run goes on; SIGTERM still
+    stops it, saved."""
+    runs = tmp_path / "runs"
+    cfg = write_config(tmp_path, config("sgd", 10**6))
+    proc = spawn(
+        "run", cfg, "--runs-dir", runs, "--quiet", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
+    )
+    wait_for_epoch(proc, 2)
+    proc.send_signal(signal.SIGINT)
+    lines = wait_for_epoch(proc, 5)  # still training
+    assert not any(line.startswith("stopping after") for line in lines)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert json.loads((only_run(runs) / "meta.json").read_text())["status"] == "interrupted"
+
+
 def test_second_interrupt_during_the_save_leaves_at_once(tmp_path, monkeypatch):
     """Deterministic version of the race above: both signals arrive while the run is being saved."""
     from dltrain.errors import Interrupted

@@ -104,8 +104,10 @@ def _init_worker(told: SimpleQueue, sweep_alive: Connection) -> None:
 
     # Ctrl-C reaches the whole process group, `timeout` and the parent send SIGTERM: either way the
     # worker finishes its batch and hands back a record with a checkpoint, which the parent saves.
+    # A signal the sweep ignores (a script's background job ignores SIGINT) the worker ignores too.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: request_stop())
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, lambda *_: request_stop())
     threading.Thread(target=_end_with_the_sweep, args=(sweep_alive,), daemon=True).start()
     told.put(os.getpid())
 

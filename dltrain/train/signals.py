@@ -55,10 +55,16 @@ def _main_thread() -> bool:
 
 
 def interrupt_on_signals() -> None:
-    """SIGINT and SIGTERM raise KeyboardInterrupt from now on (for the `dltrain` process)."""
+    """SIGINT and SIGTERM raise KeyboardInterrupt from now on (for the `dltrain` process).
+
+    A signal ignored on entry stays ignored, as Python itself leaves SIGINT: a shell script's
+    background job (`dltrain run a.yaml &`) is started with SIGINT ignored, so that Ctrl-C
+    meant for the script's foreground command does not stop it.
+    """
     if _main_thread():
         for s in SIGNALS:
-            signal.signal(s, _interrupt)
+            if signal.getsignal(s) is not signal.SIG_IGN:
+                signal.signal(s, _interrupt)
         sys.unraisablehook = _redeliver_interrupts(sys.unraisablehook)
 
 
