@@ -193,12 +193,15 @@ def test_a_run_started_with_sigint_ignored_leaves_it_ignored(tmp_path):
     proc = spawn(
         "run", cfg, "--runs-dir", runs, "--quiet", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
     )
-    wait_for_epoch(proc, 2)
-    proc.send_signal(signal.SIGINT)
-    lines = wait_for_epoch(proc, 5)  # still training
-    assert not any(line.startswith("stopping after") for line in lines)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    try:
+        wait_for_epoch(proc, 2)
+        proc.send_signal(signal.SIGINT)
+        lines = wait_for_epoch(proc, 5)  # still training
+        assert not any(line.startswith("stopping after") for line in lines)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:  # a failing test leaves no endless run behind
+        proc.kill()
     assert proc.returncode == 130, err
     assert json.loads((only_run(runs) / "meta.json").read_text())["status"] == "interrupted"
 

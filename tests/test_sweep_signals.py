@@ -174,16 +174,21 @@ def test_a_sweep_started_with_sigint_ignored_leaves_it_ignored_in_its_workers(tm
     runs = tmp_path / "runs"
     grid = f"training.epochs={ENDLESS},{ENDLESS + 1}"
     proc = start("sweep", config, "--grid", grid, "--jobs", 2, "--runs-dir", runs, "--json", sigint_ignored=True)
-    sweep_dir = wait_for("*/sweep.json", runs).parent
-    time.sleep(3)  # both workers are training (a point of the digits starts within a second)
-    os.killpg(proc.pid, signal.SIGINT)
-    time.sleep(2)  # a worker that took it would hand its point back interrupted, and the sweep would end
-    assert proc.poll() is None, proc.communicate()[1]
-    assert {p["status"] for p in sweep_json(sweep_dir)["points"]} == {"pending"}  # none handed back
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert [p["status"] for p in json.loads(out)["points"]] == ["interrupted", "interrupted"]
+    try:
+        sweep_dir = wait_for("*/sweep.json", runs).parent
+        time.sleep(3)  # both workers are training (a point of the digits starts within a second)
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(2)  # a worker that took it would hand its point back interrupted, and the sweep would end
+        assert proc.poll() is None, proc.communicate()[1]
+        assert {p["status"] for p in sweep_json(sweep_dir)["points"]} == {"pending"}  # none handed back
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert [p["status"] for p in json.loads(out)["points"]] == ["interrupted", "interrupted"]
+    finally:  # a failing test leaves no endless points training: the sweep has a process group of its own
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
 
 
 def test_closing_the_workers_ends_one_in_the_middle_of_its_work():
