@@ -101,13 +101,12 @@ def get(jobs: int) -> Workers:
 
 def _init_worker(told: SimpleQueue, sweep_alive: Connection) -> None:
     from dltrain.sweep.point import request_stop
+    from dltrain.train.signals import catch
 
     # Ctrl-C reaches the whole process group, `timeout` and the parent send SIGTERM: either way the
     # worker finishes its batch and hands back a record with a checkpoint, which the parent saves.
     # A signal the sweep ignores (a script's background job ignores SIGINT) the worker ignores too.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, lambda *_: request_stop())
+    catch(lambda *_: request_stop())
     threading.Thread(target=_end_with_the_sweep, args=(sweep_alive,), daemon=True).start()
     told.put(os.getpid())
 

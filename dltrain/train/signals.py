@@ -62,9 +62,7 @@ def interrupt_on_signals() -> None:
     meant for the script's foreground command does not stop it.
     """
     if _main_thread():
-        for s in SIGNALS:
-            if signal.getsignal(s) is not signal.SIG_IGN:
-                signal.signal(s, _interrupt)
+        catch(_interrupt)
         sys.unraisablehook = _redeliver_interrupts(sys.unraisablehook)
 
 
@@ -175,13 +173,20 @@ def deferred_interrupt() -> Iterator[None]:
             handler(signum, None)
 
 
-@contextmanager
-def _handlers(handler) -> Iterator[None]:
-    """`handler` for SIGINT and SIGTERM inside the block (not for a signal that is ignored)."""
+def catch(handler: Callable) -> dict:
+    """`handler` for SIGINT and SIGTERM, but not for one that is ignored: a shell script's
+    background job is started with SIGINT ignored, and it stays so. The previous handlers."""
     previous = {s: signal.getsignal(s) for s in SIGNALS}
     for s, old in previous.items():
         if old is not signal.SIG_IGN:
             signal.signal(s, handler)
+    return previous
+
+
+@contextmanager
+def _handlers(handler) -> Iterator[None]:
+    """`handler` for SIGINT and SIGTERM inside the block (`catch`)."""
+    previous = catch(handler)
     try:
         yield
     finally:
