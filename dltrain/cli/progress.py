@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from rich.console import Console
 
-from dltrain.cli.tables import PlainConsole
+from dltrain.cli.tables import PlainConsole, plain_console
 
 if TYPE_CHECKING:  # the engine (NumPy) is imported by the command, not by `dltrain --help`
     from dltrain.train.monitor import EpochRecord
@@ -67,7 +67,7 @@ class Progress:
         console: Optional[Console] = None,
         get_time: Optional[Callable[[], float]] = None,
     ):
-        self.console = console or _ProgressConsole(stderr=True, markup=False, emoji=False)
+        self.console = console or plain_console(_ProgressConsole, stderr=True)
         self.total, self.log_every = total_epochs, log_every
         self.live = self.console.is_terminal if live is None else live
         self.get_time = get_time or time.monotonic

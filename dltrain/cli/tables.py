@@ -45,13 +45,13 @@ class PlainConsole(Console):
             yield segment
 
 
-def plain_console(**options) -> Console:
-    """A Rich console (`options` as Console's) that prints every string as it is: no markup, no
-    emoji codes. What dltrain prints holds the user's paths, names, class labels and messages,
-    where "[/]" or ":smile:" must come out unchanged (and "[/]" would stop the command as a
-    markup error); styles are given as Text and styles instead. Control characters are
-    dropped (`PlainConsole`)."""
-    return PlainConsole(markup=False, emoji=False, **options)
+def plain_console(kind: type[PlainConsole] = PlainConsole, **options) -> Console:
+    """A Rich console (`options` as Console's; `kind`: a PlainConsole subclass) that prints every
+    string as it is: no markup, no emoji codes. What dltrain prints holds the user's paths, names,
+    class labels and messages, where "[/]" or ":smile:" must come out unchanged (and "[/]" would
+    stop the command as a markup error); styles are given as Text and styles instead. Control
+    characters are dropped (`PlainConsole`)."""
+    return kind(markup=False, emoji=False, **options)
 
 
 def table_console(stderr: bool = False) -> Console:
