@@ -172,12 +172,15 @@ PAIRINGS = [
     ("relu", "sigmoid", "sse", 1),
     ("tanh", "tanh", "mse", 2),
     ("leaky_relu", "leaky_relu", "sse", 2),
-    ("relu", "relu", "mse", 1),
+    ("relu", "relu", "mse", 1),  # a one-unit ReLU layer: NumPy sums its bias gradient pairwise
+    ("relu", "relu", "sse", 3),
 ]
+KERNELS = ["numpy", "numba"]  # the fast network's layers on NumPy's kernels, or on numba's where it has them
 
 
-def twin_networks(hidden, output, loss, n_out, dtype, slope=0.2, seed=0):
-    """The same random 5-4-n_out network, built as the reference `Network` and as `FastNetwork`."""
+def twin_networks(hidden, output, loss, n_out, dtype, slope=0.2, seed=0, kernels="numpy"):
+    """The same random 5-4-n_out network, built as the reference `Network` and as `FastNetwork`
+    (its ReLU layers compiled with kernels="numba", skipped without numba)."""
     rng = np.random.default_rng(seed)
     shapes = [(5, 4), (4,), (4, n_out), (n_out,)]
     arrays = [rng.standard_normal(s).astype(dtype) for s in shapes]
@@ -188,7 +191,13 @@ def twin_networks(hidden, output, loss, n_out, dtype, slope=0.2, seed=0):
             Dense(arrays[2].copy(), arrays[3].copy(), output, slope),
         ]
 
-    return Network(layers(), loss), FastNetwork(layers(), loss)
+    fast_net = FastNetwork(layers(), loss)
+    if kernels == "numba":
+        pytest.importorskip("numba")
+        fast_net.compile()
+        relu = [layer.activation == "relu" and layer.W.shape[1] > 1 for layer in fast_net.layers]
+        assert [k[0].__module__.endswith("numba_layers") for k in fast_net._kernels] == relu
+    return Network(layers(), loss), fast_net
 
 
 def batch(n, n_out, loss, dtype, seed):
@@ -201,10 +210,11 @@ def batch(n, n_out, loss, dtype, seed):
     return x, rng.standard_normal((n, n_out)).astype(dtype)
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("hidden, output, loss, n_out", PAIRINGS, ids=["-".join(map(str, p)) for p in PAIRINGS])
-def test_fast_network_equals_reference_bit_for_bit(hidden, output, loss, n_out, dtype):
-    ref, fast_net = twin_networks(hidden, output, loss, n_out, dtype)
+def test_fast_network_equals_reference_bit_for_bit(hidden, output, loss, n_out, dtype, kernels):
+    ref, fast_net = twin_networks(hidden, output, loss, n_out, dtype, kernels=kernels)
     for seed, n in enumerate((7, 1, 7, 64)):  # batch sizes come and go: buffers must not leak between them
         x, y = batch(n, n_out, loss, dtype, seed)
         ref_loss, ref_out = ref.loss_and_grads(x, y)
@@ -227,9 +237,10 @@ def edge_values(dtype) -> np.ndarray:
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("hidden, output, loss, n_out", PAIRINGS, ids=["-".join(map(str, p)) for p in PAIRINGS])
-def test_fast_network_equals_reference_on_edge_values(hidden, output, loss, n_out, dtype):
+def test_fast_network_equals_reference_on_edge_values(hidden, output, loss, n_out, dtype, kernels):
     """Logits given directly (an identity layer) and inputs drawn from `edge_values`, with weights
     of every scale: the same bits in both engines, a NaN's sign included."""
     rng = np.random.default_rng(2)
@@ -237,7 +248,7 @@ def test_fast_network_equals_reference_on_edge_values(hidden, output, loss, n_ou
     eye = np.eye(n_out, dtype=dtype)
     direct = Network([Dense(eye.copy(), None, output)], loss), FastNetwork([Dense(eye.copy(), None, output)], loss)
     for scale in (1.0, 1e3, 1e20):
-        ref, fast_net = twin_networks(hidden, output, loss, n_out, dtype)
+        ref, fast_net = twin_networks(hidden, output, loss, n_out, dtype, kernels=kernels)
         for p in ref.params + fast_net.params:
             p *= dtype(scale)
         for n in (1, 7, 64):

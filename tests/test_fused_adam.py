@@ -1,4 +1,5 @@
-"""Adam's compiled one-pass update (numba, optional) against its NumPy passes, bit for bit.
+"""Adam's compiled one-pass update and the ReLU layers' kernels (numba, optional) against
+NumPy's passes, bit for bit.
 
 Tests that need numba skip without it; the selection tests run everywhere, so a fresh
 environment without numba checks that dltrain falls back to NumPy.
@@ -93,6 +94,8 @@ def test_compiled_training_run_equals_numpy_run(monkeypatch):
         monkeypatch.setenv("DLTRAIN_ENGINE", engine)
         exp = Experiment(cfg)
         assert (exp.trainer.optimizer._fused is not None) == (engine == "fast")
+        compiled = [kernels[0].__module__.endswith("numba_layers") for kernels in exp.trainer.net._kernels]
+        assert compiled == [engine == "fast", engine == "fast", False]  # the layers ride along; not softmax
         exp.train()
         runs.append(exp)
     fast, slow = runs
@@ -115,10 +118,40 @@ def test_numpy_runs_without_numba(monkeypatch):
     import dltrain.nn.fast
 
     monkeypatch.setitem(sys.modules, "numba", None)
-    monkeypatch.delitem(sys.modules, "dltrain.nn.fast.numba_adam", raising=False)
-    monkeypatch.delattr(dltrain.nn.fast, "numba_adam", raising=False)
+    for module in ("numba_jit", "numba_adam", "numba_layers"):
+        monkeypatch.delitem(sys.modules, f"dltrain.nn.fast.{module}", raising=False)
+        monkeypatch.delattr(dltrain.nn.fast, module, raising=False)
     params = random_params(np.float64)
     stepper = Adam().build(params)
     assert stepper._fused is None
     stepper.step([np.ones(s) for s in SHAPES])
     assert stepper.t == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_relu_layer_kernels_equal_numpy_on_edge_values(dtype):
+    """numba's bias + ReLU and its gradient + bias gradient against NumPy's layer kernels, on
+    arrays drawn from signed zeros, NaNs of both signs, infinities and extremes, the bias too."""
+    pytest.importorskip("numba")
+    from dltrain.nn.fast import numba_layers
+    from dltrain.nn.fast.kernels import layer_kernels
+    from dltrain.nn.network import Dense
+
+    f = np.finfo(dtype)
+    edges = np.array([0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, f.max, -f.max, f.tiny, 1.5, -2.0], dtype)
+    rng = np.random.default_rng(4)
+    for n, k in [(1, 2), (7, 3), (64, 5), (130, 17)]:
+        layer = Dense(np.zeros((4, k), dtype), edges[rng.integers(0, len(edges), k)], "relu")
+        compiled, numpy = numba_layers.kernels_for(layer), layer_kernels(layer)
+        assert compiled is not None
+        z = edges[rng.integers(0, len(edges), (n, k))]
+        g = edges[rng.integers(0, len(edges), (n, k))]
+        results = []
+        for forward, backward in (compiled, numpy):
+            z_, g_, a, db = z.copy(), g.copy(), np.empty_like(z), np.empty(k, dtype)
+            with np.errstate(all="ignore"):
+                forward(z_, layer.b, a)
+                out = backward(z_, a, g_, g_, db)
+            assert out is g_
+            results.append([z_.tobytes(), a.tobytes(), g_.tobytes(), db.tobytes()])
+        assert results[0] == results[1]

@@ -73,6 +73,9 @@ class Network:
         """True for weight matrices (L2 applies), False for biases."""
         return weight_decay_mask(self.params)
 
+    def compile(self) -> None:
+        """Nothing to compile here; the fast engine's network runs some layers through numba."""
+
     def all_finite(self) -> bool:
         return all(np.isfinite(p).all() for p in self.params)
 

@@ -53,6 +53,8 @@ class Trainer:
         steps = self.cfg.epochs * -(-n // self.batch_size)
         # step(grads) updates net.params in place; state() / load_state() for checkpoints (nn/optimizers.py)
         self.optimizer = optimizer_cfg.build(net.params, steps=steps)
+        if getattr(self.optimizer, "compiled", False):  # numba is loaded for the update: the layers use it too
+            net.compile()
         # Work buffers, allocated once. Each epoch's shuffled rows are gathered a few
         # batches at a time into `_gathered`, so every batch is a contiguous slice without
         # a second full copy of the training split in memory.

@@ -8,7 +8,9 @@ numbers, operation for operation and bit for bit (`tests/test_engine_paths.py`),
 - work buffers per batch size and `out=` writes: nothing allocated per batch
   (`network.py`, with the activations and losses of `kernels.py`);
 - Adam in cache-sized blocks, float32 subnormal moments flushed (`optimizers.py`);
-- Adam's update as one compiled pass when numba is installed (`numba_adam.py`).
+- Adam's update as one compiled pass when numba is installed (`numba_adam.py`), and
+  in the runs that use it, a ReLU layer's bias and activation as one compiled pass each
+  way (`numba_layers.py`).
 
 One switch chooses the engine, the environment variable DLTRAIN_ENGINE:
 

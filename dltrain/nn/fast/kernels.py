@@ -8,6 +8,7 @@ wrappers where those cost more than the arithmetic on a batch.
     forward, backward = activation_kernels(layer)  # forward(z, out) -> a; backward(z, a, g, out) -> dL/dz
     outputs, grad = loss_kernels(forward, activation, loss, fused)
     # outputs(z, y, out) -> (a, loss) of the output layer; grad(z, a, y, out) -> dL/dz
+    forward, backward = layer_kernels(layer)  # with the bias: forward(z, b, out); backward(z, a, g, out, db)
 
 `out` is never `z`; it may be `g` itself in backward. Activations without a kernel here
 run their reference function and copy the result into `out`. `outputs` is the output
@@ -92,6 +93,26 @@ def activation_kernels(layer) -> tuple[Callable, Callable]:
     """(forward(z, out), backward(z, a, g, out)) for a `Dense` layer's activation."""
     forward, backward = ACTIVATION_KERNELS.get(layer.activation, (None, None))
     return forward or _copied(layer.act.forward), backward or _copied(layer.act.backward)
+
+
+def layer_kernels(layer) -> tuple[Callable, Callable]:
+    """A `Dense` layer's (forward(z, b, out), backward(z, a, g, out, db)): its activation's
+    kernels with the bias. forward adds b (None: no bias) to z in place first; backward
+    also writes the bias's gradient, the column sums of dL/dz, into db (None: no bias)."""
+    activation, activation_grad = activation_kernels(layer)
+
+    def forward(z, b, out):
+        if b is not None:
+            z += b
+        return activation(z, out)
+
+    def backward(z, a, g, out, db):
+        grad_z = activation_grad(z, a, g, out)
+        if db is not None:
+            np.add.reduce(grad_z, axis=0, out=db)  # np.sum without its wrapper
+        return grad_z
+
+    return forward, backward
 
 
 def mean_all(terms: np.ndarray):

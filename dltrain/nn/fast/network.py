@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from dltrain.nn.fast.flat import packed
-from dltrain.nn.fast.kernels import activation_kernels, loss_kernels
+from dltrain.nn.fast.kernels import activation_kernels, layer_kernels, loss_kernels
 from dltrain.nn.network import Dense, Network
 
 
@@ -46,9 +46,22 @@ class FastNetwork(Network):
             layer.W = _filled(next(view), layer.W)
             layer.b = None if layer.b is None else _filled(next(view), layer.b)
         self.flat_grads, self.grads = packed(self.params)
-        self._kernels = [activation_kernels(layer) for layer in layers]
-        self._loss_kernels = loss_kernels(self._kernels[-1][0], layers[-1].activation, loss, self.fused)
+        # per layer: its weights' and its bias's gradient (None without a bias), views of flat_grads
+        grads = iter(self.grads)
+        self._grads = [(next(grads), None if layer.b is None else next(grads)) for layer in layers]
+        self._kernels = [layer_kernels(layer) for layer in layers]
+        self._loss_kernels = loss_kernels(activation_kernels(layers[-1])[0], layers[-1].activation, loss, self.fused)
         self._buffers: dict[int, _Buffers] = {}
+
+    def compile(self) -> None:
+        """Run the layers that have a kernel in `numba_layers.py` through it (same bits).
+
+        For runs that load numba anyway (Adam's compiled update): its import costs more than
+        these kernels save in a short run. ImportError without numba.
+        """
+        from dltrain.nn.fast import numba_layers
+
+        self._kernels = [numba_layers.kernels_for(layer) or k for layer, k in zip(self.layers, self._kernels)]
 
     def all_finite(self) -> bool:
         return bool(np.isfinite(self.flat_params).all())
@@ -66,27 +79,23 @@ class FastNetwork(Network):
         for i, (layer, (forward, _), z_buf, a_buf) in enumerate(zip(self.layers, self._kernels, buf.z, buf.a)):
             inputs.append(a)
             z = np.matmul(a, layer.W, out=z_buf)
-            if layer.b is not None:
+            if i < last or not self._loss_kernels:
+                a = forward(z, layer.b, a_buf)
+            elif layer.b is not None:  # a fused pair computes the outputs with the loss
                 z += layer.b
-            if i < last or not self._loss_kernels:  # a fused pair computes the outputs with the loss
-                a = forward(z, a_buf)
         if self._loss_kernels:
             outputs, grad = self._loss_kernels
             a, loss = outputs(z, y, buf.a[-1])
             grad_z = grad(z, a, y, buf.grad_out)
+            if self._grads[last][1] is not None:
+                np.add.reduce(grad_z, axis=0, out=self._grads[last][1])  # np.sum without its wrapper
         else:
-            grad_z = self._kernels[-1][1](z, a, self._loss.grad(a, y), buf.grad_out)
+            grad_z = self._kernels[last][1](z, a, self._loss.grad(a, y), buf.grad_out, self._grads[last][1])
             loss = self._loss.value(a, y)
 
-        g = len(self.grads)
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
-            if layer.b is not None:
-                g -= 1
-                np.add.reduce(grad_z, axis=0, out=self.grads[g])  # np.sum without its wrapper
-            g -= 1
-            np.matmul(inputs[i].T, grad_z, out=self.grads[g])
+        for i in range(last, -1, -1):  # grad_z: dL/dz of layer i, its bias's gradient already taken
+            np.matmul(inputs[i].T, grad_z, out=self._grads[i][0])
             if i:
-                grad_a = np.matmul(grad_z, layer.W.T, out=buf.grad_in[i])
-                grad_z = self._kernels[i - 1][1](buf.z[i - 1], inputs[i], grad_a, grad_a)
+                grad_a = np.matmul(grad_z, self.layers[i].W.T, out=buf.grad_in[i])
+                grad_z = self._kernels[i - 1][1](buf.z[i - 1], inputs[i], grad_a, grad_a, self._grads[i - 1][1])
         return float(loss), a

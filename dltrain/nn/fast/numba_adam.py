@@ -19,22 +19,13 @@ threads than one, as its workers and OpenBLAS's spin for the same two cores.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from dltrain.nn.fast.flat import flat_span
+from dltrain.nn.fast.numba_jit import jit
 
 
-def _jit(function):
-    """Compiled without fastmath; cached on disk where numba finds a writable directory."""
-    options = {"fastmath": False, "error_model": "numpy", "nogil": True}
-    try:
-        return numba.njit(cache=True, **options)(function)
-    except RuntimeError:  # no cache locator for this file: compile once per process instead
-        return numba.njit(**options)(function)
-
-
-@_jit
+@jit
 def update_piece(p, g, m, v, consts, lo):
     """Update p (n,) and the moments m[lo:lo+n], v[lo:lo+n] from its gradient g[lo:lo+n].
 

@@ -204,6 +204,11 @@ class AdamStep:
                 np.abs(moment, out=tmp)
                 np.copyto(moment, 0.0, where=tmp < tiny)
 
+    @property
+    def compiled(self) -> bool:
+        """Whether numba's kernel runs the update (numba is then loaded)."""
+        return self._fused is not None
+
     # The reference engine's checkpoint, so either engine resumes the other's: t and copies of m, v.
     state = reference.AdamStep.state
 
