@@ -24,6 +24,13 @@ from dltrain.pipeline.session import ProgressFactory, RunResult, Session
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.status import Status, run_status
 from dltrain.train import checkpoint
+from dltrain.train.monitor import check_monitors
+
+
+def check_without_data(cfg: Config) -> None:
+    """The checks `run` makes once the data is loaded, as far as the config alone decides them
+    (`dltrain run --dry-run`): a val.* monitor needs dataset.validation_split. ConfigError otherwise."""
+    check_monitors(cfg.training, has_val=cfg.dataset.validation_split > 0, classifies=None)
 
 
 def run(
@@ -94,12 +101,17 @@ def resume(
         )
     if epochs is not None:
         cfg = resolve(cfg, [f"training.epochs={epochs}"])
-    done = meta.get("epochs_done")
-    if run_status(meta) == Status.COMPLETED and done == cfg.training.epochs:  # leave the folder as it is
-        note = (
-            f"nothing to do: {folder.path} has completed its {done} epochs; train further with --epochs M (M > {done})"
+    done, stopped = meta.get("epochs_done"), meta.get("stopped_epoch")
+    if run_status(meta) == Status.COMPLETED and (done == cfg.training.epochs or stopped is not None):
+        if stopped is not None:  # early stopping ended it: finished, whatever the epochs asked for
+            note = (
+                f"nothing to do: {folder.path} stopped early at epoch {stopped}; a run that stopped early is finished"
+            )
+        else:
+            note = f"nothing to do: {folder.path} has completed its {done} epochs; train further with --epochs M (M > {done})"
+        return RunResult(  # the folder left as it is
+            folder.path, Status.COMPLETED, saved.metrics, meta.get("seconds") or 0.0, done, note=note
         )
-        return RunResult(folder.path, Status.COMPLETED, saved.metrics, meta.get("seconds") or 0.0, done, note=note)
     exp = Experiment(cfg, data_dir)
     _tell_notes(exp, on_note)
     if checkpoint.exists(folder):

@@ -361,7 +361,45 @@ def test_resume_refuses_a_checkpoint_that_does_not_match_the_config(cli, tmp_pat
     cfg["model"]["hidden"] = [8]
     (path / "config.yaml").write_text(yaml.safe_dump(cfg))
     result = cli("resume", path, "--epochs", "3")
-    assert result.exit_code == 2 and "does not match" in result.output
+    assert result.exit_code == 2 and "does not fit the run" in result.output
+
+
+def _deep(depth: int = 100_000) -> str:
+    return "[" * depth + "]" * depth
+
+
+# what a damaged checkpoint holds: (array, value) replaced, as text for rng and history
+DAMAGED_CHECKPOINTS = {
+    "history-deep": ("history", _deep()),
+    "rng-deep": ("rng", _deep()),
+    "rng-not-a-state": ("rng", "[1, 2]"),
+    "history-not-a-list": ("history", '{"epoch": 1}'),
+    "history-text-loss": ("history", "row:train_loss=abc"),
+    "history-epochs-skip": ("history", "row:epoch=2"),
+    "history-extra-field": ("history", "row:colour=1"),
+    "step-count-negative": ("opt.t", np.array(-1)),
+    "step-count-float": ("opt.t", np.array(1.5)),
+    "epoch-negative": ("epoch", np.array(-1)),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGED_CHECKPOINTS)
+def test_resume_refuses_a_damaged_checkpoint_before_writing_anything(cli, tmp_path, case):
+    path = api.run(config("adam", 2), runs_dir=tmp_path).path
+    state = dict(np.load(path / "checkpoint.npz"))
+    key, value = DAMAGED_CHECKPOINTS[case]
+    if isinstance(value, str) and value.startswith("row:"):  # one field of the first history row
+        field, text = value[4:].split("=")
+        rows = json.loads(str(state["history"]))
+        rows[0][field] = int(text) if text.isdigit() else text
+        value = json.dumps(rows)
+    state[key] = np.array(value)
+    np.savez(path / "checkpoint.npz", **state)
+    before = {f.name: f.read_bytes() for f in path.iterdir()}
+    result = cli("resume", path, "--epochs", "3")
+    assert result.exit_code == 2, result.output
+    assert "checkpoint.npz is damaged" in result.output and "internal error" not in result.output
+    assert {f.name: f.read_bytes() for f in path.iterdir()} == before
 
 
 def test_resume_of_something_that_is_not_a_run_folder(cli, tmp_path):

@@ -231,6 +231,25 @@ def test_weights_that_do_not_fit_the_runs_samples_are_a_damaged_run(cli, runs, t
     assert "meta.json's sample_shape [8, 8] does not fit weights.npz, whose W0 has shape (1, 32)" in result.stderr
 
 
+@pytest.mark.parametrize("damage", ["tiny-scale", "huge-weights"])
+def test_outputs_that_overflow_are_a_damaged_run_not_nan_predictions(cli, runs, tmp_path, damage):
+    """A scale of 1e-320 in preprocess.npz, or weights of 1e308: NaN or infinite outputs are
+    refused (exit 2) without a NumPy warning, never printed as probabilities."""
+    folder = Path(shutil.copytree(runs["digits-mlp"], tmp_path / "run"))
+    name, key, value = {
+        "tiny-scale": ("preprocess.npz", "scaler_scale", 1e-320),
+        "huge-weights": ("weights.npz", "W1", 1e308),
+    }[damage]
+    with np.load(folder / name) as saved:
+        arrays = {k: saved[k] for k in saved.files}
+    arrays[key] = np.full_like(arrays[key], value)
+    np.savez(folder / name, **arrays)
+    np.save(tmp_path / "x.npy", np.ones((3, 8, 8)))
+    result = cli("predict", folder, tmp_path / "x.npy", code=2)
+    assert "output for" in result.stderr and "is not finite" in result.stderr
+    assert "Warning" not in result.stderr and not result.stdout
+
+
 def test_images_need_an_image_trained_run(cli, runs, tmp_path):
     path = _png(tmp_path / "x.png", np.zeros((8, 8)))
     result = cli("predict", runs["or"], path, code=2)

@@ -151,6 +151,17 @@ def test_early_stopping_stops_and_keeps_the_best_epochs_weights(tmp_path):
     assert result.metrics["val"]["loss"] == val[BEST - 1]
 
 
+def test_resume_of_a_run_that_stopped_early_has_nothing_to_do(tmp_path, cli):
+    """It is finished: no training, and the folder byte for byte as it was, whatever --epochs asks."""
+    path = api.run(overfitting(100, early_stopping={"patience": PATIENCE}), runs_dir=tmp_path).path
+    files = {p.name: p.read_bytes() for p in path.iterdir()}
+    for args in ([], ["--epochs", "200"]):
+        result = cli("resume", path, *args)
+        assert result.exit_code == 0, result.output
+        assert f"nothing to do: {path} stopped early at epoch {STOP}" in " ".join(result.output.split())
+        assert {p.name: p.read_bytes() for p in path.iterdir()} == files
+
+
 def test_runs_shows_a_running_runs_epoch_and_latest_metric(tmp_path, cli):
     import os
 
@@ -190,12 +201,16 @@ def test_the_summary_says_where_training_stopped(tmp_path, cli):
         ({"schedule": {"name": "reduce_on_plateau"}}, "training.schedule.monitor"),
     ],
 )
-def test_monitoring_a_validation_metric_without_a_validation_split_is_a_config_error(tmp_path, training, key):
+def test_monitoring_a_validation_metric_without_a_validation_split_is_a_config_error(tmp_path, cli, training, key):
     cfg = digits(5, **training)
     cfg["dataset"]["validation_split"] = 0.0
     with pytest.raises(ConfigError, match=f"{key} is val.* no validation split.*dataset.validation_split"):
         api.run(cfg, runs_dir=tmp_path)
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+    path = tmp_path / "no-val.yaml"
+    path.write_text(json.dumps(cfg))
+    dry = cli("run", path, "--dry-run")  # found without loading the data too
+    assert dry.exit_code == 2 and f"{key} is val." in dry.stderr and not dry.stdout
 
 
 # --- divergence -----------------------------------------------------------------------------

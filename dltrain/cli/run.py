@@ -41,6 +41,7 @@ def run(
     set_ = [*set_, "output.report=true"] if report else set_
     if dry_run:
         cfg = api.resolve(config, set_, name=name, seed=seed)
+        api.check_without_data(cfg)
         if as_json:
             print_json(cfg.model_dump(mode="json"))
         else:

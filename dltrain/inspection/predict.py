@@ -193,7 +193,14 @@ def predictions(run: Run, names: list[str], X: np.ndarray) -> list[dict]:
     softmax classifier, {'input', 'class', 'output'} for another classifier (a step or ReLU
     output is no probability), {'input', 'value'} for regression."""
     net = run.network()
-    outputs = net.predict(prepare(run, X))
+    with np.errstate(all="ignore"):  # overflow is reported below, as a whole
+        outputs = net.predict(prepare(run, X))
+    bad = ~np.isfinite(outputs).all(axis=1)
+    if bad.any():
+        raise RunFolderError(
+            f"{run.path}: the network's output for {names[int(np.argmax(bad))]} is not finite (NaN or infinite): "
+            "its weights.npz or preprocess.npz are damaged, or the input lies far outside the training data"
+        )
     classes: Optional[list] = run.classes
     if classes is None:
         return [{"input": n, "value": _value(row)} for n, row in zip(names, outputs)]

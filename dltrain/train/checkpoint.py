@@ -14,7 +14,9 @@ the history, the last two as JSON text.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +26,10 @@ from dltrain.train.monitor import EpochRecord
 
 FILENAME = "checkpoint.npz"
 FORMAT = 1
+# the state's counters and the least each may be (es.stopped_epoch: -1 while not stopped)
+COUNTS = {"epoch": 0, "opt.t": 0, "sched.bad_epochs": 0, "es.best_epoch": 0, "es.wait": 0, "es.stopped_epoch": -1}
+RECORD_FIELDS = [f.name for f in dataclasses.fields(EpochRecord)]
+NULLABLE = {f.name for f in dataclasses.fields(EpochRecord) if "Optional" in str(f.type)}  # None where n/a
 
 
 def capture(trainer, history: bool = True) -> dict[str, np.ndarray]:
@@ -111,12 +117,10 @@ def load(folder) -> dict[str, np.ndarray]:
     """The checkpoint's arrays, each checked: RunFolderError naming the file and the array otherwise."""
     path = folder.path / FILENAME
     state = read_npz(path, error=RunFolderError)  # a regular file, never unpickled
-    for key in ("format", "epoch"):
-        value = numbers(state, key, 0, path, RunFolderError)
-        if value.dtype.kind not in "iu" or not 0 <= int(value) < 2**53:
-            raise RunFolderError(f"{path} is damaged: {key} is {value.tolist()!r}, not a count")
-    if int(state["format"]) != FORMAT:
+    value = numbers(state, "format", 0, path, RunFolderError)
+    if value.dtype.kind not in "iu" or int(value) != FORMAT:
         raise RunFolderError(f"{path} is not a dltrain checkpoint (format {FORMAT})")
+    numbers(state, "epoch", 0, path, RunFolderError)
     for key, value in state.items():
         if key in ("rng", "history"):
             if value.dtype.kind != "U" or value.ndim != 0:
@@ -127,9 +131,41 @@ def load(folder) -> dict[str, np.ndarray]:
             numbers(state, key, 0, path, RunFolderError, finite=False)
         elif key not in ("format", "epoch"):
             raise RunFolderError(f"{path} is damaged: unexpected array {shorten(key, 60)}")
+        if key in COUNTS and not _is_count(value, COUNTS[key]):
+            raise RunFolderError(f"{path} is damaged: {key} is {shorten(value.tolist(), 60)}, not a count")
     if "rng" not in state:
         raise RunFolderError(f"{path} is damaged: rng is missing")
+    if not isinstance(_json(state, "rng", path), dict):
+        raise RunFolderError(f"{path} is damaged: rng is not a generator's state")
+    if "history" in state:
+        _check_history(_json(state, "history", path), path)
     return state
+
+
+def _is_count(value: np.ndarray, least: int) -> bool:
+    return value.ndim == 0 and value.dtype.kind in "iu" and least <= int(value) < 2**53
+
+
+def _json(state: dict[str, np.ndarray], key: str, path) -> Any:
+    try:
+        return json.loads(str(state[key]))
+    except (ValueError, RecursionError) as err:  # not JSON; nested too deep
+        raise RunFolderError(f"{path} is damaged: {key} is not JSON ({cut(str(err), 120)})") from None
+
+
+def _check_history(rows: Any, path) -> None:
+    """RunFolderError unless `rows` are history rows: EpochRecord's fields, numbers, epochs counting up from 1."""
+    if not isinstance(rows, list):
+        raise RunFolderError(f"{path} is damaged: history is not a list of epochs")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or set(row) != set(RECORD_FIELDS):
+            raise RunFolderError(f"{path} is damaged: history row {i + 1} does not have the fields of an epoch")
+        if type(row["epoch"]) is not int or row["epoch"] != i + 1:
+            raise RunFolderError(f"{path} is damaged: history row {i + 1} is epoch {shorten(row['epoch'], 40)}")
+        for name, value in row.items():
+            if (value is None and name in NULLABLE) or (type(value) in (int, float)):
+                continue
+            raise RunFolderError(f"{path} is damaged: history row {i + 1} has {name} {shorten(value, 40)}")
 
 
 def load_into(folder, trainer) -> None:
@@ -139,5 +175,6 @@ def load_into(folder, trainer) -> None:
         restore(trainer, state)
     except (KeyError, ValueError, TypeError, OverflowError, AttributeError) as err:
         raise RunFolderError(
-            f"{folder.path / FILENAME} does not match the run's config.yaml ({cut(str(err), 200)}); was the config edited?"
+            f"{folder.path / FILENAME} does not fit the run's config.yaml ({cut(str(err), 200)}); "
+            "was the config edited, or the checkpoint damaged?"
         ) from None

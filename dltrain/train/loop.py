@@ -28,7 +28,7 @@ from dltrain.nn.losses import SUMMED
 from dltrain.nn.network import Network
 from dltrain.train import checkpoint, schedules
 from dltrain.train.early_stopping import Stopper
-from dltrain.train.monitor import EpochRecord, check_monitor
+from dltrain.train.monitor import EpochRecord, check_monitors
 from dltrain.train.targets import encode, predict_classes
 
 GATHER_BYTES = 4 << 20  # shuffled rows are copied this many bytes at a time: cache-sized, whole batches
@@ -69,7 +69,7 @@ class Trainer:
         self.schedule = schedules.build(training_cfg.schedule, optimizer_cfg.lr, training_cfg.epochs)
         es = training_cfg.early_stopping
         self.stopper = Stopper(es, net.params) if es is not None else None
-        self._check_monitors(splits)
+        check_monitors(training_cfg, splits.val is not None, self.n_classes is not None)
         # the loss of the run's first batch, scaled to a whole epoch for summed losses: an
         # epoch loss divergence_factor times larger fails the run as diverged
         self.initial_loss: Optional[float] = None
@@ -77,13 +77,6 @@ class Trainer:
         self.epoch = 0
         self.stop_requested = False  # set from a signal handler: stop after the current batch
         self._on_batch: Optional[Callable[[float], None]] = None
-
-    def _check_monitors(self, splits: Splits) -> None:
-        watched = [("training.early_stopping.monitor", self.cfg.early_stopping)]
-        watched.append(("training.schedule.monitor", self.cfg.schedule))
-        for key, section in watched:
-            if getattr(section, "monitor", None) is not None:
-                check_monitor(key, section.monitor, splits.val is not None, self.n_classes is not None)
 
     @property
     def stopped_early(self) -> bool:

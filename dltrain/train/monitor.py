@@ -47,15 +47,26 @@ def lower_is_better(monitor: str, mode: str) -> bool:
     return mode == "min"
 
 
-def check_monitor(key: str, monitor: str, has_val: bool, classifies: bool) -> None:
-    """A ConfigError naming `key` and the fix when the run cannot give `monitor` each epoch."""
+def check_monitors(training_cfg, has_val: bool, classifies: Optional[bool]) -> None:
+    """check_monitor for early stopping's and the schedule's monitors, where they have one."""
+    for key, section in (
+        ("training.early_stopping.monitor", training_cfg.early_stopping),
+        ("training.schedule.monitor", training_cfg.schedule),
+    ):
+        if getattr(section, "monitor", None) is not None:
+            check_monitor(key, section.monitor, has_val, classifies)
+
+
+def check_monitor(key: str, monitor: str, has_val: bool, classifies: Optional[bool]) -> None:
+    """A ConfigError naming `key` and the fix when the run cannot give `monitor` each epoch
+    (`classifies`: None while the data is not loaded, and that question open)."""
     if monitor.startswith("val.") and not has_val:
         other = monitor.replace("val.", "train.")
         raise ConfigError(
             f"invalid config: {key} is {monitor}, but the run has no validation split; "
             f"set dataset.validation_split (e.g. 0.1) or monitor {other}"
         )
-    if monitor.endswith("accuracy") and not classifies:
+    if monitor.endswith("accuracy") and classifies is False:
         raise ConfigError(
             f"invalid config: {key} is {monitor}, but a regression run has no accuracy; "
             f"monitor {monitor.replace('accuracy', 'loss')}"
