@@ -117,3 +117,20 @@ def test_sweep_png_draws_each_key_and_parallel_coordinates(tmp_path):
     with Image.open(result.path / "sweep.png") as image:
         width, height = image.size
     assert height > 500 and not math.isclose(width, height)  # two key panels above a parallel-coordinates row
+
+
+@pytest.mark.parametrize(
+    "values, log",
+    [
+        ([0.01, 0.003, 0.001], True),  # the README's grid: a decade, in half-decade steps
+        ([0.1, 0.01], True),
+        ({"loguniform": [1e-4, 1e-1]}, True),
+        ([1, 2, 4, 8], False),  # less than a decade: a linear axis reads better
+        ([0.0, 0.01, 0.1], False),  # zero has no place on a log axis
+        (["relu", "tanh"], False),
+    ],
+)
+def test_sweep_png_takes_a_log_axis_for_values_spanning_a_decade(values, log):
+    from dltrain.sweep.execute import _log_spaced
+
+    assert _log_spaced(values) is log

@@ -184,7 +184,7 @@ def _draw(folder: RunFolder, sweep: SweepResult) -> None:
 
 
 def _log_spaced(values) -> bool:
-    """A loguniform distribution, or positive numbers spanning a factor of 20 or more (0.1, 0.01, 0.001)."""
+    """A loguniform distribution, or positive numbers spanning a decade or more (0.01, 0.003, 0.001)."""
     if isinstance(values, dict):
         return "loguniform" in values
     try:
@@ -192,4 +192,4 @@ def _log_spaced(values) -> bool:
     except OverflowError:  # an int beyond float64 (a 400-digit seed): no axis to draw it on
         return False
     finite = len(numbers) == len(values) > 1 and all(math.isfinite(v) for v in numbers)
-    return finite and min(numbers) > 0 and max(numbers) / min(numbers) >= 20
+    return finite and min(numbers) > 0 and max(numbers) / min(numbers) >= 10
