@@ -116,3 +116,20 @@ def test_several_runs_need_an_output_file(cli, run, tmp_path):
     other = shutil.copytree(run, tmp_path / "other")
     result = cli("report", run, other)
     assert result.exit_code == 2 and "-o FILE" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["run", "sweep"])
+def test_the_default_report_replaces_a_symlink_planted_in_the_folder(cli, run, tmp_path, kind):
+    copy = shutil.copytree(run, tmp_path / "sweep" / "point-0")
+    folder = copy if kind == "run" else copy.parent
+    if kind == "sweep":
+        (folder / "sweep.json").write_text(json.dumps({"sweep": "s", "points": [{"index": 0, "run": copy.name}]}))
+    (folder / "report.html").unlink(missing_ok=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (folder / "report.html").symlink_to(victim)
+    result = cli("report", folder)
+    assert result.exit_code == 0, result.output
+    assert victim.read_text() == "precious\n"  # the symlink's target is untouched
+    assert not (folder / "report.html").is_symlink()
+    assert (folder / "report.html").read_text().startswith("<!DOCTYPE html>")
