@@ -133,3 +133,29 @@ def test_the_default_report_replaces_a_symlink_planted_in_the_folder(cli, run, t
     assert victim.read_text() == "precious\n"  # the symlink's target is untouched
     assert not (folder / "report.html").is_symlink()
     assert (folder / "report.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def _with_fields(file, **fields):
+    meta = json.loads(file.read_text())
+    return json.dumps({**meta, **fields})
+
+
+@pytest.mark.parametrize(
+    "name,damage,named",
+    [
+        ("config.yaml", lambda f: f.read_text() + 'junk: "' + "x" * (4 << 20) + '"\n', "is too large"),
+        ("meta.json", lambda f: _with_fields(f, seconds="abc"), "meta.json is damaged: seconds"),
+        ("meta.json", lambda f: "[" * 200_000 + "]" * 200_000, "meta.json is unreadable: not JSON"),
+    ],
+    ids=["config-over-the-size-limit", "meta-field-of-the-wrong-type", "meta-nested-too-deep"],
+)
+def test_a_damaged_file_is_read_with_the_checked_readers_and_named(cli, run, tmp_path, name, damage, named):
+    copy = shutil.copytree(run, tmp_path / "damaged")
+    (copy / name).write_text(damage(copy / name))
+    result = cli("report", copy, "-o", tmp_path / "r.html")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    assert named in html
+    assert "xxxxxxxx" not in html and "junk" not in html  # the oversized config is never parsed
+    accuracy = json.loads((copy / "metrics.json").read_text())["test"]["accuracy"]
+    assert number(accuracy) in html  # the rest of the report is made

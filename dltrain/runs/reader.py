@@ -71,7 +71,7 @@ class Run:
     @cached_property
     def history(self) -> list[dict]:
         """history.csv's rows, read when first asked for (comparing or listing runs does not need them)."""
-        return _read_history(self.path / "history.csv")
+        return read_history(self.path / "history.csv")
 
     @cached_property
     def weights(self) -> dict[str, np.ndarray]:
@@ -139,7 +139,7 @@ def _fitting(weights: dict, key: str, shape: tuple, path: Path) -> np.ndarray:
     return weights[key]
 
 
-def _read_history(path: Path) -> list[dict]:
+def read_history(path: Path) -> list[dict]:
     """history.csv's rows: {'epoch': int, 'train_loss': float, ...}, None where blank."""
     from dltrain.data.files import read_csv
 
@@ -163,7 +163,8 @@ def _number(text: str):
     return int(text) if text.isdigit() and len(text) < 19 else float(text)
 
 
-def _read_config(path: Path) -> Config:
+def read_config(path: Path) -> Config:
+    """The run folder's config.yaml, bounded and validated as `dltrain run` validates a config."""
     from dltrain.config.loader import read_yaml, validate
 
     file = path / "config.yaml"
@@ -214,7 +215,7 @@ class Scan:
     @cached_property
     def config(self) -> Optional[Config]:
         file = self.path / "config.yaml"
-        return self._lenient(_read_config, None) if file.exists() or file.is_symlink() else None
+        return self._lenient(read_config, None) if file.exists() or file.is_symlink() else None
 
     @cached_property
     def metrics(self) -> dict:
@@ -240,7 +241,7 @@ def read_run(path: PathLike) -> Run:
         raise RunFolderError(f"no run folder at {path}")
     if not path.is_dir():
         raise RunFolderError(f"{path} is a file, not a run folder")
-    config = _read_config(path)
+    config = read_config(path)
     return Run(path, config, read_meta(path), read_metrics(path))
 
 
