@@ -159,3 +159,27 @@ def test_a_damaged_file_is_read_with_the_checked_readers_and_named(cli, run, tmp
     assert "xxxxxxxx" not in html and "junk" not in html  # the oversized config is never parsed
     accuracy = json.loads((copy / "metrics.json").read_text())["test"]["accuracy"]
     assert number(accuracy) in html  # the rest of the report is made
+
+
+HISTORY_HEADER = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n"
+
+
+@pytest.mark.parametrize("epoch", ["nan", "inf", "0", "-1", "1.5", ""])
+def test_an_epoch_that_is_not_a_positive_integer_is_named(cli, run, tmp_path, epoch):
+    copy = shutil.copytree(run, tmp_path / "damaged")
+    (copy / "history.csv").write_text(HISTORY_HEADER + f"{epoch},1,1,1,1,1,1\n")
+    result = cli("report", copy, "-o", tmp_path / "r.html")
+    assert result.exit_code == 0, result.output
+    assert "history.csv is damaged: epoch" in (tmp_path / "r.html").read_text()
+
+
+def test_a_diverged_history_makes_curves_of_its_finite_values(cli, run, tmp_path):
+    copy = shutil.copytree(run, tmp_path / "diverged")
+    (copy / "history.csv").write_text(HISTORY_HEADER + "1,0.9,0.5,1.1,0.5,0.1,0.01\n2,nan,0.5,inf,-inf,0.1,0.01\n")
+    result = cli("report", copy, "-o", tmp_path / "r.html")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    assert "history.csv" not in html
+    specs = re.findall(r'<script type="application/json" class="spec"[^>]*>(.*?)</script>', html)
+    losses = [json.loads(spec, parse_constant=pytest.fail) for spec in specs][0]["data"]["values"]
+    assert [(v["epoch"], v["loss"]) for v in losses] == [(1, 0.9), (1, 1.1)]

@@ -152,9 +152,13 @@ def read_history(path: Path) -> list[dict]:
     if "epoch" not in header or any(len(row) != len(header) for row in rows):
         raise RunFolderError(f"{path} is damaged: not a table of epochs with columns {shorten(header, 100)}")
     try:
-        return [{k: _number(v) for k, v in zip(header, row)} for row in rows[1:]]
+        table = [{k: _number(v) for k, v in zip(header, row)} for row in rows[1:]]
     except ValueError as err:
         raise RunFolderError(f"{path} is damaged: {cut(str(err), 120)}") from None
+    for row in table:  # the values may be NaN or infinite (a diverged run); the epochs may not
+        if not isinstance(row["epoch"], int) or row["epoch"] < 1:
+            raise RunFolderError(f"{path} is damaged: epoch {shorten(row['epoch'], 40)} is not a positive integer")
+    return table
 
 
 def _number(text: str):
