@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 
@@ -68,8 +69,6 @@ def test_an_unfinished_run_gets_a_report_with_its_status(cli, run, tmp_path, sta
     meta = json.loads((copy / "meta.json").read_text())
     meta.update(status="running" if status == "crashed" else status, pid=2**22 + 7, error=f"it {status}")
     if status == "running":
-        import os
-
         meta["pid"] = os.getpid()
     (copy / "meta.json").write_text(json.dumps(meta))
     (copy / "metrics.json").unlink()
@@ -183,3 +182,13 @@ def test_a_diverged_history_makes_curves_of_its_finite_values(cli, run, tmp_path
     specs = re.findall(r'<script type="application/json" class="spec"[^>]*>(.*?)</script>', html)
     losses = [json.loads(spec, parse_constant=pytest.fail) for spec in specs][0]["data"]["values"]
     assert [(v["epoch"], v["loss"]) for v in losses] == [(1, 0.9), (1, 1.1)]
+
+
+def test_a_figure_over_the_size_limit_is_named_not_read(cli, run, tmp_path):
+    copy = shutil.copytree(run, tmp_path / "huge-figure")
+    os.truncate(copy / "confusion_matrix.png", 64 << 20)  # sparse: nothing is written
+    result = cli("report", copy, "-o", tmp_path / "r.html")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    assert "confusion_matrix.png is too large" in html
+    assert html.count("data:image/png;base64,") >= 2  # the other figures are shown

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional, TypeVar
 
 from dltrain.errors import ConfigError, RunFolderError
+from dltrain.files import UnreadableFile, read_regular
 from dltrain.formatting import seconds, value_text
 from dltrain.report import charts
 from dltrain.report.page import Page, esc, image, table
@@ -30,6 +31,7 @@ FIGURES = {
     "boundary.png": "decision regions",
 }
 PNG = b"\x89PNG\r\n\x1a\n"
+MAX_FIGURE_BYTES = 32 << 20  # a figure dltrain draws is well under a megabyte
 T = TypeVar("T")
 
 
@@ -178,12 +180,12 @@ def add_run(page: Page, parts: Parts, heading: bool = True) -> None:
     for filename, caption in FIGURES.items():
         file = parts.path / filename
         if file.is_file():
-            data = file.read_bytes()
-            if data.startswith(PNG):
+            data, problem = _read_figure(file)
+            if problem is None:
                 figures.append(f"<figure>{image(data, caption)}<figcaption>{esc(caption)}</figcaption></figure>")
             else:
-                parts.problems.append(f"{filename} is not a PNG image")
-                page.add(f'<p class="problems">{esc(filename)} is not a PNG image</p>')
+                parts.problems.append(problem)
+                page.add(f'<p class="problems">{esc(problem)}</p>')
     if figures:
         page.section("figures", '<div class="figures">' + "".join(figures) + "</div>")
     if parts.config:
@@ -191,6 +193,16 @@ def add_run(page: Page, parts: Parts, heading: bool = True) -> None:
 
         text = yaml.safe_dump(parts.config, sort_keys=False)
         page.add(f"<details><summary>resolved config</summary><pre>{esc(text)}</pre></details>")
+
+
+def _read_figure(file: Path) -> tuple[bytes, Optional[str]]:
+    """(the PNG's bytes, None), or (b"", the problem) for a file that is not a readable PNG of
+    at most MAX_FIGURE_BYTES (a regular file only, checked as it is opened)."""
+    try:
+        data = read_regular(file, MAX_FIGURE_BYTES)
+    except UnreadableFile as err:
+        return b"", str(err)
+    return (data, None) if data.startswith(PNG) else (b"", f"{file.name} is not a PNG image")
 
 
 def run_report(parts: Parts) -> str:
