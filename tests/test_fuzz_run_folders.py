@@ -1,5 +1,5 @@
-"""Fuzzed run folders: whatever a run folder holds, `eval`, `predict`, `compare`, `runs` and
-`resume` end with exit 0, 1 or 2 within a time limit, and never with a traceback.
+"""Fuzzed run folders: whatever a run folder holds, `eval`, `predict`, `compare`, `runs`,
+`resume` and `report` end with exit 0, 1 or 2 within a time limit, and never with a traceback.
 
 Each example damages a copy of a real run folder one to three times:
 - a file truncated, emptied, made non-UTF-8, replaced by a symlink to /dev/zero, a FIFO
@@ -47,7 +47,7 @@ CONFIG = {
     "output": {"plots": False},
 }
 FILES = ["config.yaml", "meta.json", "metrics.json", "history.csv", "weights.npz", "preprocess.npz", "checkpoint.npz"]
-COMMANDS = ["eval", "predict", "compare", "runs", "resume"]
+COMMANDS = ["eval", "predict", "compare", "runs", "resume", "report"]
 
 wrong_values = st.one_of(
     st.none(),
@@ -163,6 +163,7 @@ def arguments(command: str, folder: Path, root: Path) -> list:
         "compare": ["compare", folder, folder.parent / "good", "--json"],
         "runs": ["runs", folder.parent, "--json"],
         "resume": ["resume", folder, "--epochs", "3", "--json", "-q"],
+        "report": ["report", folder, "-o", folder.parent / "report.html"],
     }[command]
 
 
@@ -193,5 +194,5 @@ def test_damaged_run_folders_end_with_a_documented_exit_code(original, data):
         assert result.exit_code in (0, 1, 2), what
         assert "Traceback" not in result.output, what
         assert "internal error" not in result.output, what
-        if command != "runs" and result.exit_code == 0:
+        if command not in ("runs", "report") and result.exit_code == 0:
             json.loads(result.stdout)  # a command that succeeded printed its one JSON document

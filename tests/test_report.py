@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 
@@ -68,8 +69,6 @@ def test_an_unfinished_run_gets_a_report_with_its_status(cli, run, tmp_path, sta
     meta = json.loads((copy / "meta.json").read_text())
     meta.update(status="running" if status == "crashed" else status, pid=2**22 + 7, error=f"it {status}")
     if status == "running":
-        import os
-
         meta["pid"] = os.getpid()
     (copy / "meta.json").write_text(json.dumps(meta))
     (copy / "metrics.json").unlink()
@@ -116,3 +115,80 @@ def test_several_runs_need_an_output_file(cli, run, tmp_path):
     other = shutil.copytree(run, tmp_path / "other")
     result = cli("report", run, other)
     assert result.exit_code == 2 and "-o FILE" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["run", "sweep"])
+def test_the_default_report_replaces_a_symlink_planted_in_the_folder(cli, run, tmp_path, kind):
+    copy = shutil.copytree(run, tmp_path / "sweep" / "point-0")
+    folder = copy if kind == "run" else copy.parent
+    if kind == "sweep":
+        (folder / "sweep.json").write_text(json.dumps({"sweep": "s", "points": [{"index": 0, "run": copy.name}]}))
+    (folder / "report.html").unlink(missing_ok=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (folder / "report.html").symlink_to(victim)
+    result = cli("report", folder)
+    assert result.exit_code == 0, result.output
+    assert victim.read_text() == "precious\n"  # the symlink's target is untouched
+    assert not (folder / "report.html").is_symlink()
+    assert (folder / "report.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def _with_fields(file, **fields):
+    meta = json.loads(file.read_text())
+    return json.dumps({**meta, **fields})
+
+
+@pytest.mark.parametrize(
+    "name,damage,named",
+    [
+        ("config.yaml", lambda f: f.read_text() + 'junk: "' + "x" * (4 << 20) + '"\n', "is too large"),
+        ("meta.json", lambda f: _with_fields(f, seconds="abc"), "meta.json is damaged: seconds"),
+        ("meta.json", lambda f: "[" * 200_000 + "]" * 200_000, "meta.json is unreadable: not JSON"),
+    ],
+    ids=["config-over-the-size-limit", "meta-field-of-the-wrong-type", "meta-nested-too-deep"],
+)
+def test_a_damaged_file_is_read_with_the_checked_readers_and_named(cli, run, tmp_path, name, damage, named):
+    copy = shutil.copytree(run, tmp_path / "damaged")
+    (copy / name).write_text(damage(copy / name))
+    result = cli("report", copy, "-o", tmp_path / "r.html")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    assert named in html
+    assert "xxxxxxxx" not in html and "junk" not in html  # the oversized config is never parsed
+    accuracy = json.loads((copy / "metrics.json").read_text())["test"]["accuracy"]
+    assert number(accuracy) in html  # the rest of the report is made
+
+
+HISTORY_HEADER = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n"
+
+
+@pytest.mark.parametrize("epoch", ["nan", "inf", "0", "-1", "1.5", ""])
+def test_an_epoch_that_is_not_a_positive_integer_is_named(cli, run, tmp_path, epoch):
+    copy = shutil.copytree(run, tmp_path / "damaged")
+    (copy / "history.csv").write_text(HISTORY_HEADER + f"{epoch},1,1,1,1,1,1\n")
+    result = cli("report", copy, "-o", tmp_path / "r.html")
+    assert result.exit_code == 0, result.output
+    assert "history.csv is damaged: epoch" in (tmp_path / "r.html").read_text()
+
+
+def test_a_diverged_history_makes_curves_of_its_finite_values(cli, run, tmp_path):
+    copy = shutil.copytree(run, tmp_path / "diverged")
+    (copy / "history.csv").write_text(HISTORY_HEADER + "1,0.9,0.5,1.1,0.5,0.1,0.01\n2,nan,0.5,inf,-inf,0.1,0.01\n")
+    result = cli("report", copy, "-o", tmp_path / "r.html")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    assert "history.csv" not in html
+    specs = re.findall(r'<script type="application/json" class="spec"[^>]*>(.*?)</script>', html)
+    losses = [json.loads(spec, parse_constant=pytest.fail) for spec in specs][0]["data"]["values"]
+    assert [(v["epoch"], v["loss"]) for v in losses] == [(1, 0.9), (1, 1.1)]
+
+
+def test_a_figure_over_the_size_limit_is_named_not_read(cli, run, tmp_path):
+    copy = shutil.copytree(run, tmp_path / "huge-figure")
+    os.truncate(copy / "confusion_matrix.png", 64 << 20)  # sparse: nothing is written
+    result = cli("report", copy, "-o", tmp_path / "r.html")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    assert "confusion_matrix.png is too large" in html
+    assert html.count("data:image/png;base64,") >= 2  # the other figures are shown

@@ -31,12 +31,21 @@ def report(
     from dltrain.runs.reader import resolve_ref
 
     paths = [resolve_ref(t, runs_dir) for t in targets]
-    html = report_html(paths)
+    html = report_html(paths).encode()
     if output is None:
         if len(paths) != 1 or not paths[0].is_dir():
             from dltrain.errors import ConfigError
 
             raise ConfigError("several runs make one report: name its file with -o FILE")
-        output = paths[0] / "report.html"
-    write_output(output, html.encode())
-    err_console.print(f"report: {output} ({len(html.encode()) / 1e6:.2f} MB)", soft_wrap=True)
+        output = _write_in_folder(paths[0], html)
+    else:
+        write_output(output, html)
+    err_console.print(f"report: {output} ({len(html) / 1e6:.2f} MB)", soft_wrap=True)
+
+
+def _write_in_folder(folder: Path, html: bytes) -> Path:
+    """report.html in the run or sweep folder: a file dltrain owns there, replaced atomically
+    (whatever is at that name, a symlink included, is replaced; nothing is written through it)."""
+    from dltrain.runs.folder import atomic_write
+
+    return atomic_write(folder / "report.html", html)

@@ -8,16 +8,18 @@ page of what exists, with every problem named.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
-from dltrain.errors import RunFolderError
+from dltrain.errors import ConfigError, RunFolderError
+from dltrain.files import UnreadableFile, read_regular
 from dltrain.formatting import seconds, value_text
 from dltrain.report import charts
 from dltrain.report.page import Page, esc, image, table
-from dltrain.runs.reader import Run, is_run_folder, read_run
+from dltrain.runs import reader
+from dltrain.runs.reader import Run, is_run_folder
 from dltrain.runs.status import Status, run_status
 
 # The run's figures the report shows as images (its curves are drawn live instead), in order.
@@ -29,6 +31,8 @@ FIGURES = {
     "boundary.png": "decision regions",
 }
 PNG = b"\x89PNG\r\n\x1a\n"
+MAX_FIGURE_BYTES = 32 << 20  # a figure dltrain draws is well under a megabyte
+T = TypeVar("T")
 
 
 @dataclass
@@ -53,17 +57,23 @@ class Parts:
 
 
 def read_parts(path: Path) -> Parts:
-    """Every piece of the run folder that reads; the others named in `problems`."""
+    """Every piece of the run folder that reads; the others named in `problems`.
+
+    Each file goes through the checked reader the other commands use (dltrain.runs.reader:
+    regular files only, bounded in size and nesting, every field checked), one at a time,
+    so that a damaged file costs only its own part of the page."""
     if not is_run_folder(path):
         raise RunFolderError(f"{path} is not a run folder (no config.yaml or meta.json)")
     parts = Parts(path)
-    try:
-        run = read_run(path)
-        parts.run, parts.meta, parts.metrics, parts.history = run, run.meta, run.metrics, run.history
-        parts.config = run.config.model_dump(mode="json")
-    except RunFolderError as err:
-        parts.problems.append(str(err))
-        _read_each(parts)
+    config = _checked(parts, reader.read_config)
+    meta = _checked(parts, reader.read_meta)
+    metrics = _checked(parts, reader.read_metrics)
+    history = _checked(parts, lambda folder: reader.read_history(folder / "history.csv"))
+    parts.meta, parts.metrics, parts.history = meta or {}, metrics or {}, history or []
+    parts.config = config.model_dump(mode="json") if config is not None else _config_as_written(path)
+    if config is not None and meta is not None and metrics is not None and history is not None:
+        parts.run = Run(path, config, meta, metrics)
+        parts.run.history = history  # read once: the cached property is filled in
     if not (path / "history.csv").is_file():
         parts.problems.append("history.csv is missing: no curves")
     if parts.status == Status.COMPLETED:
@@ -73,32 +83,24 @@ def read_parts(path: Path) -> Parts:
     return parts
 
 
-def _read_each(parts: Parts) -> None:
-    import yaml
+def _checked(parts: Parts, read: Callable[[Path], T]) -> Optional[T]:
+    """What `read` makes of the run folder, or None with its RunFolderError added to `problems`."""
+    try:
+        return read(parts.path)
+    except RunFolderError as err:
+        parts.problems.append(str(err))
+        return None
 
-    from dltrain.runs import reader
 
-    readers: dict[str, Any] = {
-        "config.yaml": lambda p: yaml.safe_load(p.read_text()),
-        "meta.json": lambda p: json.loads(p.read_text()),
-        "metrics.json": lambda p: json.loads(p.read_text()),
-        "history.csv": reader._read_history,
-    }
-    for name, read in readers.items():
-        file = parts.path / name
-        if not file.is_file():
-            continue
-        try:
-            value = read(file)
-        except (OSError, ValueError, yaml.YAMLError, RunFolderError) as err:
-            parts.problems.append(f"{name} is unreadable: {str(err).splitlines()[0]}")
-            continue
-        expected = list if name == "history.csv" else dict
-        if not isinstance(value, expected):
-            parts.problems.append(f"{name} does not hold a {'table' if expected is list else 'mapping'}")
-            continue
-        attribute = {"config.yaml": "config", "meta.json": "meta", "metrics.json": "metrics", "history.csv": "history"}
-        setattr(parts, attribute[name], value)
+def _config_as_written(path: Path) -> dict:
+    """config.yaml as a plain mapping when it is not a valid config (its facts are still shown),
+    read with the same bounds; {} when it does not read at all (its problem is already named)."""
+    from dltrain.config.loader import read_yaml
+
+    try:
+        return read_yaml(path / "config.yaml", fast=True)
+    except ConfigError:
+        return {}
 
 
 def _get(tree: dict, dotted: str) -> Any:
@@ -178,12 +180,12 @@ def add_run(page: Page, parts: Parts, heading: bool = True) -> None:
     for filename, caption in FIGURES.items():
         file = parts.path / filename
         if file.is_file():
-            data = file.read_bytes()
-            if data.startswith(PNG):
+            data, problem = _read_figure(file)
+            if problem is None:
                 figures.append(f"<figure>{image(data, caption)}<figcaption>{esc(caption)}</figcaption></figure>")
             else:
-                parts.problems.append(f"{filename} is not a PNG image")
-                page.add(f'<p class="problems">{esc(filename)} is not a PNG image</p>')
+                parts.problems.append(problem)
+                page.add(f'<p class="problems">{esc(problem)}</p>')
     if figures:
         page.section("figures", '<div class="figures">' + "".join(figures) + "</div>")
     if parts.config:
@@ -191,6 +193,16 @@ def add_run(page: Page, parts: Parts, heading: bool = True) -> None:
 
         text = yaml.safe_dump(parts.config, sort_keys=False)
         page.add(f"<details><summary>resolved config</summary><pre>{esc(text)}</pre></details>")
+
+
+def _read_figure(file: Path) -> tuple[bytes, Optional[str]]:
+    """(the PNG's bytes, None), or (b"", the problem) for a file that is not a readable PNG of
+    at most MAX_FIGURE_BYTES (a regular file only, checked as it is opened)."""
+    try:
+        data = read_regular(file, MAX_FIGURE_BYTES)
+    except UnreadableFile as err:
+        return b"", str(err)
+    return (data, None) if data.startswith(PNG) else (b"", f"{file.name} is not a PNG image")
 
 
 def run_report(parts: Parts) -> str:

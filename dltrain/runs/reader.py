@@ -71,7 +71,7 @@ class Run:
     @cached_property
     def history(self) -> list[dict]:
         """history.csv's rows, read when first asked for (comparing or listing runs does not need them)."""
-        return _read_history(self.path / "history.csv")
+        return read_history(self.path / "history.csv")
 
     @cached_property
     def weights(self) -> dict[str, np.ndarray]:
@@ -139,7 +139,7 @@ def _fitting(weights: dict, key: str, shape: tuple, path: Path) -> np.ndarray:
     return weights[key]
 
 
-def _read_history(path: Path) -> list[dict]:
+def read_history(path: Path) -> list[dict]:
     """history.csv's rows: {'epoch': int, 'train_loss': float, ...}, None where blank."""
     from dltrain.data.files import read_csv
 
@@ -152,9 +152,13 @@ def _read_history(path: Path) -> list[dict]:
     if "epoch" not in header or any(len(row) != len(header) for row in rows):
         raise RunFolderError(f"{path} is damaged: not a table of epochs with columns {shorten(header, 100)}")
     try:
-        return [{k: _number(v) for k, v in zip(header, row)} for row in rows[1:]]
+        table = [{k: _number(v) for k, v in zip(header, row)} for row in rows[1:]]
     except ValueError as err:
         raise RunFolderError(f"{path} is damaged: {cut(str(err), 120)}") from None
+    for row in table:  # the values may be NaN or infinite (a diverged run); the epochs may not
+        if not isinstance(row["epoch"], int) or row["epoch"] < 1:
+            raise RunFolderError(f"{path} is damaged: epoch {shorten(row['epoch'], 40)} is not a positive integer")
+    return table
 
 
 def _number(text: str):
@@ -163,7 +167,8 @@ def _number(text: str):
     return int(text) if text.isdigit() and len(text) < 19 else float(text)
 
 
-def _read_config(path: Path) -> Config:
+def read_config(path: Path) -> Config:
+    """The run folder's config.yaml, bounded and validated as `dltrain run` validates a config."""
     from dltrain.config.loader import read_yaml, validate
 
     file = path / "config.yaml"
@@ -214,7 +219,7 @@ class Scan:
     @cached_property
     def config(self) -> Optional[Config]:
         file = self.path / "config.yaml"
-        return self._lenient(_read_config, None) if file.exists() or file.is_symlink() else None
+        return self._lenient(read_config, None) if file.exists() or file.is_symlink() else None
 
     @cached_property
     def metrics(self) -> dict:
@@ -240,7 +245,7 @@ def read_run(path: PathLike) -> Run:
         raise RunFolderError(f"no run folder at {path}")
     if not path.is_dir():
         raise RunFolderError(f"{path} is a file, not a run folder")
-    config = _read_config(path)
+    config = read_config(path)
     return Run(path, config, read_meta(path), read_metrics(path))
 
 
