@@ -109,3 +109,38 @@ def test_delete_needs_a_filter_and_a_confirmation(cli, made, tmp_path):
     assert sorted(p.name for p in root.iterdir()) == [n for n in before if "logistic" not in n]
     cli("runs", root, "--delete", "--filter", "status=failed", input="y\n", code=0)
     assert [r["dataset"] for r in cli("runs", root, "--json", code=0).json] == ["sqrt_mean"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "huge"])
+def test_a_running_runs_history_is_read_with_bounds(tmp_path, kind):
+    """A running run shows its latest epoch's metric from history.csv: a FIFO there (which
+    blocks whoever opens it to read) or a file far larger than a history is passed over."""
+    import os
+    import threading
+
+    from dltrain.data.files import MAX_CSV_BYTES
+    from dltrain.inspection.listing import summarize
+    from dltrain.runs.folder import RunFolder
+
+    path = api.run(
+        {"name": "h", "dataset": {"name": "or_gate"}, "model": {"type": "logreg"}, "output": {"plots": False}},
+        runs_dir=tmp_path,
+    ).path
+    (path / "metrics.json").unlink()  # as while it trains
+    RunFolder(path).update_meta(status="running", pid=os.getpid(), ended=None, seconds=None)
+    assert summarize(path)["metric"] == "train.accuracy"  # from history.csv's last row
+    (path / "history.csv").unlink()
+    if kind == "fifo":
+        os.mkfifo(path / "history.csv")
+    else:
+        with open(path / "history.csv", "w") as f:
+            f.write("epoch,train_loss\n")
+            f.truncate(MAX_CSV_BYTES + 1)  # sparse: NULs after the header, one byte over the bound
+    rows = []
+    reader = threading.Thread(target=lambda: rows.append(summarize(path)), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if kind == "fifo" and reader.is_alive():
+        with open(path / "history.csv", "w"):  # let the blocked reader go before failing
+            pass
+    assert not reader.is_alive() and rows[0]["metric"] is None and rows[0]["status"] == "running"

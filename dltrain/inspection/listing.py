@@ -13,13 +13,13 @@ as `corrupt`, with the reason, and the listing goes on.
 
 from __future__ import annotations
 
-import csv
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
-from dltrain.runs.reader import Scan, age_key, run_folders
+from dltrain.errors import RunFolderError
+from dltrain.runs.reader import Scan, age_key, read_history, run_folders
 from dltrain.runs.status import Status
 from dltrain.train.metric_names import main_metric
 
@@ -27,19 +27,18 @@ LIVE_METRICS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")  # a
 
 
 def _latest(path: Path) -> tuple[Optional[str], Optional[float]]:
-    """The main metric of history.csv's last row ('val.accuracy', 0.97): what a running run shows."""
+    """The main metric of history.csv's last row ('val.accuracy', 0.97): what a running run shows.
+    (None, None) when there is none or the file does not read (its checked reader: a regular
+    file of bounded size)."""
     try:
-        with open(path / "history.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, csv.Error, UnicodeDecodeError):
+        rows = read_history(path / "history.csv")
+    except RunFolderError:
         return None, None
+    last = rows[-1] if rows else {}
     for column in LIVE_METRICS:
-        value = rows[-1].get(column) if rows else None
-        if value:
-            try:
-                return column.replace("_", ".", 1), float(value)
-            except ValueError:
-                return None, None
+        value = last.get(column)
+        if isinstance(value, (int, float)):
+            return column.replace("_", ".", 1), float(value)
     return None, None
 
 
