@@ -23,6 +23,7 @@ from dltrain.config.loader import dump_config, read_yaml, resolve
 from dltrain.config.schema import Config, Sweep
 from dltrain.errors import ConfigError, cut
 from dltrain.runs.folder import RunFolder, now_iso
+from dltrain.runs.reader import read_sweep
 from dltrain.runs.status import Status, run_status
 from dltrain.sweep.backends import make_backend
 from dltrain.sweep.execute import execute
@@ -137,23 +138,17 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
     train, those cut off from their checkpoint; an Optuna search continues its study."""
     opts = _options(options)
     path = Path(sweep_dir)
-    doc_path = path / "sweep.json"
-    if not doc_path.is_file():
+    if not (path / "sweep.json").is_file():
         raise ConfigError(f"--resume {sweep_dir}: no sweep.json there; give the sweep folder `dltrain sweep` printed")
-    import json
-
-    try:
-        doc = json.loads(doc_path.read_text())
-        live = run_status(doc) == Status.RUNNING
-        sweep = SweepResult.from_dict(doc, path)
-        base = resolve(read_yaml(path / "sweep.yaml"))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise ConfigError(f"--resume {sweep_dir}: sweep.json or sweep.yaml is unreadable: {err}") from None
-    if live:  # two processes training the same runs into the same folders would corrupt both
+    doc = read_sweep(path)
+    # Two processes training the same runs into the same folders would corrupt both.
+    if run_status(doc) == Status.RUNNING:
         where = f"pid {doc['pid']} on {doc.get('host') or 'this host'}"
         raise ConfigError(
             f"--resume {sweep_dir}: sweep {doc['sweep']} is still running ({where}); stop it before resuming"
         )
+    sweep = SweepResult.from_dict(doc, path)
+    base = resolve(read_yaml(path / "sweep.yaml"))
     section = base.sweep or Sweep()
     with make_backend(
         opts.backend,
