@@ -93,6 +93,33 @@ def test_report_refuses_a_run_folder_outside_the_sweep(cli, sweep_dir, tmp_path)
     assert not (sweep_dir / "report.html").exists() and outside.is_dir()
 
 
+@pytest.mark.parametrize("replacement", ["a symbolic link", "missing", "not a folder"])
+def test_resume_writes_only_into_the_sweeps_own_run_folders(cli, sweep_dir, tmp_path, replacement):
+    run = first_run(sweep_dir)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(run, elsewhere)
+    if replacement == "a symbolic link":
+        run.symlink_to(elsewhere, target_is_directory=True)
+    elif replacement == "not a folder":
+        run.write_text("")
+    edit(sweep_dir, lambda doc: None)
+    before = files(tmp_path)
+    result = cli("sweep", "--resume", sweep_dir)
+    assert result.exit_code == 2, result.output
+    assert f"the run folder of sweep point 1 is {replacement}; nothing was trained" in result.message
+    assert files(tmp_path) == before
+
+
+def test_resume_checks_the_meta_json_an_unfinished_run_continues(cli, sweep_dir, tmp_path):
+    (first_run(sweep_dir) / "meta.json").write_text('{"resumed": 5}')
+    edit(sweep_dir, lambda doc: None)
+    before = files(tmp_path)
+    result = cli("sweep", "--resume", sweep_dir)
+    assert result.exit_code == 2, result.output
+    assert "meta.json is damaged: resumed: Input should be a valid list" in result.message
+    assert files(tmp_path) == before
+
+
 # --- sweep.json of the wrong shape ------------------------------------------------------------------
 
 
