@@ -116,3 +116,21 @@ def test_several_runs_need_an_output_file(cli, run, tmp_path):
     other = shutil.copytree(run, tmp_path / "other")
     result = cli("report", run, other)
     assert result.exit_code == 2 and "-o FILE" in result.stderr
+
+
+def test_a_sweep_report_shows_every_repeat_of_every_point(cli, tmp_path):
+    from dltrain.sweep import run_sweep
+
+    sweep = run_sweep(
+        "perceptron_or",
+        ["training.optimizer.lr=0.1,0.01"],
+        overrides=["training.epochs=2", "output.plots=false"],
+        repeats=2,
+        runs_dir=tmp_path,
+    ).path
+    result = cli("report", sweep)
+    assert result.exit_code == 0, result.output
+    html = (sweep / "report.html").read_text()
+    runs = [p.name for p in sweep.iterdir() if p.is_dir()]
+    assert len(runs) == 4 and all(name in html for name in runs)
+    assert "no run folder" not in html

@@ -73,11 +73,12 @@ def _sweep_page(path: Path) -> str:
     page.add("<p>grid: " + "; ".join(f"<code>{esc(k)}</code> = {esc(value_text(v))}" for k, v in grid.items()) + "</p>")
     folders, missing = [], []
     for point in sweep["points"]:
-        run = point["run"]
-        if run is not None and is_run_folder(path / run):
-            folders.append(path / run)
-        else:
-            missing.append(f"point {point['index']} ({point['name']}): {point['status']}, no run folder")
+        for number, run in enumerate(point.get("repeats") or [point], 1):
+            if run["run"] is not None and is_run_folder(path / run["run"]):
+                folders.append(path / run["run"])
+            else:
+                repeat = f", repeat {number}" if point.get("repeats") else ""
+                missing.append(f"point {point['index']} ({point['name']}{repeat}): {run['status']}, no run folder")
     parts = [read_parts(p) for p in folders]
     _add_runs(page, parts, grid, missing)
     return page.html()
