@@ -122,7 +122,11 @@ def test_the_default_report_replaces_a_symlink_planted_in_the_folder(cli, run, t
     copy = shutil.copytree(run, tmp_path / "sweep" / "point-0")
     folder = copy if kind == "run" else copy.parent
     if kind == "sweep":
-        (folder / "sweep.json").write_text(json.dumps({"sweep": "s", "points": [{"index": 0, "run": copy.name}]}))
+        point = {"index": 1, "name": "s-1", "values": {"seed": 3}, "status": "completed", "run": copy.name}
+        point.update(metrics={}, seconds=None, epochs=None, error=None)
+        doc = {"sweep": "s", "status": "completed", "backend": "local", "started": "2026-01-01T00:00:00+00:00"}
+        doc.update(seconds=0.0, grid={"seed": [3]}, points=[point])
+        (folder / "sweep.json").write_text(json.dumps(doc))
     (folder / "report.html").unlink(missing_ok=True)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
@@ -192,3 +196,21 @@ def test_a_figure_over_the_size_limit_is_named_not_read(cli, run, tmp_path):
     html = (tmp_path / "r.html").read_text()
     assert "confusion_matrix.png is too large" in html
     assert html.count("data:image/png;base64,") >= 2  # the other figures are shown
+
+
+def test_a_sweep_report_shows_every_repeat_of_every_point(cli, tmp_path):
+    from dltrain.sweep import run_sweep
+
+    sweep = run_sweep(
+        "perceptron_or",
+        ["training.optimizer.lr=0.1,0.01"],
+        overrides=["training.epochs=2", "output.plots=false"],
+        repeats=2,
+        runs_dir=tmp_path,
+    ).path
+    result = cli("report", sweep)
+    assert result.exit_code == 0, result.output
+    html = (sweep / "report.html").read_text()
+    runs = [p.name for p in sweep.iterdir() if p.is_dir()]
+    assert len(runs) == 4 and all(name in html for name in runs)
+    assert "no run folder" not in html

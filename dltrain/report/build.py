@@ -6,7 +6,6 @@ points of a sweep.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,7 +15,7 @@ from dltrain.inspection.compare import comparison, short_names
 from dltrain.report import charts
 from dltrain.report.page import Page, esc, table
 from dltrain.report.run_page import Parts, add_run, read_parts, status_badge
-from dltrain.runs.reader import is_run_folder, run_folders
+from dltrain.runs.reader import is_run_folder, read_sweep, run_folders
 from dltrain.runs.status import Status
 
 
@@ -55,22 +54,16 @@ def _run_folders(ref: Path) -> list[Path]:
 
 
 def _sweep_page(path: Path) -> str:
-    try:
-        sweep = json.loads((path / "sweep.json").read_text())
-        if not isinstance(sweep, dict) or not isinstance(sweep.get("points", []), list):
-            raise ValueError("not a sweep document")
-    except (OSError, ValueError) as err:
-        raise RunFolderError(f"{path / 'sweep.json'} is unreadable: {err}") from None
+    sweep = read_sweep(path)
     page = Page(f"dltrain sweep {path.name}")
-    page.add(f"<h1>sweep {esc(sweep.get('sweep', path.name))} {status_badge(str(sweep.get('status', 'unknown')))}</h1>")
+    page.add(f"<h1>sweep {esc(sweep['sweep'])} {status_badge(sweep['status'])}</h1>")
     grid = sweep.get("grid") or {}
-    counts = sweep.get("counts") or {}
     facts = {
-        "points": len(sweep.get("points", [])),
-        **{k: v for k, v in counts.items() if v},
-        "backend": sweep.get("backend"),
+        "points": len(sweep["points"]),
+        **{k: v for k, v in sweep.get("counts", {}).items() if v},
+        "backend": sweep["backend"],
         "ranked by": sweep.get("sort_by"),
-        "time": f"{sweep['seconds']:.2f} s" if isinstance(sweep.get("seconds"), (int, float)) else None,
+        "time": f"{sweep['seconds']:.2f} s",
     }
     page.add(
         '<div class="facts">'
@@ -79,12 +72,13 @@ def _sweep_page(path: Path) -> str:
     )
     page.add("<p>grid: " + "; ".join(f"<code>{esc(k)}</code> = {esc(value_text(v))}" for k, v in grid.items()) + "</p>")
     folders, missing = [], []
-    for point in sweep.get("points", []):
-        run = point.get("run") if isinstance(point, dict) else None
-        if run and is_run_folder(path / run):
-            folders.append(path / run)
-        elif isinstance(point, dict):
-            missing.append(f"point {point.get('index')} ({point.get('name')}): {point.get('status')}, no run folder")
+    for point in sweep["points"]:
+        for number, run in enumerate(point.get("repeats") or [point], 1):
+            if run["run"] is not None and is_run_folder(path / run["run"]):
+                folders.append(path / run["run"])
+            else:
+                repeat = f", repeat {number}" if point.get("repeats") else ""
+                missing.append(f"point {point['index']} ({point['name']}{repeat}): {run['status']}, no run folder")
     parts = [read_parts(p) for p in folders]
     _add_runs(page, parts, grid, missing)
     return page.html()

@@ -3,9 +3,10 @@
     run = load_run("latest", runs_dir="runs")      # or a path to a run folder
     run.config, run.meta, run.metrics, run.history
     net = run.network()                             # the trained Network, no data needed
+    sweep = read_sweep(sweep_dir)                   # a sweep folder's sweep.json, checked
 
 Every file is checked as it is read: the config through the same schema as `dltrain
-run`, meta.json and metrics.json and the arrays through dltrain.runs.schema; only
+run`, meta.json, metrics.json, sweep.json and the arrays through dltrain.runs.schema; only
 regular files are read, each up to a size limit. A missing, half-written, damaged
 or hostile folder raises RunFolderError naming the file and the field (exit 2).
 
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Optional, Union
 
 from dltrain.errors import ConfigError, RunFolderError, cut, shorten
 from dltrain.runs.folder import MAX_JSON, read_json
-from dltrain.runs.schema import check_meta, check_metrics
+from dltrain.runs.schema import check_meta, check_metrics, check_sweep
 from dltrain.runs.status import Status, run_status
 
 if TYPE_CHECKING:  # finding run folders needs neither NumPy nor the config schema; reading one loads them
@@ -263,6 +264,13 @@ def read_metrics(path: Path) -> dict:
     if not file.exists() and not file.is_symlink():
         return {}
     return check_metrics(read_json(file), file)
+
+
+def read_sweep(path: Path) -> dict:
+    """The sweep folder's sweep.json, checked (dltrain.runs.schema): every run it names is a folder
+    inside `path`."""
+    file = path / "sweep.json"
+    return check_sweep(read_json(file), file)
 
 
 def run_folders(runs_dir: PathLike, sort: bool = True) -> list[Path]:

@@ -18,6 +18,7 @@ from dltrain.pipeline.experiment import RunRecord
 from dltrain.pipeline.save import save_record
 from dltrain.pipeline.session import RunResult
 from dltrain.runs.folder import RunFolder, elapsed, now_iso
+from dltrain.runs.reader import read_meta
 from dltrain.runs.status import Status
 from dltrain.sweep.backends import NoWorkers
 from dltrain.sweep.point import Job, Key, Returned
@@ -146,7 +147,7 @@ def _store(
     else:  # a run cut off earlier: its own folder, continued
         target = RunFolder(earlier)
         target.remove_partial_files()
-        old = target.read_json("meta.json") if (target.path / "meta.json").is_file() else {}
+        old = read_meta(target.path) if (target.path / "meta.json").is_file() else {}
         record.meta["resumed"] = [
             *old.get("resumed", []),
             {"at": now_iso(), "from_epoch": resumed_from.get(key, 0), "argv": list(opts.argv)},

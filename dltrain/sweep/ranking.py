@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from dltrain.errors import ConfigError
-from dltrain.train.metric_names import SPLIT_METRICS, lower_is_better, main_metric, rank_key
-
-SPLITS = ("train", "val", "test")
+from dltrain.train.metric_names import SPLIT_METRICS, SPLITS, lower_is_better, main_metric, rank_key
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,12 @@ import yaml
 
 from dltrain.config.loader import dump_config, read_yaml, resolve
 from dltrain.config.schema import Config, Sweep
-from dltrain.errors import ConfigError, cut
+from dltrain.errors import ConfigError, RunFolderError, cut
 from dltrain.runs.folder import RunFolder, now_iso
+from dltrain.runs.reader import read_meta, read_sweep
 from dltrain.runs.status import Status, run_status
 from dltrain.sweep.backends import make_backend
-from dltrain.sweep.execute import execute
+from dltrain.sweep.execute import UNFINISHED, execute
 from dltrain.sweep.grid import merge_grids, parse_grid_option
 from dltrain.sweep.ranking import Metric
 from dltrain.sweep.search import Fixed, RandomPlan, make_plan, search_space
@@ -137,23 +138,18 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
     train, those cut off from their checkpoint; an Optuna search continues its study."""
     opts = _options(options)
     path = Path(sweep_dir)
-    doc_path = path / "sweep.json"
-    if not doc_path.is_file():
+    if not (path / "sweep.json").is_file():
         raise ConfigError(f"--resume {sweep_dir}: no sweep.json there; give the sweep folder `dltrain sweep` printed")
-    import json
-
-    try:
-        doc = json.loads(doc_path.read_text())
-        live = run_status(doc) == Status.RUNNING
-        sweep = SweepResult.from_dict(doc, path)
-        base = resolve(read_yaml(path / "sweep.yaml"))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise ConfigError(f"--resume {sweep_dir}: sweep.json or sweep.yaml is unreadable: {err}") from None
-    if live:  # two processes training the same runs into the same folders would corrupt both
+    doc = read_sweep(path)
+    # Two processes training the same runs into the same folders would corrupt both.
+    if run_status(doc) == Status.RUNNING:
         where = f"pid {doc['pid']} on {doc.get('host') or 'this host'}"
         raise ConfigError(
             f"--resume {sweep_dir}: sweep {doc['sweep']} is still running ({where}); stop it before resuming"
         )
+    sweep = SweepResult.from_dict(doc, path)
+    check_unfinished_folders(sweep)
+    base = resolve(read_yaml(path / "sweep.yaml"))
     section = base.sweep or Sweep()
     with make_backend(
         opts.backend,
@@ -188,6 +184,33 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
         sweep.status, sweep.backend = Status.RUNNING, backend.describe()
         execute(backend, folder, sweep, plan, base, opts, prune)
     return sweep
+
+
+def check_unfinished_folders(sweep: SweepResult) -> None:
+    """The folders a resume writes into, those of the runs it trains again, must be folders of the sweep's
+    own: never a symbolic link (the run's files would go wherever it points), and each one's meta.json,
+    which the run continues, sound. RunFolderError before anything trains otherwise."""
+    for state in sweep.points:
+        for run in state.runs:
+            if run.status not in UNFINISHED or run.path is None:
+                continue
+            problem = _not_a_folder(run.path)
+            if problem:
+                raise RunFolderError(
+                    f"{run.path}: the run folder of sweep point {state.point.index} is {problem}; nothing was "
+                    "trained (a resume continues each unfinished run in its own folder inside the sweep)"
+                )
+            if (run.path / "meta.json").exists() or (run.path / "meta.json").is_symlink():
+                read_meta(run.path)
+
+
+def _not_a_folder(path: Path) -> Optional[str]:
+    """Why `path` is not a folder of its own ('a symbolic link', 'missing', 'not a folder'), or None."""
+    if path.is_symlink():
+        return "a symbolic link"
+    if not path.exists():
+        return "missing"
+    return None if path.is_dir() else "not a folder"
 
 
 def _options(options: dict) -> Options:

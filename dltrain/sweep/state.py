@@ -17,11 +17,10 @@ import numpy as np
 
 from dltrain.pipeline.session import RunResult
 from dltrain.runs.folder import now_iso
+from dltrain.runs.schema import POINT_STATUSES
 from dltrain.runs.status import Status
 from dltrain.sweep.grid import Point
 from dltrain.sweep.ranking import Metric
-
-STATUSES = (Status.COMPLETED, Status.FAILED, Status.PRUNED, Status.INTERRUPTED, Status.PENDING)
 
 
 def pending(seed: int) -> RunResult:
@@ -191,13 +190,15 @@ class SweepResult:
             "grid" if self.search == "grid" else "space": self.space,
             "sort_by": str(self.metric) if self.metric else None,
             "best": best.point.index if best else None,
-            "counts": {s: self.count(s) for s in STATUSES},
+            "counts": {s: self.count(s) for s in POINT_STATUSES},
             "points": [p.as_dict(self.path if relative else None) for p in self.points],
         }
 
     @classmethod
     def from_dict(cls, doc: dict, path: Path) -> SweepResult:
-        """The sweep sweep.json describes (its run folders under `path`), to be resumed in this process."""
+        """The sweep sweep.json describes (its run folders under `path`), to be resumed in this process.
+        `doc` as dltrain.runs.reader.read_sweep gives it: checked."""
+        search = doc.get("search", "grid")
         points = []
         for p in doc["points"]:
             rows = p.get("repeats") or [{**p, "seed": p.get("seed")}]
@@ -217,7 +218,7 @@ class SweepResult:
         return cls(
             path,
             doc["sweep"],
-            doc.get("grid") or doc.get("space") or {},
+            doc["grid"] if search == "grid" else doc["space"],
             points,
             doc["backend"],
             Metric.parse(doc["sort_by"]) if doc.get("sort_by") else None,
@@ -225,7 +226,7 @@ class SweepResult:
             doc["started"],
             doc["seconds"],
             doc.get("argv", []),
-            doc.get("search", "grid"),
+            search,
             doc.get("repeats", 1),
             doc.get("resumed", []),
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+SPLITS = ("train", "val", "test")  # a run's data splits, as metrics.json names them
 SPLIT_METRICS = ("loss", "accuracy", "mse", "mae", "r2")  # what split_metrics can give back
 LOWER_IS_BETTER = frozenset({"loss", "mse", "mae", "log_loss"})  # log_loss: the sklearn baseline's; all others higher
 

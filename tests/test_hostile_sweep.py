@@ -1,0 +1,177 @@
+"""A sweep folder is input like any other: whatever its sweep.json holds, `dltrain sweep --resume`
+and `dltrain report` end with exit 2 and a message naming the file and the field, and a resume
+never writes outside the sweep folder (nor anything at all when it refuses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dltrain.sweep import run_sweep
+
+GRID = ["training.optimizer.lr=0.1,0.01"]
+QUICK = ["training.epochs=2", "output.plots=false"]
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory) -> Path:
+    """A completed two-point sweep of the OR-gate perceptron (milliseconds a run)."""
+    return run_sweep("perceptron_or", GRID, overrides=QUICK, runs_dir=tmp_path_factory.mktemp("sweeps")).path
+
+
+@pytest.fixture
+def sweep_dir(original, tmp_path) -> Path:
+    """A copy of the sweep, in a folder of its own inside tmp_path."""
+    return Path(shutil.copytree(original, tmp_path / "sweeps" / original.name, symlinks=True))
+
+
+def edit(sweep_dir: Path, change) -> None:
+    """sweep.json rewritten after `change(doc)`, with point 1 cut off: what a resume trains again."""
+    path = sweep_dir / "sweep.json"
+    doc = json.loads(path.read_text())
+    doc["status"] = "interrupted"
+    doc["points"][0].update(status="interrupted")
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+def files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file and link under `folder` (links not followed): {relative path: (size, mtime in ns)}."""
+    found = {}
+    for root, dirs, names in os.walk(folder):
+        for name in dirs + names:
+            path = Path(root, name)
+            info = path.lstat()
+            found[str(path.relative_to(folder))] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+def first_run(sweep_dir: Path) -> Path:
+    return sweep_dir / json.loads((sweep_dir / "sweep.json").read_text())["points"][0]["run"]
+
+
+# --- run folders that lead out of the sweep ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("run", ["../../victim", "/ABSOLUTE/victim", "..", ".", "", "a/b", "bad\x00name"])
+def test_resume_refuses_a_run_folder_that_is_not_a_name_inside_the_sweep(cli, sweep_dir, tmp_path, run):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "note.txt").write_text("keep")
+    run = run.replace("/ABSOLUTE/victim", str(victim))
+    edit(sweep_dir, lambda doc: doc["points"][0].update(run=run))
+    before = files(tmp_path)
+    result = cli("sweep", "--resume", sweep_dir)
+    assert result.exit_code == 2, result.output
+    assert f"{sweep_dir / 'sweep.json'} is damaged: point 1's run: must be a folder name inside the sweep" in (
+        result.message
+    )
+    assert files(tmp_path) == before  # nothing trained, nothing written anywhere
+
+
+def test_a_repeat_is_named_in_the_message(cli, sweep_dir):
+    def two_repeats(doc):
+        doc["repeats"] = 2
+        for point in doc["points"]:
+            point["repeats"] = [{**point, "seed": 1}, {**point, "seed": 2, "run": "../elsewhere"}]
+
+    edit(sweep_dir, two_repeats)
+    result = cli("sweep", "--resume", sweep_dir)
+    assert result.exit_code == 2 and "point 1's repeat 2's run: must be a folder name" in result.message
+
+
+def test_report_refuses_a_run_folder_outside_the_sweep(cli, sweep_dir, tmp_path):
+    outside = shutil.copytree(first_run(sweep_dir), tmp_path / "outside")  # a real run folder, read before
+    edit(sweep_dir, lambda doc: doc["points"][1].update(run="../../outside"))
+    result = cli("report", sweep_dir)
+    assert result.exit_code == 2, result.output
+    assert "point 2's run: must be a folder name inside the sweep" in result.message
+    assert not (sweep_dir / "report.html").exists() and outside.is_dir()
+
+
+@pytest.mark.parametrize("replacement", ["a symbolic link", "missing", "not a folder"])
+def test_resume_writes_only_into_the_sweeps_own_run_folders(cli, sweep_dir, tmp_path, replacement):
+    run = first_run(sweep_dir)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(run, elsewhere)
+    if replacement == "a symbolic link":
+        run.symlink_to(elsewhere, target_is_directory=True)
+    elif replacement == "not a folder":
+        run.write_text("")
+    edit(sweep_dir, lambda doc: None)
+    before = files(tmp_path)
+    result = cli("sweep", "--resume", sweep_dir)
+    assert result.exit_code == 2, result.output
+    assert f"the run folder of sweep point 1 is {replacement}; nothing was trained" in result.message
+    assert files(tmp_path) == before
+
+
+def test_resume_checks_the_meta_json_an_unfinished_run_continues(cli, sweep_dir, tmp_path):
+    (first_run(sweep_dir) / "meta.json").write_text('{"resumed": 5}')
+    edit(sweep_dir, lambda doc: None)
+    before = files(tmp_path)
+    result = cli("sweep", "--resume", sweep_dir)
+    assert result.exit_code == 2, result.output
+    assert "meta.json is damaged: resumed: Input should be a valid list" in result.message
+    assert files(tmp_path) == before
+
+
+# --- sweep.json of the wrong shape ------------------------------------------------------------------
+
+
+def point(n: int, **fields):
+    """A change that updates point `n` (1-based) with `fields`."""
+    return lambda doc: doc["points"][n - 1].update(fields)
+
+
+DAMAGED = {
+    "nested 200,000 deep": ("[" * 200_000 + "]" * 200_000, "sweep.json is unreadable: not JSON"),
+    "a number": ("100", "sweep.json must hold a JSON object, not int"),
+    "another object": ('{"a": 1}', "sweep.json is damaged: sweep: Field required"),
+    "grid a list": (lambda doc: doc.update(grid=[1]), "grid: Input should be a valid dictionary"),
+    "grid values a number": (lambda doc: doc.update(grid={"x": 5}), "grid.x: Input should be a valid list"),
+    "values off the grid": (
+        point(1, values={"\x1b[31mk": 1}),
+        "point 1's values are for ['\\x1b[31mk'], not the grid's keys ['training.optimizer.lr']",
+    ),
+    "values missing a key": (point(2, values={}), "point 2's values are for [], not the grid's keys"),
+    "values nested too deep": (
+        point(1, values={"training.optimizer.lr": json.loads("[" * 200 + "]" * 200)}),
+        "point 1's values: nested more than 64 levels deep",
+    ),
+    "run a number": (point(1, run=5), "point 1's run: Input should be a valid string"),
+    "status unknown": (point(2, status="done"), "point 2's status: not one of completed, failed, pruned"),
+    "metrics a list": (point(1, metrics=[1]), "point 1's metrics: Input should be a valid dictionary"),
+    "metric a string": (point(1, metrics={"train": {"loss": "x"}}), "point 1's metrics.train.loss:"),
+    "index out of order": (point(2, index=7), "point 2's index is 7, not 2"),
+    "name a path": (point(1, name="../x"), "point 1's name: must be a run name"),
+    "one folder for two points": (
+        lambda doc: doc["points"][1].update(run=doc["points"][0]["run"]),
+        "point 2's run '",
+    ),
+    "more repeats than runs": (lambda doc: doc.update(repeats=3), "point 1 has 1 runs; the sweep repeats each point 3"),
+    "sort_by unknown": (lambda doc: doc.update(sort_by="x.y"), "sort_by: must be SPLIT.METRIC"),
+    "no grid": (lambda doc: doc.pop("grid"), "a grid search has no grid"),
+    "pid a string": (lambda doc: doc.update(pid="1"), "pid: Input should be a valid integer"),
+}
+
+
+@pytest.mark.parametrize("command", ["resume", "report"])
+@pytest.mark.parametrize("case", list(DAMAGED))
+def test_a_damaged_sweep_json_is_exit_2_naming_the_field(cli, sweep_dir, case, command):
+    damage, message = DAMAGED[case]
+    if isinstance(damage, str):
+        (sweep_dir / "sweep.json").write_text(damage)
+    else:
+        edit(sweep_dir, damage)
+    before = files(sweep_dir)
+    result = cli(*(("sweep", "--resume") if command == "resume" else ("report",)), sweep_dir)
+    assert result.exit_code == 2, result.output
+    assert message in result.message, result.message
+    assert str(sweep_dir) in result.message and len(result.stderr.strip().splitlines()) == 1
+    assert "\x1b" not in result.output
+    assert files(sweep_dir) == before  # nothing trained, no report written
