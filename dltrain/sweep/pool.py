@@ -36,6 +36,7 @@ class Workers:
     def __init__(self, jobs: int):
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
+        _start_forkserver()
         self._told: SimpleQueue = context.SimpleQueue()
         self._pids: set[int] = set()
         # Only this process holds the sending end: the workers see the pipe close when it ends, however it ends.
@@ -81,6 +82,27 @@ class Workers:
             process.join(timeout=JOIN)
 
 
+def _start_forkserver() -> None:
+    """Start the forkserver (if it is not running) with SIGTERM blocked, as the standard library
+    starts its resource tracker.
+
+    `timeout`, Slurm and systemd send SIGTERM to the whole process group. The forkserver would
+    die of it, and the pool takes the forkserver's end for the end of every worker
+    (BrokenProcessPool) while the workers are still stopping after their batch. Blocked, the
+    signal never reaches the forkserver; its workers inherit the block and lift it once their
+    handler is installed (`_init_worker`), so a SIGTERM sent meanwhile is handled then.
+    The signal's disposition is left alone: one ignored when dltrain started stays ignored.
+    """
+    from multiprocessing import forkserver, resource_tracker
+
+    resource_tracker.ensure_running()  # first: starting its own process, it unblocks SIGTERM again
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def start(jobs: int) -> Workers:
     """The workers for `jobs` runs at once; their processes come up in the background."""
     if jobs in _pool:
@@ -107,6 +129,7 @@ def _init_worker(told: SimpleQueue, sweep_alive: Connection) -> None:
     # worker finishes its batch and hands back a record with a checkpoint, which the parent saves.
     # A signal the sweep ignores (a script's background job ignores SIGINT) the worker ignores too.
     catch(lambda *_: request_stop())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked since the forkserver started
     threading.Thread(target=_end_with_the_sweep, args=(sweep_alive,), daemon=True).start()
     told.put(os.getpid())
 
