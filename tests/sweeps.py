@@ -45,10 +45,11 @@ def grid_args(grid: list[str]) -> list[str]:
     return [arg for g in grid for arg in ("--grid", g)]
 
 
-def start(*args, cwd=None, env=None, sigint_ignored: bool = False) -> subprocess.Popen:
+def start(*args, cwd=None, env=None, sigint_ignored: bool = False, own_group: bool = False) -> subprocess.Popen:
     """`dltrain ARGS...` as a process of its own, to signal or kill while it runs; with
-    `sigint_ignored`, started as a shell script starts a background job (SIGINT ignored), in a
-    process group of its own."""
+    `own_group`, in a process group of its own, to signal or kill with every process it
+    started (os.killpg); with `sigint_ignored`, started as a shell script starts a background
+    job (SIGINT ignored), in a process group of its own."""
     command = [sys.executable, "-m", "dltrain", *map(str, args)]
     if sigint_ignored:
         command = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
@@ -59,7 +60,7 @@ def start(*args, cwd=None, env=None, sigint_ignored: bool = False) -> subprocess
         text=True,
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-        start_new_session=sigint_ignored,
+        start_new_session=sigint_ignored or own_group,
     )
 
 

@@ -6,12 +6,13 @@ import copy
 import json
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from sweeps import assert_same_results, grid_args, results, tiny, write_config
+from sweeps import assert_same_results, grid_args, results, start, tiny, write_config
 
 from dltrain import api
 from dltrain.errors import ConfigError
@@ -228,6 +229,33 @@ def test_bad_sweep_options_are_usage_errors_before_anything_is_written(tmp_path,
     assert result.exit_code == 2
     assert message in result.stderr and result.json["status"] == "error"
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{config}", "--grid", "model.hiden=[1],[2]"], "unknown key (did you mean 'hidden'?)"),
+        (["--resume", "{tmp}"], "no sweep.json there"),
+        (
+            ["{config}", "--grid", "model.hidden=[1],[2]", "--runs-dir", "{config}/runs"],
+            "cannot create the runs directory",
+        ),
+    ],
+)
+def test_a_parallel_sweep_that_cannot_start_ends_with_its_error_alone(tmp_path, args, message):
+    """Exit 2 with the error and nothing after it, whether the sweep stopped before its worker
+    processes started or while they were starting: none is left to fail later, when this process
+    has gone, with a traceback of its own."""
+    config = write_config(tmp_path / "tiny.yaml", TINY)
+    proc = start("sweep", *[a.format(config=config, tmp=tmp_path) for a in args], "--jobs", 2, own_group=True)
+    try:
+        _, err = proc.communicate(timeout=60)  # stderr ends when every process writing to it has ended
+    finally:  # a failing test leaves no process behind: the sweep has a process group of its own
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 2, err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err, err
 
 
 def test_a_usage_error_with_json_still_prints_one_json_document(cli):

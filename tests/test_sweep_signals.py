@@ -98,6 +98,40 @@ def test_sigterm_keeps_finished_points_stops_workers_and_resume_finishes_bit_for
     assert_same_results(results(sweep_dir), results(whole.path))
 
 
+def test_sigterm_to_the_whole_process_group_stops_parallel_points_after_their_batch(tmp_path, cli):
+    """`timeout`, Slurm and systemd send SIGTERM to the sweep's whole process group: the workers and
+    the forkserver they are forked from get it too. The running points still stop after their
+    batch and are saved with their checkpoint, and --resume continues them."""
+    config = write_config(tmp_path / "tiny.yaml", TINY)
+    runs = tmp_path / "runs"
+    args = ["sweep", config, "--grid", f"training.epochs=2,{LONG}", "--jobs", 2, "--runs-dir", runs, "--json"]
+    proc = start(*args, own_group=True)
+    try:
+        wait_for("*/*-tiny-1_*/weights.npz", runs)
+        time.sleep(0.3)  # into point 2, which started with point 1
+        workers = descendants(proc.pid)
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:  # a failing test leaves nothing training: the sweep has a process group of its own
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130, err
+    doc = json.loads(out)
+    assert doc["status"] == "interrupted", err
+    assert [p["status"] for p in doc["points"]] == ["completed", "interrupted"], err
+    sweep_dir = Path(doc["sweep"])
+    assert_consistent(sweep_dir)
+    cut = sweep_dir / doc["points"][1]["run"]
+    assert (cut / "checkpoint.npz").is_file()
+    assert not outliving(workers)
+
+    resumed = cli("sweep", "--resume", sweep_dir, "--jobs", "2", "--json")
+    assert resumed.exit_code == 0, resumed.stderr
+    meta = json.loads((cut / "meta.json").read_text())
+    assert meta["epochs_done"] == LONG and meta["resumed"][-1]["from_epoch"] > 0  # continued, not restarted
+
+
 def test_timeout_on_a_serial_sweep_exits_130_with_a_consistent_folder(tmp_path):
     config = write_config(tmp_path / "tiny.yaml", TINY)
     # `timeout` sends SIGTERM; --preserve-status passes on the sweep's own exit code.

@@ -74,7 +74,7 @@ def sweep(
     if backend == "local" and jobs > 1:
         from dltrain.sweep import pool
 
-        pool.start(jobs)  # the workers import while this process does
+        pool.start_forkserver()  # the workers' process imports while this one does
 
     from dltrain.cli.sweep_table import progress_line, start_line, table
     from dltrain.errors import ConfigError, Interrupted, TrainingFailed

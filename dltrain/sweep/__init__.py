@@ -1,7 +1,7 @@
 """Hyperparameter sweeps: grid, random or Optuna points, each an ordinary run, trained here, in parallel or on Dask.
 
-The names below load on first use, so that `dltrain.sweep.pool` can start worker
-processes before the training modules are imported.
+The names below load on first use, so that `dltrain.sweep.pool` can start the process
+the workers are forked from before the training modules are imported.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ class Pool(Backend):
         from dltrain.sweep import pool
 
         self.pool, self.slots = pool, jobs
-        self.workers = pool.get(jobs)
+        self.workers = pool.start(jobs)
 
     def blas_threads(self) -> int:
         # Each process gets its share of the cores, so N processes never run N x all-cores BLAS threads.

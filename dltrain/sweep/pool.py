@@ -1,15 +1,17 @@
-"""Local worker processes for sweep runs, started as early as possible.
+"""Local worker processes for sweep runs, forked from a process started as early as possible.
 
-    pool.start(2)          # first thing in `dltrain sweep --jobs 2`, before the heavy imports
-    workers = pool.get(2)
+    pool.start_forkserver()  # first thing in `dltrain sweep --jobs 2`, before the heavy imports
+    workers = pool.start(2)  # once the sweep is checked: the workers come up in the background
     future = workers.submit(train_point, job, data_dir, blas)
-    workers.signal()       # every worker stops after its batch
-    workers.close()        # every worker ends now
+    workers.signal()         # every worker stops after its batch
+    workers.close()          # every worker ends now
 
 The workers are forks of one forkserver process that imports the training modules
 once, so N workers cost one import instead of N, and that import runs while this
-process is still importing its own. (joblib's loky workers each start a fresh
-interpreter and import everything again, seconds per worker on a busy machine.)
+process is still importing its own and checking the sweep. (joblib's loky workers each
+start a fresh interpreter and import everything again, seconds per worker on a busy
+machine.) Only the forkserver starts before the sweep is checked: a sweep refused
+(exit 2) has no worker to end, and the forkserver ends by itself with this process.
 This module imports nothing heavy, so it can run first.
 """
 
@@ -26,16 +28,14 @@ from multiprocessing.queues import SimpleQueue
 PRELOAD = ["dltrain.sweep.worker"]
 JOIN = 5.0  # seconds to wait for a killed worker to be gone
 
-_pool: dict[int, Workers] = {}  # jobs -> the started workers
-
 
 class Workers:
     """A ProcessPoolExecutor whose workers tell their PIDs as they start (the executor keeps
-    its processes to itself), so that they can be signalled and killed."""
+    its processes to itself), so that they can be signalled, and that ends them all when closed."""
 
     def __init__(self, jobs: int):
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)
+        start_forkserver()
         self._told: SimpleQueue = context.SimpleQueue()
         self._pids: set[int] = set()
         # Only this process holds the sending end: the workers see the pipe close when it ends, however it ends.
@@ -65,14 +65,12 @@ class Workers:
     def close(self) -> None:
         """End the workers at once (SIGKILL): no worker outlives the sweep, whatever it is running.
 
-        A worker still starting, whose PID is not known yet, ends when the pipe it watches
-        (`_end_with_the_sweep`) closes here."""
-        for jobs, started in list(_pool.items()):
-            if started is self:
-                del _pool[jobs]
-        pids = self.pids()
+        Those still starting too: one left to start after this process has ended would find
+        the pool's locks gone and print a traceback. Shutting the executor down waits for a
+        worker being forked (after the forkserver's imports), and starts no other."""
+        processes = self.executor._processes  # every worker forked, told its PID or not; None once shut down
         self.executor.shutdown(wait=False, cancel_futures=True)
-        ours = [p for p in multiprocessing.active_children() if p.pid in pids]
+        ours = list(processes.values()) if processes is not None else []
         for process in ours:
             process.kill()
         self._alive_end.close()
@@ -81,22 +79,44 @@ class Workers:
             process.join(timeout=JOIN)
 
 
+def start_forkserver() -> None:
+    """Start the forkserver (if it is not running), which imports PRELOAD in the background,
+    with SIGTERM blocked, as the standard library starts its resource tracker.
+
+    `timeout`, Slurm and systemd send SIGTERM to the whole process group. The forkserver would
+    die of it, and the pool takes the forkserver's end for the end of every worker
+    (BrokenProcessPool) while the workers are still stopping after their batch. Blocked, the
+    signal never reaches the forkserver; its workers inherit the block and lift it once their
+    handler is installed (`_init_worker`), so a SIGTERM sent meanwhile is handled then.
+    The signal's disposition is left alone: one ignored when dltrain started stays ignored.
+    """
+    from multiprocessing import forkserver, resource_tracker
+
+    forkserver.set_forkserver_preload(PRELOAD)
+    resource_tracker.ensure_running()  # first: starting its own process, it unblocks SIGTERM again
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def start(jobs: int) -> Workers:
     """The workers for `jobs` runs at once; their processes come up in the background."""
-    if jobs in _pool:
-        return _pool[jobs]
-    workers = _pool[jobs] = Workers(jobs)
+    workers = Workers(jobs)
     # Starting a worker waits until the forkserver has imported PRELOAD: do it in a
-    # thread, so this process goes on with its own imports meanwhile.
-    threading.Thread(target=lambda: [workers.submit(os.getpid) for _ in range(jobs)], daemon=True).start()
+    # thread, so this process goes on meanwhile.
+    threading.Thread(target=_start_workers, args=(workers, jobs), daemon=True).start()
     return workers
 
 
-def get(jobs: int) -> Workers:
-    """The workers for `jobs` runs at once; those started early for another count are closed."""
-    for other in [workers for count, workers in _pool.items() if count != jobs]:
-        other.close()
-    return start(jobs)
+def _start_workers(workers: Workers, jobs: int) -> None:
+    """Fork the `jobs` workers now, so that they are ready when the first runs are submitted."""
+    try:
+        for _ in range(jobs):
+            workers.submit(os.getpid)  # the executor forks a worker for each task while it has fewer than `jobs`
+    except RuntimeError:  # closed meanwhile (the sweep failed or was interrupted): no more to start
+        pass
 
 
 def _init_worker(told: SimpleQueue, sweep_alive: Connection) -> None:
@@ -107,6 +127,7 @@ def _init_worker(told: SimpleQueue, sweep_alive: Connection) -> None:
     # worker finishes its batch and hands back a record with a checkpoint, which the parent saves.
     # A signal the sweep ignores (a script's background job ignores SIGINT) the worker ignores too.
     catch(lambda *_: request_stop())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked since the forkserver started
     threading.Thread(target=_end_with_the_sweep, args=(sweep_alive,), daemon=True).start()
     told.put(os.getpid())
 
