@@ -214,3 +214,39 @@ def test_a_sweep_report_shows_every_repeat_of_every_point(cli, tmp_path):
     runs = [p.name for p in sweep.iterdir() if p.is_dir()]
     assert len(runs) == 4 and all(name in html for name in runs)
     assert "no run folder" not in html
+
+
+def test_a_sweep_report_ranks_by_the_sweeps_own_metric(cli, tmp_path):
+    """A sweep with a validation split ranks its points on it, so that choosing one does not
+    tune on the test set: the report's table and charts follow the sweep, not test.accuracy."""
+    from dltrain.sweep import run_sweep
+
+    sweep = run_sweep(
+        "quickstart",
+        ["training.optimizer.lr=0.1,0.01"],
+        overrides=["training.epochs=2", "output.plots=false"],
+        runs_dir=tmp_path,
+    )
+    assert json.loads((sweep.path / "sweep.json").read_text())["sort_by"] == "val.accuracy"
+    result = cli("report", sweep.path)
+    assert result.exit_code == 0, result.output
+    html = (sweep.path / "report.html").read_text()
+    assert "runs, best val.accuracy first" in html and "val.accuracy against the swept keys" in html
+    assert "best test.accuracy first" not in html
+
+
+def test_a_sweep_report_whose_metric_no_run_has_ranks_by_the_main_metric(cli, tmp_path):
+    from dltrain.sweep import run_sweep
+
+    sweep = run_sweep(
+        "perceptron_or",
+        ["training.optimizer.lr=0.1,0.01"],
+        overrides=["training.epochs=2", "output.plots=false"],
+        runs_dir=tmp_path,
+    ).path
+    doc = json.loads((sweep / "sweep.json").read_text())
+    doc["sort_by"] = "val.loss"  # a metric name, but these runs have no validation split
+    (sweep / "sweep.json").write_text(json.dumps(doc))
+    result = cli("report", sweep)
+    assert result.exit_code == 0, result.output
+    assert "runs, best train.accuracy first" in (sweep / "report.html").read_text()

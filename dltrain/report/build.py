@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from dltrain.errors import RunFolderError
+from dltrain.errors import ConfigError, RunFolderError
 from dltrain.formatting import value_text
 from dltrain.inspection.compare import comparison, short_names
 from dltrain.report import charts
@@ -80,12 +80,19 @@ def _sweep_page(path: Path) -> str:
                 repeat = f", repeat {number}" if point.get("repeats") else ""
                 missing.append(f"point {point['index']} ({point['name']}{repeat}): {run['status']}, no run folder")
     parts = [read_parts(p) for p in folders]
-    _add_runs(page, parts, grid, missing)
+    _add_runs(page, parts, grid, missing, sweep.get("sort_by"))
     return page.html()
 
 
-def _add_runs(page: Page, parts: list[Parts], grid: Optional[dict], missing: Optional[list[str]] = None) -> None:
-    """The comparison table (sortable), the overlaid curves and, for a sweep, the metric against its keys."""
+def _add_runs(
+    page: Page,
+    parts: list[Parts],
+    grid: Optional[dict],
+    missing: Optional[list[str]] = None,
+    sort_by: Optional[str] = None,
+) -> None:
+    """The comparison table (sortable), the overlaid curves and, for a sweep, the metric against its keys:
+    ranked by `sort_by` (a sweep's own ranking metric) where the runs have it, else by their main metric."""
     readable = [p for p in parts if p.run is not None]
     problems = [f"{p.name}: {problem}" for p in parts for problem in p.problems] + (missing or [])
     if problems:
@@ -94,7 +101,11 @@ def _add_runs(page: Page, parts: list[Parts], grid: Optional[dict], missing: Opt
     if not readable:
         page.add("<p>no run could be read.</p>")
         return
-    cmp = comparison([p.run for p in readable if p.run is not None])
+    read_runs = [p.run for p in readable if p.run is not None]
+    try:
+        cmp = comparison(read_runs, sort_by=sort_by)
+    except ConfigError:  # no run has the sweep's metric (none completed): the main metric of each kind
+        cmp = comparison(read_runs)
     if len(cmp.groups) > 1:
         kinds = ", ".join(f"{g.label} ({len(g.rows)})" for g in cmp.groups)
         page.add(
