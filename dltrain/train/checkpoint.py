@@ -19,11 +19,13 @@ import json
 import numpy as np
 
 from dltrain.data.files import numbers, read_npz
-from dltrain.errors import RunFolderError, cut, shorten
+from dltrain.errors import RunFolderError, cut
 from dltrain.train.monitor import EpochRecord
 
 FILENAME = "checkpoint.npz"
 FORMAT = 1
+NAMES = ("format", "epoch", "initial_loss", "rng", "history")  # and the PREFIXES' arrays
+PREFIXES = ("param_", "opt.", "sched.", "es.")
 
 
 def capture(trainer, history: bool = True) -> dict[str, np.ndarray]:
@@ -110,7 +112,7 @@ def exists(folder) -> bool:
 def load(folder) -> dict[str, np.ndarray]:
     """The checkpoint's arrays, each checked: RunFolderError naming the file and the array otherwise."""
     path = folder.path / FILENAME
-    state = read_npz(path, error=RunFolderError)  # a regular file, never unpickled
+    state = read_npz(path, error=RunFolderError, names=is_state)  # a regular file, never unpickled
     for key in ("format", "epoch"):
         value = numbers(state, key, 0, path, RunFolderError)
         if value.dtype.kind not in "iu" or not 0 <= int(value) < 2**53:
@@ -121,15 +123,18 @@ def load(folder) -> dict[str, np.ndarray]:
         if key in ("rng", "history"):
             if value.dtype.kind != "U" or value.ndim != 0:
                 raise RunFolderError(f"{path} is damaged: {key} is {value.dtype} {value.shape}, not text")
-        elif key.startswith(("param_", "opt.", "sched.", "es.")):  # best values may be +-inf before an epoch
+        elif key.startswith(PREFIXES):  # best values may be +-inf before an epoch
             numbers(state, key, None, path, RunFolderError, finite=key.startswith(("param_", "es.best_param_")))
         elif key == "initial_loss":  # NaN: not known yet
             numbers(state, key, 0, path, RunFolderError, finite=False)
-        elif key not in ("format", "epoch"):
-            raise RunFolderError(f"{path} is damaged: unexpected array {shorten(key, 60)}")
     if "rng" not in state:
         raise RunFolderError(f"{path} is damaged: rng is missing")
     return state
+
+
+def is_state(name: str) -> bool:
+    """Whether a checkpoint may hold an array of that name (any other is refused before one is read)."""
+    return name in NAMES or name.startswith(PREFIXES)
 
 
 def load_into(folder, trainer) -> None:
