@@ -15,6 +15,7 @@ import os
 import socket
 import struct
 import threading
+import tracemalloc
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -222,6 +223,28 @@ def test_unwritable_data_dir_is_a_data_error(tmp_path, server, tiny_mnist):
     blocker.write_text("a file where the data folder should be")
     with pytest.raises(DataError, match="data directory|Could not"):
         Mnist().load(blocker)
+
+
+@pytest.mark.parametrize(
+    "magic, dims, message",
+    [
+        (mnist.LABEL_MAGIC, (10,), r"declares label dimensions \(10,\) \(10 bytes of data\) but holds more"),
+        (mnist.IMAGE_MAGIC, (100000, 28, 28), r"declares image dimensions \(100000, 28, 28\), which no MNIST file has"),
+    ],
+)
+def test_an_idx_file_is_inflated_no_further_than_its_header_declares(tmp_path, magic, dims, message):
+    """32 MiB of zeros after the header (32 KiB gzipped): neither a few labels nor a header over MNIST's size reads them."""
+    path = tmp_path / "bomb.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(struct.pack(f">I{len(dims)}I", magic, *dims) + bytes(32 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=message):
+            mnist.read_idx(path, magic)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
 
 
 # ---------------------------------------------------------------- generated sign-digit photos
