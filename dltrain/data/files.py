@@ -4,6 +4,7 @@
     weights = read_npz(path, names=lambda name: name in ("W0", "b0"))   # any other name refused first
     X = read_npy(path)
     rows = read_csv(path)            # [['label', 'a', 'b'], ['1', '0.5', '2'], ...]
+    present(path)                    # False if missing; DataError if a directory, a FIFO, a device
 
 Datasets (`dataset: {name: file}`, sign_digits' X.npy), `dltrain predict` inputs and
 run folders (weights.npz, preprocess.npz, checkpoint.npz) all read through here, so
@@ -28,7 +29,7 @@ from typing import IO, Any, Optional
 import numpy as np
 
 from dltrain.errors import DataError, DltrainError, shorten
-from dltrain.files import UnreadableFile, open_regular
+from dltrain.files import UnreadableFile, open_regular, regular_file_at
 
 MAX_BYTES = 4 << 30  # the largest array file read, and a .npz's arrays together (MNIST as float64 is 0.4 GB)
 MAX_CSV_BYTES = 1 << 30
@@ -114,6 +115,15 @@ def read_csv(path: Path, limit: int = MAX_CSV_BYTES, error: type[DltrainError] =
             ) from None
         except (OSError, csv.Error) as err:
             raise error(f"{path} is not a readable CSV file ({err})") from None
+
+
+def present(path: Path, error: type[DltrainError] = DataError) -> bool:
+    """Whether the regular file at `path` is there: False when nothing is, `error` when something
+    else is (a directory, a FIFO, a device: neither usable nor missing, and never opened)."""
+    try:
+        return regular_file_at(path)
+    except UnreadableFile as err:
+        raise error(str(err)) from None
 
 
 def _opened(path: Path, limit: int, error: type[DltrainError]) -> IO[bytes]:

@@ -24,6 +24,7 @@ from pydantic import Field, field_validator
 
 from dltrain.data.base import PREPROCESSING, SPLIT, Dataset, DatasetConfig, check_digits
 from dltrain.data.download import fetch_file
+from dltrain.data.files import present
 from dltrain.errors import DataError
 from dltrain.files import UnreadableFile, open_regular
 
@@ -72,17 +73,15 @@ def ensure_files(data_dir: Path, progress: bool = True) -> list[str]:
     """Download whichever of the four files is missing from `<data_dir>/mnist/`.
 
     Files already present are not re-checked here (reading them validates them).
-    Returns the names downloaded by this call. Raises DataError if one cannot be fetched.
+    Returns the names downloaded by this call. Raises DataError if one cannot be fetched,
+    or when something other than a regular file (a directory, a device) has its name.
     """
     folder = Path(data_dir) / SUBDIR
-    downloaded = []
-    for name, sha256 in FILES.items():
-        if (folder / name).is_file():
-            continue
+    missing = [name for name in FILES if not _present(folder / name)]  # every name checked before a download
+    for name in missing:
         urls = [base + name for base in mirrors()]
-        fetch_file(name, urls, folder, sha256=sha256, manual_hint=manual_hint(folder), progress=progress)
-        downloaded.append(name)
-    return downloaded
+        fetch_file(name, urls, folder, sha256=FILES[name], manual_hint=manual_hint(folder), progress=progress)
+    return missing
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
@@ -139,6 +138,13 @@ def _dims(header: bytes, ndim: int, path: Path, magic: int, kind: str) -> tuple[
             f"{MAX_IDX_BYTES:,} bytes of data): the file is corrupt. {_replace_hint(path)}"
         )
     return dims
+
+
+def _present(path: Path) -> bool:
+    try:
+        return present(path)
+    except DataError as err:
+        raise DataError(f"{err}. {_replace_hint(path)}") from None
 
 
 def _replace_hint(path: Path) -> str:
