@@ -86,6 +86,22 @@ def test_random_bytes_named_npz(cli, tmp_path):
     assert_clear_error(cli(*run_on(tmp_path, file_dataset(path))), str(path), "not a .npz archive")
 
 
+@pytest.mark.parametrize(
+    "where, what", [("/dev/zero", "a character device"), (".", "a directory"), ("fifo.csv", "a FIFO")]
+)
+def test_a_dataset_file_that_is_not_a_regular_file_is_named_for_what_it_is(cli, tmp_path, where, what):
+    path = tmp_path / where  # /dev/zero stays itself
+    if what == "a FIFO":
+        os.mkfifo(path)
+    result = cli(*run_on(tmp_path, file_dataset(path)))
+    assert_clear_error(result, f"dataset file {path} is {what}, not a regular file")
+
+
+def test_a_missing_dataset_file_is_said_not_to_exist(cli, tmp_path):
+    path = tmp_path / "nope.csv"
+    assert_clear_error(cli(*run_on(tmp_path, file_dataset(path))), f"dataset file {path} does not exist")
+
+
 def test_npz_with_pickled_objects_is_refused(cli, tmp_path):
     path = npz(tmp_path, X=np.array([1, "a", None], dtype=object), y=np.array([0, 1, 0]))
     assert_clear_error(cli(*run_on(tmp_path, file_dataset(path))), str(path), "allow_pickle=False")
