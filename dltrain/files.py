@@ -2,6 +2,7 @@
 
     write_user_file(Path("cost.png"), png)      # `--plot cost.png`, `-o report.md`
     read_regular(Path("config.yaml"), limit=1 << 20)   # bytes, at most `limit`
+    regular_file_at(Path("X.npy"))                     # False if missing; UnreadableFile if a FIFO, a folder...
     with open_regular(Path("X.npy"), limit) as f: ...   # a checked binary file object
 
 Atomic temp-and-rename (dltrain.atomic) is right for the files dltrain owns. A path
@@ -97,6 +98,24 @@ def _kind(mode: int) -> str:
 
 class UnreadableFile(DltrainError):
     """A file that is not a regular file, too large, or cannot be opened (exit 2)."""
+
+
+def regular_file_at(path: str | Path) -> bool:
+    """Whether a regular file is at `path` (a symlink to one counts); nothing is opened.
+
+    False when nothing is there (a dangling symlink, a file where a folder of the path
+    should be, a name no file can have). Raises UnreadableFile naming the path when something else is there
+    (a directory, a FIFO, a device): it is not missing, and must not be replaced or read.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the name
+        return False
+    except OSError as err:
+        raise UnreadableFile(f"{path}: {err.strerror or err}") from None
+    if not stat.S_ISREG(mode):
+        raise UnreadableFile(f"{path} is {_kind(mode)}, not a regular file")
+    return True
 
 
 def open_regular(path: str | Path, limit: int) -> IO[bytes]:

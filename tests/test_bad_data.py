@@ -4,14 +4,20 @@ exit code, never a traceback, and a run folder that stays consistent."""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+from dltrain import api
+from dltrain.data.files import read_npy, read_npz
+from dltrain.errors import DataError
 from dltrain.runs.folder import RunFolder
 
 RNG = np.random.default_rng(0)
@@ -80,6 +86,22 @@ def test_random_bytes_named_npz(cli, tmp_path):
     assert_clear_error(cli(*run_on(tmp_path, file_dataset(path))), str(path), "not a .npz archive")
 
 
+@pytest.mark.parametrize(
+    "where, what", [("/dev/zero", "a character device"), (".", "a directory"), ("fifo.csv", "a FIFO")]
+)
+def test_a_dataset_file_that_is_not_a_regular_file_is_named_for_what_it_is(cli, tmp_path, where, what):
+    path = tmp_path / where  # /dev/zero stays itself
+    if what == "a FIFO":
+        os.mkfifo(path)
+    result = cli(*run_on(tmp_path, file_dataset(path)))
+    assert_clear_error(result, f"dataset file {path} is {what}, not a regular file")
+
+
+def test_a_missing_dataset_file_is_said_not_to_exist(cli, tmp_path):
+    path = tmp_path / "nope.csv"
+    assert_clear_error(cli(*run_on(tmp_path, file_dataset(path))), f"dataset file {path} does not exist")
+
+
 def test_npz_with_pickled_objects_is_refused(cli, tmp_path):
     path = npz(tmp_path, X=np.array([1, "a", None], dtype=object), y=np.array([0, 1, 0]))
     assert_clear_error(cli(*run_on(tmp_path, file_dataset(path))), str(path), "allow_pickle=False")
@@ -88,6 +110,89 @@ def test_npz_with_pickled_objects_is_refused(cli, tmp_path):
 def test_npz_without_the_arrays(cli, tmp_path):
     path = npz(tmp_path, features=X, y=Y)
     assert_clear_error(cli(*run_on(tmp_path, file_dataset(path))), "must hold arrays 'X' and 'y'", "missing ['X']")
+
+
+# --- archives that would inflate past their limits ----------------------------------------
+
+
+def member(
+    archive: zipfile.ZipFile, name: str, shape: tuple, data: bytes = b"", method: int = zipfile.ZIP_DEFLATED
+) -> None:
+    """A uint8 member `name`.npy whose header declares `shape`, followed by `data` (empty: none)."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    archive.writestr(name + ".npy", header.getvalue() + data, compress_type=method)
+
+
+def archive(path: Path, *members: tuple) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        for args in members:
+            member(z, *args)
+    return path
+
+
+def test_the_arrays_of_an_npz_share_one_limit(tmp_path):
+    path = archive(tmp_path / "three.npz", *[(name, (1000,), bytes(1000)) for name in "abc"])
+    assert sorted(read_npz(path, limit=3000)) == ["a", "b", "c"]
+    with pytest.raises(
+        DataError, match=r"too large: array 'c' claims \(1000,\) uint8 \(1,000 bytes\), more than the 500"
+    ):
+        read_npz(path, limit=2500)  # each array fits, the three together do not
+
+
+def test_data_after_what_the_header_declares_is_refused(tmp_path):
+    path = archive(tmp_path / "long.npz", ("X", (10,), bytes(11)))
+    with pytest.raises(DataError, match="array 'X' has more data than the 10 bytes its header declares"):
+        read_npz(path)
+    np.save(tmp_path / "long.npy", np.zeros(10, dtype=np.uint8))
+    with open(tmp_path / "long.npy", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(DataError, match="long.npy is damaged: has more data than the 10 bytes"):
+        read_npy(tmp_path / "long.npy")
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_members_np_savez_never_writes_are_refused(tmp_path, method):
+    """One read of a bzip2 member can inflate a few KB into gigabytes: only stored and deflated ones are read."""
+    path = archive(tmp_path / "odd.npz", ("X", (10,), bytes(10), method))
+    with pytest.raises(DataError, match="array 'X' is encrypted or compressed by a method np.savez does not use"):
+        read_npz(path)
+
+
+def test_an_encrypted_member_is_refused(tmp_path):
+    path = archive(tmp_path / "locked.npz", ("X", (10,), bytes(10)))
+    raw = bytearray(path.read_bytes())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # local header, central directory
+        raw[raw.index(signature) + flags_at] |= 0x1  # general-purpose flag bit 0: encrypted
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="array 'X' is encrypted or compressed"):
+        read_npz(path)
+
+
+def test_a_member_is_read_without_a_second_copy(tmp_path):
+    size = 32 << 20
+    path = archive(tmp_path / "zeros.npz", ("X", (size,), bytes(size)))
+    tracemalloc.start()
+    try:
+        assert read_npz(path)["X"].nbytes == size
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * size
+
+
+def test_run_folder_arrays_are_named_before_any_is_read(cli, tmp_path):
+    """weights.npz and checkpoint.npz: a stray array is refused by its name, not after reading what it claims."""
+    folder = api.run(
+        {"name": "p", "dataset": {"name": "or_gate"}, "training": {"epochs": 2}, "output": {"plots": False}},
+        runs_dir=tmp_path,
+    ).path
+    for name, command in (("weights.npz", ["eval", folder]), ("checkpoint.npz", ["resume", folder, "--epochs", "3"])):
+        arrays = RunFolder(folder).read_npz(name)
+        np.savez(folder / name, **arrays)
+        with zipfile.ZipFile(folder / name, "a") as z:
+            member(z, "stray", (1 << 40,))  # a terabyte declared, none of it there
+        assert_clear_error(cli(*command), name, "is damaged: unexpected array 'stray'")
 
 
 def test_truncated_csv(cli, tmp_path):

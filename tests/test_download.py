@@ -15,12 +15,14 @@ import os
 import socket
 import struct
 import threading
+import tracemalloc
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import time_limit
 from PIL import Image
 
 from dltrain.data import mnist, sign_digits, sign_photos
@@ -224,6 +226,60 @@ def test_unwritable_data_dir_is_a_data_error(tmp_path, server, tiny_mnist):
         Mnist().load(blocker)
 
 
+@pytest.mark.parametrize(
+    "magic, dims, message",
+    [
+        (mnist.LABEL_MAGIC, (10,), r"declares label dimensions \(10,\) \(10 bytes of data\) but holds more"),
+        (mnist.IMAGE_MAGIC, (100000, 28, 28), r"declares image dimensions \(100000, 28, 28\), which no MNIST file has"),
+    ],
+)
+def test_an_idx_file_is_inflated_no_further_than_its_header_declares(tmp_path, magic, dims, message):
+    """32 MiB of zeros after the header (32 KiB gzipped): neither a few labels nor a header over MNIST's size reads them."""
+    path = tmp_path / "bomb.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(struct.pack(f">I{len(dims)}I", magic, *dims) + bytes(32 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=message):
+            mnist.read_idx(path, magic)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def put(path: Path, kind: str) -> None:
+    """Something that is not a regular file at `path`: "a directory", "a FIFO" or "a character device"."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    {
+        "a directory": path.mkdir,
+        "a FIFO": lambda: os.mkfifo(path),
+        "a character device": lambda: path.symlink_to("/dev/zero"),
+    }[kind]()
+
+
+KINDS = ["a directory", "a FIFO", "a character device"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_mnist_file_that_is_not_a_regular_file_is_named_not_downloaded(tmp_path, kind):
+    """Not missing either: a download would not replace it (and /dev/zero, read, never ends)."""
+    put(tmp_path / "mnist" / mnist.TEST_LABELS, kind)
+    for name in (mnist.TRAIN_IMAGES, mnist.TRAIN_LABELS, mnist.TEST_IMAGES):
+        (tmp_path / "mnist" / name).write_bytes(b"never read")
+    with (
+        pytest.raises(DataError, match=f"{mnist.TEST_LABELS} is {kind}, not a regular file. Delete it"),
+        time_limit(10),
+    ):
+        Mnist().load(tmp_path)
+
+
+def test_the_cli_names_an_mnist_file_that_is_not_a_regular_file(cli, tmp_path):
+    put(tmp_path / "mnist" / mnist.TEST_LABELS, "a character device")
+    result = cli("gradcheck", "logreg_mnist", "--data-dir", tmp_path, timeout=10)
+    assert result.exit_code == 2 and "is a character device, not a regular file" in result.stderr, result.output
+
+
 # ---------------------------------------------------------------- generated sign-digit photos
 
 ROOT = f"Sign-Language-Digits-Dataset-{sign_photos.COMMIT}"
@@ -350,6 +406,15 @@ def test_sign_digits_offline_says_what_to_put_where(tmp_path):
     assert "X.npy and Y.npy" in message and f"{tmp_path / 'sign_digits'}/" in message
     assert sign_digits.KAGGLE_COMMAND in message and sign_digits.ARCHIVE_URL in message
     assert leftovers(tmp_path / "sign_digits") == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_sign_digits_array_that_is_not_a_regular_file_is_named(tmp_path, kind):
+    (tmp_path / "sign_digits").mkdir()
+    np.save(tmp_path / "sign_digits" / "Y.npy", np.eye(10))
+    put(tmp_path / "sign_digits" / "X.npy", kind)
+    with pytest.raises(DataError, match=f"X.npy is {kind}, not a regular file. Replace it"):
+        SignDigits().load(tmp_path)
 
 
 def test_sign_digits_truncated_archive_caches_nothing(tmp_path, archive_server):

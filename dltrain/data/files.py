@@ -1,15 +1,19 @@
 """The one reader of each file format dltrain takes arrays from: .npz, .npy and .csv.
 
     arrays = read_npz(path)          # {'X': ..., 'y': ...}: every member checked before it is allocated
+    weights = read_npz(path, names=lambda name: name in ("W0", "b0"))   # any other name refused first
     X = read_npy(path)
     rows = read_csv(path)            # [['label', 'a', 'b'], ['1', '0.5', '2'], ...]
+    present(path)                    # False if missing; DataError if a directory, a FIFO, a device
 
 Datasets (`dataset: {name: file}`, sign_digits' X.npy), `dltrain predict` inputs and
 run folders (weights.npz, preprocess.npz, checkpoint.npz) all read through here, so
 each file is a regular file (never a FIFO or /dev/zero), under a size limit, never
 unpickled, and an array header that claims more data than its file holds is refused
-before anything is allocated. Problems raise `error` (DataError unless the caller
-says otherwise) naming the file.
+before anything is allocated. A .npz's arrays together stay under the same limit as
+its file: however well a member compresses, no more is inflated than its header
+declares, and no header is taken that declares more than the limit leaves. Problems
+raise `error` (DataError unless the caller says otherwise) naming the file.
 """
 
 from __future__ import annotations
@@ -18,20 +22,34 @@ import csv
 import io
 import math
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Optional
 
 import numpy as np
 
 from dltrain.errors import DataError, DltrainError, shorten
-from dltrain.files import UnreadableFile, open_regular
+from dltrain.files import UnreadableFile, open_regular, regular_file_at
 
-MAX_BYTES = 4 << 30  # the largest array file read (MNIST as float64 is 0.4 GB)
+MAX_BYTES = 4 << 30  # the largest array file read, and a .npz's arrays together (MNIST as float64 is 0.4 GB)
 MAX_CSV_BYTES = 1 << 30
+_CHUNK = 1 << 22  # bytes read into an array at a time
+_ENCRYPTED = 0x1  # a zip member's general-purpose flag bit 0
 
 
-def read_npz(path: Path, limit: int = MAX_BYTES, error: type[DltrainError] = DataError) -> dict[str, np.ndarray]:
-    """Every array of the .npz archive at `path`, by name."""
+def read_npz(
+    path: Path,
+    limit: int = MAX_BYTES,
+    error: type[DltrainError] = DataError,
+    names: Optional[Callable[[str], bool]] = None,
+) -> dict[str, np.ndarray]:
+    """Every array of the .npz archive at `path`, by name.
+
+    limit: the most bytes the file may have, and its arrays all together: each array's
+        header is checked against what is left before its data is read.
+    names: whether the caller takes an array of that name; any other is refused before
+        a single array is read (all are taken when None).
+    """
     with _opened(path, limit, error) as f:
         try:
             archive = zipfile.ZipFile(f)
@@ -39,16 +57,39 @@ def read_npz(path: Path, limit: int = MAX_BYTES, error: type[DltrainError] = Dat
             raise error(f"{path} is not a .npz archive (not a zip file: truncated, or another format; {err})") from None
         try:
             with archive:
-                arrays = {}
-                for info in archive.infolist():
-                    name = info.filename.removesuffix(".npy")
-                    if name == info.filename or info.file_size > limit:
-                        raise error(f"{path}: member {info.filename!r} is not an array of at most {limit:,} bytes")
+                arrays: dict[str, np.ndarray] = {}
+                left = limit
+                for name, info in _members(archive, path, error, names):
                     with archive.open(info) as member:
-                        arrays[name] = _array(member, info.file_size, path, error, f"array {name!r} ")
+                        arrays[name] = _array(member, info.file_size, path, error, f"array {name!r} ", left)
+                    left -= arrays[name].nbytes
                 return arrays
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as err:
             raise error(f"{path} is not a readable .npz file ({err})") from None
+
+
+def _members(
+    archive: zipfile.ZipFile, path: Path, error: type[DltrainError], names: Optional[Callable[[str], bool]]
+) -> list[tuple[str, zipfile.ZipInfo]]:
+    """(array name, member) of each member, all checked from the archive's directory before any is read.
+
+    Only members np.savez can write are taken: `<name>.npy`, stored or deflated (bzip2 and
+    LZMA are refused: one read of theirs may inflate a few KB into gigabytes), unencrypted.
+    """
+    members = []
+    for info in archive.infolist():
+        name = info.filename.removesuffix(".npy")
+        if name == info.filename:
+            raise error(f"{path}: member {shorten(info.filename, 60)} is not an array (<name>.npy)")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & _ENCRYPTED:
+            raise error(
+                f"{path}: array {shorten(name, 60)} is encrypted or compressed by a method np.savez does not use "
+                f"(zip method {info.compress_type}); only stored and deflated arrays are read"
+            )
+        if names is not None and not names(name):
+            raise error(f"{path} is damaged: unexpected array {shorten(name, 60)}")
+        members.append((name, info))
+    return members
 
 
 def read_npy(path: Path, limit: int = MAX_BYTES, error: type[DltrainError] = DataError) -> np.ndarray:
@@ -57,7 +98,7 @@ def read_npy(path: Path, limit: int = MAX_BYTES, error: type[DltrainError] = Dat
         size = f.seek(0, io.SEEK_END)
         f.seek(0)
         try:
-            return _array(f, size, path, error)
+            return _array(f, size, path, error, "", limit)
         except (EOFError, OSError, ValueError) as err:
             raise error(f"{path} is not a readable .npy file ({err})") from None
 
@@ -76,6 +117,15 @@ def read_csv(path: Path, limit: int = MAX_CSV_BYTES, error: type[DltrainError] =
             raise error(f"{path} is not a readable CSV file ({err})") from None
 
 
+def present(path: Path, error: type[DltrainError] = DataError) -> bool:
+    """Whether the regular file at `path` is there: False when nothing is, `error` when something
+    else is (a directory, a FIFO, a device: neither usable nor missing, and never opened)."""
+    try:
+        return regular_file_at(path)
+    except UnreadableFile as err:
+        raise error(str(err)) from None
+
+
 def _opened(path: Path, limit: int, error: type[DltrainError]) -> IO[bytes]:
     try:
         return open_regular(path, limit)
@@ -83,8 +133,12 @@ def _opened(path: Path, limit: int, error: type[DltrainError]) -> IO[bytes]:
         raise error(str(err)) from None
 
 
-def _array(f: Any, size: int, path: Path, error: type[DltrainError], member: str = "") -> np.ndarray:
-    """One .npy stream of `size` bytes: its header checked against `size`, then read (never unpickled)."""
+def _array(f: Any, size: int, path: Path, error: type[DltrainError], member: str, budget: int) -> np.ndarray:
+    """One .npy stream of `size` bytes: its header checked against `size` and `budget`, then read.
+
+    Never unpickled, and never read past the data its header declares but for one byte,
+    which must not be there: a stream cannot make the reader inflate more than it declares.
+    """
     fmt = np.lib.format
     version = fmt.read_magic(f)
     read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
@@ -97,18 +151,31 @@ def _array(f: Any, size: int, path: Path, error: type[DltrainError], member: str
             "which are never loaded (allow_pickle=False)"
         )
     claimed = math.prod(shape) * dtype.itemsize
+    if claimed > budget:
+        raise error(
+            f"{path} is too large: {member}claims {shape} {dtype} ({claimed:,} bytes), "
+            f"more than the {budget:,} bytes left to its arrays"
+        )
     if claimed > size:
         raise error(
             f"{path} is damaged: {member}claims {shape} {dtype} ({claimed:,} bytes) in a file of {size:,} bytes"
         )
-    flat = np.empty(math.prod(shape), dtype=dtype)  # claimed <= size: bounded by the file
-    buffer, filled = flat.view(np.uint8).data, 0
-    while filled < claimed:
-        got = f.readinto(buffer[filled:])
-        if not got:
-            raise error(f"{path} is truncated: {member}has {filled:,} of {claimed:,} bytes of array data")
-        filled += got
+    flat = np.empty(math.prod(shape), dtype=dtype)  # claimed <= size and budget: bounded by both
+    _fill(f, flat.view(np.uint8).data, path, error, member)
+    if f.read(1):
+        raise error(f"{path} is damaged: {member}has more data than the {claimed:,} bytes its header declares")
     return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
+
+
+def _fill(f: Any, buffer: memoryview, path: Path, error: type[DltrainError], member: str) -> None:
+    """`buffer` filled from `f`, a chunk at a time (a zip member's readinto reads into a new bytes
+    object as large as what it is asked for, then copies: asked for all, it would take twice the array)."""
+    filled = 0
+    while filled < len(buffer):
+        got = f.readinto(buffer[filled : filled + _CHUNK])
+        if not got:
+            raise error(f"{path} is truncated: {member}has {filled:,} of {len(buffer):,} bytes of array data")
+        filled += got
 
 
 def numbers(

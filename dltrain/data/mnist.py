@@ -17,14 +17,16 @@ import math
 import os
 import zlib
 from pathlib import Path
-from typing import Literal, Optional
+from typing import IO, Literal, Optional
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from dltrain.data.base import PREPROCESSING, SPLIT, Dataset, DatasetConfig, check_digits
 from dltrain.data.download import fetch_file
+from dltrain.data.files import present
 from dltrain.errors import DataError
+from dltrain.files import UnreadableFile, open_regular
 
 SUBDIR = "mnist"
 MIRRORS_ENV = "DLTRAIN_MNIST_MIRRORS"
@@ -46,6 +48,8 @@ TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = FILES
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 IMAGE_SHAPE = (28, 28)
 N_TRAIN, N_TEST = 60000, 10000
+# The most an IDX file's data, or its .gz file, may hold: the largest, the training images, hold 47 MB.
+MAX_IDX_BYTES = 64 << 20
 
 
 def mirrors() -> list[str]:
@@ -69,51 +73,78 @@ def ensure_files(data_dir: Path, progress: bool = True) -> list[str]:
     """Download whichever of the four files is missing from `<data_dir>/mnist/`.
 
     Files already present are not re-checked here (reading them validates them).
-    Returns the names downloaded by this call. Raises DataError if one cannot be fetched.
+    Returns the names downloaded by this call. Raises DataError if one cannot be fetched,
+    or when something other than a regular file (a directory, a device) has its name.
     """
     folder = Path(data_dir) / SUBDIR
-    downloaded = []
-    for name, sha256 in FILES.items():
-        if (folder / name).is_file():
-            continue
+    missing = [name for name in FILES if not _present(folder / name)]  # every name checked before a download
+    for name in missing:
         urls = [base + name for base in mirrors()]
-        fetch_file(name, urls, folder, sha256=sha256, manual_hint=manual_hint(folder), progress=progress)
-        downloaded.append(name)
-    return downloaded
+        fetch_file(name, urls, folder, sha256=FILES[name], manual_hint=manual_hint(folder), progress=progress)
+    return missing
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
     """Parse one gzipped IDX file: big-endian int32 magic and dims, then uint8 data.
 
     magic: 2051 for images (returns (n, rows, cols) uint8), 2049 for labels ((n,) uint8).
-    Raises DataError naming the file when it is not gzip, is truncated, has the wrong
-    magic number, or its payload size does not match the dimensions in its header.
+    Raises DataError naming the file when it is not a regular file, not gzip, is truncated,
+    has the wrong magic number, or its payload size does not match the dimensions in its
+    header. No more is inflated than the header declares (and one byte, which must not be
+    there), and no header declaring more than MAX_IDX_BYTES is taken.
     """
     ndim = {IMAGE_MAGIC: 3, LABEL_MAGIC: 1}[magic]
     kind = "image" if magic == IMAGE_MAGIC else "label"
+    with _opened(path) as raw:
+        try:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                dims = _dims(f.read(4 + 4 * ndim), ndim, path, magic, kind)
+                expected = math.prod(dims)
+                data = f.read(expected + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{path} is not a complete gzip file ({exc}). {_replace_hint(path)}") from exc
+    if len(data) != expected:
+        holds = "more" if len(data) > expected else len(data)
+        raise DataError(
+            f"{path} declares {kind} dimensions {dims} ({expected} bytes of data) but holds "
+            f"{holds}: the file is truncated or corrupt. {_replace_hint(path)}"
+        )
+    # frombuffer over bytes is read-only; copy so callers own a normal array.
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims).copy()
+
+
+def _opened(path: Path) -> IO[bytes]:
+    """The .gz file at `path`, checked to be a regular file of at most MAX_IDX_BYTES."""
     try:
-        with gzip.open(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path} is not a complete gzip file ({exc}). {_replace_hint(path)}") from exc
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is too short ({len(raw)} bytes) to be an IDX {kind} file. {_replace_hint(path)}")
-    found = int.from_bytes(raw[:4], "big")
+        return open_regular(path, MAX_IDX_BYTES)
+    except UnreadableFile as err:
+        raise DataError(f"{err}. {_replace_hint(path)}") from None
+
+
+def _dims(header: bytes, ndim: int, path: Path, magic: int, kind: str) -> tuple[int, ...]:
+    """The `ndim` dimensions an IDX header declares, checked: the right magic number, at most MAX_IDX_BYTES of data."""
+    if len(header) < 4 + 4 * ndim:
+        raise DataError(f"{path} is too short ({len(header)} bytes) to be an IDX {kind} file. {_replace_hint(path)}")
+    found = int.from_bytes(header[:4], "big")
     if found != magic:
         raise DataError(
             f"{path} starts with IDX magic number {found}, not {magic}: it is not an MNIST {kind} file. "
             f"{_replace_hint(path)}"
         )
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
-    expected = math.prod(dims)
-    if min(dims) < 0 or len(raw) - header != expected:
+    dims = tuple(int(d) for d in np.frombuffer(header, dtype=">i4", offset=4))
+    if min(dims) < 0 or math.prod(dims) > MAX_IDX_BYTES:
         raise DataError(
-            f"{path} declares {kind} dimensions {dims} ({expected} bytes of data) but holds "
-            f"{len(raw) - header}: the file is truncated or corrupt. {_replace_hint(path)}"
+            f"{path} declares {kind} dimensions {dims}, which no MNIST file has (negative, or more than "
+            f"{MAX_IDX_BYTES:,} bytes of data): the file is corrupt. {_replace_hint(path)}"
         )
-    # frombuffer over bytes is read-only; copy so callers own a normal array.
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
+    return dims
+
+
+def _present(path: Path) -> bool:
+    try:
+        return present(path)
+    except DataError as err:
+        raise DataError(f"{err}. {_replace_hint(path)}") from None
 
 
 def _replace_hint(path: Path) -> str:

@@ -30,7 +30,7 @@ from pydantic import Field, field_validator
 
 from dltrain.data.base import SPLIT, Dataset, RandomTestSplit, check_digits
 from dltrain.data.download import fetch_file
-from dltrain.data.files import read_npy
+from dltrain.data.files import present, read_npy
 from dltrain.data.sign_photos import (
     ARCHIVE_NAME,
     ARCHIVE_URL,
@@ -47,6 +47,7 @@ from dltrain.errors import DataError
 
 ARCHIVE_URL_ENV = "DLTRAIN_SIGN_DIGITS_URL"
 KAGGLE_COMMAND = "kaggle datasets download -d ardamavi/sign-language-digits-dataset"
+REPLACE_HINT = "Replace it, or delete X.npy and Y.npy so that dltrain rebuilds both."
 
 
 def archive_urls() -> list[str]:
@@ -71,7 +72,7 @@ def ensure_arrays(data_dir: Path, progress: bool = True) -> Path:
     after the build, so only the two arrays stay. Returns the folder.
     """
     folder = Path(data_dir) / SUBDIR
-    x_there, y_there = (folder / X_FILE).is_file(), (folder / Y_FILE).is_file()
+    x_there, y_there = _present(folder / X_FILE), _present(folder / Y_FILE)
     if x_there and y_there:
         return folder
     if x_there or y_there:
@@ -96,11 +97,18 @@ def ensure_arrays(data_dir: Path, progress: bool = True) -> Path:
     return folder
 
 
+def _present(path: Path) -> bool:
+    try:
+        return present(path)
+    except DataError as exc:
+        raise DataError(f"{exc}. {REPLACE_HINT}") from None
+
+
 def _load_npy(path: Path) -> np.ndarray:
     try:
         return read_npy(path)
     except DataError as exc:
-        raise DataError(f"{exc}. Replace it, or delete X.npy and Y.npy so that dltrain rebuilds both.") from None
+        raise DataError(f"{exc}. {REPLACE_HINT}") from None
 
 
 def load_arrays(data_dir: Path, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from dltrain.data.base import SPLIT, Dataset, RandomTestSplit
-from dltrain.data.files import read_csv, read_npz
+from dltrain.data.files import present, read_csv, read_npz
 from dltrain.errors import DataError, shorten
 
 Task = Literal["classification", "regression"]
@@ -95,9 +95,9 @@ class File(RandomTestSplit):
     def load(self, data_dir: Path) -> Dataset:
         path = Path(self.path)
         try:
-            found = path.is_file()
-        except OSError as err:  # e.g. a name too long for the file system
-            raise DataError(f"dataset file {path}: {err.strerror}") from None
+            found = present(path)
+        except DataError as err:  # a directory, a device, a FIFO; a name too long for the file system
+            raise DataError(f"dataset file {err}") from None
         if not found:
             raise DataError(f"dataset file {path} does not exist")
         readers = {".npz": _read_npz, ".csv": _read_csv}

@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # finding run folders needs neither NumPy nor the config sche
 
 PathLike = Union[str, Path]
 
-MAX_ARRAYS = 4 << 30  # weights.npz, preprocess.npz
+MAX_ARRAYS = 4 << 30  # weights.npz, preprocess.npz: each file, and its arrays together
 
 
 def is_run_folder(path: Path) -> bool:
@@ -78,12 +78,12 @@ class Run:
     def weights(self) -> dict[str, np.ndarray]:
         """{'W0': (n_in, n_1), 'b0': (n_1,), ...} as saved, checked to chain and be finite."""
         from dltrain.data.files import read_npz
-        from dltrain.runs.schema import check_weights
+        from dltrain.runs.schema import check_weights, is_weight
 
         path = self.path / "weights.npz"
         if not path.exists():
             raise RunFolderError(f"{self.path} has no weights.npz: is it a complete run folder?")
-        return check_weights(read_npz(path, MAX_ARRAYS, RunFolderError), path)
+        return check_weights(read_npz(path, MAX_ARRAYS, RunFolderError, names=is_weight), path)
 
     @cached_property
     def preprocess(self) -> dict[str, np.ndarray]:
@@ -96,10 +96,11 @@ class Run:
                 )
             return {}
         from dltrain.data.files import read_npz
-        from dltrain.runs.schema import check_preprocess
+        from dltrain.runs.schema import check_preprocess, is_preprocess
 
         path = self.path / "preprocess.npz"
-        return check_preprocess(read_npz(path, MAX_ARRAYS, RunFolderError), self.weights["W0"].shape[0], path)
+        arrays = read_npz(path, MAX_ARRAYS, RunFolderError, names=is_preprocess)
+        return check_preprocess(arrays, self.weights["W0"].shape[0], path)
 
     def network(self) -> Network:
         """The trained network: built from the config, then given the saved weights."""

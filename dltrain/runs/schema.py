@@ -319,6 +319,19 @@ def _sweep_field(loc: tuple) -> str:
 # --- arrays ---------------------------------------------------------------------------------
 
 
+PREPROCESS_ARRAYS = ("scaler_shift", "scaler_scale")
+
+
+def is_weight(name: str) -> bool:
+    """Whether weights.npz may hold an array of that name: W0, b0, W1, ..."""
+    return re.fullmatch(r"[Wb]\d+", name) is not None
+
+
+def is_preprocess(name: str) -> bool:
+    """Whether preprocess.npz may hold an array of that name."""
+    return name in PREPROCESS_ARRAYS
+
+
 def check_weights(arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
     """weights.npz: W0 (n_in, n_1), b0 (n_1,), W1 (n_1, n_2), ...: a chain of finite matrices, nothing else."""
     from dltrain.data.files import numbers
@@ -353,13 +366,13 @@ def check_preprocess(arrays: dict[str, np.ndarray], n_features: int, path: Path)
 
     from dltrain.data.files import numbers
 
-    for key in ("scaler_shift", "scaler_scale"):
+    for key in PREPROCESS_ARRAYS:
         if numbers(arrays, key, 1, path, RunFolderError).shape != (n_features,):
             raise RunFolderError(
                 f"{path} is damaged: {key} has shape {arrays[key].shape}; the network takes {n_features} features"
             )
     if np.any(arrays["scaler_scale"] == 0):
         raise RunFolderError(f"{path} is damaged: scaler_scale holds zeros")
-    if set(arrays) - {"scaler_shift", "scaler_scale"}:
+    if set(arrays) - set(PREPROCESS_ARRAYS):
         raise RunFolderError(f"{path} is damaged: unexpected arrays {shorten(sorted(arrays), 200)}")
     return arrays

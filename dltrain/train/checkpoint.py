@@ -30,6 +30,8 @@ FORMAT = 1
 COUNTS = {"epoch": 0, "opt.t": 0, "sched.bad_epochs": 0, "es.best_epoch": 0, "es.wait": 0, "es.stopped_epoch": -1}
 RECORD_FIELDS = [f.name for f in dataclasses.fields(EpochRecord)]
 NULLABLE = {f.name for f in dataclasses.fields(EpochRecord) if "Optional" in str(f.type)}  # None where n/a
+NAMES = ("format", "epoch", "initial_loss", "rng", "history")  # and the PREFIXES' arrays
+PREFIXES = ("param_", "opt.", "sched.", "es.")
 
 
 def capture(trainer, history: bool = True) -> dict[str, np.ndarray]:
@@ -116,7 +118,7 @@ def exists(folder) -> bool:
 def load(folder) -> dict[str, np.ndarray]:
     """The checkpoint's arrays, each checked: RunFolderError naming the file and the array otherwise."""
     path = folder.path / FILENAME
-    state = read_npz(path, error=RunFolderError)  # a regular file, never unpickled
+    state = read_npz(path, error=RunFolderError, names=is_state)  # a regular file, never unpickled
     value = numbers(state, "format", 0, path, RunFolderError)
     if value.dtype.kind not in "iu" or int(value) != FORMAT:
         raise RunFolderError(f"{path} is not a dltrain checkpoint (format {FORMAT})")
@@ -125,12 +127,10 @@ def load(folder) -> dict[str, np.ndarray]:
         if key in ("rng", "history"):
             if value.dtype.kind != "U" or value.ndim != 0:
                 raise RunFolderError(f"{path} is damaged: {key} is {value.dtype} {value.shape}, not text")
-        elif key.startswith(("param_", "opt.", "sched.", "es.")):  # best values may be +-inf before an epoch
+        elif key.startswith(PREFIXES):  # best values may be +-inf before an epoch
             numbers(state, key, None, path, RunFolderError, finite=key.startswith(("param_", "es.best_param_")))
         elif key == "initial_loss":  # NaN: not known yet
             numbers(state, key, 0, path, RunFolderError, finite=False)
-        elif key not in ("format", "epoch"):
-            raise RunFolderError(f"{path} is damaged: unexpected array {shorten(key, 60)}")
         if key in COUNTS and not _is_count(value, COUNTS[key]):
             raise RunFolderError(f"{path} is damaged: {key} is {shorten(value.tolist(), 60)}, not a count")
     if "rng" not in state:
@@ -140,6 +140,11 @@ def load(folder) -> dict[str, np.ndarray]:
     if "history" in state:
         _check_history(_json(state, "history", path), path)
     return state
+
+
+def is_state(name: str) -> bool:
+    """Whether a checkpoint may hold an array of that name (any other is refused before one is read)."""
+    return name in NAMES or name.startswith(PREFIXES)
 
 
 def _is_count(value: np.ndarray, least: int) -> bool:
