@@ -399,3 +399,20 @@ def test_unwritable_runs_dir_leaves_no_empty_folder(cli, tmp_path, monkeypatch):
     result = cli("run", write_tiny(tmp_path), "--runs-dir", tmp_path / "runs", "--quiet")
     assert_clear_error(result, "config.yaml", "Permission denied")
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_run_folder_arrays_are_read_only_as_written_uncompressed(cli, tmp_path):
+    """A run writes its arrays with np.savez, uncompressed: a deflated W0 in weights.npz (which could
+    declare gigabytes of zeros in a few kilobytes) is refused before it is inflated, in every reader."""
+    folder = api.run(
+        {"name": "p", "dataset": {"name": "or_gate"}, "training": {"epochs": 2}, "output": {"plots": False}},
+        runs_dir=tmp_path,
+    ).path
+    for name, key, command in (
+        ("weights.npz", "W0", ["eval", folder]),
+        ("checkpoint.npz", "format", ["resume", folder, "--epochs", "3"]),
+    ):
+        arrays = RunFolder(folder).read_npz(name)
+        np.savez_compressed(folder / name, **arrays)
+        assert_clear_error(cli(*command), name, f"array '{key}' is compressed")
+        np.savez(folder / name, **arrays)

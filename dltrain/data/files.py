@@ -42,6 +42,7 @@ def read_npz(
     limit: int = MAX_BYTES,
     error: type[DltrainError] = DataError,
     names: Optional[Callable[[str], bool]] = None,
+    stored: bool = False,
 ) -> dict[str, np.ndarray]:
     """Every array of the .npz archive at `path`, by name.
 
@@ -49,6 +50,8 @@ def read_npz(
         header is checked against what is left before its data is read.
     names: whether the caller takes an array of that name; any other is refused before
         a single array is read (all are taken when None).
+    stored: take only uncompressed members, as np.savez writes them (a run folder's
+        arrays): then the arrays never take more memory than the file's own size.
     """
     with _opened(path, limit, error) as f:
         try:
@@ -59,7 +62,7 @@ def read_npz(
             with archive:
                 arrays: dict[str, np.ndarray] = {}
                 left = limit
-                for name, info in _members(archive, path, error, names):
+                for name, info in _members(archive, path, error, names, stored):
                     with archive.open(info) as member:
                         arrays[name] = _array(member, info.file_size, path, error, f"array {name!r} ", left)
                     left -= arrays[name].nbytes
@@ -69,12 +72,17 @@ def read_npz(
 
 
 def _members(
-    archive: zipfile.ZipFile, path: Path, error: type[DltrainError], names: Optional[Callable[[str], bool]]
+    archive: zipfile.ZipFile,
+    path: Path,
+    error: type[DltrainError],
+    names: Optional[Callable[[str], bool]],
+    stored: bool,
 ) -> list[tuple[str, zipfile.ZipInfo]]:
     """(array name, member) of each member, all checked from the archive's directory before any is read.
 
     Only members np.savez can write are taken: `<name>.npy`, stored or deflated (bzip2 and
-    LZMA are refused: one read of theirs may inflate a few KB into gigabytes), unencrypted.
+    LZMA are refused: one read of theirs may inflate a few KB into gigabytes), unencrypted;
+    stored ones alone when `stored`.
     """
     members = []
     for info in archive.infolist():
@@ -88,6 +96,8 @@ def _members(
             )
         if names is not None and not names(name):
             raise error(f"{path} is damaged: unexpected array {shorten(name, 60)}")
+        if stored and info.compress_type != zipfile.ZIP_STORED:
+            raise error(f"{path} is damaged: array {shorten(name, 60)} is compressed; dltrain writes it uncompressed")
         members.append((name, info))
     return members
 

@@ -91,7 +91,7 @@ class RunFolder:
     def read_npz(self, filename: str) -> dict[str, np.ndarray]:
         from dltrain.data.files import read_npz
 
-        return read_npz(self.path / filename, error=RunFolderError)
+        return read_npz(self.path / filename, error=RunFolderError, stored=True)  # as write_npz writes them
 
     def update_meta(self, sync: bool = True, **fields) -> dict:
         """Merge `fields` into meta.json."""

@@ -83,7 +83,7 @@ class Run:
         path = self.path / "weights.npz"
         if not path.exists():
             raise RunFolderError(f"{self.path} has no weights.npz: is it a complete run folder?")
-        return check_weights(read_npz(path, MAX_ARRAYS, RunFolderError, names=is_weight), path)
+        return check_weights(read_npz(path, MAX_ARRAYS, RunFolderError, names=is_weight, stored=True), path)
 
     @cached_property
     def preprocess(self) -> dict[str, np.ndarray]:
@@ -99,7 +99,7 @@ class Run:
         from dltrain.runs.schema import check_preprocess, is_preprocess
 
         path = self.path / "preprocess.npz"
-        arrays = read_npz(path, MAX_ARRAYS, RunFolderError, names=is_preprocess)
+        arrays = read_npz(path, MAX_ARRAYS, RunFolderError, names=is_preprocess, stored=True)
         return check_preprocess(arrays, self.weights["W0"].shape[0], path)
 
     def network(self) -> Network:

@@ -118,7 +118,7 @@ def exists(folder) -> bool:
 def load(folder) -> dict[str, np.ndarray]:
     """The checkpoint's arrays, each checked: RunFolderError naming the file and the array otherwise."""
     path = folder.path / FILENAME
-    state = read_npz(path, error=RunFolderError, names=is_state)  # a regular file, never unpickled
+    state = read_npz(path, error=RunFolderError, names=is_state, stored=True)  # a regular file, never unpickled
     value = numbers(state, "format", 0, path, RunFolderError)
     if value.dtype.kind not in "iu" or int(value) != FORMAT:
         raise RunFolderError(f"{path} is not a dltrain checkpoint (format {FORMAT})")
