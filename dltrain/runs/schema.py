@@ -78,6 +78,9 @@ class Meta(_Strict):
     process_started: Optional[Text] = None
     ended: Optional[Text] = None
     epochs_done: Optional[Count] = None
+    epochs: Optional[Count] = None
+    stopped_epoch: Optional[Count] = None  # early stopping ended the run after this epoch
+    best_epoch: Optional[Count] = None
     error: Optional[Text] = None
     seconds: Optional[Seconds] = None
     resumed: Optional[list[Resumed]] = None

@@ -89,6 +89,7 @@ def start_forkserver() -> None:
     signal never reaches the forkserver; its workers inherit the block and lift it once their
     handler is installed (`_init_worker`), so a SIGTERM sent meanwhile is handled then.
     The signal's disposition is left alone: one ignored when dltrain started stays ignored.
+    The forkserver serves this process alone, and only the pool's workers are forked from it.
     """
     from multiprocessing import forkserver, resource_tracker
 

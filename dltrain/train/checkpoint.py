@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+import types
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
@@ -29,7 +30,11 @@ FORMAT = 1
 # the state's counters and the least each may be (es.stopped_epoch: -1 while not stopped)
 COUNTS = {"epoch": 0, "opt.t": 0, "sched.bad_epochs": 0, "es.best_epoch": 0, "es.wait": 0, "es.stopped_epoch": -1}
 RECORD_FIELDS = [f.name for f in dataclasses.fields(EpochRecord)]
-NULLABLE = {f.name for f in dataclasses.fields(EpochRecord) if "Optional" in str(f.type)}  # None where n/a
+NULLABLE = {  # the fields that are None where they do not apply
+    name
+    for name, hint in get_type_hints(EpochRecord).items()
+    if get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint)
+}
 NAMES = ("format", "epoch", "initial_loss", "rng", "history")  # and the PREFIXES' arrays
 PREFIXES = ("param_", "opt.", "sched.", "es.")
 

@@ -11,7 +11,8 @@ each rounded to the array's dtype: the constants are passed in that dtype, as Nu
 casts a Python float next to a float32 array, and there is no fastmath, so LLVM neither
 reorders nor contracts a multiply and an add into an FMA. sqrt and division are
 correctly rounded in every SIMD lane, so the vectorized loop gives the NumPy path's
-bits in float32 and float64 (`tests/test_fused_adam.py`).
+bits in float32 and float64 (`tests/test_fused_adam.py`); only which NaN a sum of two
+NaNs keeps is not promised (nor does NumPy keep the same one in every lane).
 
 One thread: numba's parallel loop (OpenMP or its work queue) was slower here at two
 threads than one, as its workers and OpenBLAS's spin for the same two cores.

@@ -8,7 +8,9 @@
 NumPy takes three passes over a layer's (n, k) activations forward (the bias, zeroing
 `a`, the max) and three back (the mask, the product, the column sums); these take one
 each way, with the reference's operations in its order, each rounded in the array's
-dtype and no fastmath: the same bits as `kernels.py` (`tests/test_engine_paths.py`).
+dtype and no fastmath: the same bits as `kernels.py` (`tests/test_engine_paths.py`),
+but for the sign and payload of a NaN made from two NaNs (NaN either way: NumPy itself
+keeps the first operand's in its vector loop and the second's in the loop's tail).
 
 - relu(z) is np.maximum(z, 0): z where z > 0 or z is NaN (its sign and payload kept),
   +0.0 elsewhere, -0.0 included.
@@ -17,8 +19,6 @@ dtype and no fastmath: the same bits as `kernels.py` (`tests/test_engine_paths.p
 - NumPy sums a C-ordered (n, k) array over its rows one row after another from +0.0,
   as here, when k > 1; a single column it sums pairwise, so layers one unit wide keep
   NumPy's kernels (`kernels_for`).
-- An addition of two NaNs gives the first one's, as NumPy's: LLVM may swap the operands
-  of an addition, so `_add` keeps a NaN first operand itself.
 """
 
 from __future__ import annotations
@@ -31,19 +31,13 @@ from dltrain.nn.fast.numba_jit import jit
 
 
 @jit
-def _add(x, y):
-    """x + y with NumPy's NaN: x's when both are NaN (LLVM may swap an addition's operands)."""
-    return x if x != x else x + y
-
-
-@jit
 def bias_relu(z, b, a):
     """z (n, k) += b (k,) row by row; a (n, k) = np.maximum(z, 0)."""
     n, k = z.shape
     for i in range(n):
         zi, ai = z[i], a[i]
         for j in range(k):  # a plain loop over a row, which LLVM vectorizes
-            x = _add(zi[j], b[j])
+            x = zi[j] + b[j]
             zi[j] = x
             ai[j] = x
             if x <= 0:  # False for NaN, which stays
@@ -61,7 +55,7 @@ def _relu_grad(z, g, out, db, one_zero):
         for j in range(k):
             x = gi[j] * (one if zi[j] > 0 else zero)
             oi[j] = x
-            db[j] = _add(db[j], x)
+            db[j] += x
     return out
 
 
