@@ -35,17 +35,21 @@ def write_user_file(path: str | Path, data: bytes) -> Path:
     """Write `data` to the user-named `path` and nothing else.
 
     A new path is created (never through a dangling symlink); an existing regular
-    file, or a symlink to one, is overwritten in place. Anything else that exists
-    there (directory, device, FIFO, socket) is refused with an OutputPathError, as
-    is a missing parent folder. Only what the user named is ever written.
+    file, or a symlink to one, is overwritten in place (a hard link stays one file).
+    Anything else that exists there (directory, device, FIFO, socket) is refused with
+    an OutputPathError, as is a missing parent folder. Only what the user named is ever
+    written. The space is reserved before a byte changes (where the system can), so a
+    full disk or a file size limit refuses the write and leaves the old file whole.
     """
     path = Path(path)
     fd, created = _open_regular(path)
     try:
-        os.ftruncate(fd, 0)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        if hasattr(os, "posix_fallocate") and data:
+            os.posix_fallocate(fd, 0, len(data))
+        view, offset = memoryview(data), 0
+        while offset < len(data):
+            offset += os.pwrite(fd, view[offset:], offset)
+        os.ftruncate(fd, len(data))
         os.fsync(fd)
     except OSError as err:
         if created:

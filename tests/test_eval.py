@@ -129,6 +129,26 @@ def test_an_unwritable_plot_is_a_warning_not_an_error(cli, runs, tmp_path):
     assert report["plots"] == [] and "no plot written" in report["warnings"][0]
 
 
+def test_a_fifo_where_the_confusion_matrix_was_is_replaced_not_waited_on(cli, runs, tmp_path):
+    """eval reads the figure it may keep (its source digest) as a regular file only: opening
+    a FIFO to read it would block until some writer came."""
+    import os
+    import threading
+
+    copy = shutil.copytree(runs["eval-mlp"], tmp_path / "fifo")
+    (copy / "confusion_matrix.png").unlink(missing_ok=True)
+    os.mkfifo(copy / "confusion_matrix.png")
+    results = []
+    command = threading.Thread(target=lambda: results.append(cli("eval", copy, "--split", "test")), daemon=True)
+    command.start()
+    command.join(timeout=30)
+    if command.is_alive():
+        with open(copy / "confusion_matrix.png", "wb"):  # let the blocked reader go before failing
+            pass
+    assert not command.is_alive() and results[0].exit_code == 0, results and results[0].output
+    assert (copy / "confusion_matrix.png").read_bytes()[:8] == PNG  # the FIFO replaced by the figure
+
+
 def test_eval_shows_the_recorded_baseline(cli, runs):
     report = cli("eval", runs["eval-logreg"], "--json", code=0).json
     assert report["baseline"]["model"].startswith("LogisticRegression(")

@@ -250,6 +250,18 @@ def test_outputs_that_overflow_are_a_damaged_run_not_nan_predictions(cli, runs, 
     assert "Warning" not in result.stderr and not result.stdout
 
 
+@pytest.mark.parametrize("stats", [{"mean": "x"}, {"mean": 0.5}, {"mean": 0.5, "spread": -1.0}, [0.5, 1.0]])
+def test_a_damaged_input_stats_is_a_damaged_run(cli, runs, tmp_path, stats):
+    """meta.json's input_stats, which predict compares images with, is checked as it is read."""
+    from dltrain.runs.folder import RunFolder
+
+    folder = Path(shutil.copytree(runs["digits-mlp"], tmp_path / "run"))
+    RunFolder(folder).update_meta(input_stats=stats)
+    path = _png(tmp_path / "x.png", np.zeros((8, 8)))
+    result = cli("predict", folder, path, code=2)
+    assert "meta.json" in result.stderr and "input_stats" in result.stderr
+
+
 def test_images_need_an_image_trained_run(cli, runs, tmp_path):
     path = _png(tmp_path / "x.png", np.zeros((8, 8)))
     result = cli("predict", runs["or"], path, code=2)

@@ -36,6 +36,7 @@ def literal(text) -> str:
 
 
 SOURCE_KEY = "dltrain source"  # PNG text chunk: what the figure was drawn from (`drawn_from`)
+MAX_PNG_BYTES = 32 << 20  # a figure dltrain draws is well under a megabyte
 
 
 def png_bytes(fig, source: Optional[str] = None) -> bytes:
@@ -57,9 +58,12 @@ def source_of(kind: str, *inputs) -> str:
 
 
 def drawn_from(path: Path) -> Optional[str]:
-    """The source digest a PNG written by `png_bytes` holds, or None (no file, no digest, not a PNG)."""
+    """The source digest a PNG written by `png_bytes` holds, or None (no file, no digest, not a
+    PNG, or not a regular file of at most MAX_PNG_BYTES: a FIFO there is never waited on)."""
+    from dltrain.files import UnreadableFile, open_regular
+
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, MAX_PNG_BYTES) as f:
             if f.read(8) != b"\x89PNG\r\n\x1a\n":
                 return None
             while True:  # chunks: length, type, data, CRC; text chunks come before the image data
@@ -71,7 +75,7 @@ def drawn_from(path: Path) -> Optional[str]:
                 key, _, value = data.partition(b"\0")
                 if head[4:] == b"tEXt" and key == SOURCE_KEY.encode():
                     return value.decode("latin-1")
-    except OSError:
+    except (OSError, UnreadableFile):
         return None
 
 

@@ -57,6 +57,13 @@ class Resumed(_Strict):
     _at = field_validator("at")(_timestamp)
 
 
+class InputStats(_Strict):
+    """The training inputs' mean and one sample's spread around it (`dltrain predict` compares images with them)."""
+
+    mean: Annotated[float, Field(allow_inf_nan=False)]
+    spread: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
 class Meta(_Strict):
     """meta.json: the known fields, each optional (older runs lack some)."""
 
@@ -84,6 +91,7 @@ class Meta(_Strict):
     error: Optional[Text] = None
     seconds: Optional[Seconds] = None
     resumed: Optional[list[Resumed]] = None
+    input_stats: Optional[InputStats] = None
 
     _times = field_validator("started", "process_started", "ended")(_timestamp)
 
