@@ -175,3 +175,19 @@ def test_a_damaged_sweep_json_is_exit_2_naming_the_field(cli, sweep_dir, case, c
     assert str(sweep_dir) in result.message and len(result.stderr.strip().splitlines()) == 1
     assert "\x1b" not in result.output
     assert files(sweep_dir) == before  # nothing trained, no report written
+
+
+# --- meta.json's resumed: a list, or absent ----------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["sweep", "resume"])
+def test_resumed_null_in_meta_json_is_exit_2(cli, sweep_dir, command):
+    meta = first_run(sweep_dir) / "meta.json"
+    doc = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**doc, "status": "interrupted", "resumed": None}))
+    edit(sweep_dir, lambda doc: None)
+    before = files(sweep_dir)
+    result = cli(*(("sweep", "--resume", sweep_dir) if command == "sweep" else ("resume", first_run(sweep_dir))))
+    assert result.exit_code == 2, result.output
+    assert "meta.json is damaged: resumed: Input should be a valid list (got None)" in result.message
+    assert files(sweep_dir) == before
