@@ -191,3 +191,19 @@ def test_resumed_null_in_meta_json_is_exit_2(cli, sweep_dir, command):
     assert result.exit_code == 2, result.output
     assert "meta.json is damaged: resumed: Input should be a valid list (got None)" in result.message
     assert files(sweep_dir) == before
+
+
+# --- a refused --prune writes nothing -------------------------------------------------------------
+
+
+def test_a_refused_prune_creates_no_sweep_folder(cli, tmp_path):
+    pytest.importorskip("optuna")
+    from sweeps import tiny, write_config
+
+    space = {"training.optimizer.lr": {"loguniform": [1.0e-4, 0.1]}}
+    cfg = write_config(tmp_path / "opt.yaml", {**tiny(), "sweep": {"search": "optuna", "trials": 3, "space": space}})
+    runs = tmp_path / "runs"
+    result = cli("sweep", cfg, "--prune", "--sort-by", "test.accuracy", "--runs-dir", runs)
+    assert result.exit_code == 2, result.output
+    assert "--prune judges points by their per-epoch validation metric" in result.message
+    assert not runs.exists() or not any(runs.iterdir())

@@ -96,6 +96,11 @@ def run_sweep(
         for seed in repeat_seeds(base.seed, repeats):
             run_config(base, point, seed, repeats)
     metric = Metric.parse(sort_by) if sort_by else None
+    if search == "optuna":
+        from dltrain.sweep.study import OptunaPlan, check_prune
+
+        metric = metric or default_metric(base, None if opts.data_on_workers else opts.data_dir)
+        check_prune(prune, metric)
     runs = repeats * (len(checked) if search != "optuna" else (trials or 1))
     with make_backend(
         opts.backend,
@@ -107,10 +112,7 @@ def run_sweep(
     ) as backend:
         folder = RunFolder.create(runs_dir, base.name)
         if search == "optuna":
-            metric = metric or default_metric(base, None if opts.data_on_workers else opts.data_dir)
-            from dltrain.sweep.study import OptunaPlan
-
-            assert trials is not None  # make_plan refused a search without it
+            assert trials is not None and metric is not None  # make_plan refused a search without trials
             plan = OptunaPlan(space, trials, base.seed, base.name, folder.path, metric, prune)
         section_doc: dict = {"search": search, "repeats": repeats}
         if search == "grid":

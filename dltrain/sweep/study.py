@@ -39,6 +39,15 @@ def import_optuna():
     return optuna
 
 
+def check_prune(prune: bool, metric: Metric) -> None:
+    """--prune needs a per-epoch metric to judge: the validation split's (ConfigError otherwise)."""
+    if prune and metric.split != "val":
+        raise ConfigError(
+            "--prune judges points by their per-epoch validation metric: give the dataset a "
+            "validation split (dataset.validation_split: 0.1) and rank by it"
+        )
+
+
 def _scalar(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
@@ -61,11 +70,7 @@ class OptunaPlan:
         self.space, self.trials, self.name, self.asked = space, trials, name, existing
         self.metric, self.prune = metric, prune
         self.history_key = f"val_{'accuracy' if metric.key == 'accuracy' else 'loss'}"
-        if prune and metric.split != "val":
-            raise ConfigError(
-                "--prune judges points by their per-epoch validation metric: give the dataset a "
-                "validation split (dataset.validation_split: 0.1) and rank by it"
-            )
+        check_prune(prune, metric)
         self.distributions = {key: _distribution(optuna, dist) for key, dist in space.items()}
         self.study = optuna.create_study(
             study_name=STUDY,
