@@ -207,3 +207,19 @@ def test_a_refused_prune_creates_no_sweep_folder(cli, tmp_path):
     assert result.exit_code == 2, result.output
     assert "--prune judges points by their per-epoch validation metric" in result.message
     assert not runs.exists() or not any(runs.iterdir())
+
+
+# --- a run folder that cannot be written ------------------------------------------------------
+
+
+def test_a_run_folder_that_cannot_be_written_fails_its_point_not_the_sweep(cli, sweep_dir):
+    weights = first_run(sweep_dir) / "weights.npz"
+    weights.unlink()
+    weights.mkdir()
+    edit(sweep_dir, lambda doc: None)
+    result = cli("sweep", "--resume", sweep_dir)
+    assert result.exit_code == 1, result.output
+    assert "1 of 2 sweep points failed" in result.message
+    doc = json.loads((sweep_dir / "sweep.json").read_text())
+    assert doc["status"] == "failed" and doc["points"][0]["status"] == "failed"
+    assert "weights.npz: Is a directory" in doc["points"][0]["error"]

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 from dltrain.config.schema import Config
-from dltrain.errors import ERROR_LOG, Interrupted, TrainingFailed, naming_log
+from dltrain.errors import ERROR_LOG, Interrupted, RunFolderError, TrainingFailed, naming_log
 from dltrain.pipeline.experiment import RunRecord
 from dltrain.pipeline.save import save_record
 from dltrain.pipeline.session import RunResult
@@ -76,7 +76,11 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
                 for key, returned in results:
                     state = next(p for p in sweep.points if p.point.index == key[0])
                     with deferred_interrupt():  # a run folder and sweep.json are written whole, or not at all
-                        history = _store(folder, sweep, state, key, returned, configs[key], resumed_from, opts)
+                        try:
+                            history = _store(folder, sweep, state, key, returned, configs[key], resumed_from, opts)
+                        except RunFolderError as err:  # its folder cannot be written: the point failed, not the sweep
+                            state.runs[key[1]].status, state.runs[key[1]].error = Status.FAILED, str(err)
+                            history = []
                         if state.status != Status.PENDING:
                             plan.tell(state, history)
                         save()
