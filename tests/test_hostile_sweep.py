@@ -175,3 +175,183 @@ def test_a_damaged_sweep_json_is_exit_2_naming_the_field(cli, sweep_dir, case, c
     assert str(sweep_dir) in result.message and len(result.stderr.strip().splitlines()) == 1
     assert "\x1b" not in result.output
     assert files(sweep_dir) == before  # nothing trained, no report written
+
+
+# --- meta.json's resumed: a list, or absent ----------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["sweep", "resume"])
+def test_resumed_null_in_meta_json_is_exit_2(cli, sweep_dir, command):
+    meta = first_run(sweep_dir) / "meta.json"
+    doc = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**doc, "status": "interrupted", "resumed": None}))
+    edit(sweep_dir, lambda doc: None)
+    before = files(sweep_dir)
+    result = cli(*(("sweep", "--resume", sweep_dir) if command == "sweep" else ("resume", first_run(sweep_dir))))
+    assert result.exit_code == 2, result.output
+    assert "meta.json is damaged: resumed: Input should be a valid list (got None)" in result.message
+    assert files(sweep_dir) == before
+
+
+# --- a refused --prune writes nothing -------------------------------------------------------------
+
+
+def test_a_refused_prune_creates_no_sweep_folder(cli, tmp_path):
+    pytest.importorskip("optuna")
+    from sweeps import tiny, write_config
+
+    space = {"training.optimizer.lr": {"loguniform": [1.0e-4, 0.1]}}
+    cfg = write_config(tmp_path / "opt.yaml", {**tiny(), "sweep": {"search": "optuna", "trials": 3, "space": space}})
+    runs = tmp_path / "runs"
+    result = cli("sweep", cfg, "--prune", "--sort-by", "test.accuracy", "--runs-dir", runs)
+    assert result.exit_code == 2, result.output
+    assert "--prune judges points by their per-epoch validation metric" in result.message
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+# --- a run folder that cannot be written ------------------------------------------------------
+
+
+def test_a_run_folder_that_cannot_be_written_fails_its_point_not_the_sweep(cli, sweep_dir):
+    weights = first_run(sweep_dir) / "weights.npz"
+    weights.unlink()
+    weights.mkdir()
+    edit(sweep_dir, lambda doc: None)
+    result = cli("sweep", "--resume", sweep_dir)
+    assert result.exit_code == 1, result.output
+    assert "1 of 2 sweep points failed" in result.message
+    doc = json.loads((sweep_dir / "sweep.json").read_text())
+    assert doc["status"] == "failed" and doc["points"][0]["status"] == "failed"
+    assert "weights.npz: Is a directory" in doc["points"][0]["error"]
+
+
+# --- a resume that refuses leaves sweep.json as it was --------------------------------------------
+
+
+def test_a_bad_checkpoint_is_refused_before_sweep_json_is_touched(cli, sweep_dir):
+    (first_run(sweep_dir) / "checkpoint.npz").write_text("garbage")
+    edit(sweep_dir, lambda doc: None)
+    before = files(sweep_dir)
+    result = cli("sweep", "--resume", sweep_dir, "-j", "2")
+    assert result.exit_code == 2, result.output
+    assert "checkpoint.npz is not a .npz archive" in result.message
+    assert files(sweep_dir) == before  # sweep.json still says interrupted, with no resume of a dead process
+
+
+def test_a_point_whose_values_make_no_config_is_refused_naming_sweep_json(cli, sweep_dir):
+    edit(sweep_dir, point(1, values={"training.optimizer.lr": "abc"}))
+    before = files(sweep_dir)
+    result = cli("sweep", "--resume", sweep_dir, "-j", "2")
+    assert result.exit_code == 2, result.output
+    assert f"{sweep_dir / 'sweep.json'} is damaged: sweep point 1 (lr=abc): invalid config:" in result.message
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert files(sweep_dir) == before
+
+
+# --- an Optuna sweep: optuna.db and sweep.yaml ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def optuna_original(tmp_path_factory) -> Path:
+    """A completed three-trial Optuna sweep on digits (a fraction of a second a trial)."""
+    pytest.importorskip("optuna")
+    from sweeps import tiny
+
+    space = {"training.optimizer.lr": {"loguniform": [1.0e-4, 0.1]}}
+    cfg = {**tiny(plots=False, epochs=2), "sweep": {"search": "optuna", "trials": 3, "space": space}}
+    return run_sweep(cfg, runs_dir=tmp_path_factory.mktemp("optuna")).path
+
+
+@pytest.fixture
+def optuna_dir(optuna_original, tmp_path) -> Path:
+    """A copy of the Optuna sweep with its last point cut off."""
+    path = Path(shutil.copytree(optuna_original, tmp_path / "sweeps" / optuna_original.name, symlinks=True))
+    doc = json.loads((path / "sweep.json").read_text())
+    doc["status"] = "interrupted"
+    doc["points"][-1]["status"] = "interrupted"
+    (path / "sweep.json").write_text(json.dumps(doc))
+    return path
+
+
+def _replace_db(replacement: str, tmp_path: Path):
+    def change(sweep_dir: Path) -> None:
+        db = sweep_dir / "optuna.db"
+        if replacement == "a symbolic link":
+            victim = tmp_path / "victim.db"
+            shutil.copy(db, victim)
+            db.unlink()
+            db.symlink_to(victim)
+        elif replacement == "garbage":
+            db.write_text("garbage")
+        elif replacement == "empty":
+            db.write_bytes(b"")
+        elif replacement == "a folder":
+            db.unlink()
+            db.mkdir()
+        elif replacement == "a FIFO":
+            db.unlink()
+            os.mkfifo(db)
+        elif replacement == "missing":
+            db.unlink()
+
+    return change
+
+
+def _yaml_edit(old: str, new: str):
+    def change(sweep_dir: Path) -> None:
+        path = sweep_dir / "sweep.yaml"
+        assert old in path.read_text()
+        path.write_text(path.read_text().replace(old, new))
+
+    return change
+
+
+def _trial(number: int):
+    def change(sweep_dir: Path) -> None:
+        doc = json.loads((sweep_dir / "sweep.json").read_text())
+        doc["points"][-1]["trial"] = number
+        (sweep_dir / "sweep.json").write_text(json.dumps(doc))
+
+    return change
+
+
+OPTUNA_DAMAGED = {
+    "optuna.db a symbolic link": ("a symbolic link", "optuna.db is a symbolic link"),
+    "optuna.db garbage": ("garbage", "optuna.db is not the sweep's Optuna study: (sqlite3.DatabaseError) file is not"),
+    "optuna.db empty": ("empty", "optuna.db is not the sweep's Optuna study: it holds no Optuna study"),
+    "optuna.db a folder": ("a folder", "optuna.db is not a regular file"),
+    "optuna.db a FIFO": ("a FIFO", "optuna.db is not a regular file"),
+    "optuna.db missing": ("missing", "optuna.db is missing"),
+    "a trial the study lacks": (_trial(99), "optuna.db holds 3 trials, but sweep.json names trial 99"),
+    "sweep.yaml another key": (
+        _yaml_edit("training.optimizer.lr:\n", "training.optimizer.beta1:\n"),
+        "sweep.yaml does not agree with sweep.json: its sweep section is search: optuna over "
+        '{"training.optimizer.beta1"',
+    ),
+    "sweep.yaml a grid": (
+        _yaml_edit("search: optuna", "search: grid"),
+        "sweep.yaml does not agree with sweep.json: its sweep section is search: grid over {}",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(OPTUNA_DAMAGED))
+def test_an_optuna_resume_checks_optuna_db_and_sweep_yaml_first(cli, optuna_dir, tmp_path, case):
+    damage, message = OPTUNA_DAMAGED[case]
+    (_replace_db(damage, tmp_path) if isinstance(damage, str) else damage)(optuna_dir)
+    before, victim = files(tmp_path), (tmp_path / "victim.db")
+    victim_bytes = victim.read_bytes() if victim.exists() else None
+    result = cli("sweep", "--resume", optuna_dir)
+    assert result.exit_code == 2, result.output
+    assert message in result.message, result.message
+    assert str(optuna_dir) in result.message and len(result.stderr.strip().splitlines()) == 1
+    assert files(tmp_path) == before  # nothing written in the sweep, nor through a link out of it
+    if victim_bytes is not None:
+        assert victim.read_bytes() == victim_bytes
+
+
+def test_an_optuna_resume_of_a_sound_sweep_still_continues_its_study(cli, optuna_dir):
+    result = cli("sweep", "--resume", optuna_dir)
+    assert result.exit_code == 0, result.output
+    doc = json.loads((optuna_dir / "sweep.json").read_text())
+    assert doc["status"] == "completed" and [p["trial"] for p in doc["points"]] == [0, 1, 3]

@@ -90,7 +90,7 @@ class Meta(_Strict):
     best_epoch: Optional[Count] = None
     error: Optional[Text] = None
     seconds: Optional[Seconds] = None
-    resumed: Optional[list[Resumed]] = None
+    resumed: list[Resumed] = []  # absent in a run never resumed; never null
     input_stats: Optional[InputStats] = None
 
     _times = field_validator("started", "process_started", "ended")(_timestamp)

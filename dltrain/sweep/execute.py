@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 from dltrain.config.schema import Config
-from dltrain.errors import ERROR_LOG, Interrupted, TrainingFailed, naming_log
+from dltrain.errors import ERROR_LOG, Interrupted, RunFolderError, TrainingFailed, naming_log
 from dltrain.pipeline.experiment import RunRecord
 from dltrain.pipeline.save import save_record
 from dltrain.pipeline.session import RunResult
@@ -32,7 +32,7 @@ UNFINISHED = (Status.PENDING, Status.INTERRUPTED, Status.FAILED)  # what a resum
 
 def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, opts, prune: bool) -> None:
     """Train the runs the sweep has not completed (and the plan's new points); raise as run_sweep says."""
-    from dltrain.sweep.runner import _new_state, run_config
+    from dltrain.sweep.runner import _new_state, point_config
 
     clock, seconds_before = time.perf_counter(), sweep.seconds
     configs: dict[Key, Config] = {}
@@ -40,8 +40,7 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
 
     def job(state: PointState, r: int) -> Job:
         run = state.runs[r]
-        seed = base.seed if run.seed is None else run.seed  # a sweep.json from before repeats has no seeds
-        cfg = configs[(state.point.index, r)] = run_config(base, state.point, seed, len(state.runs), r)
+        cfg = configs[(state.point.index, r)] = point_config(base, state, r)
         job = Job(state.point.index, r, cfg.model_dump(mode="json"), prune=plan.pruner() if prune else None)
         if run.path is not None and checkpoint.exists(RunFolder(run.path)):
             job.resume = checkpoint.load(RunFolder(run.path))
@@ -76,7 +75,11 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
                 for key, returned in results:
                     state = next(p for p in sweep.points if p.point.index == key[0])
                     with deferred_interrupt():  # a run folder and sweep.json are written whole, or not at all
-                        history = _store(folder, sweep, state, key, returned, configs[key], resumed_from, opts)
+                        try:
+                            history = _store(folder, sweep, state, key, returned, configs[key], resumed_from, opts)
+                        except RunFolderError as err:  # its folder cannot be written: the point failed, not the sweep
+                            state.runs[key[1]].status, state.runs[key[1]].error = Status.FAILED, str(err)
+                            history = []
                         if state.status != Status.PENDING:
                             plan.tell(state, history)
                         save()

@@ -12,6 +12,7 @@ folders are written here, in the order the runs finish. sweep.json is rewritten
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from dltrain.sweep.grid import merge_grids, parse_grid_option
 from dltrain.sweep.ranking import Metric
 from dltrain.sweep.search import Fixed, RandomPlan, make_plan, search_space
 from dltrain.sweep.state import PointState, SweepResult, pending
+from dltrain.train import checkpoint
 
 
 @dataclass
@@ -96,6 +98,11 @@ def run_sweep(
         for seed in repeat_seeds(base.seed, repeats):
             run_config(base, point, seed, repeats)
     metric = Metric.parse(sort_by) if sort_by else None
+    if search == "optuna":
+        from dltrain.sweep.study import OptunaPlan, check_prune
+
+        metric = metric or default_metric(base, None if opts.data_on_workers else opts.data_dir)
+        check_prune(prune, metric)
     runs = repeats * (len(checked) if search != "optuna" else (trials or 1))
     with make_backend(
         opts.backend,
@@ -107,10 +114,7 @@ def run_sweep(
     ) as backend:
         folder = RunFolder.create(runs_dir, base.name)
         if search == "optuna":
-            metric = metric or default_metric(base, None if opts.data_on_workers else opts.data_dir)
-            from dltrain.sweep.study import OptunaPlan
-
-            assert trials is not None  # make_plan refused a search without it
+            assert trials is not None and metric is not None  # make_plan refused a search without trials
             plan = OptunaPlan(space, trials, base.seed, base.name, folder.path, metric, prune)
         section_doc: dict = {"search": search, "repeats": repeats}
         if search == "grid":
@@ -138,18 +142,7 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
     train, those cut off from their checkpoint; an Optuna search continues its study."""
     opts = _options(options)
     path = Path(sweep_dir)
-    if not (path / "sweep.json").is_file():
-        raise ConfigError(f"--resume {sweep_dir}: no sweep.json there; give the sweep folder `dltrain sweep` printed")
-    doc = read_sweep(path)
-    # Two processes training the same runs into the same folders would corrupt both.
-    if run_status(doc) == Status.RUNNING:
-        where = f"pid {doc['pid']} on {doc.get('host') or 'this host'}"
-        raise ConfigError(
-            f"--resume {sweep_dir}: sweep {doc['sweep']} is still running ({where}); stop it before resuming"
-        )
-    sweep = SweepResult.from_dict(doc, path)
-    check_unfinished_folders(sweep)
-    base = resolve(read_yaml(path / "sweep.yaml"))
+    sweep, base = check_resume(path, opts)
     section = base.sweep or Sweep()
     with make_backend(
         opts.backend,
@@ -165,15 +158,14 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
         if sweep.search == "optuna":
             from dltrain.sweep.study import OptunaPlan
 
-            metric = sweep.metric or default_metric(base, None if opts.data_on_workers else opts.data_dir)
-            sweep.metric = metric
+            assert sweep.metric is not None  # check_resume chose it
             plan = OptunaPlan(
                 search_space(section.grid, section.space),
                 section.trials or len(sweep.points),
                 base.seed,
                 base.name,
                 path,
-                metric,
+                sweep.metric,
                 prune,
                 existing=len(sweep.points),
             )
@@ -186,13 +178,68 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
     return sweep
 
 
-def check_unfinished_folders(sweep: SweepResult) -> None:
-    """The folders a resume writes into, those of the runs it trains again, must be folders of the sweep's
-    own: never a symbolic link (the run's files would go wherever it points), and each one's meta.json,
-    which the run continues, sound. RunFolderError before anything trains otherwise."""
+def check_resume(path: Path, opts: Options) -> tuple[SweepResult, Config]:
+    """Everything a resume of the sweep folder `path` reads, checked before anything in it is written:
+    sweep.json, sweep.yaml (which must describe the same search), each unfinished run (its config,
+    folder, meta.json and checkpoint) and an Optuna search's optuna.db. ConfigError or RunFolderError
+    (exit 2, naming the file) otherwise. The sweep to resume and its base config."""
+    if not (path / "sweep.json").is_file():
+        raise ConfigError(f"--resume {path}: no sweep.json there; give the sweep folder `dltrain sweep` printed")
+    doc = read_sweep(path)
+    # Two processes training the same runs into the same folders would corrupt both.
+    if run_status(doc) == Status.RUNNING:
+        where = f"pid {doc['pid']} on {doc.get('host') or 'this host'}"
+        raise ConfigError(f"--resume {path}: sweep {doc['sweep']} is still running ({where}); stop it before resuming")
+    sweep = SweepResult.from_dict(doc, path)
+    base = _sweep_yaml(path, sweep)
+    check_unfinished_folders(sweep, base)
+    if sweep.search == "optuna":
+        from dltrain.sweep.study import check_prune, check_study
+
+        sweep.metric = sweep.metric or default_metric(base, None if opts.data_on_workers else opts.data_dir)
+        check_prune((base.sweep or Sweep()).prune, sweep.metric)
+        check_study(path, [state.trial for state in sweep.points if state.trial is not None])
+    return sweep, base
+
+
+def _sweep_yaml(path: Path, sweep: SweepResult) -> Config:
+    """sweep.yaml, the base config of the sweep's runs, whose `sweep:` section must be the search
+    sweep.json records (the same search, the same keys and values)."""
+    file = path / "sweep.yaml"
+    try:
+        base = resolve(read_yaml(file))
+    except ConfigError as err:
+        raise ConfigError(str(err) if str(file) in str(err) else f"{file}: {err}") from None
+    section = base.sweep or Sweep()
+    space: Any = section.grid
+    if section.search != "grid" and (section.grid or section.space):
+        space = {key: dist.as_yaml() for key, dist in search_space(section.grid, section.space).items()}
+    if section.search != sweep.search or _json(space) != _json(sweep.space):
+        raise RunFolderError(
+            f"{file} does not agree with sweep.json: its sweep section is search: {section.search} over "
+            f"{cut(_json(space), 200)}; sweep.json's is search: {sweep.search} over {cut(_json(sweep.space), 200)}"
+        )
+    return base
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def check_unfinished_folders(sweep: SweepResult, base: Config) -> None:
+    """The runs a resume trains again must start: each one's config resolves, and the folder it continues
+    is a folder of the sweep's own (never a symbolic link: the run's files would go wherever it points),
+    with a sound meta.json and checkpoint. ConfigError or RunFolderError before anything trains otherwise."""
     for state in sweep.points:
-        for run in state.runs:
-            if run.status not in UNFINISHED or run.path is None:
+        for r, run in enumerate(state.runs):
+            if run.status not in UNFINISHED:
+                continue
+            try:
+                point_config(base, state, r)
+            except ConfigError as err:  # its values, from sweep.json
+                one_line = " ".join(line.strip() for line in str(err).splitlines())
+                raise RunFolderError(f"{sweep.path / 'sweep.json'} is damaged: {one_line}") from None
+            if run.path is None:
                 continue
             problem = _not_a_folder(run.path)
             if problem:
@@ -202,6 +249,8 @@ def check_unfinished_folders(sweep: SweepResult) -> None:
                 )
             if (run.path / "meta.json").exists() or (run.path / "meta.json").is_symlink():
                 read_meta(run.path)
+            if checkpoint.exists(RunFolder(run.path)):
+                checkpoint.load(RunFolder(run.path))
 
 
 def _not_a_folder(path: Path) -> Optional[str]:
@@ -233,6 +282,12 @@ def repeat_seeds(seed: int, repeats: int) -> list[int]:
 
 def _new_state(point, seed: int, repeats: int) -> PointState:
     return PointState(point, [pending(s) for s in repeat_seeds(seed, repeats)])
+
+
+def point_config(base: Config, state: PointState, repeat: int) -> Config:
+    """The config of a point's run `repeat` (a sweep.json from before repeats has no seeds: the base's)."""
+    seed = state.runs[repeat].seed
+    return run_config(base, state.point, base.seed if seed is None else seed, len(state.runs), repeat)
 
 
 def run_config(base: Config, point, seed: int, repeats: int, repeat: int = 0) -> Config:

@@ -13,13 +13,17 @@ values, and new ones follow from everything the study has seen.
 from __future__ import annotations
 
 import math
+import os
+import sqlite3
+import stat
 from pathlib import Path
 from typing import Any, Optional
+from urllib.request import pathname2url
 
 import yaml
 
 from dltrain.config.schema import Distribution
-from dltrain.errors import ConfigError
+from dltrain.errors import ConfigError, RunFolderError, cut
 from dltrain.runs.status import Status
 from dltrain.sweep.grid import Point, point_name, yaml_inline
 from dltrain.sweep.ranking import Metric
@@ -37,6 +41,51 @@ def import_optuna():
         raise ConfigError("--search optuna needs Optuna, an optional extra: pip install 'dltrain[search]'") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
+
+
+def check_prune(prune: bool, metric: Metric) -> None:
+    """--prune needs a per-epoch metric to judge: the validation split's (ConfigError otherwise)."""
+    if prune and metric.split != "val":
+        raise ConfigError(
+            "--prune judges points by their per-epoch validation metric: give the dataset a "
+            "validation split (dataset.validation_split: 0.1) and rank by it"
+        )
+
+
+def storage(optuna, folder: Path, mode: str):
+    """The sweep's study storage, optuna.db in `folder`, opened in SQLite's `mode` (ro, rw or rwc):
+    the file's path goes to SQLite as it is, never parsed as part of a URL."""
+    uri = f"file:{pathname2url(str(folder.resolve() / 'optuna.db'))}?mode={mode}"
+    return optuna.storages.RDBStorage("sqlite://", engine_kwargs={"creator": lambda: sqlite3.connect(uri, uri=True)})
+
+
+def check_study(folder: Path, trials: list[int]) -> None:
+    """A resumed Optuna sweep's optuna.db: a regular file of its own (never written through a symbolic
+    link) holding the study, with every trial sweep.json names. Read only; RunFolderError otherwise."""
+    file = folder / "optuna.db"
+    try:
+        mode = os.lstat(file).st_mode
+    except FileNotFoundError:
+        raise RunFolderError(f"{file} is missing: the sweep's Optuna study cannot continue without it") from None
+    if not stat.S_ISREG(mode):
+        what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+        raise RunFolderError(f"{file} is {what}: a resume continues the sweep's study only in a file of its own")
+    optuna = import_optuna()
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        study = optuna.load_study(study_name=STUDY, storage=storage(optuna, folder, "ro"))
+        count = len(study.trials)
+    except (SQLAlchemyError, optuna.exceptions.OptunaError, KeyError, ValueError, RuntimeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "readonly database" in reason:  # an SQLite database without Optuna's tables: opening it would add them
+            reason = "it holds no Optuna study"
+        raise RunFolderError(f"{file} is not the sweep's Optuna study: {cut(reason, 200)}") from None
+    missing = sorted(t for t in trials if t >= count)
+    if missing:
+        raise RunFolderError(
+            f"{file} holds {count} trials, but sweep.json names trial {missing[0]}: not this sweep's study"
+        )
 
 
 def _scalar(value) -> bool:
@@ -61,15 +110,10 @@ class OptunaPlan:
         self.space, self.trials, self.name, self.asked = space, trials, name, existing
         self.metric, self.prune = metric, prune
         self.history_key = f"val_{'accuracy' if metric.key == 'accuracy' else 'loss'}"
-        if prune and metric.split != "val":
-            raise ConfigError(
-                "--prune judges points by their per-epoch validation metric: give the dataset a "
-                "validation split (dataset.validation_split: 0.1) and rank by it"
-            )
         self.distributions = {key: _distribution(optuna, dist) for key, dist in space.items()}
         self.study = optuna.create_study(
             study_name=STUDY,
-            storage=f"sqlite:///{folder.resolve() / 'optuna.db'}",
+            storage=storage(optuna, folder, "rw" if existing else "rwc"),
             sampler=optuna.samplers.TPESampler(seed=seed),
             direction="minimize" if metric.lower_is_better else "maximize",
             load_if_exists=True,
