@@ -179,7 +179,8 @@ def polarity(run: Run, rows: np.ndarray, inverted: np.ndarray) -> tuple[float, O
     spread = max(float(stats["spread"]), 1e-12)
 
     def distance(x: np.ndarray) -> float:
-        return abs(float(prepare(run, x).mean(dtype=np.float64)) - float(stats["mean"])) / spread
+        with np.errstate(all="ignore"):  # a damaged scaler overflows: predictions() reports its outputs
+            return abs(float(prepare(run, x).mean(dtype=np.float64)) - float(stats["mean"])) / spread
 
     return distance(rows), distance(inverted)
 
