@@ -16,7 +16,9 @@ import socket
 import struct
 import threading
 import tracemalloc
+import warnings
 import zipfile
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -305,9 +307,9 @@ def photos() -> dict[str, bytes]:
     return members
 
 
-def zipped(members: dict[str, bytes]) -> bytes:
+def zipped(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
+    with zipfile.ZipFile(buffer, "w", compression) as zf:
         for name, data in members.items():
             zf.writestr(name, data)
     return buffer.getvalue()
@@ -376,6 +378,84 @@ def test_builder_rejects_wrong_photo_counts(tmp_path, photos):
     (tmp_path / "a.zip").write_bytes(zipped(photos))
     with pytest.raises(DataError, match="photos, per digit"):
         sign_photos.build_arrays(tmp_path / "a.zip")  # the real counts: 2062 photos
+
+
+@pytest.mark.parametrize("kind", ["a FIFO", "a character device"])
+def test_a_photo_source_that_is_not_a_regular_file_is_named_not_read(tmp_path, kind):
+    """`--from` a FIFO waited forever for a writer; `--from /dev/zero` was read until memory ran out."""
+    put(tmp_path / "photos.zip", kind)
+    with (
+        pytest.raises(DataError, match=f"photos.zip is {kind}, not a regular file; pass the downloaded"),
+        time_limit(10),
+    ):
+        sign_photos.build_cache(tmp_path / "photos.zip", tmp_path / "data", COUNTS)
+
+
+def test_a_photo_is_inflated_no_further_than_the_bound_checked_from_the_zip_directory(tmp_path, photos):
+    """32 MiB of deflated zeros (32 KiB in the archive) as one photo: refused from its directory entry,
+    before anything is inflated (it was read whole, then found to be no image)."""
+    name = next(n for n in photos if "/Dataset/9/" in n)
+    (tmp_path / "a.zip").write_bytes(zipped({**photos, name: bytes(32 << 20)}, zipfile.ZIP_DEFLATED))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"a.zip: member '.*/Dataset/9/.*' is too large: 33,554,432 bytes"):
+            sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG of `width` x `height` pixels in 57 bytes: its header and an empty IDAT chunk."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit gray
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    "size, content, message",
+    [
+        pytest.param(
+            None,
+            png_header(15000, 15000),
+            r"9/IMG_90.JPG in .* is too large an image \(more pixels than Pillow",
+            id="bomb",
+        ),
+        pytest.param(
+            None, png_header(8000, 8000), r"9/IMG_90.JPG in .* is too large an image \(8000x8000 pixels\)", id="64 MP"
+        ),
+        pytest.param(9 << 20, b"", r"IMG_90.JPG is too large: 9,437,184 bytes, at most 8,388,608", id="9 MiB"),
+    ],
+)
+def test_a_photo_too_large_is_named_before_it_is_decoded(tmp_path, photos, size, content, message):
+    """A photo's file size and its header's pixel count are checked before it is read or decoded
+    (a 15000x15000 PNG was Pillow's DecompressionBombError, an internal error)."""
+    for name, data in photos.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    bad = tmp_path / ROOT / "Dataset" / "9" / "IMG_90.JPG"
+    bad.write_bytes(content)
+    if size is not None:
+        os.truncate(bad, size)  # sparse: no disk taken
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning included
+        with pytest.raises(DataError, match=message):
+            sign_photos.build_arrays(tmp_path / ROOT, COUNTS)
+
+
+def test_the_cli_names_a_photo_too_large_in_one_line(cli, tmp_path, photos, monkeypatch):
+    monkeypatch.setattr(sign_photos, "EXPECTED_COUNTS", COUNTS)
+    for name, data in photos.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / ROOT / "Dataset" / "9" / "IMG_90.JPG").write_bytes(png_header(15000, 15000))
+    result = cli("datasets", "fetch", "sign_digits", "--data-dir", tmp_path / "data", "--from", tmp_path / ROOT, code=2)
+    assert "IMG_90.JPG in" in result.message and "is too large an image" in result.message
+    assert "internal error" not in result.stderr and not result.stdout
 
 
 def test_sign_digits_downloads_builds_and_caches(tmp_path, archive_server, photos, monkeypatch):

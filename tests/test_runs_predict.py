@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import struct
 import subprocess
 import sys
+import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -231,10 +234,12 @@ def test_weights_that_do_not_fit_the_runs_samples_are_a_damaged_run(cli, runs, t
     assert "meta.json's sample_shape [8, 8] does not fit weights.npz, whose W0 has shape (1, 32)" in result.stderr
 
 
+@pytest.mark.parametrize("given", ["x.npy", "x.png"])
 @pytest.mark.parametrize("damage", ["tiny-scale", "huge-weights"])
-def test_outputs_that_overflow_are_a_damaged_run_not_nan_predictions(cli, runs, tmp_path, damage):
+def test_outputs_that_overflow_are_a_damaged_run_not_nan_predictions(cli, runs, tmp_path, damage, given):
     """A scale of 1e-320 in preprocess.npz, or weights of 1e308: NaN or infinite outputs are
-    refused (exit 2) without a NumPy warning, never printed as probabilities."""
+    refused (exit 2) without a NumPy warning, never printed as probabilities (an image's
+    polarity check scaled it first, and printed the overflow's RuntimeWarning)."""
     folder = Path(shutil.copytree(runs["digits-mlp"], tmp_path / "run"))
     name, key, value = {
         "tiny-scale": ("preprocess.npz", "scaler_scale", 1e-320),
@@ -245,9 +250,34 @@ def test_outputs_that_overflow_are_a_damaged_run_not_nan_predictions(cli, runs, 
     arrays[key] = np.full_like(arrays[key], value)
     np.savez(folder / name, **arrays)
     np.save(tmp_path / "x.npy", np.ones((3, 8, 8)))
-    result = cli("predict", folder, tmp_path / "x.npy", code=2)
+    _png(tmp_path / "x.png", np.full((8, 8), 200))
+    with warnings.catch_warnings(record=True) as caught:  # in this process, pytest would catch them from stderr
+        warnings.simplefilter("always")
+        result = cli("predict", folder, tmp_path / given, code=2)
     assert "output for" in result.stderr and "is not finite" in result.stderr
-    assert "Warning" not in result.stderr and not result.stdout
+    assert not caught and "Warning" not in result.stderr and not result.stdout
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG of `width` x `height` pixels in 57 bytes: its header and an empty IDAT chunk."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit gray
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side, size", [(15000, "more pixels than Pillow's own bound"), (10000, "10000x10000 pixels")])
+def test_an_image_too_large_is_named_before_it_is_decoded(cli, runs, tmp_path, side, size):
+    """15000x15000 was Pillow's DecompressionBombError (an internal error); 10000x10000 printed
+    Pillow's DecompressionBombWarning, then was decoded (100 MB) and predicted."""
+    (tmp_path / "big.png").write_bytes(_png_header(side, side))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = cli("predict", runs["digits-mlp"], tmp_path / "big.png", code=2)
+    assert f"big.png is too large an image ({size}): dltrain decodes at most 50,000,000 pixels" in result.message
+    assert not caught and "Warning" not in result.stderr and not result.stdout
 
 
 @pytest.mark.parametrize("stats", [{"mean": "x"}, {"mean": 0.5}, {"mean": 0.5, "spread": -1.0}, [0.5, 1.0]])

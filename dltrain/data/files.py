@@ -1,8 +1,9 @@
-"""The one reader of each file format dltrain takes arrays from: .npz, .npy and .csv.
+"""The one reader of each file format dltrain takes arrays from: .npz, .npy and .csv (and zip members).
 
     arrays = read_npz(path)          # {'X': ..., 'y': ...}: every member checked before it is allocated
     weights = read_npz(path, names=lambda name: name in ("W0", "b0"))   # any other name refused first
     X = read_npy(path)
+    photo = read_member(archive, info, limit, path)   # one zip member's bytes, at most `limit`
     rows = read_csv(path)            # [['label', 'a', 'b'], ['1', '0.5', '2'], ...]
     present(path)                    # False if missing; DataError if a directory, a FIFO, a device
 
@@ -14,8 +15,9 @@ before anything is allocated. A .npz's arrays together stay under the size limit
 file has (MAX_BYTES unless the caller sets another): however well a member compresses,
 no more is inflated than its header declares, and no header is taken that declares more
 than the limit leaves. A run folder's arrays, written uncompressed, are read only so
-(`stored=True`), which bounds them by the file's own size. Problems raise `error`
-(DataError unless the caller says otherwise) naming the file.
+(`stored=True`), which bounds them by the file's own size. Any other zip member (the
+sign-digit photos) is read by `read_member` under the same rules, bounded by its caller.
+Problems raise `error` (DataError unless the caller says otherwise) naming the file.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def _members(
         name = info.filename.removesuffix(".npy")
         if name == info.filename:
             raise error(f"{path}: member {shorten(info.filename, 60)} is not an array (<name>.npy)")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & _ENCRYPTED:
+        if not _inflated_in_bounds(info):
             raise error(
                 f"{path}: array {shorten(name, 60)} is encrypted or compressed by a method np.savez does not use "
                 f"(zip method {info.compress_type}); only stored and deflated arrays are read"
@@ -102,6 +104,42 @@ def _members(
             raise error(f"{path} is damaged: array {shorten(name, 60)} is compressed; dltrain writes it uncompressed")
         members.append((name, info))
     return members
+
+
+def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) -> bytes:
+    """The bytes of the member `info` of the zip `archive` (the file at `path`), at most `limit`.
+
+    `check_member` first, then never inflated past `limit` and one byte, whatever the
+    member declares. Raises DataError naming the member.
+    """
+    check_member(info, limit, path)
+    with archive.open(info) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(f"{_member(info, path)} is too large: more than {limit:,} bytes")
+    return data
+
+
+def check_member(info: zipfile.ZipInfo, limit: int, path: Path) -> None:
+    """DataError naming the member `info` of the zip at `path` unless its entry in the archive's
+    directory promises a bounded read: stored or deflated, unencrypted, at most `limit` bytes."""
+    if not _inflated_in_bounds(info):
+        raise DataError(
+            f"{_member(info, path)} is encrypted or compressed by zip method {info.compress_type}; "
+            "only stored and deflated members are read"
+        )
+    if info.file_size > limit:
+        raise DataError(f"{_member(info, path)} is too large: {info.file_size:,} bytes, at most {limit:,} are read")
+
+
+def _member(info: zipfile.ZipInfo, path: Path) -> str:
+    return f"{path}: member {shorten(info.filename, 200)}"
+
+
+def _inflated_in_bounds(info: zipfile.ZipInfo) -> bool:
+    """Whether the zip member `info` inflates a bounded amount per read: stored or deflated,
+    unencrypted (bzip2 and LZMA are refused: one read of theirs may inflate a few KB into gigabytes)."""
+    return info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and not info.flag_bits & _ENCRYPTED
 
 
 def read_npy(path: Path, limit: int = MAX_BYTES, error: type[DltrainError] = DataError) -> np.ndarray:

@@ -14,15 +14,20 @@ import io
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import IO, Optional, TypeVar
 
 import numpy as np
 
 from dltrain.atomic import write_atomically
+from dltrain.data.files import check_member, read_member
+from dltrain.data.images import open_image
 from dltrain.errors import DataError
+from dltrain.files import UnreadableFile, open_regular, read_regular
+
+T = TypeVar("T")
 
 SUBDIR = "sign_digits"
 X_FILE, Y_FILE = "X.npy", "Y.npy"
@@ -36,6 +41,10 @@ ARCHIVE_URL = f"https://github.com/ardamavi/Sign-Language-Digits-Dataset/archive
 ARCHIVE_NAME = f"Sign-Language-Digits-Dataset-{COMMIT}.zip"
 # A photo inside the archive or folder: .../<digit>/<name>.jpg (the repo's Dataset/0 .. Dataset/9).
 PHOTO_PATH = re.compile(r"(?:^|/)([0-9])/([^/]+\.jpe?g)$", re.IGNORECASE)
+# The most bytes read from the archive, and from one photo: the pinned archive's 2062 photos
+# are 100x100 JPGs of a few KB each (tens of MB in all), so both leave ample room.
+MAX_ARCHIVE_BYTES = 256 << 20
+MAX_PHOTO_BYTES = 8 << 20
 
 
 def preprocess(image) -> np.ndarray:
@@ -58,29 +67,58 @@ def preprocess(image) -> np.ndarray:
 
 @contextmanager
 def _open_photos(source: Path) -> Iterator[list[tuple[int, str, Callable[[], bytes]]]]:
-    """(digit, file name, reader of its bytes) for every photo in a zip archive or a folder."""
+    """(digit, file name, reader of its bytes) for every photo in a zip archive or a folder.
+
+    Every read is bounded: the archive is a regular file of at most MAX_ARCHIVE_BYTES,
+    each photo (a file of the folder, or a member checked from the archive's directory
+    before any is read) at most MAX_PHOTO_BYTES.
+    """
     if source.is_dir():
-        photos = []
-        for path in sorted(source.rglob("*")):
-            match = PHOTO_PATH.search(path.relative_to(source).as_posix())
-            if match and path.is_file():
-                photos.append((int(match.group(1)), match.group(2), path.read_bytes))
-        yield photos
+        found = _matches((path.relative_to(source).as_posix(), path) for path in sorted(source.rglob("*")))
+        yield [
+            (digit, name, functools.partial(_read_photo_file, path)) for digit, name, path in found if path.is_file()
+        ]
         return
+    with _opened_archive(source) as raw:
+        try:
+            archive = zipfile.ZipFile(raw)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise DataError(
+                f"{source} is not a readable zip archive ({exc}). Download {ARCHIVE_URL} again, "
+                f"or pass the folder it unpacks to."
+            ) from exc
+        with archive:
+            photos = list(_matches((info.filename, info) for info in archive.infolist()))
+            for _, _, info in photos:  # all checked from the directory before any is read
+                check_member(info, MAX_PHOTO_BYTES, source)
+            yield [
+                (digit, name, functools.partial(read_member, archive, info, MAX_PHOTO_BYTES, source))
+                for digit, name, info in photos
+            ]
+
+
+def _matches(entries: Iterable[tuple[str, T]]) -> Iterator[tuple[int, str, T]]:
+    """(digit, file name, entry) of each (path, entry) whose path is a photo's: `.../<digit>/<name>.jpg`."""
+    for path, entry in entries:
+        match = PHOTO_PATH.search(path)
+        if match:
+            yield int(match.group(1)), match.group(2), entry
+
+
+def _opened_archive(source: Path) -> IO[bytes]:
+    """The archive at `source`, checked to be a regular file of at most MAX_ARCHIVE_BYTES."""
     try:
-        archive = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DataError(
-            f"{source} is not a readable zip archive ({exc}). Download {ARCHIVE_URL} again, "
-            f"or pass the folder it unpacks to."
-        ) from exc
-    with archive:
-        photos = []
-        for name in archive.namelist():
-            match = PHOTO_PATH.search(name)
-            if match:
-                photos.append((int(match.group(1)), match.group(2), functools.partial(archive.read, name)))
-        yield photos
+        return open_regular(source, MAX_ARCHIVE_BYTES)
+    except UnreadableFile as err:
+        raise DataError(f"{err}; pass the downloaded {ARCHIVE_NAME} or its unpacked folder.") from None
+
+
+def _read_photo_file(path: Path) -> bytes:
+    """The bytes of the photo at `path`: a regular file of at most MAX_PHOTO_BYTES."""
+    try:
+        return read_regular(path, MAX_PHOTO_BYTES)
+    except UnreadableFile as err:
+        raise DataError(str(err)) from None
 
 
 def build_arrays(source: Path, expected_counts: Optional[Mapping[int, int]] = None) -> tuple[np.ndarray, np.ndarray]:
@@ -123,10 +161,10 @@ def build_arrays(source: Path, expected_counts: Optional[Mapping[int, int]] = No
 
 def _decode(read: Callable[[], bytes], name: str, source: Path) -> np.ndarray:
     """Read and preprocess one photo: (64, 64) float32; DataError naming it if it is not an image."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(read())) as image:
+        with open_image(io.BytesIO(read()), f"Photo {name} in {source}") as image:
             return preprocess(image)
     except (UnidentifiedImageError, OSError, zlib.error) as exc:
         raise DataError(f"Photo {name} in {source} cannot be decoded ({exc}); the download is corrupt.") from exc

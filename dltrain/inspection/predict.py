@@ -18,7 +18,9 @@ from typing import Optional
 import numpy as np
 
 from dltrain.data.files import read_csv, read_npy, read_npz
+from dltrain.data.images import MAX_IMAGE_BYTES, open_image
 from dltrain.errors import DataError, RunFolderError, cut
+from dltrain.files import UnreadableFile, open_regular
 from dltrain.runs.reader import Run
 from dltrain.train.targets import class_probabilities, predict_classes
 
@@ -111,7 +113,9 @@ READERS = {".npy": _read_npy, ".npz": _read_npz, ".csv": _read_csv}
 
 
 def _image(path: Path, run: Run, invert: bool) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    """The image file at `path` as one sample (1, n_features): a regular file of at most
+    MAX_IMAGE_BYTES, its pixels (at most MAX_PIXELS) counted before any is decoded."""
+    from PIL import UnidentifiedImageError
 
     _, shape = _expected(run)
     if len(shape) != 2:
@@ -119,8 +123,10 @@ def _image(path: Path, run: Run, invert: bool) -> np.ndarray:
             f"{path}: {run.name} was not trained on images (its samples have shape {shape}); give a .npy, .npz or .csv file"
         )
     try:
-        with Image.open(path) as image:
+        with open_regular(path, MAX_IMAGE_BYTES) as f, open_image(f, str(path)) as image:
             sample = run.config.dataset.image_to_sample(image, shape, invert)
+    except UnreadableFile as err:
+        raise DataError(str(err)) from None
     except (UnidentifiedImageError, OSError) as err:
         raise DataError(f"{path} is not a readable image ({err})") from None
     return to_rows(np.asarray(sample), run, str(path))
@@ -173,7 +179,8 @@ def polarity(run: Run, rows: np.ndarray, inverted: np.ndarray) -> tuple[float, O
     spread = max(float(stats["spread"]), 1e-12)
 
     def distance(x: np.ndarray) -> float:
-        return abs(float(prepare(run, x).mean(dtype=np.float64)) - float(stats["mean"])) / spread
+        with np.errstate(all="ignore"):  # a damaged scaler overflows: predictions() reports its outputs
+            return abs(float(prepare(run, x).mean(dtype=np.float64)) - float(stats["mean"])) / spread
 
     return distance(rows), distance(inverted)
 
