@@ -7,6 +7,7 @@ import errno
 import io
 import json
 import os
+import threading
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -179,6 +180,57 @@ def test_a_member_is_read_without_a_second_copy(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 1.5 * size
+
+
+def npy(path: Path, shape: tuple, data: bytes) -> Path:
+    """A uint8 .npy file whose header declares `shape`, followed by `data`."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    path.write_bytes(header.getvalue() + data)
+    return path
+
+
+def test_an_npy_declaring_more_than_its_file_holds_is_refused_before_allocating(tmp_path):
+    path = npy(tmp_path / "big.npy", (1 << 28,), bytes(10))  # 256 MiB declared, within the size limit
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"big.npy is damaged: claims \(268435456,\) uint8 .* in a file of"):
+            read_npy(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+def test_a_truncated_npy_is_named_not_read_forever(tmp_path):
+    path = npy(tmp_path / "short.npy", (100,), bytes(90))
+    errors = []
+
+    def read():
+        try:
+            read_npy(path)
+        except DataError as err:
+            errors.append(err)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert len(errors) == 1 and "short.npy is truncated: has 90 of 100 bytes" in str(errors[0])
+
+
+def test_fortran_ordered_arrays_are_read_back_as_saved(tmp_path):
+    a = np.arange(6.0).reshape(2, 3)
+    np.save(tmp_path / "f.npy", np.asfortranarray(a))
+    np.savez(tmp_path / "f.npz", X=np.asfortranarray(a))
+    np.testing.assert_array_equal(read_npy(tmp_path / "f.npy"), a)
+    np.testing.assert_array_equal(read_npz(tmp_path / "f.npz")["X"], a)
+
+
+def test_a_structured_npy_with_an_object_field_is_refused(tmp_path):
+    np.save(tmp_path / "o.npy", np.zeros(2, dtype=[("a", "O")]), allow_pickle=True)
+    with pytest.raises(DataError, match="o.npy is unreadable: holds Python objects"):
+        read_npy(tmp_path / "o.npy")
 
 
 def test_run_folder_arrays_are_named_before_any_is_read(cli, tmp_path):
