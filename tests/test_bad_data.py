@@ -234,17 +234,30 @@ def test_a_structured_npy_with_an_object_field_is_refused(tmp_path):
 
 
 def test_run_folder_arrays_are_named_before_any_is_read(cli, tmp_path):
-    """weights.npz and checkpoint.npz: a stray array is refused by its name, not after reading what it claims."""
+    """weights.npz, checkpoint.npz and preprocess.npz: a stray array is refused by its name,
+    not after reading what it claims."""
     folder = api.run(
-        {"name": "p", "dataset": {"name": "or_gate"}, "training": {"epochs": 2}, "output": {"plots": False}},
+        {
+            "name": "p",
+            "dataset": {"name": "or_gate", "scaling": "minmax"},  # saves preprocess.npz too
+            "training": {"epochs": 2},
+            "output": {"plots": False},
+        },
         runs_dir=tmp_path,
     ).path
-    for name, command in (("weights.npz", ["eval", folder]), ("checkpoint.npz", ["resume", folder, "--epochs", "3"])):
+    samples = tmp_path / "samples.npy"  # what predict scales with preprocess.npz
+    np.save(samples, np.zeros((1, 2)))
+    for name, command in (
+        ("weights.npz", ["eval", folder]),
+        ("checkpoint.npz", ["resume", folder, "--epochs", "3"]),
+        ("preprocess.npz", ["predict", folder, samples]),
+    ):
         arrays = RunFolder(folder).read_npz(name)
         np.savez(folder / name, **arrays)
         with zipfile.ZipFile(folder / name, "a") as z:
-            member(z, "stray", (1 << 40,))  # a terabyte declared, none of it there
+            member(z, "stray", (1 << 40,), method=zipfile.ZIP_STORED)  # a terabyte declared, none of it there
         assert_clear_error(cli(*command), name, "is damaged: unexpected array 'stray'")
+        np.savez(folder / name, **arrays)  # as it was, for the next file's command
 
 
 def test_truncated_csv(cli, tmp_path):
@@ -457,12 +470,20 @@ def test_run_folder_arrays_are_read_only_as_written_uncompressed(cli, tmp_path):
     """A run writes its arrays with np.savez, uncompressed: a deflated W0 in weights.npz (which could
     declare gigabytes of zeros in a few kilobytes) is refused before it is inflated, in every reader."""
     folder = api.run(
-        {"name": "p", "dataset": {"name": "or_gate"}, "training": {"epochs": 2}, "output": {"plots": False}},
+        {
+            "name": "p",
+            "dataset": {"name": "or_gate", "scaling": "minmax"},  # saves preprocess.npz too
+            "training": {"epochs": 2},
+            "output": {"plots": False},
+        },
         runs_dir=tmp_path,
     ).path
+    samples = tmp_path / "samples.npy"  # what predict scales with preprocess.npz
+    np.save(samples, np.zeros((1, 2)))
     for name, key, command in (
         ("weights.npz", "W0", ["eval", folder]),
         ("checkpoint.npz", "format", ["resume", folder, "--epochs", "3"]),
+        ("preprocess.npz", "scaler_shift", ["predict", folder, samples]),
     ):
         arrays = RunFolder(folder).read_npz(name)
         np.savez_compressed(folder / name, **arrays)
