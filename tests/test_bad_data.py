@@ -7,6 +7,7 @@ import errno
 import io
 import json
 import os
+import threading
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -181,18 +182,82 @@ def test_a_member_is_read_without_a_second_copy(tmp_path):
     assert peak < 1.5 * size
 
 
+def npy(path: Path, shape: tuple, data: bytes) -> Path:
+    """A uint8 .npy file whose header declares `shape`, followed by `data`."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    path.write_bytes(header.getvalue() + data)
+    return path
+
+
+def test_an_npy_declaring_more_than_its_file_holds_is_refused_before_allocating(tmp_path):
+    path = npy(tmp_path / "big.npy", (1 << 28,), bytes(10))  # 256 MiB declared, within the size limit
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"big.npy is damaged: claims \(268435456,\) uint8 .* in a file of"):
+            read_npy(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+def test_a_truncated_npy_is_named_not_read_forever(tmp_path):
+    path = npy(tmp_path / "short.npy", (100,), bytes(90))
+    errors = []
+
+    def read():
+        try:
+            read_npy(path)
+        except DataError as err:
+            errors.append(err)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert len(errors) == 1 and "short.npy is truncated: has 90 of 100 bytes" in str(errors[0])
+
+
+def test_fortran_ordered_arrays_are_read_back_as_saved(tmp_path):
+    a = np.arange(6.0).reshape(2, 3)
+    np.save(tmp_path / "f.npy", np.asfortranarray(a))
+    np.savez(tmp_path / "f.npz", X=np.asfortranarray(a))
+    np.testing.assert_array_equal(read_npy(tmp_path / "f.npy"), a)
+    np.testing.assert_array_equal(read_npz(tmp_path / "f.npz")["X"], a)
+
+
+def test_a_structured_npy_with_an_object_field_is_refused(tmp_path):
+    np.save(tmp_path / "o.npy", np.zeros(2, dtype=[("a", "O")]), allow_pickle=True)
+    with pytest.raises(DataError, match="o.npy is unreadable: holds Python objects"):
+        read_npy(tmp_path / "o.npy")
+
+
 def test_run_folder_arrays_are_named_before_any_is_read(cli, tmp_path):
-    """weights.npz and checkpoint.npz: a stray array is refused by its name, not after reading what it claims."""
+    """weights.npz, checkpoint.npz and preprocess.npz: a stray array is refused by its name,
+    not after reading what it claims."""
     folder = api.run(
-        {"name": "p", "dataset": {"name": "or_gate"}, "training": {"epochs": 2}, "output": {"plots": False}},
+        {
+            "name": "p",
+            "dataset": {"name": "or_gate", "scaling": "minmax"},  # saves preprocess.npz too
+            "training": {"epochs": 2},
+            "output": {"plots": False},
+        },
         runs_dir=tmp_path,
     ).path
-    for name, command in (("weights.npz", ["eval", folder]), ("checkpoint.npz", ["resume", folder, "--epochs", "3"])):
+    samples = tmp_path / "samples.npy"  # what predict scales with preprocess.npz
+    np.save(samples, np.zeros((1, 2)))
+    for name, command in (
+        ("weights.npz", ["eval", folder]),
+        ("checkpoint.npz", ["resume", folder, "--epochs", "3"]),
+        ("preprocess.npz", ["predict", folder, samples]),
+    ):
         arrays = RunFolder(folder).read_npz(name)
         np.savez(folder / name, **arrays)
         with zipfile.ZipFile(folder / name, "a") as z:
-            member(z, "stray", (1 << 40,))  # a terabyte declared, none of it there
+            member(z, "stray", (1 << 40,), method=zipfile.ZIP_STORED)  # a terabyte declared, none of it there
         assert_clear_error(cli(*command), name, "is damaged: unexpected array 'stray'")
+        np.savez(folder / name, **arrays)  # as it was, for the next file's command
 
 
 def test_truncated_csv(cli, tmp_path):
@@ -405,12 +470,20 @@ def test_run_folder_arrays_are_read_only_as_written_uncompressed(cli, tmp_path):
     """A run writes its arrays with np.savez, uncompressed: a deflated W0 in weights.npz (which could
     declare gigabytes of zeros in a few kilobytes) is refused before it is inflated, in every reader."""
     folder = api.run(
-        {"name": "p", "dataset": {"name": "or_gate"}, "training": {"epochs": 2}, "output": {"plots": False}},
+        {
+            "name": "p",
+            "dataset": {"name": "or_gate", "scaling": "minmax"},  # saves preprocess.npz too
+            "training": {"epochs": 2},
+            "output": {"plots": False},
+        },
         runs_dir=tmp_path,
     ).path
+    samples = tmp_path / "samples.npy"  # what predict scales with preprocess.npz
+    np.save(samples, np.zeros((1, 2)))
     for name, key, command in (
         ("weights.npz", "W0", ["eval", folder]),
         ("checkpoint.npz", "format", ["resume", folder, "--epochs", "3"]),
+        ("preprocess.npz", "scaler_shift", ["predict", folder, samples]),
     ):
         arrays = RunFolder(folder).read_npz(name)
         np.savez_compressed(folder / name, **arrays)

@@ -233,13 +233,14 @@ def test_unwritable_data_dir_is_a_data_error(tmp_path, server, tiny_mnist):
     [
         (mnist.LABEL_MAGIC, (10,), r"declares label dimensions \(10,\) \(10 bytes of data\) but holds more"),
         (mnist.IMAGE_MAGIC, (100000, 28, 28), r"declares image dimensions \(100000, 28, 28\), which no MNIST file has"),
+        (mnist.LABEL_MAGIC, (-2,), r"declares label dimensions \(-2,\), which no MNIST file has \(negative"),
     ],
 )
 def test_an_idx_file_is_inflated_no_further_than_its_header_declares(tmp_path, magic, dims, message):
     """32 MiB of zeros after the header (32 KiB gzipped): neither a few labels nor a header over MNIST's size reads them."""
     path = tmp_path / "bomb.gz"
     with gzip.open(path, "wb", compresslevel=1) as f:
-        f.write(struct.pack(f">I{len(dims)}I", magic, *dims) + bytes(32 << 20))
+        f.write(struct.pack(f">I{len(dims)}i", magic, *dims) + bytes(32 << 20))  # dims are signed
     tracemalloc.start()
     try:
         with pytest.raises(DataError, match=message):
@@ -248,6 +249,13 @@ def test_an_idx_file_is_inflated_no_further_than_its_header_declares(tmp_path, m
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
+
+
+def test_an_idx_file_holding_only_its_magic_number_is_too_short(tmp_path):
+    path = tmp_path / "short.gz"
+    path.write_bytes(gzip.compress(struct.pack(">I", mnist.LABEL_MAGIC)))
+    with pytest.raises(DataError, match=r"short.gz is too short \(4 bytes\) to be an IDX label file"):
+        mnist.read_idx(path, mnist.LABEL_MAGIC)
 
 
 def put(path: Path, kind: str) -> None:
@@ -274,6 +282,29 @@ def test_an_mnist_file_that_is_not_a_regular_file_is_named_not_downloaded(tmp_pa
         time_limit(10),
     ):
         Mnist().load(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["a FIFO", "a character device"])
+def test_read_idx_names_a_file_that_is_not_a_regular_file_without_reading_it(tmp_path, kind):
+    """Checked by read_idx itself, not only by the download step: a FIFO would block it, /dev/zero never end."""
+    path = tmp_path / mnist.TEST_LABELS
+    put(path, kind)
+    errors = []
+
+    def read():
+        try:
+            mnist.read_idx(path, mnist.LABEL_MAGIC)
+        except DataError as err:
+            errors.append(err)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if kind == "a FIFO" and reader.is_alive():
+        with open(path, "wb"):  # let the blocked reader go before failing
+            pass
+    assert not reader.is_alive()
+    assert len(errors) == 1 and f"{mnist.TEST_LABELS} is {kind}, not a regular file" in str(errors[0])
 
 
 def test_the_cli_names_an_mnist_file_that_is_not_a_regular_file(cli, tmp_path):
