@@ -158,10 +158,19 @@ DAMAGED = {
     "no grid": (lambda doc: doc.pop("grid"), "a grid search has no grid"),
     "pid a string": (lambda doc: doc.update(pid="1"), "pid: Input should be a valid integer"),
     "seconds a string": (lambda doc: doc.update(seconds="x"), "is damaged: seconds: Input should be a valid number"),
-    "sort_by an unknown metric": (lambda doc: doc.update(sort_by="test.bogus"), "is damaged: sort_by: must be SPLIT.METRIC"),
+    "sort_by an unknown metric": (
+        lambda doc: doc.update(sort_by="test.bogus"),
+        "is damaged: sort_by: must be SPLIT.METRIC",
+    ),
     "sweep a path": (lambda doc: doc.update(sweep="../x"), "is damaged: sweep: must be a run name"),
-    "status unknown to a sweep": (lambda doc: doc.update(status="done"), "is damaged: status: not one of running, completed"),
-    "started not a time": (lambda doc: doc.update(started="yesterday"), "is damaged: started: Value error, Invalid isoformat string"),
+    "status unknown to a sweep": (
+        lambda doc: doc.update(status="done"),
+        "is damaged: status: not one of running, completed",
+    ),
+    "started not a time": (
+        lambda doc: doc.update(started="yesterday"),
+        "is damaged: started: Value error, Invalid isoformat string",
+    ),
     "values one level too deep": (
         point(1, values={"training.optimizer.lr": json.loads("[" * 64 + "]" * 64)}),
         "point 1's values: nested more than 64 levels deep",
