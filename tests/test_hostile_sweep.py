@@ -57,7 +57,7 @@ def first_run(sweep_dir: Path) -> Path:
 # --- run folders that lead out of the sweep ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("run", ["../../victim", "/ABSOLUTE/victim", "..", ".", "", "a/b", "bad\x00name"])
+@pytest.mark.parametrize("run", ["../../victim", "/ABSOLUTE/victim", "..", ".", "", "a/b", "bad\x00name", "a" * 300])
 def test_resume_refuses_a_run_folder_that_is_not_a_name_inside_the_sweep(cli, sweep_dir, tmp_path, run):
     victim = tmp_path / "victim"
     victim.mkdir()
@@ -157,6 +157,24 @@ DAMAGED = {
     "sort_by unknown": (lambda doc: doc.update(sort_by="x.y"), "sort_by: must be SPLIT.METRIC"),
     "no grid": (lambda doc: doc.pop("grid"), "a grid search has no grid"),
     "pid a string": (lambda doc: doc.update(pid="1"), "pid: Input should be a valid integer"),
+    "seconds a string": (lambda doc: doc.update(seconds="x"), "is damaged: seconds: Input should be a valid number"),
+    "sort_by an unknown metric": (
+        lambda doc: doc.update(sort_by="test.bogus"),
+        "is damaged: sort_by: must be SPLIT.METRIC",
+    ),
+    "sweep a path": (lambda doc: doc.update(sweep="../x"), "is damaged: sweep: must be a run name"),
+    "status unknown to a sweep": (
+        lambda doc: doc.update(status="done"),
+        "is damaged: status: not one of running, completed",
+    ),
+    "started not a time": (
+        lambda doc: doc.update(started="yesterday"),
+        "is damaged: started: Value error, Invalid isoformat string",
+    ),
+    "values one level too deep": (
+        point(1, values={"training.optimizer.lr": json.loads("[" * 64 + "]" * 64)}),
+        "point 1's values: nested more than 64 levels deep",
+    ),
 }
 
 
@@ -175,6 +193,21 @@ def test_a_damaged_sweep_json_is_exit_2_naming_the_field(cli, sweep_dir, case, c
     assert str(sweep_dir) in result.message and len(result.stderr.strip().splitlines()) == 1
     assert "\x1b" not in result.output
     assert files(sweep_dir) == before  # nothing trained, no report written
+
+
+def test_values_nested_to_the_limit_are_read_and_one_level_more_refused(sweep_dir):
+    from dltrain.config.bounded_yaml import MAX_DEPTH
+    from dltrain.errors import RunFolderError
+    from dltrain.runs.reader import read_sweep
+
+    def nested(levels):  # a point's values: an object holding a value `levels - 1` lists deep
+        return {"training.optimizer.lr": json.loads("[" * (levels - 1) + "]" * (levels - 1))}
+
+    edit(sweep_dir, point(1, values=nested(MAX_DEPTH)))
+    assert read_sweep(sweep_dir)["points"][0]["values"] == nested(MAX_DEPTH)
+    edit(sweep_dir, point(1, values=nested(MAX_DEPTH + 1)))
+    with pytest.raises(RunFolderError, match=f"point 1's values: nested more than {MAX_DEPTH} levels deep"):
+        read_sweep(sweep_dir)
 
 
 # --- meta.json's resumed: a list, or absent ----------------------------------------------------

@@ -250,3 +250,48 @@ def test_a_sweep_report_whose_metric_no_run_has_ranks_by_the_main_metric(cli, tm
     result = cli("report", sweep)
     assert result.exit_code == 0, result.output
     assert "runs, best train.accuracy first" in (sweep / "report.html").read_text()
+
+
+def test_a_two_run_report_with_one_damaged_history_names_it(cli, run, tmp_path):
+    copy = shutil.copytree(run, tmp_path / "damaged")
+    (copy / "history.csv").write_text(HISTORY_HEADER + "nan,1,1,1,1,1,1\n")
+    result = cli("report", copy, run, "-o", tmp_path / "r.html")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    assert "history.csv is damaged: epoch" in html and "internal error" not in result.output
+
+
+def test_a_config_that_is_not_valid_still_shows_its_facts(cli, run, tmp_path):
+    copy = shutil.copytree(run, tmp_path / "unknown-key")
+    (copy / "config.yaml").write_text((copy / "config.yaml").read_text() + "no_such_key: 1\n")
+    result = cli("report", copy, "-o", tmp_path / "r.html")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    assert "is not a valid dltrain config" in html and "no_such_key" in html
+    assert re.search(r"dataset: <b>digits \(10 classes\)</b>", html), html
+
+
+def _sweep_missing_a_run_folder(tmp_path, repeats, lose):
+    from dltrain.sweep import run_sweep
+
+    sweep = run_sweep(
+        "perceptron_or",
+        ["training.optimizer.lr=0.1,0.01"],
+        overrides=["training.epochs=2", "output.plots=false"],
+        repeats=repeats,
+        runs_dir=tmp_path,
+    ).path
+    point = json.loads((sweep / "sweep.json").read_text())["points"][1]
+    shutil.rmtree(sweep / (point["repeats"][lose]["run"] if repeats > 1 else point["run"]))
+    return sweep, point
+
+
+@pytest.mark.parametrize("repeats", [1, 2])
+def test_a_sweep_report_lists_a_run_folder_that_was_deleted(cli, tmp_path, repeats):
+    sweep, point = _sweep_missing_a_run_folder(tmp_path, repeats, lose=1)
+    result = cli("report", sweep)
+    assert result.exit_code == 0, result.output
+    html = (sweep / "report.html").read_text()
+    repeat = ", repeat 2" if repeats > 1 else ""
+    assert f"point {point['index']} ({point['name']}{repeat}): completed, no run folder" in html
+    assert html.count("no run folder") == 1

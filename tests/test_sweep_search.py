@@ -128,6 +128,9 @@ def test_sweep_png_draws_each_key_and_parallel_coordinates(tmp_path):
         ([1, 2, 4, 8], False),  # less than a decade: a linear axis reads better
         ([0.0, 0.01, 0.1], False),  # zero has no place on a log axis
         (["relu", "tanh"], False),
+        ([1, 10**400], False),  # an int beyond float64
+        ([0.001, 0.1, "x"], False),  # not every value a number
+        ([0.001, float("inf")], False),
     ],
 )
 def test_sweep_png_takes_a_log_axis_for_values_spanning_a_decade(values, log):
