@@ -421,13 +421,14 @@ def test_resume_refuses_a_damaged_checkpoint_before_writing_anything(cli, tmp_pa
     assert {f.name: f.read_bytes() for f in path.iterdir()} == before
 
 
+@pytest.mark.parametrize("field", ["stopped_epoch", "best_epoch", "epochs"])
 @pytest.mark.parametrize("value", [False, -1, "9", 1.5])
-def test_resume_refuses_a_meta_json_whose_stopped_epoch_is_not_an_epoch(cli, tmp_path, value):
+def test_resume_refuses_a_meta_json_whose_epoch_field_is_not_an_epoch(cli, tmp_path, field, value):
     path = api.run(config("adam", 2), runs_dir=tmp_path).path
-    RunFolder(path).update_meta(stopped_epoch=value)
+    RunFolder(path).update_meta(**{field: value})
     before = {f.name: f.read_bytes() for f in path.iterdir()}
     result = cli("resume", path)
-    assert result.exit_code == 2 and "meta.json" in result.stderr and "stopped_epoch" in result.stderr
+    assert result.exit_code == 2 and "meta.json" in result.stderr and field in result.stderr, result.output
     assert {f.name: f.read_bytes() for f in path.iterdir()} == before
 
 
