@@ -334,6 +334,16 @@ def test_resume_of_a_completed_run_has_nothing_to_do(cli, tmp_path):
     assert_same_run(folder, reference(tmp_path, "sgd", 5))
 
 
+def test_resume_finishes_a_run_interrupted_after_its_last_epoch(tmp_path):
+    # every epoch trained, but stopped before the run was finished: resume finishes it, not "nothing to do"
+    path = api.run(config("adam", 2), runs_dir=tmp_path / "runs").path
+    RunFolder(path).update_meta(status="interrupted")
+    result = api.resume(path)
+    assert result.status == "completed" and result.note is None and result.epochs == 2
+    assert run_status(json.loads((path / "meta.json").read_text())) == "completed"
+    assert_same_run(path, reference(tmp_path, "adam", 2))
+
+
 def test_resume_without_checkpoint_starts_over(tmp_path):
     path = api.run(config("adam", 3), runs_dir=tmp_path / "runs").path
     (path / "checkpoint.npz").unlink()
