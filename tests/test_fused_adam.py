@@ -157,3 +157,25 @@ def test_relu_layer_kernels_equal_numpy_on_edge_values(dtype):
             assert out is g_
             results.append([np.where(np.isnan(x), np.nan, x).astype(dtype).tobytes() for x in (z_, a, g_, db)])
         assert results[0] == results[1]
+
+
+def test_a_relu_layer_without_bias_keeps_numpys_kernels():
+    """The compiled ReLU kernels add a bias: a bias-less layer keeps NumPy's, and a network that
+    has one trains with the same bits compiled or not."""
+    pytest.importorskip("numba")
+    from dltrain.nn.fast import numba_layers
+    from dltrain.nn.fast.network import FastNetwork
+    from dltrain.nn.network import Dense
+
+    rng = np.random.default_rng(5)
+    W0, W1, b1 = rng.standard_normal((6, 9)), rng.standard_normal((9, 3)), rng.standard_normal(3)
+    assert numba_layers.kernels_for(Dense(W0, None, "relu")) is None
+    x, y = rng.standard_normal((20, 6)), np.eye(3)[rng.integers(0, 3, 20)]
+    results = []
+    for compiled in (True, False):
+        net = FastNetwork([Dense(W0.copy(), None, "relu"), Dense(W1.copy(), b1.copy(), "softmax")], "cross_entropy")
+        if compiled:
+            net.compile()
+        loss, outputs = net.loss_and_grads(x, y)
+        results.append((np.float64(loss).tobytes(), bits(outputs), bits(net.flat_grads)))
+    assert results[0] == results[1]

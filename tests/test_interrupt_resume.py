@@ -334,6 +334,16 @@ def test_resume_of_a_completed_run_has_nothing_to_do(cli, tmp_path):
     assert_same_run(folder, reference(tmp_path, "sgd", 5))
 
 
+def test_resume_finishes_a_run_interrupted_after_its_last_epoch(tmp_path):
+    # every epoch trained, but stopped before the run was finished: resume finishes it, not "nothing to do"
+    path = api.run(config("adam", 2), runs_dir=tmp_path / "runs").path
+    RunFolder(path).update_meta(status="interrupted")
+    result = api.resume(path)
+    assert result.status == "completed" and result.note is None and result.epochs == 2
+    assert run_status(json.loads((path / "meta.json").read_text())) == "completed"
+    assert_same_run(path, reference(tmp_path, "adam", 2))
+
+
 def test_resume_without_checkpoint_starts_over(tmp_path):
     path = api.run(config("adam", 3), runs_dir=tmp_path / "runs").path
     (path / "checkpoint.npz").unlink()
@@ -369,30 +379,49 @@ def _deep(depth: int = 100_000) -> str:
 
 
 # what a damaged checkpoint holds: (array, value) replaced, as text for rng and history
+# array (or its first history row's field: "row:field=JSON", "row:-field" to drop it) -> damaged value;
+# the run has a plateau schedule and early stopping, so their counters and best weights are there to damage
 DAMAGED_CHECKPOINTS = {
     "history-deep": ("history", _deep()),
     "rng-deep": ("rng", _deep()),
     "rng-not-a-state": ("rng", "[1, 2]"),
     "history-not-a-list": ("history", '{"epoch": 1}'),
-    "history-text-loss": ("history", "row:train_loss=abc"),
+    "history-text-loss": ("history", 'row:train_loss="abc"'),
+    "history-null-loss": ("history", "row:train_loss=null"),
+    "history-boolean-loss": ("history", "row:train_loss=true"),
+    "history-boolean-epoch": ("history", "row:epoch=true"),
+    "history-float-epoch": ("history", "row:epoch=1.0"),
     "history-epochs-skip": ("history", "row:epoch=2"),
     "history-extra-field": ("history", "row:colour=1"),
+    "history-missing-field": ("history", "row:-val_loss"),
     "step-count-negative": ("opt.t", np.array(-1)),
     "step-count-float": ("opt.t", np.array(1.5)),
+    "step-count-array": ("opt.t", np.array([1, 2])),
     "epoch-negative": ("epoch", np.array(-1)),
+    "epoch-too-large": ("epoch", np.array(2**53)),
+    "schedule-bad-epochs-negative": ("sched.bad_epochs", np.array(-1)),
+    "early-stopping-wait-negative": ("es.wait", np.array(-1)),
+    "early-stopping-best-epoch-float": ("es.best_epoch", np.array(1.5)),
+    "early-stopping-best-weights-nan": ("es.best_param_0", "nan"),
 }
 
 
 @pytest.mark.parametrize("case", DAMAGED_CHECKPOINTS)
 def test_resume_refuses_a_damaged_checkpoint_before_writing_anything(cli, tmp_path, case):
-    path = api.run(config("adam", 2), runs_dir=tmp_path).path
+    path = api.run(config("adam", 2, **CONTROL["both"]), runs_dir=tmp_path).path
     state = dict(np.load(path / "checkpoint.npz"))
     key, value = DAMAGED_CHECKPOINTS[case]
     if isinstance(value, str) and value.startswith("row:"):  # one field of the first history row
-        field, text = value[4:].split("=")
         rows = json.loads(str(state["history"]))
-        rows[0][field] = int(text) if text.isdigit() else text
+        if value.startswith("row:-"):
+            del rows[0][value[5:]]
+        else:
+            field, text = value[4:].split("=")
+            rows[0][field] = json.loads(text)
         value = json.dumps(rows)
+    elif isinstance(value, str) and value == "nan":  # one weight of an array of weights
+        value = state[key].copy()
+        value.flat[0] = np.nan
     state[key] = np.array(value)
     np.savez(path / "checkpoint.npz", **state)
     before = {f.name: f.read_bytes() for f in path.iterdir()}
@@ -402,13 +431,14 @@ def test_resume_refuses_a_damaged_checkpoint_before_writing_anything(cli, tmp_pa
     assert {f.name: f.read_bytes() for f in path.iterdir()} == before
 
 
+@pytest.mark.parametrize("field", ["stopped_epoch", "best_epoch", "epochs"])
 @pytest.mark.parametrize("value", [False, -1, "9", 1.5])
-def test_resume_refuses_a_meta_json_whose_stopped_epoch_is_not_an_epoch(cli, tmp_path, value):
+def test_resume_refuses_a_meta_json_whose_epoch_field_is_not_an_epoch(cli, tmp_path, field, value):
     path = api.run(config("adam", 2), runs_dir=tmp_path).path
-    RunFolder(path).update_meta(stopped_epoch=value)
+    RunFolder(path).update_meta(**{field: value})
     before = {f.name: f.read_bytes() for f in path.iterdir()}
     result = cli("resume", path)
-    assert result.exit_code == 2 and "meta.json" in result.stderr and "stopped_epoch" in result.stderr
+    assert result.exit_code == 2 and "meta.json" in result.stderr and field in result.stderr, result.output
     assert {f.name: f.read_bytes() for f in path.iterdir()} == before
 
 

@@ -258,6 +258,25 @@ def test_outputs_that_overflow_are_a_damaged_run_not_nan_predictions(cli, runs, 
     assert not caught and "Warning" not in result.stderr and not result.stdout
 
 
+def test_an_infinite_output_is_refused_naming_the_input_that_overflowed(cli, runs, tmp_path):
+    """A regression whose output overflows to +inf (never NaN) for the second input only: the
+    one hidden unit used is tanh(100 * x0) and the output 1e308 * h0 + 1e308, infinite where h0 > 0.8."""
+    folder = Path(shutil.copytree(runs["sqrt"], tmp_path / "run"))
+    with np.load(folder / "weights.npz") as saved:
+        weights = {k: saved[k] for k in saved.files}
+    weights["W0"], weights["b0"] = np.zeros_like(weights["W0"]), np.zeros_like(weights["b0"])
+    weights["W0"][0, 0] = 100.0
+    weights["W1"], weights["b1"] = np.zeros_like(weights["W1"]), np.full_like(weights["b1"], 1e308)
+    weights["W1"][0, 0] = 1e308
+    np.savez(folder / "weights.npz", **weights)
+    np.save(tmp_path / "x.npy", np.array([[0.0, 0.5, 0.5], [1.0, 0.5, 0.5]]))  # x0 scaled: -1.8, +1.5
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = cli("predict", folder, tmp_path / "x.npy", code=2)
+    assert f"output for {tmp_path / 'x.npy'}[1] is not finite" in result.stderr, result.stderr
+    assert not caught and "Warning" not in result.stderr and not result.stdout
+
+
 def _png_header(width: int, height: int) -> bytes:
     """A PNG of `width` x `height` pixels in 57 bytes: its header and an empty IDAT chunk."""
 
