@@ -14,6 +14,7 @@ it is a regular file. Reads likewise refuse a FIFO (it would hang), a device
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -44,8 +45,7 @@ def write_user_file(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     fd, created = _open_regular(path)
     try:
-        if hasattr(os, "posix_fallocate") and data:
-            os.posix_fallocate(fd, 0, len(data))
+        _reserve(fd, len(data))
         view, offset = memoryview(data), 0
         while offset < len(data):
             offset += os.pwrite(fd, view[offset:], offset)
@@ -58,6 +58,17 @@ def write_user_file(path: str | Path, data: bytes) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Reserve `size` bytes of disk for the open file, where the system and file system can
+    (OSError when the disk is full or a file size limit is below `size`)."""
+    if size and hasattr(os, "posix_fallocate"):
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError as err:
+            if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):  # not supported here: write as is
+                raise
 
 
 def _open_regular(path: Path) -> tuple[int, bool]:

@@ -165,3 +165,17 @@ def test_a_write_that_fails_leaves_the_old_file_whole(tmp_path):
     assert result.returncode == 1 and "refused: cannot write" in result.stderr, result.stderr
     assert target.read_text() == "OLD REPORT\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no temporary file left beside it
+
+
+def test_a_file_system_without_space_reservation_still_gets_the_file(tmp_path, monkeypatch):
+    """Where posix_fallocate is not supported (EOPNOTSUPP), the file is written as it is."""
+    import errno
+
+    def unsupported(fd, offset, size):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(os, "posix_fallocate", unsupported, raising=False)
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old and longer than the new one" * 10)
+    write_user_file(target, PNG)
+    assert target.read_bytes() == PNG
