@@ -71,6 +71,8 @@ def drawn_from(path: Path) -> Optional[str]:
                 if len(head) < 8 or head[4:] == b"IDAT":
                     return None
                 length = int.from_bytes(head[:4], "big")
+                if length > MAX_PNG_BYTES:  # a chunk longer than the file may be: not one of ours
+                    return None
                 data = f.read(length + 4)[:length]
                 key, _, value = data.partition(b"\0")
                 if head[4:] == b"tEXt" and key == SOURCE_KEY.encode():
