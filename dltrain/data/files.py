@@ -167,13 +167,14 @@ def read_csv(path: Path, limit: int = MAX_CSV_BYTES, error: type[DltrainError] =
             raise error(f"{path} is not a readable CSV file ({err})") from None
 
 
-def present(path: Path, error: type[DltrainError] = DataError) -> bool:
-    """Whether the regular file at `path` is there: False when nothing is, `error` when something
-    else is (a directory, a FIFO, a device: neither usable nor missing, and never opened)."""
+def present(path: Path, error: type[DltrainError] = DataError, hint: str = "") -> bool:
+    """Whether the regular file at `path` is there: False when nothing is, `error` (followed by
+    `hint`, what to do about it) when something else is (a directory, a FIFO, a device: neither
+    usable nor missing, and never opened)."""
     try:
         return regular_file_at(path)
     except UnreadableFile as err:
-        raise error(str(err)) from None
+        raise error(f"{err}. {hint}" if hint else str(err)) from None
 
 
 def _opened(path: Path, limit: int, error: type[DltrainError]) -> IO[bytes]:

@@ -77,7 +77,9 @@ def ensure_files(data_dir: Path, progress: bool = True) -> list[str]:
     or when something other than a regular file (a directory, a device) has its name.
     """
     folder = Path(data_dir) / SUBDIR
-    missing = [name for name in FILES if not _present(folder / name)]  # every name checked before a download
+    missing = [
+        name for name in FILES if not present(folder / name, hint=_replace_hint(folder / name))
+    ]  # every name checked before a download
     for name in missing:
         urls = [base + name for base in mirrors()]
         fetch_file(name, urls, folder, sha256=FILES[name], manual_hint=manual_hint(folder), progress=progress)
@@ -138,13 +140,6 @@ def _dims(header: bytes, ndim: int, path: Path, magic: int, kind: str) -> tuple[
             f"{MAX_IDX_BYTES:,} bytes of data): the file is corrupt. {_replace_hint(path)}"
         )
     return dims
-
-
-def _present(path: Path) -> bool:
-    try:
-        return present(path)
-    except DataError as err:
-        raise DataError(f"{err}. {_replace_hint(path)}") from None
 
 
 def _replace_hint(path: Path) -> str:

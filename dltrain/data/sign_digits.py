@@ -72,14 +72,14 @@ def ensure_arrays(data_dir: Path, progress: bool = True) -> Path:
     after the build, so only the two arrays stay. Returns the folder.
     """
     folder = Path(data_dir) / SUBDIR
-    x_there, y_there = _present(folder / X_FILE), _present(folder / Y_FILE)
+    x_there, y_there = present(folder / X_FILE, hint=REPLACE_HINT), present(folder / Y_FILE, hint=REPLACE_HINT)
     if x_there and y_there:
         return folder
     if x_there or y_there:
-        present, absent = (X_FILE, Y_FILE) if x_there else (Y_FILE, X_FILE)
+        there, absent = (X_FILE, Y_FILE) if x_there else (Y_FILE, X_FILE)
         raise DataError(
-            f"{folder} holds {present} but not {absent}. Put both files from the same source there, "
-            f"or delete {present} so that dltrain rebuilds both from the original photos."
+            f"{folder} holds {there} but not {absent}. Put both files from the same source there, "
+            f"or delete {there} so that dltrain rebuilds both from the original photos."
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -95,13 +95,6 @@ def ensure_arrays(data_dir: Path, progress: bool = True) -> Path:
         )
         build_cache(archive, data_dir)
     return folder
-
-
-def _present(path: Path) -> bool:
-    try:
-        return present(path)
-    except DataError as exc:
-        raise DataError(f"{exc}. {REPLACE_HINT}") from None
 
 
 def _load_npy(path: Path) -> np.ndarray:
