@@ -233,9 +233,8 @@ def test_a_structured_npy_with_an_object_field_is_refused(tmp_path):
         read_npy(tmp_path / "o.npy")
 
 
-def test_run_folder_arrays_are_named_before_any_is_read(cli, tmp_path):
-    """weights.npz, checkpoint.npz and preprocess.npz: a stray array is refused by its name,
-    not after reading what it claims."""
+def scaled_run(tmp_path: Path) -> tuple[Path, Path]:
+    """(a run folder with weights.npz, checkpoint.npz and preprocess.npz, samples predict scales with the last)."""
     folder = api.run(
         {
             "name": "p",
@@ -245,8 +244,15 @@ def test_run_folder_arrays_are_named_before_any_is_read(cli, tmp_path):
         },
         runs_dir=tmp_path,
     ).path
-    samples = tmp_path / "samples.npy"  # what predict scales with preprocess.npz
+    samples = tmp_path / "samples.npy"
     np.save(samples, np.zeros((1, 2)))
+    return folder, samples
+
+
+def test_run_folder_arrays_are_named_before_any_is_read(cli, tmp_path):
+    """weights.npz, checkpoint.npz and preprocess.npz: a stray array is refused by its name,
+    not after reading what it claims."""
+    folder, samples = scaled_run(tmp_path)
     for name, command in (
         ("weights.npz", ["eval", folder]),
         ("checkpoint.npz", ["resume", folder, "--epochs", "3"]),
@@ -469,17 +475,7 @@ def test_unwritable_runs_dir_leaves_no_empty_folder(cli, tmp_path, monkeypatch):
 def test_run_folder_arrays_are_read_only_as_written_uncompressed(cli, tmp_path):
     """A run writes its arrays with np.savez, uncompressed: a deflated W0 in weights.npz (which could
     declare gigabytes of zeros in a few kilobytes) is refused before it is inflated, in every reader."""
-    folder = api.run(
-        {
-            "name": "p",
-            "dataset": {"name": "or_gate", "scaling": "minmax"},  # saves preprocess.npz too
-            "training": {"epochs": 2},
-            "output": {"plots": False},
-        },
-        runs_dir=tmp_path,
-    ).path
-    samples = tmp_path / "samples.npy"  # what predict scales with preprocess.npz
-    np.save(samples, np.zeros((1, 2)))
+    folder, samples = scaled_run(tmp_path)
     for name, key, command in (
         ("weights.npz", "W0", ["eval", folder]),
         ("checkpoint.npz", "format", ["resume", folder, "--epochs", "3"]),
