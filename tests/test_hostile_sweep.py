@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -388,3 +391,41 @@ def test_an_optuna_resume_of_a_sound_sweep_still_continues_its_study(cli, optuna
     assert result.exit_code == 0, result.output
     doc = json.loads((optuna_dir / "sweep.json").read_text())
     assert doc["status"] == "completed" and [p["trial"] for p in doc["points"]] == [0, 1, 3]
+
+
+# A sweep killed (SIGKILL, power cut) while Optuna wrote to optuna.db: the transaction's pages reached
+# the file, and its journal (the pages as they were) is left beside it. Every trial is deleted here.
+CUT_OFF_WRITE = """
+import os, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA cache_size = 1")  # changed pages spill to the file before the commit
+connection.execute("BEGIN")
+connection.execute("CREATE TABLE filler (x)")
+connection.execute("INSERT INTO filler VALUES (zeroblob(400000))")
+connection.execute("DELETE FROM trials")
+os._exit(0)  # killed before the commit
+"""
+
+
+def test_an_optuna_resume_rolls_back_a_write_that_was_cut_off(cli, optuna_dir):
+    db = optuna_dir / "optuna.db"
+    subprocess.run([sys.executable, "-c", CUT_OFF_WRITE, str(db)], check=True)
+    assert (optuna_dir / "optuna.db-journal").stat().st_size > 0
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):  # a read-only open cannot undo it
+        sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute("SELECT count(*) FROM trials").fetchone()
+
+    result = cli("sweep", "--resume", optuna_dir)
+    assert result.exit_code == 0, result.output
+    doc = json.loads((optuna_dir / "sweep.json").read_text())
+    assert doc["status"] == "completed" and [p["trial"] for p in doc["points"]] == [0, 1, 3]
+    assert not (optuna_dir / "optuna.db-journal").exists()
+
+
+def test_an_optuna_resume_refuses_a_journal_that_is_a_symbolic_link(cli, optuna_dir, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"x" * 512)
+    (optuna_dir / "optuna.db-journal").symlink_to(victim)
+    result = cli("sweep", "--resume", optuna_dir)
+    assert result.exit_code == 2, result.output
+    assert "optuna.db-journal is a symbolic link" in result.message
+    assert victim.read_bytes() == b"x" * 512 and (optuna_dir / "optuna.db-journal").is_symlink()

@@ -12,6 +12,7 @@ values, and new ones follow from everything the study has seen.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sqlite3
@@ -59,17 +60,40 @@ def storage(optuna, folder: Path, mode: str):
     return optuna.storages.RDBStorage("sqlite://", engine_kwargs={"creator": lambda: sqlite3.connect(uri, uri=True)})
 
 
-def check_study(folder: Path, trials: list[int]) -> None:
-    """A resumed Optuna sweep's optuna.db: a regular file of its own (never written through a symbolic
-    link) holding the study, with every trial sweep.json names. Read only; RunFolderError otherwise."""
-    file = folder / "optuna.db"
+def _regular(file: Path, missing: str) -> bool:
+    """Whether `file` exists (`missing`: raise if it does not); RunFolderError unless it is a regular file."""
     try:
         mode = os.lstat(file).st_mode
     except FileNotFoundError:
-        raise RunFolderError(f"{file} is missing: the sweep's Optuna study cannot continue without it") from None
+        if missing:
+            raise RunFolderError(f"{file} is missing: {missing}") from None
+        return False
     if not stat.S_ISREG(mode):
         what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
-        raise RunFolderError(f"{file} is {what}: a resume continues the sweep's study only in a file of its own")
+        raise RunFolderError(f"{file} is {what}: a resume continues the sweep's study only in files of its own")
+    return True
+
+
+def _roll_back(folder: Path) -> None:
+    """Undo a write to optuna.db that was cut off (a sweep killed mid-transaction leaves its journal,
+    optuna.db-journal): SQLite rolls it back on the first read-write open; a read-only open cannot."""
+    if not _regular(folder / "optuna.db-journal", missing=""):
+        return
+    uri = f"file:{pathname2url(str(folder.resolve() / 'optuna.db'))}?mode=rw"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as err:
+        raise RunFolderError(f"{folder / 'optuna.db'} is not the sweep's Optuna study: {cut(str(err), 200)}") from None
+
+
+def check_study(folder: Path, trials: list[int]) -> None:
+    """A resumed Optuna sweep's optuna.db: a regular file of its own (never written through a symbolic
+    link) holding the study, with every trial sweep.json names. Read only, but for rolling back a write
+    that was cut off; RunFolderError otherwise."""
+    file = folder / "optuna.db"
+    _regular(file, missing="the sweep's Optuna study cannot continue without it")
+    _roll_back(folder)
     optuna = import_optuna()
     from sqlalchemy.exc import SQLAlchemyError
 
