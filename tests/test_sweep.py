@@ -281,3 +281,33 @@ def test_a_point_draws_its_figures_where_it_trains():
     assert {"cost.png", "accuracy.png", "confusion_matrix.png"} <= set(record.figures)
     assert record.views is None  # drawn: the samples do not travel back with the record
     assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in record.figures.values())
+
+
+def test_a_run_whose_folder_cannot_be_written_fails_and_a_resume_writes_that_folder_again(tmp_path, monkeypatch):
+    import dltrain.sweep.execute as execute
+    from dltrain.errors import RunFolderError
+    from dltrain.sweep import resume_sweep
+
+    save_record = execute.save_record
+
+    def full_disk_for_the_second_run(target, record, **kw):
+        if record.meta["sweep"]["point"] == 2:
+            target.write_text("metrics.json", "{")  # what was written before the disk filled
+            raise RunFolderError(f"cannot write {target.path / 'weights.npz'}: No space left on device")
+        save_record(target, record, **kw)
+
+    monkeypatch.setattr(execute, "save_record", full_disk_for_the_second_run)
+    with pytest.raises(Exception, match="1 of 2 sweep points failed"):
+        run_sweep(TINY, ["training.optimizer.lr=0.01,0.001"], runs_dir=tmp_path)
+    (sweep_dir,) = tmp_path.iterdir()
+    doc = json.loads((sweep_dir / "sweep.json").read_text())
+    failed = doc["points"][1]
+    assert failed["status"] == "failed" and "No space left on device" in failed["error"]
+    folders = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    assert len(folders) == 2 and (sweep_dir / failed["run"]).resolve() == folders[1].resolve()
+
+    monkeypatch.setattr(execute, "save_record", save_record)
+    resumed = resume_sweep(sweep_dir)
+    assert resumed.status == "completed" and resumed.points[1].runs[0].path.resolve() == folders[1].resolve()
+    assert sorted(p for p in sweep_dir.iterdir() if p.is_dir()) == folders  # no second folder for the point
+    assert json.loads((folders[1] / "metrics.json").read_text())["test"]

@@ -157,8 +157,12 @@ def _store(
         ]
     if record.error_log:
         record.meta["error"] = naming_log(str(record.meta["error"]), target.path / ERROR_LOG)
-    target.write_text("config.yaml", record.config_yaml)
-    save_record(target, record, plots=cfg.output.plots, report=cfg.output.report)
+    try:
+        target.write_text("config.yaml", record.config_yaml)
+        save_record(target, record, plots=cfg.output.plots, report=cfg.output.report)
+    except RunFolderError:
+        state.runs[r].path = target.path  # sweep.json names the folder it failed in: a resume writes it again
+        raise
     state.runs[r] = RunResult.of(record, target.path)
     if sweep.metric is None and record.metrics:
         sweep.metric = Metric.default(record.metrics)
