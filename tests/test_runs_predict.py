@@ -393,3 +393,22 @@ def test_predict_warns_on_an_inverted_mnist_digit(cli, mnist_run, tmp_path):
     expected = json.loads(plain.stdout)["predictions"][0]
     assert auto["predictions"][0]["class"] == expected["class"] == int(y[0])  # observed 7 (class index = digit)
     assert auto["predictions"][0]["input"].endswith("inverted.png (inverted)")
+
+
+def test_a_run_on_inputs_of_1e200_reads_back_and_one_without_input_stats_refuses_invert_auto(cli, tmp_path):
+    """Unscaled inputs of 1e200 train a perceptron; their statistics once made meta.json unreadable."""
+    from dltrain.runs.folder import RunFolder
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)) * 1e200
+    np.savez(tmp_path / "big.npz", X=X, y=(X[:, 0] > 0).astype(int))
+    cfg = {**OR_GATE, "name": "big", "dataset": {"name": "file", "path": str(tmp_path / "big.npz")}}
+    path = api.run({**cfg, "output": {"plots": False}}, runs_dir=tmp_path / "runs").path
+    assert json.loads((path / "meta.json").read_text())["input_stats"]["spread"] > 1e199
+    assert cli("runs", path.parent, "--json", code=0).json[0]["status"] == "completed"
+    cli("eval", path, code=0)
+
+    RunFolder(path).update_meta(input_stats=None)  # what a run on inputs beyond float64's range records
+    np.save(tmp_path / "x.npy", X[:2])
+    result = cli("predict", path, tmp_path / "x.npy", "--invert", "auto", code=2)
+    assert "records no statistics of its training inputs" in result.message

@@ -368,3 +368,21 @@ def test_statistics_over_a_split_read_a_few_rows_at_a_time_give_the_whole_arrays
     row_means = X.mean(axis=1, dtype=np.float64)
     assert input_stats(X) == {"mean": float(row_means.mean()), "spread": float(row_means.std())}
     np.testing.assert_array_equal(_spread(X), np.ptp(X, axis=0))
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-310])
+def test_input_statistics_of_inputs_far_from_one_are_finite_and_scale_with_them(scale):
+    """The spread's squares once overflowed (1e200 gave an infinite spread, which meta.json's reader rejects)."""
+    from dltrain.data.split import input_stats
+
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    unit = input_stats(X)
+    stats = input_stats(X * scale)
+    assert stats["mean"] == pytest.approx(unit["mean"] * scale, rel=1e-6, abs=0)
+    assert stats["spread"] == pytest.approx(unit["spread"] * scale, rel=1e-6, abs=0) and stats["spread"] > 0
+
+
+def test_inputs_whose_mean_lies_beyond_float64_have_no_statistics():
+    from dltrain.data.split import input_stats
+
+    assert input_stats(np.array([[1e308, 1e308], [0.0, 1.0]])) is None

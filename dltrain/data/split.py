@@ -187,8 +187,17 @@ def make_splits(ds: Dataset, cfg: DatasetConfig, dtype) -> Splits:
     return Splits(prep(train), prep(val), prep(test), ds.classes, ds.sample_shape or ds.X.shape[1:], scaler)
 
 
-def input_stats(X) -> dict:
+def input_stats(X) -> Optional[dict]:
     """The mean of the preprocessed training inputs X: (n, n_features) and the spread (standard
-    deviation) of one sample's mean around it; `dltrain predict` compares new samples with them."""
-    row_means = np.concatenate([rows.mean(axis=1, dtype=np.float64) for rows in row_blocks(X)])
-    return {"mean": float(row_means.mean()), "spread": float(row_means.std())}
+    deviation) of one sample's mean around it; `dltrain predict` compares new samples with them.
+
+    Worked out on the means scaled by a power of two to at most 1 (the same bits, but no square
+    overflows for inputs of 1e200); None where a sample's mean itself lies beyond float64's range."""
+    with np.errstate(over="ignore"):
+        row_means = np.concatenate([rows.mean(axis=1, dtype=np.float64) for rows in row_blocks(X)])
+    largest = float(np.abs(row_means).max(initial=0.0))
+    if not math.isfinite(largest):
+        return None
+    exponent = math.frexp(largest)[1]
+    unit = np.ldexp(row_means, -exponent)
+    return {"mean": math.ldexp(float(unit.mean()), exponent), "spread": math.ldexp(float(unit.std()), exponent)}

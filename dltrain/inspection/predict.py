@@ -139,8 +139,11 @@ def read_inputs(paths: list[Path], run: Run, invert: str = "no") -> tuple[list[s
     invert: 'no', 'yes' (images are dark on light: invert them) or 'auto' (invert each image
     whose inverted pixels look more like the training data; the name then ends in ' (inverted)').
     """
-    if invert == "auto" and "input_stats" not in run.meta:
-        raise DataError(f"--invert auto: {run.name} records no statistics of its training inputs (an older run)")
+    if invert == "auto" and run.meta.get("input_stats") is None:
+        raise DataError(
+            f"--invert auto: {run.name} records no statistics of its training inputs "
+            "(an older run, or inputs beyond float64's range)"
+        )
     names, blocks, warnings = [], [], []
     for path in paths:
         suffix = path.suffix.lower()
