@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from dltrain import api
-from dltrain.data.files import read_npy, read_npz
+from dltrain.data.files import read_member, read_npy, read_npz
 from dltrain.errors import DataError
 from dltrain.runs.folder import RunFolder
 
@@ -156,18 +156,22 @@ def test_data_after_what_the_header_declares_is_refused(tmp_path):
 def test_members_np_savez_never_writes_are_refused(tmp_path, method):
     """One read of a bzip2 member can inflate a few KB into gigabytes: only stored and deflated ones are read."""
     path = archive(tmp_path / "odd.npz", ("X", (10,), bytes(10), method))
-    with pytest.raises(DataError, match="array 'X' is encrypted or compressed by a method np.savez does not use"):
+    with pytest.raises(DataError, match=f"array 'X' is compressed by zip method {method}, which np.savez never writes"):
         read_npz(path)
 
 
-def test_an_encrypted_member_is_refused(tmp_path):
+# general-purpose flag bits: 0 encrypted, 5 compressed patched data, 6 strong encryption (zipfile reads none)
+@pytest.mark.parametrize("flag, reason", [(0x1, "encrypted"), (0x20, "patched data"), (0x40, "encrypted")])
+def test_an_encrypted_or_patched_member_is_refused(tmp_path, flag, reason):
     path = archive(tmp_path / "locked.npz", ("X", (10,), bytes(10)))
     raw = bytearray(path.read_bytes())
     for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # local header, central directory
-        raw[raw.index(signature) + flags_at] |= 0x1  # general-purpose flag bit 0: encrypted
+        raw[raw.index(signature) + flags_at] |= flag
     path.write_bytes(bytes(raw))
-    with pytest.raises(DataError, match="array 'X' is encrypted or compressed"):
+    with pytest.raises(DataError, match=f"array 'X' is {reason}, which np.savez never writes"):
         read_npz(path)
+    with zipfile.ZipFile(path) as zf, pytest.raises(DataError, match=f"member 'X.npy' is {reason}; only stored"):
+        read_member(zf, zf.getinfo("X.npy"), 100, path)  # a downloaded archive's member (sign_photos)
 
 
 def test_a_member_is_read_without_a_second_copy(tmp_path):

@@ -38,7 +38,8 @@ from dltrain.files import UnreadableFile, open_regular, regular_file_at
 MAX_BYTES = 4 << 30  # the largest array file read, and a .npz's arrays together (MNIST as float64 is 0.4 GB)
 MAX_CSV_BYTES = 1 << 30
 _CHUNK = 1 << 22  # bytes read into an array at a time
-_ENCRYPTED = 0x1  # a zip member's general-purpose flag bit 0
+# A zip member's general-purpose flag bits that zipfile cannot read: 0 and 6 (encryption), 5 (patched data)
+_ENCRYPTED, _PATCHED = 0x1 | 0x40, 0x20
 
 
 def read_npz(
@@ -93,10 +94,10 @@ def _members(
         name = info.filename.removesuffix(".npy")
         if name == info.filename:
             raise error(f"{path}: member {shorten(info.filename, 60)} is not an array (<name>.npy)")
-        if not _inflated_in_bounds(info):
+        if reason := _unbounded(info):
             raise error(
-                f"{path}: array {shorten(name, 60)} is encrypted or compressed by a method np.savez does not use "
-                f"(zip method {info.compress_type}); only stored and deflated arrays are read"
+                f"{path}: array {shorten(name, 60)} is {reason}, which np.savez never writes; "
+                "only stored and deflated arrays are read"
             )
         if names is not None and not names(name):
             raise error(f"{path} is damaged: unexpected array {shorten(name, 60)}")
@@ -123,11 +124,8 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, pat
 def check_member(info: zipfile.ZipInfo, limit: int, path: Path) -> None:
     """DataError naming the member `info` of the zip at `path` unless its entry in the archive's
     directory promises a bounded read: stored or deflated, unencrypted, at most `limit` bytes."""
-    if not _inflated_in_bounds(info):
-        raise DataError(
-            f"{_member(info, path)} is encrypted or compressed by zip method {info.compress_type}; "
-            "only stored and deflated members are read"
-        )
+    if reason := _unbounded(info):
+        raise DataError(f"{_member(info, path)} is {reason}; only stored and deflated members are read")
     if info.file_size > limit:
         raise DataError(f"{_member(info, path)} is too large: {info.file_size:,} bytes, at most {limit:,} are read")
 
@@ -136,10 +134,16 @@ def _member(info: zipfile.ZipInfo, path: Path) -> str:
     return f"{path}: member {shorten(info.filename, 200)}"
 
 
-def _inflated_in_bounds(info: zipfile.ZipInfo) -> bool:
-    """Whether the zip member `info` inflates a bounded amount per read: stored or deflated,
-    unencrypted (bzip2 and LZMA are refused: one read of theirs may inflate a few KB into gigabytes)."""
-    return info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and not info.flag_bits & _ENCRYPTED
+def _unbounded(info: zipfile.ZipInfo) -> Optional[str]:
+    """Why one read of the zip member `info` may not inflate a bounded amount (None: stored or deflated,
+    unencrypted and unpatched). bzip2 and LZMA are refused: one read may turn a few KB into gigabytes."""
+    if info.flag_bits & _ENCRYPTED:
+        return "encrypted"
+    if info.flag_bits & _PATCHED:
+        return "patched data"
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return f"compressed by zip method {info.compress_type}"
+    return None
 
 
 def read_npy(path: Path, limit: int = MAX_BYTES, error: type[DltrainError] = DataError) -> np.ndarray:
