@@ -38,11 +38,13 @@ from dltrain.errors import DataError
 
 class Server:
     """Serves `routes` (URL path -> bytes); paths listed in `lie_about_length` send half the body
-    under a Content-Length for all of it, then hang up. Every requested path is logged."""
+    under a Content-Length for all of it, then hang up; those in `no_length` send no Content-Length.
+    Every requested path is logged."""
 
     def __init__(self) -> None:
         self.routes: dict[str, bytes] = {}
         self.lie_about_length: set[str] = set()
+        self.no_length: set[str] = set()  # sent without a Content-Length, the connection closed at its end
         self.requests: list[str] = []
         server = self
 
@@ -55,7 +57,10 @@ class Server:
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
+                if self.path in server.no_length:
+                    self.close_connection = True
+                else:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if self.path in server.lie_about_length:
                     self.wfile.write(body[: len(body) // 2])
@@ -215,10 +220,28 @@ def test_offline_error_says_which_files_go_where(tmp_path):
 
 def test_present_file_with_matching_checksum_is_not_downloaded(tmp_path, server):
     (tmp_path / "f.bin").write_bytes(b"cached")
-    path = fetch_file(
-        "f.bin", [f"{server.url}/f.bin"], tmp_path, sha256=hashlib.sha256(b"cached").hexdigest(), manual_hint=""
-    )
+    digest = hashlib.sha256(b"cached").hexdigest()
+    path = fetch_file("f.bin", [f"{server.url}/f.bin"], tmp_path, sha256=digest, max_bytes=6, manual_hint="")
     assert path.read_bytes() == b"cached" and server.requests == []
+
+
+def test_a_mirror_sending_more_than_the_file_can_hold_is_cut_off_and_the_next_one_tried(tmp_path, server):
+    """A body without a Content-Length (a stream that may never end) is cut off at max_bytes, and nothing kept."""
+    endless = server.url + "/endless"
+    server.routes["/endless"] = bytes(1 << 20)
+    server.routes["/good"] = b"0123456789"
+    server.no_length.add("/endless")
+    digest = hashlib.sha256(b"0123456789").hexdigest()
+    with pytest.raises(DataError) as err:
+        fetch_file("f.bin", [endless], tmp_path, sha256=digest, max_bytes=1000, manual_hint="", progress=False)
+    assert f"{endless}: sent more than 1,000 bytes, more than the file can be" in str(err.value)
+    assert leftovers(tmp_path) == []
+    for sha256 in (digest, None):
+        path = fetch_file(
+            "f.bin", [endless, f"{server.url}/good"], tmp_path, sha256=sha256, max_bytes=10, manual_hint=""
+        )
+        assert path.read_bytes() == b"0123456789" and leftovers(tmp_path) == ["f.bin"]
+        path.unlink()
 
 
 def test_unwritable_data_dir_is_a_data_error(tmp_path, server, tiny_mnist):

@@ -3,8 +3,9 @@
 pooch does the transfer: it streams into a temporary file next to the destination and
 moves it into place only after the checksum matched, so a failed, truncated or corrupt
 download never leaves a file at the final path. This module adds the mirror fallback,
-a progress bar that needs no tqdm, and one `DataError` that says what was tried and
-which file to put where by hand.
+a bound on what a mirror can write (one that never stops sending is cut off, and the next
+tried), a progress bar that needs no tqdm, and one `DataError` that says what was tried
+and which file to put where by hand.
 """
 
 from __future__ import annotations
@@ -31,6 +32,36 @@ CHUNK_SIZE = 64 * 1024
 # shows nothing.
 ProgressBarFactory = Callable[[str], Any]
 _progress_bar: Optional[ProgressBarFactory] = None
+
+
+class TooLarge(ValueError):
+    """A mirror sent more than the file can hold."""
+
+
+class _Bounded:
+    """The file a download streams into, refusing to grow past `limit` bytes."""
+
+    def __init__(self, file, limit: int):
+        self.file, self.limit, self.written = file, limit, 0
+
+    def write(self, chunk: bytes) -> int:
+        self.written += len(chunk)
+        if self.written > self.limit:
+            raise TooLarge(f"sent more than {self.limit:,} bytes, more than the file can be")
+        return self.file.write(chunk)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def _bounded(downloader, limit: int):
+    """pooch's `downloader`, writing at most `limit` bytes into its temporary file."""
+
+    def download(url: str, output_file: str, pooch, check_only: bool = False):
+        with open(output_file, "w+b") as file:
+            return downloader(url, _Bounded(file, limit), pooch, check_only)
+
+    return download
 
 
 def show_download_progress(factory: Optional[ProgressBarFactory]) -> None:
@@ -61,6 +92,8 @@ def _reason(exc: BaseException) -> str:
         return f"HTTP {exc.response.status_code} {exc.response.reason or ''}".strip()
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "the connection closed before the whole file arrived (truncated download)"
+    if isinstance(exc, TooLarge):
+        return str(exc)
     if isinstance(exc, requests.Timeout):
         return "the server did not answer in time"
     if isinstance(exc, requests.ConnectionError):
@@ -77,6 +110,7 @@ def fetch_file(
     dest_dir: Path,
     *,
     sha256: Optional[str],
+    max_bytes: int,
     manual_hint: str,
     progress: bool = True,
     timeout: float = DEFAULT_TIMEOUT_S,
@@ -85,6 +119,7 @@ def fetch_file(
 
     sha256: the expected hex digest; None skips the check (only for files whose content
         the caller verifies itself, such as a GitHub archive, whose zip bytes are not stable).
+    max_bytes: the most a mirror may send; past it the transfer is cut off and the next URL tried.
     manual_hint: the sentence telling a user without network what to put where; it ends
         the error message.
     Returns the final path `dest_dir / fname`. A file already there whose checksum
@@ -103,7 +138,9 @@ def fetch_file(
         downloader = pooch.HTTPDownloader(progressbar=bar, chunk_size=CHUNK_SIZE, timeout=timeout)
         try:
             with _quiet_pooch_logger():
-                path = pooch.retrieve(url, known_hash=known_hash, fname=fname, path=dest_dir, downloader=downloader)
+                path = pooch.retrieve(
+                    url, known_hash=known_hash, fname=fname, path=dest_dir, downloader=_bounded(downloader, max_bytes)
+                )
             return Path(path)
         except (requests.RequestException, ValueError) as exc:
             failures.append(f"{url}: {_reason(exc)}")

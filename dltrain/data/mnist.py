@@ -82,7 +82,15 @@ def ensure_files(data_dir: Path, progress: bool = True) -> list[str]:
     ]  # every name checked before a download
     for name in missing:
         urls = [base + name for base in mirrors()]
-        fetch_file(name, urls, folder, sha256=FILES[name], manual_hint=manual_hint(folder), progress=progress)
+        fetch_file(
+            name,
+            urls,
+            folder,
+            sha256=FILES[name],
+            max_bytes=MAX_IDX_BYTES,
+            manual_hint=manual_hint(folder),
+            progress=progress,
+        )
     return missing
 
 

@@ -37,6 +37,7 @@ from dltrain.data.sign_photos import (
     EXPECTED_COUNTS,
     IMAGE_SIZE,
     KAGGLE_COLUMNS,
+    MAX_ARCHIVE_BYTES,
     SUBDIR,
     X_FILE,
     Y_FILE,
@@ -91,7 +92,13 @@ def ensure_arrays(data_dir: Path, progress: bool = True) -> Path:
         ) from exc
     with workdir as tmp:
         archive = fetch_file(
-            ARCHIVE_NAME, archive_urls(), Path(tmp), sha256=None, manual_hint=manual_hint(folder), progress=progress
+            ARCHIVE_NAME,
+            archive_urls(),
+            Path(tmp),
+            sha256=None,
+            max_bytes=MAX_ARCHIVE_BYTES,
+            manual_hint=manual_hint(folder),
+            progress=progress,
         )
         build_cache(archive, data_dir)
     return folder
