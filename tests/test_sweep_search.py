@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from sweeps import tiny
+from sweeps import tiny, write_config
 
 from dltrain.errors import Interrupted
 from dltrain.runs.folder import RunFolder
@@ -137,3 +137,43 @@ def test_sweep_png_takes_a_log_axis_for_values_spanning_a_decade(values, log):
     from dltrain.sweep.execute import _log_spaced
 
     assert _log_spaced(values) is log
+
+
+@pytest.mark.parametrize(
+    "key, dist, edge",
+    [
+        ("training.batch_size", {"int": [-3, 4]}, "batch_size=-3"),
+        ("training.optimizer.beta1", {"uniform": [0.8, 1.5]}, "beta1=1.5"),
+        ("model.activation", {"choice": ["relu", "bogus", "tanh"]}, "activation=bogus"),
+    ],
+)
+def test_an_optuna_space_is_checked_at_its_edges_before_anything_trains(cli, tmp_path, key, dist, edge):
+    """Optuna draws points as the sweep goes: a space reaching an invalid value is refused up front."""
+    pytest.importorskip("optuna")
+    cfg = {**config(), "sweep": {"search": "optuna", "trials": 4, "space": {**SPACE, key: dist}}}
+    result = cli("sweep", write_config(tmp_path / "s.yaml", cfg), "--runs-dir", tmp_path / "runs", code=2)
+    where, _, reason = result.message.partition("): invalid config")
+    assert where.startswith("error: an edge of the sweep space (") and edge in where.split("(", 1)[1].split(" ")
+    assert reason and not (tmp_path / "runs").exists()
+
+
+def test_an_invalid_optuna_draw_inside_sound_edges_ends_the_sweep_with_its_folder_complete(tmp_path, monkeypatch):
+    """Where a draw inside the space is invalid, the sweep ends (exit 1) with sweep.json final and the
+    draw's trial failed in the study; the points before it are kept, and it is not one of them."""
+    pytest.importorskip("optuna")
+    import optuna
+
+    import dltrain.sweep.runner as runner
+    from dltrain.errors import TrainingFailed
+
+    monkeypatch.setattr(runner, "edge_points", lambda space, name: [])  # as if the edges were sound
+    cfg = {**config(), "sweep": {"space": {"training.batch_size": {"int": [-40, 40]}}}}
+    with pytest.raises(TrainingFailed, match=r"sweep point \d+ \(batch_size=-?\d+\): invalid config") as caught:
+        run_sweep(cfg, search="optuna", trials=30, runs_dir=tmp_path)
+    path = caught.value.result.path
+    doc = json.loads((path / "sweep.json").read_text())
+    assert doc["status"] == "failed" and all(p["status"] == "completed" for p in doc["points"])
+    assert all(p["values"]["training.batch_size"] >= 1 for p in doc["points"])
+    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{path / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * len(doc["points"]) + ["FAIL"]
+    assert study.trials[-1].params["training.batch_size"] < 1

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 from dltrain.config.schema import Config
-from dltrain.errors import ERROR_LOG, Interrupted, RunFolderError, TrainingFailed, naming_log
+from dltrain.errors import ERROR_LOG, ConfigError, Interrupted, RunFolderError, TrainingFailed, naming_log
 from dltrain.pipeline.experiment import RunRecord
 from dltrain.pipeline.save import save_record
 from dltrain.pipeline.session import RunResult
@@ -56,9 +56,13 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
         while not backend.stopping and (point := plan.ask()) is not None:
             state = _new_state(point, base.seed, sweep.repeats)
             state.trial = plan.trial_number(point.index)
+            try:
+                new = [job(state, r) for r in range(len(state.runs))]
+            except ConfigError:  # drawn inside a space whose edges were sound: the sweep ends, this point untried
+                plan.drop(point)
+                raise
             sweep.points.append(state)
-            for r in range(len(state.runs)):
-                yield job(state, r)
+            yield from new
 
     def save() -> None:
         sweep.seconds = round(seconds_before + elapsed(clock), 3)
@@ -91,7 +95,7 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
                 results.close()  # an interrupt between two results still stops the backend's running points
     except KeyboardInterrupt:
         hard_stop = True
-    except NoWorkers as err:
+    except (NoWorkers, ConfigError) as err:
         failure = err
     _finish(folder, sweep, save, failure, interrupted=hard_stop or backend.stopping)
 

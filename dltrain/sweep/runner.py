@@ -30,7 +30,7 @@ from dltrain.sweep.backends import make_backend
 from dltrain.sweep.execute import UNFINISHED, execute
 from dltrain.sweep.grid import merge_grids, parse_grid_option
 from dltrain.sweep.ranking import Metric
-from dltrain.sweep.search import Fixed, RandomPlan, make_plan, search_space
+from dltrain.sweep.search import Fixed, edge_points, make_plan, search_space
 from dltrain.sweep.state import PointState, SweepResult, pending
 from dltrain.train import checkpoint
 
@@ -92,8 +92,9 @@ def run_sweep(
     file_space = {key: dist for key, dist in section.space.items() if key not in given}
     plan = make_plan(search, grid_values, file_space, trials=trials, seed=base.seed, name=base.name)
     space: dict[str, Any] = grid_values if search == "grid" else search_space(grid_values, file_space)
-    # Every point up front is resolved now (an Optuna search: one random draw), so a bad key fails before any training.
-    checked = plan.points() if plan is not None else RandomPlan(space, 1, base.seed, base.name).points()
+    # Every point up front is resolved now (an Optuna search: the edges of its space), so a bad key or value
+    # fails before any training.
+    checked = plan.points() if plan is not None else edge_points(space, base.name)
     for point in checked:
         for seed in repeat_seeds(base.seed, repeats):
             run_config(base, point, seed, repeats)
@@ -297,7 +298,8 @@ def run_config(base: Config, point, seed: int, repeats: int, repeat: int = 0) ->
     try:
         return resolve(base, overrides, name=name)
     except ConfigError as err:
-        raise ConfigError(f"sweep point {point.index} ({cut(point.label, 120)}): {err}") from None
+        where = f"sweep point {point.index}" if point.index else "an edge of the sweep space"
+        raise ConfigError(f"{where} ({cut(point.label, 120)}): {err}") from None
 
 
 def default_metric(base: Config, data_dir: Optional[str]) -> Metric:

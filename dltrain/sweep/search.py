@@ -69,6 +69,23 @@ def draw(dist: Distribution, rng: np.random.Generator) -> Any:
     return float(rng.uniform(low, high))
 
 
+def edges(dist: Distribution) -> list:
+    """The values at the ends of a distribution: its low and high, or every one of its choices."""
+    if dist.kind == "choice":
+        return list(dist.choices)
+    low, high = dist.bounds
+    return [int(low), int(high)] if dist.kind == "int" else [float(low), float(high)]
+
+
+def edge_points(space: dict[str, Distribution], name: str) -> list[Point]:
+    """Points that put one key at a time at each of its edges, the others at their first (index 0:
+    not points of the sweep). An Optuna search, whose points are drawn as it goes, checks these
+    before anything trains, as a grid or random search checks every point of its own."""
+    first = {key: edges(dist)[0] for key, dist in space.items()}
+    values = [first, *({**first, key: value} for key, dist in space.items() for value in edges(dist)[1:])]
+    return [Point(0, v, name) for v in values]
+
+
 def search_space(grid: dict[str, list], space: dict[str, dict]) -> dict[str, Distribution]:
     """The space a random or Optuna search draws from: `space` (the config's one-key form,
     {loguniform: [1e-4, 0.1]}), with each grid key a choice among its values."""

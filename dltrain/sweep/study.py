@@ -170,6 +170,11 @@ class OptunaPlan:
         self.open[state.point.index] = trial
         return trial.number
 
+    def drop(self, point: Point) -> None:
+        """A point asked but never trained (its config is invalid): its trial failed, the point not counted."""
+        self.study.tell(self.open.pop(point.index), state=self.optuna.trial.TrialState.FAIL)
+        self.asked -= 1
+
     def trial_number(self, index: int) -> Optional[int]:
         trial = self.open.get(index)
         return None if trial is None else trial.number
