@@ -101,3 +101,30 @@ def assert_same_results(a: dict, b: dict) -> None:
         for name in wa:
             np.testing.assert_array_equal(wa[name], wb[name], err_msg=f"point {index} {name}")
         assert ma == mb, index
+
+
+def scripted_point(job, data_dir, blas_threads):
+    """Stands in for train_point in a local worker (pickled by name: the workers import this module).
+
+    Marks each start in `<job.config['marks']>/<point>`, then does what job.config['act'] says:
+    'die' (SIGKILL, once point 2 has started beside it), 'exit' (the worker ends with status 0),
+    'slow' (2 s on its first start) or nothing; returns a completed RunResult."""
+    import signal
+
+    from dltrain.pipeline.session import RunResult
+    from dltrain.runs.status import Status
+
+    marks, act = Path(job.config["marks"]), job.config.get("act")
+    mark = marks / str(job.point)
+    first = not mark.exists()
+    with open(mark, "a") as f:
+        f.write("started\n")
+    if act == "die":
+        while not (marks / "2").exists():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGKILL)
+    if act == "exit":
+        os._exit(0)
+    if act == "slow" and first:
+        time.sleep(2)
+    return RunResult(None, Status.COMPLETED)

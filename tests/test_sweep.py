@@ -311,3 +311,40 @@ def test_a_run_whose_folder_cannot_be_written_fails_and_a_resume_writes_that_fol
     assert resumed.status == "completed" and resumed.points[1].runs[0].path.resolve() == folders[1].resolve()
     assert sorted(p for p in sweep_dir.iterdir() if p.is_dir()) == folders  # no second folder for the point
     assert json.loads((folders[1] / "metrics.json").read_text())["test"]
+
+
+def _scripted(monkeypatch, tmp_path, acts: dict[int, str], points: int = 4, workers: int = 2) -> dict:
+    """What the local pool backend returns for points 1..`points` running `scripted_point`."""
+    from sweeps import scripted_point
+
+    from dltrain.sweep import backends
+    from dltrain.sweep.point import Job
+
+    monkeypatch.setattr(backends, "train_point", scripted_point)
+    jobs = [Job(i, 0, {"marks": str(tmp_path), "act": acts.get(i)}) for i in range(1, points + 1)]
+    with backends.Pool(workers) as backend:
+        return {key[0]: returned for key, returned in backend.run(iter(jobs), 1 << 30, None)}
+
+
+def test_a_worker_killed_fails_its_own_run_and_the_others_run_again_on_new_workers(tmp_path, monkeypatch):
+    """Killed for memory, a worker used to take every run of the pool with it, those not started too."""
+    got = _scripted(monkeypatch, tmp_path, {1: "die", 2: "slow"})
+    assert got[1].status == "failed" and got[1].error == "the worker process died (killed by SIGKILL: out of memory?)"
+    assert [got[i].status for i in (2, 3, 4)] == ["completed"] * 3
+    assert (tmp_path / "2").read_text() == "started\n" * 2  # running beside it: cut off, then run again
+    assert (tmp_path / "1").read_text() == "started\n"  # the run that killed its worker is not tried again
+
+
+def test_workers_that_keep_breaking_with_no_run_coming_back_end_the_sweep(tmp_path, monkeypatch):
+    from dltrain.sweep.backends import MAX_RESTARTS, NoWorkers
+
+    with pytest.raises(NoWorkers, match=f"the worker processes broke {MAX_RESTARTS} times over with no run finished"):
+        _scripted(monkeypatch, tmp_path, {1: "exit", 2: "exit", 3: "exit", 4: "exit"})
+
+
+def test_every_run_that_kills_its_worker_fails_alone_however_many_do(tmp_path, monkeypatch):
+    """One worker, six runs each killing it: six new workers, each death a run that came back (failed)."""
+    (tmp_path / "2").touch()  # a run that dies waits for point 2 to start: here it need not
+    got = _scripted(monkeypatch, tmp_path, dict.fromkeys(range(1, 7), "die"), points=6, workers=1)
+    assert all(r.status == "failed" and "killed by SIGKILL" in r.error for r in got.values()) and len(got) == 6
+    assert all((tmp_path / str(i)).read_text() == "started\n" for i in (1, 3, 4, 5, 6))

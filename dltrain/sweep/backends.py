@@ -28,6 +28,7 @@ from dltrain.sweep.point import Job, Key, Returned, not_trained, train_point
 
 POLL = 0.1  # seconds between looks at the running jobs
 GRACE = 30.0  # seconds the running points get to stop after their batch and come back (a loaded machine is slow)
+MAX_RESTARTS = 3  # local workers broken this often in a row, no run coming back between: the sweep fails
 
 
 class NoWorkers(TrainingFailed):
@@ -77,6 +78,7 @@ class Pool(Backend):
 
         self.pool, self.slots = pool, jobs
         self.workers = pool.start(jobs)
+        self.restarts = 0  # new workers since the last run came back
 
     def blas_threads(self) -> int:
         # Each process gets its share of the cores, so N processes never run N x all-cores BLAS threads.
@@ -90,21 +92,43 @@ class Pool(Backend):
         return False
 
     def run(self, jobs: Iterator[Job], lookahead: int, data_dir: Optional[str]) -> Iterator[tuple[Key, Returned]]:
+        from concurrent.futures.process import BrokenProcessPool
+
         blas = self.blas_threads()
+
+        def submit(job: Job):
+            try:
+                return self.workers.submit(train_point, job, data_dir, blas, key=job.key)
+            except BrokenProcessPool:  # a worker died: new ones take the runs that were not its own
+                self.restarts += 1
+                if self.restarts > MAX_RESTARTS:
+                    raise NoWorkers(f"the worker processes broke {MAX_RESTARTS} times over with no run finished") from None
+                self.workers.restart()
+                return self.workers.submit(train_point, job, data_dir, blas, key=job.key)
+
         yield from drain(
             jobs,
             lookahead,
-            lambda job: self.workers.submit(train_point, job, data_dir, blas),
+            submit,
             self,
             on_stop=self.workers.signal,
             abandon=lambda futures: self.workers.close(),
         )
 
-    def outcome(self, future, job: Job) -> Returned:
+    def outcome(self, future, job: Job) -> Optional[Returned]:
+        from concurrent.futures.process import BrokenProcessPool
+
         try:
-            return future.result()
-        except Exception as err:  # the worker process died (killed, out of memory): this run failed
-            return not_trained(Status.FAILED, f"the worker process died: {type(err).__name__}: {err}")
+            returned = future.result()
+        except BrokenProcessPool:  # a worker died (killed for memory): its run failed, the others run again
+            death = self.workers.death(job.key)
+            if death is None:
+                return None
+            returned = not_trained(Status.FAILED, f"the worker process died ({death}: out of memory?)")
+        except Exception as err:  # the run's record could not come back (pickling)
+            returned = not_trained(Status.FAILED, f"the worker process failed: {type(err).__name__}: {err}")
+        self.restarts = 0
+        return returned
 
 
 def drain(

@@ -24,6 +24,7 @@ import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.queues import SimpleQueue
+from typing import Any, Optional
 
 PRELOAD = ["dltrain.sweep.worker"]
 JOIN = 5.0  # seconds to wait for a killed worker to be gone
@@ -31,26 +32,59 @@ JOIN = 5.0  # seconds to wait for a killed worker to be gone
 
 class Workers:
     """A ProcessPoolExecutor whose workers tell their PIDs as they start (the executor keeps
-    its processes to itself), so that they can be signalled, and that ends them all when closed."""
+    its processes to itself), so that they can be signalled, and that ends them all when closed.
+
+    A worker that dies (killed by the kernel for memory) breaks the executor: every run in it,
+    those queued too, ends with BrokenProcessPool. `death(key)` says whether the run `key` is
+    the one whose worker died; `restart()` brings up new workers for the others."""
 
     def __init__(self, jobs: int):
-        context = multiprocessing.get_context("forkserver")
+        self._context = multiprocessing.get_context("forkserver")
+        self._jobs = jobs
         start_forkserver()
-        self._told: SimpleQueue = context.SimpleQueue()
+        # Each worker's PID as it starts, then (PID, run key) as each run starts in it.
+        self._told: SimpleQueue = self._context.SimpleQueue()
         self._pids: set[int] = set()
+        self._runs: dict = {}  # run key -> the PID it started in
         # Only this process holds the sending end: the workers see the pipe close when it ends, however it ends.
-        self._alive, self._alive_end = context.Pipe(duplex=False)
-        self.executor = ProcessPoolExecutor(
-            jobs, mp_context=context, initializer=_init_worker, initargs=(self._told, self._alive)
-        )
+        self._alive, self._alive_end = self._context.Pipe(duplex=False)
+        self._processes: list[dict[int, Any]] = []  # each executor's worker processes, PID -> process
+        self.executor = self._executor()
 
-    def submit(self, fn, *args) -> Future:
-        return self.executor.submit(fn, *args)
+    def _executor(self) -> ProcessPoolExecutor:
+        executor = ProcessPoolExecutor(
+            self._jobs, mp_context=self._context, initializer=_init_worker, initargs=(self._told, self._alive)
+        )
+        self._processes.append(executor._processes)  # type: ignore[attr-defined]  # filled as it forks
+        return executor
+
+    def submit(self, fn, *args, key=None) -> Future:
+        """Run fn(*args) in a worker; `key` names the run for `death`. BrokenProcessPool once a worker died."""
+        return self.executor.submit(_run, key, fn, *args)
+
+    def death(self, key) -> Optional[str]:
+        """How the worker that ran `key` ended (killed by a signal, an exit code), or None: the run
+        never started, or its worker is alive or was stopped by the executor (SIGTERM) as others broke it."""
+        self.pids()
+        pid = self._runs.get(key, -1)
+        process = next((processes[pid] for processes in self._processes if pid in processes), None)
+        code = None if process is None else process.exitcode
+        if code in (None, 0, -signal.SIGTERM):
+            return None
+        return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+
+    def restart(self) -> None:
+        """New workers in place of a broken executor's (all of its own are ended)."""
+        self._end()
+        self.executor = self._executor()
 
     def pids(self) -> set[int]:
         """The workers that have started. One still starting has taken no run yet."""
         while not self._told.empty():
-            self._pids.add(self._told.get())
+            pid, key = self._told.get()
+            self._pids.add(pid)
+            if key is not None:
+                self._runs[key] = pid
         return set(self._pids)
 
     def signal(self, signum: int = signal.SIGTERM) -> None:
@@ -68,14 +102,17 @@ class Workers:
         Those still starting too: one left to start after this process has ended would find
         the pool's locks gone and print a traceback. Shutting the executor down waits for a
         worker being forked (after the forkserver's imports), and starts no other."""
-        processes = self.executor._processes  # every worker forked, told its PID or not; None once shut down
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        ours = list(processes.values()) if processes is not None else []
-        for process in ours:
-            process.kill()
+        self._end()
         self._alive_end.close()
         self._alive.close()
-        for process in ours:
+
+    def _end(self) -> None:
+        """Shut the executor down (it waits for a worker being forked), then kill every worker it forked."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        processes = list(self._processes[-1].values())  # told their PIDs or not
+        for process in processes:
+            process.kill()
+        for process in processes:
             process.join(timeout=JOIN)
 
 
@@ -130,7 +167,19 @@ def _init_worker(told: SimpleQueue, sweep_alive: Connection) -> None:
     catch(lambda *_: request_stop())
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked since the forkserver started
     threading.Thread(target=_end_with_the_sweep, args=(sweep_alive,), daemon=True).start()
-    told.put(os.getpid())
+    global _told
+    _told = told
+    told.put((os.getpid(), None))
+
+
+_told: Optional[SimpleQueue] = None  # in a worker: where it tells its PID and the runs it starts
+
+
+def _run(key, fn, *args):
+    """In a worker: fn(*args), the run `key` told first (Workers.death finds the worker of a run)."""
+    if key is not None and _told is not None:
+        _told.put((os.getpid(), key))
+    return fn(*args)
 
 
 def _end_with_the_sweep(sweep_alive: Connection) -> None:
