@@ -102,7 +102,9 @@ class Pool(Backend):
             except BrokenProcessPool:  # a worker died: new ones take the runs that were not its own
                 self.restarts += 1
                 if self.restarts > MAX_RESTARTS:
-                    raise NoWorkers(f"the worker processes broke {MAX_RESTARTS} times over with no run finished") from None
+                    raise NoWorkers(
+                        f"the worker processes broke {MAX_RESTARTS} times over with no run finished"
+                    ) from None
                 self.workers.restart()
                 return self.workers.submit(train_point, job, data_dir, blas, key=job.key)
 
