@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import MutableMapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.queues import SimpleQueue
@@ -48,14 +49,14 @@ class Workers:
         self._runs: dict = {}  # run key -> the PID it started in
         # Only this process holds the sending end: the workers see the pipe close when it ends, however it ends.
         self._alive, self._alive_end = self._context.Pipe(duplex=False)
-        self._processes: list[dict[int, Any]] = []  # each executor's worker processes, PID -> process
+        self._processes: list[MutableMapping[int, Any]] = []  # each executor's worker processes, PID -> process
         self.executor = self._executor()
 
     def _executor(self) -> ProcessPoolExecutor:
         executor = ProcessPoolExecutor(
             self._jobs, mp_context=self._context, initializer=_init_worker, initargs=(self._told, self._alive)
         )
-        self._processes.append(executor._processes)  # type: ignore[attr-defined]  # filled as it forks
+        self._processes.append(executor._processes)  # filled as it forks; kept when the executor breaks
         return executor
 
     def submit(self, fn, *args, key=None) -> Future:
