@@ -160,6 +160,22 @@ def test_members_np_savez_never_writes_are_refused(tmp_path, method):
         read_npz(path)
 
 
+def test_a_zip_directory_too_large_for_any_npz_is_refused_before_zipfile_reads_it(tmp_path):
+    """200,000 one-letter entries (9.4 MB), all directory: zipfile took a second and 90 MB to list them."""
+    import struct
+
+    n = 200_000
+    entry = struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0) + b"a"
+    directory = entry * n
+    zip64_end = struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, n, n, len(directory), 0)
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, len(directory), 1)
+    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    path = tmp_path / "listing.npz"
+    path.write_bytes(directory + zip64_end + locator + end)
+    with pytest.raises(DataError, match="listing.npz: its zip directory is 9,400,000 bytes; at most 1,048,576"):
+        read_npz(path)
+
+
 # general-purpose flag bits: 0 encrypted, 5 compressed patched data, 6 strong encryption (zipfile reads none)
 @pytest.mark.parametrize("flag, reason", [(0x1, "encrypted"), (0x20, "patched data"), (0x40, "encrypted")])
 def test_an_encrypted_or_patched_member_is_refused(tmp_path, flag, reason):

@@ -460,6 +460,15 @@ def test_a_photo_is_inflated_no_further_than_the_bound_checked_from_the_zip_dire
     assert peak < 4 << 20
 
 
+def test_an_archive_whose_zip_directory_is_too_large_is_refused_before_it_is_read(tmp_path, photos, monkeypatch):
+    """zipfile makes an object of every directory entry before any can be checked: the directory's size is bounded."""
+    archive = zipped(photos)
+    monkeypatch.setattr(sign_photos, "MAX_DIRECTORY_BYTES", 1000)  # the test archive's is a few thousand
+    (tmp_path / "a.zip").write_bytes(archive)
+    with pytest.raises(DataError, match=r"a.zip: its zip directory is [\d,]+ bytes; at most 1,000 are read"):
+        sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
+
+
 def png_header(width: int, height: int) -> bytes:
     """A PNG of `width` x `height` pixels in 57 bytes: its header and an empty IDAT chunk."""
 

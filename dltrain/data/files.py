@@ -37,6 +37,7 @@ from dltrain.files import UnreadableFile, open_regular, regular_file_at
 
 MAX_BYTES = 4 << 30  # the largest array file read, and a .npz's arrays together (MNIST as float64 is 0.4 GB)
 MAX_CSV_BYTES = 1 << 30
+MAX_NPZ_DIRECTORY = 1 << 20  # bytes of a .npz's zip directory (np.savez writes about 100 an array)
 _CHUNK = 1 << 22  # bytes read into an array at a time
 # A zip member's general-purpose flag bits that zipfile cannot read: 0 and 6 (encryption), 5 (patched data)
 _ENCRYPTED, _PATCHED = 0x1 | 0x40, 0x20
@@ -60,7 +61,7 @@ def read_npz(
     """
     with _opened(path, limit, error) as f:
         try:
-            archive = zipfile.ZipFile(f)
+            archive = open_zip(f, path, MAX_NPZ_DIRECTORY, error)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
             raise error(f"{path} is not a .npz archive (not a zip file: truncated, or another format; {err})") from None
         try:
@@ -74,6 +75,20 @@ def read_npz(
                 return arrays
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as err:
             raise error(f"{path} is not a readable .npz file ({err})") from None
+
+
+def open_zip(f: IO[bytes], path: Path, max_directory: int, error: type[DltrainError] = DataError) -> zipfile.ZipFile:
+    """zipfile.ZipFile(f) once the archive's directory is known to be at most `max_directory` bytes:
+    zipfile reads all of it, an object for every entry, before any entry can be checked (47 MB of
+    one-letter entries took 5 s and 440 MB). zipfile's own errors for what is not a zip archive."""
+    try:
+        end = zipfile._EndRecData(f)  # type: ignore[attr-defined]  # the end-of-directory record, zip64 read
+    except OSError:
+        end = None  # not a zip archive: zipfile says so
+    size = end[zipfile._ECD_SIZE] if end else 0  # type: ignore[attr-defined]
+    if size > max_directory:
+        raise error(f"{path}: its zip directory is {size:,} bytes; at most {max_directory:,} are read")
+    return zipfile.ZipFile(f)
 
 
 def _members(

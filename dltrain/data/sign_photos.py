@@ -22,7 +22,7 @@ from typing import IO, Optional, TypeVar
 import numpy as np
 
 from dltrain.atomic import write_atomically
-from dltrain.data.files import check_member, read_member
+from dltrain.data.files import check_member, open_zip, read_member
 from dltrain.data.images import open_image
 from dltrain.errors import DataError
 from dltrain.files import UnreadableFile, open_regular, read_regular
@@ -45,6 +45,7 @@ PHOTO_PATH = re.compile(r"(?:^|/)([0-9])/([^/]+\.jpe?g)$", re.IGNORECASE)
 # are 100x100 JPGs of a few KB each (tens of MB in all), so both leave ample room.
 MAX_ARCHIVE_BYTES = 256 << 20
 MAX_PHOTO_BYTES = 8 << 20
+MAX_DIRECTORY_BYTES = 8 << 20  # the archive's zip directory: about 0.3 MB for its 2,062 photos and the rest
 
 
 def preprocess(image) -> np.ndarray:
@@ -81,7 +82,7 @@ def _open_photos(source: Path) -> Iterator[list[tuple[int, str, Callable[[], byt
         return
     with _opened_archive(source) as raw:
         try:
-            archive = zipfile.ZipFile(raw)
+            archive = open_zip(raw, source, MAX_DIRECTORY_BYTES)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             raise DataError(
                 f"{source} is not a readable zip archive ({exc}). Download {ARCHIVE_URL} again, "

@@ -7,7 +7,7 @@ reduce_on_plateau watch, with which way is better.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Optional
 
 from dltrain.errors import ConfigError
@@ -27,7 +27,7 @@ class EpochRecord:
     seconds: float
 
     def as_row(self) -> dict:
-        return asdict(self)
+        return dict(vars(self))  # every field a number or None: no deep copy (asdict) needed
 
 
 def field_name(monitor: str) -> str:
