@@ -338,7 +338,7 @@ def test_a_worker_killed_fails_its_own_run_and_the_others_run_again_on_new_worke
 def test_workers_that_keep_breaking_with_no_run_coming_back_end_the_sweep(tmp_path, monkeypatch):
     from dltrain.sweep.backends import MAX_RESTARTS, NoWorkers
 
-    with pytest.raises(NoWorkers, match=f"the worker processes broke {MAX_RESTARTS} times over with no run finished"):
+    with pytest.raises(NoWorkers, match=f"the worker processes broke {MAX_RESTARTS + 1} times in a row with no run"):
         _scripted(monkeypatch, tmp_path, {1: "exit", 2: "exit", 3: "exit", 4: "exit"})
 
 
@@ -348,3 +348,20 @@ def test_every_run_that_kills_its_worker_fails_alone_however_many_do(tmp_path, m
     got = _scripted(monkeypatch, tmp_path, dict.fromkeys(range(1, 7), "die"), points=6, workers=1)
     assert all(r.status == "failed" and "killed by SIGKILL" in r.error for r in got.values()) and len(got) == 6
     assert all((tmp_path / str(i)).read_text() == "started\n" for i in (1, 3, 4, 5, 6))
+
+
+def test_thousands_of_runs_in_the_pool_each_tell_where_they_ran_without_filling_a_pipe(tmp_path, monkeypatch):
+    """Each run tells its worker's PID as it starts: unread, those messages filled their pipe after about
+    2,000 runs, and every worker then waited forever to tell the next one."""
+    from conftest import time_limit
+
+    with time_limit(120):
+        got = _scripted(monkeypatch, tmp_path, {}, points=3000)
+    assert len(got) == 3000 and all(r.status == "completed" for r in got.values())
+
+
+@pytest.mark.parametrize("code, said", [(-9, "killed by SIGKILL"), (-40, "killed by signal 40"), (3, "exit code 3")])
+def test_how_a_worker_ended_is_said_for_any_exit_code(code, said):
+    from dltrain.sweep.pool import ending
+
+    assert ending(code) == said

@@ -32,7 +32,7 @@ MAX_RESTARTS = 3  # local workers broken this often in a row, no run coming back
 
 
 class NoWorkers(TrainingFailed):
-    """No Dask worker was alive for the backend's timeout."""
+    """Nothing to train on: no Dask worker alive for the backend's timeout, or local workers that keep dying."""
 
 
 class Backend:
@@ -103,7 +103,7 @@ class Pool(Backend):
                 self.restarts += 1
                 if self.restarts > MAX_RESTARTS:
                     raise NoWorkers(
-                        f"the worker processes broke {MAX_RESTARTS} times over with no run finished"
+                        f"the worker processes broke {self.restarts} times in a row with no run coming back"
                     ) from None
                 self.workers.restart()
                 return self.workers.submit(train_point, job, data_dir, blas, key=job.key)

@@ -24,7 +24,6 @@ import threading
 from collections.abc import MutableMapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.connection import Connection
-from multiprocessing.queues import SimpleQueue
 from typing import Any, Optional
 
 PRELOAD = ["dltrain.sweep.worker"]
@@ -32,8 +31,8 @@ JOIN = 5.0  # seconds to wait for a killed worker to be gone
 
 
 class Workers:
-    """A ProcessPoolExecutor whose workers tell their PIDs as they start (the executor keeps
-    its processes to itself), so that they can be signalled, and that ends them all when closed.
+    """A ProcessPoolExecutor whose workers tell their PIDs (the executor keeps its processes to
+    itself), so that they can be signalled, and that ends them all when closed.
 
     A worker that dies (killed by the kernel for memory) breaks the executor: every run in it,
     those queued too, ends with BrokenProcessPool. `death(key)` says whether the run `key` is
@@ -43,49 +42,54 @@ class Workers:
         self._context = multiprocessing.get_context("forkserver")
         self._jobs = jobs
         start_forkserver()
-        # Each worker's PID as it starts, then (PID, run key) as each run starts in it.
-        self._told: SimpleQueue = self._context.SimpleQueue()
+        # Each worker tells its PID as it starts, then (PID, run key) as each run starts in it: small
+        # messages, each one whole write to a pipe, read as they come (a pipe left unread fills up).
+        self._heard, self._told = self._context.Pipe(duplex=False)
         self._pids: set[int] = set()
-        self._runs: dict = {}  # run key -> the PID it started in
+        self._runs: dict = {}  # run key -> the PID it last started in
+        self._listener = threading.Thread(target=self._listen, daemon=True)
+        self._listener.start()
         # Only this process holds the sending end: the workers see the pipe close when it ends, however it ends.
         self._alive, self._alive_end = self._context.Pipe(duplex=False)
-        self._processes: list[MutableMapping[int, Any]] = []  # each executor's worker processes, PID -> process
+        self._dead: dict[int, int] = {}  # PID -> exit code of the workers of broken executors that had died
         self.executor = self._executor()
 
     def _executor(self) -> ProcessPoolExecutor:
         executor = ProcessPoolExecutor(
             self._jobs, mp_context=self._context, initializer=_init_worker, initargs=(self._told, self._alive)
         )
-        self._processes.append(executor._processes)  # filled as it forks; kept when the executor breaks
+        self._processes: MutableMapping[int, Any] = executor._processes  # PID -> process, filled as it forks
         return executor
+
+    def _listen(self) -> None:
+        try:
+            while (message := self._heard.recv()) is not None:
+                pid, key = message
+                self._pids.add(pid)
+                if key is not None:
+                    self._runs[key] = pid
+        except (EOFError, OSError):  # closed
+            pass
 
     def submit(self, fn, *args, key=None) -> Future:
         """Run fn(*args) in a worker; `key` names the run for `death`. BrokenProcessPool once a worker died."""
         return self.executor.submit(_run, key, fn, *args)
 
     def death(self, key) -> Optional[str]:
-        """How the worker that ran `key` ended (killed by a signal, an exit code), or None: the run
-        never started, or its worker is alive or was stopped by the executor (SIGTERM) as others broke it."""
-        self.pids()
-        pid = self._runs.get(key, -1)
-        process = next((processes[pid] for processes in self._processes if pid in processes), None)
-        code = None if process is None else process.exitcode
-        if code in (None, 0, -signal.SIGTERM):
-            return None
-        return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        """How the worker that ran `key` ended (a signal, an exit code), or None: the run never started,
+        or its worker is alive, or it was one this process ended (restart) after another had died."""
+        pid = self._runs.get(key)
+        code = self._dead.get(pid) if pid in self._dead else getattr(self._processes.get(pid), "exitcode", None)
+        return ending(code) if code else None
 
     def restart(self) -> None:
-        """New workers in place of a broken executor's (all of its own are ended)."""
+        """New workers in place of a broken executor's: those that died are noted first, then the others ended."""
+        self._dead.update({pid: process.exitcode for pid, process in self._processes.items() if process.exitcode})
         self._end()
         self.executor = self._executor()
 
     def pids(self) -> set[int]:
         """The workers that have started. One still starting has taken no run yet."""
-        while not self._told.empty():
-            pid, key = self._told.get()
-            self._pids.add(pid)
-            if key is not None:
-                self._runs[key] = pid
         return set(self._pids)
 
     def signal(self, signum: int = signal.SIGTERM) -> None:
@@ -106,15 +110,30 @@ class Workers:
         self._end()
         self._alive_end.close()
         self._alive.close()
+        if not self._told.closed:  # closed once already (a stop abandons the runs, then the backend exits)
+            self._told.send(None)  # the listener's last message
+            self._listener.join(timeout=JOIN)
+            self._told.close()
+            self._heard.close()
 
     def _end(self) -> None:
         """Shut the executor down (it waits for a worker being forked), then kill every worker it forked."""
         self.executor.shutdown(wait=False, cancel_futures=True)
-        processes = list(self._processes[-1].values())  # told their PIDs or not
+        processes = list(self._processes.values())  # told their PIDs or not
         for process in processes:
             process.kill()
         for process in processes:
             process.join(timeout=JOIN)
+
+
+def ending(exitcode: int) -> str:
+    """How a process ended, from its exit code: 'killed by SIGKILL', 'killed by signal 40', 'exit code 3'."""
+    if exitcode > 0:
+        return f"exit code {exitcode}"
+    try:
+        return f"killed by {signal.Signals(-exitcode).name}"
+    except ValueError:  # a real-time signal has no name
+        return f"killed by signal {-exitcode}"
 
 
 def start_forkserver() -> None:
@@ -158,7 +177,7 @@ def _start_workers(workers: Workers, jobs: int) -> None:
         pass
 
 
-def _init_worker(told: SimpleQueue, sweep_alive: Connection) -> None:
+def _init_worker(told: Connection, sweep_alive: Connection) -> None:
     from dltrain.sweep.point import request_stop
     from dltrain.train.signals import catch
 
@@ -170,16 +189,16 @@ def _init_worker(told: SimpleQueue, sweep_alive: Connection) -> None:
     threading.Thread(target=_end_with_the_sweep, args=(sweep_alive,), daemon=True).start()
     global _told
     _told = told
-    told.put((os.getpid(), None))
+    told.send((os.getpid(), None))
 
 
-_told: Optional[SimpleQueue] = None  # in a worker: where it tells its PID and the runs it starts
+_told: Optional[Connection] = None  # in a worker: where it tells its PID and the runs it starts
 
 
 def _run(key, fn, *args):
     """In a worker: fn(*args), the run `key` told first (Workers.death finds the worker of a run)."""
     if key is not None and _told is not None:
-        _told.put((os.getpid(), key))
+        _told.send((os.getpid(), key))
     return fn(*args)
 
 
