@@ -78,8 +78,8 @@ class Workers:
     def death(self, key) -> Optional[str]:
         """How the worker that ran `key` ended (a signal, an exit code), or None: the run never started,
         or its worker is alive, or it was one this process ended (restart) after another had died."""
-        pid = self._runs.get(key)
-        code = self._dead.get(pid) if pid in self._dead else getattr(self._processes.get(pid), "exitcode", None)
+        pid = self._runs.get(key, -1)
+        code = self._dead[pid] if pid in self._dead else getattr(self._processes.get(pid), "exitcode", None)
         return ending(code) if code else None
 
     def restart(self) -> None:
