@@ -176,6 +176,16 @@ def test_a_zip_directory_too_large_for_any_npz_is_refused_before_zipfile_reads_i
         read_npz(path)
 
 
+def test_a_zip_needing_a_newer_version_to_extract_is_not_a_readable_npz(tmp_path):
+    """zipfile refuses "version needed to extract" above 6.3 with NotImplementedError (an internal error)."""
+    path = archive(tmp_path / "v.npz", ("X", (10,), bytes(10)))
+    raw = bytearray(path.read_bytes())
+    raw[raw.index(b"PK\x01\x02") + 6] = 64  # the central directory's version needed to extract: 6.4
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"v.npz is not a .npz archive .*zip file version 6.4"):
+        read_npz(path)
+
+
 # general-purpose flag bits: 0 encrypted, 5 compressed patched data, 6 strong encryption (zipfile reads none)
 @pytest.mark.parametrize("flag, reason", [(0x1, "encrypted"), (0x20, "patched data"), (0x40, "encrypted")])
 def test_an_encrypted_or_patched_member_is_refused(tmp_path, flag, reason):

@@ -469,6 +469,14 @@ def test_an_archive_whose_zip_directory_is_too_large_is_refused_before_it_is_rea
         sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
 
 
+def test_an_archive_needing_a_newer_zip_version_is_named_not_an_internal_error(tmp_path, photos):
+    raw = bytearray(zipped(photos))
+    raw[raw.index(b"PK\x01\x02") + 6] = 64  # the first entry's version needed to extract: 6.4
+    (tmp_path / "a.zip").write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"a.zip is not a readable zip archive \(zip file version 6.4\)"):
+        sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
+
+
 def png_header(width: int, height: int) -> bytes:
     """A PNG of `width` x `height` pixels in 57 bytes: its header and an empty IDAT chunk."""
 

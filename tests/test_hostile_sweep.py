@@ -317,8 +317,10 @@ def _replace_db(replacement: str, tmp_path: Path):
             shutil.copy(db, victim)
             db.unlink()
             db.symlink_to(victim)
-        elif replacement == "garbage":
+        elif replacement.startswith("garbage"):
             db.write_text("garbage")
+            if replacement.endswith("journal"):
+                (sweep_dir / "optuna.db-journal").write_bytes(bytes(512))
         elif replacement == "empty":
             db.write_bytes(b"")
         elif replacement == "a folder":
@@ -354,6 +356,10 @@ def _trial(number: int):
 OPTUNA_DAMAGED = {
     "optuna.db a symbolic link": ("a symbolic link", "optuna.db is a symbolic link"),
     "optuna.db garbage": ("garbage", "optuna.db is not the sweep's Optuna study: (sqlite3.DatabaseError) file is not"),
+    "optuna.db garbage, a journal beside": (
+        "garbage+journal",
+        "optuna.db is not the sweep's Optuna study: file is not",
+    ),
     "optuna.db empty": ("empty", "optuna.db is not the sweep's Optuna study: it holds no Optuna study"),
     "optuna.db a folder": ("a folder", "optuna.db is not a regular file"),
     "optuna.db a FIFO": ("a FIFO", "optuna.db is not a regular file"),

@@ -157,9 +157,13 @@ def test_an_optuna_space_is_checked_at_its_edges_before_anything_trains(cli, tmp
     assert reason and not (tmp_path / "runs").exists()
 
 
-def test_an_invalid_optuna_draw_inside_sound_edges_ends_the_sweep_with_its_folder_complete(tmp_path, monkeypatch):
-    """Where a draw inside the space is invalid, the sweep ends (exit 1) with sweep.json final and the
-    draw's trial failed in the study; the points before it are kept, and it is not one of them."""
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_invalid_optuna_draw_inside_sound_edges_stops_the_sweep_with_its_folder_complete(
+    tmp_path, monkeypatch, jobs
+):
+    """Where a draw inside the space is invalid, the sweep stops as on Ctrl-C and fails (exit 1): sweep.json
+    final, the draw's trial failed in the study and not a point; a point running beside it (jobs=2) comes
+    back after its batch with its folder and checkpoint, as a stop leaves it (it was killed, folder-less)."""
     pytest.importorskip("optuna")
     import optuna
 
@@ -167,13 +171,16 @@ def test_an_invalid_optuna_draw_inside_sound_edges_ends_the_sweep_with_its_folde
     from dltrain.errors import TrainingFailed
 
     monkeypatch.setattr(runner, "edge_points", lambda space, name: [])  # as if the edges were sound
-    cfg = {**config(), "sweep": {"space": {"training.batch_size": {"int": [-40, 40]}}}}
+    cfg = {**config(epochs=40 * jobs), "sweep": {"space": {"training.batch_size": {"int": [-40, 40]}}}}
     with pytest.raises(TrainingFailed, match=r"sweep point \d+ \(batch_size=-?\d+\): invalid config") as caught:
-        run_sweep(cfg, search="optuna", trials=30, runs_dir=tmp_path)
+        run_sweep(cfg, search="optuna", trials=30, jobs=jobs, runs_dir=tmp_path)
     path = caught.value.result.path
     doc = json.loads((path / "sweep.json").read_text())
-    assert doc["status"] == "failed" and all(p["status"] == "completed" for p in doc["points"])
+    assert doc["status"] == "failed" and {p["status"] for p in doc["points"]} <= {"completed", "interrupted"}
     assert all(p["values"]["training.batch_size"] >= 1 for p in doc["points"])
+    for point in doc["points"]:  # each came back: a folder, and a checkpoint to resume from
+        assert (path / point["run"] / "checkpoint.npz").is_file()
     study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{path / 'optuna.db'}")
-    assert [t.state.name for t in study.trials] == ["COMPLETE"] * len(doc["points"]) + ["FAIL"]
-    assert study.trials[-1].params["training.batch_size"] < 1
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    assert len(failed) == 1 and failed[0].params["training.batch_size"] < 1
+    assert failed[0].number not in [p["trial"] for p in doc["points"]]

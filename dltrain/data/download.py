@@ -58,8 +58,10 @@ def _bounded(downloader, limit: int):
     """pooch's `downloader`, writing at most `limit` bytes into its temporary file."""
 
     def download(url: str, output_file: str, pooch, check_only: bool = False):
+        if check_only:  # pooch asks whether the file is there: nothing is written
+            return downloader(url, output_file, pooch, check_only=True)
         with open(output_file, "w+b") as file:
-            return downloader(url, _Bounded(file, limit), pooch, check_only)
+            return downloader(url, _Bounded(file, limit), pooch)
 
     return download
 

@@ -62,7 +62,7 @@ def read_npz(
     with _opened(path, limit, error) as f:
         try:
             archive = open_zip(f, path, MAX_NPZ_DIRECTORY, error)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as err:  # zip 6.4
             raise error(f"{path} is not a .npz archive (not a zip file: truncated, or another format; {err})") from None
         try:
             with archive:

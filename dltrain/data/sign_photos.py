@@ -83,7 +83,7 @@ def _open_photos(source: Path) -> Iterator[list[tuple[int, str, Callable[[], byt
     with _opened_archive(source) as raw:
         try:
             archive = open_zip(raw, source, MAX_DIRECTORY_BYTES)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:  # zip 6.4
             raise DataError(
                 f"{source} is not a readable zip archive ({exc}). Download {ARCHIVE_URL} again, "
                 f"or pass the folder it unpacks to."

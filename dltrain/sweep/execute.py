@@ -37,6 +37,7 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
     clock, seconds_before = time.perf_counter(), sweep.seconds
     configs: dict[Key, Config] = {}
     resumed_from: dict[Key, int] = {}
+    invalid: list[ConfigError] = []  # a point drawn with an invalid config: the sweep stops and fails
 
     def job(state: PointState, r: int) -> Job:
         run = state.runs[r]
@@ -58,9 +59,11 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
             state.trial = plan.trial_number(point.index)
             try:
                 new = [job(state, r) for r in range(len(state.runs))]
-            except ConfigError:  # drawn inside a space whose edges were sound: the sweep ends, this point untried
-                plan.drop(point)
-                raise
+            except ConfigError as err:  # drawn inside a space whose edges were sound: never tried, and
+                plan.drop(point)  # the sweep stops as on Ctrl-C, the running points coming back resumable
+                invalid.append(err)
+                backend.request_stop()
+                return
             sweep.points.append(state)
             yield from new
 
@@ -95,9 +98,9 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
                 results.close()  # an interrupt between two results still stops the backend's running points
     except KeyboardInterrupt:
         hard_stop = True
-    except (NoWorkers, ConfigError) as err:
+    except NoWorkers as err:
         failure = err
-    _finish(folder, sweep, save, failure, interrupted=hard_stop or backend.stopping)
+    _finish(folder, sweep, save, failure or next(iter(invalid), None), interrupted=hard_stop or backend.stopping)
 
 
 def _finish(folder: RunFolder, sweep: SweepResult, save, failure, interrupted: bool) -> None:

@@ -180,10 +180,11 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
 
 
 def check_resume(path: Path, opts: Options) -> tuple[SweepResult, Config]:
-    """Everything a resume of the sweep folder `path` reads, checked before anything in it is written:
-    sweep.json, sweep.yaml (which must describe the same search), each unfinished run (its config,
-    folder, meta.json and checkpoint) and an Optuna search's optuna.db. ConfigError or RunFolderError
-    (exit 2, naming the file) otherwise. The sweep to resume and its base config."""
+    """Everything a resume of the sweep folder `path` reads, checked before anything in it is written
+    (but for SQLite rolling back a write to optuna.db that was cut off): sweep.json, sweep.yaml (which
+    must describe the same search), each unfinished run (its config, folder, meta.json and checkpoint)
+    and an Optuna search's optuna.db. ConfigError or RunFolderError (exit 2, naming the file)
+    otherwise. The sweep to resume and its base config."""
     if not (path / "sweep.json").is_file():
         raise ConfigError(f"--resume {path}: no sweep.json there; give the sweep folder `dltrain sweep` printed")
     doc = read_sweep(path)

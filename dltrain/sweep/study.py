@@ -60,12 +60,13 @@ def storage(optuna, folder: Path, mode: str):
     return optuna.storages.RDBStorage("sqlite://", engine_kwargs={"creator": lambda: sqlite3.connect(uri, uri=True)})
 
 
-def _regular(file: Path, missing: str) -> bool:
-    """Whether `file` exists (`missing`: raise if it does not); RunFolderError unless it is a regular file."""
+def _regular(file: Path, missing: Optional[str] = None) -> bool:
+    """Whether `file` exists (RunFolderError saying `missing` where it does not, if given);
+    RunFolderError unless it is a regular file."""
     try:
         mode = os.lstat(file).st_mode
     except FileNotFoundError:
-        if missing:
+        if missing is not None:
             raise RunFolderError(f"{file} is missing: {missing}") from None
         return False
     if not stat.S_ISREG(mode):
@@ -77,14 +78,17 @@ def _regular(file: Path, missing: str) -> bool:
 def _roll_back(folder: Path) -> None:
     """Undo a write to optuna.db that was cut off (a sweep killed mid-transaction leaves its journal,
     optuna.db-journal): SQLite rolls it back on the first read-write open; a read-only open cannot."""
-    if not _regular(folder / "optuna.db-journal", missing=""):
+    if not _regular(folder / "optuna.db-journal"):
         return
     uri = f"file:{pathname2url(str(folder.resolve() / 'optuna.db'))}?mode=rw"
     try:
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
             connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as err:
-        raise RunFolderError(f"{folder / 'optuna.db'} is not the sweep's Optuna study: {cut(str(err), 200)}") from None
+        db, reason = folder / "optuna.db", cut(str(err), 200)
+        if "readonly" in reason:
+            raise RunFolderError(f"{db}: a write to it was cut off, and rolling it back needs write access: {reason}")
+        raise RunFolderError(f"{db} is not the sweep's Optuna study: {reason}") from None
 
 
 def check_study(folder: Path, trials: list[int]) -> None:
