@@ -87,7 +87,9 @@ def _roll_back(folder: Path) -> None:
     except sqlite3.Error as err:
         db, reason = folder / "optuna.db", cut(str(err), 200)
         if "readonly" in reason:
-            raise RunFolderError(f"{db}: a write to it was cut off, and rolling it back needs write access: {reason}")
+            raise RunFolderError(
+                f"{db}: a write to it was cut off, and rolling it back needs write access: {reason}"
+            ) from None
         raise RunFolderError(f"{db} is not the sweep's Optuna study: {reason}") from None
 
 
