@@ -86,3 +86,27 @@ def test_a_checkpoint_holding_pickled_objects_is_refused(cli, tmp_path):
     result = cli("resume", path, "--epochs", "3")
     assert result.exit_code == 2, result.output
     assert "checkpoint.npz is unreadable" in result.output and "allow_pickle=False" in result.output
+
+
+LONG = "x" * 300  # longer than any file name can be (255 bytes)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("run", f"{LONG}.yaml"),
+        ("eval", LONG),
+        ("runs", LONG),
+        ("compare", LONG),
+        ("report", LONG),
+        ("resume", LONG),
+        ("sweep", "--resume", LONG),
+        ("predict", LONG, "x.csv"),
+    ],
+    ids=lambda args: args[0],
+)
+def test_a_path_no_file_can_have_is_a_usage_error(cli, args):
+    """Checking such a path raises ENAMETOOLONG, which ended these commands as an internal error (exit 1)."""
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert result.message.endswith(": File name too long") and "internal error" not in result.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import sys
@@ -44,6 +45,9 @@ def saved_in(path) -> Iterator[None]:
         raise OutputLost(f"{err}; the work is complete and saved in {path}") from None
 
 
+UNUSABLE_PATHS = (errno.ENAMETOOLONG, errno.ELOOP)  # a path argument no file can have: a usage error, not a bug
+
+
 def reports_errors(command: Callable) -> Callable:
     """Turn DltrainError and Ctrl-C into a short message and the documented exit code.
 
@@ -54,7 +58,7 @@ def reports_errors(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from dltrain.errors import DltrainError, Interrupted, TrainingFailed, debugging, describe
+        from dltrain.errors import DltrainError, Interrupted, TrainingFailed, debugging, describe, shorten
 
         as_json = kwargs.get("as_json", False)
         try:
@@ -71,6 +75,9 @@ def reports_errors(command: Callable) -> Callable:
             _report(Interrupted("interrupted"), as_json)
             raise typer.Exit(130) from None
         except Exception as err:
+            if isinstance(err, OSError) and err.errno in UNUSABLE_PATHS:  # a path argument no file can have
+                _report(DltrainError(f"{shorten(str(err.filename), 200)}: {err.strerror}"), as_json)
+                raise typer.Exit(2) from None
             if debugging():
                 raise
             _report(TrainingFailed(f"{describe(err)}; run again with DLTRAIN_DEBUG=1 to see the traceback"), as_json)
