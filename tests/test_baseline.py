@@ -133,6 +133,25 @@ def test_an_option_sklearn_refuses_is_recorded_not_fatal(tmp_path):
     assert "max_iter" in result.metrics["baseline"]["error"]
 
 
+def test_a_baseline_that_fails_otherwise_is_recorded_not_fatal(tmp_path):
+    """An OverflowError (max_iter past a C unsigned int) ended the run as an internal error after training."""
+    cfg = {**LOGREG, "baseline": {"name": "sklearn", "options": {"max_iter": 10**11, "tol": None}}}
+    result = api.run({**cfg, "model": {"type": "perceptron"}}, runs_dir=tmp_path)
+    assert result.status == "completed"
+    assert result.metrics["baseline"]["error"].startswith("OverflowError: ")
+
+
+def test_what_a_verbose_baseline_prints_goes_to_stderr_leaving_json_alone(cli, tmp_path):
+    """MLPClassifier(verbose=1) prints a line an iteration: they went to stdout, before --json's document."""
+    mlp = {**LOGREG, "model": {"type": "mlp", "hidden": [8]}, "training": {**LOGREG["training"], "epochs": 3}}
+    config = tmp_path / "mlp.yaml"
+    config.write_text(yaml.safe_dump({**mlp, "baseline": {"name": "sklearn", "options": {"verbose": 1}}}))
+    result = cli("run", config, "--runs-dir", tmp_path / "runs", "--json", process=True)
+    assert result.exit_code == 0, result.output
+    assert result.json["status"] == "completed" and "error" not in result.json["metrics"]["baseline"]
+    assert "Iteration 1, loss = " in result.stderr  # kept, on stderr
+
+
 def test_run_prints_the_baseline_beside_the_model(cli, tmp_path):
     config = tmp_path / "logreg.yaml"
     config.write_text(yaml.safe_dump({**LOGREG, "training": {**LOGREG["training"], "epochs": 20}}))

@@ -10,11 +10,13 @@ in a worker process, or on a cluster node that sends the record back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -25,7 +27,7 @@ from dltrain.config.loader import dump_config
 from dltrain.config.schema import Config
 from dltrain.data.paths import resolve_data_dir
 from dltrain.data.split import Splits, input_stats, make_splits
-from dltrain.errors import ConfigError
+from dltrain.errors import ConfigError, cut
 from dltrain.nn.network import Network
 from dltrain.pipeline.views import Views, views_of
 from dltrain.runs.status import Status
@@ -223,8 +225,9 @@ def _scores(est, X: np.ndarray, y: np.ndarray, classify: bool) -> dict[str, floa
 def baseline_metrics(cfg, splits) -> dict:
     """{'baseline': {...}} when the config asks for one, else {}.
 
-    A baseline that scikit-learn refuses (a bad option value) is recorded as
-    {'model': ..., 'error': message}: the dltrain run it accompanies still completes.
+    A baseline that scikit-learn refuses or fails (a bad option value, an overflow) is recorded
+    as {'model': ..., 'error': message}: the dltrain run it accompanies still completes. What
+    it prints (a `verbose` option) goes to stderr: stdout carries --json's one document.
     """
     if cfg.baseline is None:
         return {}
@@ -235,10 +238,25 @@ def baseline_metrics(cfg, splits) -> dict:
     est = make_estimator(cfg, classify, len(X))
     doc: dict[str, Any] = {"model": " ".join(repr(est).split())}
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _stdout_on_stderr():
             warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter=epochs is expected
             est.fit(X, y)
             doc.update({name: _scores(est, Xs, ys, classify) for name, (Xs, ys) in splits.items()})
-    except (ValueError, TypeError) as err:
-        doc["error"] = f"{type(err).__name__}: {err}"
+    except Exception as err:  # whatever the options make scikit-learn do, the baseline alone failed
+        doc["error"] = cut(f"{type(err).__name__}: {err}", 1000)
     return {"baseline": doc}
+
+
+@contextlib.contextmanager
+def _stdout_on_stderr() -> Iterator[None]:
+    """Everything printed to stdout meanwhile, by Python or by compiled code, goes to stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
