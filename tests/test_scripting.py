@@ -78,6 +78,27 @@ def test_a_diverging_run_exits_1_with_status_failed_and_a_hint(cli, tmp_path):
     assert json.loads((Path(doc["run"]) / "meta.json").read_text())["status"] == "failed"
 
 
+def strict_json(text: str):
+    """The document, parsed as standard JSON (Python's json takes NaN and Infinity; jq and browsers do not)."""
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_output_is_standard_json_with_non_finite_numbers_as_null(cli, config, tmp_path):
+    run = cli("run", config, "--runs-dir", tmp_path / "runs", "--json").json["run"]
+    metrics = json.loads((Path(run) / "metrics.json").read_text())
+    metrics["train"].update(loss=float("nan"), accuracy=float("inf"))  # as a diverged run may record
+    (Path(run) / "metrics.json").write_text(json.dumps(metrics))
+    for args in (("runs", tmp_path / "runs"), ("compare", run)):
+        result = cli(*args, "--json")
+        assert result.exit_code == 0, result.output
+        text = json.dumps(strict_json(result.stdout))
+        assert "NaN" not in text and "Infinity" not in text and "null" in text
+
+
 def test_a_config_error_exits_2_with_a_json_error_and_no_traceback(cli, config, tmp_path):
     result = cli("run", config, "--set", "training.optimizer.lr=fast", "--runs-dir", tmp_path / "runs", "--json")
     assert result.exit_code == 2

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,9 +29,20 @@ TYPER_EXITS = (typer.Exit, typer.Abort, USAGE_ERROR)
 
 
 def print_json(doc: Any) -> None:
-    """Exactly one JSON document on stdout."""
-    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    """Exactly one JSON document on stdout, standard JSON: a NaN or infinite number (a diverged
+    loss) is null, as JSON has no such numbers (Python's NaN and Infinity break jq and browsers)."""
+    sys.stdout.write(json.dumps(_finite(doc), indent=2, default=str, allow_nan=False) + "\n")
     sys.stdout.flush()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 @contextlib.contextmanager
