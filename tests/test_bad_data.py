@@ -381,6 +381,54 @@ def test_single_class(cli, tmp_path):
     assert_clear_error(cli(*run_on(tmp_path, file_dataset(npz(tmp_path, X=X, y=np.zeros(40))))), "at least two classes")
 
 
+# --- what a run folder could not hold: refused before training, or kept readable ------------
+
+
+def test_samples_of_more_dimensions_than_meta_json_records_are_refused(cli, tmp_path):
+    path = npz(tmp_path, X=np.zeros((40, *[1] * 8, 2)), y=Y)  # 9 dimensions a sample
+    assert_clear_error(cli(*run_on(tmp_path, file_dataset(path))), "X has 10 dimensions; a sample may have at most 8")
+
+
+def test_more_distinct_labels_than_a_classifier_takes_are_refused(cli, tmp_path):
+    """10,000 labels in a 118 KB CSV took 25 s and 7.9 GB before the run ended."""
+    rows = "".join(f"{i},{i}\n" for i in range(1001))
+    path = text(tmp_path, "many.csv", "a,label\n" + rows)
+    assert_clear_error(cli(*run_on(tmp_path, file_dataset(path))), "1,001 distinct labels", "task: regression")
+
+
+def test_a_class_label_longer_than_a_run_folder_records_is_refused(cli, tmp_path):
+    path = text(tmp_path, "long.csv", f"a,label\n1,{'x' * 1001}\n2,b\n")
+    assert_clear_error(cli(*run_on(tmp_path, file_dataset(path))), "a class label of 1,001 characters; at most 1,000")
+
+
+def test_true_and_false_labels_train_and_read_back(cli, tmp_path):
+    """meta.json's classes [false, true] made the run's own folder unreadable (corrupt) to every reader."""
+    result = cli(*run_on(tmp_path, file_dataset(npz(tmp_path, X=X, y=Y.astype(bool)))))
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert json.loads((folder / "meta.json").read_text())["classes"] == [False, True]
+    assert cli("runs", tmp_path / "runs", "--json").json[0]["status"] == "completed"
+    assert cli("eval", folder).exit_code == 0
+
+
+def test_a_command_line_argument_of_any_length_is_recorded_readably(tmp_path):
+    from dltrain import api
+    from dltrain.inspection.listing import list_runs
+
+    cfg = {"name": "long", "dataset": {"name": "or_gate"}, "model": {"type": "perceptron"}, "output": {"plots": False}}
+    result = api.run(cfg, runs_dir=tmp_path, argv=["dltrain", "run", "x" * 100_001])
+    assert json.loads((result.path / "meta.json").read_text())["argv"][2] == "x" * 100_001
+    assert [row["status"] for row in list_runs(tmp_path)] == ["completed"]
+
+
+def test_a_config_of_more_values_than_a_config_file_holds_is_refused():
+    from dltrain.config.loader import validate
+    from dltrain.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="the config holds more than 200,000 values"):
+        validate({"name": "big", "dataset": {"name": "or_gate"}, "notes": list(range(200_001))})
+
+
 # --- empty data ---------------------------------------------------------------------------
 
 

@@ -163,6 +163,21 @@ CASES = [
         ["--set training.optimizer.lr", "not a valid YAML value"],
     ),
     ("set-into-a-value", GOOD, ["training.epochs.x=3"], ["training.epochs is a value, not a section"]),
+    # What meta.json records must read back: counts stay below 2**53, where JSON numbers are exact.
+    ("seed-past-2**53", GOOD, [f"seed={2**53}"], ["seed: Input should be less than 9007199254740992"]),
+    ("epochs-past-2**53", GOOD, [f"training.epochs={2**53}"], ["training.epochs: Input should be less than"]),
+    (
+        "more-hidden-layers-than-a-run-folder-holds",
+        GOOD,
+        [f"model.hidden=[{', '.join(['2'] * 1001)}]"],
+        ["model.hidden: List should have at most 1000 items"],
+    ),
+    (  # each --set value may nest 63 levels; under baseline.options it would go deeper than config.yaml reads
+        "nested-deeper-than-config-yaml-reads",
+        GOOD,
+        ["baseline.name=sklearn", "baseline.options.class_weight=" + "[" * 63 + "]" * 63],
+        ["the config nests more than 64 levels deep; a config file may nest no deeper"],
+    ),
 ]
 
 

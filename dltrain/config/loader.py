@@ -19,7 +19,7 @@ from typing import Any, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dltrain.config.bounded_yaml import MAX_DEPTH, load_yaml
+from dltrain.config.bounded_yaml import MAX_DEPTH, MAX_NODES, load_yaml
 from dltrain.config.bundled import find_config
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, cut, shorten
@@ -87,10 +87,30 @@ def apply_override(data: dict, assignment: str) -> None:
 
 def validate(data: dict) -> Config:
     """The validated config with defaults filled in, or a `ConfigError` that lists every problem."""
+    _check_size(data)
     try:
         return Config.model_validate(data)
     except ValidationError as err:
         raise ConfigError(explain(err, data)) from None
+
+
+def _check_size(data: Any) -> None:
+    """ConfigError unless `data` reads back from the config.yaml it becomes: at most MAX_DEPTH levels
+    (the last of them values) and MAX_NODES values, as a config file may have (--set can go further)."""
+    nodes, level = 0, [data]
+    for _depth in range(MAX_DEPTH):
+        nodes += len(level)
+        if nodes > MAX_NODES:
+            raise ConfigError(f"the config holds more than {MAX_NODES:,} values; a config file may hold no more")
+        level = [
+            child
+            for item in level
+            if isinstance(item, (dict, list))
+            for child in ([*item.keys(), *item.values()] if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return
+    raise ConfigError(f"the config nests more than {MAX_DEPTH} levels deep; a config file may nest no deeper")
 
 
 def config_data(config: Union[Config, dict, str, Path]) -> dict:

@@ -32,7 +32,7 @@ class Training(Section):
         "one; cross_entropy averages over samples the sum over classes; sse is the plain sum",
     )
     optimizer: Optimizer = Field(default_factory=GD, description="gd | sgd | adam and their settings")
-    epochs: int = Field(100, gt=0, description="passes over the training split")
+    epochs: int = Field(100, gt=0, lt=2**53, description="passes over the training split")
     batch_size: Union[Literal["full"], int] = Field(
         "full",
         description="'full' (one batch per epoch) or samples per batch (more than the training samples: one full batch, with a note)",
@@ -184,7 +184,7 @@ class Config(Section):
     """One experiment."""
 
     name: str = Field("run", description="run name, part of the run folder's name")
-    seed: int = Field(0, ge=0, description="seed of initialization and shuffling")
+    seed: int = Field(0, ge=0, lt=2**53, description="seed of initialization and shuffling")
     dataset: DatasetSpec = Field(description="which data and how it is split")
     model: Model = Field(default_factory=Mlp, description="logreg | perceptron | mlp and its settings")
     training: Training = Field(default_factory=Training)

@@ -13,6 +13,9 @@ from dltrain.data.files import present, read_csv, read_npz
 from dltrain.errors import DataError, shorten
 
 Task = Literal["classification", "regression"]
+MAX_SAMPLE_DIMS = 8  # an image with channels has 3
+MAX_CLASSES = 1_000  # ImageNet's count; more distinct labels are most likely a regression target
+MAX_LABEL_CHARS = 1_000
 
 
 def labelled(X: np.ndarray, y: np.ndarray, task: str, source: str) -> Dataset:
@@ -25,6 +28,8 @@ def labelled(X: np.ndarray, y: np.ndarray, task: str, source: str) -> Dataset:
         raise DataError(f"{source}: X has {len(X)} rows but y has {len(y)}")
     if X[0].size == 0:
         raise DataError(f"{source}: the samples have no features (X has shape {X.shape})")
+    if X.ndim > MAX_SAMPLE_DIMS + 1:
+        raise DataError(f"{source}: X has {X.ndim} dimensions; a sample may have at most {MAX_SAMPLE_DIMS}")
     if X.dtype.kind not in "biuf" or not np.all(np.isfinite(X)):  # bool, integers, floats: not complex
         raise DataError(f"{source}: X must be finite real numbers, got {X.dtype}")
     if y.dtype.kind not in "biufU":
@@ -44,6 +49,14 @@ def labelled(X: np.ndarray, y: np.ndarray, task: str, source: str) -> Dataset:
     classes, index = np.unique(y, return_inverse=True)
     if len(classes) < 2:
         raise DataError(f"{source}: a classifier needs at least two classes, found {classes.tolist()}")
+    if len(classes) > MAX_CLASSES:
+        raise DataError(
+            f"{source}: {len(classes):,} distinct labels; a classifier takes at most {MAX_CLASSES:,} classes "
+            "(numeric targets? dataset.task: regression)"
+        )
+    longest = max(map(len, classes.tolist())) if classes.dtype.kind == "U" else 0
+    if longest > MAX_LABEL_CHARS:
+        raise DataError(f"{source}: a class label of {longest:,} characters; at most {MAX_LABEL_CHARS:,}")
     return Dataset(X=X, y=index.astype(np.int64), classes=classes.tolist())
 
 

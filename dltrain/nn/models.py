@@ -40,6 +40,7 @@ NegativeSlope = Annotated[
 ]
 
 DEFAULT_LOSS = {"sigmoid": "bce", "softmax": "cross_entropy", "step": "perceptron"}
+MAX_LAYERS = 1_000  # hidden layers: the run folder's arrays stay within what its readers take
 
 
 def default_output_activation(n_classes: Optional[int]) -> str:
@@ -149,7 +150,7 @@ class Mlp(_Model):
 
     type: Literal["mlp"] = "mlp"
     hidden: list[Annotated[int, Field(gt=0)]] = Field(
-        default_factory=lambda: [32], min_length=1, description="units per hidden layer"
+        default_factory=lambda: [32], min_length=1, max_length=MAX_LAYERS, description="units per hidden layer"
     )
     activation: ActivationName = Field("relu", description="activation of the hidden layers")
     output_activation: Optional[ActivationName] = Field(

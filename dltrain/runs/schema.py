@@ -52,7 +52,7 @@ class _Strict(BaseModel):
 class Resumed(_Strict):
     at: Text
     from_epoch: Count
-    argv: list[Text] = []
+    argv: list[str] = []  # as given: bounded by the file's size alone
 
     _at = field_validator("at")(_timestamp)
 
@@ -71,7 +71,7 @@ class Meta(_Strict):
     seed: Optional[Count] = None
     pid: Optional[Pid] = None
     host: Optional[Text] = None
-    classes: Optional[list[Union[int, float, Text]]] = Field(None, min_length=1)
+    classes: Optional[list[Union[bool, int, float, Text]]] = Field(None, min_length=1)  # labels as y had them
     sample_shape: Optional[list[Annotated[int, Field(gt=0, lt=2**31)]]] = Field(None, min_length=1, max_length=8)
     n_features: Optional[Annotated[int, Field(gt=0, lt=2**31)]] = None
     split_sizes: Optional[dict[str, Count]] = None
@@ -79,7 +79,7 @@ class Meta(_Strict):
     dataset: Optional[Text] = None
     model: Optional[dict[str, Any]] = None
     notes: Optional[list[Text]] = None
-    argv: Optional[list[Text]] = None
+    argv: Optional[list[str]] = None  # as given: bounded by the file's size alone
     status: Optional[Text] = None
     started: Optional[Text] = None
     process_started: Optional[Text] = None
@@ -227,7 +227,7 @@ class SweepResumed(_Strict):
     """One `dltrain sweep --resume` of the sweep: when, and its command line."""
 
     at: Timestamp
-    argv: list[Text] = []
+    argv: list[str] = []  # as given: bounded by the file's size alone
 
 
 class SweepRun(_Strict):
@@ -268,7 +268,7 @@ class SweepDoc(_Strict):
     host: Optional[Text] = None
     process_started: Optional[Timestamp] = None
     seconds: Seconds
-    argv: list[Text] = []
+    argv: list[str] = []  # as given: bounded by the file's size alone
     resumed: list[SweepResumed] = []
     search: Literal["grid", "random", "optuna"] = "grid"
     repeats: Annotated[int, Field(gt=0)] = 1
