@@ -429,6 +429,24 @@ def test_a_config_of_more_values_than_a_config_file_holds_is_refused():
         validate({"name": "big", "dataset": {"name": "or_gate"}, "notes": list(range(200_001))})
 
 
+def test_a_csv_is_converted_as_it_is_read_never_held_as_text(tmp_path):
+    """Every field kept as a Python string took some twenty times the file's size (1 GiB of CSV: 20 GB)."""
+    import tracemalloc
+
+    from dltrain.data.user import File
+
+    rows = (",".join(["0.5"] * 20) + ",0\n" + ",".join(["0.5"] * 20) + ",1\n") * 25_000
+    path = text(tmp_path, "big.csv", ",".join(f"c{i}" for i in range(20)) + ",label\n" + rows)  # 4.2 MB
+    tracemalloc.start()
+    try:
+        data = File(path=str(path)).load(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert data.X.shape == (50_000, 20) and (data.X == 0.5).all()
+    assert peak < 24 << 20  # X alone is 8 MB; the text as strings came to about 70 MB
+
+
 # --- empty data ---------------------------------------------------------------------------
 
 

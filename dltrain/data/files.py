@@ -4,7 +4,7 @@
     weights = read_npz(path, names=lambda name: name in ("W0", "b0"))   # any other name refused first
     X = read_npy(path)
     photo = read_member(archive, info, limit, path)   # one zip member's bytes, at most `limit`
-    rows = read_csv(path)            # [['label', 'a', 'b'], ['1', '0.5', '2'], ...]
+    rows = read_csv(path)            # [['label', 'a', 'b'], ['1', '0.5', '2'], ...]; csv_rows(path) as read
     present(path)                    # False if missing; DataError if a directory, a FIFO, a device
 
 Datasets (`dataset: {name: file}`, sign_digits' X.npy), `dltrain predict` inputs and
@@ -22,11 +22,12 @@ Problems raise `error` (DataError unless the caller says otherwise) naming the f
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Optional
 
@@ -172,18 +173,28 @@ def read_npy(path: Path, limit: int = MAX_BYTES, error: type[DltrainError] = Dat
             raise error(f"{path} is not a readable .npy file ({err})") from None
 
 
-def read_csv(path: Path, limit: int = MAX_CSV_BYTES, error: type[DltrainError] = DataError) -> list[list[str]]:
-    """The rows of the UTF-8 CSV file at `path` (a leading byte-order mark is dropped); blank rows skipped."""
+@contextlib.contextmanager
+def csv_rows(
+    path: Path, limit: int = MAX_CSV_BYTES, error: type[DltrainError] = DataError
+) -> Iterator[Iterator[list[str]]]:
+    """The rows of the UTF-8 CSV file at `path` as they are read (a leading byte-order mark dropped,
+    blank rows skipped), so that a caller keeps what it makes of them: the text of every field
+    at once takes some twenty times the file's size in memory."""
     with _opened(path, limit, error) as f:
         try:
-            text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
-            return [row for row in csv.reader(text) if row]
+            yield (row for row in csv.reader(io.TextIOWrapper(f, encoding="utf-8-sig", newline="")) if row)
         except UnicodeDecodeError as err:
             raise error(
                 f"{path} is not a readable CSV file (not UTF-8 text: {err.reason} at byte {err.start} of a line)"
             ) from None
         except (OSError, csv.Error) as err:
             raise error(f"{path} is not a readable CSV file ({err})") from None
+
+
+def read_csv(path: Path, limit: int = MAX_CSV_BYTES, error: type[DltrainError] = DataError) -> list[list[str]]:
+    """Every row of a small CSV file (history.csv) at once, as csv_rows reads them."""
+    with csv_rows(path, limit, error) as rows:
+        return list(rows)
 
 
 def present(path: Path, error: type[DltrainError] = DataError, hint: str = "") -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from pathlib import Path
 from typing import Literal, Union
 
@@ -9,7 +10,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from dltrain.data.base import SPLIT, Dataset, RandomTestSplit
-from dltrain.data.files import present, read_csv, read_npz
+from dltrain.data.files import csv_rows, present, read_npz
 from dltrain.errors import DataError, shorten
 
 Task = Literal["classification", "regression"]
@@ -129,28 +130,28 @@ def _read_npz(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
-    rows = read_csv(path)
-    if not rows:
-        raise DataError(f"{path} is empty")
-    header, body = rows[0], rows[1:]
-    if label not in header:
-        raise DataError(f"{path} has no label column {label!r}; its columns are {shorten(header)}")
-    col = header.index(label)
-    X = np.empty((len(body), len(header) - 1))
-    labels = []
-    for i, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise DataError(f"{path}, line {i}: {len(row)} fields, the header has {len(header)}")
-        features = row[:col] + row[col + 1 :]
-        for j, value in enumerate(features):
-            try:
-                X[i - 2, j] = float(value)
-            except ValueError:
-                name = (header[:col] + header[col + 1 :])[j]
-                raise DataError(f"{path}, line {i}: column {name!r} holds {shorten(value)}, not a number") from None
-        if not row[col].strip():
-            raise DataError(f"{path}, line {i}: the label column {label!r} is empty")
-        labels.append(_number_or_text(row[col]))
+    """X: (n, columns - 1) and the labels of the CSV at `path`, converted row by row as read."""
+    values, labels = array("d"), []  # 8 bytes a number
+    with csv_rows(path) as rows:
+        header = next(rows, None)
+        if header is None:
+            raise DataError(f"{path} is empty")
+        if label not in header:
+            raise DataError(f"{path} has no label column {label!r}; its columns are {shorten(header)}")
+        col = header.index(label)
+        for i, row in enumerate(rows, start=2):
+            if len(row) != len(header):
+                raise DataError(f"{path}, line {i}: {len(row)} fields, the header has {len(header)}")
+            for j, value in enumerate(row[:col] + row[col + 1 :]):
+                try:
+                    values.append(float(value))
+                except ValueError:
+                    name = (header[:col] + header[col + 1 :])[j]
+                    raise DataError(f"{path}, line {i}: column {name!r} holds {shorten(value)}, not a number") from None
+            if not row[col].strip():
+                raise DataError(f"{path}, line {i}: the label column {label!r} is empty")
+            labels.append(_number_or_text(row[col]))
+    X = np.frombuffer(values, dtype=np.float64).reshape(len(labels), len(header) - 1)
     return X, np.array(labels)
 
 

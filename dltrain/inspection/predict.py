@@ -11,13 +11,15 @@ feature scaler fitted at training time (preprocess.npz).
 
 from __future__ import annotations
 
+import itertools
 import math
+from array import array
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from dltrain.data.files import read_csv, read_npy, read_npz
+from dltrain.data.files import csv_rows, read_npy, read_npz
 from dltrain.data.images import MAX_IMAGE_BYTES, open_image
 from dltrain.errors import DataError, RunFolderError, cut
 from dltrain.files import UnreadableFile, open_regular
@@ -85,20 +87,32 @@ def _read_csv(path: Path, run: Run) -> np.ndarray:
     Label columns: those named label, y or target, and the one the run was trained with
     (`dataset: {name: file, label: digit}`), so a run predicts on its own training CSV.
     """
-    rows = read_csv(path)
-    if not rows:
-        raise DataError(f"{path} holds no rows")
-    drop: set[int] = set()
-    if not all(_is_number(c) for c in rows[0]):
-        label = getattr(run.config.dataset, "label", None)
-        drop = {
-            i for i, name in enumerate(rows[0]) if name.strip().lower() in ("label", "y", "target") or name == label
-        }
-        rows = rows[1:]
-    try:
-        return np.array([[float(c) for i, c in enumerate(r) if i not in drop] for r in rows], dtype=np.float64)
-    except ValueError as err:
-        raise DataError(f"{path}: every cell must be a number, in rows of one length ({cut(str(err), 120)})") from None
+    values, width, n = array("d"), None, 0  # 8 bytes a number, converted row by row as read
+    with csv_rows(path) as rows:
+        first = next(rows, None)
+        if first is None:
+            raise DataError(f"{path} holds no rows")
+        drop: set[int] = set()
+        if not all(_is_number(c) for c in first):
+            label = getattr(run.config.dataset, "label", None)
+            drop = {
+                i for i, name in enumerate(first) if name.strip().lower() in ("label", "y", "target") or name == label
+            }
+        else:
+            rows = itertools.chain([first], rows)
+        for row in rows:
+            numbers = [c for i, c in enumerate(row) if i not in drop]
+            width = len(numbers) if width is None else width
+            try:
+                if len(numbers) != width:
+                    raise ValueError(f"a row of {len(numbers)} numbers after rows of {width}")
+                values.extend(float(c) for c in numbers)
+            except ValueError as err:
+                raise DataError(
+                    f"{path}: every cell must be a number, in rows of one length ({cut(str(err), 120)})"
+                ) from None
+            n += 1
+    return np.frombuffer(values, dtype=np.float64).reshape(n, width or 0)
 
 
 def _is_number(text: str) -> bool:
