@@ -107,6 +107,18 @@ def test_plot_overlays_the_cost_curves(cli, root, tmp_path):
     json.loads(result.stdout)  # the plot message went to stderr
 
 
+def test_the_plot_is_written_in_the_format_its_suffix_names(cli, root, tmp_path):
+    for name, start in [("c.svg", b"<?xml"), ("c.PDF", b"%PDF-"), ("c", b"\x89PNG")]:
+        cli("compare", root, "--plot", tmp_path / name, code=0)
+        assert (tmp_path / name).read_bytes().startswith(start), name
+
+
+def test_a_plot_suffix_with_no_format_is_refused_before_any_run_is_read(cli, tmp_path):
+    result = cli("compare", tmp_path / "missing", "--plot", tmp_path / "c.jpg", code=2)
+    assert "--plot" in result.message and "cannot write a .jpg file (only .png, .svg or .pdf)" in result.message
+    assert not (tmp_path / "c.jpg").exists()
+
+
 def test_not_a_run_is_a_clear_error(cli, tmp_path):
     (tmp_path / "empty").mkdir()
     for target in (tmp_path / "empty", tmp_path / "missing", f"{tmp_path}/nothing*"):

@@ -213,6 +213,20 @@ def test_a_step_output_with_an_explicit_loss_is_a_config_error(cli, config, tmp_
     assert not runs.exists() or not any(runs.iterdir())
 
 
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        (GOOD + '"bad\\nkey": 1\n', "'bad\\nkey': unknown key"),
+        (GOOD.replace("epochs: 3", '"ep\\nochs\\e[31m": 3'), "training.'ep\\nochs\\x1b[31m': unknown key"),
+        (GOOD + "note: a\0b\n", "invalid YAML at line 6, column 8: the character U+0000 is not allowed in YAML"),
+    ],
+)
+def test_keys_and_characters_that_break_lines_are_named_on_one_line(cli, config, text, fragment):
+    result = cli("run", config(text), "--dry-run", code=2)
+    problems = [line for line in result.stderr.splitlines() if line.strip() != "error: invalid config:"]
+    assert len(problems) == 1 and fragment in problems[0], result.stderr
+
+
 def test_missing_config_file(cli, tmp_path):
     missing = tmp_path / "nope.yaml"
     result = cli("run", missing, "--dry-run")

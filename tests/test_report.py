@@ -63,6 +63,12 @@ def test_not_a_run_or_sweep_is_exit_2_with_one_line(cli, tmp_path):
     assert not (tmp_path / "r.html").exists()
 
 
+def test_an_output_named_for_another_format_is_refused_before_any_run_is_read(cli, tmp_path):
+    result = cli("report", tmp_path / "missing", "-o", tmp_path / "r.pdf", code=2)
+    assert "-o" in result.message and "cannot write a .pdf file (only .html or .htm)" in result.message
+    assert not (tmp_path / "r.pdf").exists()
+
+
 @pytest.mark.parametrize("status", ["running", "crashed", "failed", "interrupted"])
 def test_an_unfinished_run_gets_a_report_with_its_status(cli, run, tmp_path, status):
     copy = shutil.copytree(run, tmp_path / f"r-{status}")

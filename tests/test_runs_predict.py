@@ -222,6 +222,12 @@ def test_predict_bad_inputs_are_clear_errors(cli, runs, tmp_path, make, message)
     assert message in " ".join(result.stderr.split())
 
 
+def test_predict_names_what_an_input_that_is_no_file_is(cli, runs, tmp_path):
+    for target, message in [(tmp_path, "is a directory"), ("/dev/zero", "is a character device")]:
+        result = cli("predict", runs["or"], target, code=2)
+        assert f"input {target} {message}, not a regular file" in result.message, result.message
+
+
 def test_weights_that_do_not_fit_the_runs_samples_are_a_damaged_run(cli, runs, tmp_path):
     """Found by the run-folder fuzz: a W0 of shape (1, 32) where the digits take 64 values was
     used to reshape the samples (a ValueError, reported as an internal error)."""

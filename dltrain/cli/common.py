@@ -9,6 +9,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -146,6 +147,19 @@ def print_result(result, as_json: bool) -> None:
             err_console.print(result.note, soft_wrap=True)
         else:
             run_summary(result)
+
+
+def output_format(path: Path, option: str, formats: tuple[str, ...]) -> str:
+    """The format a user-named output is written in, as its suffix names it (the first of
+    `formats` where it has none). Any other suffix is a ConfigError, raised before any work:
+    a file named x.svg never holds PNG bytes."""
+    suffix = path.suffix.lower().removeprefix(".")
+    if not suffix or suffix in formats:
+        return suffix or formats[0]
+    from dltrain.errors import ConfigError
+
+    names = ", ".join(f".{name}" for name in formats[:-1]) + f" or .{formats[-1]}"
+    raise ConfigError(f"{option} {path}: cannot write a .{suffix} file (only {names})")
 
 
 def write_output(path, data: bytes):

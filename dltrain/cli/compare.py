@@ -9,10 +9,12 @@ from typing import Optional
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import err_console, print_json, reports_errors, write_output
+from dltrain.cli.common import err_console, output_format, print_json, reports_errors, write_output
 from dltrain.cli.completion import complete_run
 from dltrain.cli.tables import table_console
 from dltrain.runs.status import Status
+
+PLOT_FORMATS = ("png", "svg", "pdf")  # --plot x.svg: matplotlib writes each of these without extra software
 
 
 @app.command("compare")
@@ -33,7 +35,10 @@ def compare(
     as_csv: bool = typer.Option(False, "--csv", help="print the comparison as CSV on stdout"),
     as_markdown: bool = typer.Option(False, "--markdown", help="print the comparison as a Markdown table on stdout"),
     plot: Optional[Path] = typer.Option(
-        None, "--plot", help="write the runs' curves into one PNG: a panel per loss, and accuracy for classifiers"
+        None,
+        "--plot",
+        help="write the runs' curves into one PNG, SVG or PDF (as its suffix says): a panel per loss, "
+        "and accuracy for classifiers",
     ),
     log: Optional[bool] = typer.Option(
         None, "--log/--linear", help="the plot's loss axis (default: log where the values span over two decades)"
@@ -50,9 +55,10 @@ def compare(
 
     if as_json + as_csv + as_markdown > 1:
         raise ConfigError("choose one of --json, --csv and --markdown")
+    fmt = output_format(plot, "--plot", PLOT_FORMATS) if plot is not None else "png"
     table = comparison([read_run(p) for p in expand_refs(runs, runs_dir)], show_all, sort_by)
     if plot is not None:
-        write_output(plot, _plot(table, log))
+        write_output(plot, _plot(table, log, fmt))
         err_console.print(f"plot: {plot}", soft_wrap=True)
     if as_json:
         print_json(table.as_dict())
@@ -66,9 +72,9 @@ def compare(
         show(table, table_console(), err_console)
 
 
-def _plot(table, log: Optional[bool]) -> bytes:
-    """The PNG of `compare --plot`: each run labelled by the keys that differ, coloured past ten
-    runs by the ranked metric of the first group."""
+def _plot(table, log: Optional[bool], fmt: str) -> bytes:
+    """The file of `compare --plot`, in `fmt` (png, svg or pdf): each run labelled by the keys
+    that differ, coloured past ten runs by the ranked metric of the first group."""
     from dltrain.inspection.compare import task_of
     from dltrain.plots.compare import Curve, compare_plot
 
@@ -84,4 +90,4 @@ def _plot(table, log: Optional[bool]) -> bytes:
         )
         for label, run, row in zip(table.labels(), table.runs, table.rows)
     ]
-    return compare_plot(curves, metric, log)
+    return compare_plot(curves, metric, log, fmt)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import err_console, reports_errors, write_output
+from dltrain.cli.common import err_console, output_format, reports_errors, write_output
 
 
 @app.command("report")
@@ -30,6 +30,8 @@ def report(
     from dltrain.report.build import report_html
     from dltrain.runs.reader import resolve_ref
 
+    if output is not None:
+        output_format(output, "-o", ("html", "htm"))
     paths = [resolve_ref(t, runs_dir) for t in targets]
     html = report_html(paths).encode()
     if output is None:

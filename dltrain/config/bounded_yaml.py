@@ -5,6 +5,9 @@
 On top of the safe loader (no Python objects, ever):
 - nesting deeper than MAX_DEPTH is refused while parsing, before Python's own
   recursion limit turns it into a RecursionError;
+- a document of more than MAX_NODES nodes (values, keys and aliases as written) is refused
+  while parsing, as soon as the count passes the bound: a huge flat list costs no more
+  than MAX_NODES nodes, by either parser;
 - a document whose aliases expand to more than MAX_NODES nodes (a "billion laughs"
   bomb: nine levels of nine aliases) or to more than MAX_DEPTH levels is refused
   before it is built, and an alias that contains itself is refused;
@@ -35,17 +38,23 @@ MAX_INT_BITS = int(4300 / math.log10(2))
 
 class _Loader(yaml.SafeLoader):
     _depth = 0
+    _nodes = 0  # nodes composed so far, aliases included
 
     def compose_node(self, parent, index):
         self._depth += 1
+        self._nodes += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise ConstructorError(
-                    None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark
-                )
+                raise self._refused(f"nested more than {MAX_DEPTH} levels deep")
+            if self._nodes > MAX_NODES:
+                raise self._refused(f"more than {MAX_NODES:,} values (a config is far smaller)")
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def _refused(self, problem: str) -> ConstructorError:
+        """The error for a document refused at the next node, naming its line."""
+        return ConstructorError(None, None, problem, self.peek_event().start_mark)
 
     def fetch_flow_collection_start(self, TokenClass):
         # Refused while scanning too: at each open bracket the scanner looks up to 1,024

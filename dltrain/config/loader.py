@@ -18,6 +18,7 @@ from typing import Any, Union
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from yaml.reader import ReaderError
 
 from dltrain.config.bounded_yaml import MAX_DEPTH, MAX_NODES, load_yaml
 from dltrain.config.bundled import find_config
@@ -54,14 +55,22 @@ def parse_yaml(text: str, source: str, fast: bool = False) -> Any:
     try:
         return load_yaml(text, fast)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{source}: invalid YAML{_problem(err)}") from None
+        raise ConfigError(f"{source}: invalid YAML{_problem(err, text)}") from None
 
 
-def _problem(err: yaml.YAMLError) -> str:
-    """' at line 3, column 6: found duplicate key ...' (the text quoted is cut short)."""
+def _problem(err: yaml.YAMLError, text: str) -> str:
+    """' at line 3, column 6: found duplicate key ...' on one line (the text quoted is cut short)."""
+    if isinstance(err, ReaderError) and isinstance(err.character, int):
+        # The first of its kind in `text` (the reader stops there); its position is counted in
+        # characters by the Python reader and in bytes by libyaml, so it is found again here.
+        index = text.find(chr(err.character))
+        line, column = text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)
+        where = f" at line {line}, column {column}" if index >= 0 else ""
+        return f"{where}: the character U+{err.character:04X} is not allowed in YAML"
     mark = getattr(err, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    return f"{where}: {cut(getattr(err, 'problem', None) or str(err), 300)}"
+    problem = " ".join((getattr(err, "problem", None) or str(err)).split())
+    return f"{where}: {cut(problem, 300)}"
 
 
 def apply_override(data: dict, assignment: str) -> None:
@@ -75,7 +84,9 @@ def apply_override(data: dict, assignment: str) -> None:
     try:
         value = load_yaml(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"--set {cut(key, 120)}: {shorten(text)} is not a valid YAML value{_problem(err)}") from None
+        raise ConfigError(
+            f"--set {cut(key, 120)}: {shorten(text)} is not a valid YAML value{_problem(err, text)}"
+        ) from None
     node = data
     for i, part in enumerate(parts[:-1]):
         child = node.setdefault(part, {})
@@ -164,10 +175,18 @@ def explain(err: ValidationError, data: dict) -> str:
         path = _clean_path(e["loc"], data)
         if e["type"].startswith("union_tag"):
             path.append(e["ctx"]["discriminator"].strip("'"))  # the key that names the kind
-        key = ".".join(map(str, path)) or "(top level)"
+        key = ".".join(map(_key_text, path)) or "(top level)"
         messages.setdefault(key, []).append(_describe(e, path, data))
     lines = [f"{key}: {' / '.join(dict.fromkeys(msgs))}" for key, msgs in messages.items()]
     return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def _key_text(part: Any) -> str:
+    """A key or list index as written in a key path; quoted (and cut short) where it would not
+    print as one short line: a newline, a control character, a long or non-text key."""
+    if isinstance(part, int) or (isinstance(part, str) and part.isprintable() and len(part) <= 80):
+        return str(part)
+    return shorten(part, 80)
 
 
 def _clean_path(loc: tuple, data: Any) -> list:

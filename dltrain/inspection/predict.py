@@ -22,7 +22,7 @@ import numpy as np
 from dltrain.data.files import csv_rows, read_npy, read_npz
 from dltrain.data.images import MAX_IMAGE_BYTES, open_image
 from dltrain.errors import DataError, RunFolderError, cut
-from dltrain.files import UnreadableFile, open_regular
+from dltrain.files import UnreadableFile, open_regular, regular_file_at
 from dltrain.runs.reader import Run
 from dltrain.train.targets import class_probabilities, predict_classes
 
@@ -161,8 +161,11 @@ def read_inputs(paths: list[Path], run: Run, invert: str = "no") -> tuple[list[s
     names, blocks, warnings = [], [], []
     for path in paths:
         suffix = path.suffix.lower()
-        if not path.is_file():
-            raise DataError(f"input file {path} does not exist")
+        try:
+            if not regular_file_at(path):
+                raise DataError(f"input file {path} does not exist")
+        except UnreadableFile as err:  # a directory, a device, a FIFO: there, but not a file
+            raise DataError(f"input {err}") from None
         if suffix in IMAGE_SUFFIXES:
             rows = _image(path, run, invert == "yes")
             if invert != "yes":

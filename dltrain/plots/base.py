@@ -1,5 +1,6 @@
 """What every figure shares: a matplotlib Figure made without pyplot (no global state, no
-display), rendered once to PNG bytes, and the rule for a log axis."""
+display), rendered once to PNG bytes (or SVG or PDF, for a file the user names), and the rule
+for a log axis."""
 
 from __future__ import annotations
 
@@ -41,10 +42,15 @@ MAX_PNG_BYTES = 32 << 20  # a figure dltrain draws is well under a megabyte
 
 def png_bytes(fig, source: Optional[str] = None) -> bytes:
     """The figure rendered once, as PNG bytes; `source` (see `source_of`) is kept in the file."""
+    return rendered(fig, "png", {SOURCE_KEY: source} if source else None)
+
+
+def rendered(fig, fmt: str, metadata: Optional[dict] = None) -> bytes:
+    """The figure rendered once in `fmt` (png, svg or pdf), as bytes."""
     buf = io.BytesIO()
     with warnings.catch_warnings():  # a character the font lacks (a control character) is an empty box, unannounced
         warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
-        fig.savefig(buf, format="png", metadata={SOURCE_KEY: source} if source else None)
+        fig.savefig(buf, format=fmt, metadata=metadata)
     return buf.getvalue()
 
 

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from dltrain.formatting import shorten
-from dltrain.plots.base import figure, finite, literal, png_bytes, series, wants_log
+from dltrain.plots.base import figure, finite, literal, rendered, series, wants_log
 
 MANY = 10  # more runs than this: colour by metric, no per-run legend
 LABEL = 40  # legend labels are shortened to this many characters
@@ -60,8 +60,11 @@ def compare_figure(curves: list[Curve], metric: Optional[str] = None, log: Optio
     return fig
 
 
-def compare_plot(curves: list[Curve], metric: Optional[str] = None, log: Optional[bool] = None) -> bytes:
-    return png_bytes(compare_figure(curves, metric, log))
+def compare_plot(
+    curves: list[Curve], metric: Optional[str] = None, log: Optional[bool] = None, fmt: str = "png"
+) -> bytes:
+    """The figure of `compare_figure` as the bytes of a `fmt` file (png, svg or pdf)."""
+    return rendered(compare_figure(curves, metric, log), fmt)
 
 
 def _losses(curves: list[Curve]) -> list[str]:
