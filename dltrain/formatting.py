@@ -1,20 +1,53 @@
 """Values as short text: one number format for the tables dltrain prints (compare, eval, runs,
 sweep, the HTML report), and short config values. CSV and JSON keep values whole; nothing
-printed keeps a control character (`printable`)."""
+printed keeps a control character (`printable`), and a name that is not UTF-8 is shown with
+its odd bytes as '\\xff' (`displayable`)."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 # C0 and C1 control characters but tab and newline
 CONTROLS = dict.fromkeys([*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)])
 
 
+# lone surrogates: what os.fsdecode makes of a file name's bytes that are not UTF-8 (U+DC80-U+DCFF)
+SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def displayable(text: str) -> str:
+    """`text` as text every output can encode (UTF-8 HTML, a PNG's font, JSON, a terminal): each
+    byte of a file name that is not UTF-8, which Python holds as a surrogate escape ('\\udcff'),
+    written as '\\xff', any other lone surrogate as '\\ud800'. For display only: the file
+    system is given the real name."""
+    return SURROGATES.sub(_escaped, text)
+
+
+def _escaped(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def displayable_values(value: Any) -> Any:
+    """`value` (JSON-like: dicts and lists nested) with every string in it, dict keys too, `displayable`."""
+    if isinstance(value, str):
+        return displayable(value)
+    if isinstance(value, dict):
+        return {displayable_values(k): displayable_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [displayable_values(v) for v in value]
+    return value
+
+
 def printable(text: str) -> str:
     """`text` without control characters (tab and newline kept): a folder or file name holding
-    an escape sequence ("\\x1b]0;title\\a") is printed, not obeyed by the terminal."""
-    return text if text.isprintable() else text.translate(CONTROLS)
+    an escape sequence ("\\x1b]0;title\\a") is printed, not obeyed by the terminal. Bytes
+    that are not UTF-8 are shown as `displayable` writes them."""
+    if text.isprintable():
+        return text
+    return displayable(text).translate(CONTROLS)
 
 
 def value_text(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 
 import pytest
@@ -139,3 +140,21 @@ def test_an_unwritable_plot_is_a_clear_error(cli, root, tmp_path):
     result = cli("compare", root, "--plot", tmp_path / "missing" / "cost.png")
     assert result.exit_code == 2, result.output
     assert "cannot write" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_run_folder_named_with_bytes_that_are_not_utf8(cli, root, tmp_path):
+    """Two copies of one run, one in a folder whose name is not UTF-8: every output shows it
+    as 'bad\\xffname', the plot legend (which names runs alike by their folders) too, and
+    --json's path is the real folder."""
+    first = sorted(root.iterdir())[0]
+    shutil.copytree(first, tmp_path / first.name)
+    shutil.copytree(first, tmp_path / os.fsdecode(b"bad\xffname"))
+    shown = "bad\\xffname"
+    assert shown in cli("compare", tmp_path, code=0).stdout
+    doc = cli("compare", tmp_path, "--json", code=0).json
+    assert shown in [r["run"] for r in doc["runs"]]
+    assert all(os.path.isdir(r["path"]) for r in doc["runs"])
+    assert shown in cli("compare", tmp_path, "--csv", code=0).stdout
+    assert f"| {shown} |" in cli("compare", tmp_path, "--markdown", code=0).stdout
+    cli("compare", tmp_path, "--plot", tmp_path / "curves.png", code=0)
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

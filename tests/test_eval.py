@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -246,3 +247,9 @@ def test_missing_run_folder(cli, tmp_path):
     assert json.loads(result.stdout)["status"] == "error"
     empty = cli("eval", "latest", "--runs-dir", tmp_path)
     assert empty.exit_code == 2 and "no run folders" in empty.stderr
+
+
+def test_eval_of_a_run_folder_named_with_bytes_that_are_not_utf8(cli, runs, tmp_path):
+    copy = shutil.copytree(runs["eval-mlp"], tmp_path / os.fsdecode(b"bad\xffname"))
+    assert "bad\\xffname" in cli("eval", copy, code=0).stdout
+    assert (copy / "confusion_matrix.png").read_bytes()[:8] == PNG

@@ -3,6 +3,8 @@ what is written in, legends inside the figure and off the axes, the files a run 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from conftest import CONFIGS, two_class_csv_config
@@ -223,3 +225,16 @@ def test_every_figure_of_user_labels_draws_dollar_signs_as_written():
         fig.canvas.draw()
     assert [label.replace(r"\$", "$") for label in _categories([odd, "b"])[1]] == [odd, "b"]
     assert not any(cbook.is_math_text(label) for label in _categories([odd, "b"])[1])
+
+
+def test_a_legend_label_that_is_not_utf8_is_drawn_escaped():
+    """A run named by its folder, whose bytes are not UTF-8: the font cannot take the surrogate
+    escape Python holds it as (FT2Font refused the label), so 'bad\\xffname' is drawn."""
+    fig = compare_figure(
+        [
+            Curve(os.fsdecode(b"bad\xffname"), history([1.0, 0.5]), "mse", False),
+            Curve("b", history([2.0, 1.0]), "mse", False),
+        ]
+    )
+    fig.canvas.draw()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["bad\\xffname", "b"]

@@ -301,3 +301,27 @@ def test_a_sweep_report_lists_a_run_folder_that_was_deleted(cli, tmp_path, repea
     repeat = ", repeat 2" if repeats > 1 else ""
     assert f"point {point['index']} ({point['name']}{repeat}): completed, no run folder" in html
     assert html.count("no run folder") == 1
+
+
+NOT_UTF8 = os.fsdecode(b"bad\xffname")  # a folder name whose bytes are not UTF-8, as Python holds it
+
+
+def test_a_run_folder_named_with_bytes_that_are_not_utf8_gets_a_report(cli, run, tmp_path):
+    """The name is shown with the byte escaped ('bad\\xffname'); the page is UTF-8."""
+    copy = shutil.copytree(run, tmp_path / NOT_UTF8)
+    cli("report", copy, code=0)
+    cli("report", copy, run, "-o", tmp_path / "two.html", code=0)
+    for page in (copy / "report.html", tmp_path / "two.html"):
+        html = page.read_bytes().decode("utf-8")
+        assert "bad\\xffname" in html and "\\udcff" not in html
+
+
+def test_a_run_in_a_runs_dir_not_utf8_completes_with_its_report(cli, tmp_path):
+    """The command line holds the path (meta.json's argv): the run folder still reads as completed."""
+    runs = tmp_path / os.fsdecode(b"rr\xff")
+    result = cli("run", "configs/perceptron_or.yaml", "--runs-dir", runs, "--report", "--json", process=True, code=0)
+    assert result.json["status"] == "completed"
+    (folder,) = runs.iterdir()
+    assert "is damaged" not in (folder / "report.html").read_bytes().decode("utf-8")
+    assert cli("runs", runs, "--json", code=0).json[0]["status"] == "completed"
+    cli("report", folder, code=0)

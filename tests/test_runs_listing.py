@@ -4,6 +4,7 @@ the newest N, and deleting with a confirmation."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -144,3 +145,18 @@ def test_a_running_runs_history_is_read_with_bounds(tmp_path, kind):
         with open(path / "history.csv", "w"):  # let the blocked reader go before failing
             pass
     assert not reader.is_alive() and rows[0]["metric"] is None and rows[0]["status"] == "running"
+
+
+def test_a_run_folder_named_with_bytes_that_are_not_utf8_is_listed(cli, made, tmp_path):
+    """Shown as 'bad\\xffname' (--json: the real path beside it); a meta.json whose argv holds
+    such a path (a run started with --runs-dir in one) is a completed run, not a corrupt one."""
+    first = sorted(p for p in made.iterdir() if "or-logistic" in p.name)[0]
+    bad = shutil.copytree(first, tmp_path / os.fsdecode(b"bad\xffname"))
+    meta = json.loads((bad / "meta.json").read_text())
+    meta["argv"] = ["dltrain", "run", "--runs-dir", os.fsdecode(b"rr\xff")]
+    (bad / "meta.json").write_text(json.dumps(meta))
+    assert "bad\\xffname  completed" in cli("runs", tmp_path, code=0).stdout
+    (row,) = cli("runs", tmp_path, "--json", code=0).json
+    assert row["name"] == "bad\\xffname" and row["status"] == "completed" and os.path.isdir(row["path"])
+    for pattern in ("bad\\xffname", os.fsdecode(b"bad\xffname")):  # as shown, or the bytes themselves
+        assert len(cli("runs", tmp_path, "--filter", f"name={pattern}", "--json", code=0).json) == 1

@@ -1,11 +1,13 @@
 """Shared CLI rendering (dltrain.cli.tables): one number format and one metrics table for every command."""
 
+import os
+
 import pytest
 from conftest import two_class_csv_config
 from rich.console import Console
 
 from dltrain.cli.tables import metrics_table
-from dltrain.formatting import number, value_text
+from dltrain.formatting import displayable, displayable_values, number, printable, value_text
 
 
 def test_number_fixed_point_with_an_exponent_only_where_needed():
@@ -139,3 +141,13 @@ def test_control_characters_of_user_text_never_reach_the_terminal(cli, tmp_path)
     rows = [line for line in shown.splitlines() if "red" in line or "ok]0;title" in line]
     assert len(rows) == 2 and "[31mred" in rows[0] + rows[1]
     assert len({len(row) for row in rows}) == 1  # the columns still line up
+
+
+def test_bytes_of_a_name_that_are_not_utf8_are_shown_as_escapes():
+    """os.fsdecode holds such bytes as surrogate escapes, which no UTF-8 output can take."""
+    assert displayable(os.fsdecode(b"bad\xffname")) == "bad\\xffname"
+    assert displayable("lone \ud800, kept é") == "lone \\ud800, kept é"
+    assert printable(os.fsdecode(b"a\x1b\xfe")) == "a\\xfe"
+    assert displayable_values({os.fsdecode(b"k\xff"): [os.fsdecode(b"v\xff"), 1, None]}) == {
+        "k\\xff": ["v\\xff", 1, None]
+    }

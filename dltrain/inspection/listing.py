@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from dltrain.errors import RunFolderError
+from dltrain.formatting import displayable
 from dltrain.runs.reader import Scan, age_key, read_history, run_folders
 from dltrain.runs.status import Status
 from dltrain.train.metric_names import main_metric
@@ -87,7 +88,7 @@ def summarize(path: Path) -> dict:
     if status == Status.RUNNING and metric is None:  # no metrics.json yet: the latest epoch's
         metric, value = _latest(path)
     return {
-        "name": path.name,
+        "name": displayable(path.name),
         "path": str(path),
         "started": meta.get("started"),
         "status": status,
@@ -116,7 +117,7 @@ def _matches(row: dict, assignment: str) -> bool:
     from fnmatch import fnmatchcase
 
     key, _, pattern = assignment.partition("=")
-    value = str(row.get(key) or "")
+    value, pattern = str(row.get(key) or ""), displayable(pattern)  # a name as shown, as typed or as bytes
     # model=mlp matches 'mlp 64-32'; name=*quickstart* is a glob
     return fnmatchcase(value, pattern) or value.split(" ")[0] == pattern
 

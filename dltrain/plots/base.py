@@ -14,6 +14,8 @@ from typing import Optional
 
 import numpy as np
 
+from dltrain.formatting import displayable
+
 DECADES = 2.0  # a loss axis turns logarithmic when its values span more than this many decades
 
 
@@ -30,10 +32,11 @@ def figure(width: float, height: float, constrained: bool = True):
 
 
 def literal(text) -> str:
-    """`text` as matplotlib draws it letter for letter: each '$' escaped. Class labels and
-    config values are the user's, and "$5-$10" or "$\\frac$" in them is not math (a parse
-    error failed the figure); matplotlib's own math (a log axis's 10^-2) is left alone."""
-    return str(text).replace("$", r"\$")
+    """`text` as matplotlib draws it letter for letter: each '$' escaped. Class labels, run
+    names and config values are the user's, and "$5-$10" or "$\\frac$" in them is not math (a
+    parse error failed the figure); matplotlib's own math (a log axis's 10^-2) is left alone.
+    A name that is not UTF-8 is drawn as `displayable` writes it (the font cannot take it)."""
+    return displayable(str(text)).replace("$", r"\$")
 
 
 SOURCE_KEY = "dltrain source"  # PNG text chunk: what the figure was drawn from (`drawn_from`)

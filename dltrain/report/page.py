@@ -2,7 +2,8 @@
 
 Everything that comes from a run folder (names, config values, error messages) goes
 through `esc`; chart specs travel as JSON inside <script type="application/json">,
-with '<' escaped so no value can close the element.
+with '<' escaped so no value can close the element. Both show a name that is not UTF-8
+as `displayable` writes it, so that the page encodes as UTF-8.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from dltrain.formatting import number, value_text
+from dltrain.formatting import displayable, displayable_values, number, value_text
 
 
 def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    """`value` as HTML text: escaped, and `displayable`."""
+    return html.escape(displayable(str(value)), quote=True)
 
 
 def cell(value: Any) -> str:
@@ -46,7 +48,9 @@ def image(png: bytes, alt: str) -> str:
 
 
 def _json_for_script(spec: dict) -> str:
-    text = json.dumps(spec, separators=(",", ":"), allow_nan=False, default=str)
+    text = json.dumps(
+        displayable_values(spec), separators=(",", ":"), allow_nan=False, default=lambda v: displayable(str(v))
+    )
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
 from dltrain.errors import ConfigError, RunFolderError, cut, shorten
+from dltrain.formatting import displayable
 from dltrain.runs.folder import MAX_JSON, read_json
 from dltrain.runs.schema import check_meta, check_metrics, check_sweep
 from dltrain.runs.status import Status, run_status
@@ -63,7 +64,8 @@ class Run:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The folder's name as shown (`displayable`); `path` is the folder."""
+        return displayable(self.path.name)
 
     @property
     def classes(self) -> Optional[list]:

@@ -22,18 +22,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from dltrain.errors import RunFolderError, shorten
+from dltrain.formatting import displayable
 from dltrain.runs.status import Status
 from dltrain.train.metric_names import SPLIT_METRICS, SPLITS
 
 if TYPE_CHECKING:  # a listing checks meta.json without loading NumPy
     import numpy as np
 
+
+def _as_shown(value: Any) -> Any:
+    """A string in its `displayable` form, anything else as it is: a string dltrain wrote may hold
+    a path that is not UTF-8 (argv, an error), and pydantic refuses its surrogate escapes."""
+    return displayable(value) if isinstance(value, str) else value
+
+
 Count = Annotated[int, Field(ge=0, lt=2**53)]
-Text = Annotated[str, Field(max_length=100_000)]
+Text = Annotated[str, BeforeValidator(_as_shown), Field(max_length=100_000)]
 Pid = Annotated[int, Field(gt=0, lt=2**31)]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 STATUSES = tuple(s.value for s in Status)
