@@ -42,6 +42,7 @@ def _as_shown(value: Any) -> Any:
 
 Count = Annotated[int, Field(ge=0, lt=2**53)]
 Text = Annotated[str, BeforeValidator(_as_shown), Field(max_length=100_000)]
+Arg = Annotated[str, BeforeValidator(_as_shown)]  # a command-line argument: any length, as given
 Pid = Annotated[int, Field(gt=0, lt=2**31)]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 STATUSES = tuple(s.value for s in Status)
@@ -60,7 +61,7 @@ class _Strict(BaseModel):
 class Resumed(_Strict):
     at: Text
     from_epoch: Count
-    argv: list[str] = []  # as given: bounded by the file's size alone
+    argv: list[Arg] = []
 
     _at = field_validator("at")(_timestamp)
 
@@ -87,7 +88,7 @@ class Meta(_Strict):
     dataset: Optional[Text] = None
     model: Optional[dict[str, Any]] = None
     notes: Optional[list[Text]] = None
-    argv: Optional[list[str]] = None  # as given: bounded by the file's size alone
+    argv: Optional[list[Arg]] = None
     status: Optional[Text] = None
     started: Optional[Text] = None
     process_started: Optional[Text] = None
@@ -235,7 +236,7 @@ class SweepResumed(_Strict):
     """One `dltrain sweep --resume` of the sweep: when, and its command line."""
 
     at: Timestamp
-    argv: list[str] = []  # as given: bounded by the file's size alone
+    argv: list[Arg] = []
 
 
 class SweepRun(_Strict):
@@ -276,7 +277,7 @@ class SweepDoc(_Strict):
     host: Optional[Text] = None
     process_started: Optional[Timestamp] = None
     seconds: Seconds
-    argv: list[str] = []  # as given: bounded by the file's size alone
+    argv: list[Arg] = []
     resumed: list[SweepResumed] = []
     search: Literal["grid", "random", "optuna"] = "grid"
     repeats: Annotated[int, Field(gt=0)] = 1
