@@ -323,11 +323,12 @@ def _fresh(sweep) -> bytes:
 
 
 def test_each_rewrite_of_sweep_json_is_the_whole_sweep_and_only_the_first_and_last_are_flushed(tmp_path, monkeypatch):
-    """Repeats, a point whose folder cannot be written, the best changing: every sweep.json is the sweep
-    as it stands, though only changed points are serialized again; the disk sees it at the start and the end."""
+    """Repeats, a point whose folder cannot be written, the best changing, Ctrl-C leaving a point unfinished:
+    every sweep.json is the sweep as it stands, though only changed points are serialized again; the disk
+    sees it at the start and the end."""
     import dltrain.runs.folder as folder
     import dltrain.sweep.execute as execute
-    from dltrain.errors import RunFolderError
+    from dltrain.errors import Interrupted, RunFolderError
 
     written, sweeps = [], []
     write_atomically, save_record = folder.write_atomically, execute.save_record
@@ -342,13 +343,18 @@ def test_each_rewrite_of_sweep_json_is_the_whole_sweep_and_only_the_first_and_la
             raise RunFolderError(f"cannot write {target.path / 'weights.npz'}: No space left on device")
         save_record(target, record, **kw)
 
+    def ctrl_c_after_point_3(sweep, state):
+        if state.point.index == 3:
+            raise KeyboardInterrupt
+
     monkeypatch.setattr(folder, "write_atomically", recorded)
     monkeypatch.setattr(execute, "save_record", full_disk_for_point_2)
     monkeypatch.setattr(execute, "SYNC_SECONDS", 3600.0)
-    with pytest.raises(Exception, match="1 of 3 sweep points failed"):
-        run_sweep(TINY, ["training.optimizer.lr=0.001,0.01,0.03"], repeats=2, runs_dir=tmp_path, on_start=sweeps.append)
+    grid = ["training.optimizer.lr=0.001,0.01,0.03,0.1"]
+    with pytest.raises(Interrupted, match="after 2 of 4 points"):
+        run_sweep(TINY, grid, repeats=2, runs_dir=tmp_path, on_start=sweeps.append, on_point=ctrl_c_after_point_3)
     (sweep,) = sweeps
-    assert [p.status for p in sweep.points] == ["completed", "failed", "completed"]
+    assert [p.status for p in sweep.points] == ["completed", "failed", "completed", "interrupted"]
     assert len(written) == 1 + 6 + 1 and all(same for _, same in written)
     assert [sync for sync, _ in written] == [True] + [False] * 6 + [True]
     assert (sweep.path / "sweep.json").read_bytes() == _fresh(sweep)
@@ -373,7 +379,7 @@ def test_a_tracked_sweep_counts_ranks_and_writes_its_points_as_an_untracked_one_
             if step == 7:
                 sweep.resumed.append({"at": "now", "argv": ["dltrain"]})  # a field that does not change, changed
             state = rng.choice(sweep.points) if step % 3 else sweep.best() or sweep.points[0]
-            status = rng.choice(["completed", "failed", "interrupted", "pending", "pruned"])
+            status = rng.choice(["completed"] * 4 + ["failed", "interrupted", "pending", "pruned"])
             loss = rng.choice([0.5, 1.0, 2.0, float("nan")]) if status == "completed" else None
             state.runs[0] = RunResult(tmp_path / state.point.name, status, {"test": {"loss": loss}} if loss else {})
             sweep.changed(state)
