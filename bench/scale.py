@@ -1,8 +1,9 @@
 """Commands over many run folders, as a user has them after a few sweeps: `dltrain runs DIR`
 over 250 to 2,000 folders (is it linear?), `dltrain compare` of 200 runs and `dltrain report`
-of a 100-point sweep.
+of a 100-point sweep; and `dltrain sweep` of 100 and 400 OR-gate points of 2 epochs (almost
+nothing but the sweep's own work per point: is its cost per point constant?).
 
-    python bench/scale.py [--repeats 5] [--counts 250 500 1000 2000] [--before OLD_CHECKOUT]
+    python bench/scale.py [--repeats 5] [--counts 250 500 1000 2000] [--sweep-points 100 400] [--before OLD_CHECKOUT]
 
 The folders are copies of one real run (`configs/perceptron_or.yaml`), each with its own
 name, start time, learning rate, status and metrics; a few are failed, interrupted or left
@@ -13,7 +14,8 @@ with `git worktree add`) on the same folders, alternating with this one, so back
 hits both alike.
 
 Targets: `runs` over 2,000 folders <= 1 s and linear in the count; compare of 200 runs
-<= 1.5 s; report of a 100-point sweep <= 5 s. Results in bench/results/scale-*.json.
+<= 1.5 s; report of a 100-point sweep <= 5 s; a sweep's cost per point the same at every
+size. Results in bench/results/scale-*.json.
 """
 
 from __future__ import annotations
@@ -89,6 +91,19 @@ def sweep_folder(workdir: Path, checkout: Path) -> Path:
     return next(runs.iterdir())
 
 
+def sweep_args(points: int, runs: Path) -> list[str]:
+    """`dltrain sweep` of `points` learning rates of the OR-gate perceptron, 2 epochs each, no plots."""
+    lrs = ",".join(f"{0.001 + 1e-5 * k:.5f}" for k in range(points))
+    overrides = ["--set", "training.epochs=2", "--set", "output.plots=false"]
+    return ["sweep", str(CONFIG), *overrides, "--grid", f"training.optimizer.lr={lrs}", "--runs-dir", str(runs)]
+
+
+def slopes(measured: dict, label: str, kind: str, sizes: list[int], case: str) -> list[float]:
+    """Milliseconds per extra folder or point between consecutive sizes of `case` ('runs {n}')."""
+    times = [statistics.median(measured[case.format(n=n)][label][kind]) for n in sizes]
+    return [1000 * (t1 - t0) / (n1 - n0) for n0, n1, t0, t1 in zip(sizes, sizes[1:], times, times[1:])]
+
+
 def has_command(checkout: Path, command: str) -> bool:
     proc = subprocess.run(
         [sys.executable, "-m", "dltrain", command, "--help"], capture_output=True, env=code_env(checkout), cwd=checkout
@@ -122,6 +137,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--counts", type=int, nargs="+", default=[250, 500, 1000, 2000])
+    p.add_argument("--sweep-points", type=int, nargs="*", default=[100, 400], help="grid sizes of the sweep rows")
     p.add_argument("--before", type=Path, help="another dltrain checkout to time on the same folders")
     a = p.parse_args()
     checkouts = {"now": REPO, **({"before": a.before.resolve()} if a.before else {})}
@@ -137,6 +153,8 @@ def main():
         if has_command(REPO, "report"):
             sweep = sweep_folder(work, REPO)
             cases["report sweep 100"] = ["report", str(sweep), "--output", str(work / "report")]
+        for points in a.sweep_points:
+            cases[f"sweep {points}"] = sweep_args(points, work / f"sweep-{points}")
         measured = measure(cases, checkouts, a.repeats)
         shutil.rmtree(work, ignore_errors=True)
     doc = {"machine": machine(), "repeats": a.repeats, "checkouts": {k: str(v) for k, v in checkouts.items()}}
@@ -148,14 +166,12 @@ def main():
             for v in by_label.values()
         )
         print(f"{case:20s}{row}")
-    counts = [n for n in a.counts if f"runs {n}" in measured]
-    for label in checkouts:  # linear: the same cost per extra folder at every size
-        for kind in ("wall", "cpu"):  # CPU seconds: what other work on a shared machine disturbs least
-            times = [statistics.median(measured[f"runs {n}"][label][kind]) for n in counts]
-            slopes = [1000 * (t1 - t0) / (n1 - n0) for n0, n1, t0, t1 in zip(counts, counts[1:], times, times[1:])]
-            print(
-                f"{label}: runs, {kind} ms per extra folder between {counts}: {', '.join(f'{s:.3f}' for s in slopes)}"
-            )
+    for case, what, sizes in (("runs {n}", "folder", a.counts), ("sweep {n}", "point", a.sweep_points)):
+        for label in checkouts:  # linear: the same cost per extra folder (point) at every size
+            sized = [n for n in sizes if measured[case.format(n=n)][label]["wall"]]
+            for kind in ("wall", "cpu"):  # CPU seconds: what other work on a shared machine disturbs least
+                per = ", ".join(f"{s:.3f}" for s in slopes(measured, label, kind, sized, case))
+                print(f"{label}: {case.split()[0]}, {kind} ms per extra {what} between {sized}: {per}")
     print(f"results: {write_results('scale', doc)}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -311,6 +312,87 @@ def test_a_run_whose_folder_cannot_be_written_fails_and_a_resume_writes_that_fol
     assert resumed.status == "completed" and resumed.points[1].runs[0].path.resolve() == folders[1].resolve()
     assert sorted(p for p in sweep_dir.iterdir() if p.is_dir()) == folders  # no second folder for the point
     assert json.loads((folders[1] / "metrics.json").read_text())["test"]
+
+
+# --- sweep.json while the sweep trains ----------------------------------------------------------
+
+
+def _fresh(sweep) -> bytes:
+    """sweep.json as the whole sweep, each point serialized now, gives it (no tracking)."""
+    return (json.dumps(dataclasses.replace(sweep).as_dict(relative=True), indent=2, allow_nan=True) + "\n").encode()
+
+
+def test_each_rewrite_of_sweep_json_is_the_whole_sweep_and_only_the_first_and_last_are_flushed(tmp_path, monkeypatch):
+    """Repeats, a point whose folder cannot be written, the best changing, Ctrl-C leaving a point unfinished:
+    every sweep.json is the sweep as it stands, though only changed points are serialized again; the disk
+    sees it at the start and the end."""
+    import dltrain.runs.folder as folder
+    import dltrain.sweep.execute as execute
+    from dltrain.errors import Interrupted, RunFolderError
+
+    written, sweeps = [], []
+    write_atomically, save_record = folder.write_atomically, execute.save_record
+
+    def recorded(target, data, sync=True):
+        if target.name == "sweep.json":
+            written.append((sync, data == _fresh(sweeps[0]) if sweeps else True))
+        return write_atomically(target, data, sync)
+
+    def full_disk_for_point_2(target, record, **kw):
+        if (record.meta["sweep"]["point"], record.meta["sweep"]["repeat"]) == (2, 2):
+            raise RunFolderError(f"cannot write {target.path / 'weights.npz'}: No space left on device")
+        save_record(target, record, **kw)
+
+    def ctrl_c_after_point_3(sweep, state):
+        if state.point.index == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(folder, "write_atomically", recorded)
+    monkeypatch.setattr(execute, "save_record", full_disk_for_point_2)
+    monkeypatch.setattr(execute, "SYNC_SECONDS", 3600.0)
+    grid = ["training.optimizer.lr=0.001,0.01,0.03,0.1"]
+    with pytest.raises(Interrupted, match="after 2 of 4 points"):
+        run_sweep(TINY, grid, repeats=2, runs_dir=tmp_path, on_start=sweeps.append, on_point=ctrl_c_after_point_3)
+    (sweep,) = sweeps
+    assert [p.status for p in sweep.points] == ["completed", "failed", "completed", "interrupted"]
+    assert len(written) == 1 + 6 + 1 and all(same for _, same in written)
+    assert [sync for sync, _ in written] == [True] + [False] * 6 + [True]
+    assert (sweep.path / "sweep.json").read_bytes() == _fresh(sweep)
+
+
+def test_a_tracked_sweep_counts_ranks_and_writes_its_points_as_an_untracked_one_does(tmp_path):
+    """Points changed at random, the best among them made worse too: counts, best and json_text agree."""
+    import random
+
+    from dltrain.pipeline.session import RunResult
+    from dltrain.sweep.grid import Point
+    from dltrain.sweep.ranking import Metric
+    from dltrain.sweep.state import PointState, SweepResult
+
+    rng = random.Random(5)
+    points = [PointState(Point(i, {"lr": i / 10}, f"p-{i}"), [RunResult(None, "pending")]) for i in range(1, 9)]
+    sweep = SweepResult(tmp_path, "s", {"lr": [0.1, 1e-3, float("nan")]}, points, "in this process")
+    with sweep.tracking():
+        for step in range(200):
+            if step == 5:
+                sweep.metric = Metric("test", "loss")
+            if step == 7:
+                sweep.resumed.append({"at": "now", "argv": ["dltrain"]})  # a field that does not change, changed
+            state = rng.choice(sweep.points) if step % 3 else sweep.best() or sweep.points[0]
+            status = rng.choice(["completed"] * 4 + ["failed", "interrupted", "pending", "pruned"])
+            loss = rng.choice([0.5, 1.0, 2.0, float("nan")]) if status == "completed" else None
+            state.runs[0] = RunResult(tmp_path / state.point.name, status, {"test": {"loss": loss}} if loss else {})
+            sweep.changed(state)
+            if step % 40 == 0:
+                sweep.points.append(
+                    PointState(Point(len(sweep.points) + 1, {"lr": 1}, "new"), [RunResult(None, "pending")])
+                )
+            untracked = dataclasses.replace(sweep)
+            assert sweep.best() is untracked.best() and sweep.done == untracked.done
+            assert [sweep.count(s) for s in ("completed", "failed", "pending")] == [
+                untracked.count(s) for s in ("completed", "failed", "pending")
+            ]
+            assert sweep.json_text().encode() == _fresh(sweep)
 
 
 def _scripted(monkeypatch, tmp_path, acts: dict[int, str], points: int = 4, workers: int = 2) -> dict:

@@ -4,6 +4,11 @@ Every finished run is written whole (its run folder, then sweep.json) with signa
 back; a first Ctrl-C or SIGTERM lets the running points stop after their batch and come
 back with their checkpoint, which is written like any result; the second abandons them.
 Whatever happens, sweep.json ends with a final status and sweep.png shows the points.
+
+sweep.json is flushed to the disk (fsync) when the sweep starts, when it ends and at most every
+SYNC_SECONDS between: each rewrite in between still replaces it whole, and a killed process
+leaves it in the page cache, so a resume finds every point that finished; only a power cut could
+take back the last few seconds' points (which a resume then trains again).
 """
 
 from __future__ import annotations
@@ -28,13 +33,20 @@ from dltrain.train import checkpoint
 from dltrain.train.signals import deferred_interrupt, stop_signals
 
 UNFINISHED = (Status.PENDING, Status.INTERRUPTED, Status.FAILED)  # what a resumed sweep trains again
+SYNC_SECONDS = 2.0  # the longest sweep.json goes without an fsync while points finish
 
 
 def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, opts, prune: bool) -> None:
     """Train the runs the sweep has not completed (and the plan's new points); raise as run_sweep says."""
+    with sweep.tracking():  # every change to a point below is told to sweep.changed
+        _execute(backend, folder, sweep, plan, base, opts, prune)
+
+
+def _execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, opts, prune: bool) -> None:
     from dltrain.sweep.runner import _new_state, point_config
 
     clock, seconds_before = time.perf_counter(), sweep.seconds
+    states = {state.point.index: state for state in sweep.points}
     configs: dict[Key, Config] = {}
     resumed_from: dict[Key, int] = {}
     invalid: list[ConfigError] = []  # a point drawn with an invalid config: the sweep stops and fails
@@ -65,11 +77,17 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
                 backend.request_stop()
                 return
             sweep.points.append(state)
+            states[state.point.index] = state
             yield from new
 
-    def save() -> None:
+    synced = [-math.inf]  # when sweep.json was last flushed to the disk (time.monotonic)
+
+    def save(sync: bool = False) -> None:
         sweep.seconds = round(seconds_before + elapsed(clock), 3)
-        folder.write_json("sweep.json", sweep.as_dict(relative=True))
+        sync = sync or time.monotonic() - synced[0] >= SYNC_SECONDS
+        folder.write_text("sweep.json", sweep.json_text(), sync=sync)
+        if sync:
+            synced[0] = time.monotonic()
 
     lookahead = backend.slots if plan.adaptive else 1 << 30
     failure, hard_stop = None, False
@@ -80,13 +98,14 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
             results = backend.run(jobs(), lookahead, opts.data_dir)
             try:
                 for key, returned in results:
-                    state = next(p for p in sweep.points if p.point.index == key[0])
+                    state = states[key[0]]
                     with deferred_interrupt():  # a run folder and sweep.json are written whole, or not at all
                         try:
                             history = _store(folder, sweep, state, key, returned, configs[key], resumed_from, opts)
                         except RunFolderError as err:  # its folder cannot be written: the point failed, not the sweep
                             state.runs[key[1]].status, state.runs[key[1]].error = Status.FAILED, str(err)
                             history = []
+                        sweep.changed(state)
                         if state.status != Status.PENDING:
                             plan.tell(state, history)
                         save()
@@ -105,9 +124,11 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
 
 def _finish(folder: RunFolder, sweep: SweepResult, save, failure, interrupted: bool) -> None:
     for state in sweep.points:
-        for run in state.runs:
-            if run.status == Status.PENDING:
-                run.status, run.error = Status.INTERRUPTED, "the sweep stopped before this run finished"
+        cut_off = [run for run in state.runs if run.status == Status.PENDING]
+        for run in cut_off:
+            run.status, run.error = Status.INTERRUPTED, "the sweep stopped before this run finished"
+        if cut_off:
+            sweep.changed(state)
     finished = sum(p.status in (Status.COMPLETED, Status.PRUNED) for p in sweep.points)
     sweep.status = (
         Status.FAILED
@@ -116,7 +137,7 @@ def _finish(folder: RunFolder, sweep: SweepResult, save, failure, interrupted: b
         if interrupted
         else Status.COMPLETED
     )
-    save()
+    save(sync=True)
     _draw(folder, sweep)
     resume = f"resume with: dltrain sweep --resume {folder.path}"
     if failure is not None:

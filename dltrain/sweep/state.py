@@ -3,15 +3,21 @@
 sweep.points[0].runs[1].status   # 'completed': the second repeat of the first point (a RunResult)
 sweep.points[0].metrics          # the mean over the repeats of every metric
 sweep.as_dict(relative=True)     # sweep.json; read back with SweepResult.from_dict
+sweep.json_text()                # sweep.json as it is written: that document, indented, byte for byte
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import socket
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -90,6 +96,7 @@ class PointState:
         return next((r.error for r in self.runs if r.error), None)
 
     def as_dict(self, root: Optional[Path] = None) -> dict:
+        """The point as sweep.json lists it (run folders relative to `root`, the sweep folder)."""
         doc = {
             "index": self.point.index,
             "name": self.point.name,
@@ -111,6 +118,10 @@ class PointState:
             doc["trial"] = self.trial
         return doc
 
+    def json_text(self, root: Optional[Path] = None) -> str:
+        """as_dict as it stands in sweep.json's list of points (indented two levels)."""
+        return _dumps(self.as_dict(root)).replace("\n", "\n" + 2 * INDENT)
+
 
 def _across(runs: list[RunResult], reduce) -> dict:
     """{split: {metric: reduce(values over runs)}} for the metrics every run has."""
@@ -122,6 +133,93 @@ def _across(runs: list[RunResult], reduce) -> dict:
             if all(isinstance(v, (int, float)) for v in column):
                 out.setdefault(split, {})[key] = float(reduce(column))
     return out
+
+
+INDENT = "  "  # sweep.json's indentation, as RunFolder.write_json writes it
+STEADY = ("argv", "resumed", "grid", "space")  # the head's fields that stay as they are while a sweep trains
+
+
+def _dumps(doc) -> str:
+    return json.dumps(doc, indent=len(INDENT), allow_nan=True)
+
+
+def _field(key: str, text: str) -> str:
+    """`"key": value` as a field of sweep.json's top level (`text`: the value as _dumps writes it)."""
+    return f"{INDENT}{json.dumps(key)}: " + text.replace("\n", "\n" + INDENT)
+
+
+@dataclass
+class _Entry:
+    """What one point contributes to sweep.json's head: its status and its rank."""
+
+    status: str
+    rank: tuple  # (*the metric's sort key, index); () before the sweep has a metric
+
+
+class Tally:
+    """Each point's entry and text, kept while a sweep trains (SweepResult.tracking): the counts, the
+    best point and sweep.json's text then cost about the same at the 10,000th point as at the first,
+    as only the points named to `changed` are serialized again (and of the head's STEADY fields, such as
+    the grid's 10,000 values, those that changed). Points are only ever added at the end."""
+
+    def __init__(self, sweep: SweepResult):
+        self.sweep = sweep
+        self.entries: list[_Entry] = []
+        self.texts: list[str] = []  # each point as it stands in sweep.json
+        self.fields: dict[str, tuple[Any, str]] = {}  # STEADY key -> (a copy of its value, its text)
+        self.position: dict[int, int] = {}  # point index -> its place in sweep.points
+        self.counts: Counter = Counter()
+        self.metric: Optional[Metric] = None
+        self.best: Optional[int] = None  # the place of the first-ranked point, once there is a metric
+
+    def rank(self, state: PointState) -> tuple:
+        metric = self.metric
+        return () if metric is None else (*metric.sort_key(state.metrics), state.point.index)
+
+    def field(self, key: str, value: Any) -> str:
+        """The head's field `key`; a STEADY one serialized again only when its value changed."""
+        if key not in STEADY:
+            return _field(key, _dumps(value))
+        known = self.fields.get(key)
+        if known is None or known[0] != value:
+            known = self.fields[key] = (copy.deepcopy(value), _field(key, _dumps(value)))
+        return known[1]
+
+    def update(self) -> None:
+        """Take in the points added since the last look, and every rank again if the metric changed."""
+        if self.metric != self.sweep.metric:
+            self.metric = self.sweep.metric
+            for entry, state in zip(self.entries, self.sweep.points):
+                entry.rank = self.rank(state)
+            self.best = self._first() if self.metric else None
+        for state in self.sweep.points[len(self.entries) :]:
+            self.position[state.point.index] = len(self.entries)
+            self.entries.append(_Entry(state.status, self.rank(state)))
+            self.texts.append(state.json_text(self.sweep.path))
+            self.counts[state.status] += 1
+            self._ranked(len(self.entries) - 1, ())
+
+    def changed(self, state: PointState) -> None:
+        self.update()
+        i = self.position[state.point.index]
+        old, self.entries[i] = self.entries[i], _Entry(state.status, self.rank(state))
+        self.texts[i] = state.json_text(self.sweep.path)
+        self.counts[old.status] -= 1
+        self.counts[self.entries[i].status] += 1
+        self._ranked(i, old.rank)
+
+    def _ranked(self, i: int, old_rank: tuple) -> None:
+        """Keep `best` right after the entry at `i` (ranked `old_rank` before) changed."""
+        if self.metric is None:
+            return
+        rank = self.entries[i].rank
+        if self.best is None or (self.best != i and rank < self.entries[self.best].rank):
+            self.best = i
+        elif self.best == i and rank > old_rank:  # the best fell back: look again
+            self.best = self._first()
+
+    def _first(self) -> Optional[int]:
+        return min(range(len(self.entries)), key=lambda i: self.entries[i].rank, default=None)
 
 
 @dataclass
@@ -148,6 +246,27 @@ class SweepResult:
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
     process_started: str = field(default_factory=now_iso)
+    _tally: Optional[Tally] = field(default=None, init=False, repr=False, compare=False)
+
+    @contextmanager
+    def tracking(self) -> Iterator[None]:
+        """While training: whoever changes a point (or adds one, at the end) then calls `changed(point)`,
+        and in return counts, the best point and json_text no longer go through every point."""
+        self._tally = Tally(self)
+        try:
+            yield
+        finally:
+            self._tally = None
+
+    def changed(self, state: PointState) -> None:
+        """`state`, one of the points, changed (a run finished or was cut off)."""
+        if self._tally is not None:
+            self._tally.changed(state)
+
+    def _tallied(self) -> Optional[Tally]:
+        if self._tally is not None:
+            self._tally.update()
+        return self._tally
 
     @property
     def grid(self) -> dict:
@@ -155,9 +274,15 @@ class SweepResult:
 
     @property
     def done(self) -> int:
+        tally = self._tallied()
+        if tally is not None:
+            return len(tally.entries) - tally.counts[Status.PENDING]
         return sum(p.status != Status.PENDING for p in self.points)
 
     def count(self, status: str) -> int:
+        tally = self._tallied()
+        if tally is not None:
+            return tally.counts[status]
         return sum(p.status == status for p in self.points)
 
     def ranked(self) -> list[PointState]:
@@ -168,11 +293,35 @@ class SweepResult:
         return sorted(self.points, key=lambda p: (*metric.sort_key(p.metrics), p.point.index))
 
     def best(self) -> Optional[PointState]:
-        ranked = self.ranked()
-        return ranked[0] if ranked and self.metric and self.metric.value(ranked[0].metrics) is not None else None
+        tally = self._tallied()
+        if tally is not None:
+            first = None if tally.best is None else self.points[tally.best]
+        else:
+            ranked = self.ranked()
+            first = ranked[0] if ranked else None
+        return first if first is not None and self.metric and self.metric.value(first.metrics) is not None else None
 
     def as_dict(self, relative: bool = False) -> dict:
         """sweep.json (run folders relative to the sweep folder) or the --json document (absolute)."""
+        return {**self._head(relative), "points": [p.as_dict(self.path if relative else None) for p in self.points]}
+
+    def json_text(self) -> str:
+        """sweep.json: as_dict(relative=True) as RunFolder.write_json writes it, byte for byte."""
+        tally = self._tallied()
+        doc = self._head(relative=True)
+        if tally is not None:
+            fields = [tally.field(key, value) for key, value in doc.items()]
+            points = tally.texts
+        else:
+            fields = [_field(key, _dumps(value)) for key, value in doc.items()]
+            points = [p.json_text(self.path) for p in self.points]
+        head = "{\n" + ",\n".join(fields) + f',\n{INDENT}"points": '
+        if not points:
+            return head + "[]\n}\n"
+        return "".join((head, f"[\n{2 * INDENT}", f",\n{2 * INDENT}".join(points), f"\n{INDENT}]\n}}\n"))
+
+    def _head(self, relative: bool) -> dict:
+        """Everything in sweep.json but its points."""
         best = self.best()
         return {
             "sweep": self.name if relative else str(self.path),
@@ -191,7 +340,6 @@ class SweepResult:
             "sort_by": str(self.metric) if self.metric else None,
             "best": best.point.index if best else None,
             "counts": {s: self.count(s) for s in POINT_STATUSES},
-            "points": [p.as_dict(self.path if relative else None) for p in self.points],
         }
 
     @classmethod
