@@ -159,3 +159,43 @@ def test_run_prints_the_baseline_beside_the_model(cli, tmp_path):
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())  # Rich wraps the caption
     assert "sklearn test" in text and "LogisticRegression(max_iter=20, random_state=42)" in text
+
+
+def test_a_verbose_baseline_with_stderr_closed_prints_nothing_into_json(tmp_path):
+    """With fd 2 closed, the saved copy of stdout took fd 2 and stdout was sent to itself."""
+    import shlex
+    import subprocess
+
+    from conftest import DLTRAIN, process_env
+
+    config = tmp_path / "lr.yaml"
+    options = {"verbose": 1, "solver": "liblinear"}  # liblinear prints from C: "iter  1 act ..."
+    config.write_text(yaml.safe_dump({**LOGREG, "baseline": {"name": "sklearn", "options": options}}))
+    command = f"{shlex.join(DLTRAIN)} run {config} --runs-dir {tmp_path / 'runs'} --json 2>&-"
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=process_env(), timeout=120)
+    assert done.returncode == 0 and json.loads(done.stdout)["status"] == "completed", done.stdout[:300]
+
+
+def test_only_the_main_thread_sends_stdout_to_stderr():
+    """fd 1 is the whole process's: two threads' baselines overlapping left it on stderr for good."""
+    import os
+    import threading
+
+    from dltrain.pipeline.experiment import _stdout_on_stderr
+
+    def inode(fd: int) -> tuple:
+        info = os.fstat(fd)
+        return info.st_dev, info.st_ino
+
+    before, seen = inode(1), []
+
+    def baseline() -> None:
+        with _stdout_on_stderr():
+            seen.append(inode(1))
+
+    threads = [threading.Thread(target=baseline) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [before, before] and inode(1) == before

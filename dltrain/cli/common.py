@@ -154,6 +154,7 @@ def output_format(path: Path, option: str, formats: tuple[str, ...]) -> str:
     `formats` where it has none). Any other suffix is a ConfigError, raised before any work:
     a file named x.svg never holds PNG bytes."""
     suffix = path.suffix.lower().removeprefix(".")
+    suffix = suffix if suffix.isalpha() else ""  # curves_lr0.01 has no suffix, and is written as the first format
     if not suffix or suffix in formats:
         return suffix or formats[0]
     from dltrain.errors import ConfigError

@@ -15,6 +15,7 @@ import os
 import platform
 import socket
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -249,8 +250,14 @@ def baseline_metrics(cfg, splits) -> dict:
 
 @contextlib.contextmanager
 def _stdout_on_stderr() -> Iterator[None]:
-    """Everything printed to stdout meanwhile, by Python or by compiled code, goes to stderr."""
+    """Everything printed to stdout meanwhile, by Python or by compiled code, goes to stderr (to
+    nowhere if stderr is closed). Only in the main thread: the file descriptors are the whole
+    process's, and a thread's run (a Dask worker's) is not the one whose stdout carries --json."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     sys.stdout.flush()
+    null = None if _is_open(2) else os.open(os.devnull, os.O_WRONLY)  # then fd 2, the lowest free
     saved = os.dup(1)
     try:
         os.dup2(2, 1)
@@ -260,3 +267,13 @@ def _stdout_on_stderr() -> Iterator[None]:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+        if null is not None:
+            os.close(null)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False

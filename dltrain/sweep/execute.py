@@ -7,8 +7,10 @@ Whatever happens, sweep.json ends with a final status and sweep.png shows the po
 
 sweep.json is flushed to the disk (fsync) when the sweep starts, when it ends and at most every
 SYNC_SECONDS between: each rewrite in between still replaces it whole, and a killed process
-leaves it in the page cache, so a resume finds every point that finished; only a power cut could
-take back the last few seconds' points (which a resume then trains again).
+leaves it in the page cache, so a resume finds every point that finished. A power cut can take
+back the last seconds' record: a resume then trains those points again, into new folders beside
+the ones they finished in, and on a file system that does not write a replacing file's data
+before its name (ext4 does), sweep.json may come back empty, which a resume refuses.
 """
 
 from __future__ import annotations
