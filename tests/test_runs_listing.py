@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
+import typer
 
 from dltrain import api
 
@@ -160,3 +162,45 @@ def test_a_run_folder_named_with_bytes_that_are_not_utf8_is_listed(cli, made, tm
     assert row["name"] == "bad\\xffname" and row["status"] == "completed" and os.path.isdir(row["path"])
     for pattern in ("bad\\xffname", os.fsdecode(b"bad\xffname")):  # as shown, or the bytes themselves
         assert len(cli("runs", tmp_path, "--filter", f"name={pattern}", "--json", code=0).json) == 1
+
+
+def _tiny_sweep(runs_dir: Path) -> Path:
+    from dltrain.sweep import run_sweep
+
+    grid, quick = ["training.optimizer.lr=0.1,0.01"], ["training.epochs=2", "output.plots=false"]
+    return run_sweep("perceptron_or", grid, overrides=quick, runs_dir=runs_dir).path
+
+
+def test_delete_never_reaches_through_a_symbolic_link_out_of_the_runs_dir(cli, tmp_path):
+    """A link to a sweep elsewhere was listed, and its runs deleted where they really are."""
+    elsewhere = _tiny_sweep(tmp_path / "elsewhere")
+    before = sorted(p.name for p in elsewhere.iterdir())
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "x").symlink_to(elsewhere)
+    result = cli("runs", tmp_path / "runs", "--filter", "name=*", "--delete", "--yes", code=0)
+    assert result.stderr.count("through a symbolic link") == 2 and "deleted 0 run folders" in result.stderr
+    assert sorted(p.name for p in elsewhere.iterdir()) == before
+
+
+def test_delete_keeps_the_runs_of_a_sweep_still_running_and_looks_again_after_asking(cli, tmp_path, monkeypatch):
+    import os
+
+    from dltrain.runs.folder import RunFolder
+
+    sweep = _tiny_sweep(tmp_path / "runs")
+    doc = json.loads((sweep / "sweep.json").read_text())
+    (sweep / "sweep.json").write_text(json.dumps({**doc, "status": "running", "pid": os.getpid()}))  # resumed
+    result = cli("runs", tmp_path / "runs", "--filter", "name=*", "--delete", "--yes", "--json", code=0)
+    assert result.json == {"deleted": [], "kept_running": [str(p) for p in sorted(sweep.glob("*/"))]}
+
+    (sweep / "sweep.json").write_text(json.dumps(doc))
+    run = next(p for p in sweep.iterdir() if p.is_dir())
+
+    def resumed_meanwhile(*args, **kwargs):  # `dltrain resume RUN` started while the prompt waited
+        RunFolder(run).update_meta(status="running", pid=os.getpid())
+        return True
+
+    monkeypatch.setattr(typer, "confirm", resumed_meanwhile)
+    result = cli("runs", tmp_path / "runs", "--filter", "name=*", "--delete", code=0)
+    assert f"kept {run}: it is still running" in result.stderr and run.is_dir()
+    assert "deleted 1 run folder" in result.stderr

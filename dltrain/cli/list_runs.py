@@ -46,22 +46,56 @@ def runs(
 
 
 def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
+    from dltrain.formatting import printable
+    from dltrain.inspection.listing import summarize
     from dltrain.runs.folder import RunFolder
 
-    live = [r for r in rows if r["status"] == Status.RUNNING]
-    rows = [r for r in rows if r["status"] != Status.RUNNING]
-    for r in live:
-        err_console.print(f"kept {r['path']}: it is still running", soft_wrap=True)
+    kept = {r["path"]: why for r in rows if (why := _keep(Path(r["path"]), r["status"], runs_dir))}
+    rows = [r for r in rows if r["path"] not in kept]
+    for path, why in kept.items():
+        err_console.print(f"kept {printable(str(path))}: {why}", soft_wrap=True)
     if rows and not as_json:
         _show(rows, runs_dir, None, title=f"{len(rows)} runs to delete in {runs_dir}")
     if rows and not yes:
         typer.confirm(f"delete these {len(rows)} run folders?", abort=True, err=True)
+    deleted = []
     for r in rows:
+        why = _keep(Path(r["path"]), summarize(Path(r["path"]))["status"], runs_dir)  # again: it may have started since
+        if why:
+            err_console.print(f"kept {printable(str(r['path']))}: {why}", soft_wrap=True)
+            kept[r["path"]] = why
+            continue
         RunFolder(r["path"]).delete()
+        deleted.append(r["path"])
     if as_json:
-        print_json({"deleted": [r["path"] for r in rows], "kept_running": [r["path"] for r in live]})
+        print_json({"deleted": deleted, "kept_running": [path for path, why in kept.items() if why == RUNNING]})
     else:
-        err_console.print(f"deleted {len(rows)} run folder{'s' if len(rows) != 1 else ''}")
+        err_console.print(f"deleted {len(deleted)} run folder{'s' if len(deleted) != 1 else ''}")
+
+
+RUNNING = "it is still running"
+
+
+def _keep(path: Path, status: str, runs_dir: Path) -> Optional[str]:
+    """Why the run folder at `path` must not be deleted (None: it may be): it is training, alone or
+    in a sweep still running (a resumed sweep retrains a run whose meta.json still says interrupted),
+    or it lies outside `runs_dir` (reached through a symbolic link to a sweep elsewhere)."""
+    from dltrain.errors import RunFolderError
+    from dltrain.formatting import printable
+    from dltrain.runs.reader import read_sweep
+    from dltrain.runs.status import run_status
+
+    if status == Status.RUNNING:
+        return RUNNING
+    if not path.resolve().is_relative_to(runs_dir.resolve()):
+        return f"it lies outside {printable(str(runs_dir))}, through a symbolic link"
+    if (path.parent / "sweep.json").is_file():
+        try:
+            if run_status(read_sweep(path.parent)) == Status.RUNNING:
+                return RUNNING
+        except RunFolderError:
+            pass  # a damaged sweep.json: its runs are judged on their own
+    return None
 
 
 def _show(rows: list[dict], runs_dir: Path, sort: Optional[str], title: Optional[str] = None) -> None:
