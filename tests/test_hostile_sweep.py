@@ -435,3 +435,34 @@ def test_an_optuna_resume_refuses_a_journal_that_is_a_symbolic_link(cli, optuna_
     assert result.exit_code == 2, result.output
     assert "optuna.db-journal is a symbolic link" in result.message
     assert victim.read_bytes() == b"x" * 512 and (optuna_dir / "optuna.db-journal").is_symlink()
+
+
+# --- what a sweep is asked to train: bounded, and coherent -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--grid", "training.epochs=1", "--repeats", "1000000000"], "--repeats 1,000,000,000: a sweep trains at most"),
+        (["--search", "random", "--trials", "1000000000", "--grid", "training.epochs=1,2"], "--trials 1,000,000,000"),
+        (["--grid", "training.epochs=1,2", "--repeats", "10000"], "2 points x 10,000 repeats: a sweep trains at most"),
+        (["--grid", "seed=1,2", "--repeats", "2"], "sweep over `seed` or repeat, not both"),
+    ],
+    ids=["repeats", "trials", "points x repeats", "seed grid with repeats"],
+)
+def test_a_sweep_asked_for_too_many_runs_or_seeds_twice_is_refused_up_front(cli, tmp_path, args, message):
+    """10**9 repeats took 2 GB in 30 s with nothing trained; a grid over seed with --repeats trained
+    every point with the same repeat seeds, folders named seed1 and seed2 holding the same runs."""
+    result = cli("sweep", "perceptron_or", *args, "--runs-dir", tmp_path / "runs", code=2)
+    assert message in result.message and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("dist", [{"int": [1, 1.0e300]}, {"uniform": [-1.0e308, 1.0e308]}])
+def test_a_random_search_space_whose_draws_would_overflow_is_a_config_error(cli, tmp_path, dist):
+    config = tmp_path / "s.yaml"
+    cfg = {"name": "s", "dataset": {"name": "or_gate"}, "model": {"type": "perceptron"}}
+    config.write_text(
+        json.dumps({**cfg, "sweep": {"search": "random", "trials": 2, "space": {"training.epochs": dist}}})
+    )
+    result = cli("sweep", config, "--runs-dir", tmp_path / "runs", code=2)
+    assert "needs" in result.message and "internal error" not in result.message

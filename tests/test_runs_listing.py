@@ -204,3 +204,12 @@ def test_delete_keeps_the_runs_of_a_sweep_still_running_and_looks_again_after_as
     result = cli("runs", tmp_path / "runs", "--filter", "name=*", "--delete", code=0)
     assert f"kept {run}: it is still running" in result.stderr and run.is_dir()
     assert "deleted 1 run folder" in result.stderr
+
+
+def test_a_folder_name_ending_in_a_digit_int_cannot_read_is_listed(cli, made, tmp_path):
+    """'x-²': str.isdigit() takes '²', int() does not; the listing ended as an internal error."""
+    root = tmp_path / "copy"
+    shutil.copytree(made, root)
+    shutil.copytree(next(p for p in root.iterdir() if p.is_dir()), root / "x-²")
+    rows = cli("runs", root, "--json", code=0).json
+    assert "x-²" in [row["name"] for row in rows]

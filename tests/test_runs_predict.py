@@ -418,3 +418,11 @@ def test_a_run_on_inputs_of_1e200_reads_back_and_one_without_input_stats_refuses
     np.save(tmp_path / "x.npy", X[:2])
     result = cli("predict", path, tmp_path / "x.npy", "--invert", "auto", code=2)
     assert "records no statistics of its training inputs" in result.message
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_an_input_of_no_samples_is_named_not_an_internal_error(cli, runs, tmp_path, suffix):
+    path = tmp_path / f"empty{suffix}"
+    (np.save if suffix == ".npy" else lambda p, a: np.savez(p, X=a))(path, np.zeros((0, 2)))
+    result = cli("predict", runs["or"], path, code=2)
+    assert f"empty{suffix} holds no samples" in result.message

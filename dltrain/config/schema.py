@@ -6,6 +6,7 @@ saves as `config.yaml`. `Config.model_json_schema()` prints it as JSON Schema.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Literal, Optional, Union
 
@@ -17,6 +18,8 @@ from dltrain.config.section import Section
 from dltrain.data.registry import DatasetSpec
 from dltrain.nn.models import LossName, Mlp, Model
 from dltrain.nn.optimizers import GD, Optimizer
+
+MAX_RUNS = 10_000  # run folders in one sweep: points (grid, trials) times repeats
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"  # a run name becomes part of a folder name
 
@@ -121,6 +124,10 @@ class Distribution(Section):
             return self
         if self.low is None or self.high is None or not self.low <= self.high:
             raise ValueError(f"{self.kind} needs low <= high, got [{self.low}, {self.high}]")
+        if not math.isfinite(self.high - self.low):  # a draw in between would overflow
+            raise ValueError(f"{self.kind} needs finite bounds, got [{self.low}, {self.high}]")
+        if self.kind == "int" and max(abs(self.low), abs(self.high)) >= 2**53:
+            raise ValueError(f"int needs bounds within ±2**53, got [{self.low}, {self.high}]")
         if self.kind == "loguniform" and self.low <= 0:
             raise ValueError(f"loguniform needs bounds above 0, got [{self.low}, {self.high}]")
         if self.kind == "int" and not (float(self.low).is_integer() and float(self.high).is_integer()):
@@ -160,8 +167,10 @@ class Sweep(Section):
     search: Literal["grid", "random", "optuna"] = Field(
         "grid", description="grid: every grid point; random / optuna: `trials` points drawn from the space"
     )
-    trials: Optional[int] = Field(None, gt=0, description="points a random or Optuna search trains")
-    repeats: int = Field(1, gt=0, description="runs per point, each with its own seed; the table shows mean ± std")
+    trials: Optional[int] = Field(None, gt=0, le=MAX_RUNS, description="points a random or Optuna search trains")
+    repeats: int = Field(
+        1, gt=0, le=MAX_RUNS, description="runs per point, each with its own seed; the table shows mean ± std"
+    )
     prune: bool = Field(
         False, description="Optuna search: stop points early by Optuna's median rule on the validation metric"
     )

@@ -63,6 +63,8 @@ def to_rows(array: np.ndarray, run: Run, source: str) -> np.ndarray:
             f"{source}: an array of shape {array.shape} does not fit this run, which takes samples of {shapes}; "
             f"give one sample, or several stacked along the first axis (rows)"
         )
+    if not len(array):
+        raise DataError(f"{source} holds no samples")
     if not np.all(np.isfinite(array)):
         raise DataError(f"{source}: samples must be finite numbers")
     return array.astype(np.float64)

@@ -304,7 +304,8 @@ def age_key(name: str, started) -> tuple:
     suffix compared as a number)."""
     started = started if isinstance(started, str) else ""
     stem, _, suffix = name.rpartition("-")
-    return (started, stem, int(suffix)) if suffix.isdigit() and stem else (started, name, 0)
+    numbered = suffix.isascii() and suffix.isdigit() and stem  # not '²', which isdigit() takes and int() refuses
+    return (started, stem, int(suffix)) if numbered else (started, name, 0)
 
 
 def resolve_ref(ref: PathLike, runs_dir: PathLike = "runs") -> Path:

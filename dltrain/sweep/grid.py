@@ -22,13 +22,14 @@ from typing import Any
 import yaml
 
 from dltrain.config.bounded_yaml import load_yaml
+from dltrain.config.schema import MAX_RUNS
 from dltrain.errors import ConfigError, shorten
 from dltrain.formatting import name_first
 
 # YAML 1.1 (PyYAML) reads 1e-3 as a string; people writing a grid of learning rates mean a number.
 _EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
-MAX_POINTS = 10_000  # one run folder each
+MAX_POINTS = MAX_RUNS  # one run folder each
 MAX_NAME = 80  # Config.name's limit: the name becomes part of a folder name
 
 

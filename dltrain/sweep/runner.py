@@ -21,7 +21,7 @@ from typing import Any, Optional, Union
 import yaml
 
 from dltrain.config.loader import dump_config, read_yaml, resolve
-from dltrain.config.schema import Config, Sweep
+from dltrain.config.schema import MAX_RUNS, Config, Sweep
 from dltrain.errors import ConfigError, RunFolderError, cut
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.reader import read_meta, read_sweep
@@ -82,11 +82,16 @@ def run_sweep(
     prune = prune or section.prune
     if repeats < 1:
         raise ConfigError(f"--repeats must be 1 or more, got {repeats}")
+    for option, count in (("--repeats", repeats), ("--trials", trials or 0)):
+        if count > MAX_RUNS:
+            raise ConfigError(f"{option} {count:,}: a sweep trains at most {MAX_RUNS:,} runs")
     if prune and search != "optuna":
         raise ConfigError("--prune applies to --search optuna")
     if prune and repeats > 1:
         raise ConfigError("--prune judges single runs: use it without --repeats")
     grid_values = merge_grids(section.grid, grid, required=search == "grid")
+    if repeats > 1 and ("seed" in grid_values or "seed" in section.space):
+        raise ConfigError("--repeats gives each repeat a seed of its own: sweep over `seed` or repeat, not both")
     # A --grid option replaces the config's own grid or space for its key.
     given = {parse_grid_option(option)[0] for option in grid}
     file_space = {key: dist for key, dist in section.space.items() if key not in given}
@@ -95,6 +100,9 @@ def run_sweep(
     # Every point up front is resolved now (an Optuna search: the edges of its space), so a bad key or value
     # fails before any training.
     checked = plan.points() if plan is not None else edge_points(space, base.name)
+    points = len(checked) if search != "optuna" else trials or 1
+    if points * repeats > MAX_RUNS:
+        raise ConfigError(f"{points:,} points x {repeats:,} repeats: a sweep trains at most {MAX_RUNS:,} runs")
     for point in checked:
         for seed in repeat_seeds(base.seed, repeats):
             run_config(base, point, seed, repeats)
@@ -104,7 +112,7 @@ def run_sweep(
 
         metric = metric or default_metric(base, None if opts.data_on_workers else opts.data_dir)
         check_prune(prune, metric)
-    runs = repeats * (len(checked) if search != "optuna" else (trials or 1))
+    runs = repeats * points
     with make_backend(
         opts.backend,
         min(opts.jobs, runs) if opts.jobs >= 1 else opts.jobs,  # never more processes than runs
