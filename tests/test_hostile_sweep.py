@@ -284,6 +284,62 @@ def test_a_point_whose_values_make_no_config_is_refused_naming_sweep_json(cli, s
     assert files(sweep_dir) == before
 
 
+# --- sweep.yaml edited after the sweep started ---------------------------------------------------
+
+
+def _edit_yaml(path: Path, old: str = "bias_input: true", new: str = "bias_input: false") -> None:
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new))
+
+
+def test_a_resume_refuses_a_sweep_yaml_its_runs_were_not_trained_with(cli, sweep_dir):
+    _edit_yaml(sweep_dir / "sweep.yaml")  # two inputs where the cut-off run's checkpoint has weights for three
+    edit(sweep_dir, lambda doc: None)
+    before = files(sweep_dir)
+    result = cli("sweep", "--resume", sweep_dir)
+    assert result.exit_code == 2, result.output
+    assert (
+        f"{sweep_dir / 'sweep.yaml'} does not agree with {first_run(sweep_dir) / 'config.yaml'}: "
+        "dataset.bias_input is false in sweep.yaml but true in the run's config" in result.message
+    )
+    assert f"dltrain sweep {sweep_dir / 'sweep.yaml'}" in result.message
+    assert len(result.stderr.strip().splitlines()) == 1 and files(sweep_dir) == before
+
+
+def test_a_resume_refuses_a_checkpoint_that_does_not_fit_the_edited_config(cli, sweep_dir):
+    for config in [sweep_dir / "sweep.yaml", *sweep_dir.glob("*/config.yaml")]:
+        _edit_yaml(config)  # every config agrees, but the checkpoint was trained with three inputs
+    edit(sweep_dir, lambda doc: None)
+    before = files(sweep_dir)
+    result = cli("sweep", "--resume", sweep_dir)
+    assert result.exit_code == 2, result.output
+    assert (
+        f"{first_run(sweep_dir) / 'checkpoint.npz'} does not fit the config {sweep_dir / 'sweep.yaml'} gives it "
+        "(parameter 0 has shape (3, 1), the network expects (2, 1))" in result.message
+    )
+    assert "internal error" not in result.output and files(sweep_dir) == before
+
+
+def test_a_pending_point_is_not_trained_with_an_edited_base_config(cli, sweep_dir):
+    def second_point_pending(doc):
+        doc["points"][0].update(status="completed")
+        doc["points"][1].update(status="pending", run=None, metrics={}, seconds=None, epochs=None)
+
+    shutil.rmtree(sweep_dir / json.loads((sweep_dir / "sweep.json").read_text())["points"][1]["run"])
+    edit(sweep_dir, second_point_pending)
+    _edit_yaml(sweep_dir / "sweep.yaml", "epochs: 2", "epochs: 3")
+    before = files(sweep_dir)
+    result = cli("sweep", "--resume", sweep_dir)
+    assert result.exit_code == 2, result.output
+    assert "training.epochs is 3 in sweep.yaml but 2 in the run's config" in result.message
+    assert files(sweep_dir) == before
+
+    _edit_yaml(sweep_dir / "sweep.yaml", "epochs: 3", "epochs: 2")  # put back: the pending point trains
+    result = cli("sweep", "--resume", sweep_dir)
+    assert result.exit_code == 0, result.output
+    assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "completed"
+
+
 # --- an Optuna sweep: optuna.db and sweep.yaml ---------------------------------------------------
 
 

@@ -100,7 +100,9 @@ def train_point(
             cfg = validate(job.config)
             exp = Experiment(cfg, splits=data) if isinstance(data, Splits) else Experiment(cfg, data)
             if job.resume:
-                checkpoint.restore(exp.trainer, job.resume)
+                checkpoint.restore_fitting(
+                    exp.trainer, job.resume, "its checkpoint.npz", "the config sweep.yaml gives it"
+                )
         except Exception as err:  # e.g. the dataset is missing on this worker
             return not_trained(Status.FAILED, describe(err))
         started, clock = now_iso(), time.perf_counter()

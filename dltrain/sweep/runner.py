@@ -24,7 +24,7 @@ from dltrain.config.loader import dump_config, read_yaml, resolve
 from dltrain.config.schema import MAX_RUNS, Config, Sweep
 from dltrain.errors import ConfigError, RunFolderError, cut
 from dltrain.runs.folder import RunFolder, now_iso
-from dltrain.runs.reader import read_meta, read_sweep
+from dltrain.runs.reader import read_config, read_meta, read_sweep
 from dltrain.runs.status import Status, run_status
 from dltrain.sweep.backends import make_backend
 from dltrain.sweep.execute import UNFINISHED, execute
@@ -190,8 +190,9 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
 def check_resume(path: Path, opts: Options) -> tuple[SweepResult, Config]:
     """Everything a resume of the sweep folder `path` reads, checked before anything in it is written
     (but for SQLite rolling back a write to optuna.db that was cut off): sweep.json, sweep.yaml (which
-    must describe the same search), each unfinished run (its config, folder, meta.json and checkpoint)
-    and an Optuna search's optuna.db. ConfigError or RunFolderError (exit 2, naming the file)
+    must describe the same search and give every run the config its folder's config.yaml holds), each
+    unfinished run (its config, folder, meta.json and a checkpoint that fits its config) and an Optuna
+    search's optuna.db. ConfigError or RunFolderError (exit 2, naming the file)
     otherwise. The sweep to resume and its base config."""
     if not (path / "sweep.json").is_file():
         raise ConfigError(f"--resume {path}: no sweep.json there; give the sweep folder `dltrain sweep` printed")
@@ -203,6 +204,7 @@ def check_resume(path: Path, opts: Options) -> tuple[SweepResult, Config]:
     sweep = SweepResult.from_dict(doc, path)
     base = _sweep_yaml(path, sweep)
     check_unfinished_folders(sweep, base)
+    check_one_config(sweep, base, opts.data_dir, remote_data=opts.data_on_workers)
     if sweep.search == "optuna":
         from dltrain.sweep.study import check_prune, check_study
 
@@ -244,11 +246,7 @@ def check_unfinished_folders(sweep: SweepResult, base: Config) -> None:
         for r, run in enumerate(state.runs):
             if run.status not in UNFINISHED:
                 continue
-            try:
-                point_config(base, state, r)
-            except ConfigError as err:  # its values, from sweep.json
-                one_line = " ".join(line.strip() for line in str(err).splitlines())
-                raise RunFolderError(f"{sweep.path / 'sweep.json'} is damaged: {one_line}") from None
+            _recorded_config(sweep, base, state, r)
             if run.path is None:
                 continue
             problem = _not_a_folder(run.path)
@@ -261,6 +259,70 @@ def check_unfinished_folders(sweep: SweepResult, base: Config) -> None:
                 read_meta(run.path)
             if checkpoint.exists(RunFolder(run.path)):
                 checkpoint.load(RunFolder(run.path))
+
+
+def check_one_config(sweep: SweepResult, base: Config, data_dir: Optional[str], remote_data: bool = False) -> None:
+    """A sweep's points all come from one config: each run folder's config.yaml must be the config
+    sweep.yaml now gives that run, and each unfinished run's checkpoint must fit the network and data
+    it builds (not checked when the data is only on the workers). RunFolderError naming the files and
+    the key that disagrees otherwise, before anything trains."""
+    yaml_file = sweep.path / "sweep.yaml"
+    splits: dict[str, Any] = {}
+    for state in sweep.points:
+        for r, run in enumerate(state.runs):
+            if run.path is None or not (run.path / "config.yaml").is_file():
+                continue
+            cfg = _recorded_config(sweep, base, state, r)
+            saved = read_config(run.path)
+            differs = _first_difference(_comparable(cfg, saved), _comparable(saved, saved))
+            if differs:
+                key, now, then = differs
+                raise RunFolderError(
+                    f"{yaml_file} does not agree with {run.path / 'config.yaml'}: {key} is {now} in sweep.yaml but "
+                    f"{then} in the run's config; a sweep's points all come from one config, so put sweep.yaml "
+                    f"back as it was, or train the edited config as a new sweep: dltrain sweep {yaml_file}"
+                )
+            if run.status in UNFINISHED and not remote_data and checkpoint.exists(RunFolder(run.path)):
+                _check_checkpoint(RunFolder(run.path), cfg, data_dir, splits, yaml_file)
+
+
+def _comparable(cfg: Config, saved: Config) -> dict:
+    """`cfg` as JSON-ready data without its sweep section, `loss: auto` read as the loss `saved` resolved it to."""
+    doc = cfg.model_dump(mode="json", exclude={"sweep"})
+    if doc["training"]["loss"] == "auto":
+        doc["training"]["loss"] = saved.training.loss
+    return doc
+
+
+def _first_difference(new: Any, old: Any, key: str = "") -> Optional[tuple[str, str, str]]:
+    """(the dotted key, its value in `new`, in `old`) of the first value that differs, or None."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        for name in [*new, *(k for k in old if k not in new)]:
+            found = _first_difference(new.get(name), old.get(name), f"{key}.{name}" if key else name)
+            if found:
+                return found
+        return None
+    return None if _json(new) == _json(old) else (key, cut(_json(new), 80), cut(_json(old), 80))
+
+
+def _check_checkpoint(folder: RunFolder, cfg: Config, data_dir: Optional[str], splits: dict, yaml_file: Path) -> None:
+    """The folder's checkpoint restores into the trainer `cfg` builds (the data loaded once per dataset)."""
+    from dltrain.pipeline.experiment import Experiment, load_splits
+
+    key = _json([cfg.dataset.model_dump(mode="json"), cfg.training.dtype])
+    if key not in splits:
+        splits[key] = load_splits(cfg, data_dir)
+    exp = Experiment(cfg, splits=splits[key])
+    checkpoint.load_into(folder, exp.trainer, f"the config {yaml_file} gives it")
+
+
+def _recorded_config(sweep: SweepResult, base: Config, state: PointState, repeat: int) -> Config:
+    """The config of a run as sweep.json records its point; RunFolderError naming sweep.json when its values make none."""
+    try:
+        return point_config(base, state, repeat)
+    except ConfigError as err:
+        one_line = " ".join(line.strip() for line in str(err).splitlines())
+        raise RunFolderError(f"{sweep.path / 'sweep.json'} is damaged: {one_line}") from None
 
 
 def _not_a_folder(path: Path) -> Optional[str]:

@@ -178,13 +178,17 @@ def _check_history(rows: Any, path) -> None:
             raise RunFolderError(f"{path} is damaged: history row {i + 1} has {name} {shorten(value, 40)}")
 
 
-def load_into(folder, trainer) -> None:
-    """Restore `trainer` from the folder's checkpoint; a clear error when it does not fit the config."""
-    state = load(folder)
+def load_into(folder, trainer, config: str = "the run's config.yaml") -> None:
+    """Restore `trainer` from the folder's checkpoint; a clear error when it does not fit `config`."""
+    restore_fitting(trainer, load(folder), folder.path / FILENAME, config)
+
+
+def restore_fitting(trainer, state: dict[str, np.ndarray], source, config: str) -> None:
+    """`restore`, or RunFolderError naming `source` (the checkpoint) when the state does not fit
+    the trainer that `config` (words naming the config) built."""
     try:
         restore(trainer, state)
     except (KeyError, ValueError, TypeError, OverflowError, AttributeError) as err:
         raise RunFolderError(
-            f"{folder.path / FILENAME} does not fit the run's config.yaml ({cut(str(err), 200)}); "
-            "was the config edited, or the checkpoint damaged?"
+            f"{source} does not fit {config} ({cut(str(err), 200)}); was the config edited, or the checkpoint damaged?"
         ) from None
