@@ -38,19 +38,42 @@ def main() -> None:
 def _outputs_that_never_fail() -> None:
     """A terminal that cannot show a character gets a '?' instead of a UnicodeEncodeError; a
     closed stdout (`dltrain run ... >&-`) gets a note instead of failing a run that completed;
-    a stdout that fails later (`| head -1` leaving, a full disk) is an OutputLost error."""
+    a stdout that fails later (`| head -1` leaving, a full disk) is an OutputLost error. A
+    stderr that is closed or fails (`2>&1 | head -1` leaving) changes nothing: what it would
+    show is dropped, and the work and its exit code are those it would have had."""
     for stream in (sys.stdout, sys.stderr):
         if stream is not None and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    else:
+        sys.stderr = _Stderr(sys.stderr)
     if sys.stdout is None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
-        if sys.stderr is not None:
-            sys.stderr.write("note: stdout is closed; results are written to the run folder only\n")
+        sys.stderr.write("note: stdout is closed; results are written to the run folder only\n")
     else:
         sys.stdout = _Stdout(sys.stdout)
 
 
-class _Stdout:
+class _Guarded:
+    """A standard stream, for the wrappers below: its other attributes (encoding, isatty, fileno,
+    buffer, ...) are the stream's own."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _to_devnull(self) -> None:
+        """From now on the stream writes to /dev/null: what it still holds, and Python's last
+        flush at exit, go nowhere and cannot fail again."""
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self._stream.fileno())
+        os.close(null)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+class _Stdout(_Guarded):
     """sys.stdout, whose failing write or flush raises OutputLost (exit 1, one message on stderr)
     rather than an OSError that would read as a bug. From then on the output goes to
     /dev/null: the error is reported once, and Python's last flush at exit cannot fail again.
@@ -58,7 +81,7 @@ class _Stdout:
     error still fails (click probes a stream with an empty write inside `except Exception`)."""
 
     def __init__(self, stream):
-        self._stream = stream
+        super().__init__(stream)
         self.lost = None
 
     def write(self, text: str) -> int:
@@ -75,15 +98,30 @@ class _Stdout:
         except OSError as err:
             from dltrain.errors import OutputLost
 
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, self._stream.fileno())
-            os.close(null)
+            self._to_devnull()
             reason = err.strerror or type(err).__name__
             self.lost = f"stdout could not be written ({reason}); the output is lost"
             raise OutputLost(self.lost) from None
 
-    def __getattr__(self, name: str):  # encoding, isatty, fileno, buffer, ...: the stream's own
-        return getattr(self._stream, name)
+
+class _Stderr(_Guarded):
+    """sys.stderr, which goes quiet for good once a write or flush fails (`2>&1 | head -1`
+    leaving, a full disk). stderr holds what a person reads along the way (progress, notes,
+    tables with --json, error messages); losing it drops that and nothing else: the run or
+    sweep goes on, and the exit code is the one its work deserves."""
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError:
+            self._to_devnull()
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -193,6 +195,73 @@ def test_a_run_with_stdout_closed_writes_its_folder_and_exits_0(config, tmp_path
     assert "note: stdout is closed; results are written to the run folder only" in proc.stderr
     (folder,) = runs.iterdir()
     assert json.loads((folder / "meta.json").read_text())["status"] == "completed"
+
+
+def stderr_gone(*args, stdout_too: bool = False) -> tuple[int, str]:
+    """`dltrain ARGS...` whose stderr reader (`2>&1 >out | head`), or with `stdout_too` its only
+    reader (`2>&1 | head`), leaves before anything is written: every write there fails. The
+    exit code and what came on stdout."""
+    proc = spawn(*args)
+    proc.stderr.close()  # type: ignore[union-attr]
+    if stdout_too:
+        proc.stdout.close()  # type: ignore[union-attr]
+    out = "" if stdout_too else proc.stdout.read()  # type: ignore[union-attr]
+    return proc.wait(timeout=120), out
+
+
+def test_a_run_whose_stderr_reader_left_completes_and_exits_0(tmp_path):
+    """Progress and the note (a batch size clamped) are dropped; the summary is still on stdout."""
+    config = tmp_path / "note.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "dataset": {"name": "or_gate"}, "model": {"type": "mlp"}}))
+    code, out = stderr_gone("run", config, "--runs-dir", tmp_path / "runs")
+    assert code == 0
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert f"run folder: {folder}" in out
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["status"] == "completed" and meta["notes"]
+
+
+def test_a_config_error_whose_stderr_reader_left_still_exits_2(config, tmp_path):
+    code, out = stderr_gone("run", config, "--set", "training.epochs=-1", "--runs-dir", tmp_path, "--json")
+    assert code == 2 and json.loads(out)["status"] == "error"
+
+
+def test_an_interrupted_run_whose_stderr_reader_left_still_exits_130(tmp_path):
+    config = tmp_path / "long.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "training": {**TINY["training"], "epochs": 100_000}}))
+    runs = tmp_path / "runs"
+    proc = spawn("run", config, "--runs-dir", runs, stdout=subprocess.DEVNULL)
+    proc.stderr.close()  # type: ignore[union-attr]
+    deadline = time.monotonic() + 60
+    while not any(len(p.read_text().splitlines()) > 2 for p in runs.glob("*/history.csv")):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    (folder,) = runs.iterdir()
+    assert json.loads((folder / "meta.json").read_text())["status"] == "interrupted"
+
+
+SWEEP = ("sweep", Path(__file__).parents[1] / "dltrain/configs/perceptron_or.yaml", "--search", "random")
+SWEEP_POINTS = ("--trials", "6", "--grid", "training.epochs=1,2")
+
+
+def test_a_sweep_whose_stderr_reader_left_trains_every_point_and_exits_0(tmp_path):
+    """The progress lines are dropped; every point runs, sweep.json ends completed, the table is on stdout."""
+    code, out = stderr_gone(*SWEEP, *SWEEP_POINTS, "--runs-dir", tmp_path)
+    (folder,) = tmp_path.iterdir()
+    doc = json.loads((folder / "sweep.json").read_text())
+    assert code == 0 and f"sweep folder: {folder}" in out
+    assert doc["status"] == "completed" and len(doc["points"]) == 6
+
+
+def test_a_sweep_whose_only_reader_left_finishes_and_says_its_output_is_lost(tmp_path):
+    """`dltrain sweep ... 2>&1 | head -1`: the sweep still trains every point and ends sweep.json
+    with its status; the table on stdout is lost, which is exit 1 as for any lost stdout."""
+    code, _ = stderr_gone(*SWEEP, *SWEEP_POINTS, "--runs-dir", tmp_path, stdout_too=True)
+    (folder,) = tmp_path.iterdir()
+    doc = json.loads((folder / "sweep.json").read_text())
+    assert code == 1 and doc["status"] == "completed" and len(doc["points"]) == 6
 
 
 def test_compare_on_an_ascii_stdout_replaces_what_it_cannot_show(tmp_path):
