@@ -292,32 +292,37 @@ def _edit_yaml(path: Path, old: str = "bias_input: true", new: str = "bias_input
     path.write_text(path.read_text().replace(old, new))
 
 
-def test_a_resume_refuses_a_sweep_yaml_its_runs_were_not_trained_with(cli, sweep_dir):
-    _edit_yaml(sweep_dir / "sweep.yaml")  # two inputs where the cut-off run's checkpoint has weights for three
-    edit(sweep_dir, lambda doc: None)
+def _refused_resume(cli, sweep_dir: Path):
+    """`sweep --resume` of the edited sweep: exit 2, and nothing in the sweep folder written."""
     before = files(sweep_dir)
     result = cli("sweep", "--resume", sweep_dir)
     assert result.exit_code == 2, result.output
+    assert files(sweep_dir) == before
+    return result
+
+
+def test_a_resume_refuses_a_sweep_yaml_its_runs_were_not_trained_with(cli, sweep_dir):
+    _edit_yaml(sweep_dir / "sweep.yaml")  # two inputs where the cut-off run's checkpoint has weights for three
+    edit(sweep_dir, lambda doc: None)
+    result = _refused_resume(cli, sweep_dir)
     assert (
         f"{sweep_dir / 'sweep.yaml'} does not agree with {first_run(sweep_dir) / 'config.yaml'}: "
         "dataset.bias_input is false in sweep.yaml but true in the run's config" in result.message
     )
     assert f"dltrain sweep {sweep_dir / 'sweep.yaml'}" in result.message
-    assert len(result.stderr.strip().splitlines()) == 1 and files(sweep_dir) == before
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_a_resume_refuses_a_checkpoint_that_does_not_fit_the_edited_config(cli, sweep_dir):
     for config in [sweep_dir / "sweep.yaml", *sweep_dir.glob("*/config.yaml")]:
         _edit_yaml(config)  # every config agrees, but the checkpoint was trained with three inputs
     edit(sweep_dir, lambda doc: None)
-    before = files(sweep_dir)
-    result = cli("sweep", "--resume", sweep_dir)
-    assert result.exit_code == 2, result.output
+    result = _refused_resume(cli, sweep_dir)
     assert (
         f"{first_run(sweep_dir) / 'checkpoint.npz'} does not fit the config {sweep_dir / 'sweep.yaml'} gives it "
         "(parameter 0 has shape (3, 1), the network expects (2, 1))" in result.message
     )
-    assert "internal error" not in result.output and files(sweep_dir) == before
+    assert "internal error" not in result.output
 
 
 def test_a_pending_point_is_not_trained_with_an_edited_base_config(cli, sweep_dir):
@@ -328,11 +333,8 @@ def test_a_pending_point_is_not_trained_with_an_edited_base_config(cli, sweep_di
     shutil.rmtree(sweep_dir / json.loads((sweep_dir / "sweep.json").read_text())["points"][1]["run"])
     edit(sweep_dir, second_point_pending)
     _edit_yaml(sweep_dir / "sweep.yaml", "epochs: 2", "epochs: 3")
-    before = files(sweep_dir)
-    result = cli("sweep", "--resume", sweep_dir)
-    assert result.exit_code == 2, result.output
+    result = _refused_resume(cli, sweep_dir)
     assert "training.epochs is 3 in sweep.yaml but 2 in the run's config" in result.message
-    assert files(sweep_dir) == before
 
     _edit_yaml(sweep_dir / "sweep.yaml", "epochs: 3", "epochs: 2")  # put back: the pending point trains
     result = cli("sweep", "--resume", sweep_dir)

@@ -29,7 +29,6 @@ from dltrain.formatting import name_first
 # YAML 1.1 (PyYAML) reads 1e-3 as a string; people writing a grid of learning rates mean a number.
 _EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
-MAX_POINTS = MAX_RUNS  # one run folder each
 MAX_NAME = 80  # Config.name's limit: the name becomes part of a folder name
 
 
@@ -108,9 +107,9 @@ def expand(grid: dict[str, list], base_name: str) -> list[Point]:
     """The cartesian product of `grid`, the last key varying fastest."""
     keys = list(grid)
     size = math.prod(len(grid[key]) for key in keys)
-    if size > MAX_POINTS:
+    if size > MAX_RUNS:  # one run folder each
         counts = " x ".join(str(len(grid[key])) for key in keys)
-        raise ConfigError(f"the sweep grid has {counts} = {size:,} points; at most {MAX_POINTS:,} are run in one sweep")
+        raise ConfigError(f"the sweep grid has {counts} = {size:,} points; at most {MAX_RUNS:,} are run in one sweep")
     combos = list(itertools.product(*(grid[key] for key in keys)))
     width = len(str(len(combos)))
     points = []
