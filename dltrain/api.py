@@ -21,6 +21,7 @@ from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFailed
 from dltrain.pipeline.experiment import Experiment
 from dltrain.pipeline.session import ProgressFactory, RunResult, Session
+from dltrain.runs.claim import claimed
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.status import Status, run_status
 from dltrain.train import checkpoint
@@ -89,8 +90,22 @@ def resume(
     """Continue an interrupted, crashed or finished run in its own folder, from its checkpoint
     (from the start when it has none), up to `epochs` (default: the config's).
 
-    The result is bit-identical to the same run never interrupted.
+    The result is bit-identical to the same run never interrupted. RunFolderError while another
+    process resumes the same folder.
     """
+    with claimed(Path(run_dir), "resumed"):
+        return _resume(Path(run_dir), epochs, data_dir, progress, on_note, argv, handle_signals)
+
+
+def _resume(
+    run_dir: Path,
+    epochs: Optional[int],
+    data_dir: Union[str, Path, None],
+    progress: Optional[ProgressFactory],
+    on_note: Optional[Callable[[str], None]],
+    argv: Optional[list[str]],
+    handle_signals: bool,
+) -> RunResult:
     from dltrain.runs.reader import read_run
 
     saved = read_run(run_dir)

@@ -140,6 +140,29 @@ def working_directory(path: Optional[Path]) -> Iterator[None]:
         os.chdir(before)
 
 
+_HOLD = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+@contextmanager
+def claimed_elsewhere(folder: Path) -> Iterator[None]:
+    """`folder` claimed for the block by another process, with the exclusive flock a resume takes:
+    the moment between that resume's check of the folder and its writing `running` there."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        yield
+    finally:
+        holder.communicate("")
+
+
 @contextmanager
 def time_limit(seconds: Optional[float]) -> Iterator[None]:
     """Raise TimeoutError in a command still running after `seconds` (SIGALRM: main thread only)."""

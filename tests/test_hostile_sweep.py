@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import claimed_elsewhere
 
 from dltrain.sweep import run_sweep
 
@@ -299,6 +300,14 @@ def _refused_resume(cli, sweep_dir: Path):
     assert result.exit_code == 2, result.output
     assert files(sweep_dir) == before
     return result
+
+
+def test_a_resume_refuses_a_sweep_another_process_is_resuming(cli, sweep_dir):
+    edit(sweep_dir, lambda doc: None)
+    with claimed_elsewhere(sweep_dir):
+        result = _refused_resume(cli, sweep_dir)
+    assert f"{sweep_dir} is being resumed by another dltrain process" in result.message
+    assert cli("sweep", "--resume", sweep_dir).exit_code == 0
 
 
 def test_a_resume_refuses_a_sweep_yaml_its_runs_were_not_trained_with(cli, sweep_dir):

@@ -8,6 +8,7 @@ bit-identical to the same run never interrupted.
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import random
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import spawn
+from conftest import claimed_elsewhere, spawn
 
 from dltrain import api
 from dltrain.errors import ConfigError
@@ -357,6 +358,36 @@ def test_resume_refuses_a_run_that_is_still_running(cli, tmp_path):
     RunFolder(path).update_meta(status="running", pid=os.getpid())
     result = cli("resume", path)
     assert result.exit_code == 2 and "still running" in result.output
+
+
+def test_resume_refuses_a_run_another_process_is_resuming(cli, tmp_path):
+    path = api.run(config("adam", 2), runs_dir=tmp_path / "runs").path
+    RunFolder(path).update_meta(status="interrupted")
+    files = {p.name: p.read_bytes() for p in path.iterdir()}
+    with claimed_elsewhere(path):
+        refused = cli("resume", path)
+    assert refused.exit_code == 2, refused.output
+    assert f"{path} is being resumed by another dltrain process" in refused.output
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == files
+    assert cli("resume", path).exit_code == 0  # the other process gone, its claim went with it
+    assert_same_run(path, reference(tmp_path, "adam", 2))
+
+
+def test_a_resume_holds_its_claim_until_it_ends(tmp_path):
+    path = api.run(config("adam", 1), runs_dir=tmp_path / "runs").path
+    proc = spawn("resume", path, "--epochs", 10**6, "--quiet")
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        wait_for_epoch(proc, 3)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # gone with the process
+    finally:
+        proc.kill()
+        proc.communicate()
+        os.close(fd)
 
 
 def test_resume_with_fewer_epochs_than_done_is_an_error(tmp_path):

@@ -23,6 +23,7 @@ import yaml
 from dltrain.config.loader import dump_config, read_yaml, resolve
 from dltrain.config.schema import MAX_RUNS, Config, Sweep
 from dltrain.errors import ConfigError, RunFolderError, cut
+from dltrain.runs.claim import claimed
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.reader import read_config, read_meta, read_sweep
 from dltrain.runs.status import Status, run_status
@@ -151,6 +152,11 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
     train, those cut off from their checkpoint; an Optuna search continues its study."""
     opts = _options(options)
     path = Path(sweep_dir)
+    with claimed(path, "resumed"):  # while this sweep trains, and from before its folder is checked
+        return _resume(path, opts)
+
+
+def _resume(path: Path, opts: Options) -> SweepResult:
     sweep, base = check_resume(path, opts)
     section = base.sweep or Sweep()
     with make_backend(
