@@ -418,6 +418,31 @@ def test_builder_from_unpacked_folder_matches_zip(tmp_path, photos):
         np.testing.assert_array_equal(from_folder[1], from_zip[1])
 
 
+def test_a_folder_too_big_or_too_deep_to_hold_the_photos_is_refused_before_it_is_walked_whole(
+    cli, tmp_path, photos, monkeypatch
+):
+    """`--from /` walked the whole file system (minutes) before saying it found no photos."""
+    for name, data in photos.items():
+        (tmp_path / "big" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "big" / name).write_bytes(data)
+    for i in range(40):
+        (tmp_path / "big" / f"other-{i}").touch()
+    monkeypatch.setattr(sign_photos, "MAX_FOLDER_ENTRIES", 40)
+    with pytest.raises(DataError, match=r"big holds more than 40 files and folders; pass the downloaded .*\.zip"):
+        sign_photos.build_arrays(tmp_path / "big", COUNTS)
+    deep = tmp_path / "deep" / "/".join("d" * 17)
+    deep.mkdir(parents=True)
+    with pytest.raises(DataError, match="deep has folders more than 16 levels deep"):
+        sign_photos.build_arrays(tmp_path / "deep", COUNTS)
+    (deep.parent / "x").touch()  # 16 levels and files in them are walked
+    with pytest.raises(DataError, match="photos, per digit"):
+        sign_photos.build_arrays(tmp_path / "deep" / "d", COUNTS)
+    monkeypatch.setattr(sign_photos, "MAX_FOLDER_ENTRIES", 2_000)
+    result = cli("datasets", "fetch", "sign_digits", "--data-dir", tmp_path / "data", "--from", "/", code=2)
+    assert "/ holds more than 2,000 files and folders" in result.message
+    assert "internal error" not in result.stderr and not result.stdout
+
+
 def test_preprocess_stretches_contrast_and_inverts():
     dark_left = np.full((100, 100, 3), 200, dtype=np.uint8)
     dark_left[:, :50] = 40

@@ -102,8 +102,10 @@ LONG = "x" * 300  # longer than any file name can be (255 bytes)
         ("resume", LONG),
         ("sweep", "--resume", LONG),
         ("predict", LONG, "x.csv"),
+        ("datasets", "fetch", "sign_digits", "--data-dir", LONG),  # said to delete X.npy and Y.npy
+        ("datasets", "fetch", "mnist", "--data-dir", LONG),
     ],
-    ids=lambda args: args[0],
+    ids=lambda args: " ".join(args[:3]) if args[0] == "datasets" else args[0],
 )
 def test_a_path_no_file_can_have_is_a_usage_error(cli, args):
     """Checking such a path raises ENAMETOOLONG, which ended these commands as an internal error (exit 1)."""

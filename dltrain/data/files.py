@@ -26,6 +26,7 @@ import contextlib
 import csv
 import io
 import math
+import os
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -203,8 +204,8 @@ def present(path: Path, error: type[DltrainError] = DataError, hint: str = "") -
     usable nor missing, and never opened)."""
     try:
         return regular_file_at(path)
-    except UnreadableFile as err:
-        raise error(f"{err}. {hint}" if hint else str(err)) from None
+    except UnreadableFile as err:  # the hint is for what is there: a name no file can have is only named
+        raise error(f"{err}. {hint}" if hint and os.path.lexists(path) else str(err)) from None
 
 
 def _opened(path: Path, limit: int, error: type[DltrainError]) -> IO[bytes]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import re
 import zipfile
 import zlib
@@ -46,6 +47,10 @@ PHOTO_PATH = re.compile(r"(?:^|/)([0-9])/([^/]+\.jpe?g)$", re.IGNORECASE)
 MAX_ARCHIVE_BYTES = 256 << 20
 MAX_PHOTO_BYTES = 8 << 20
 MAX_DIRECTORY_BYTES = 8 << 20  # the archive's zip directory: about 0.3 MB for its 2,062 photos and the rest
+# The unpacked archive: about 2,100 files and folders, 4 levels deep.
+MAX_FOLDER_ENTRIES = 100_000
+MAX_FOLDER_DEPTH = 16
+_NOT_THE_PHOTOS = f"pass the downloaded {ARCHIVE_NAME} or the folder it unpacks to."
 
 
 def preprocess(image) -> np.ndarray:
@@ -75,7 +80,7 @@ def _open_photos(source: Path) -> Iterator[list[tuple[int, str, Callable[[], byt
     before any is read) at most MAX_PHOTO_BYTES.
     """
     if source.is_dir():
-        found = _matches((path.relative_to(source).as_posix(), path) for path in sorted(source.rglob("*")))
+        found = _matches((path.relative_to(source).as_posix(), path) for path in _folder_paths(source))
         yield [
             (digit, name, functools.partial(_read_photo_file, path)) for digit, name, path in found if path.is_file()
         ]
@@ -96,6 +101,21 @@ def _open_photos(source: Path) -> Iterator[list[tuple[int, str, Callable[[], byt
                 (digit, name, functools.partial(read_member, archive, info, MAX_PHOTO_BYTES, source))
                 for digit, name, info in photos
             ]
+
+
+def _folder_paths(source: Path) -> list[Path]:
+    """Every path under the folder `source`, sorted (links to folders are not followed). DataError
+    past MAX_FOLDER_ENTRIES paths or MAX_FOLDER_DEPTH levels: the photos are not in a folder such
+    as / or ~, and walking it whole would take minutes."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(source):
+        here = Path(root)
+        if len(here.relative_to(source).parts) >= MAX_FOLDER_DEPTH and dirs:
+            raise DataError(f"{source} has folders more than {MAX_FOLDER_DEPTH} levels deep; {_NOT_THE_PHOTOS}")
+        found.extend(here / name for name in dirs + files)
+        if len(found) > MAX_FOLDER_ENTRIES:
+            raise DataError(f"{source} holds more than {MAX_FOLDER_ENTRIES:,} files and folders; {_NOT_THE_PHOTOS}")
+    return sorted(found)
 
 
 def _matches(entries: Iterable[tuple[str, T]]) -> Iterator[tuple[int, str, T]]:
