@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -415,6 +416,26 @@ def test_a_worker_killed_fails_its_own_run_and_the_others_run_again_on_new_worke
     assert [got[i].status for i in (2, 3, 4)] == ["completed"] * 3
     assert (tmp_path / "2").read_text() == "started\n" * 2  # running beside it: cut off, then run again
     assert (tmp_path / "1").read_text() == "started\n"  # the run that killed its worker is not tried again
+
+
+def test_a_run_that_kills_its_worker_fails_even_when_its_start_is_read_late(tmp_path, monkeypatch):
+    """The run's start, told by its worker just before it died, could still be unread when the pool
+    broke: the run was then taken for one that never started, and tried again."""
+    from multiprocessing.connection import Connection
+
+    def slow(recv):
+        def read(self):
+            message = recv(self)
+            if isinstance(message, tuple) and None not in message:  # a run's start: handled half a second late
+                time.sleep(0.5)
+            return message
+
+        return read
+
+    monkeypatch.setattr(Connection, "recv", slow(Connection.recv))
+    got = _scripted(monkeypatch, tmp_path, {1: "die"}, points=2)
+    assert got[1].status == "failed" and "killed by SIGKILL" in got[1].error
+    assert (tmp_path / "1").read_text() == "started\n"
 
 
 def test_workers_that_keep_breaking_with_no_run_coming_back_end_the_sweep(tmp_path, monkeypatch):

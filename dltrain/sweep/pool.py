@@ -47,6 +47,8 @@ class Workers:
         self._heard, self._told = self._context.Pipe(duplex=False)
         self._pids: set[int] = set()
         self._runs: dict = {}  # run key -> the PID it last started in
+        self._read = threading.Condition()  # the listener has read up to a mark of this process's (`_caught_up`)
+        self._marks_sent = self._marks_read = 0
         self._listener = threading.Thread(target=self._listen, daemon=True)
         self._listener.start()
         # Only this process holds the sending end: the workers see the pipe close when it ends, however it ends.
@@ -65,6 +67,11 @@ class Workers:
         try:
             while (message := self._heard.recv()) is not None:
                 pid, key = message
+                if pid is None:  # a mark: every message sent before it has been read
+                    with self._read:
+                        self._marks_read = key
+                        self._read.notify_all()
+                    continue
                 self._pids.add(pid)
                 if key is not None:
                     self._runs[key] = pid
@@ -78,9 +85,21 @@ class Workers:
     def death(self, key) -> Optional[str]:
         """How the worker that ran `key` ended (a signal, an exit code), or None: the run never started,
         or its worker is alive, or it was one this process ended (restart) after another had died."""
+        if key not in self._runs:
+            self._caught_up()  # a worker killed just after it told the run's start: that message may be unread
         pid = self._runs.get(key, -1)
         code = self._dead[pid] if pid in self._dead else getattr(self._processes.get(pid), "exitcode", None)
         return ending(code) if code else None
+
+    def _caught_up(self) -> None:
+        """Wait until the listener has read every message sent before now (a dead worker sent its last
+        one before the executor could tell that it died): a mark sent after them comes back after them."""
+        with self._read:
+            self._marks_sent += 1
+            mark = self._marks_sent
+        self._told.send((None, mark))
+        with self._read:
+            self._read.wait_for(lambda: self._marks_read >= mark, timeout=JOIN)
 
     def restart(self) -> None:
         """New workers in place of a broken executor's: those that died are noted first, then the others ended."""
