@@ -95,6 +95,11 @@ def cases(tmp: Path) -> dict[str, list[str]]:
             "model.hidden=" + bomb(9).replace("\n", ", ").join("{}"),
             "--dry-run",
         ],  # fmt: skip
+        "config of 4 MB, a flat list of 2,000,000 values": [
+            "run",
+            file("flat.yaml", BASE + "foo: [" + ",".join(["1"] * 2_000_000)[: (4 << 20) - 100] + "]\n"),
+            "--dry-run",
+        ],  # fmt: skip
         "/dev/zero as config": ["run", "/dev/zero", "--dry-run"],
         "run folder meta.json -> /dev/zero: runs": ["runs", str(zero_run.parent)],
         "grid of 10^9 points": [
