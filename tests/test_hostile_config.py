@@ -165,6 +165,37 @@ def test_the_c_parser_reads_what_the_python_parser_reads(tmp_path):
         assert load_yaml(text, fast=True) == load_yaml(text)
 
 
+# libyaml takes these, the Python parser does not, or reads them otherwise
+PARSERS_DIFFER = ["lr:\t0.1\n", "a: 1\t# c\n", "a: [1,\t2]\n", "a: {b: c?}\n", "a: [x ?]\n", "a: !\n", "\n\ufeffa: 1\n"]
+
+
+@pytest.mark.parametrize("pad", [0, 70_000], ids=["short", "long"])  # a long config is bounded by libyaml first
+@pytest.mark.parametrize("text", PARSERS_DIFFER)
+def test_a_users_config_means_what_the_python_parser_reads(text, pad):
+    import yaml
+
+    from dltrain.config.bounded_yaml import _Loader, load_yaml
+
+    text = "#" * pad + "\n" + text
+    try:
+        expected = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as err:
+        with pytest.raises(type(err)):
+            load_yaml(text)
+    else:
+        assert load_yaml(text) == expected
+
+
+@pytest.mark.parametrize("value", ["\udcff", "[" + "1, " * 30_000 + "\udcff]"], ids=["short", "long"])
+def test_a_value_with_bytes_that_are_not_utf8_is_a_usage_error(cli, config, value, tmp_path):
+    """The shell passes such bytes as surrogates: libyaml cannot encode them (an internal error)."""
+    for result, said in (
+        (cli("run", config(BASE), "--set", f"name={value}", "--dry-run"), "U+DCFF is not allowed"),
+        (cli("sweep", config(BASE), "--grid", f"seed={value}", "--runs-dir", tmp_path), "not a comma-separated list"),
+    ):
+        assert short(result).exit_code == 2 and said in result.message, result.message
+
+
 def test_a_run_folders_config_past_the_node_bound_is_refused(cli, tmp_path):
     # compare, eval and report read a run's config.yaml with libyaml's parser: bounded alike
     from dltrain import api

@@ -36,6 +36,13 @@ MAX_NODES = 200_000  # after expanding aliases: a few megabytes of Python object
 MAX_INT_BITS = int(4300 / math.log10(2))
 
 
+QUICK_BOUNDS_CHARS = 64 << 10  # a config longer than this is checked against the bounds by libyaml first
+
+
+class PastBound(ConstructorError):
+    """A document past MAX_DEPTH or MAX_NODES, as written or with its aliases expanded."""
+
+
 class _Loader(yaml.SafeLoader):
     _depth = 0
     _nodes = 0  # nodes composed so far, aliases included
@@ -52,9 +59,9 @@ class _Loader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
-    def _refused(self, problem: str) -> ConstructorError:
+    def _refused(self, problem: str) -> PastBound:
         """The error for a document refused at the next node, naming its line."""
-        return ConstructorError(None, None, problem, self.peek_event().start_mark)
+        return PastBound(None, None, problem, self.peek_event().start_mark)
 
     def fetch_flow_collection_start(self, TokenClass):
         # Refused while scanning too: at each open bracket the scanner looks up to 1,024
@@ -144,17 +151,20 @@ class _CParsed(*_C_PARSER, _Loader):  # type: ignore[misc]
 def load_yaml(text: str, fast: bool = False) -> Any:
     """The document in `text`, safely and within the bounds above; yaml.YAMLError otherwise.
 
-    Parsed with libyaml where PyYAML has it (three times faster: a config refused at MAX_NODES
-    costs 2 s, not 6); a document libyaml finds wrong is parsed again by the Python parser,
-    whose document, or fuller message, is the answer. fast: libyaml's answer alone (files
-    dltrain wrote, read by the hundred: a run's config.yaml)."""
-    if not _C_PARSER:
-        return _load(text, _Loader)
-    try:
+    fast: parse with libyaml (files dltrain wrote, read by the hundred: a run's config.yaml).
+    Users' configs get the Python parser's answer and fuller messages (libyaml takes some
+    documents the Python parser refuses: a tab after `key:`, `{a: b?}`); a long one is first
+    composed by libyaml, three times faster, only to refuse it at once when it is past a bound
+    (a 4 MB list: 1.3 s, not 5)."""
+    if fast and _C_PARSER:
         return _load(text, _CParsed)
-    except yaml.MarkedYAMLError as err:
-        if fast or isinstance(err, ConstructorError):  # a bound or check of this module's: the same either way
+    if len(text) > QUICK_BOUNDS_CHARS and _C_PARSER:
+        try:
+            _CParsed(text).get_single_node()
+        except PastBound:
             raise
+        except (yaml.YAMLError, UnicodeEncodeError):  # the Python parser's answer, below
+            pass
     return _load(text, _Loader)
 
 
@@ -196,7 +206,7 @@ def _check_expanded(root: Node | None) -> None:
             depth = 1 + max((d for _, d in sizes), default=0)
             if size > MAX_NODES or depth > MAX_DEPTH:
                 limit = f"more than {MAX_NODES:,} values" if size > MAX_NODES else f"more than {MAX_DEPTH} levels"
-                raise ConstructorError(None, None, f"its aliases expand to {limit}", node.start_mark)
+                raise PastBound(None, None, f"its aliases expand to {limit}", node.start_mark)
             measured[key] = (size, depth)
         elif key not in measured:
             if key in open_nodes:
