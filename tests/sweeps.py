@@ -107,7 +107,8 @@ def scripted_point(job, data_dir, blas_threads):
     """Stands in for train_point in a local worker (pickled by name: the workers import this module).
 
     Marks each start in `<job.config['marks']>/<point>`, then does what job.config['act'] says:
-    'die' (SIGKILL, once point 2 has started beside it), 'exit' (the worker ends with status 0),
+    'die' (SIGKILL, once point 2 has started beside it), 'die-when-retried' (2 s on its first start, SIGKILL on
+    the next), 'exit' (the worker ends with status 0),
     'slow' (2 s on its first start) or nothing; returns a completed RunResult."""
     import signal
 
@@ -123,6 +124,11 @@ def scripted_point(job, data_dir, blas_threads):
         while not (marks / "2").exists():
             time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGKILL)
+    if act == "die-when-retried":  # cut off by another run's death first
+        if first:
+            time.sleep(2)
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
     if act == "exit":
         os._exit(0)
     if act == "slow" and first:

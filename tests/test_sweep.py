@@ -436,6 +436,11 @@ def test_a_run_that_kills_its_worker_fails_even_when_its_start_is_read_late(tmp_
     got = _scripted(monkeypatch, tmp_path, {1: "die"}, points=2)
     assert got[1].status == "failed" and "killed by SIGKILL" in got[1].error
     assert (tmp_path / "1").read_text() == "started\n"
+    # a run cut off by another's death, then killing its own worker when tried again: its last start counts
+    (tmp_path / "again").mkdir()
+    got = _scripted(monkeypatch, tmp_path / "again", {1: "die-when-retried", 2: "die"}, points=2)
+    assert [got[k].status for k in (1, 2)] == ["failed", "failed"] and "killed by SIGKILL" in got[1].error
+    assert (tmp_path / "again" / "1").read_text() == "started\n" * 2
 
 
 def test_workers_that_keep_breaking_with_no_run_coming_back_end_the_sweep(tmp_path, monkeypatch):

@@ -85,8 +85,7 @@ class Workers:
     def death(self, key) -> Optional[str]:
         """How the worker that ran `key` ended (a signal, an exit code), or None: the run never started,
         or its worker is alive, or it was one this process ended (restart) after another had died."""
-        if key not in self._runs:
-            self._caught_up()  # a worker killed just after it told the run's start: that message may be unread
+        self._caught_up()  # a worker killed just after it told the run's start: that message may be unread
         pid = self._runs.get(key, -1)
         code = self._dead[pid] if pid in self._dead else getattr(self._processes.get(pid), "exitcode", None)
         return ending(code) if code else None
@@ -94,6 +93,8 @@ class Workers:
     def _caught_up(self) -> None:
         """Wait until the listener has read every message sent before now (a dead worker sent its last
         one before the executor could tell that it died): a mark sent after them comes back after them."""
+        if self._told.closed or not self._listener.is_alive():
+            return
         with self._read:
             self._marks_sent += 1
             mark = self._marks_sent
