@@ -435,12 +435,47 @@ def test_a_folder_too_big_or_too_deep_to_hold_the_photos_is_refused_before_it_is
     with pytest.raises(DataError, match="deep has folders more than 16 levels deep"):
         sign_photos.build_arrays(tmp_path / "deep", COUNTS)
     (deep.parent / "x").touch()  # 16 levels and files in them are walked
+    (deep / "up").symlink_to(tmp_path)  # a link is listed, neither followed nor a level
     with pytest.raises(DataError, match="photos, per digit"):
         sign_photos.build_arrays(tmp_path / "deep" / "d", COUNTS)
     monkeypatch.setattr(sign_photos, "MAX_FOLDER_ENTRIES", 2_000)
     result = cli("datasets", "fetch", "sign_digits", "--data-dir", tmp_path / "data", "--from", "/", code=2)
     assert "/ holds more than 2,000 files and folders" in result.message
     assert "internal error" not in result.stderr and not result.stdout
+
+
+def test_a_folder_listing_is_counted_as_it_comes(tmp_path, monkeypatch):
+    """A flat folder of a million files was listed whole (5 s, 350 MB) before it was counted."""
+
+    class Entry:
+        def __init__(self, path: str):
+            self.path = path
+
+        def is_dir(self, follow_symlinks: bool = True) -> bool:
+            return False
+
+    listed = []
+
+    class Listing:  # os.scandir of a folder of 10,000 files
+        def __init__(self, folder):
+            self.folder = folder
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def __iter__(self):
+            for i in range(10_000):
+                listed.append(i)
+                yield Entry(f"{self.folder}/{i}.txt")
+
+    monkeypatch.setattr(sign_photos, "MAX_FOLDER_ENTRIES", 1_000)
+    monkeypatch.setattr(sign_photos.os, "scandir", Listing)
+    with pytest.raises(DataError, match="holds more than 1,000 files and folders"):
+        sign_photos.build_arrays(tmp_path, COUNTS)
+    assert len(listed) == 1_001
 
 
 def test_preprocess_stretches_contrast_and_inverts():

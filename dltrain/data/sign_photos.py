@@ -104,17 +104,31 @@ def _open_photos(source: Path) -> Iterator[list[tuple[int, str, Callable[[], byt
 
 
 def _folder_paths(source: Path) -> list[Path]:
-    """Every path under the folder `source`, sorted (links to folders are not followed). DataError
-    past MAX_FOLDER_ENTRIES paths or MAX_FOLDER_DEPTH levels: the photos are not in a folder such
-    as / or ~, and walking it whole would take minutes."""
+    """Every path under the folder `source`, sorted (links to folders are listed, not followed).
+    DataError past MAX_FOLDER_ENTRIES paths, counted as they are listed, or past MAX_FOLDER_DEPTH
+    levels of folders: the photos are not in a folder such as / or ~, and walking it whole would
+    take minutes."""
     found: list[Path] = []
-    for root, dirs, files in os.walk(source):
-        here = Path(root)
-        if len(here.relative_to(source).parts) >= MAX_FOLDER_DEPTH and dirs:
-            raise DataError(f"{source} has folders more than {MAX_FOLDER_DEPTH} levels deep; {_NOT_THE_PHOTOS}")
-        found.extend(here / name for name in dirs + files)
-        if len(found) > MAX_FOLDER_ENTRIES:
-            raise DataError(f"{source} holds more than {MAX_FOLDER_ENTRIES:,} files and folders; {_NOT_THE_PHOTOS}")
+    folders = [(source, 0)]
+    while folders:
+        folder, depth = folders.pop()
+        try:
+            entries = os.scandir(folder)
+        except OSError:
+            continue  # a folder this process may not read holds no photo it could read
+        with entries:
+            for entry in entries:
+                found.append(Path(entry.path))
+                if len(found) > MAX_FOLDER_ENTRIES:
+                    raise DataError(
+                        f"{source} holds more than {MAX_FOLDER_ENTRIES:,} files and folders; {_NOT_THE_PHOTOS}"
+                    )
+                if entry.is_dir(follow_symlinks=False):
+                    if depth == MAX_FOLDER_DEPTH:
+                        raise DataError(
+                            f"{source} has folders more than {MAX_FOLDER_DEPTH} levels deep; {_NOT_THE_PHOTOS}"
+                        )
+                    folders.append((Path(entry.path), depth + 1))
     return sorted(found)
 
 
