@@ -21,7 +21,7 @@ from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFailed
 from dltrain.pipeline.experiment import Experiment
 from dltrain.pipeline.session import ProgressFactory, RunResult, Session
-from dltrain.runs.claim import claimed
+from dltrain.runs.claim import claimed, claimed_sweep_of
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.status import Status, run_status
 from dltrain.train import checkpoint
@@ -91,10 +91,11 @@ def resume(
     (from the start when it has none), up to `epochs` (default: the config's).
 
     The result is bit-identical to the same run never interrupted. RunFolderError while another
-    process resumes the same folder.
+    process resumes the same folder, or trains the sweep it belongs to.
     """
-    with claimed(Path(run_dir), "resumed"):
-        return _resume(Path(run_dir), epochs, data_dir, progress, on_note, argv, handle_signals)
+    run_dir = Path(run_dir)
+    with claimed_sweep_of(run_dir), claimed(run_dir, "another dltrain process is resuming it"):
+        return _resume(run_dir, epochs, data_dir, progress, on_note, argv, handle_signals)
 
 
 def _resume(

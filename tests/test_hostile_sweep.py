@@ -306,8 +306,30 @@ def test_a_resume_refuses_a_sweep_another_process_is_resuming(cli, sweep_dir):
     edit(sweep_dir, lambda doc: None)
     with claimed_elsewhere(sweep_dir):
         result = _refused_resume(cli, sweep_dir)
-    assert f"{sweep_dir} is being resumed by another dltrain process" in result.message
+    assert f"{sweep_dir} is in use: another dltrain process is training it" in result.message
     assert cli("sweep", "--resume", sweep_dir).exit_code == 0
+
+
+def test_a_resume_refuses_a_sweep_whose_process_is_alive_though_it_holds_no_claim(cli, sweep_dir):
+    # a sweep trained on another host of a shared file system: there, the claim may not reach
+    edit(sweep_dir, lambda doc: doc.update(status="running", pid=os.getpid()))
+    result = _refused_resume(cli, sweep_dir)
+    assert (
+        f"sweep {json.loads((sweep_dir / 'sweep.json').read_text())['sweep']} is still running (pid {os.getpid()}"
+        in result.message
+    )
+
+
+def test_a_run_of_a_sweep_is_not_resumed_while_the_sweep_trains(cli, sweep_dir):
+    edit(sweep_dir, lambda doc: None)
+    run = first_run(sweep_dir)
+    before = files(run)
+    with claimed_elsewhere(sweep_dir):
+        result = cli("resume", run)
+    assert result.exit_code == 2, result.output
+    assert f"{sweep_dir} is in use: another dltrain process is training this sweep" in result.message
+    assert files(run) == before
+    assert cli("resume", run).exit_code == 0
 
 
 def test_a_resume_refuses_a_sweep_yaml_its_runs_were_not_trained_with(cli, sweep_dir):

@@ -175,7 +175,7 @@ def test_resume_refuses_a_live_sweep_takes_over_a_killed_one_and_ctrl_c_keeps_fi
     assert first.poll() is None  # the sweep was alive all along: the refusal is about a live process
     assert refused.exit_code == 2 and refused.json["status"] == "error"
     message = refused.json["error"]
-    assert f"sweep tiny is still running (pid {first.pid} on " in message and str(sweep_dir) in message
+    assert f"{sweep_dir} is in use: another dltrain process is training it" in message
     assert not sweep_json(sweep_dir)["resumed"]  # the refused resume changed nothing
 
     first.kill()  # SIGKILL: no handler runs, sweep.json stays `running` with a dead process
@@ -188,6 +188,10 @@ def test_resume_refuses_a_live_sweep_takes_over_a_killed_one_and_ctrl_c_keeps_fi
     while sweep_json(sweep_dir)["pid"] != second.pid and second.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sweep_json(sweep_dir)["pid"] == second.pid, second.communicate()[1]  # taken over: it trains point 2
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "execute", trains)
+        third = cli("sweep", "--resume", sweep_dir)  # the resume holds the sweep as the sweep did
+    assert third.exit_code == 2 and f"{sweep_dir} is in use: another dltrain process is training it" in third.message
     time.sleep(0.3)  # into point 2
     second.send_signal(signal.SIGINT)  # Ctrl-C
     out, err = second.communicate(timeout=60)

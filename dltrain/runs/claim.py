@@ -1,11 +1,13 @@
-"""One process at a time continues a folder: two `dltrain resume` of one run (or two `sweep
---resume` of one sweep) started together would both find it not running and train into it.
+"""One process at a time trains into a folder: two `dltrain resume` of one run (or two `sweep
+--resume` of one sweep, or a resume of a sweep's run while the sweep trains) started together
+would both find it not running and train into it.
 
-    with claimed(path, "resumed"):      # RunFolderError while another process holds it
+    with claimed(path, "another dltrain process is resuming it"):   # RunFolderError while another holds it
         ...check the folder, then train into it
 
-The claim is an exclusive flock on the folder itself: no file is written, and the kernel drops it
-when the process ends, however it ends.
+A sweep holds its folder for as long as it trains; a resume of one of its runs holds the sweep
+folder shared, so that neither starts while the other trains. The claim is a flock on the
+folder itself: no file is written, and the kernel drops it when the process ends, however it ends.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from dltrain.errors import RunFolderError
 
 
 @contextlib.contextmanager
-def claimed(path: Path, doing: str) -> Iterator[None]:
-    """Hold the folder `path` for the block. RunFolderError when another process holds it.
+def claimed(path: Path, busy: str, shared: bool = False) -> Iterator[None]:
+    """Hold the folder `path` for the block: alone, or `shared` with other shared holders.
+    RunFolderError "`path` is in use: `busy`; wait for it to end" while another process holds it
+    in a way that excludes this one.
 
     A path that is no directory is not claimed: the reader that follows names what is wrong with
     it. Neither is a folder whose file system has no such locks (some network file systems);
@@ -34,13 +38,19 @@ def claimed(path: Path, doing: str) -> Iterator[None]:
         return
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunFolderError(
-                f"{path} is being {doing} by another dltrain process right now; wait for it to end"
-            ) from None
+            raise RunFolderError(f"{path} is in use: {busy}; wait for it to end") from None
         except OSError:
             pass
         yield
     finally:
         os.close(fd)
+
+
+def claimed_sweep_of(run: Path) -> contextlib.AbstractContextManager:
+    """The sweep folder holding the run folder `run`, claimed shared (no sweep: nothing to claim)."""
+    sweep = Path(os.path.abspath(run)).parent
+    if not (sweep / "sweep.json").is_file():
+        return contextlib.nullcontext()
+    return claimed(sweep, "another dltrain process is training this sweep", shared=True)

@@ -143,8 +143,12 @@ def run_sweep(
             search=search,
             repeats=repeats,
         )
-        execute(backend, folder, sweep, plan, base, opts, prune)
+        with claimed(folder.path, BUSY):  # no run of it is resumed meanwhile
+            execute(backend, folder, sweep, plan, base, opts, prune)
     return sweep
+
+
+BUSY = "another dltrain process is training it (the sweep itself, a resume of it, or a resume of one of its runs)"
 
 
 def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
@@ -152,7 +156,7 @@ def resume_sweep(sweep_dir: Union[str, Path], **options) -> SweepResult:
     train, those cut off from their checkpoint; an Optuna search continues its study."""
     opts = _options(options)
     path = Path(sweep_dir)
-    with claimed(path, "resumed"):  # while this sweep trains, and from before its folder is checked
+    with claimed(path, BUSY):  # while this sweep trains, and from before its folder is checked
         return _resume(path, opts)
 
 
