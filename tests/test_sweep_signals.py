@@ -157,12 +157,13 @@ def test_timeout_on_a_serial_sweep_exits_130_with_a_consistent_folder(tmp_path):
 
 
 def test_resume_refuses_a_live_sweep_takes_over_a_killed_one_and_ctrl_c_keeps_finished_points(
-    tmp_path, cli, monkeypatch
+    tmp_path, cli, monkeypatch, request
 ):
     config = write_config(tmp_path / "tiny.yaml", TINY)
     runs = tmp_path / "runs"
     grid = f"training.epochs=2,{ENDLESS},{ENDLESS}"  # points 2 and 3 are training when the sweep is killed
     first = start("sweep", config, "--grid", grid, "--jobs", 2, "--runs-dir", runs, "--json")
+    request.addfinalizer(first.kill)  # a failing test leaves no endless points training (its workers end with it)
     sweep_dir = wait_for("*/*-tiny-1_*/metrics.json", runs).parent.parent
     workers = descendants(first.pid)
 
@@ -184,6 +185,7 @@ def test_resume_refuses_a_live_sweep_takes_over_a_killed_one_and_ctrl_c_keeps_fi
     assert not outliving(workers)  # its workers ended too, though it could not tell them
     assert sweep_json(sweep_dir)["status"] == "running" and sweep_json(sweep_dir)["pid"] == first.pid
     second = start("sweep", "--resume", sweep_dir, "--json")
+    request.addfinalizer(second.kill)
     deadline = time.monotonic() + 90
     while sweep_json(sweep_dir)["pid"] != second.pid and second.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
