@@ -8,7 +8,8 @@
 Atomic temp-and-rename (dltrain.atomic) is right for the files dltrain owns. A path
 the user names is different: renaming over it would replace whatever is there (a
 device, a symlink), so it is written in place, as a shell's `>` does, and only when
-it is a regular file. Reads likewise refuse a FIFO (it would hang), a device
+it is a regular file: not a symlink either, whose target may be anything (`/dev/stdout`
+opened by `>> log` names the log). Reads likewise refuse a FIFO (it would hang), a device
 (/dev/zero never ends) or a directory, and stop at a size limit before allocating.
 """
 
@@ -20,6 +21,7 @@ import stat
 from pathlib import Path
 from typing import IO
 
+from dltrain.atomic import deferred_interrupt
 from dltrain.errors import DltrainError
 
 
@@ -35,28 +37,32 @@ _FLAGS = os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 def write_user_file(path: str | Path, data: bytes) -> Path:
     """Write `data` to the user-named `path` and nothing else.
 
-    A new path is created (never through a dangling symlink); an existing regular
-    file, or a symlink to one, is overwritten in place (a hard link stays one file).
-    Anything else that exists there (directory, device, FIFO, socket) is refused with
-    an OutputPathError, as is a missing parent folder. Only what the user named is ever
-    written. The space is reserved before a byte changes (where the system can), so a
-    full disk or a file size limit refuses the write and leaves the old file whole.
+    A new path is created; an existing regular file is overwritten in place (a hard link
+    stays one file). Anything else that is there (a symlink, directory, device, FIFO,
+    socket) is refused with an OutputPathError, as is a missing parent folder. Only what
+    the user named is ever written. The space is reserved before a byte changes (where
+    the system can), so a full disk or a file size limit refuses the write and leaves the
+    old file whole; Ctrl-C and SIGTERM wait until the file is written (a file created and
+    not written whole is removed).
     """
     path = Path(path)
-    fd, created = _open_regular(path)
-    try:
-        _reserve(fd, len(data))
-        view, offset = memoryview(data), 0
-        while offset < len(data):
-            offset += os.pwrite(fd, view[offset:], offset)
-        os.ftruncate(fd, len(data))
-        os.fsync(fd)
-    except OSError as err:
-        if created:
-            path.unlink(missing_ok=True)
-        raise OutputPathError(f"cannot write {path}: {err.strerror or err}") from None
-    finally:
-        os.close(fd)
+    with deferred_interrupt():  # handled once the block ends
+        fd, created = _open_regular(path)
+        try:
+            _reserve(fd, len(data))
+            view, offset = memoryview(data), 0
+            while offset < len(data):
+                offset += os.pwrite(fd, view[offset:], offset)
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+        except BaseException as err:
+            if created:
+                path.unlink(missing_ok=True)
+            if isinstance(err, OSError):
+                raise OutputPathError(f"cannot write {path}: {err.strerror or err}") from None
+            raise
+        finally:
+            os.close(fd)
     return path
 
 
@@ -78,11 +84,14 @@ def _open_regular(path: Path) -> tuple[int, bool]:
         try:
             fd, created = os.open(path, _FLAGS | os.O_CREAT | os.O_EXCL, 0o666), True  # O_EXCL never follows a link
         except FileExistsError:
-            fd, created = os.open(path, _FLAGS), False  # follows a symlink to what it names
+            fd, created = os.open(path, _FLAGS | os.O_NOFOLLOW), False  # a symlink is refused, never followed
     except FileNotFoundError:
-        missing = "is a symlink to nothing" if path.is_symlink() else "is in a folder that does not exist"
-        raise OutputPathError(f"cannot write {path}: it {missing}") from None
+        raise OutputPathError(f"cannot write {path}: it is in a folder that does not exist") from None
     except OSError as err:
+        if err.errno == errno.ELOOP and path.is_symlink():
+            raise OutputPathError(
+                f"cannot write {path}: it is a symbolic link (to {os.readlink(path)}); name the file itself"
+            ) from None
         raise OutputPathError(f"cannot write {path}: {_why(path, err)}") from None
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):

@@ -1,8 +1,8 @@
 """Files the user names. Outputs (`compare --plot`, ...) are written into, never replaced;
 inputs are read only when they are regular files, up to a size limit.
 
-A regular file (or a symlink to one) is overwritten in place; a directory, a FIFO, a
-socket or a device node is refused with exit 2 and left exactly as it was.
+A regular file is overwritten in place; a symlink, a directory, a FIFO, a socket or a
+device node is refused with exit 2 and left exactly as it was.
 """
 
 from __future__ import annotations
@@ -42,21 +42,16 @@ def test_a_regular_file_is_overwritten_in_place(cli, run_path, tmp_path):
     assert other.read_bytes()[:8] == PNG and target.stat().st_ino == other.stat().st_ino
 
 
-def test_a_symlink_to_a_regular_file_is_written_through(cli, run_path, tmp_path):
+@pytest.mark.parametrize("target", ["real.png", "nowhere.png", "/dev/stdout"])
+def test_a_symlink_is_refused_and_its_target_left_alone(cli, run_path, tmp_path, target):
+    """Written through, a link could name anything: `report -o /dev/stdout >> log` cut the log to the report."""
     real = tmp_path / "real.png"
     real.write_text("old")
     link = tmp_path / "link.png"
-    link.symlink_to(real)
-    assert cli("compare", run_path, "--plot", link).exit_code == 0
-    assert link.is_symlink() and real.read_bytes()[:8] == PNG
-
-
-def test_a_dangling_symlink_is_refused(cli, run_path, tmp_path):
-    link = tmp_path / "link.png"
-    link.symlink_to(tmp_path / "nowhere.png")
+    link.symlink_to(target if target.startswith("/") else tmp_path / target)
     result = cli("compare", run_path, "--plot", link)
-    assert result.exit_code == 2 and "symlink to nothing" in result.stderr
-    assert link.is_symlink() and not (tmp_path / "nowhere.png").exists()
+    assert result.exit_code == 2 and "it is a symbolic link (to " in result.stderr, result.output
+    assert link.is_symlink() and real.read_text() == "old" and not (tmp_path / "nowhere.png").exists()
 
 
 def test_a_directory_is_refused(cli, run_path, tmp_path):
@@ -108,9 +103,38 @@ def test_a_device_node_is_refused_and_untouched(cli, run_path, tmp_path):
 def test_a_symlink_to_a_device_is_refused(tmp_path):
     link = tmp_path / "null.png"
     link.symlink_to("/dev/null")
-    with pytest.raises(OutputPathError, match="character device"):
+    with pytest.raises(OutputPathError, match="symbolic link"):
         write_user_file(link, PNG)
     assert link.is_symlink()
+
+
+def test_ctrl_c_during_a_write_waits_until_the_file_is_whole(tmp_path, monkeypatch):
+    """An interrupt in the middle left a file of the final name half written (new) or half old."""
+    import signal
+
+    write = os.pwrite
+
+    def interrupted(fd, data, offset):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of the write
+        return write(fd, data[:3], offset)  # a short write: the loop goes on
+
+    monkeypatch.setattr(os, "pwrite", interrupted)
+    old = tmp_path / "old.png"
+    old.write_bytes(b"o" * 1000)
+    for target in (tmp_path / "new.png", old):
+        with pytest.raises(KeyboardInterrupt):
+            write_user_file(target, PNG * 10)
+        assert target.read_bytes() == PNG * 10
+
+
+def test_a_new_file_a_write_could_not_finish_is_removed(tmp_path, monkeypatch):
+    def failing(fd, data, offset):
+        raise MemoryError
+
+    monkeypatch.setattr(os, "pwrite", failing)
+    with pytest.raises(MemoryError):
+        write_user_file(tmp_path / "new.png", PNG)
+    assert not (tmp_path / "new.png").exists()
 
 
 def test_a_missing_folder_is_refused(tmp_path):

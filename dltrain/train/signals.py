@@ -28,7 +28,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from dltrain.atomic import SIGNALS, deferred_interrupt  # noqa: F401 - deferred_interrupt: one of the four, above
+
 RESEND_DELAY = 0.005  # seconds before an interrupt lost in a garbage-collector callback is sent again
 
 
@@ -145,32 +146,6 @@ def stop_signals(on_first: Callable[[], None], enabled: bool = True) -> Iterator
 
     with _handlers(on_signal):
         yield
-
-
-@contextmanager
-def deferred_interrupt() -> Iterator[None]:
-    """Inside the block SIGINT and SIGTERM are only noted; when it ends, each is handled as it would have been.
-
-    Only signals with a Python handler are held back (one left at its default still
-    ends the process); elsewhere than the main thread the block runs unchanged.
-    """
-    if not _main_thread():
-        yield
-        return
-    previous = {s: signal.getsignal(s) for s in SIGNALS}
-    held = [s for s, handler in previous.items() if callable(handler)]
-    received: list[int] = []
-    for s in held:
-        signal.signal(s, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        for s in held:
-            signal.signal(s, previous[s])
-    for signum in received:
-        handler = previous[signal.Signals(signum)]
-        if callable(handler):  # always: only those were held
-            handler(signum, None)
 
 
 def catch(handler: Callable) -> dict:
