@@ -144,3 +144,29 @@ def test_adjustments_are_noted_in_every_record():
     ]
     exp.train()
     assert exp.record("completed").meta["notes"] == exp.notes  # what sweep points and resumes save too
+
+
+def test_a_run_saved_without_results_removes_only_dltrains_own_files(tmp_path):
+    """Stale results go when a run ends without any; a folder planted under such a name stays (it
+    made an interrupted resume an internal error), and a temporary file is removed only when it is
+    one of dltrain's own."""
+    from dltrain.pipeline.experiment import Experiment
+    from dltrain.pipeline.save import save_record
+    from dltrain.runs.status import Status
+
+    exp = Experiment(validate(yaml.safe_load((CONFIGS / "perceptron_or.yaml").read_text())))
+    folder = RunFolder.create(tmp_path, "or")
+    (folder.path / "report.html").mkdir()
+    (folder.path / "error.log").mkdir()
+    (folder.path / "cost.png").write_text("stale")
+    outside = tmp_path / "outside.png"
+    outside.write_text("keep")
+    (folder.path / "boundary.png").symlink_to(outside)
+    mine, theirs = folder.path / ".meta.json.k2v_9x0a.tmp", folder.path / ".notes.tmp"
+    mine.write_text("cut off")
+    theirs.write_text("a user's")
+    save_record(folder, exp.record(Status.INTERRUPTED))
+    assert (folder.path / "report.html").is_dir() and (folder.path / "error.log").is_dir()
+    assert not (folder.path / "cost.png").exists() and not (folder.path / "boundary.png").is_symlink()
+    assert outside.read_text() == "keep"
+    assert folder.remove_partial_files() == [mine] and not mine.exists() and theirs.read_text() == "a user's"

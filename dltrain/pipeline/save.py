@@ -35,11 +35,11 @@ def save_record(folder: RunFolder, record: RunRecord, plots: bool = True, report
             draw_plots(folder, record)
     else:
         for name in FINAL_FILES:
-            (folder.path / name).unlink(missing_ok=True)
+            folder.remove(name)
     if record.error_log:
         folder.write_text(ERROR_LOG, record.error_log)
     else:  # an earlier session's traceback no longer describes this run
-        (folder.path / ERROR_LOG).unlink(missing_ok=True)
+        folder.remove(ERROR_LOG)
     folder.update_meta(**record.meta)
     if report:  # last: it shows the folder as saved, whatever the status
         from dltrain.report.run_page import write_run_report

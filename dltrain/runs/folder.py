@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import re
 import stat
 import time
 from datetime import datetime
@@ -26,6 +27,8 @@ from dltrain.files import UnreadableFile, read_regular
 if TYPE_CHECKING:  # NumPy is loaded by the commands that read or write arrays, not by those that list folders
     import numpy as np
 
+# A temporary file of write_atomically: "." + the target's name + "." + mkstemp's 8 characters + ".tmp"
+_PARTIAL = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 IN_PLACE_BYTES = 4096  # the most update_meta_in_place writes: one page, in one write
 
 
@@ -135,11 +138,24 @@ class RunFolder:
         return meta
 
     def remove_partial_files(self) -> list[Path]:
-        """Delete temporary files a killed process left behind (never the complete ones)."""
-        partial = [p for p in self.path.glob(".*.tmp") if p.is_file()]
+        """Delete temporary files a killed process left behind (never the complete ones, nor a
+        user's own `.notes.tmp`): those `write_atomically` names `.NAME.XXXXXXXX.tmp`."""
+        partial = [p for p in self.path.glob(".*.tmp") if _PARTIAL.fullmatch(p.name) and p.is_file()]
         for p in partial:
             p.unlink(missing_ok=True)
         return partial
+
+    def remove(self, filename: str) -> None:
+        """Delete the folder's `filename` if it is there: a file, or a symlink planted there (the
+        link alone). A folder of that name is not one of dltrain's files and is left alone."""
+        path = self.path / filename
+        try:
+            if not stat.S_ISDIR(path.lstat().st_mode):
+                path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise RunFolderError(f"cannot delete {path}: {err.strerror or err}") from None
 
     def delete(self) -> None:
         """Remove the whole run folder. Only a folder with a meta.json or config.yaml is removed:
