@@ -182,6 +182,19 @@ def test_delete_never_reaches_through_a_symbolic_link_out_of_the_runs_dir(cli, t
     assert sorted(p.name for p in elsewhere.iterdir()) == before
 
 
+def test_delete_keeps_a_symbolic_link_to_a_run_in_the_runs_dir_and_deletes_the_run_itself(cli, tmp_path):
+    """A link to a run beside it made the deletion fail halfway ("cannot delete ...: Cannot call rmtree
+    on a symbolic link"), or say "nothing was deleted" after deleting its target."""
+    sweep = _tiny_sweep(tmp_path / "runs")
+    first, second = sorted(p for p in sweep.iterdir() if p.is_dir())
+    for name, target in (("0-link", first), ("z-link", second), ("sweep-link", sweep)):
+        (tmp_path / "runs" / name).symlink_to(target)
+    result = cli("runs", tmp_path / "runs", "--filter", "name=*", "--delete", "--yes", "--json", code=0)
+    assert sorted(result.json["deleted"]) == sorted(str(p) for p in (first, second))
+    assert result.stderr.count("reached through a symbolic link; delete the folder it names") == 4, result.stderr
+    assert all((tmp_path / "runs" / name).is_symlink() for name in ("0-link", "z-link", "sweep-link"))
+
+
 def test_delete_keeps_the_runs_of_a_sweep_still_running_and_looks_again_after_asking(cli, tmp_path, monkeypatch):
     import os
 

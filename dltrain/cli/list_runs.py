@@ -79,7 +79,7 @@ RUNNING = "it is still running"
 def _keep(path: Path, status: str, runs_dir: Path) -> Optional[str]:
     """Why the run folder at `path` must not be deleted (None: it may be): it is training, alone or
     in a sweep still running (a resumed sweep retrains a run whose meta.json still says interrupted),
-    or it lies outside `runs_dir` (reached through a symbolic link to a sweep elsewhere)."""
+    or it is reached through a symbolic link (to a sweep elsewhere, or to a run listed on its own)."""
     from dltrain.errors import RunFolderError
     from dltrain.formatting import printable
     from dltrain.runs.reader import read_sweep
@@ -87,8 +87,10 @@ def _keep(path: Path, status: str, runs_dir: Path) -> Optional[str]:
 
     if status == Status.RUNNING:
         return RUNNING
-    if not path.resolve().is_relative_to(runs_dir.resolve()):
-        return f"it lies outside {printable(str(runs_dir))}, through a symbolic link"
+    if _through_link(path, runs_dir):
+        if not path.resolve().is_relative_to(runs_dir.resolve()):
+            return f"it lies outside {printable(str(runs_dir))}, through a symbolic link"
+        return "it is reached through a symbolic link; delete the folder it names"
     if (path.parent / "sweep.json").is_file():
         try:
             if run_status(read_sweep(path.parent)) == Status.RUNNING:
@@ -96,6 +98,16 @@ def _keep(path: Path, status: str, runs_dir: Path) -> Optional[str]:
         except RunFolderError:
             pass  # a damaged sweep.json: its runs are judged on their own
     return None
+
+
+def _through_link(path: Path, runs_dir: Path) -> bool:
+    """Whether `path`, under `runs_dir`, is reached through a symbolic link: the run folder's own
+    name, or its sweep's (deleting it would delete, or fail on, the folder of another listed name)."""
+    try:
+        parts = path.relative_to(runs_dir).parts
+    except ValueError:
+        return True
+    return any(runs_dir.joinpath(*parts[: i + 1]).is_symlink() for i in range(len(parts)))
 
 
 def _show(rows: list[dict], runs_dir: Path, sort: Optional[str], title: Optional[str] = None) -> None:
