@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 
 import pytest
 
@@ -325,3 +326,28 @@ def test_a_run_in_a_runs_dir_not_utf8_completes_with_its_report(cli, tmp_path):
     assert "is damaged" not in (folder / "report.html").read_bytes().decode("utf-8")
     assert cli("runs", runs, "--json", code=0).json[0]["status"] == "completed"
     cli("report", folder, code=0)
+
+
+@pytest.mark.parametrize("planted", ["a FIFO", "/dev/zero"])
+def test_a_cached_script_bundle_that_is_no_regular_file_is_built_again(tmp_path, monkeypatch, planted):
+    """The cached Vega bundle was read with read_text: a FIFO there hung the report, /dev/zero took all memory."""
+    from dltrain.report import assets
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    vl_convert = pytest.importorskip("vl_convert")
+    cache = assets._cache_file(getattr(vl_convert, "__version__", "unknown"))
+    cache.parent.mkdir(parents=True)
+    if planted == "a FIFO":
+        os.mkfifo(cache)
+    else:
+        cache.symlink_to(planted)
+    assets.vega_bundle.cache_clear()
+    hung = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("the FIFO was read: it waits for a writer forever"))
+    signal.alarm(30)
+    try:
+        bundle = assets.vega_bundle()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, hung)
+        assets.vega_bundle.cache_clear()
+    assert "vegaEmbed" in bundle and cache.is_file() and not cache.is_symlink()

@@ -13,6 +13,9 @@ import os
 from pathlib import Path
 
 
+MAX_BUNDLE_BYTES = 8 << 20  # the bundle is about 0.9 MB
+
+
 def _cache_file(version: str) -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(root) / "dltrain" / f"vega-embed-bundle-{version}.js"
@@ -24,11 +27,12 @@ def vega_bundle() -> str:
     import vl_convert
 
     from dltrain.atomic import write_atomically
+    from dltrain.files import UnreadableFile, read_regular
 
     cache = _cache_file(getattr(vl_convert, "__version__", "unknown"))
-    try:
-        bundle = cache.read_text()
-    except (OSError, UnicodeDecodeError):
+    try:  # a regular file of at most MAX_BUNDLE_BYTES: a FIFO or /dev/zero planted there is rebuilt over
+        bundle = read_regular(cache, MAX_BUNDLE_BYTES).decode()
+    except (UnreadableFile, UnicodeDecodeError):
         bundle = vl_convert.javascript_bundle()  # type: ignore[call-arg]  # the stub misses the default snippet
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
