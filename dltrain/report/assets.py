@@ -12,7 +12,6 @@ import functools
 import os
 from pathlib import Path
 
-
 MAX_BUNDLE_BYTES = 8 << 20  # the bundle is about 0.9 MB
 
 
