@@ -122,3 +122,24 @@ def test_config_names_and_run_folders_complete(tmp_path):
     assert _complete("dltrain eval r", tmp_path) == ["runs/"]
     assert _complete("dltrain resume runs/2026", tmp_path) == ["runs/20260101-000000-quickstart"]
     assert _complete("dltrain init x --from sqrt", tmp_path) == ["sqrt_mean"]
+
+
+def test_init_on_a_full_disk_leaves_no_empty_file_behind(tmp_path):
+    """The empty NAME.yaml left by a failed write made every later `init NAME` refuse to overwrite it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))\n"  # as a full disk: the write fails
+        "from dltrain.config.bundled import write_starter\n"
+        "from dltrain.errors import ConfigError\n"
+        "try:\n"
+        "    write_starter('mine', directory=sys.argv[1])\n"
+        "except ConfigError as err:\n"
+        "    sys.exit(f'refused: {err}')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "refused: cannot write" in result.stderr, result.stderr
+    assert not (tmp_path / "mine.yaml").exists()

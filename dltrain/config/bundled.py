@@ -95,6 +95,7 @@ def write_starter(name: str, source: str = "quickstart", directory: str | Path =
     """Write NAME.yaml (a starter config from the bundled `source`) into `directory`; never overwrite."""
     import re
 
+    from dltrain.atomic import deferred_interrupt
     from dltrain.config.schema import NAME_PATTERN
     from dltrain.errors import ConfigError
 
@@ -107,10 +108,17 @@ def write_starter(name: str, source: str = "quickstart", directory: str | Path =
     path = Path(directory) / f"{name}.yaml"
     text = starter_text(name, source)
     try:
-        with open(path, "x") as f:  # "x": fails if the file exists, even if it appeared a moment ago
-            f.write(text)
+        f = open(path, "x")  # noqa: SIM115 - "x": fails if the file exists, even if it appeared a moment ago
     except FileExistsError:
         raise ConfigError(f"{path} already exists; it was left as it is (choose another name or remove it)") from None
     except OSError as err:
         raise ConfigError(f"cannot write {path}: {err.strerror or err}") from None
+    try:
+        with deferred_interrupt(), f:  # Ctrl-C waits until the file is written and closed
+            f.write(text)
+    except BaseException as err:  # a full disk: no half-written file left to refuse the next `init`
+        path.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise ConfigError(f"cannot write {path}: {err.strerror or err}") from None
+        raise
     return path
