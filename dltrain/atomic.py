@@ -17,6 +17,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _UMASK = os.umask(0o022)  # read it once (the only way to read it is to set it)
 os.umask(_UMASK)
+SHARED_MODE = 0o666 & ~_UMASK  # a new file's mode, as open() makes it: runs and data are meant to be shared
 
 
 def write_atomically(target: Path, data: bytes, sync: bool = True) -> Path:
@@ -27,7 +28,7 @@ def write_atomically(target: Path, data: bytes, sync: bool = True) -> Path:
     """
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; runs and data are meant to be shared
+        os.fchmod(fd, SHARED_MODE)  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

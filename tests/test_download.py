@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import socket
+import stat
 import struct
 import threading
 import tracemalloc
@@ -27,6 +28,7 @@ import pytest
 from conftest import time_limit
 from PIL import Image
 
+from dltrain.atomic import SHARED_MODE
 from dltrain.data import mnist, sign_digits, sign_photos
 from dltrain.data.download import fetch_file
 from dltrain.data.mnist import Mnist
@@ -144,6 +146,8 @@ def test_mnist_downloads_verifies_and_parses(tmp_path, server, tiny_mnist):
     assert X_test.shape == (20, 28, 28)
     np.testing.assert_array_equal(y_test, arrays[mnist.TEST_LABELS])
     assert leftovers(tmp_path / "mnist") == sorted(mnist.FILES)
+    for name in mnist.FILES:  # as a file dltrain writes itself: pooch's temporary file was 0600
+        assert stat.S_IMODE((tmp_path / "mnist" / name).stat().st_mode) == SHARED_MODE
     # The cache is used from now on: no second request.
     served = len(server.requests)
     Mnist(scale=False).load(tmp_path)
@@ -220,9 +224,11 @@ def test_offline_error_says_which_files_go_where(tmp_path):
 
 def test_present_file_with_matching_checksum_is_not_downloaded(tmp_path, server):
     (tmp_path / "f.bin").write_bytes(b"cached")
+    (tmp_path / "f.bin").chmod(0o600)  # the user's choice, kept
     digest = hashlib.sha256(b"cached").hexdigest()
     path = fetch_file("f.bin", [f"{server.url}/f.bin"], tmp_path, sha256=digest, max_bytes=6, manual_hint="")
     assert path.read_bytes() == b"cached" and server.requests == []
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_a_mirror_sending_more_than_the_file_can_hold_is_cut_off_and_the_next_one_tried(tmp_path, server):

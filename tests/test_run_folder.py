@@ -170,3 +170,15 @@ def test_a_run_saved_without_results_removes_only_dltrains_own_files(tmp_path):
     assert not (folder.path / "cost.png").exists() and not (folder.path / "boundary.png").is_symlink()
     assert outside.read_text() == "keep"
     assert folder.remove_partial_files() == [mine] and not mine.exists() and theirs.read_text() == "a user's"
+
+
+def test_a_runs_dir_that_is_not_a_directory_is_named_so(cli, tmp_path):
+    """It was "cannot create the runs directory afile: File exists"."""
+    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for runs_dir in (tmp_path / "afile", tmp_path / "dangling"):
+        result = cli("run", CONFIGS / "perceptron_or.yaml", "--runs-dir", runs_dir)
+        assert (
+            result.exit_code == 2 and f"the runs directory {runs_dir} is there but is not a directory" in result.message
+        )
+    assert (tmp_path / "afile").read_text() == "mine" and not (tmp_path / "nowhere").exists()

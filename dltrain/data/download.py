@@ -11,12 +11,14 @@ and which file to put where by hand.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
+from dltrain.atomic import SHARED_MODE
 from dltrain.errors import DataError
 
 # pooch's own default is 30 s; a stalled mirror should fail over to the next one
@@ -133,6 +135,7 @@ def fetch_file(
     import requests
 
     dest_dir = Path(dest_dir)
+    there = (dest_dir / fname).exists()
     known_hash = f"sha256:{sha256}" if sha256 else None
     failures: list[str] = []
     for url in urls:
@@ -143,6 +146,8 @@ def fetch_file(
                 path = pooch.retrieve(
                     url, known_hash=known_hash, fname=fname, path=dest_dir, downloader=_bounded(downloader, max_bytes)
                 )
+                if not there:  # pooch's temporary file was 0600; data is meant to be shared
+                    os.chmod(path, SHARED_MODE)
             return Path(path)
         except (requests.RequestException, ValueError) as exc:
             failures.append(f"{url}: {_reason(exc)}")

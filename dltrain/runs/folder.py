@@ -42,6 +42,8 @@ class RunFolder:
         runs_dir = Path(runs_dir)
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # a file, a FIFO, a dangling symlink...
+            raise RunFolderError(f"the runs directory {runs_dir} is there but is not a directory") from None
         except OSError as err:
             raise RunFolderError(f"cannot create the runs directory {runs_dir}: {err.strerror}") from None
         stem = f"{datetime.now():%Y%m%d-%H%M%S}-{name}"
