@@ -113,12 +113,13 @@ def write_starter(name: str, source: str = "quickstart", directory: str | Path =
         raise ConfigError(f"{path} already exists; it was left as it is (choose another name or remove it)") from None
     except OSError as err:
         raise ConfigError(f"cannot write {path}: {err.strerror or err}") from None
-    try:
-        with deferred_interrupt(), f:  # Ctrl-C waits until the file is written and closed
-            f.write(text)
-    except BaseException as err:  # a full disk: no half-written file left to refuse the next `init`
-        path.unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise ConfigError(f"cannot write {path}: {err.strerror or err}") from None
-        raise
+    with deferred_interrupt():  # Ctrl-C is handled once the file is written and closed
+        try:
+            with f:
+                f.write(text)
+        except BaseException as err:  # a full disk: no half-written file left to refuse the next `init`
+            path.unlink(missing_ok=True)
+            if isinstance(err, OSError):
+                raise ConfigError(f"cannot write {path}: {err.strerror or err}") from None
+            raise
     return path
