@@ -163,6 +163,18 @@ def claimed_elsewhere(folder: Path) -> Iterator[None]:
         holder.communicate("")
 
 
+def with_file_size_limit(limit: int, code: str, *args: Any) -> subprocess.CompletedProcess:
+    """Python `code` run in a fresh interpreter (`args` its sys.argv[1:]) whose files cannot grow
+    past `limit` bytes: a write past it fails (EFBIG), as it would on a full disk."""
+    prelude = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+    )
+    command = [sys.executable, "-c", prelude + code, *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
 @contextmanager
 def time_limit(seconds: Optional[float]) -> Iterator[None]:
     """Raise TimeoutError in a command still running after `seconds` (SIGALRM: main thread only)."""

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import yaml
-from conftest import REPO, invoke
+from conftest import REPO, invoke, with_file_size_limit
 
 from dltrain.config.bundled import BUNDLED_DIR, bundled_names
 
@@ -126,13 +126,7 @@ def test_config_names_and_run_folders_complete(tmp_path):
 
 def test_init_on_a_full_disk_leaves_no_empty_file_behind(tmp_path):
     """The empty NAME.yaml left by a failed write made every later `init NAME` refuse to overwrite it."""
-    import subprocess
-    import sys
-
     code = (
-        "import resource, signal, sys\n"
-        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
-        "resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))\n"  # as a full disk: the write fails
         "from dltrain.config.bundled import write_starter\n"
         "from dltrain.errors import ConfigError\n"
         "try:\n"
@@ -140,6 +134,6 @@ def test_init_on_a_full_disk_leaves_no_empty_file_behind(tmp_path):
         "except ConfigError as err:\n"
         "    sys.exit(f'refused: {err}')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    result = with_file_size_limit(100, code, tmp_path)  # as a full disk: the write fails
     assert result.returncode == 1 and "refused: cannot write" in result.stderr, result.stderr
     assert not (tmp_path / "mine.yaml").exists()

@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import with_file_size_limit
 
 from dltrain import api
 from dltrain.files import OutputPathError, UnreadableFile, read_regular, write_user_file
@@ -170,22 +171,16 @@ def test_reads_take_only_regular_files_up_to_a_limit(tmp_path):
 def test_a_write_that_fails_leaves_the_old_file_whole(tmp_path):
     """A full disk or a file size limit mid-write: the user's old file is still there, unchanged
     (it used to be truncated first, then half written)."""
-    import subprocess
-    import sys
-
     target = tmp_path / "report.html"
     target.write_text("OLD REPORT\n")
     code = (
-        "import resource, signal, sys\n"
-        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
-        "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
         "from dltrain.files import OutputPathError, write_user_file\n"
         "try:\n"
         "    write_user_file(sys.argv[1], b'x' * 5000)\n"
         "except OutputPathError as err:\n"
         "    sys.exit(f'refused: {err}')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, timeout=60)
+    result = with_file_size_limit(1000, code, target)
     assert result.returncode == 1 and "refused: cannot write" in result.stderr, result.stderr
     assert target.read_text() == "OLD REPORT\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no temporary file left beside it
