@@ -6,6 +6,7 @@ by every write that cannot be atomic, and by dltrain.train.signals' callers)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -18,6 +19,8 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _UMASK = os.umask(0o022)  # read it once (the only way to read it is to set it)
 os.umask(_UMASK)
 SHARED_MODE = 0o666 & ~_UMASK  # a new file's mode, as open() makes it: runs and data are meant to be shared
+# The temporary file of write_atomically: "." + the target's name + "." + mkstemp's 8 characters + ".tmp"
+PARTIAL_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 
 def write_atomically(target: Path, data: bytes, sync: bool = True) -> Path:

@@ -13,22 +13,19 @@ import csv
 import io
 import json
 import os
-import re
 import stat
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dltrain.atomic import write_atomically
+from dltrain.atomic import PARTIAL_NAME, write_atomically
 from dltrain.errors import RunFolderError, cut
 from dltrain.files import UnreadableFile, read_regular
 
 if TYPE_CHECKING:  # NumPy is loaded by the commands that read or write arrays, not by those that list folders
     import numpy as np
 
-# A temporary file of write_atomically: "." + the target's name + "." + mkstemp's 8 characters + ".tmp"
-_PARTIAL = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 IN_PLACE_BYTES = 4096  # the most update_meta_in_place writes: one page, in one write
 
 
@@ -142,7 +139,7 @@ class RunFolder:
     def remove_partial_files(self) -> list[Path]:
         """Delete temporary files a killed process left behind (never the complete ones, nor a
         user's own `.notes.tmp`): those `write_atomically` names `.NAME.XXXXXXXX.tmp`."""
-        partial = [p for p in self.path.glob(".*.tmp") if _PARTIAL.fullmatch(p.name) and p.is_file()]
+        partial = [p for p in self.path.glob(".*.tmp") if PARTIAL_NAME.fullmatch(p.name) and p.is_file()]
         for p in partial:
             p.unlink(missing_ok=True)
         return partial
