@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dltrain.atomic import PARTIAL_NAME, write_atomically
+from dltrain.atomic import PARTIAL_NAME, deferred_interrupt, write_atomically
 from dltrain.errors import RunFolderError, cut
 from dltrain.files import UnreadableFile, read_regular
 
@@ -82,7 +82,10 @@ class RunFolder:
         import numpy as np
 
         buf = io.BytesIO()
-        np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub misreads **kwargs as allow_pickle
+        # Built in memory in milliseconds, then an interrupt is handled: one arriving as np.savez closes
+        # an array's entry leaves the archive open for writing (ValueError, a traceback from its __del__).
+        with deferred_interrupt():
+            np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub misreads **kwargs as allow_pickle
         return self.write_bytes(filename, buf.getvalue())
 
     # --- reads: only regular files, up to a size limit (dltrain.runs.reader checks what they hold) ---
