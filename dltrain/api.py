@@ -20,6 +20,7 @@ from dltrain.config.loader import dump_config, resolve
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFailed
 from dltrain.pipeline.experiment import Experiment
+from dltrain.pipeline.save import RUN_FILES
 from dltrain.pipeline.session import ProgressFactory, RunResult, Session
 from dltrain.runs.claim import claimed, claimed_sweep_of
 from dltrain.runs.folder import RunFolder, now_iso
@@ -128,6 +129,7 @@ def _resume(
         return RunResult(  # the folder left as it is
             folder.path, Status.COMPLETED, saved.metrics, meta.get("seconds") or 0.0, done, note=note
         )
+    folder.check_replaceable(RUN_FILES)
     exp = Experiment(cfg, data_dir)
     _tell_notes(exp, on_note)
     if checkpoint.exists(folder):

@@ -249,17 +249,38 @@ def test_a_refused_prune_creates_no_sweep_folder(cli, tmp_path):
 # --- a run folder that cannot be written ------------------------------------------------------
 
 
-def test_a_run_folder_that_cannot_be_written_fails_its_point_not_the_sweep(cli, sweep_dir):
-    weights = first_run(sweep_dir) / "weights.npz"
-    weights.unlink()
-    weights.mkdir()
+def test_a_run_folder_that_cannot_be_written_fails_its_point_not_the_sweep(cli, sweep_dir, monkeypatch):
+    from dltrain.runs import folder
+
+    weights, write = first_run(sweep_dir) / "weights.npz", folder.write_atomically
+
+    def full_disk_at_weights(target, data, sync=True):
+        if target == weights:
+            raise OSError(28, "No space left on device")
+        return write(target, data, sync)
+
+    monkeypatch.setattr(folder, "write_atomically", full_disk_at_weights)
     edit(sweep_dir, lambda doc: None)
     result = cli("sweep", "--resume", sweep_dir)
     assert result.exit_code == 1, result.output
     assert "1 of 2 sweep points failed" in result.message
     doc = json.loads((sweep_dir / "sweep.json").read_text())
     assert doc["status"] == "failed" and doc["points"][0]["status"] == "failed"
-    assert "weights.npz: Is a directory" in doc["points"][0]["error"]
+    assert "weights.npz: No space left on device" in doc["points"][0]["error"]
+
+
+@pytest.mark.parametrize("name", ["weights.npz", "cost.png", "checkpoint.npz"])
+def test_a_folder_where_a_run_writes_a_file_is_refused_before_anything_trains(cli, sweep_dir, name):
+    planted = first_run(sweep_dir) / name
+    if planted.exists():
+        planted.unlink()
+    planted.mkdir()
+    edit(sweep_dir, lambda doc: None)
+    before = files(sweep_dir)
+    result = cli("sweep", "--resume", sweep_dir)
+    assert result.exit_code == 2, result.output
+    assert f"{planted} is a folder, where the run writes its file {name}" in result.message
+    assert files(sweep_dir) == before
 
 
 # --- a resume that refuses leaves sweep.json as it was --------------------------------------------

@@ -473,6 +473,22 @@ def test_resume_refuses_a_meta_json_whose_epoch_field_is_not_an_epoch(cli, tmp_p
     assert {f.name: f.read_bytes() for f in path.iterdir()} == before
 
 
+@pytest.mark.parametrize("name", ["cost.png", "history.csv", "report.html", "error.log"])
+def test_resume_refuses_a_folder_where_the_run_writes_a_file(cli, tmp_path, name):
+    path = api.run(config("adam", 2), runs_dir=tmp_path).path
+    planted = path / name
+    if planted.exists():
+        planted.unlink()
+    planted.mkdir()
+    (planted / "keep.txt").write_text("mine")
+    before = {f.name: f.stat().st_mtime_ns for f in path.iterdir()}
+    result = cli("resume", path, "--epochs", "3")
+    assert result.exit_code == 2, result.output
+    assert f"{planted} is a folder, where the run writes its file {name}" in result.stderr
+    assert {f.name: f.stat().st_mtime_ns for f in path.iterdir()} == before  # nothing trained or written
+    assert (planted / "keep.txt").read_text() == "mine"
+
+
 def test_resume_of_something_that_is_not_a_run_folder(cli, tmp_path):
     result = cli("resume", tmp_path)
     assert result.exit_code == 2 and "not a complete run folder" in result.output

@@ -20,6 +20,17 @@ FINAL_FILES = (
     "boundary.png",
     "report.html",
 )
+# Every file a run may write in its folder.
+RUN_FILES = (
+    "config.yaml",
+    "meta.json",
+    "history.csv",
+    "weights.npz",
+    "preprocess.npz",
+    checkpoint.FILENAME,
+    ERROR_LOG,
+    *FINAL_FILES,
+)
 
 
 def save_record(folder: RunFolder, record: RunRecord, plots: bool = True, report: bool = False) -> None:

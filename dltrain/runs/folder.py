@@ -147,6 +147,21 @@ class RunFolder:
             p.unlink(missing_ok=True)
         return partial
 
+    def check_replaceable(self, filenames) -> None:
+        """RunFolderError naming the first of `filenames` that a folder stands at: a file cannot be
+        renamed over it, so a run that wrote there would fail at its last write, after training."""
+        for filename in filenames:
+            path = self.path / filename
+            try:
+                planted = stat.S_ISDIR(path.lstat().st_mode)
+            except OSError:  # nothing there (or nothing to see): the write decides
+                continue
+            if planted:
+                raise RunFolderError(
+                    f"{path} is a folder, where the run writes its file {filename}; move it away and try again "
+                    "(nothing was changed)"
+                )
+
     def remove(self, filename: str) -> None:
         """Delete the folder's `filename` if it is there: a file, or a symlink planted there (the
         link alone). A folder of that name is not one of dltrain's files and is left alone."""

@@ -23,6 +23,7 @@ import yaml
 from dltrain.config.loader import dump_config, read_yaml, resolve
 from dltrain.config.schema import MAX_RUNS, Config, Sweep
 from dltrain.errors import ConfigError, RunFolderError, cut
+from dltrain.pipeline.save import RUN_FILES
 from dltrain.runs.claim import claimed
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.reader import read_config, read_meta, read_sweep
@@ -265,6 +266,7 @@ def check_unfinished_folders(sweep: SweepResult, base: Config) -> None:
                     f"{run.path}: the run folder of sweep point {state.point.index} is {problem}; nothing was "
                     "trained (a resume continues each unfinished run in its own folder inside the sweep)"
                 )
+            RunFolder(run.path).check_replaceable(RUN_FILES)
             if (run.path / "meta.json").exists() or (run.path / "meta.json").is_symlink():
                 read_meta(run.path)
             if checkpoint.exists(RunFolder(run.path)):
