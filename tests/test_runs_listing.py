@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from conftest import claimed_elsewhere
 
 from dltrain import api
 
@@ -217,6 +218,25 @@ def test_delete_keeps_the_runs_of_a_sweep_still_running_and_looks_again_after_as
     result = cli("runs", tmp_path / "runs", "--filter", "name=*", "--delete", code=0)
     assert f"kept {run}: it is still running" in result.stderr and run.is_dir()
     assert "deleted 1 run folder" in result.stderr
+
+
+def test_delete_keeps_a_run_that_a_resume_holds_before_it_writes_running(cli, tmp_path):
+    """A resume claims its folder, then reads meta.json (not yet `running`): deleting the folder
+    in that moment pulled it from under the resume."""
+    sweep = _tiny_sweep(tmp_path / "runs")
+    held, other = sorted(p for p in sweep.iterdir() if p.is_dir())
+    with claimed_elsewhere(held):
+        result = cli("runs", tmp_path / "runs", "--filter", "name=*", "--delete", "--yes", "--json", code=0)
+    assert result.json == {"deleted": [str(other)], "kept_running": [str(held)]}
+    assert f"kept {held}: it is still running" in result.stderr and held.is_dir() and not other.exists()
+
+
+def test_delete_keeps_the_runs_of_a_sweep_that_a_process_holds(cli, tmp_path):
+    sweep = _tiny_sweep(tmp_path / "runs")
+    runs = sorted(str(p) for p in sweep.iterdir() if p.is_dir())
+    with claimed_elsewhere(sweep):  # `sweep --resume` between its look at sweep.json and its writing `running`
+        result = cli("runs", tmp_path / "runs", "--filter", "name=*", "--delete", "--yes", "--json", code=0)
+    assert result.json == {"deleted": [], "kept_running": runs}
 
 
 def test_a_folder_name_ending_in_a_digit_int_cannot_read_is_listed(cli, made, tmp_path):

@@ -48,6 +48,7 @@ def runs(
 def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
     from dltrain.formatting import printable
     from dltrain.inspection.listing import summarize
+    from dltrain.runs.claim import InUse, claimed, claimed_sweep_of
     from dltrain.runs.folder import RunFolder
 
     kept = {r["path"]: why for r in rows if (why := _keep(Path(r["path"]), r["status"], runs_dir))}
@@ -60,13 +61,18 @@ def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
         typer.confirm(f"delete these {len(rows)} run folders?", abort=True, err=True)
     deleted = []
     for r in rows:
-        why = _keep(Path(r["path"]), summarize(Path(r["path"]))["status"], runs_dir)  # again: it may have started since
-        if why:
-            err_console.print(f"kept {printable(str(r['path']))}: {why}", soft_wrap=True)
-            kept[r["path"]] = why
-            continue
-        RunFolder(r["path"]).delete()
-        deleted.append(r["path"])
+        path = Path(r["path"])
+        try:  # held as a resume holds it, so that none starts between the look and the deletion
+            with claimed_sweep_of(path), claimed(path, RUNNING):
+                why = _keep(path, summarize(path)["status"], runs_dir)  # again: it may have started since
+                if not why:
+                    RunFolder(path).delete()
+                    deleted.append(r["path"])
+                    continue
+        except InUse:
+            why = RUNNING
+        err_console.print(f"kept {printable(str(r['path']))}: {why}", soft_wrap=True)
+        kept[r["path"]] = why
     if as_json:
         print_json({"deleted": deleted, "kept_running": [path for path, why in kept.items() if why == RUNNING]})
     else:

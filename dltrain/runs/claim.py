@@ -1,9 +1,10 @@
 """One process at a time trains into a folder: two `dltrain resume` of one run (or two `sweep
 --resume` of one sweep, or a resume of a sweep's run while the sweep trains) started together
-would both find it not running and train into it.
+would both find it not running and train into it; and `runs --delete` would delete a run in the
+moment between a resume's check of it and its writing `running` into meta.json.
 
-    with claimed(path, "another dltrain process is resuming it"):   # RunFolderError while another holds it
-        ...check the folder, then train into it
+    with claimed(path, "another dltrain process is resuming it"):   # InUse while another holds it
+        ...check the folder, then train into it (or delete it)
 
 A sweep holds its folder for as long as it trains; a resume of one of its runs holds the sweep
 folder shared, so that neither starts while the other trains. The claim is a flock on the
@@ -21,10 +22,14 @@ from pathlib import Path
 from dltrain.errors import RunFolderError
 
 
+class InUse(RunFolderError):
+    """Another process holds the folder."""
+
+
 @contextlib.contextmanager
 def claimed(path: Path, busy: str, shared: bool = False) -> Iterator[None]:
     """Hold the folder `path` for the block: alone, or `shared` with other shared holders.
-    RunFolderError "`path` is in use: `busy`; wait for it to end" while another process holds it
+    InUse "`path` is in use: `busy`; wait for it to end" while another process holds it
     in a way that excludes this one.
 
     A path that is no directory is not claimed: the reader that follows names what is wrong with
@@ -40,7 +45,7 @@ def claimed(path: Path, busy: str, shared: bool = False) -> Iterator[None]:
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunFolderError(f"{path} is in use: {busy}; wait for it to end") from None
+            raise InUse(f"{path} is in use: {busy}; wait for it to end") from None
         except OSError:
             pass
         yield
