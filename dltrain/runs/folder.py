@@ -15,6 +15,7 @@ import json
 import os
 import stat
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,7 +148,7 @@ class RunFolder:
             p.unlink(missing_ok=True)
         return partial
 
-    def check_replaceable(self, filenames) -> None:
+    def check_replaceable(self, filenames: Iterable[str]) -> None:
         """RunFolderError naming the first of `filenames` that a folder stands at: a file cannot be
         renamed over it, so a run that wrote there would fail at its last write, after training."""
         for filename in filenames:
