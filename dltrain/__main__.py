@@ -37,8 +37,8 @@ def main() -> None:
 
 def _outputs_that_never_fail() -> None:
     """A terminal that cannot show a character gets a '?' instead of a UnicodeEncodeError; a
-    closed stdout (`dltrain run ... >&-`) gets a note instead of failing a run that completed;
-    a stdout that fails later (`| head -1` leaving, a full disk) is an OutputLost error. A
+    closed stdout (`dltrain run ... >&-`) gets a note instead of failing a run that completed
+    (but fails a command whose only output was stdout); a stdout that fails later (`| head -1` leaving, a full disk) is an OutputLost error. A
     stderr that is closed or fails (`2>&1 | head -1` leaving) changes nothing: what it would
     show is dropped, and the work and its exit code are those it would have had."""
     for stream in (sys.stdout, sys.stderr):
@@ -49,8 +49,7 @@ def _outputs_that_never_fail() -> None:
     else:
         sys.stderr = _Stderr(sys.stderr)
     if sys.stdout is None:
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
-        sys.stderr.write("note: stdout is closed; results are written to the run folder only\n")
+        sys.stdout = _ClosedStdout(open(os.devnull, "w"))  # noqa: SIM115 - for the life of the process
     else:
         sys.stdout = _Stdout(sys.stdout)
 
@@ -102,6 +101,24 @@ class _Stdout(_Guarded):
             reason = err.strerror or type(err).__name__
             self.lost = f"stdout could not be written ({reason}); the output is lost"
             raise OutputLost(self.lost) from None
+
+
+class _ClosedStdout(_Guarded):
+    """No stdout at all (`>&-`): what is written goes to /dev/null and makes the output `lost`,
+    so that a command that printed its result there exits 1, not 0 (`dltrain schema >&-`).
+    The result of a run or sweep is saved in its folder anyway: `dltrain.cli.common.saved_in`
+    forgives it, with a note on stderr naming the folder."""
+
+    closed_at_start = True
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.lost = None
+
+    def write(self, text: str) -> int:
+        if text:
+            self.lost = "stdout is closed; the output is lost"
+        return self._stream.write(text)
 
 
 class _Stderr(_Guarded):

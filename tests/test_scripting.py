@@ -192,9 +192,19 @@ def test_a_run_with_stdout_closed_writes_its_folder_and_exits_0(config, tmp_path
     command = f"{shlex.join(DLTRAIN)} run {shlex.quote(str(config))} --runs-dir {shlex.quote(str(runs))} --json >&-"
     proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=process_env(), timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "note: stdout is closed; results are written to the run folder only" in proc.stderr
     (folder,) = runs.iterdir()
+    assert f"note: stdout is closed; the results are saved in {folder}" in " ".join(proc.stderr.split())
     assert json.loads((folder / "meta.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.parametrize("args", [["schema", "--json"], ["configs"], ["run", "perceptron_or", "--dry-run"]])
+def test_a_command_whose_only_output_is_stdout_fails_with_stdout_closed(args):
+    """Its output is lost: exit 1, not exit 0 and a note about a run folder it does not have."""
+    command = f"{shlex.join(DLTRAIN)} {shlex.join(args)} >&-"
+    proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=process_env(), timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().endswith("error: stdout is closed; the output is lost")
+    assert "run folder" not in proc.stderr
 
 
 def stderr_gone(*args, stdout_too: bool = False) -> tuple[int, str]:

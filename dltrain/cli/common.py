@@ -49,13 +49,19 @@ def _finite(value: Any) -> Any:
 @contextlib.contextmanager
 def saved_in(path) -> Iterator[None]:
     """Around printing the result of work already saved in `path`: if stdout is lost (a closed
-    pipe, a full disk), the error (exit 1) says that the work itself is complete and where."""
+    pipe, a full disk), the error (exit 1) says that the work itself is complete and where. With
+    no stdout at all (`>&-`) no result was asked for: a note says where it is, and the exit code
+    is the work's."""
     from dltrain.errors import OutputLost
 
     try:
         yield
     except OutputLost as err:
         raise OutputLost(f"{err}; the work is complete and saved in {path}") from None
+    stdout: Any = sys.stdout
+    if getattr(stdout, "closed_at_start", False) and stdout.lost:
+        stdout.lost = None
+        err_console.print(f"note: stdout is closed; the results are saved in {path}", soft_wrap=True)
 
 
 UNUSABLE_PATHS = (errno.ENAMETOOLONG, errno.ELOOP)  # a path argument no file can have: a usage error, not a bug
