@@ -9,10 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-import typer
 from conftest import claimed_elsewhere
 
 from dltrain import api
+from dltrain.cli import list_runs
 
 
 def quick(name: str, **changes) -> dict:
@@ -105,8 +105,12 @@ def test_delete_needs_a_filter_and_a_confirmation(cli, made, tmp_path):
     shutil.copytree(made, root)
     before = sorted(p.name for p in root.iterdir())
     assert "--filter or --last" in cli("runs", root, "--delete", "--yes", code=2).output
-    declined = cli("runs", root, "--delete", "--filter", "dataset=or_gate", input="n\n", code=1)
-    assert "delete these 2 run folders?" in declined.output and "Aborted" in declined.output
+    declined = cli("runs", root, "--delete", "--filter", "dataset=or_gate", "--json", input="n\n", code=0)
+    assert "delete 2 run folders? [y/N]" in declined.stderr
+    assert declined.json == {"deleted": [], "kept_running": []}  # the prompt wrote nothing on stdout
+    unanswered = cli("runs", root, "--delete", "--filter", "dataset=or_gate", "--json", input="", code=2)
+    assert '"delete 2 run folders?" got no answer (stdin gave nothing); pass --yes' in unanswered.stderr
+    assert unanswered.json["status"] == "error"
     assert sorted(p.name for p in root.iterdir()) == before
     deleted = cli("runs", root, "--delete", "--filter", "dataset=or_gate", "--yes", "--json", code=0)
     assert len(json.loads(deleted.stdout)["deleted"]) == 2
@@ -210,11 +214,11 @@ def test_delete_keeps_the_runs_of_a_sweep_still_running_and_looks_again_after_as
     (sweep / "sweep.json").write_text(json.dumps(doc))
     run = next(p for p in sweep.iterdir() if p.is_dir())
 
-    def resumed_meanwhile(*args, **kwargs):  # `dltrain resume RUN` started while the prompt waited
+    def resumed_meanwhile(question):  # `dltrain resume RUN` started while the prompt waited
         RunFolder(run).update_meta(status="running", pid=os.getpid())
         return True
 
-    monkeypatch.setattr(typer, "confirm", resumed_meanwhile)
+    monkeypatch.setattr(list_runs, "confirmed", resumed_meanwhile)
     result = cli("runs", tmp_path / "runs", "--filter", "name=*", "--delete", code=0)
     assert f"kept {run}: it is still running" in result.stderr and run.is_dir()
     assert "deleted 1 run folder" in result.stderr

@@ -123,6 +123,20 @@ def _report(err, as_json: bool) -> None:
         print_json(doc)
 
 
+def confirmed(question: str) -> bool:
+    """The user's yes (y, yes) to `question`, asked on stderr and answered on stdin: stdout holds
+    only results (click's prompt writes a space there). ConfigError when no answer can come
+    (stdin closed or at its end: a script), saying to pass --yes."""
+    from dltrain.errors import ConfigError
+
+    err_console.print(f"{question} [y/N]: ", end="", soft_wrap=True)
+    answer = sys.stdin.readline() if sys.stdin is not None else ""
+    if not answer:
+        err_console.print()
+        raise ConfigError(f'"{question}" got no answer (stdin gave nothing); pass --yes to go ahead without asking')
+    return answer.strip().lower() in ("y", "yes")
+
+
 def print_note(note: str) -> None:
     """A remark about the run (a clamped batch size, ...) on stderr, kept apart from results."""
     err_console.print(f"note: {note}", soft_wrap=True)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import err_console, print_json, reports_errors
+from dltrain.cli.common import confirmed, err_console, print_json, reports_errors
 from dltrain.cli.completion import complete_folder
 from dltrain.cli.tables import STATUS_STYLE, fit_widths, print_table, table_console
 from dltrain.runs.status import Status
@@ -57,8 +57,8 @@ def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
         err_console.print(f"kept {printable(str(path))}: {why}", soft_wrap=True)
     if rows and not as_json:
         _show(rows, runs_dir, None, title=f"{len(rows)} runs to delete in {runs_dir}")
-    if rows and not yes:
-        typer.confirm(f"delete these {len(rows)} run folders?", abort=True, err=True)
+    if rows and not yes and not confirmed(f"delete {_folders(len(rows))}?"):
+        rows = []  # declined: nothing deleted, and exit 0 (the answer was heard)
     deleted = []
     for r in rows:
         path = Path(r["path"])
@@ -76,7 +76,11 @@ def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
     if as_json:
         print_json({"deleted": deleted, "kept_running": [path for path, why in kept.items() if why == RUNNING]})
     else:
-        err_console.print(f"deleted {len(deleted)} run folder{'s' if len(deleted) != 1 else ''}")
+        err_console.print(f"deleted {_folders(len(deleted))}")
+
+
+def _folders(n: int) -> str:
+    return f"{n} run folder{'s' if n != 1 else ''}"
 
 
 RUNNING = "it is still running"
