@@ -320,6 +320,15 @@ def test_checkpoint_every_saves_at_multiples_and_at_the_end(tmp_path, monkeypatc
     assert saved == [2, 4, 5]
 
 
+def test_resume_latest_continues_the_newest_run_in_runs_dir(cli, tmp_path):
+    older = api.run(config("adam", 2), runs_dir=tmp_path / "runs").path
+    newer = api.run(config("sgd", 2), runs_dir=tmp_path / "runs").path
+    result = cli("resume", "latest", "--runs-dir", tmp_path / "runs", "--epochs", "3", "--json", code=0)
+    assert result.json["run"] == str(newer) and result.json["epochs"] == 3
+    assert json.loads((older / "meta.json").read_text())["epochs_done"] == 2
+    assert "no run folder at latest" not in cli("resume", "latest", "--runs-dir", tmp_path / "none", code=2).stderr
+
+
 def test_resume_of_a_completed_run_has_nothing_to_do(cli, tmp_path):
     folder = api.run(config("sgd", 3), runs_dir=tmp_path / "runs").path
     files = {p.name: p.read_bytes() for p in folder.iterdir()}

@@ -15,10 +15,13 @@ from dltrain.cli.completion import complete_run
 @app.command()
 @reports_errors
 def resume(
-    run: Path = typer.Argument(..., help="the run folder", autocompletion=complete_run),
+    run: Path = typer.Argument(
+        ..., help="the run folder, or 'latest' (the newest in --runs-dir)", autocompletion=complete_run
+    ),
     epochs: Optional[int] = typer.Option(
         None, "--epochs", min=1, help="train up to this many epochs in all (default: the config's)"
     ),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where 'latest' is looked for"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="no live progress bar: a plain line every log_every epochs"
@@ -27,6 +30,7 @@ def resume(
 ):
     """Continue a run from its last checkpoint; the result is the same, bit for bit, as a run never stopped."""
     from dltrain import api
+    from dltrain.runs.reader import resolve_ref
 
-    result = api.resume(run, epochs=epochs, data_dir=data_dir, **at_the_terminal(quiet))
+    result = api.resume(resolve_ref(run, runs_dir), epochs=epochs, data_dir=data_dir, **at_the_terminal(quiet))
     print_result(result, as_json)
