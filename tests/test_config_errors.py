@@ -146,7 +146,7 @@ CASES = [
         "not-a-mapping",
         "- just\n- a list\n",
         [],
-        ["a config is a YAML mapping", "got list"],
+        ["a config is a YAML mapping", "got a list"],
     ),
     (
         "nesterov-without-momentum",
@@ -223,8 +223,22 @@ def test_a_step_output_with_an_explicit_loss_is_a_config_error(cli, config, tmp_
 )
 def test_keys_and_characters_that_break_lines_are_named_on_one_line(cli, config, text, fragment):
     result = cli("run", config(text), "--dry-run", code=2)
-    problems = [line for line in result.stderr.splitlines() if line.strip() != "error: invalid config:"]
+    problems = [line for line in result.stderr.splitlines() if not line.endswith("config.yaml: invalid config:")]
     assert len(problems) == 1 and fragment in problems[0], result.stderr
+
+
+def test_a_config_error_names_the_file_and_an_empty_file_is_called_empty(cli, tmp_path):
+    """The errors of a config's values named no file, unlike its YAML errors; an empty file was 'NoneType'."""
+    path = tmp_path / "unk.yaml"
+    path.write_text("name: a\ndataset: {name: digits}\nmodel: {type: mlp, hiden: [3]}\n")
+    assert cli("run", path, code=2).message.startswith(f"error: {path}: invalid config: model.hiden: unknown key")
+    edited = cli("run", path, "--set", "model.hiden=4", code=2).message
+    assert edited.startswith(f"error: {path} with --set: invalid config:")
+    assert cli("run", "quickstart", "--set", "training.epochs=x", code=2).message.startswith(
+        "error: quickstart with --set: invalid config: training.epochs:"
+    )
+    path.write_text("")
+    assert cli("run", path, code=2).message.endswith("got an empty document")
 
 
 def test_missing_config_file(cli, tmp_path):

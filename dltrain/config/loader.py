@@ -44,10 +44,12 @@ def read_yaml(path: str | Path, fast: bool = False) -> dict:
         raise ConfigError(f"{path} is not UTF-8 text (byte {err.start} cannot be decoded)") from None
     data = parse_yaml(text, str(path), fast)
     if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: a config is a YAML mapping (name:, dataset:, model:, ...), got {type(data).__name__}"
-        )
+        got = "an empty document" if data is None else f"a {YAML_KINDS.get(type(data), 'single value')}"
+        raise ConfigError(f"{path}: a config is a YAML mapping (name:, dataset:, model:, ...), got {got}")
     return data
+
+
+YAML_KINDS = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
 def parse_yaml(text: str, source: str, fast: bool = False) -> Any:
@@ -144,7 +146,12 @@ def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (
     for assignment in overrides:
         apply_override(data, assignment)
     data.update({key: value for key, value in updates.items() if value is not None})
-    return validate(data)
+    try:
+        return validate(data)
+    except ConfigError as err:
+        if isinstance(config, (str, Path)):  # name the file (or bundled config) the problem came from
+            raise ConfigError(f"{config}{' with --set' if overrides else ''}: {err}") from None
+        raise
 
 
 class _BlockDumper(yaml.SafeDumper):
