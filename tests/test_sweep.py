@@ -108,6 +108,22 @@ def test_a_sweep_point_is_an_ordinary_run(tmp_path, serial):
     assert_same_results({4: folder_results(alone.path)}, {4: results(serial)[4]})
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_point_that_stops_early_is_complete_like_the_same_run(tmp_path, jobs):
+    """Early stopping ended a point 'interrupted' (in a sweep that said completed): no metrics,
+    and the last epoch's weights instead of the best epoch's."""
+    cfg = tiny(plots=False, epochs=200, early_stopping={"patience": 2, "restore_best": True})
+    sweep = run_sweep(cfg, ["training.optimizer.lr=0.05,0.01"], runs_dir=tmp_path / "sweep", jobs=jobs)
+    assert sweep.status == "completed"
+    for point in json.loads((sweep.path / "sweep.json").read_text())["points"]:
+        meta = json.loads((sweep.path / point["run"] / "meta.json").read_text())
+        assert point["status"] == meta["status"] == "completed", meta["error"]
+        assert meta["stopped_epoch"] < 200 and meta["best_epoch"] < meta["stopped_epoch"]
+        alone = api.run(copy.deepcopy(cfg), overrides=point["overrides"], runs_dir=tmp_path / "runs")
+        assert alone.epochs == meta["stopped_epoch"]
+        assert_same_results({0: folder_results(sweep.path / point["run"])}, {0: folder_results(alone.path)})
+
+
 def test_a_sweep_point_resumes_like_a_run(tmp_path, serial):
     """Each point folder keeps its checkpoint: `resume --epochs 6` on a 4-epoch point equals a 6-epoch run."""
     point = json.loads((serial / "sweep.json").read_text())["points"][1]

@@ -169,7 +169,7 @@ class Session:
             return Status.FAILED, describe(err)
         except KeyboardInterrupt:  # no handlers installed (the Python API): the epoch was rolled back
             return Status.INTERRUPTED, "interrupted by the user"
-        if trainer.epoch < training.epochs and not trainer.stopped_early:
+        if not trainer.finished:
             return Status.INTERRUPTED, "interrupted by the user"
         return Status.COMPLETED, None
 

@@ -143,7 +143,7 @@ def _fit(
             exp.train(on_epoch=on_epoch)
         if pruned:
             status, error = Status.PRUNED, f"pruned after epoch {pruned[0]}: worse than the median of earlier points"
-        elif trainer.epoch < exp.cfg.training.epochs:
+        elif not trainer.finished:  # early stopping ends a run complete, as in `dltrain run`
             status, error = Status.INTERRUPTED, "the sweep was interrupted"
     except Exception as err:  # one failing run must not end the sweep
         status, error, bug = Status.FAILED, describe(err), err if is_bug(err) else None

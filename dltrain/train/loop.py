@@ -82,6 +82,11 @@ class Trainer:
     def stopped_early(self) -> bool:
         return self.stopper is not None and self.stopper.stopped_epoch is not None
 
+    @property
+    def finished(self) -> bool:
+        """Every configured epoch trained, or early stopping ended the training: nothing cut it off."""
+        return self.epoch >= self.cfg.epochs or self.stopped_early
+
     def fit(
         self,
         on_epoch: Callable[[EpochRecord], None] = lambda r: None,
