@@ -118,7 +118,19 @@ class Adam(_Base):
 
 
 class AdamStep:
-    """Adam's state (the moments m, v and the step count t) and update."""
+    """Adam's state (the moments m, v and the step count t) and update.
+
+    float32 only: every FLUSH_EVERY steps, moments below TINY_M (m) and TINY_V (v) are set to
+    zero. A moment whose gradient has stopped (the weights of a pixel that is rarely on)
+    decays by beta1 a step and reaches float32's subnormal range (below 1.2e-38) within a few
+    hundred steps, where every operation on it takes a microcode path many times slower on
+    some CPUs. Such a moment moves its weight by less than lr TINY_M / (eps (1 - beta1)),
+    about 1e-22 at the defaults, which changes no weight that is not itself that small
+    (weight decay can make it so). The fast engine does the same, so both give the same bits.
+    """
+
+    FLUSH_EVERY = 64  # m decays by 0.9**64 = 1.2e-3 between flushes: from TINY_M it stays normal
+    TINY_M, TINY_V = 1e-30, 1e-36  # sqrt(TINY_V) = 1e-18 is nothing next to eps = 1e-8
 
     def __init__(self, cfg: Adam, params, decay_mask):
         self.cfg, self.params, self.decay_mask = cfg, params, decay_mask
@@ -140,6 +152,11 @@ class AdamStep:
             self.m[i] = cfg.beta1 * self.m[i] + (1 - cfg.beta1) * g
             self.v[i] = cfg.beta2 * self.v[i] + (1 - cfg.beta2) * g**2
             p -= step_size * self.m[i] / (np.sqrt(self.v[i]) + eps_hat)
+        if self.t % self.FLUSH_EVERY == 0:
+            for m, v in zip(self.m, self.v):
+                if m.dtype == np.float32:
+                    m[np.abs(m) < self.TINY_M] = 0
+                    v[v < self.TINY_V] = 0
 
     def state(self) -> dict[str, np.ndarray]:
         """A snapshot (copies): later steps do not change it."""

@@ -74,24 +74,17 @@ class AdamStep:
     cache from block to block. They are the operations of the plain expressions, in the
     same order, so the result is the same bit for bit.
 
-    Subnormal floats: a moment whose gradient stops (a rarely used pixel's weights)
-    decays geometrically, 0.9 per step for m, and in float32 reaches the subnormal range
-    (< 1.2e-38) within about a thousand steps, where each multiply takes a slow
-    microcode path. Every FLUSH_EVERY steps float32 moments below TINY are set to zero.
-    Such an m moves its weight by less than 10 lr TINY_M / eps = 1e-24 per step, far below
-    half a float32 ulp of any weight that is not itself that small, and a v below TINY_V
-    changes sqrt(v) + eps by less than 1e-10 relative, so the weights do not change in
-    practice. This is the one place where the fast engine's state may differ from the
-    reference's (a moment the reference keeps as a tiny number is zero here). float64 is
-    left exactly as the arithmetic gives it.
+    Subnormal floats: every FLUSH_EVERY steps, float32 moments below TINY_M and TINY_V are
+    set to zero, as the reference does (its docstring says why); float64 is left exactly as
+    the arithmetic gives it.
 
     With numba installed and enough work (`_fused_update`), the twelve operations run as
     one compiled pass instead (`numba_adam.py`), with the same bits.
     """
 
     BLOCK = 32768  # elements per block: the six float32 blocks of a step (m, v, g, p, two work) take 768 KiB
-    FLUSH_EVERY = 64  # m decays by 0.9**64 = 1.2e-3 between flushes: from TINY_M it stays normal
-    TINY_M, TINY_V = 1e-30, 1e-36  # sqrt(TINY_V) = 1e-18 is nothing next to eps = 1e-8
+    FLUSH_EVERY = reference.AdamStep.FLUSH_EVERY
+    TINY_M, TINY_V = reference.AdamStep.TINY_M, reference.AdamStep.TINY_V
 
     def __init__(self, cfg, params, decay_mask, steps=None):
         self.cfg, self.params, self.decay_mask = cfg, params, decay_mask
