@@ -124,6 +124,39 @@ def test_a_point_that_stops_early_is_complete_like_the_same_run(tmp_path, jobs):
         assert_same_results({0: folder_results(sweep.path / point["run"])}, {0: folder_results(alone.path)})
 
 
+def test_a_grid_over_kinds_gives_each_point_the_defaults_of_its_kind_as_run_does(tmp_path, cli):
+    """The points came from the base config with every default filled in: sgd inherited Adam's
+    beta1 (an unknown key for sgd) and the sweep refused to start; `run --set` took it."""
+    grid = ["training.optimizer.name=adam,sgd", "training.schedule.name=constant,cosine"]
+    sweep = run_sweep(copy.deepcopy(TINY), grid, runs_dir=tmp_path / "sweep")
+    points = json.loads((sweep.path / "sweep.json").read_text())["points"]
+    assert sweep.status == "completed" and len(points) == 4
+    for point in points:
+        alone = api.run(copy.deepcopy(TINY), overrides=point["overrides"], runs_dir=tmp_path / "runs")
+        configs = [
+            yaml.safe_load((path / "config.yaml").read_text()) for path in (sweep.path / point["run"], alone.path)
+        ]
+        assert [{**c, "name": None} for c in configs[:1]] == [{**c, "name": None} for c in configs[1:]]
+        assert_same_results({0: folder_results(sweep.path / point["run"])}, {0: folder_results(alone.path)})
+    doc = json.loads((sweep.path / "sweep.json").read_text())  # the last point cut off: --resume rebuilds it
+    doc["status"], doc["points"][-1]["status"] = "interrupted", "interrupted"
+    (sweep.path / "sweep.json").write_text(json.dumps(doc))
+    result = cli("sweep", "--resume", sweep.path, "--json", code=0)
+    assert result.json["status"] == "completed"
+
+
+def test_an_override_inside_a_section_left_to_its_default_keeps_its_kind(tmp_path):
+    """`training.optimizer.lr=0.1` on a config without an optimizer: 'optimizer.name: required key
+    is missing'. Naming another kind still starts from that kind's defaults (mlp's init, not logreg's)."""
+    cfg = {"name": "k", "dataset": {"name": "or_gate"}, "model": {"type": "logreg"}}
+    from dltrain.config.loader import resolve
+
+    optimizer = resolve(cfg, ["training.optimizer.lr=0.1"]).training.optimizer
+    assert (optimizer.name, optimizer.lr) == ("gd", 0.1)
+    assert resolve(cfg, ["model.type=mlp"]).model.init.name == "he"
+    assert resolve(cfg, ["model.type=mlp", "model.init.name=xavier"]).model.init.name == "xavier"
+
+
 def test_a_sweep_point_resumes_like_a_run(tmp_path, serial):
     """Each point folder keeps its checkpoint: `resume --epochs 6` on a 4-epoch point equals a 6-epoch run."""
     point = json.loads((serial / "sweep.json").read_text())["points"][1]

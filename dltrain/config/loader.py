@@ -128,9 +128,12 @@ def _check_size(data: Any) -> None:
 
 def config_data(config: Union[Config, dict, str, Path]) -> dict:
     """A fresh plain mapping of a Config (its sweep section included), a dict, a YAML file or
-    the name of a bundled config ('quickstart')."""
+    the name of a bundled config ('quickstart'). Of a Config, the values it was given (its file,
+    --set and flags), not the defaults validation filled in: overrides apply to those, so that
+    one naming another kind (`training.optimizer.name=sgd`) gets that kind's defaults, not the
+    keys the first kind filled in (Adam's beta1), as on the command line."""
     if isinstance(config, Config):
-        data = config.model_dump(mode="json")
+        data = config.model_dump(mode="json", exclude_unset=True)
         if config.sweep is not None:  # excluded from dumps so that run folders never hold a grid
             data["sweep"] = config.sweep.model_dump(mode="json")
         return data
@@ -143,6 +146,8 @@ def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (
     """The validated Config: `overrides` ('key.path=value') applied, then top-level `updates`
     that are not None (the --name and --seed flags)."""
     data = config_data(config)
+    if overrides:
+        _name_kinds(data, overrides)
     for assignment in overrides:
         apply_override(data, assignment)
     data.update({key: value for key, value in updates.items() if value is not None})
@@ -152,6 +157,29 @@ def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (
         if isinstance(config, (str, Path)):  # name the file (or bundled config) the problem came from
             raise ConfigError(f"{config}{' with --set' if overrides else ''}: {err}") from None
         raise
+
+
+def _name_kinds(data: dict, overrides: Iterable[str]) -> None:
+    """Write into `data` the kind of each section with kinds (dataset.name, model.type,
+    training.optimizer.name, ...) that an override reaches into, as validation resolves it,
+    where `data` leaves it to the default: `training.optimizer.lr=0.1` on a config without an
+    optimizer then sets the default optimizer's rate. Nothing is written when `data` is not a
+    valid config by itself (the overrides may be what makes it one)."""
+    try:
+        cfg = Config.model_validate(data)
+    except (ValidationError, ValueError, TypeError):
+        return
+    for assignment in overrides:
+        model, node = cfg, data
+        for part in assignment.partition("=")[0].strip().split(".")[:-1]:
+            info = type(model).model_fields.get(part) if isinstance(model, BaseModel) else None
+            value = getattr(model, part, None)
+            if info is None or not isinstance(value, BaseModel) or not isinstance(node.get(part, {}), dict):
+                break
+            node = node.setdefault(part, {})
+            if info.discriminator:
+                node.setdefault(str(info.discriminator), getattr(value, str(info.discriminator)))
+            model = value
 
 
 class _BlockDumper(yaml.SafeDumper):
@@ -167,9 +195,11 @@ def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
 _BlockDumper.add_representer(list, _represent_list)
 
 
-def dump_config(cfg: Config) -> str:
-    """The resolved config as YAML, in schema order and block style."""
-    return yaml.dump(cfg.model_dump(mode="json"), Dumper=_BlockDumper, sort_keys=False, default_flow_style=False)
+def dump_config(cfg: Config, given_only: bool = False) -> str:
+    """The resolved config as YAML, in schema order and block style; `given_only`: only the values
+    the config was given (its file, --set and flags), the defaults left to validation."""
+    doc = cfg.model_dump(mode="json", exclude_unset=given_only)
+    return yaml.dump(doc, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False)
 
 
 # --- error messages ---------------------------------------------------------------------

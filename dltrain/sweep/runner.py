@@ -132,7 +132,9 @@ def run_sweep(
             section_doc["grid"] = space
         else:
             section_doc.update(space={k: d.as_yaml() for k, d in space.items()}, trials=trials, prune=prune)
-        folder.write_text("sweep.yaml", dump_config(base) + yaml.safe_dump({"sweep": section_doc}, sort_keys=False))
+        # The config as given, as the user's file: each point is it with --set overrides (see run_config)
+        sweep_yaml = dump_config(base, given_only=True) + yaml.safe_dump({"sweep": section_doc}, sort_keys=False)
+        folder.write_text("sweep.yaml", sweep_yaml)
         sweep = SweepResult(
             folder.path,
             base.name,
