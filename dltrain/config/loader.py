@@ -170,7 +170,8 @@ def _name_kinds(data: dict, overrides: Iterable[str]) -> None:
     except (ValidationError, ValueError, TypeError):
         return
     for assignment in overrides:
-        model, node = cfg, data
+        model: BaseModel = cfg
+        node = data
         for part in assignment.partition("=")[0].strip().split(".")[:-1]:
             info = type(model).model_fields.get(part) if isinstance(model, BaseModel) else None
             value = getattr(model, part, None)
