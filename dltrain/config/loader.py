@@ -166,8 +166,9 @@ def _name_kinds(data: dict, overrides: Iterable[str]) -> None:
     optimizer then sets the default optimizer's rate. Nothing is written when `data` is not a
     valid config by itself (the overrides may be what makes it one)."""
     try:
+        _check_size(data)
         cfg = Config.model_validate(data)
-    except (ValidationError, ValueError, TypeError):
+    except (ConfigError, ValidationError, ValueError, TypeError):
         return
     for assignment in overrides:
         model: BaseModel = cfg
