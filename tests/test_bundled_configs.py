@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import REPO, invoke, with_file_size_limit
 
-from dltrain.config.bundled import BUNDLED_DIR, bundled_names
+from dltrain.config.bundled import BUNDLED_DIR, bundled_names, bundled_path, describe
 
 
 def test_quickstart_runs_by_name_from_an_empty_directory(cli, tmp_path):
@@ -137,3 +138,11 @@ def test_init_on_a_full_disk_leaves_no_empty_file_behind(tmp_path):
     result = with_file_size_limit(100, code, tmp_path)  # as a full disk: the write fails
     assert result.returncode == 1 and "refused: cannot write" in result.stderr, result.stderr
     assert not (tmp_path / "mine.yaml").exists()
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_each_bundled_config_opens_with_a_one_line_description(name):
+    """`dltrain configs` shows the first comment line: it must be a whole sentence, not the start of one."""
+    lines = bundled_path(name).read_text().splitlines()
+    assert lines[0].startswith("# ") and lines[0].endswith("."), lines[0]
+    assert describe(name) == lines[0][2:]
