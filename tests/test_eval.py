@@ -125,7 +125,7 @@ def test_an_unwritable_plot_is_a_warning_not_an_error(cli, runs, tmp_path):
     (copy / "confusion_matrix.png").mkdir()  # os.replace cannot put a file there
     result = cli("eval", copy, "--split", "test")
     assert result.exit_code == 0, result.output
-    assert "warning:" in result.stdout and "confusion_matrix.png" in result.stdout
+    assert "warning:" in result.stderr and "confusion_matrix.png" in result.message and "warning" not in result.stdout
     report = cli("eval", copy, "--split", "test", "--json", code=0).json
     assert report["plots"] == [] and "no plot written" in report["warnings"][0]
 
@@ -188,7 +188,8 @@ def test_eval_refuses_a_resplit_without_the_flag(cli, runs, override, key):
     assert "Traceback" not in refused.output
     allowed = cli("eval", runs["eval-mlp"], "--set", override, "--resplit")
     assert allowed.exit_code == 0, allowed.output
-    assert f"warning: --resplit ({key})" in allowed.stdout and "not held-out" in allowed.stdout
+    assert f"warning: --resplit ({key})" in allowed.stderr and "not held-out" in allowed.message
+    assert "warning" not in allowed.stdout  # `eval ... > report.txt` still shows it at the terminal
 
 
 def test_eval_set_of_a_key_that_keeps_the_split_needs_no_flag(cli, runs):

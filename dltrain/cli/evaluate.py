@@ -60,8 +60,8 @@ def eval_(
     warning = resplit_warning(loaded, set_) if resplit else None
     if warning:
         report["warnings"] = [warning, *report.get("warnings", [])]
-        if as_json:  # the table's footer carries it otherwise
-            err_console.print(Text.assemble(("warning: ", "yellow"), warning), soft_wrap=True)
+    for said in report.get("warnings", []):  # for the person at the terminal, even with stdout in a file
+        err_console.print(Text.assemble(("warning: ", "yellow"), said), soft_wrap=True)
     if as_json:
         print_json(report)
     else:
@@ -106,5 +106,3 @@ def _show(report: dict, classes) -> None:
         console.print(per_class)
     for path in report["plots"]:
         console.print(f"plot: {path}", soft_wrap=True)
-    for warning in report.get("warnings", []):
-        console.print(Text.assemble(("warning: ", "yellow"), warning))
