@@ -100,6 +100,16 @@ def test_sort_by_a_metric_and_the_last_n(cli, made):
     assert cli("runs", made, "--sort", "test.speed", code=2).stderr.count("SPLIT.METRIC") == 1
 
 
+def test_a_mistyped_status_or_metric_is_an_error_with_a_suggestion(cli, made):
+    """status=faild listed nothing, as if no run had failed; --sort test.acc gave no suggestion."""
+    typo = cli("runs", made, "--filter", "status=faild", "--json", code=2)
+    assert "no run has that status (did you mean 'failed'?)" in typo.message and typo.json["status"] == "error"
+    assert "(did you mean 'test.accuracy'?)" in cli("runs", made, "--sort", "test.acc", code=2).message
+    globbed = cli("runs", made, "--filter", "status=fail*", "--json", code=0).json  # a glob is not checked
+    assert [row["status"] for row in globbed] == ["failed"]
+    assert cli("runs", made, "--filter", "status=crashed", "--json", code=0).json == []
+
+
 def test_delete_needs_a_filter_and_a_confirmation(cli, made, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(made, root)

@@ -113,6 +113,13 @@ def list_runs(runs_dir) -> list[dict]:
 FILTER_KEYS = ("name", "status", "dataset", "model")
 
 
+def _near(word: str, names: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _matches(row: dict, assignment: str) -> bool:
     from fnmatch import fnmatchcase
 
@@ -135,18 +142,27 @@ def select_runs(rows: list[dict], filters=(), sort: Optional[str] = None, last: 
     """The rows (oldest first) that match every KEY=VALUE filter; then the `last` newest of them;
     then, with `sort` ('test.accuracy'), best first, runs without that metric at the end."""
     from dltrain.errors import ConfigError
+    from dltrain.runs.status import Status
     from dltrain.train.metric_names import SPLIT_METRICS, rank_key
 
     for assignment in filters:
-        key, sep, _ = assignment.partition("=")
+        key, sep, value = assignment.partition("=")
         if not sep or key not in FILTER_KEYS:
             raise ConfigError(f"--filter {assignment!r}: expected KEY=VALUE with KEY one of {', '.join(FILTER_KEYS)}")
+        statuses = [s.value for s in Status if s != Status.PENDING]  # pending: a sweep point, never a folder
+        if key == "status" and not set("*?[") & set(value) and value not in statuses:
+            raise ConfigError(
+                f"--filter {assignment!r}: no run has that status{_near(value, statuses)}; one of {', '.join(statuses)}"
+            )
     rows = [r for r in rows if all(_matches(r, f) for f in filters)]
     if last is not None:
         rows = rows[-last:] if last else []
     if sort is not None:
         split, _, key = sort.partition(".")
         if split not in ("train", "val", "test") or key not in SPLIT_METRICS:
-            raise ConfigError(f"--sort {sort!r}: expected SPLIT.METRIC, e.g. test.accuracy or val.loss")
+            names = [f"{s}.{m}" for s in ("train", "val", "test") for m in SPLIT_METRICS]
+            raise ConfigError(
+                f"--sort {sort!r}: expected SPLIT.METRIC{_near(sort, names)}, e.g. test.accuracy or val.loss"
+            )
         rows = sorted(rows, key=lambda r: rank_key(sort, metric_value(r, sort)))  # stable
     return rows
