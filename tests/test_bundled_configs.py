@@ -73,6 +73,10 @@ def test_init_writes_a_commented_starter_and_refuses_to_overwrite(tmp_path, cli,
     assert yaml.safe_load(text)["name"] == "my-digits"
     dry = cli("run", "my-digits.yaml", "--dry-run")
     assert dry.exit_code == 0 and "name: my-digits" in dry.stdout
+    commands = [line for line in text.splitlines()[1:4]]  # the header's three commands, their notes in one column
+    assert len({line.index(note) for line, note in zip(commands, ("shows", "lists", "trains"))}) == 1, commands
+    bare = cli("run", "my-digits", "--dry-run", code=2)  # the name init was given, not the file it wrote
+    assert "did you mean the file my-digits.yaml?" in bare.message
     path.write_text(text + "# my own notes\n")
     again = cli("init", "my-digits", "--from", "mlp_tiny")
     assert again.exit_code == 2 and "already exists" in again.stderr

@@ -62,6 +62,8 @@ def find_config(ref: str | Path) -> Path:
         return bundled_path(text)
     near = closest(text)
     hint = f" (did you mean the bundled config {near!r}?)" if near else ""
+    if bare and (file := next((f"{text}{s}" for s in SUFFIXES if Path(f"{text}{s}").is_file()), None)):
+        hint = f" (did you mean the file {file}?)"  # `dltrain init NAME` writes NAME.yaml
     if bare:
         raise ConfigError(
             f"no config file or bundled config named {text!r}{hint}; `dltrain configs` lists the bundled ones"
@@ -82,12 +84,14 @@ def starter_text(name: str, source: str = "quickstart") -> str:
             f"--from {source}: no bundled config of that name{hint}; allowed: {', '.join(bundled_names())}"
         )
     text = bundled_path(source).read_text()
-    header = (
-        f"# {name}: a starter config, copied from the bundled {source!r}.\n"
-        f"#   dltrain run {name}.yaml --dry-run   shows it with every default filled in\n"
-        f"#   dltrain schema                      lists every key, its default and its meaning\n"
-        f"#   dltrain run {name}.yaml             trains it\n#\n"
-    )
+    commands = {
+        f"dltrain run {name}.yaml --dry-run": "shows it with every default filled in",
+        "dltrain schema": "lists every key, its default and its meaning",
+        f"dltrain run {name}.yaml": "trains it",
+    }
+    width = max(map(len, commands)) + 3
+    lines = "".join(f"#   {command:<{width}}{what}\n" for command, what in commands.items())
+    header = f"# {name}: a starter config, copied from the bundled {source!r}.\n{lines}#\n"
     return header + re.sub(r"(?m)^name: .*$", f"name: {name}", text, count=1)
 
 
