@@ -254,3 +254,27 @@ def test_eval_of_a_run_folder_named_with_bytes_that_are_not_utf8(cli, runs, tmp_
     copy = shutil.copytree(runs["eval-mlp"], tmp_path / os.fsdecode(b"bad\xffname"))
     assert "bad\\xffname" in cli("eval", copy, code=0).stdout
     assert (copy / "confusion_matrix.png").read_bytes()[:8] == PNG
+
+
+def test_eval_uses_the_blas_threads_the_run_was_trained_with(cli, tmp_path):
+    """A run trained with one BLAS thread (a sweep point beside others) and evaluated with two:
+    784-wide products split their sums differently, and the metrics differed in the last bits."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    if max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas") < 2:
+        pytest.skip("one BLAS thread here: nothing differs")
+    rng = np.random.default_rng(0)
+    data = tmp_path / "wide.npz"
+    np.savez(data, X=rng.standard_normal((2000, 784)), y=rng.integers(0, 2, 2000))
+    cfg = {
+        "name": "wide",
+        "dataset": {"name": "file", "path": str(data)},
+        "model": {"type": "mlp", "hidden": [64]},
+        "training": {"epochs": 1, "dtype": "float32", "optimizer": {"name": "adam"}},
+        "output": {"plots": False},
+    }
+    with threadpool_limits(1, "blas"):
+        run = api.run(cfg, runs_dir=tmp_path / "runs")
+    assert [b["threads"] for b in json.loads((run.path / "meta.json").read_text())["blas"]] == [1]
+    report = cli("eval", run.path, "--json", code=0).json
+    assert report["metrics"] == json.loads((run.path / "metrics.json").read_text())

@@ -133,6 +133,26 @@ def regression_details(y: np.ndarray, outputs: np.ndarray) -> dict:
     return {"n": int(len(y)), **regression_scores(y, outputs)}
 
 
+MAX_THREADS = 4096
+
+
+def threads_of(meta: dict):
+    """BLAS held to the thread count the run was trained with (meta.json's `blas`), for the block:
+    a matrix product splits its sums by thread, so the metrics come back to the last bit only with
+    that count (a sweep point trained with one thread beside others). No limit when meta.json
+    records none, or several, or not a count."""
+    import contextlib
+
+    entries = meta.get("blas")
+    counts = {e.get("threads") for e in entries if isinstance(e, dict)} if isinstance(entries, list) else set()
+    (count,) = counts if len(counts) == 1 else (None,)
+    if type(count) is not int or not 1 <= count <= MAX_THREADS:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=count, user_api="blas")
+
+
 def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -> dict:
     """Metrics of the saved network on `which` split(s); plots of the last one into the run folder.
 
@@ -150,7 +170,8 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
     }
     last: Optional[tuple[str, np.ndarray, np.ndarray]] = None
     for name, (X, y) in chosen_splits(splits, which):
-        report["metrics"][name], outputs = split_outputs(net, X, y, splits.n_classes)
+        with threads_of(run.meta):
+            report["metrics"][name], outputs = split_outputs(net, X, y, splits.n_classes)
         report["details"][name] = (
             classifier_details(y, outputs, splits.classes)
             if splits.classes is not None
