@@ -38,9 +38,10 @@ def main() -> None:
 def _outputs_that_never_fail() -> None:
     """A terminal that cannot show a character gets a '?' instead of a UnicodeEncodeError; a
     closed stdout (`dltrain run ... >&-`) gets a note instead of failing a run that completed
-    (but fails a command whose only output was stdout); a stdout that fails later (`| head -1` leaving, a full disk) is an OutputLost error. A
-    stderr that is closed or fails (`2>&1 | head -1` leaving) changes nothing: what it would
-    show is dropped, and the work and its exit code are those it would have had."""
+    (but fails a command whose only output was stdout); a stdout that fails later (`| head -1`
+    leaving, a full disk) is an OutputLost error. A stderr that is closed or fails (`2>&1 |
+    head -1` leaving) changes nothing: what it would show is dropped, and the work and its exit
+    code are those it would have had."""
     for stream in (sys.stdout, sys.stderr):
         if stream is not None and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")

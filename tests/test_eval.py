@@ -278,3 +278,13 @@ def test_eval_uses_the_blas_threads_the_run_was_trained_with(cli, tmp_path):
     assert [b["threads"] for b in json.loads((run.path / "meta.json").read_text())["blas"]] == [1]
     report = cli("eval", run.path, "--json", code=0).json
     assert report["metrics"] == json.loads((run.path / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("blas", [[{"threads": [1]}], [{"threads": True}], [{"threads": 1}, {"threads": 2}], "x", [7]])
+def test_a_blas_record_that_is_not_one_thread_count_sets_no_limit(blas):
+    """meta.json is input like any other: a list where a count belongs failed eval (unhashable)."""
+    import contextlib
+
+    from dltrain.inspection.evaluate import threads_of
+
+    assert isinstance(threads_of({"blas": blas}), contextlib.nullcontext)

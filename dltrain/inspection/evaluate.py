@@ -144,9 +144,9 @@ def threads_of(meta: dict):
     import contextlib
 
     entries = meta.get("blas")
-    counts = {e.get("threads") for e in entries if isinstance(e, dict)} if isinstance(entries, list) else set()
-    (count,) = counts if len(counts) == 1 else (None,)
-    if type(count) is not int or not 1 <= count <= MAX_THREADS:
+    counts = [e.get("threads") for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    count = counts[0] if counts else None
+    if type(count) is not int or not 1 <= count <= MAX_THREADS or any(c != count for c in counts):
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
 
