@@ -125,7 +125,7 @@ class AdamStep:
     decays by beta1 a step and reaches float32's subnormal range (below 1.2e-38) within a few
     hundred steps, where every operation on it takes a microcode path many times slower on
     some CPUs. Such a moment moves its weight by less than lr TINY_M / (eps (1 - beta1)),
-    about 1e-22 at the defaults, which changes no weight that is not itself that small
+    1e-24 at the defaults, which changes no weight that is not itself that small
     (weight decay can make it so). The fast engine does the same, so both give the same bits.
     """
 
