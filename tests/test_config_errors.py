@@ -239,6 +239,8 @@ def test_a_config_error_names_the_file_and_an_empty_file_is_called_empty(cli, tm
     )
     path.write_text("")
     assert cli("run", path, code=2).message.endswith("got an empty document")
+    flagged = cli("run", "quickstart", "--name", "bad name", "--seed", "1", code=2).message
+    assert flagged.startswith("error: quickstart with --name, --seed: invalid config: name:")
 
 
 def test_missing_config_file(cli, tmp_path):

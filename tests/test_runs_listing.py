@@ -108,6 +108,7 @@ def test_a_mistyped_status_or_metric_is_an_error_with_a_suggestion(cli, made):
     globbed = cli("runs", made, "--filter", "status=fail*", "--json", code=0).json  # a glob is not checked
     assert [row["status"] for row in globbed] == ["failed"]
     assert cli("runs", made, "--filter", "status=crashed", "--json", code=0).json == []
+    assert cli("runs", made, "--filter", "status=pending", "--json", code=0).json == []  # meta.json may say it
 
 
 def test_delete_needs_a_filter_and_a_confirmation(cli, made, tmp_path):
@@ -116,7 +117,9 @@ def test_delete_needs_a_filter_and_a_confirmation(cli, made, tmp_path):
     before = sorted(p.name for p in root.iterdir())
     assert "--filter or --last" in cli("runs", root, "--delete", "--yes", code=2).output
     declined = cli("runs", root, "--delete", "--filter", "dataset=or_gate", "--json", input="n\n", code=0)
-    assert "delete 2 run folders? [y/N]" in declined.stderr
+    assert "delete 2 run folders? [y/N]: \n" in declined.stderr  # the answer, piped, is not echoed: the line ends
+    shown = cli("runs", root, "--delete", "--filter", "dataset=or_gate", input="no\n", code=0)
+    assert "2 run folders to delete in" in shown.stderr and not shown.stdout  # the table is for the person asked
     assert declined.json == {"deleted": [], "kept_running": []}  # the prompt wrote nothing on stdout
     unanswered = cli("runs", root, "--delete", "--filter", "dataset=or_gate", "--json", input="", code=2)
     assert '"delete 2 run folders?" got no answer (stdin gave nothing); pass --yes' in unanswered.stderr

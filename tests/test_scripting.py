@@ -13,6 +13,8 @@ import pytest
 import yaml
 from conftest import DLTRAIN, invoke, process_env, spawn
 
+from dltrain import api
+
 TINY = {
     "name": "script",
     "seed": 1,
@@ -195,6 +197,18 @@ def test_a_run_with_stdout_closed_writes_its_folder_and_exits_0(config, tmp_path
     (folder,) = runs.iterdir()
     assert f"note: stdout is closed; the results are saved in {folder}" in " ".join(proc.stderr.split())
     assert json.loads((folder / "meta.json").read_text())["status"] == "completed"
+
+
+def test_commands_whose_result_is_a_file_succeed_with_stdout_closed(tmp_path):
+    """init wrote its file and then failed with exit 1 ('the output is lost'), and a retry was refused
+    as the file existed: its message, like runs --delete's table and datasets fetch's, is for stderr."""
+    runs = tmp_path / "runs"
+    api.run(dict(TINY), runs_dir=runs)
+    for args in (["init", "mine"], ["runs", str(runs), "--delete", "--last", "1", "--yes"]):
+        command = f"cd {shlex.quote(str(tmp_path))} && {shlex.join(DLTRAIN)} {shlex.join(args)} >&-"
+        proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=process_env(), timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "mine.yaml").is_file() and not any(runs.iterdir())
 
 
 @pytest.mark.parametrize("args", [["schema", "--json"], ["configs"], ["run", "perceptron_or", "--dry-run"]])

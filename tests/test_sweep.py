@@ -157,6 +157,23 @@ def test_an_override_inside_a_section_left_to_its_default_keeps_its_kind(tmp_pat
     assert resolve(cfg, ["model.type=mlp", "model.init.name=xavier"]).model.init.name == "xavier"
 
 
+def test_a_config_built_in_python_sweeps_and_resumes(tmp_path, cli):
+    """Section objects put into a Config (GD(...), LogReg()) have their kind as a class default:
+    dumped with only the given values, the kind was missing and the config refused."""
+    from dltrain.config.loader import resolve
+    from dltrain.nn.optimizers import GD
+
+    cfg = resolve(copy.deepcopy(TINY))
+    cfg.training.optimizer = GD(lr=0.05, momentum=0.9)
+    assert api.run(cfg, overrides=iter(["training.epochs=2"]), runs_dir=tmp_path / "runs").epochs == 2
+    sweep = run_sweep(cfg, ["seed=1,2"], runs_dir=tmp_path / "sweep")
+    assert yaml.safe_load((sweep.path / "sweep.yaml").read_text())["training"]["optimizer"]["name"] == "gd"
+    doc = json.loads((sweep.path / "sweep.json").read_text())
+    doc["status"], doc["points"][-1]["status"] = "interrupted", "interrupted"
+    (sweep.path / "sweep.json").write_text(json.dumps(doc))
+    assert cli("sweep", "--resume", sweep.path, "--json", code=0).json["status"] == "completed"
+
+
 def test_a_sweep_point_resumes_like_a_run(tmp_path, serial):
     """Each point folder keeps its checkpoint: `resume --epochs 6` on a 4-epoch point equals a 6-epoch run."""
     point = json.loads((serial / "sweep.json").read_text())["points"][1]

@@ -131,8 +131,9 @@ def confirmed(question: str) -> bool:
 
     err_console.print(f"{question} [y/N]: ", end="", soft_wrap=True)
     answer = sys.stdin.readline() if sys.stdin is not None else ""
-    if not answer:
+    if not (sys.stdin is not None and sys.stdin.isatty()):  # the answer was not echoed: end the line
         err_console.print()
+    if not answer:
         raise ConfigError(f'"{question}" got no answer (stdin gave nothing); pass --yes to go ahead without asking')
     return answer.strip().lower() in ("y", "yes")
 

@@ -83,4 +83,4 @@ def fetch(
     from dltrain.data.paths import resolve_data_dir
 
     folder = catalog.fetch(name, resolve_data_dir(data_dir), source=source)
-    typer.echo(printable(f"{name} is ready in {folder}"))
+    typer.echo(printable(f"{name} is ready in {folder}"), err=True)  # a message: the data is the result

@@ -24,4 +24,4 @@ def init(
     from dltrain.config.bundled import write_starter
 
     path = write_starter(name, source)
-    typer.echo(f"wrote {path} (from the bundled {source!r}); train it with: dltrain run {path}")
+    typer.echo(f"wrote {path} (from the bundled {source!r}); train it with: dltrain run {path}", err=True)

@@ -56,7 +56,7 @@ def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
     for path, why in kept.items():
         err_console.print(f"kept {printable(str(path))}: {why}", soft_wrap=True)
     if rows and not as_json:
-        _show(rows, runs_dir, None, title=f"{len(rows)} runs to delete in {runs_dir}")
+        _show(rows, runs_dir, None, title=f"{_folders(len(rows))} to delete in {runs_dir}", stderr=True)
     if rows and not yes and not confirmed(f"delete {_folders(len(rows))}?"):
         rows = []  # declined: nothing deleted, and exit 0 (the answer was heard)
     deleted = []
@@ -120,7 +120,10 @@ def _through_link(path: Path, runs_dir: Path) -> bool:
     return any(runs_dir.joinpath(*parts[: i + 1]).is_symlink() for i in range(len(parts)))
 
 
-def _show(rows: list[dict], runs_dir: Path, sort: Optional[str], title: Optional[str] = None) -> None:
+def _show(
+    rows: list[dict], runs_dir: Path, sort: Optional[str], title: Optional[str] = None, stderr: bool = False
+) -> None:
+    """The runs as a table on stdout (`stderr`: there, for the person asked to confirm a deletion)."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -128,7 +131,7 @@ def _show(rows: list[dict], runs_dir: Path, sort: Optional[str], title: Optional
     from dltrain.formatting import number
     from dltrain.inspection.listing import metric_value
 
-    console = table_console()
+    console = table_console(stderr)
     if not rows:
         console.print(f"no run folders in {runs_dir}")
         return

@@ -133,7 +133,7 @@ def config_data(config: Union[Config, dict, str, Path]) -> dict:
     one naming another kind (`training.optimizer.name=sgd`) gets that kind's defaults, not the
     keys the first kind filled in (Adam's beta1), as on the command line."""
     if isinstance(config, Config):
-        data = config.model_dump(mode="json", exclude_unset=True)
+        data = given_values(config)
         if config.sweep is not None:  # excluded from dumps so that run folders never hold a grid
             data["sweep"] = config.sweep.model_dump(mode="json")
         return data
@@ -145,43 +145,64 @@ def config_data(config: Union[Config, dict, str, Path]) -> dict:
 def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (), **updates) -> Config:
     """The validated Config: `overrides` ('key.path=value') applied, then top-level `updates`
     that are not None (the --name and --seed flags)."""
+    overrides = list(overrides)  # read twice: an iterator would be used up
     data = config_data(config)
     if overrides:
-        _name_kinds(data, overrides)
+        _name_overridden_kinds(data, overrides)
     for assignment in overrides:
         apply_override(data, assignment)
-    data.update({key: value for key, value in updates.items() if value is not None})
+    given = {key: value for key, value in updates.items() if value is not None}
+    data.update(given)
     try:
         return validate(data)
     except ConfigError as err:
         if isinstance(config, (str, Path)):  # name the file (or bundled config) the problem came from
-            raise ConfigError(f"{config}{' with --set' if overrides else ''}: {err}") from None
+            flags = (["--set"] if overrides else []) + [f"--{key}" for key in given]
+            raise ConfigError(f"{config}{' with ' + ', '.join(flags) if flags else ''}: {err}") from None
         raise
 
 
-def _name_kinds(data: dict, overrides: Iterable[str]) -> None:
+def _name_overridden_kinds(data: dict, overrides: list[str]) -> None:
     """Write into `data` the kind of each section with kinds (dataset.name, model.type,
-    training.optimizer.name, ...) that an override reaches into, as validation resolves it,
-    where `data` leaves it to the default: `training.optimizer.lr=0.1` on a config without an
-    optimizer then sets the default optimizer's rate. Nothing is written when `data` is not a
-    valid config by itself (the overrides may be what makes it one)."""
+    training.optimizer.name, ...) that an override reaches into, as validation resolves it
+    before the overrides, where `data` leaves it to the default: `training.optimizer.lr=0.1`
+    on a config without an optimizer then sets the default optimizer's rate. Nothing is written
+    when `data` is not a valid config by itself (the overrides may be what makes it one)."""
     try:
         _check_size(data)
         cfg = Config.model_validate(data)
     except (ConfigError, ValidationError, ValueError, TypeError):
         return
     for assignment in overrides:
-        model: BaseModel = cfg
+        section: BaseModel = cfg
         node = data
         for part in assignment.partition("=")[0].strip().split(".")[:-1]:
-            info = type(model).model_fields.get(part) if isinstance(model, BaseModel) else None
-            value = getattr(model, part, None)
+            info, value = type(section).model_fields.get(part), getattr(section, part, None)
             if info is None or not isinstance(value, BaseModel) or not isinstance(node.get(part, {}), dict):
                 break
             node = node.setdefault(part, {})
             if info.discriminator:
                 node.setdefault(str(info.discriminator), getattr(value, str(info.discriminator)))
-            model = value
+            section = value
+
+
+def given_values(cfg: Config) -> dict:
+    """The values `cfg` was given (its file, --set, flags, the section objects put into it), as
+    JSON-ready data, with the kind of each section it holds (a class default, never "given")."""
+    data = cfg.model_dump(mode="json", exclude_unset=True)
+    _name_kinds(cfg, data)
+    return data
+
+
+def _name_kinds(section: BaseModel, node: dict) -> None:
+    """Write into `node` (`section` dumped with only the values it was given) the kind of every
+    section with kinds that it holds: a kind left to its class default counts as not given."""
+    for part, info in type(section).model_fields.items():
+        value, child = getattr(section, part, None), node.get(part)
+        if isinstance(value, BaseModel) and isinstance(child, dict):
+            if info.discriminator:
+                child.setdefault(str(info.discriminator), getattr(value, str(info.discriminator)))
+            _name_kinds(value, child)
 
 
 class _BlockDumper(yaml.SafeDumper):
@@ -200,7 +221,7 @@ _BlockDumper.add_representer(list, _represent_list)
 def dump_config(cfg: Config, given_only: bool = False) -> str:
     """The resolved config as YAML, in schema order and block style; `given_only`: only the values
     the config was given (its file, --set and flags), the defaults left to validation."""
-    doc = cfg.model_dump(mode="json", exclude_unset=given_only)
+    doc = given_values(cfg) if given_only else cfg.model_dump(mode="json")
     return yaml.dump(doc, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False)
 
 

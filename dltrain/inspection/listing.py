@@ -149,7 +149,7 @@ def select_runs(rows: list[dict], filters=(), sort: Optional[str] = None, last: 
         key, sep, value = assignment.partition("=")
         if not sep or key not in FILTER_KEYS:
             raise ConfigError(f"--filter {assignment!r}: expected KEY=VALUE with KEY one of {', '.join(FILTER_KEYS)}")
-        statuses = [s.value for s in Status if s != Status.PENDING]  # pending: a sweep point, never a folder
+        statuses = [s.value for s in Status]
         if key == "status" and not set("*?[") & set(value) and value not in statuses:
             raise ConfigError(
                 f"--filter {assignment!r}: no run has that status{_near(value, statuses)}; one of {', '.join(statuses)}"
