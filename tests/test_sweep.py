@@ -340,6 +340,16 @@ def test_runs_lists_the_points_inside_sweep_folders(serial, cli):
     assert len(points) == 4 and points <= listed
 
 
+@pytest.mark.parametrize("judged_at, status", [(4, "completed"), (3, "pruned")])
+def test_a_point_judged_worse_at_its_last_epoch_is_complete_not_pruned(judged_at, status):
+    """The pruner's 'stop' after the last epoch stopped nothing, yet the point lost its metrics as pruned."""
+    from dltrain.sweep.point import Job, train_point
+
+    record = train_point(Job(1, 0, tiny(plots=False), prune=lambda r: r.epoch == judged_at), None)
+    assert record.meta["status"] == status and record.meta["epochs_done"] == judged_at
+    assert bool(record.metrics) == (status == "completed")
+
+
 def test_a_point_draws_its_figures_where_it_trains():
     from dltrain.pipeline.experiment import RunRecord
     from dltrain.sweep.point import Job, train_point

@@ -141,7 +141,7 @@ def _fit(
         # Overflow on the way to NaN is reported once, by the trainer's divergence check (as `dltrain run` does).
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             exp.train(on_epoch=on_epoch)
-        if pruned:
+        if pruned and not trainer.finished:  # judged at its last epoch: nothing was cut, the point is complete
             status, error = Status.PRUNED, f"pruned after epoch {pruned[0]}: worse than the median of earlier points"
         elif not trainer.finished:  # early stopping ends a run complete, as in `dltrain run`
             status, error = Status.INTERRUPTED, "the sweep was interrupted"

@@ -141,10 +141,11 @@ class OptunaPlan:
         self.metric, self.prune = metric, prune
         self.history_key = f"val_{'accuracy' if metric.key == 'accuracy' else 'loss'}"
         self.distributions = {key: _distribution(optuna, dist) for key, dist in space.items()}
+        self.seed = seed
         self.study = optuna.create_study(
             study_name=STUDY,
             storage=storage(optuna, folder, "rw" if existing else "rwc"),
-            sampler=optuna.samplers.TPESampler(seed=seed),
+            sampler=self._sampler(existing + 1),
             direction="minimize" if metric.lower_is_better else "maximize",
             load_if_exists=True,
         )
@@ -157,11 +158,21 @@ class OptunaPlan:
         if self.asked >= self.trials:
             return None
         self.asked += 1
+        self.study.sampler = self._sampler(self.asked)
         trial = self.study.ask(self.distributions)
         values = {key: self._value(key, trial.params[key]) for key in self.space}
         point = Point(self.asked, values, point_name(self.name, self.asked, len(str(self.trials)), values))
         self.open[point.index] = trial
         return point
+
+    def _sampler(self, index: int):
+        """Optuna's TPE sampler for point `index`, seeded from the sweep's seed and the index: a
+        sampler seeded once at the start would, made again by a resume, draw the first points'
+        values again. Point k gets the same values however many sessions came before it."""
+        import numpy as np
+
+        seed = int(np.random.SeedSequence([self.seed, index]).generate_state(1)[0])
+        return self.optuna.samplers.TPESampler(seed=seed)
 
     def again(self, state) -> int:
         """A point cut off in an earlier session: its trial failed, the same values asked again.
