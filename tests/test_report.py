@@ -242,6 +242,20 @@ def test_a_sweep_report_ranks_by_the_sweeps_own_metric(cli, tmp_path):
     assert "best test.accuracy first" not in html
 
 
+def test_a_search_sweep_report_charts_its_metric_against_its_space(cli, tmp_path):
+    """A random or Optuna sweep keeps its keys under `space`, not `grid`: the report showed an empty
+    'grid:' line and no chart of the metric against the keys."""
+    from dltrain.sweep import run_sweep
+
+    space = {"training.optimizer.lr": {"loguniform": [0.001, 0.1]}, "training.batch_size": {"choice": [32, 64]}}
+    cfg = {**CONFIG, "training": {"epochs": 2}, "output": {"plots": False}, "sweep": {"space": space}}
+    sweep = run_sweep(cfg, search="random", trials=3, runs_dir=tmp_path)
+    cli("report", sweep.path, code=0)
+    html = (sweep.path / "report.html").read_text()
+    assert "random search, 3 trials: <code>training.optimizer.lr</code>" in html
+    assert "against the swept keys" in html and html.count('class="chart"') >= 3 + 2  # curves, then 2 keys
+
+
 def test_a_sweep_report_whose_metric_no_run_has_ranks_by_the_main_metric(cli, tmp_path):
     from dltrain.sweep import run_sweep
 

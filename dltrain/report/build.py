@@ -57,7 +57,9 @@ def _sweep_page(path: Path) -> str:
     sweep = read_sweep(path)
     page = Page(f"dltrain sweep {path.name}")
     page.add(f"<h1>sweep {esc(sweep['sweep'])} {status_badge(sweep['status'])}</h1>")
-    grid = sweep.get("grid") or {}
+    search = sweep.get("search") or "grid"
+    # the swept keys: a grid's values, or a random or Optuna search's space (its distributions)
+    grid = (sweep.get("grid") if search == "grid" else sweep.get("space")) or {}
     facts = {
         "points": len(sweep["points"]),
         **{k: v for k, v in sweep.get("counts", {}).items() if v},
@@ -70,7 +72,12 @@ def _sweep_page(path: Path) -> str:
         + "".join(f"<span>{esc(k)}: <b>{esc(v)}</b></span>" for k, v in facts.items() if v is not None)
         + "</div>"
     )
-    page.add("<p>grid: " + "; ".join(f"<code>{esc(k)}</code> = {esc(value_text(v))}" for k, v in grid.items()) + "</p>")
+    label = "grid" if search == "grid" else f"{search} search, {sweep.get('trials') or len(sweep['points'])} trials"
+    page.add(
+        f"<p>{esc(label)}: "
+        + "; ".join(f"<code>{esc(k)}</code> = {esc(value_text(v))}" for k, v in grid.items())
+        + "</p>"
+    )
     folders, missing = [], []
     for point in sweep["points"]:
         for number, run in enumerate(point.get("repeats") or [point], 1):
