@@ -100,7 +100,8 @@ def sweep(
     )
     try:
         if resume is not None:
-            given = [FLAGS[key] for key, value in {"config": config, **definition}.items() if value]
+            asked = {"config": config, "sort_by": sort_by, **definition}
+            given = [FLAGS[key] for key, value in asked.items() if value or (key == "trials" and value is not None)]
             if given:
                 raise ConfigError(f"--resume continues the sweep as it was defined; leave out {', '.join(given)}")
             result = resume_sweep(resume, **options)
@@ -128,6 +129,7 @@ def say(text) -> None:
 
 FLAGS = {
     "config": "CONFIG",
+    "sort_by": "--sort-by",  # the ranking a sweep was started with is its own
     "grid": "--grid",
     "overrides": "--set",
     "name": "--name",

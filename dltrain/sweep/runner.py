@@ -82,8 +82,9 @@ def run_sweep(
     trials = trials if trials is not None else (section.trials if search != "grid" else None)
     repeats = repeats if repeats is not None else section.repeats
     prune = prune or section.prune
-    if repeats < 1:
-        raise ConfigError(f"--repeats must be 1 or more, got {repeats}")
+    for option, count in (("--repeats", repeats), ("--trials", trials)):
+        if count is not None and count < 1:
+            raise ConfigError(f"{option} must be 1 or more, got {count}")
     for option, count in (("--repeats", repeats), ("--trials", trials or 0)):
         if count > MAX_RUNS:
             raise ConfigError(f"{option} {count:,}: a sweep trains at most {MAX_RUNS:,} runs")
