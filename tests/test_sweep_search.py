@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sweeps import tiny, write_config
 
+from dltrain.cli.sweep_table import progress_line
 from dltrain.errors import Interrupted
 from dltrain.runs.folder import RunFolder
 from dltrain.sweep import resume_sweep, run_sweep
@@ -73,7 +74,10 @@ def test_optuna_search_is_reproducible_and_resume_continues_its_study(tmp_path):
     a = run_sweep(cfg, search="optuna", trials=4, runs_dir=tmp_path / "a")
     assert (a.path / "optuna.db").is_file() and [p.trial for p in a.points] == [0, 1, 2, 3]
 
+    counted = []
+
     def stop_after_two(sweep, state):
+        counted.append(progress_line(sweep, state).plain.split()[0])
         if sweep.done == 2:
             raise KeyboardInterrupt
 
@@ -81,7 +85,9 @@ def test_optuna_search_is_reproducible_and_resume_continues_its_study(tmp_path):
         run_sweep(cfg, search="optuna", trials=4, runs_dir=tmp_path / "b", on_point=stop_after_two)
     path = caught.value.result.path
     assert values(caught.value.result)[:2] == values(a)[:2]  # same seed, same suggestions
-    resumed = resume_sweep(path)
+    assert "after 2 of 4 points" in str(caught.value)  # an Optuna search's points come as it asks: 'of 3'
+    resumed = resume_sweep(path, on_point=lambda sweep, state: counted.append(progress_line(sweep, state).plain[:5]))
+    assert counted == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]  # '[1/1]', '[2/2]', then '[4/4]' twice
     assert resumed.status == "completed" and len(resumed.points) == 4
     # the resumed study goes on as the uninterrupted one did: a sampler seeded anew drew points 1-2 again
     assert values(resumed) == values(a)
@@ -187,3 +193,19 @@ def test_an_invalid_optuna_draw_inside_sound_edges_stops_the_sweep_with_its_fold
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     assert len(failed) == 1 and failed[0].params["training.batch_size"] < 1
     assert failed[0].number not in [p["trial"] for p in doc["points"]]
+
+
+def test_a_point_cut_off_in_an_earlier_session_has_not_ended(tmp_path):
+    """A resume trains it again: counted as done, the progress read [8/8] from the resume's first line."""
+    from dltrain.pipeline.session import RunResult
+    from dltrain.sweep.grid import Point
+    from dltrain.sweep.state import PointState, SweepResult
+
+    states = [
+        PointState(Point(i + 1, {}, f"p{i}"), [RunResult(None, status)])
+        for i, status in enumerate(["completed", "failed", "pruned", "interrupted", "pending"])
+    ]
+    sweep = SweepResult(tmp_path, "s", {}, states, "in this process")
+    assert sweep.done == 3
+    with sweep.tracking():
+        assert sweep.done == 3

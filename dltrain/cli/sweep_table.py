@@ -36,7 +36,7 @@ def _show(value) -> str:
 
 def progress_line(sweep: SweepResult, state: PointState) -> Text:
     """'[2/4] quick-2_lr0.1 completed val.accuracy 0.9833 (1.21 s) | best: #1 val.accuracy 0.9861'."""
-    total = max(len(sweep.points), sweep.done)
+    total = max(len(sweep.points), sweep.planned, sweep.done)
     width = len(str(total))
     line = Text(f"[{sweep.done:>{width}}/{total}] {state.point.name} ")
     line.append(state.status, STATUS_STYLE.get(state.status, ""))

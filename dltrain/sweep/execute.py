@@ -146,7 +146,8 @@ def _finish(folder: RunFolder, sweep: SweepResult, save, failure, interrupted: b
         raise TrainingFailed(f"{failure}; {finished} finished points are kept in {folder.path}\n{resume}", sweep)
     if interrupted:
         raise Interrupted(
-            f"sweep interrupted after {finished} of {len(sweep.points)} points; sweep folder: {folder.path}\n{resume}",
+            f"sweep interrupted after {finished} of {max(len(sweep.points), sweep.planned)} points; "
+            f"sweep folder: {folder.path}\n{resume}",
             sweep,
         )
     failed = sweep.count(Status.FAILED)

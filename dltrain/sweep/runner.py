@@ -146,6 +146,7 @@ def run_sweep(
             argv=list(opts.argv),
             search=search,
             repeats=repeats,
+            planned=trials or len(plan.points()),
         )
         with claimed(folder.path, BUSY):  # no run of it is resumed meanwhile
             execute(backend, folder, sweep, plan, base, opts, prune)
@@ -195,6 +196,7 @@ def _resume(path: Path, opts: Options) -> SweepResult:
             for state in sweep.points:
                 if state.status not in (Status.COMPLETED, Status.PRUNED):
                     state.trial = plan.again(state)
+        sweep.planned = (section.trials or 0) if sweep.search == "optuna" else len(sweep.points)
         sweep.resumed.append({"at": now_iso(), "argv": list(opts.argv)})
         sweep.status, sweep.backend = Status.RUNNING, backend.describe()
         execute(backend, folder, sweep, plan, base, opts, prune)

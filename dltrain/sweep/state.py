@@ -223,6 +223,9 @@ class Tally:
         return min(range(len(self.entries)), key=lambda i: self.entries[i].rank, default=None)
 
 
+UNENDED = (Status.PENDING, Status.INTERRUPTED)  # a point that has not ended: not trained, or cut off (trained again)
+
+
 @dataclass
 class SweepResult:
     """The sweep so far. status: running | completed (every point) | failed (some) | interrupted.
@@ -247,6 +250,7 @@ class SweepResult:
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
     process_started: str = field(default_factory=now_iso)
+    planned: int = field(default=0, compare=False)  # the points it will have (an Optuna search adds them as it goes)
     _tally: Optional[Tally] = field(default=None, init=False, repr=False, compare=False)
 
     @contextmanager
@@ -275,10 +279,11 @@ class SweepResult:
 
     @property
     def done(self) -> int:
+        """The points that have ended (an interrupted one, trained again by a resume, has not)."""
         tally = self._tallied()
         if tally is not None:
-            return len(tally.entries) - tally.counts[Status.PENDING]
-        return sum(p.status != Status.PENDING for p in self.points)
+            return len(tally.entries) - sum(tally.counts[s] for s in UNENDED)
+        return sum(p.status not in UNENDED for p in self.points)
 
     def count(self, status: str) -> int:
         tally = self._tallied()
