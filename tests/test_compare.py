@@ -101,6 +101,18 @@ def test_globs_folders_and_the_rich_table(cli, root):
     assert "lr" in table and folders[0].name in table and "hidden (--all shows them)" in table
 
 
+def test_a_glob_passes_over_what_is_not_a_run(cli, root, tmp_path):
+    """'DIR/*' matched the report.html that `dltrain report DIR` writes there (or a sweep's sweep.json)
+    and ended with exit 2: 'report.html is a file, not a run folder'."""
+    copy = shutil.copytree(root, tmp_path / "copy")
+    (copy / "report.html").write_text("<html></html>")
+    (copy / "notes").mkdir()
+    by_glob = cli("compare", f"{copy}/*", "--json", code=0).json
+    assert sorted(r["run"] for r in by_glob["runs"]) == sorted(p.name for p in root.iterdir() if p.is_dir())
+    assert "matches no run folder" in cli("compare", f"{copy}/*.html", code=2).message
+    assert "is a file, not a run folder" in cli("compare", copy / "report.html", code=2).message  # named: an error
+
+
 def test_plot_overlays_the_cost_curves(cli, root, tmp_path):
     target = tmp_path / "overlay.png"
     result = cli("compare", root, "--only-changed", "--plot", target, "--json", code=0)

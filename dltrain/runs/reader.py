@@ -328,11 +328,10 @@ def expand_refs(refs: Iterable[PathLike], runs_dir: PathLike = "runs") -> list[P
     found: list[Path] = []
     for ref in refs:
         text = str(ref)
-        paths = (
-            [Path(p) for p in sorted(glob.glob(text))]
-            if glob.has_magic(text) and not Path(text).exists()
-            else [resolve_ref(text, runs_dir)]
-        )
+        globbed = glob.has_magic(text) and not Path(text).exists()
+        paths = [Path(p) for p in sorted(glob.glob(text))] if globbed else [resolve_ref(text, runs_dir)]
+        if globbed:  # what a pattern matches beside runs ('runs/*': report.html, a sweep's sweep.json) is passed over
+            paths = [p for p in paths if is_run_folder(p) or (p.is_dir() and run_folders(p, sort=False))]
         if not paths:
             raise RunFolderError(f"{text} matches no run folder")
         for path in paths:
