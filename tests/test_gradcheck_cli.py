@@ -107,3 +107,11 @@ def test_gradcheck_config_errors_exit_2(cli):
     result = cli("gradcheck", "quickstart", "--set", "model.activation=swish")
     assert result.exit_code == 2
     assert "model.activation" in result.stderr
+
+
+def test_weights_that_overflow_fail_without_numpys_warnings(cli):
+    """Weights of 1e200: the losses overflow; NumPy's RuntimeWarnings, with their source lines, came before the table."""
+    result = cli(
+        "gradcheck", "perceptron_or", "--set", "model.init={name: normal, std: 1.0e+200}", process=True, code=1
+    )
+    assert "FAIL" in result.stdout and "Warning" not in result.stderr and "FAILED" in result.output
