@@ -289,6 +289,11 @@ def test_sweep_section_in_the_config_file(tmp_path, cli):
         (["--grid", "training.epochs=1", "--repeats", "0"], "--repeats must be 1 or more"),
         (["--grid", "training.optimizer.lr=0.1", "--search", "random", "--trials", "0"], "--trials must be 1 or more"),
         (["--resume", "nowhere", "--sort-by", "test.loss"], "leave out --sort-by"),
+        (["--grid", "training.optimizer.lr=0.1", "--sort-by", "test.r2"], "r2 is not one of a classifier's metrics"),
+        (
+            ["--grid", "training.optimizer.lr=0.1", "--set", "dataset.validation_split=0", "--sort-by", "val.loss"],
+            "the runs have no val split (they have train, test)",
+        ),  # fmt: skip
         (["--resume", "nowhere", "--trials", "0"], "leave out --trials"),
         (["--resume", "nowhere"], "no sweep.json there"),
         (["--grid", "training.epochs=1", "--resume", "nowhere"], "--resume continues the sweep as it was defined"),

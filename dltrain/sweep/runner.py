@@ -110,6 +110,8 @@ def run_sweep(
         for seed in repeat_seeds(base.seed, repeats):
             run_config(base, point, seed, repeats)
     metric = Metric.parse(sort_by) if sort_by else None
+    if metric is not None and not opts.data_on_workers and not any(k.startswith("dataset.") for k in space):
+        check_metric(metric, base, opts.data_dir)
     if search == "optuna":
         from dltrain.sweep.study import OptunaPlan, check_prune
 
@@ -388,6 +390,25 @@ def run_config(base: Config, point, seed: int, repeats: int, repeat: int = 0) ->
     except ConfigError as err:
         where = f"sweep point {point.index}" if point.index else "an edge of the sweep space"
         raise ConfigError(f"{where} ({cut(point.label, 120)}): {err}") from None
+
+
+CLASSIFIER_METRICS, REGRESSION_METRICS = ("loss", "accuracy"), ("loss", "mse", "mae", "r2")
+
+
+def check_metric(metric: Metric, base: Config, data_dir: Optional[str]) -> None:
+    """ConfigError unless the runs of `base` will have `metric` (its split, and a metric of their
+    task): a sweep ranked by one they lack would rank nothing, and an Optuna search learn nothing.
+    Decided from the base config's splits (a sweep over dataset keys is not checked)."""
+    from dltrain.pipeline.experiment import load_splits
+
+    splits = load_splits(base, data_dir)
+    present = [name for name, _ in splits.items()]
+    keys = CLASSIFIER_METRICS if splits.classes is not None else REGRESSION_METRICS
+    kind = "a classifier's" if splits.classes is not None else "a regression's"
+    if metric.split not in present:
+        raise ConfigError(f"--sort-by {metric}: the runs have no {metric.split} split (they have {', '.join(present)})")
+    if metric.key not in keys:
+        raise ConfigError(f"--sort-by {metric}: {metric.key} is not one of {kind} metrics ({', '.join(keys)})")
 
 
 def default_metric(base: Config, data_dir: Optional[str]) -> Metric:
