@@ -171,3 +171,19 @@ def test_a_run_folder_named_with_bytes_that_are_not_utf8(cli, root, tmp_path):
     assert f"| {shown} |" in cli("compare", tmp_path, "--markdown", code=0).stdout
     cli("compare", tmp_path, "--plot", tmp_path / "curves.png", code=0)
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_csv_and_markdown_spell_values_as_the_config_does(cli, tmp_path):
+    """Markdown wrote Python's None, True and False where the config says null, true and false."""
+    base = {"name": "b", "dataset": {"name": "or_gate"}, "model": {"type": "logreg"}, "output": {"plots": False}}
+    api.run(base, runs_dir=tmp_path)
+    api.run(
+        base,
+        overrides=["training.shuffle=false", "training.early_stopping={patience: 2, monitor: train.loss}"],
+        runs_dir=tmp_path,
+    )
+    markdown = cli("compare", tmp_path, "--markdown", "--all", code=0).stdout
+    assert "None" not in markdown and "True" not in markdown and "False" not in markdown
+    assert " true " in markdown and " false " in markdown
+    rows = list(csv.DictReader(io.StringIO(cli("compare", tmp_path, "--csv", "--all", code=0).stdout)))
+    assert sorted(r["training.shuffle"] for r in rows) == ["false", "true"]

@@ -147,7 +147,7 @@ class Comparison:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow([printable(c) for c in self.columns])  # metric names are metrics.json's keys
         for row in self.rows:
-            writer.writerow(["" if row.get(c) is None else printable(value_text(row.get(c))) for c in self.columns])
+            writer.writerow([printable(_config_text(row.get(c))) for c in self.columns])
         return buf.getvalue()
 
     def as_markdown(self) -> str:
@@ -156,13 +156,20 @@ class Comparison:
         lines = [f"| {header} |", "|" + "|".join(" --- " for _ in self.columns) + "|"]
         for i, row in enumerate(self.rows):
             cells = [
-                _markdown_cell((number if c in self.metric_keys else value_text)(row.get(c))) for c in self.columns
+                _markdown_cell((number if c in self.metric_keys else _config_text)(row.get(c))) for c in self.columns
             ]
             if i == self.best and self.sort_by in self.columns:
                 j = self.columns.index(self.sort_by)
                 cells[j] = f"**{cells[j]}**"
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
+
+
+def _config_text(value) -> str:
+    """A cell as the config spells it: true / false, and nothing for a value a run does not have."""
+    if value is None:
+        return ""
+    return str(value).lower() if isinstance(value, bool) else value_text(value)
 
 
 def _markdown_cell(text: str) -> str:
