@@ -114,6 +114,8 @@ def _read_csv(path: Path, run: Run) -> np.ndarray:
                     f"{path}: every cell must be a number, in rows of one length ({cut(str(err), 120)})"
                 ) from None
             n += 1
+    if not n:  # a header alone (a first row with text in it is one)
+        raise DataError(f"{path} holds no rows of numbers, only a header: {cut(','.join(first), 80)}")
     return np.frombuffer(values, dtype=np.float64).reshape(n, width or 0)
 
 
@@ -143,7 +145,9 @@ def _image(path: Path, run: Run, invert: bool) -> np.ndarray:
             sample = run.config.dataset.image_to_sample(image, shape, invert)
     except UnreadableFile as err:
         raise DataError(str(err)) from None
-    except (UnidentifiedImageError, OSError) as err:
+    except UnidentifiedImageError:  # its message names Python's file object, not the file
+        raise DataError(f"{path} is not a readable image (not a format Pillow knows, or damaged)") from None
+    except OSError as err:
         raise DataError(f"{path} is not a readable image ({err})") from None
     return to_rows(np.asarray(sample), run, str(path))
 
