@@ -187,3 +187,14 @@ def test_csv_and_markdown_spell_values_as_the_config_does(cli, tmp_path):
     assert " true " in markdown and " false " in markdown
     rows = list(csv.DictReader(io.StringIO(cli("compare", tmp_path, "--csv", "--all", code=0).stdout)))
     assert sorted(r["training.shuffle"] for r in rows) == ["false", "true"]
+
+
+def test_a_config_key_named_as_a_run_column_is_shown_whole(cli, tmp_path):
+    """Two columns read 'epochs': the epochs each run trained, and the differing training.epochs."""
+    base = {"name": "e", "dataset": {"name": "or_gate"}, "model": {"type": "logreg"}, "output": {"plots": False}}
+    for epochs in (3, 5):
+        api.run(base, overrides=[f"training.epochs={epochs}"], runs_dir=tmp_path)
+    header = next(
+        line for line in cli("compare", tmp_path, env={"COLUMNS": "200"}, code=0).stdout.splitlines() if " run " in line
+    )
+    assert header.split().count("epochs") == 1 and "training.epochs" in header

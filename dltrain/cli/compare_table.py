@@ -127,7 +127,7 @@ def _columns(table: Comparison, group: Group, keys: list[str]) -> tuple[list[Col
     ):
         if any(c.plain for c in cells):
             essential.append(Column(name, cells, numeric=True))
-    short = short_names(keys, table.all_keys)
+    short = short_names(keys, [*table.all_keys, *RUN_COLUMNS])  # training.epochs beside a run's epochs
     for key in keys:
         cells = [Text(shorten(value_text(r.get(key)), MAX_VALUE), "cyan") for r in rows]
         essential.append(Column(short[key], cells))
@@ -140,6 +140,9 @@ def _columns(table: Comparison, group: Group, keys: list[str]) -> tuple[list[Col
         if k not in ranked and (not k.startswith("baseline.") or k.startswith(f"baseline.{last_baseline}."))
     ]
     return essential, optional
+
+
+RUN_COLUMNS = ("run", "status", "epochs", "seconds")  # what a run's row shows besides its config and metrics
 
 
 def _metric_header(key: str) -> str:
