@@ -223,6 +223,14 @@ def test_predict_bad_inputs_are_clear_errors(cli, runs, tmp_path, make, message)
     assert message in " ".join(result.stderr.split())
 
 
+def test_a_wrong_width_for_a_run_with_a_constant_input_names_both_widths(cli, runs, tmp_path):
+    """The OR gate takes 2 values (the constant 1 is appended) or 3: the message said only 3."""
+    run = api.run("perceptron_or", overrides=["training.epochs=2", "output.plots=false"], runs_dir=tmp_path).path
+    np.save(tmp_path / "x.npy", np.zeros((2, 1)))
+    message = cli("predict", run, tmp_path / "x.npy", code=2).message
+    assert "takes samples of 3 values (2 without the constant 1 input its dataset appends)" in message
+
+
 def test_predict_names_what_an_input_that_is_no_file_is(cli, runs, tmp_path):
     for target, message in [(tmp_path, "is a directory"), ("/dev/zero", "is a character device")]:
         result = cli("predict", runs["or"], target, code=2)

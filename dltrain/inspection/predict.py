@@ -59,6 +59,8 @@ def to_rows(array: np.ndarray, run: Run, source: str) -> np.ndarray:
         array = array.reshape(len(array), n_features)
     else:
         shapes = f"{shape} or {n_features} values" if shape != (n_features,) else f"{n_features} values"
+        if getattr(run.config.dataset, "bias_input", False):
+            shapes += f" ({n_features - 1} without the constant 1 input its dataset appends)"
         raise DataError(
             f"{source}: an array of shape {array.shape} does not fit this run, which takes samples of {shapes}; "
             f"give one sample, or several stacked along the first axis (rows)"
