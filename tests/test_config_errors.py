@@ -323,3 +323,34 @@ def test_bce_needs_a_sigmoid_output(cli, tmp_path):
     result = cli("run", path, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "bce needs probabilities from a sigmoid output" in result.output
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_an_interrupt_while_a_config_validates_waits_for_it(monkeypatch):
+    """The sections' validators are built on first use; an interrupt inside pydantic's build
+    came out as SchemaError, an internal error (exit 1), instead of exit 130 (seen once in the
+    signal-at-any-moment test). Validation now finishes first, then the interrupt is raised."""
+    import os
+    import signal
+
+    from dltrain.config import loader
+    from dltrain.config.schema import Config
+    from dltrain.train.signals import interrupt_on_signals
+
+    build, finished = Config.model_validate, []
+
+    def interrupted_build(data):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered at once, as if in the middle of the build
+        cfg = build(data)
+        finished.append(True)
+        return cfg
+
+    monkeypatch.setattr(Config, "model_validate", interrupted_build)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    interrupt_on_signals()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loader.validate({"name": "x", "dataset": {"name": "or_gate"}, "model": {"type": "logreg"}})
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    assert finished == [True]

@@ -322,3 +322,26 @@ def test_any_command_whose_stdout_is_a_full_disk_says_so_in_one_line(args):
         err = proc.stderr.read()  # type: ignore[union-attr]
     assert proc.wait(timeout=60) == 1, err
     assert err == "error: stdout could not be written (No space left on device); the output is lost\n"
+
+
+def test_an_interrupt_a_library_swallowed_still_ends_with_130(cli, monkeypatch):
+    """pydantic, interrupted while it builds a validator, reports a SchemaError: that was an
+    'internal error' with exit 1 (seen once in the signal-at-any-moment test)."""
+    from dltrain.config import loader
+    from dltrain.train import signals
+
+    def swallowing(data):
+        try:
+            signals._interrupt(2, None)  # the handler, run inside the library's code
+        except KeyboardInterrupt:
+            raise RuntimeError("Error building 'literal' validator: Interrupt: ") from None
+
+    monkeypatch.setattr(loader, "validate", swallowing)
+    result = cli("run", "perceptron_or", "--dry-run", "--json", code=130)
+    assert result.json["status"] == "interrupted" and "internal error" not in result.output
+
+    def buggy(data):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(loader, "validate", buggy)  # a later command's bug is a bug: the count is per command
+    assert "internal error: RuntimeError: a bug" in cli("run", "perceptron_or", "--dry-run", code=1).message

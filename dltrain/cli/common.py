@@ -78,8 +78,9 @@ def reports_errors(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from dltrain.errors import DltrainError, Interrupted, TrainingFailed, debugging, describe, shorten
+        from dltrain.train.signals import interrupts_raised
 
-        as_json = kwargs.get("as_json", False)
+        as_json, interrupts = kwargs.get("as_json", False), interrupts_raised()
         try:
             return command(*args, **kwargs)
         except TYPER_EXITS:
@@ -94,6 +95,9 @@ def reports_errors(command: Callable) -> Callable:
             _report(Interrupted("interrupted"), as_json)
             raise typer.Exit(130) from None
         except Exception as err:
+            if interrupts_raised() > interrupts:  # an interrupt that a library caught and reported as its own error
+                _report(Interrupted("interrupted"), as_json)
+                raise typer.Exit(130) from None
             if isinstance(err, OSError) and err.errno in UNUSABLE_PATHS:  # a path argument no file can have
                 _report(DltrainError(f"{shorten(str(err.filename), 200)}: {err.strerror}"), as_json)
                 raise typer.Exit(2) from None

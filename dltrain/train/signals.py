@@ -47,8 +47,19 @@ class ForcedExit(Interrupt):
     """A second interrupt: stop now, without waiting for the end of the batch or the saving."""
 
 
+_raised: list[int] = []  # the signals `_interrupt` turned into Interrupt in this process
+
+
 def _interrupt(signum, frame):
+    _raised.append(signum)
     raise Interrupt
+
+
+def interrupts_raised() -> int:
+    """How many signals were raised as Interrupt in this process so far. Code that catches every
+    exception can swallow one: pydantic, building a validator, reports it as a SchemaError. An
+    error that follows one is the interrupt's doing (exit 130), not a bug."""
+    return len(_raised)
 
 
 def _main_thread() -> bool:
