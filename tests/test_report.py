@@ -247,13 +247,16 @@ def test_a_search_sweep_report_charts_its_metric_against_its_space(cli, tmp_path
     'grid:' line and no chart of the metric against the keys."""
     from dltrain.sweep import run_sweep
 
-    space = {"training.optimizer.lr": {"loguniform": [0.001, 0.1]}, "training.batch_size": {"choice": [32, 64]}}
+    space = {"training.optimizer.lr": {"loguniform": [0.003, 0.1]}, "training.batch_size": {"choice": [32, 64]}}
     cfg = {**CONFIG, "training": {"epochs": 2}, "output": {"plots": False}, "sweep": {"space": space}}
     sweep = run_sweep(cfg, search="random", trials=3, runs_dir=tmp_path)
     cli("report", sweep.path, code=0)
     html = (sweep.path / "report.html").read_text()
     assert "random search, 3 trials: <code>training.optimizer.lr</code>" in html
     assert "against the swept keys" in html and html.count('class="chart"') >= 3 + 2  # curves, then 2 keys
+    lr_chart = html[html.index('"title":"val.accuracy against lr"') :]
+    lr_chart = lr_chart[: lr_chart.index("</script>")]
+    assert '"scale":{"type":"log"}' in lr_chart  # drawn log-uniformly, over less than two decades
 
 
 def test_a_sweep_report_whose_metric_no_run_has_ranks_by_the_main_metric(cli, tmp_path):

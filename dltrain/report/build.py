@@ -168,7 +168,8 @@ def _sweep_charts(page: Page, cmp: Any, grid: dict, metric: str) -> None:
         config = run.config.model_dump(mode="json")
         values = {k: _dotted(config, k) for k in keys}
         points.append({**values, metric: row.get(metric), "point": row["run"]})
-    shown = [page.chart(charts.metric_against(points, k, short[k], metric)) for k in keys]
+    logs = {k: isinstance(grid[k], dict) and "loguniform" in grid[k] for k in keys}  # a search's distribution
+    shown = [page.chart(charts.metric_against(points, k, short[k], metric, logs[k])) for k in keys]
     if len(keys) > 1:
         shown.append(page.chart(charts.parallel(points, keys, short, metric)))
     page.section(f"{metric} against the swept keys", '<div class="charts">' + "".join(shown) + "</div>")

@@ -80,15 +80,16 @@ def curves(
     }
 
 
-def metric_against(points: list[dict], key: str, label: str, metric: str) -> dict:
+def metric_against(points: list[dict], key: str, label: str, metric: str, log: bool = False) -> dict:
     """points: {key: value, metric: value, 'point': name}; a dot per point, numbers on a log
-    axis where they span over two decades, other values as categories."""
+    axis where they span over two decades or were drawn log-uniformly (`log`), other values
+    as categories."""
     xs = [p[key] for p in points]
     numeric = all(_ok(x) for x in xs)
     # field names without dots: Vega reads 'test.accuracy' as a nested field
     rows = [{"x": x if numeric else value_text(x), "m": p[metric], "point": p["point"]} for x, p in zip(xs, points)]
     x: dict[str, Any] = {"field": "x", "title": label, "type": "quantitative" if numeric else "ordinal"}
-    if numeric and wants_log([v for v in xs if v > 0]) and all(v > 0 for v in xs):
+    if numeric and (log or wants_log([v for v in xs if v > 0])) and all(v > 0 for v in xs):
         x["scale"] = {"type": "log"}
     return {
         "title": f"{metric} against {label}",
