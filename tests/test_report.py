@@ -252,11 +252,21 @@ def test_a_search_sweep_report_charts_its_metric_against_its_space(cli, tmp_path
     sweep = run_sweep(cfg, search="random", trials=3, runs_dir=tmp_path)
     cli("report", sweep.path, code=0)
     html = (sweep.path / "report.html").read_text()
-    assert "random search, 3 trials: <code>training.optimizer.lr</code>" in html
+    assert "random search over: <code>training.optimizer.lr</code>" in html
     assert "against the swept keys" in html and html.count('class="chart"') >= 3 + 2  # curves, then 2 keys
     lr_chart = html[html.index('"title":"val.accuracy against lr"') :]
     lr_chart = lr_chart[: lr_chart.index("</script>")]
     assert '"scale":{"type":"log"}' in lr_chart  # drawn log-uniformly, over less than two decades
+
+
+def test_a_config_key_named_as_a_run_column_is_shown_whole_in_the_report(cli, tmp_path):
+    """The runs table read 'epochs' twice: the epochs each run trained, and the differing training.epochs."""
+    for epochs in (3, 5):
+        api.run({**CONFIG, "output": {"plots": False}}, overrides=[f"training.epochs={epochs}"], runs_dir=tmp_path)
+    cli("report", tmp_path, code=0)
+    html = (tmp_path / "report.html").read_text()
+    assert "<th>training.epochs</th>" in html.replace(' class="num"', "") or "training.epochs" in html
+    assert html.count(">epochs<") == 1
 
 
 def test_a_sweep_report_whose_metric_no_run_has_ranks_by_the_main_metric(cli, tmp_path):

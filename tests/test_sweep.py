@@ -174,6 +174,35 @@ def test_a_config_built_in_python_sweeps_and_resumes(tmp_path, cli):
     assert cli("sweep", "--resume", sweep.path, "--json", code=0).json["status"] == "completed"
 
 
+def test_sort_by_is_not_checked_against_the_base_data_when_the_sweep_varies_the_data(tmp_path):
+    """A grid over the whole dataset section (quickstart's digits -> sqrt_mean) was refused:
+    'mse is not one of a classifier's metrics', though every point is a regression."""
+    grid = ["dataset={name: sqrt_mean, n: 50},{name: sqrt_mean, n: 60}"]
+    sweep = run_sweep("quickstart", grid, overrides=["training.epochs=2", "output.plots=false"], sort_by="test.mse",
+                      runs_dir=tmp_path)  # fmt: skip
+    assert sweep.status == "completed" and sweep.best() is not None
+
+
+def test_a_resume_counts_the_points_it_trains_again_when_they_come_back(tmp_path):
+    """Failed points (trained again by a resume) counted as done: every progress line read [3/3];
+    with repeats, a point whose other repeat was still cut off was told as interrupted."""
+    from dltrain.cli.sweep_table import progress_line
+    from dltrain.sweep import resume_sweep
+
+    sweep = run_sweep(copy.deepcopy(TINY), ["training.optimizer.lr=0.01,0.02,0.03"], repeats=2, runs_dir=tmp_path)
+    doc = json.loads((sweep.path / "sweep.json").read_text())
+    doc["status"] = "failed"
+    for point in doc["points"]:
+        point["status"] = "failed"
+        point["repeats"][0].update(status="failed", error="a full disk")
+        point["repeats"][1].update(status="interrupted")
+    (sweep.path / "sweep.json").write_text(json.dumps(doc))
+    said = []
+    resumed = resume_sweep(sweep.path, on_point=lambda s, p: said.append(progress_line(s, p).plain.split()[:3]))
+    assert resumed.status == "completed"
+    assert [line[0] for line in said] == ["[1/3]", "[2/3]", "[3/3]"] and {line[2] for line in said} == {"completed"}
+
+
 def test_a_sweep_point_resumes_like_a_run(tmp_path, serial):
     """Each point folder keeps its checkpoint: `resume --epochs 6` on a 4-epoch point equals a 6-epoch run."""
     point = json.loads((serial / "sweep.json").read_text())["points"][1]
@@ -295,6 +324,7 @@ def test_sweep_section_in_the_config_file(tmp_path, cli):
             "the runs have no val split (they have train, test)",
         ),  # fmt: skip
         (["--resume", "nowhere", "--trials", "0"], "leave out --trials"),
+        (["--resume", "nowhere", "--repeats", "0"], "leave out --repeats"),
         (["--resume", "nowhere"], "no sweep.json there"),
         (["--grid", "training.epochs=1", "--resume", "nowhere"], "--resume continues the sweep as it was defined"),
     ],

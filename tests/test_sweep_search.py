@@ -193,6 +193,16 @@ def test_an_invalid_optuna_draw_inside_sound_edges_stops_the_sweep_with_its_fold
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     assert len(failed) == 1 and failed[0].params["training.batch_size"] < 1
     assert failed[0].number not in [p["trial"] for p in doc["points"]]
+    if jobs == 1:  # a resume draws anew where the invalid draw was: it drew the same value, every time
+        from dltrain.sweep import resume_sweep
+
+        try:
+            resume_sweep(path)
+        except TrainingFailed:
+            pass
+        study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{path / 'optuna.db'}")
+        drawn = [t.params["training.batch_size"] for t in study.trials if t.number > failed[0].number]
+        assert drawn and drawn[0] != failed[0].params["training.batch_size"], drawn
 
 
 def test_a_point_cut_off_in_an_earlier_session_has_not_ended(tmp_path):

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from dltrain.cli.tables import STATUS_STYLE, metrics_table, plain_console
 from dltrain.formatting import number, seconds, shorten, value_text
-from dltrain.inspection.compare import Comparison, Group, short_names
+from dltrain.inspection.compare import RUN_COLUMNS, Comparison, Group, short_names
 from dltrain.runs.status import Status
 
 MAX_VALUE = 24  # config values longer than this are shortened in the middle
@@ -140,9 +140,6 @@ def _columns(table: Comparison, group: Group, keys: list[str]) -> tuple[list[Col
         if k not in ranked and (not k.startswith("baseline.") or k.startswith(f"baseline.{last_baseline}."))
     ]
     return essential, optional
-
-
-RUN_COLUMNS = ("run", "status", "epochs", "seconds")  # what a run's row shows besides its config and metrics
 
 
 def _metric_header(key: str) -> str:

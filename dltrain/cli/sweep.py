@@ -101,7 +101,8 @@ def sweep(
     try:
         if resume is not None:
             asked = {"config": config, "sort_by": sort_by, **definition}
-            given = [FLAGS[key] for key, value in asked.items() if value or (key == "trials" and value is not None)]
+            counts = ("trials", "repeats")  # 0 is a value given
+            given = [FLAGS[key] for key, value in asked.items() if value or (key in counts and value is not None)]
             if given:
                 raise ConfigError(f"--resume continues the sweep as it was defined; leave out {', '.join(given)}")
             result = resume_sweep(resume, **options)

@@ -46,6 +46,9 @@ def _numbers(tree: dict) -> dict[str, float]:
     return {k: v for k, v in flatten(tree).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+RUN_COLUMNS = ("run", "status", "epochs", "seconds")  # what a run's row shows besides its config and metrics
+
+
 def short_names(keys: list[str], among: Optional[list[str]] = None) -> dict[str, str]:
     """The shortest dotted suffix of each key that no other key of `among` (default: `keys`)
     shares: training.optimizer.lr -> lr, training.optimizer.name -> optimizer.name."""

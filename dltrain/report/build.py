@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from dltrain.errors import ConfigError, RunFolderError
 from dltrain.formatting import value_text
-from dltrain.inspection.compare import comparison, short_names
+from dltrain.inspection.compare import RUN_COLUMNS, comparison, short_names
 from dltrain.report import charts
 from dltrain.report.page import Page, esc, table
 from dltrain.report.run_page import Parts, add_run, read_parts, status_badge
@@ -72,7 +72,7 @@ def _sweep_page(path: Path) -> str:
         + "".join(f"<span>{esc(k)}: <b>{esc(v)}</b></span>" for k, v in facts.items() if v is not None)
         + "</div>"
     )
-    label = "grid" if search == "grid" else f"{search} search, {sweep.get('trials') or len(sweep['points'])} trials"
+    label = "grid" if search == "grid" else f"{search} search over"
     page.add(
         f"<p>{esc(label)}: "
         + "; ".join(f"<code>{esc(k)}</code> = {esc(value_text(v))}" for k, v in grid.items())
@@ -118,7 +118,7 @@ def _add_runs(
         page.add(
             f'<p class="problems">these runs are of {len(cmp.groups)} kinds: {esc(kinds)}; each is ranked on its own.</p>'
         )
-    short = short_names(cmp.changed_keys, cmp.all_keys)
+    short = short_names(cmp.changed_keys, [*cmp.all_keys, *RUN_COLUMNS])  # training.epochs beside a run's epochs
     ranked = [g.metric for g in cmp.groups if g.metric]
     metrics = list(dict.fromkeys([*ranked, *(k for k in cmp.metric_keys if not k.startswith("baseline."))]))
     # the ranked metric, then what differs (a sweep's keys), then the other metrics

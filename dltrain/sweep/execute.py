@@ -91,6 +91,12 @@ def _execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config,
         if sync:
             synced[0] = time.monotonic()
 
+    for state in sweep.points:  # what this session trains again has not ended: progress counts it when it has
+        again = [run for run in state.runs if run.status in UNFINISHED and run.status != Status.PENDING]
+        for run in again:
+            run.status, run.error = Status.PENDING, None
+        if again:
+            sweep.changed(state)
     lookahead = backend.slots if plan.adaptive else 1 << 30
     failure, hard_stop = None, False
     try:

@@ -110,7 +110,8 @@ def run_sweep(
         for seed in repeat_seeds(base.seed, repeats):
             run_config(base, point, seed, repeats)
     metric = Metric.parse(sort_by) if sort_by else None
-    if metric is not None and not opts.data_on_workers and not any(k.startswith("dataset.") for k in space):
+    swept_data = any(k == "dataset" or k.startswith("dataset.") for k in space)  # each point's data its own
+    if metric is not None and not opts.data_on_workers and not swept_data:
         check_metric(metric, base, opts.data_dir)
     if search == "optuna":
         from dltrain.sweep.study import OptunaPlan, check_prune

@@ -122,6 +122,9 @@ def _scalar(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
+INVALID = "invalid config"  # a trial's user attribute: its draw gave a config that is not valid
+
+
 class OptunaPlan:
     adaptive = True  # each suggestion depends on the points finished before it
 
@@ -171,7 +174,11 @@ class OptunaPlan:
         values again. Point k gets the same values however many sessions came before it."""
         import numpy as np
 
-        seed = int(np.random.SeedSequence([self.seed, index]).generate_state(1)[0])
+        # A draw whose config was invalid stopped an earlier session: the resume must draw anew there.
+        study = getattr(self, "study", None)  # None: the first sampler, before the study opens (ask() sets its own)
+        invalid = sum(bool(t.user_attrs.get(INVALID)) for t in study.get_trials(deepcopy=False)) if study else 0
+        entropy = [self.seed, index, invalid] if invalid else [self.seed, index]
+        seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
         return self.optuna.samplers.TPESampler(seed=seed)
 
     def again(self, state) -> int:
@@ -189,7 +196,9 @@ class OptunaPlan:
 
     def drop(self, point: Point) -> None:
         """A point asked but never trained (its config is invalid): its trial failed, the point not counted."""
-        self.study.tell(self.open.pop(point.index), state=self.optuna.trial.TrialState.FAIL)
+        trial = self.open.pop(point.index)
+        trial.set_user_attr(INVALID, True)
+        self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
         self.asked -= 1
 
     def trial_number(self, index: int) -> Optional[int]:
