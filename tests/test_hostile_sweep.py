@@ -58,6 +58,15 @@ def first_run(sweep_dir: Path) -> Path:
     return sweep_dir / json.loads((sweep_dir / "sweep.json").read_text())["points"][0]["run"]
 
 
+def refused_resume(cli, sweep_dir: Path, *args):
+    """`sweep --resume SWEEP_DIR ARGS...` of the edited sweep: exit 2, and nothing in the sweep folder written."""
+    before = files(sweep_dir)
+    result = cli("sweep", "--resume", sweep_dir, *args)
+    assert result.exit_code == 2, result.output
+    assert files(sweep_dir) == before
+    return result
+
+
 # --- run folders that lead out of the sweep ---------------------------------------------------------
 
 
@@ -276,11 +285,7 @@ def test_a_folder_where_a_run_writes_a_file_is_refused_before_anything_trains(cl
         planted.unlink()
     planted.mkdir()
     edit(sweep_dir, lambda doc: None)
-    before = files(sweep_dir)
-    result = cli("sweep", "--resume", sweep_dir)
-    assert result.exit_code == 2, result.output
-    assert f"{planted} is a folder, where the run writes its file {name}" in result.message
-    assert files(sweep_dir) == before
+    assert f"{planted} is a folder, where the run writes its file {name}" in refused_resume(cli, sweep_dir).message
 
 
 # --- a resume that refuses leaves sweep.json as it was --------------------------------------------
@@ -289,21 +294,15 @@ def test_a_folder_where_a_run_writes_a_file_is_refused_before_anything_trains(cl
 def test_a_bad_checkpoint_is_refused_before_sweep_json_is_touched(cli, sweep_dir):
     (first_run(sweep_dir) / "checkpoint.npz").write_text("garbage")
     edit(sweep_dir, lambda doc: None)
-    before = files(sweep_dir)
-    result = cli("sweep", "--resume", sweep_dir, "-j", "2")
-    assert result.exit_code == 2, result.output
+    result = refused_resume(cli, sweep_dir, "-j", "2")  # sweep.json still says interrupted, no resume of a dead process
     assert "checkpoint.npz is not a .npz archive" in result.message
-    assert files(sweep_dir) == before  # sweep.json still says interrupted, with no resume of a dead process
 
 
 def test_a_point_whose_values_make_no_config_is_refused_naming_sweep_json(cli, sweep_dir):
     edit(sweep_dir, point(1, values={"training.optimizer.lr": "abc"}))
-    before = files(sweep_dir)
-    result = cli("sweep", "--resume", sweep_dir, "-j", "2")
-    assert result.exit_code == 2, result.output
+    result = refused_resume(cli, sweep_dir, "-j", "2")
     assert f"{sweep_dir / 'sweep.json'} is damaged: sweep point 1 (lr=abc): invalid config:" in result.message
     assert len(result.stderr.strip().splitlines()) == 1
-    assert files(sweep_dir) == before
 
 
 # --- sweep.yaml edited after the sweep started ---------------------------------------------------
@@ -314,19 +313,10 @@ def _edit_yaml(path: Path, old: str = "bias_input: true", new: str = "bias_input
     path.write_text(path.read_text().replace(old, new))
 
 
-def _refused_resume(cli, sweep_dir: Path):
-    """`sweep --resume` of the edited sweep: exit 2, and nothing in the sweep folder written."""
-    before = files(sweep_dir)
-    result = cli("sweep", "--resume", sweep_dir)
-    assert result.exit_code == 2, result.output
-    assert files(sweep_dir) == before
-    return result
-
-
 def test_a_resume_refuses_a_sweep_another_process_is_resuming(cli, sweep_dir):
     edit(sweep_dir, lambda doc: None)
     with claimed_elsewhere(sweep_dir):
-        result = _refused_resume(cli, sweep_dir)
+        result = refused_resume(cli, sweep_dir)
     assert f"{sweep_dir} is in use: another dltrain process is training it" in result.message
     assert cli("sweep", "--resume", sweep_dir).exit_code == 0
 
@@ -334,7 +324,7 @@ def test_a_resume_refuses_a_sweep_another_process_is_resuming(cli, sweep_dir):
 def test_a_resume_refuses_a_sweep_whose_process_is_alive_though_it_holds_no_claim(cli, sweep_dir):
     # a sweep trained on another host of a shared file system: there, the claim may not reach
     edit(sweep_dir, lambda doc: doc.update(status="running", pid=os.getpid()))
-    result = _refused_resume(cli, sweep_dir)
+    result = refused_resume(cli, sweep_dir)
     assert (
         f"sweep {json.loads((sweep_dir / 'sweep.json').read_text())['sweep']} is still running (pid {os.getpid()}"
         in result.message
@@ -356,7 +346,7 @@ def test_a_run_of_a_sweep_is_not_resumed_while_the_sweep_trains(cli, sweep_dir):
 def test_a_resume_refuses_a_sweep_yaml_its_runs_were_not_trained_with(cli, sweep_dir):
     _edit_yaml(sweep_dir / "sweep.yaml")  # two inputs where the cut-off run's checkpoint has weights for three
     edit(sweep_dir, lambda doc: None)
-    result = _refused_resume(cli, sweep_dir)
+    result = refused_resume(cli, sweep_dir)
     assert (
         f"{sweep_dir / 'sweep.yaml'} does not agree with {first_run(sweep_dir) / 'config.yaml'}: "
         "dataset.bias_input is false in sweep.yaml but true in the run's config" in result.message
@@ -369,7 +359,7 @@ def test_a_resume_refuses_a_checkpoint_that_does_not_fit_the_edited_config(cli, 
     for config in [sweep_dir / "sweep.yaml", *sweep_dir.glob("*/config.yaml")]:
         _edit_yaml(config)  # every config agrees, but the checkpoint was trained with three inputs
     edit(sweep_dir, lambda doc: None)
-    result = _refused_resume(cli, sweep_dir)
+    result = refused_resume(cli, sweep_dir)
     assert (
         f"{first_run(sweep_dir) / 'checkpoint.npz'} does not fit the config {sweep_dir / 'sweep.yaml'} gives it "
         "(parameter 0 has shape (3, 1), the network expects (2, 1))" in result.message
@@ -385,7 +375,7 @@ def test_a_pending_point_is_not_trained_with_an_edited_base_config(cli, sweep_di
     shutil.rmtree(sweep_dir / json.loads((sweep_dir / "sweep.json").read_text())["points"][1]["run"])
     edit(sweep_dir, second_point_pending)
     _edit_yaml(sweep_dir / "sweep.yaml", "epochs: 2", "epochs: 3")
-    result = _refused_resume(cli, sweep_dir)
+    result = refused_resume(cli, sweep_dir)
     assert "training.epochs is 3 in sweep.yaml but 2 in the run's config" in result.message
 
     _edit_yaml(sweep_dir / "sweep.yaml", "epochs: 3", "epochs: 2")  # put back: the pending point trains
