@@ -84,3 +84,11 @@ def shorten(text: str, width: int) -> str:
         return text
     head = (width - 1) // 2 + (width - 1) % 2
     return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+
+
+def did_you_mean(word: str, options: list[str]) -> str:
+    """' (did you mean 'hidden'?)' for the option nearest to a mistyped `word`, or '' when none is near."""
+    import difflib
+
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

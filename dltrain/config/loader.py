@@ -9,7 +9,6 @@ allowed ("did you mean ...?" for near misses).
 from __future__ import annotations
 
 import copy
-import difflib
 import re
 import typing
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from dltrain.config.bounded_yaml import MAX_DEPTH, MAX_NODES, load_yaml
 from dltrain.config.bundled import find_config
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, cut, shorten
+from dltrain.formatting import did_you_mean
 
 MAX_CONFIG_BYTES = 4 << 20  # a config with an inline dataset is kilobytes; /dev/zero is not a config
 
@@ -287,26 +287,21 @@ def _describe(e: Any, path: list, data: dict) -> str:
     got = f" (got {shorten(e['input'])})" if shown else ""
     if kind == "extra_forbidden":
         allowed = _allowed_keys(path[:-1], data)
-        return f"unknown key{_suggest(str(path[-1]), allowed)}; allowed keys: {', '.join(allowed)}"
+        return f"unknown key{did_you_mean(str(path[-1]), allowed)}; allowed keys: {', '.join(allowed)}"
     if kind == "missing":
         return "required key is missing"
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", ctx.get("expected", ""))
-        return (
-            f"{shorten(e['input'])} is not allowed{_suggest(str(e['input']), options)}; allowed: {', '.join(options)}"
-        )
+        return f"{shorten(e['input'])} is not allowed{did_you_mean(str(e['input']), options)}; allowed: {', '.join(options)}"
     if kind == "union_tag_invalid":
         options = re.findall(r"'([^']*)'", ctx.get("expected_tags", ""))
-        return f"{shorten(ctx['tag'])} is unknown{_suggest(str(ctx['tag']), options)}; allowed: {', '.join(options)}"
+        return (
+            f"{shorten(ctx['tag'])} is unknown{did_you_mean(str(ctx['tag']), options)}; allowed: {', '.join(options)}"
+        )
     if kind == "union_tag_not_found":
         return "required key is missing: it says which kind this section describes"
     message = e["msg"].removeprefix("Value error, ")
     return f"{message}{got}"
-
-
-def _suggest(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _allowed_keys(path: list, data: dict) -> list[str]:

@@ -15,14 +15,13 @@ each group gets its own main metric, its own differing keys and its own order.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from dltrain.errors import ConfigError
-from dltrain.formatting import number, printable, value_text
+from dltrain.formatting import did_you_mean, number, printable, value_text
 from dltrain.runs.reader import Run
 from dltrain.runs.status import run_status
 from dltrain.train.metric_names import main_metric, rank_key
@@ -202,8 +201,7 @@ def comparison(runs: list[Run], show_all: bool = False, sort_by: Optional[str] =
     shown = all_keys if show_all else changed
     metric_keys = sorted(dict.fromkeys(k for m in metrics for k in m), key=_metric_order)
     if sort_by is not None and sort_by not in metric_keys:
-        near = difflib.get_close_matches(sort_by, metric_keys, n=1)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        hint = did_you_mean(sort_by, metric_keys)
         raise ConfigError(
             f"--sort-by {sort_by!r} is not a metric of these runs{hint}; they have: {', '.join(metric_keys) or 'none'}"
         )

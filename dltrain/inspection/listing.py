@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from dltrain.errors import RunFolderError
-from dltrain.formatting import displayable
+from dltrain.formatting import did_you_mean, displayable
 from dltrain.runs.reader import Scan, age_key, read_history, run_folders
 from dltrain.runs.status import Status
 from dltrain.train.metric_names import main_metric
@@ -113,13 +113,6 @@ def list_runs(runs_dir) -> list[dict]:
 FILTER_KEYS = ("name", "status", "dataset", "model")
 
 
-def _near(word: str, names: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _matches(row: dict, assignment: str) -> bool:
     from fnmatch import fnmatchcase
 
@@ -152,7 +145,7 @@ def select_runs(rows: list[dict], filters=(), sort: Optional[str] = None, last: 
         statuses = [s.value for s in Status]
         if key == "status" and not set("*?[") & set(value) and value not in statuses:
             raise ConfigError(
-                f"--filter {assignment!r}: no run has that status{_near(value, statuses)}; one of {', '.join(statuses)}"
+                f"--filter {assignment!r}: no run has that status{did_you_mean(value, statuses)}; one of {', '.join(statuses)}"
             )
     rows = [r for r in rows if all(_matches(r, f) for f in filters)]
     if last is not None:
@@ -162,7 +155,7 @@ def select_runs(rows: list[dict], filters=(), sort: Optional[str] = None, last: 
         if split not in ("train", "val", "test") or key not in SPLIT_METRICS:
             names = [f"{s}.{m}" for s in ("train", "val", "test") for m in SPLIT_METRICS]
             raise ConfigError(
-                f"--sort {sort!r}: expected SPLIT.METRIC{_near(sort, names)}, e.g. test.accuracy or val.loss"
+                f"--sort {sort!r}: expected SPLIT.METRIC{did_you_mean(sort, names)}, e.g. test.accuracy or val.loss"
             )
         rows = sorted(rows, key=lambda r: rank_key(sort, metric_value(r, sort)))  # stable
     return rows
