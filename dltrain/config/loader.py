@@ -13,7 +13,7 @@ import re
 import typing
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -159,7 +159,7 @@ def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (
     overrides = list(overrides)  # read twice: an iterator would be used up
     data = config_data(config)
     if overrides:
-        _name_overridden_kinds(data, overrides)
+        _name_overridden_kinds(data, overrides, config if isinstance(config, Config) else None)
     for assignment in overrides:
         apply_override(data, assignment)
     given = {key: value for key, value in updates.items() if value is not None}
@@ -173,17 +173,20 @@ def resolve(config: Union[Config, dict, str, Path], overrides: Iterable[str] = (
         raise
 
 
-def _name_overridden_kinds(data: dict, overrides: list[str]) -> None:
+def _name_overridden_kinds(data: dict, overrides: list[str], cfg: Optional[Config] = None) -> None:
     """Write into `data` the kind of each section with kinds (dataset.name, model.type,
     training.optimizer.name, ...) that an override reaches into, as validation resolves it
-    before the overrides, where `data` leaves it to the default: `training.optimizer.lr=0.1`
-    on a config without an optimizer then sets the default optimizer's rate. Nothing is written
-    when `data` is not a valid config by itself (the overrides may be what makes it one)."""
-    try:
-        _check_size(data)
-        cfg = _validated(data)
-    except (ConfigError, ValidationError, ValueError, TypeError):
-        return
+    before the overrides (`cfg`, when `data` is already that Config's; a sweep resolves each
+    point from its validated base), where `data` leaves it to the default:
+    `training.optimizer.lr=0.1` on a config without an optimizer then sets the default
+    optimizer's rate. Nothing is written when `data` is not a valid config by itself (the
+    overrides may be what makes it one)."""
+    if cfg is None:
+        try:
+            _check_size(data)
+            cfg = _validated(data)
+        except (ConfigError, ValidationError, ValueError, TypeError):
+            return
     for assignment in overrides:
         section: BaseModel = cfg
         node = data
