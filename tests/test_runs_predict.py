@@ -19,7 +19,7 @@ from sklearn.datasets import load_digits
 
 from dltrain import api
 from dltrain.inspection.listing import list_runs
-from dltrain.runs.reader import run_folders
+from dltrain.runs.locate import run_folders
 
 DIGITS = {
     "name": "digits-mlp",

@@ -51,7 +51,8 @@ def compare(
     """
     from dltrain.errors import ConfigError
     from dltrain.inspection.compare import comparison
-    from dltrain.runs.reader import expand_refs, read_run
+    from dltrain.runs.locate import expand_refs
+    from dltrain.runs.reader import read_run
 
     if as_json + as_csv + as_markdown > 1:
         raise ConfigError("choose one of --json, --csv and --markdown")

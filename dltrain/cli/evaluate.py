@@ -52,7 +52,7 @@ def eval_(
     confusion_matrix.png; regression gets mse, mae, r2 and predictions.png (both redrawn for the split evaluated).
     """
     from dltrain.inspection.evaluate import evaluate, resplit_warning, splits_of
-    from dltrain.runs.reader import load_run
+    from dltrain.runs.locate import load_run
 
     loaded = load_run(run, runs_dir)
     report = evaluate(loaded, splits_of(loaded, set_, data_dir, resplit=resplit), split.value)

@@ -45,7 +45,7 @@ def predict(
     every sample is scaled with the scaler fitted at training time.
     """
     from dltrain.inspection.predict import predictions, read_inputs
-    from dltrain.runs.reader import load_run
+    from dltrain.runs.locate import load_run
 
     loaded = load_run(run, runs_dir)
     names, X, warnings = read_inputs(inputs, loaded, invert.value)

@@ -28,7 +28,7 @@ def report(
     Everything is inlined (scripts, styles, images): the file opens offline, nothing is fetched.
     """
     from dltrain.report.build import report_html
-    from dltrain.runs.reader import resolve_ref
+    from dltrain.runs.locate import resolve_ref
 
     if output is not None:
         output_format(output, "-o", ("html", "htm"))

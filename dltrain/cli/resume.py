@@ -30,7 +30,7 @@ def resume(
 ):
     """Continue a run from its last checkpoint; the result is the same, bit for bit, as a run never stopped."""
     from dltrain import api
-    from dltrain.runs.reader import resolve_ref
+    from dltrain.runs.locate import resolve_ref
 
     result = api.resume(resolve_ref(run, runs_dir), epochs=epochs, data_dir=data_dir, **at_the_terminal(quiet))
     print_result(result, as_json)

@@ -20,7 +20,8 @@ from typing import Optional
 
 from dltrain.errors import RunFolderError
 from dltrain.formatting import did_you_mean, displayable
-from dltrain.runs.reader import Scan, age_key, read_history, run_folders
+from dltrain.runs.locate import age_key, run_folders
+from dltrain.runs.reader import Scan, read_history
 from dltrain.runs.status import Status
 from dltrain.train.metric_names import main_metric
 

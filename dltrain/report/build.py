@@ -15,7 +15,8 @@ from dltrain.inspection.compare import RUN_COLUMNS, comparison, short_names
 from dltrain.report import charts
 from dltrain.report.page import Page, esc, table
 from dltrain.report.run_page import Parts, add_run, read_parts, status_badge
-from dltrain.runs.reader import is_run_folder, read_sweep, run_folders
+from dltrain.runs.locate import is_run_folder, run_folders
+from dltrain.runs.reader import read_sweep
 from dltrain.runs.status import Status
 
 

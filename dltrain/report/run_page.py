@@ -19,7 +19,8 @@ from dltrain.formatting import seconds, value_text
 from dltrain.report import charts
 from dltrain.report.page import Page, esc, image, table
 from dltrain.runs import reader
-from dltrain.runs.reader import Run, is_run_folder
+from dltrain.runs.locate import is_run_folder
+from dltrain.runs.reader import Run
 from dltrain.runs.status import Status, run_status
 
 # The run's figures the report shows as images (its curves are drawn live instead), in order.

@@ -1,26 +1,24 @@
 """Read a run folder back: the resolved config, meta, history, metrics and the trained network.
 
-    run = load_run("latest", runs_dir="runs")      # or a path to a run folder
+    run = read_run(path)                            # dltrain.runs.locate.load_run: "latest" too
     run.config, run.meta, run.metrics, run.history
     net = run.network()                             # the trained Network, no data needed
     sweep = read_sweep(sweep_dir)                   # a sweep folder's sweep.json, checked
 
 Every file is checked as it is read: the config through the same schema as `dltrain
-run`, meta.json, metrics.json, sweep.json and the arrays through dltrain.runs.schema; only
-regular files are read, each up to a size limit. A missing, half-written, damaged
-or hostile folder raises RunFolderError naming the file and the field (exit 2).
+run`, meta.json, metrics.json and the arrays through dltrain.runs.schema, sweep.json
+through dltrain.runs.sweep_schema; only regular files are read, each up to a size limit.
+A missing, half-written, damaged or hostile folder raises RunFolderError naming the file
+and the field (exit 2).
 
-Listings read leniently instead: `scan(path)` never raises, reads only meta.json up
+Listings read leniently instead: `Scan(path)` never raises, reads only meta.json up
 front (the rest when asked for) and calls a folder with a bad file `corrupt`, with
 the reason.
 """
 
 from __future__ import annotations
 
-import glob
-import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -29,8 +27,9 @@ from typing import TYPE_CHECKING, Optional, Union
 from dltrain.errors import ConfigError, RunFolderError, cut, shorten
 from dltrain.formatting import displayable
 from dltrain.runs.folder import MAX_JSON, read_json
-from dltrain.runs.schema import check_meta, check_metrics, check_sweep
+from dltrain.runs.schema import check_meta, check_metrics
 from dltrain.runs.status import Status, run_status
+from dltrain.runs.sweep_schema import check_sweep
 
 if TYPE_CHECKING:  # finding run folders needs neither NumPy nor the config schema; reading one loads them
     import numpy as np
@@ -41,15 +40,6 @@ if TYPE_CHECKING:  # finding run folders needs neither NumPy nor the config sche
 PathLike = Union[str, Path]
 
 MAX_ARRAYS = 4 << 30  # weights.npz, preprocess.npz: each file, and its arrays together
-
-
-def is_run_folder(path: Path) -> bool:
-    """A folder with a config.yaml or a meta.json (whatever they are: a damaged one is still listed, as corrupt)."""
-    return path.is_dir() and _has_run_file(path)
-
-
-def _has_run_file(folder: Path) -> bool:
-    return os.path.exists(os.path.join(folder, "config.yaml")) or os.path.exists(os.path.join(folder, "meta.json"))
 
 
 @dataclass
@@ -270,79 +260,7 @@ def read_metrics(path: Path) -> dict:
 
 
 def read_sweep(path: Path) -> dict:
-    """The sweep folder's sweep.json, checked (dltrain.runs.schema): every run it names is a folder
+    """The sweep folder's sweep.json, checked (dltrain.runs.sweep_schema): every run it names is a folder
     inside `path`."""
     file = path / "sweep.json"
     return check_sweep(read_json(file), file)
-
-
-def run_folders(runs_dir: PathLike, sort: bool = True) -> list[Path]:
-    """The run folders inside `runs_dir` and inside its sweep folders, oldest first (`sort`)."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        raise RunFolderError(f"no runs directory at {runs_dir}")
-    found = []
-    with os.scandir(runs_dir) as entries:  # is_dir() from the directory listing: no stat per entry
-        for entry in entries:
-            path = Path(entry.path)
-            if entry.is_dir() and _has_run_file(path):
-                found.append(path)
-            elif (path / "sweep.json").is_file():
-                found.extend(p for p in path.iterdir() if is_run_folder(p))
-    return sorted(found, key=lambda path: age_key(path.name, _started(path))) if sort else found
-
-
-def _started(path: Path):
-    try:
-        return read_meta(path).get("started")
-    except RunFolderError:
-        return None
-
-
-def age_key(name: str, started) -> tuple:
-    """Sort key of a run folder: its start time from meta.json, then its name (with a numeric
-    suffix compared as a number)."""
-    started = started if isinstance(started, str) else ""
-    stem, _, suffix = name.rpartition("-")
-    numbered = suffix.isascii() and suffix.isdigit() and stem  # not '²', which isdigit() takes and int() refuses
-    return (started, stem, int(suffix)) if numbered else (started, name, 0)
-
-
-def resolve_ref(ref: PathLike, runs_dir: PathLike = "runs") -> Path:
-    """`latest` -> the newest run folder in `runs_dir`; anything else is a path."""
-    if str(ref) != "latest":
-        return Path(ref)
-    folders = run_folders(runs_dir)
-    if not folders:
-        raise RunFolderError(f"'latest': there are no run folders in {runs_dir}")
-    return folders[-1]
-
-
-def load_run(ref: PathLike, runs_dir: PathLike = "runs") -> Run:
-    """The run named by `ref` (a path or `latest`)."""
-    return read_run(resolve_ref(ref, runs_dir))
-
-
-def expand_refs(refs: Iterable[PathLike], runs_dir: PathLike = "runs") -> list[Path]:
-    """Run folders from paths, `latest`, shell globs and folders that hold runs, in order, once each."""
-    found: list[Path] = []
-    for ref in refs:
-        text = str(ref)
-        globbed = glob.has_magic(text) and not Path(text).exists()
-        paths = [Path(p) for p in sorted(glob.glob(text))] if globbed else [resolve_ref(text, runs_dir)]
-        if globbed:  # what a pattern matches beside runs ('runs/*': report.html, a sweep's sweep.json) is passed over
-            paths = [p for p in paths if is_run_folder(p) or (p.is_dir() and run_folders(p, sort=False))]
-        if not paths:
-            raise RunFolderError(f"{text} matches no run folder")
-        for path in paths:
-            if path.is_dir() and not is_run_folder(path):
-                inside = run_folders(path)
-                if not inside:
-                    raise RunFolderError(f"{path} is neither a run folder nor a folder of runs")
-                found.extend(inside)
-            else:
-                found.append(path)
-    unique: dict[Path, Path] = {}
-    for path in found:
-        unique.setdefault(Path(os.path.realpath(path)), path)  # realpath: a symlink loop is not an error here
-    return list(unique.values())

@@ -30,6 +30,7 @@ from dltrain.runs.status import Status
 from dltrain.sweep.backends import NoWorkers
 from dltrain.sweep.point import Job, Key, Returned
 from dltrain.sweep.ranking import Metric
+from dltrain.sweep.run_configs import new_state, point_config
 from dltrain.sweep.state import PointState, SweepResult
 from dltrain.train import checkpoint
 from dltrain.train.signals import deferred_interrupt, stop_signals
@@ -45,8 +46,6 @@ def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, 
 
 
 def _execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, opts, prune: bool) -> None:
-    from dltrain.sweep.runner import _new_state, point_config
-
     clock, seconds_before = time.perf_counter(), sweep.seconds
     states = {state.point.index: state for state in sweep.points}
     configs: dict[Key, Config] = {}
@@ -69,7 +68,7 @@ def _execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config,
                 if run.status in UNFINISHED and not backend.stopping:
                     yield job(state, r)
         while not backend.stopping and (point := plan.ask()) is not None:
-            state = _new_state(point, base.seed, sweep.repeats)
+            state = new_state(point, base.seed, sweep.repeats)
             state.trial = plan.trial_number(point.index)
             try:
                 new = [job(state, r) for r in range(len(state.runs))]

@@ -3,16 +3,20 @@
 metric = Metric.parse("test.accuracy")       # higher is better
 metric = Metric.default(metrics_of_a_point)  # val.accuracy / val.loss where there is a validation split, else test
 metric.value({"test": {"accuracy": 0.98}})   # 0.98
+check_metric(metric, base_config, data_dir)  # ConfigError before training when the runs will lack it
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from dltrain.errors import ConfigError
 from dltrain.train.metric_names import SPLIT_METRICS, SPLITS, lower_is_better, main_metric, rank_key
+
+if TYPE_CHECKING:
+    from dltrain.config.schema import Config
 
 
 @dataclass(frozen=True)
@@ -55,3 +59,32 @@ class Metric:
     def sort_key(self, metrics: dict) -> tuple:
         """Best first; points without the metric (failed, interrupted) last."""
         return rank_key(str(self), self.value(metrics))
+
+
+CLASSIFIER_METRICS, REGRESSION_METRICS = ("loss", "accuracy"), ("loss", "mse", "mae", "r2")
+
+
+def check_metric(metric: Metric, base: Config, data_dir: Optional[str]) -> None:
+    """ConfigError unless the runs of `base` will have `metric` (its split, and a metric of their
+    task): a sweep ranked by one they lack would rank nothing, and an Optuna search learn nothing.
+    Decided from the base config's splits (a sweep over dataset keys is not checked)."""
+    from dltrain.pipeline.experiment import load_splits
+
+    splits = load_splits(base, data_dir)
+    present = [name for name, _ in splits.items()]
+    keys = CLASSIFIER_METRICS if splits.classes is not None else REGRESSION_METRICS
+    kind = "a classifier's" if splits.classes is not None else "a regression's"
+    if metric.split not in present:
+        raise ConfigError(f"--sort-by {metric}: the runs have no {metric.split} split (they have {', '.join(present)})")
+    if metric.key not in keys:
+        raise ConfigError(f"--sort-by {metric}: {metric.key} is not one of {kind} metrics ({', '.join(keys)})")
+
+
+def default_metric(base: Config, data_dir: Optional[str]) -> Metric:
+    """The metric an Optuna search optimises when none is given: that of Metric.default, known before
+    any point has trained (from the splits of the base config)."""
+    from dltrain.pipeline.experiment import load_splits
+
+    splits = load_splits(base, data_dir)
+    split = "val" if splits.val is not None else "test" if splits.test is not None else "train"
+    return Metric(split, "accuracy" if splits.classes is not None else "loss")

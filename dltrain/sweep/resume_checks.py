@@ -1,0 +1,176 @@
+"""What `dltrain sweep --resume` checks before it writes anything: sweep.json, sweep.yaml (the
+same search, and each run's config as its folder's config.yaml holds it), each unfinished
+run's folder, meta.json and checkpoint, and an Optuna search's study. A resume that would
+train into the wrong folders or from a config the runs were not made with stops here, with
+ConfigError or RunFolderError naming the file (exit 2).
+
+    sweep, base = check_resume(sweep_dir, data_dir=None, remote_data=False)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from dltrain.config.loader import read_yaml, resolve
+from dltrain.config.schema import Config, Sweep
+from dltrain.errors import ConfigError, RunFolderError, cut
+from dltrain.pipeline.save import RUN_FILES
+from dltrain.runs.folder import RunFolder
+from dltrain.runs.reader import read_config, read_meta, read_sweep
+from dltrain.runs.status import Status, run_status
+from dltrain.sweep.execute import UNFINISHED
+from dltrain.sweep.ranking import default_metric
+from dltrain.sweep.run_configs import point_config
+from dltrain.sweep.search import search_space
+from dltrain.sweep.state import PointState, SweepResult
+from dltrain.train import checkpoint
+
+
+def check_resume(path: Path, data_dir: Optional[str], remote_data: bool) -> tuple[SweepResult, Config]:
+    """Everything a resume of the sweep folder `path` reads, checked before anything in it is written
+    (but for SQLite rolling back a write to optuna.db that was cut off): sweep.json, sweep.yaml (which
+    must describe the same search and give every run the config its folder's config.yaml holds), each
+    unfinished run (its config, folder, meta.json and a checkpoint that fits its config) and an Optuna
+    search's optuna.db. ConfigError or RunFolderError (exit 2, naming the file)
+    otherwise. The sweep to resume and its base config."""
+    if not (path / "sweep.json").is_file():
+        raise ConfigError(f"--resume {path}: no sweep.json there; give the sweep folder `dltrain sweep` printed")
+    doc = read_sweep(path)
+    # Two processes training the same runs into the same folders would corrupt both.
+    if run_status(doc) == Status.RUNNING:
+        where = f"pid {doc['pid']} on {doc.get('host') or 'this host'}"
+        raise ConfigError(f"--resume {path}: sweep {doc['sweep']} is still running ({where}); stop it before resuming")
+    sweep = SweepResult.from_dict(doc, path)
+    base = _sweep_yaml(path, sweep)
+    check_unfinished_folders(sweep, base)
+    check_one_config(sweep, base, data_dir, remote_data)
+    if sweep.search == "optuna":
+        from dltrain.sweep.study import check_prune, check_study
+
+        sweep.metric = sweep.metric or default_metric(base, None if remote_data else data_dir)
+        check_prune((base.sweep or Sweep()).prune, sweep.metric)
+        check_study(path, [state.trial for state in sweep.points if state.trial is not None])
+    return sweep, base
+
+
+def _sweep_yaml(path: Path, sweep: SweepResult) -> Config:
+    """sweep.yaml, the base config of the sweep's runs, whose `sweep:` section must be the search
+    sweep.json records (the same search, the same keys and values)."""
+    file = path / "sweep.yaml"
+    try:
+        base = resolve(read_yaml(file))
+    except ConfigError as err:
+        raise ConfigError(str(err) if str(file) in str(err) else f"{file}: {err}") from None
+    section = base.sweep or Sweep()
+    space: Any = section.grid
+    if section.search != "grid" and (section.grid or section.space):
+        space = {key: dist.as_yaml() for key, dist in search_space(section.grid, section.space).items()}
+    if section.search != sweep.search or _json(space) != _json(sweep.space):
+        raise RunFolderError(
+            f"{file} does not agree with sweep.json: its sweep section is search: {section.search} over "
+            f"{cut(_json(space), 200)}; sweep.json's is search: {sweep.search} over {cut(_json(sweep.space), 200)}"
+        )
+    return base
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def check_unfinished_folders(sweep: SweepResult, base: Config) -> None:
+    """The runs a resume trains again must start: each one's config resolves, and the folder it continues
+    is a folder of the sweep's own (never a symbolic link: the run's files would go wherever it points),
+    with a sound meta.json and checkpoint. ConfigError or RunFolderError before anything trains otherwise."""
+    for state in sweep.points:
+        for r, run in enumerate(state.runs):
+            if run.status not in UNFINISHED:
+                continue
+            _recorded_config(sweep, base, state, r)
+            if run.path is None:
+                continue
+            problem = _not_a_folder(run.path)
+            if problem:
+                raise RunFolderError(
+                    f"{run.path}: the run folder of sweep point {state.point.index} is {problem}; nothing was "
+                    "trained (a resume continues each unfinished run in its own folder inside the sweep)"
+                )
+            RunFolder(run.path).check_replaceable(RUN_FILES)
+            if (run.path / "meta.json").exists() or (run.path / "meta.json").is_symlink():
+                read_meta(run.path)
+            if checkpoint.exists(RunFolder(run.path)):
+                checkpoint.load(RunFolder(run.path))
+
+
+def check_one_config(sweep: SweepResult, base: Config, data_dir: Optional[str], remote_data: bool = False) -> None:
+    """A sweep's points all come from one config: each run folder's config.yaml must be the config
+    sweep.yaml now gives that run, and each unfinished run's checkpoint must fit the network and data
+    it builds (not checked when the data is only on the workers). RunFolderError naming the files and
+    the key that disagrees otherwise, before anything trains."""
+    yaml_file = sweep.path / "sweep.yaml"
+    splits: dict[str, Any] = {}
+    for state in sweep.points:
+        for r, run in enumerate(state.runs):
+            if run.path is None or not (run.path / "config.yaml").is_file():
+                continue
+            cfg = _recorded_config(sweep, base, state, r)
+            saved = read_config(run.path)
+            differs = _first_difference(_comparable(cfg, saved), _comparable(saved, saved))
+            if differs:
+                key, now, then = differs
+                raise RunFolderError(
+                    f"{yaml_file} does not agree with {run.path / 'config.yaml'}: {key} is {now} in sweep.yaml but "
+                    f"{then} in the run's config; a sweep's points all come from one config, so put sweep.yaml "
+                    f"back as it was, or train the edited config as a new sweep: dltrain sweep {yaml_file}"
+                )
+            if run.status in UNFINISHED and not remote_data and checkpoint.exists(RunFolder(run.path)):
+                _check_checkpoint(RunFolder(run.path), cfg, data_dir, splits, yaml_file)
+
+
+def _comparable(cfg: Config, saved: Config) -> dict:
+    """`cfg` as JSON-ready data without its sweep section, `loss: auto` read as the loss `saved` resolved it to."""
+    doc = cfg.model_dump(mode="json", exclude={"sweep"})
+    if doc["training"]["loss"] == "auto":
+        doc["training"]["loss"] = saved.training.loss
+    return doc
+
+
+def _first_difference(new: Any, old: Any, key: str = "") -> Optional[tuple[str, str, str]]:
+    """(the dotted key, its value in `new`, in `old`) of the first value that differs, or None."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        for name in [*new, *(k for k in old if k not in new)]:
+            found = _first_difference(new.get(name), old.get(name), f"{key}.{name}" if key else name)
+            if found:
+                return found
+        return None
+    return None if _json(new) == _json(old) else (key, cut(_json(new), 80), cut(_json(old), 80))
+
+
+def _check_checkpoint(folder: RunFolder, cfg: Config, data_dir: Optional[str], splits: dict, yaml_file: Path) -> None:
+    """The folder's checkpoint restores into the trainer `cfg` builds (the data loaded once per dataset)."""
+    from dltrain.pipeline.experiment import Experiment, load_splits
+
+    key = _json([cfg.dataset.model_dump(mode="json"), cfg.training.dtype])
+    if key not in splits:
+        splits[key] = load_splits(cfg, data_dir)
+    exp = Experiment(cfg, splits=splits[key])
+    checkpoint.load_into(folder, exp.trainer, f"the config {yaml_file} gives it")
+
+
+def _recorded_config(sweep: SweepResult, base: Config, state: PointState, repeat: int) -> Config:
+    """The config of a run as sweep.json records its point; RunFolderError naming sweep.json when its values make none."""
+    try:
+        return point_config(base, state, repeat)
+    except ConfigError as err:
+        one_line = " ".join(line.strip() for line in str(err).splitlines())
+        raise RunFolderError(f"{sweep.path / 'sweep.json'} is damaged: {one_line}") from None
+
+
+def _not_a_folder(path: Path) -> Optional[str]:
+    """Why `path` is not a folder of its own ('a symbolic link', 'missing', 'not a folder'), or None."""
+    if path.is_symlink():
+        return "a symbolic link"
+    if not path.exists():
+        return "missing"
+    return None if path.is_dir() else "not a folder"
