@@ -224,7 +224,8 @@ PROBABILITY_OUTPUTS = ("sigmoid", "softmax")  # other outputs are not probabilit
 
 
 def predictions(run: Run, names: list[str], X: np.ndarray) -> list[dict]:
-    """One dict per sample: {'input', 'class', 'probability', 'probabilities'} for a sigmoid or
+    """One dict per row of X (n_samples, n_features, raw: the run's scaling is applied here):
+    {'input', 'class', 'probability', 'probabilities'} for a sigmoid or
     softmax classifier, {'input', 'class', 'output'} for another classifier (a step or ReLU
     output is no probability), {'input', 'value'} for regression."""
     net = run.network()
