@@ -63,6 +63,25 @@ def test_a_local_file_wins_over_a_bundled_name(tmp_path, cli, monkeypatch):
     assert result.exit_code == 0 and "name: mine" in result.stdout
 
 
+@pytest.mark.parametrize("command", ["run", "sweep", "gradcheck"])
+def test_a_bundled_name_that_is_also_a_yaml_file_here_trains_the_bundled_one_and_says_so(
+    tmp_path, cli, monkeypatch, command
+):
+    """`dltrain init quickstart` writes quickstart.yaml; `run quickstart` still means the bundled
+    config (the exact name comes first), and a note names the file the user may have meant."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "quickstart.yaml").write_text(yaml.safe_dump({"name": "mine", "dataset": {"name": "or_gate"}}))
+    args = {"run": ["--dry-run"], "sweep": ["--grid", "seed=1,2", "--set", "training.epochs=1"], "gradcheck": []}
+    result = cli(command, "quickstart", *args[command], "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "note: quickstart is the bundled config; give quickstart.yaml to use the file quickstart.yaml here" in (
+        result.stderr
+    )
+    assert "mine" not in result.stdout and "quickstart" in result.stdout  # the bundled config's name
+    plain = cli(command, "quickstart.yaml", *args[command], "--json")
+    assert plain.exit_code == 0 and "note:" not in plain.stderr and "mine" in plain.stdout
+
+
 def test_init_writes_a_commented_starter_and_refuses_to_overwrite(tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = cli("init", "my-digits")

@@ -97,6 +97,53 @@ def test_check_network_points_at_the_wrong_entry():
     assert second.passed
 
 
+OR_GATE_MLP = ["--set", "dataset={name: or_gate}", "--set", "model={type: mlp, hidden: [32], activation: relu}"]
+
+
+def test_entries_at_a_relu_kink_are_counted_not_compared(cli):
+    """The OR gate's input (0, 0) meets the zero biases at exactly 0: a step of +-h in a hidden
+    bias crosses ReLU's kink, where the central difference measures half the slope (relative
+    error 0.11, a false FAIL). Those 32 entries are counted and left out; the weights are compared."""
+    result = cli("gradcheck", "quickstart", *OR_GATE_MLP, "--json")
+    assert result.exit_code == 0, result.json
+    hidden, output = result.json["layers"][:2]
+    assert (hidden["kinks"], hidden["checked"], output["kinks"]) == (32, 96, 0)
+    assert hidden["passed"] and hidden["error"] < 1e-8 and hidden["worst"].startswith("W[")
+    table = cli("gradcheck", "quickstart", *OR_GATE_MLP)
+    assert "96, 32 at a kink" in table.stdout
+
+
+def test_a_broken_relu_derivative_still_fails_beside_the_kinks(cli, monkeypatch):
+    """Leaving out the entries at a kink hides no wrong derivative: the weights still show it."""
+    relu = ACTIVATIONS["relu"]
+    monkeypatch.setitem(ACTIVATIONS, "relu", Activation(relu.forward, _halved_relu_derivative))
+    result = cli("gradcheck", "quickstart", *OR_GATE_MLP, "--json")
+    assert (result.exit_code, failed_layers(result.json)) == (1, [("reference", 0)])
+
+
+def test_a_step_that_leaves_the_relu_input_on_its_side_is_compared():
+    """An input that is 0 at w and stays 0 at w +- h (its row's other inputs are 0) is no kink."""
+    W, b = np.array([[1.0], [-2.0]]), np.array([0.5])
+    net = Network([Dense(W, b, "relu"), Dense(np.array([[1.5]]), np.zeros(1), "identity")], "mse")
+    X, Y = np.array([[0.0, 0.0], [1.0, 0.25], [-1.0, 0.0]]), np.array([[1.0], [0.0], [2.0]])
+    (hidden, output) = check_network(net, X, Y)
+    assert (hidden.kinks, output.kinks) == (0, 0) and hidden.passed  # z: 0.5, 1.0, -0.5: none near 0
+    for bias in (0.0, 5e-7, -5e-7):  # row 1's input is b: b's step of +-1e-6 moves it across 0, W's steps do not
+        net.layers[0].b[0] = bias
+        (hidden, output) = check_network(net, X, Y)
+        assert (hidden.kinks, hidden.checked, output.kinks) == (1, 3, 0) and hidden.passed, bias
+
+
+def test_a_relu_input_that_is_nan_fails_its_layer_instead_of_counting_as_a_kink():
+    inf = np.inf  # z = inf - inf: NaN before and after every step
+    net = Network(
+        [Dense(np.array([[inf], [-inf]]), np.zeros(1), "relu"), Dense(np.ones((1, 1)), None, "identity")], "mse"
+    )
+    with np.errstate(invalid="ignore"):
+        hidden, _ = check_network(net, np.ones((2, 2)), np.ones((2, 1)))
+    assert hidden.kinks == 0 and not hidden.passed
+
+
 def test_gradcheck_refuses_float32_networks():
     net = Network([Dense(np.zeros((2, 1), np.float32), np.zeros(1, np.float32), "sigmoid")], "bce")
     with pytest.raises(ValueError, match="float64"):

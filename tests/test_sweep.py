@@ -587,3 +587,25 @@ def test_how_a_worker_ended_is_said_for_any_exit_code(code, said):
     from dltrain.sweep.pool import ending
 
     assert ending(code) == said
+
+
+@pytest.mark.parametrize("stop", ["ctrl_c", "sigint_handled"])
+def test_a_stop_after_the_last_point_ended_leaves_a_completed_sweep(tmp_path, stop):
+    """Ctrl-C as the last point ends (a second one, or the first with the sweep's handler) cuts
+    nothing off: the sweep is completed, exit 0, not 'interrupted after 2 of 2 points'."""
+
+    def stop_after_last(sweep, state):
+        if state.point.index == 2:
+            if stop == "ctrl_c":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)  # the sweep's handler asks the backend to stop
+
+    sweep = run_sweep(
+        TINY,
+        ["training.optimizer.lr=0.01,0.1"],
+        runs_dir=tmp_path,
+        on_point=stop_after_last,
+        handle_signals=stop == "sigint_handled",
+    )
+    assert sweep.status == "completed" and [p.status for p in sweep.points] == ["completed", "completed"]
+    assert json.loads((sweep.path / "sweep.json").read_text())["status"] == "completed"

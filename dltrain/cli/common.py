@@ -147,6 +147,15 @@ def print_note(note: str) -> None:
     err_console.print(f"note: {note}", soft_wrap=True)
 
 
+def note_shadowed(config) -> None:
+    """A note when CONFIG, a bundled config's name, is also a NAME.yaml here that the user may have meant."""
+    from dltrain.config.bundled import shadowed_file
+
+    file = shadowed_file(config)
+    if file:
+        print_note(f"{config} is the bundled config; give {file} to use the file {file} here")
+
+
 def at_the_terminal(quiet: bool) -> dict[str, Any]:
     """The keywords of `api.run` and `api.resume` for a command at the terminal: live progress
     (plain lines with `quiet`), notes on stderr, the command line kept in meta.json, and

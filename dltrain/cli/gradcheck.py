@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import DATA_DIR_HELP, print_json, reports_errors
+from dltrain.cli.common import DATA_DIR_HELP, note_shadowed, print_json, reports_errors
 from dltrain.cli.completion import complete_config
 from dltrain.cli.tables import table_console
 
@@ -31,11 +31,13 @@ def gradcheck(
 
     Relative error per parameter array: |analytic - numeric| / (|analytic| + |numeric|) with
     Euclidean norms; a layer passes below 1e-6. The model is initialised as `dltrain run`
-    would initialise it, and the loss is taken on the first --rows training rows.
+    would initialise it, and the loss is taken on the first --rows training rows. Entries whose
+    step of +-h moves a ReLU input across 0 (a kink: no derivative there) are counted, not compared.
     """
     from dltrain import api
     from dltrain.inspection.gradcheck import gradcheck as check
 
+    note_shadowed(config)
     report = check(api.resolve(config, set_), rows=rows, max_entries=entries, data_dir=data_dir)
     if as_json:
         print_json(report)
@@ -60,6 +62,8 @@ def _show(report: dict) -> None:
         table.add_column(column, justify="left" if column in ("engine", "layer", "worst entry", "result") else "right")
     for c in report["layers"]:
         checked = f"{c['checked']}" if c["checked"] == c["total"] else f"{c['checked']} of {c['total']}"
+        if c["kinks"]:
+            checked += f", {c['kinks']} at a kink"
         result = Text("pass", style="green") if c["passed"] else Text("FAIL", style="bold red")
         table.add_row(
             c["engine"],

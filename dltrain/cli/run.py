@@ -8,14 +8,23 @@ from typing import Optional
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import DATA_DIR_HELP, at_the_terminal, print_json, print_result, reports_errors
+from dltrain.cli.common import (
+    DATA_DIR_HELP,
+    at_the_terminal,
+    note_shadowed,
+    print_json,
+    print_result,
+    reports_errors,
+)
 from dltrain.cli.completion import complete_config
 
 
 @app.command()
 @reports_errors
 def run(
-    config: Path = typer.Argument(..., help="experiment config (YAML)", autocompletion=complete_config),
+    config: Path = typer.Argument(
+        ..., help="experiment config (YAML file or bundled name)", autocompletion=complete_config
+    ),
     set_: list[str] = typer.Option(
         [], "--set", help="override a key: --set training.optimizer.lr=0.1 (value parsed as YAML; repeatable)"
     ),
@@ -38,6 +47,7 @@ def run(
     from dltrain import api
     from dltrain.config.loader import dump_config
 
+    note_shadowed(config)
     set_ = [*set_, "output.report=true"] if report else set_
     if dry_run:
         cfg = api.resolve(config, set_, name=name, seed=seed)

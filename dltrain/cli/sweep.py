@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 
 from dltrain.cli import app
-from dltrain.cli.common import DATA_DIR_HELP, err_console, print_json, reports_errors, saved_in
+from dltrain.cli.common import DATA_DIR_HELP, err_console, note_shadowed, print_json, reports_errors, saved_in
 from dltrain.cli.completion import complete_config
 from dltrain.cli.tables import table_console
 
@@ -18,7 +18,7 @@ from dltrain.cli.tables import table_console
 def sweep(
     config: Optional[Path] = typer.Argument(
         None,
-        help="experiment config (YAML); its `sweep:` section, if any, is the starting grid or space",
+        help="experiment config (YAML file or bundled name); its `sweep:` section, if any, is the starting grid or space",
         autocompletion=complete_config,
     ),
     grid: list[str] = typer.Option(
@@ -48,7 +48,7 @@ def sweep(
         None,
         "--sort-by",
         help="rank by SPLIT.METRIC, e.g. test.loss (default: accuracy for classifiers, else loss; on the "
-        "validation split where there is one, else test)",
+        "validation split where there is one, else test, else train)",
     ),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where the sweep folder is created"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
@@ -109,6 +109,7 @@ def sweep(
         elif config is None:
             raise ConfigError("give a CONFIG to sweep, or --resume SWEEP_DIR to finish an interrupted sweep")
         else:
+            note_shadowed(config)
             result = run_sweep(config, sort_by=sort_by, runs_dir=runs_dir, **definition, **options)
     except (TrainingFailed, Interrupted) as err:
         if err.result is not None:

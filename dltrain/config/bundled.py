@@ -62,13 +62,27 @@ def find_config(ref: str | Path) -> Path:
         return bundled_path(text)
     near = closest(text)
     hint = f" (did you mean the bundled config {near!r}?)" if near else ""
-    if bare and (file := next((f"{text}{s}" for s in SUFFIXES if Path(f"{text}{s}").is_file()), None)):
+    if bare and (file := _yaml_file(text)):
         hint = f" (did you mean the file {file}?)"  # `dltrain init NAME` writes NAME.yaml
     if bare:
         raise ConfigError(
             f"no config file or bundled config named {text!r}{hint}; `dltrain configs` lists the bundled ones"
         )
     raise ConfigError(f"config file {path} does not exist{hint}")
+
+
+def _yaml_file(name: str) -> str | None:
+    """NAME.yaml (or NAME.yml) when the current directory has that file."""
+    return next((f"{name}{s}" for s in SUFFIXES if Path(f"{name}{s}").is_file()), None)
+
+
+def shadowed_file(ref: str | Path) -> str | None:
+    """NAME.yaml in the current directory when `ref` is a bare NAME that find_config takes as the
+    bundled config: a file the user may have meant (`dltrain init quickstart` writes quickstart.yaml)."""
+    path, text = Path(ref), str(ref)
+    if path.exists() or path.is_symlink() or path.name != text or path.suffix or not bundled_path(text).is_file():
+        return None
+    return _yaml_file(text)
 
 
 def starter_text(name: str, source: str = "quickstart") -> str:

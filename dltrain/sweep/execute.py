@@ -137,6 +137,8 @@ def _finish(folder: RunFolder, sweep: SweepResult, save, failure, interrupted: b
         if cut_off:
             sweep.changed(state)
     finished = sum(p.status in (Status.COMPLETED, Status.PRUNED) for p in sweep.points)
+    if sweep.done >= max(len(sweep.points), sweep.planned):  # a stop after the last point ended cut nothing off
+        interrupted = False
     sweep.status = (
         Status.FAILED
         if failure or sweep.count(Status.FAILED)

@@ -1,7 +1,7 @@
 """Which metric ranks the points of a sweep, and which way is better.
 
 metric = Metric.parse("test.accuracy")       # higher is better
-metric = Metric.default(metrics_of_a_point)  # val.accuracy / val.loss where there is a validation split, else test
+metric = Metric.default(metrics_of_a_point)  # val.accuracy / val.loss where there is a validation split, else test, else train
 metric.value({"test": {"accuracy": 0.98}})   # 0.98
 check_metric(metric, base_config, data_dir)  # ConfigError before training when the runs will lack it
 """
@@ -43,7 +43,8 @@ class Metric:
 
     @classmethod
     def default(cls, metrics: dict) -> Metric:
-        """Accuracy for a classifier, loss otherwise; on the validation split where there is one.
+        """Accuracy for a classifier, loss otherwise; on the validation split where there is one, else
+        test, else train.
 
         Choosing by the test split would make it one more thing tuned on: the test
         metric stays an unbiased estimate only if no choice was made by it.
