@@ -82,6 +82,12 @@ def test_a_bundled_name_that_is_also_a_yaml_file_here_trains_the_bundled_one_and
     assert plain.exit_code == 0 and "note:" not in plain.stderr and "mine" in plain.stdout
 
 
+def test_no_note_in_the_bundled_configs_folder_itself(cli, monkeypatch):
+    monkeypatch.chdir(BUNDLED_DIR)  # quickstart.yaml here is the bundled config
+    result = cli("run", "quickstart", "--dry-run")
+    assert result.exit_code == 0 and "note:" not in result.stderr
+
+
 def test_init_writes_a_commented_starter_and_refuses_to_overwrite(tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = cli("init", "my-digits")

@@ -9,7 +9,7 @@ from conftest import real_data_dir
 
 from dltrain.config.bundled import bundled_names
 from dltrain.nn.activations import ACTIVATIONS, Activation
-from dltrain.nn.gradcheck import THRESHOLD, check_network
+from dltrain.nn.gradcheck import THRESHOLD, NetworkCheck, check_network
 from dltrain.nn.network import Dense, Network
 
 REAL_DATA = {"logreg", "logreg_mnist", "mlp_mnist", "sign_digits_mlp"}
@@ -83,7 +83,7 @@ def test_check_network_points_at_the_wrong_entry():
         "mse",
     )
     X, Y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
-    assert all(c.passed for c in check_network(net, X, Y))
+    assert all(c.passed for c in check_network(net, X, Y).layers)
     original = net.loss_and_grads
 
     def off_by_one_entry(x, y):
@@ -92,7 +92,7 @@ def test_check_network_points_at_the_wrong_entry():
         return result
 
     net.loss_and_grads = off_by_one_entry
-    first, second = check_network(net, X, Y)
+    first, second = check_network(net, X, Y).layers
     assert not first.passed and first.worst == "b[2]"
     assert second.passed
 
@@ -100,38 +100,56 @@ def test_check_network_points_at_the_wrong_entry():
 OR_GATE_MLP = ["--set", "dataset={name: or_gate}", "--set", "model={type: mlp, hidden: [32], activation: relu}"]
 
 
-def test_entries_at_a_relu_kink_are_counted_not_compared(cli):
+def test_rows_at_a_relu_kink_are_left_out_and_every_entry_is_checked_on_the_others(cli):
     """The OR gate's input (0, 0) meets the zero biases at exactly 0: a step of +-h in a hidden
-    bias crosses ReLU's kink, where the central difference measures half the slope (relative
-    error 0.11, a false FAIL). Those 32 entries are counted and left out; the weights are compared."""
+    bias crosses ReLU's kink there, where the central difference measures half the slope
+    (relative error 0.11, a false FAIL). That row is left out; all 96 entries are compared on the others."""
     result = cli("gradcheck", "quickstart", *OR_GATE_MLP, "--json")
     assert result.exit_code == 0, result.json
-    hidden, output = result.json["layers"][:2]
-    assert (hidden["kinks"], hidden["checked"], output["kinks"]) == (32, 96, 0)
-    assert hidden["passed"] and hidden["error"] < 1e-8 and hidden["worst"].startswith("W[")
+    doc = result.json
+    assert doc["rows"] == 4 and len(doc["kink_rows"]) == 1
+    hidden = doc["layers"][0]
+    assert hidden["checked"] == 96 and hidden["passed"] and hidden["error"] < 1e-8
     table = cli("gradcheck", "quickstart", *OR_GATE_MLP)
-    assert "96, 32 at a kink" in table.stdout
+    assert "3 of 4 rows (1 left out: a step moved a ReLU input across 0)" in table.stdout
 
 
-def test_a_broken_relu_derivative_still_fails_beside_the_kinks(cli, monkeypatch):
-    """Leaving out the entries at a kink hides no wrong derivative: the weights still show it."""
-    relu = ACTIVATIONS["relu"]
-    monkeypatch.setitem(ACTIVATIONS, "relu", Activation(relu.forward, _halved_relu_derivative))
+@pytest.mark.parametrize("broken", ["relu derivative", "hidden bias gradient"])
+def test_a_wrong_gradient_still_fails_beside_a_kink(cli, monkeypatch, broken):
+    """Leaving out the row at the kink hides no wrong derivative, not even one of the biases,
+    every one of which that row puts at the kink."""
+    if broken == "relu derivative":
+        relu = ACTIVATIONS["relu"]
+        monkeypatch.setitem(ACTIVATIONS, "relu", Activation(relu.forward, _halved_relu_derivative))
+    else:
+        original = Network.loss_and_grads
+
+        def bias_ten_times(self, x, y):
+            result = original(self, x, y)
+            self.grads[1] *= 10  # b0
+            return result
+
+        monkeypatch.setattr(Network, "loss_and_grads", bias_ten_times)
     result = cli("gradcheck", "quickstart", *OR_GATE_MLP, "--json")
     assert (result.exit_code, failed_layers(result.json)) == (1, [("reference", 0)])
+    assert broken == "relu derivative" or result.json["layers"][2]["worst"].startswith("b[")
 
 
-def test_a_step_that_leaves_the_relu_input_on_its_side_is_compared():
-    """An input that is 0 at w and stays 0 at w +- h (its row's other inputs are 0) is no kink."""
+def test_only_the_rows_a_step_moves_across_a_kink_are_left_out():
+    """A ReLU input that is 0 at w and stays 0 at w +- h (its row's other inputs are 0) is no kink;
+    one within h of 0, on either side, is."""
     W, b = np.array([[1.0], [-2.0]]), np.array([0.5])
     net = Network([Dense(W, b, "relu"), Dense(np.array([[1.5]]), np.zeros(1), "identity")], "mse")
-    X, Y = np.array([[0.0, 0.0], [1.0, 0.25], [-1.0, 0.0]]), np.array([[1.0], [0.0], [2.0]])
-    (hidden, output) = check_network(net, X, Y)
-    assert (hidden.kinks, output.kinks) == (0, 0) and hidden.passed  # z: 0.5, 1.0, -0.5: none near 0
-    for bias in (0.0, 5e-7, -5e-7):  # row 1's input is b: b's step of +-1e-6 moves it across 0, W's steps do not
+    X, Y = np.array([[1.0, 0.25], [0.0, 0.0], [-1.0, 0.0]]), np.array([[1.0], [0.0], [2.0]])
+    result = check_network(net, X, Y)  # z: 1.0, 0.5, -0.5: none near 0
+    assert result.kink_rows == [] and all(c.passed for c in result.layers)
+    for bias in (0.0, 5e-7, -5e-7):  # row 1's input is b: b's step moves it across 0, W's steps do not
         net.layers[0].b[0] = bias
-        (hidden, output) = check_network(net, X, Y)
-        assert (hidden.kinks, hidden.checked, output.kinks) == (1, 3, 0) and hidden.passed, bias
+        result = check_network(net, X, Y)
+        assert result.kink_rows == [1] and [c.checked for c in result.layers] == [3, 2], bias
+        assert all(c.passed for c in result.layers), bias
+    net.layers[0].b[0] = 0.0
+    assert check_network(net, X[1:2], Y[1:2]) == NetworkCheck([], [0])  # nothing left to compare
 
 
 def test_a_relu_input_that_is_nan_fails_its_layer_instead_of_counting_as_a_kink():
@@ -140,8 +158,17 @@ def test_a_relu_input_that_is_nan_fails_its_layer_instead_of_counting_as_a_kink(
         [Dense(np.array([[inf], [-inf]]), np.zeros(1), "relu"), Dense(np.ones((1, 1)), None, "identity")], "mse"
     )
     with np.errstate(invalid="ignore"):
-        hidden, _ = check_network(net, np.ones((2, 2)), np.ones((2, 1)))
-    assert hidden.kinks == 0 and not hidden.passed
+        result = check_network(net, np.ones((2, 2)), np.ones((2, 1)))
+    assert result.kink_rows == [] and not result.layers[0].passed
+
+
+def test_a_batch_whose_every_row_sits_at_a_kink_has_nothing_to_check(cli):
+    """All-zero inputs meet the zero biases at exactly 0: no row is left to compare on."""
+    zeros = ["--set", "dataset={name: inline, X: [[0, 0], [0, 0]], y: [0, 1]}"]
+    result = cli("gradcheck", "quickstart", *zeros, "--set", "model={type: mlp, hidden: [4]}", "--json")
+    doc = result.json
+    assert (result.exit_code, doc["status"], doc["kink_rows"], doc["layers"]) == (0, "not applicable", [0, 1], [])
+    assert "give more --rows" in doc["reason"]
 
 
 def test_gradcheck_refuses_float32_networks():

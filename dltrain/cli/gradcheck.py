@@ -31,8 +31,8 @@ def gradcheck(
 
     Relative error per parameter array: |analytic - numeric| / (|analytic| + |numeric|) with
     Euclidean norms; a layer passes below 1e-6. The model is initialised as `dltrain run`
-    would initialise it, and the loss is taken on the first --rows training rows. Entries whose
-    step of +-h moves a ReLU input across 0 (a kink: no derivative there) are counted, not compared.
+    would initialise it, and the loss is taken on the first --rows training rows, but for those on
+    which a step of +-h moves a ReLU input across 0 (a kink: no derivative there).
     """
     from dltrain import api
     from dltrain.inspection.gradcheck import gradcheck as check
@@ -57,13 +57,17 @@ def _show(report: dict) -> None:
     if report["status"] == "not applicable":
         console.print(f"{report['name']}: nothing to check: {report['reason']}")
         return
-    table = Table(title=f"gradient check of {report['name']}: {report['rows']} rows, float64, h={report['h']:g}")
+    rows, left_out = report["rows"], len(report["kink_rows"])
+    used = (
+        f"{rows - left_out} of {rows} rows ({left_out} left out: a step moved a ReLU input across 0)"
+        if left_out
+        else f"{rows} rows"
+    )
+    table = Table(title=f"gradient check of {report['name']}: {used}, float64, h={report['h']:g}")
     for column in ("engine", "layer", "rel. error", "worst entry", "analytic", "numeric", "checked", "result"):
         table.add_column(column, justify="left" if column in ("engine", "layer", "worst entry", "result") else "right")
     for c in report["layers"]:
         checked = f"{c['checked']}" if c["checked"] == c["total"] else f"{c['checked']} of {c['total']}"
-        if c["kinks"]:
-            checked += f", {c['kinks']} at a kink"
         result = Text("pass", style="green") if c["passed"] else Text("FAIL", style="bold red")
         table.add_row(
             c["engine"],

@@ -82,7 +82,8 @@ def shadowed_file(ref: str | Path) -> str | None:
     path, text = Path(ref), str(ref)
     if path.exists() or path.is_symlink() or path.name != text or path.suffix or not bundled_path(text).is_file():
         return None
-    return _yaml_file(text)
+    file = _yaml_file(text)
+    return None if file is None or Path(file).samefile(bundled_path(text)) else file  # not in configs/ itself
 
 
 def starter_text(name: str, source: str = "quickstart") -> str:

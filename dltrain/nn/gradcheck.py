@@ -1,7 +1,8 @@
 """Check a network's backward pass against central differences.
 
-    checks = check_network(net, X, Y)   # net in float64; X: (n, n_in), Y: (n, n_out) targets
-    [(c.layer, c.error, c.worst, c.passed) for c in checks]
+    result = check_network(net, X, Y)   # net in float64; X: (n, n_in), Y: (n, n_out) targets
+    [(c.layer, c.error, c.worst, c.passed) for c in result.layers]
+    result.kink_rows                     # rows of X left out (see below)
 
 Every checked entry w of every parameter array gets the numeric gradient
 (L(w + h) - L(w - h)) / 2h of the training loss L, next to the analytic gradient of
@@ -11,11 +12,11 @@ whose gradient is zero both ways then adds nothing instead of dividing 0 by 0, a
 round-off of the difference quotient (about 1e-16 |L| / h per entry) stays far below
 the threshold. A layer's error is the larger of its weights' and its bias'.
 
-An entry whose step of +-h moves a ReLU's or leaky ReLU's input across 0 (or off an exact
-0, as a zero bias does on an all-zero input row) has no derivative there: the difference
-quotient straddles the kink and measures the mean of the two slopes. Such entries are
-counted (`kinks`) and left out of the error, as CS231n's notes advise; a wrong derivative
-still shows on the entries that stay on one side.
+The loss has no derivative where a ReLU's (or leaky ReLU's) input is 0: a step of +-h
+that moves one across 0 (or off an exact 0, as a zero bias does on an all-zero input row)
+makes the difference quotient straddle the kink and measure the mean of the two slopes.
+The rows on which any step did so are left out and every entry is checked again on the
+others (whose inputs stay on their side), so no entry goes unchecked while a row is left.
 
 Arrays larger than `max_entries` are checked on that many entries drawn without
 replacement by a seeded generator, so a big MNIST layer takes a second, not minutes.
@@ -46,7 +47,6 @@ class LayerCheck:
     numeric: float
     checked: int
     total: int
-    kinks: int = 0  # of the entries checked, those at a kink: left out of the error
 
     @property
     def passed(self) -> bool:
@@ -54,6 +54,14 @@ class LayerCheck:
 
     def as_dict(self) -> dict:
         return {**self.__dict__, "passed": self.passed}
+
+
+@dataclass
+class NetworkCheck:
+    """Every layer's result on the rows of X that no step moved across a kink."""
+
+    layers: list[LayerCheck]  # empty when every row was left out
+    kink_rows: list[int]  # rows of X left out, by index
 
 
 def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
@@ -79,52 +87,71 @@ def kink_signs(net: Network, X: np.ndarray) -> list[np.ndarray]:
     return signs
 
 
+def _crossed(before: list[np.ndarray], after: list[np.ndarray]) -> np.ndarray:
+    """(n,) bool: the rows on which some ReLU input changed sign. A NaN input (an overflow) is no
+    kink: its layer must fail, not be left out."""
+    changed = [((b != a) & ~(np.isnan(b) & np.isnan(a))).any(axis=1) for b, a in zip(before, after)]
+    return np.logical_or.reduce(changed)
+
+
 def _numeric(
     net: Network, X: np.ndarray, Y: np.ndarray, param: np.ndarray, index: tuple, signs: list[np.ndarray]
-) -> tuple[float, bool]:
-    """(the central difference of the loss at param[index], whether the step crosses a kink:
-    some input to a ReLU has another sign at w + h or w - h than `signs`, its signs at w)."""
-    old, values, crossed = param[index], [], False
+) -> tuple[float, np.ndarray]:
+    """(the central difference of the loss at param[index], the (n,) rows on which the step of
+    +h or -h moved a ReLU input to another sign than `signs`, its signs at w)."""
+    old, values, crossed = param[index], [], np.zeros(len(X), bool)
     for step in (H, -H):
         param[index] = old + step
         values.append(net.loss_value(X, Y)[0])
-        # NaN inputs (an overflow) are no kink: their layer must fail, not be left out
-        crossed = crossed or any(not np.array_equal(s, t, equal_nan=True) for s, t in zip(signs, kink_signs(net, X)))
+        crossed |= _crossed(signs, kink_signs(net, X)) if signs else False
     param[index] = old
     return (values[0] - values[1]) / (2 * H), crossed
 
 
-def check_network(
-    net: Network, X: np.ndarray, Y: np.ndarray, max_entries: int = 1000, seed: int = 0
-) -> list[LayerCheck]:
+def check_network(net: Network, X: np.ndarray, Y: np.ndarray, max_entries: int = 1000, seed: int = 0) -> NetworkCheck:
     """Per-layer comparison of analytic and central-difference gradients (see the module doc).
 
     net: a float64 Network; X: (n, n_in); Y: (n, n_out) encoded targets.
     """
     if net.params[0].dtype != np.float64:
         raise ValueError("gradient checks need float64 parameters: float32 round-off exceeds the threshold")
+    keep = np.arange(len(X))
+    while keep.size:
+        layers, crossed = _compare(net, X[keep], Y[keep], max_entries, seed)
+        if not crossed.any():
+            return NetworkCheck(layers, sorted(set(range(len(X))) - set(keep.tolist())))
+        keep = keep[~crossed]  # the rows left stay on their side of every kink: the same steps, the same inputs
+    return NetworkCheck([], list(range(len(X))))
+
+
+def _compare(
+    net: Network, X: np.ndarray, Y: np.ndarray, max_entries: int, seed: int
+) -> tuple[list[LayerCheck], np.ndarray]:
+    """Every layer's check on the rows X, and the (n,) rows on which some step crossed a kink."""
     net.loss_and_grads(X, Y)
     analytic = [g.copy() for g in net.grads]  # the network may reuse its gradient buffers
     signs = kink_signs(net, X)
+    crossed = np.zeros(len(X), bool)
     rng = np.random.default_rng(seed)
     checks, g = [], 0
     for i, layer in enumerate(net.layers):
-        worst, errors, checked, total, kinks = ("", 0.0, 0.0), [], 0, 0, 0
+        worst, errors, checked, total = ("", 0.0, 0.0), [], 0, 0
+        # a step in layer i moves the inputs of layer i and those after it
+        watched = signs if any(later.activation in KINKED for later in net.layers[i:]) else []
         for name, param in (("W", layer.W), ("b", layer.b)):
             if param is None:
                 continue
-            drawn = _entries(param.shape, max_entries, rng)
-            numeric = [_numeric(net, X, Y, param, k, signs) for k in drawn]
-            index = [k for k, (_, crossed) in zip(drawn, numeric) if not crossed]
+            index = _entries(param.shape, max_entries, rng)
             a = np.array([analytic[g][k] for k in index])
-            n = np.array([value for value, crossed in numeric if not crossed])
+            n = np.empty(len(index))
+            for j, k in enumerate(index):
+                n[j], rows = _numeric(net, X, Y, param, k, watched)
+                crossed |= rows
             errors.append(relative_error(a, n))
-            if index:
-                k = int(np.argmax(np.abs(a - n)))
-                if not worst[0] or abs(a[k] - n[k]) > abs(worst[1] - worst[2]):
-                    worst = (f"{name}[{', '.join(map(str, index[k]))}]", float(a[k]), float(n[k]))
-            checked, total, g = checked + len(drawn), total + param.size, g + 1
-            kinks += len(drawn) - len(index)
+            k = int(np.argmax(np.abs(a - n)))
+            if not worst[0] or abs(a[k] - n[k]) > abs(worst[1] - worst[2]):
+                worst = (f"{name}[{', '.join(map(str, index[k]))}]", float(a[k]), float(n[k]))
+            checked, total, g = checked + len(index), total + param.size, g + 1
         error = float(np.max(errors))  # NaN, if any, wins
-        checks.append(LayerCheck(i, repr(layer), error, worst[0], worst[1], worst[2], checked, total, kinks))
-    return checks
+        checks.append(LayerCheck(i, repr(layer), error, worst[0], worst[1], worst[2], checked, total))
+    return checks, crossed
