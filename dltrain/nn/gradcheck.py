@@ -144,8 +144,8 @@ def _compare(
             index = _entries(param.shape, max_entries, rng)
             a = np.array([analytic[g][k] for k in index])
             n = np.empty(len(index))
-            for j, k in enumerate(index):
-                n[j], rows = _numeric(net, X, Y, param, k, watched)
+            for j, entry in enumerate(index):
+                n[j], rows = _numeric(net, X, Y, param, entry, watched)
                 crossed |= rows
             errors.append(relative_error(a, n))
             k = int(np.argmax(np.abs(a - n)))
