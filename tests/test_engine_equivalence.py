@@ -186,11 +186,15 @@ def test_float32_adam_flushes_subnormal_moments_and_float64_keeps_them():
         p = np.ones(4, dtype)
         stepper = Adam().build([p])
         stepper.m[0][...] = [1e-31, -1e-31, 1e-3, 0.0]
-        for _ in range(stepper.FLUSH_EVERY):
+        stepper.v[0][...] = [1e-37, 1e-30, 1e-3, 0.0]  # 1e-37: a normal float32, below TINY_V
+        for _ in range(stepper.FLUSH_EVERY - 1):
             stepper.step([np.zeros(4, dtype)])
-        m = stepper.m[0]
+        assert stepper.m[0][0] != 0 and stepper.v[0][0] != 0  # the flush comes at step 64, not before
+        stepper.step([np.zeros(4, dtype)])
+        m, v = stepper.m[0], stepper.v[0]
         assert (m[:2] == 0).all() == flushed, m
-        assert m[2] > 0  # a normal moment is never touched
+        assert (v[0] == 0) == flushed, v
+        assert m[2] > 0 and v[1] > 0 and v[2] > 0  # a moment above its threshold is never touched
 
 
 def test_flat_span_recognises_packed_views_only():

@@ -148,12 +148,15 @@ def test_float32_adam_flushes_tiny_moments_as_the_reference_does(monkeypatch, en
         steppers[name].step([np.array([0.0, 1e-3, 0.0, 1e-3], np.float32)])
         state = steppers[name].state()
         state["m_0"][0] = 1e-31  # a moment decayed towards the subnormal range
+        state["v_0"][2] = 1e-37  # one below TINY_V, still a normal float32
         steppers[name].load_state(state)
         for _ in range(127):  # two flushes, at steps 64 and 128
             steppers[name].step([np.zeros(4, np.float32)])
     ref_m, fast_m = steppers["reference"].state()["m_0"], steppers[engine].state()["m_0"]
+    ref_v, fast_v = steppers["reference"].state()["v_0"], steppers[engine].state()["v_0"]
     assert ref_m[0] == fast_m[0] == 0 and ref_m[1] != 0  # a normal moment is never touched
-    assert bits([ref_m]) == bits([fast_m])
+    assert ref_v[2] == fast_v[2] == 0 and ref_v[1] != 0
+    assert bits([ref_m, ref_v]) == bits([fast_m, fast_v])
     assert params["reference"][0][0] != np.float32(1e-25)  # the tiny moment did move the tiny weight
     assert bits(params["reference"]) == bits(params[engine])
 

@@ -51,3 +51,13 @@ def test_an_sse_epoch_reports_the_sum_over_the_epoch_whatever_the_batch_size(bat
     (record,) = exp.trainer.history
     predictions = X @ np.full(2, 0.01) + 0.0  # constant 0.01 weights, zero bias
     assert record.train_loss == pytest.approx(np.sum((predictions - y) ** 2), rel=1e-9)
+
+
+def test_the_perceptron_loss_is_the_fraction_of_samples_misclassified():
+    """A step output of z >= 0 is class 1: four samples, one of them (z = -1 for class 1) wrong."""
+    from dltrain.nn.losses import FUSED
+
+    z = np.array([[1.0], [-1.0], [2.0], [-3.0]])
+    y = np.array([[1.0], [1.0], [1.0], [0.0]])
+    assert FUSED[("step", "perceptron")].value(z, y) == 0.25
+    assert FUSED[("step", "perceptron")].value(z, 1 - y) == 0.75

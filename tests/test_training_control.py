@@ -28,14 +28,14 @@ from dltrain.train import schedules
 from dltrain.train.monitor import EpochRecord
 
 
-def rates(schedule: dict, epochs: int, lr: float = 1.0, losses=()) -> list[float]:
-    """The rate of each epoch; `losses`: the val.loss each epoch reports (for reduce_on_plateau)."""
+def rates(schedule: dict, epochs: int, lr: float = 1.0, losses=(), field: str = "val_loss") -> list[float]:
+    """The rate of each epoch; `losses`: the value of `field` each epoch reports (for reduce_on_plateau)."""
     rates_ = schedules.build(Training(schedule=schedule, epochs=epochs).schedule, lr, epochs)
     out = []
     for epoch in range(epochs):
         out.append(rates_.lr(epoch))
         if losses:
-            rates_.observe(SimpleNamespace(epoch=epoch + 1, val_loss=losses[epoch]))
+            rates_.observe(SimpleNamespace(epoch=epoch + 1, **{field: losses[epoch]}))
     return out
 
 
@@ -85,6 +85,73 @@ def test_reduce_on_plateau_rates_match_hand_computed_values():
     losses = [5, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 3, 3]
     schedule = {"name": "reduce_on_plateau", "factor": 0.5, "patience": 2, "min_lr": 0.2}
     assert rates(schedule, len(losses), 1.0, losses) == [1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.2, 0.2]
+
+
+def test_reduce_on_plateau_on_an_accuracy_waits_for_it_to_stop_rising():
+    # rising accuracies improve (higher is better); the rate halves once 0.8 has held for 2 epochs
+    accuracies = [0.5, 0.6, 0.7, 0.8, 0.8, 0.8, 0.8]
+    schedule = {"name": "reduce_on_plateau", "monitor": "val.accuracy", "factor": 0.5, "patience": 1}
+    assert rates(schedule, 7, 1.0, accuracies, "val_accuracy") == [1, 1, 1, 1, 1, 1, 0.5]
+    flat = {**schedule, "threshold": 0}  # an equal accuracy is no improvement either
+    assert rates(flat, 5, 1.0, [0.5, 0.8, 0.8, 0.8, 0.8], "val_accuracy") == [1, 1, 1, 1, 0.5]
+
+
+def test_reduce_on_plateau_with_threshold_0_counts_an_equal_value_as_no_improvement():
+    schedule = {"name": "reduce_on_plateau", "factor": 0.5, "patience": 1, "threshold": 0}
+    assert rates(schedule, 6, 1.0, [5, 4, 4, 4, 4, 4]) == [1, 1, 1, 1, 0.5, 0.5]
+
+
+def test_reduce_on_plateau_watches_from_the_first_epoch_after_the_warmup():
+    # warmup 1/3, 2/3 of the rate; epoch 3 sets the best, each flat epoch after it halves the rate
+    schedule = {"name": "reduce_on_plateau", "factor": 0.5, "patience": 0, "warmup_epochs": 2}
+    assert rates(schedule, 6, 1.0, [1.0] * 6) == pytest.approx([1 / 3, 2 / 3, 1, 1, 0.5, 0.25])
+
+
+def test_reduce_on_plateau_ignores_changes_below_pytorchs_eps():
+    schedule = {"name": "reduce_on_plateau", "factor": 0.5, "patience": 0}
+    assert rates(schedule, 4, 1e-8, [1.0] * 4) == [1e-8] * 4  # halving 1e-8 changes it by 5e-9 < 1e-8
+    assert rates(schedule, 4, 3e-8, [1.0] * 4) == [3e-8, 3e-8, 1.5e-8, 1.5e-8]
+
+
+def stopper(params=(), **cfg):
+    from dltrain.config.control import EarlyStopping
+    from dltrain.train.early_stopping import Stopper
+
+    return Stopper(EarlyStopping(**cfg), list(params))
+
+
+def observed(stop, values: list[float], field: str = "val_loss", params=()) -> list[bool]:
+    return [stop.observe(SimpleNamespace(epoch=e, **{field: v}), list(params)) for e, v in enumerate(values, 1)]
+
+
+def test_early_stopping_on_an_accuracy_waits_for_it_to_stop_rising():
+    stop = stopper(monitor="val.accuracy", patience=2)
+    assert observed(stop, [0.5, 0.6, 0.7, 0.7, 0.65], "val_accuracy") == [False, False, False, False, True]
+    assert (stop.best_epoch, stop.stopped_epoch) == (3, 5)
+
+
+def test_early_stopping_counts_an_equal_or_too_small_change_as_no_improvement():
+    ties = stopper(patience=2)
+    assert observed(ties, [1.0, 1.0, 1.0]) == [False, False, True]
+    assert (ties.best_epoch, ties.stopped_epoch) == (1, 3)
+    small = stopper(patience=1, min_delta=0.1)
+    assert observed(small, [1.0, 0.95]) == [False, True]  # 0.05 better: less than min_delta
+    assert (small.best_epoch, small.stopped_epoch) == (1, 2)
+    enough = stopper(patience=1, min_delta=0.1)
+    assert observed(enough, [1.0, 0.85]) == [False, False] and enough.best_epoch == 2
+
+
+def test_best_weights_holds_the_first_epochs_weights_when_it_was_best_then_gives_the_last_back():
+    params = [np.array([1.0, 2.0]), np.array([3.0])]
+    stop = stopper(params, patience=5)
+    observed(stop, [1.0], params=params)  # epoch 1, the best
+    for p in params:
+        p += 10.0
+    stop.observe(SimpleNamespace(epoch=2, val_loss=2.0), params)
+    stop.observe(SimpleNamespace(epoch=3, val_loss=3.0), params)
+    with stop.best_weights(params):
+        assert [p.tolist() for p in params] == [[1.0, 2.0], [3.0]]
+    assert [p.tolist() for p in params] == [[11.0, 12.0], [13.0]]
 
 
 def digits(epochs: int, **training) -> dict:
