@@ -100,3 +100,23 @@ def test_confusion_matrix_of_small_unsigned_labels_does_not_wrap():
     y = np.array([19, 19, 3], dtype=np.uint8)  # labels may come as uint8; 19 * 20 + 19 does not fit one
     matrix = confusion_matrix(y, np.array([19, 3, 3]), 20)
     assert matrix[19, 19] == 1 and matrix[19, 3] == 1 and matrix[3, 3] == 1 and matrix.sum() == 3
+
+
+@pytest.mark.parametrize(
+    "target, outputs, r2",
+    [
+        ([1.0, 3.0], [1.5, 2.5], 0.75),  # two samples are enough for r2 (sklearn: 0.75)
+        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 1.0),  # a perfect fit
+        ([3.0, 3.0, 3.0], [2.0, 2.0, 2.0], 0.0),  # a constant target predicted wrong
+        ([3.0, 3.0, 3.0], [3.0, 3.0, 3.0], 1.0),  # ... and right
+        ([0.0, 2.0, 4.0], [1.0, 2.0, 4.0], 0.875),  # a residual sum of exactly 1 (sklearn: 0.875)
+    ],
+)
+def test_r2_of_one_target_by_hand(target, outputs, r2):
+    assert regression_scores(np.array(target), np.array(outputs)[:, None])["r2"] == r2
+
+
+@pytest.mark.parametrize("dtype, eps", [(np.float64, 2.220446049250313e-16), (np.float32, 1.1920930376163597e-07)])
+def test_log_loss_of_a_certain_right_answer_is_the_dtypes_eps_as_in_sklearn(dtype, eps):
+    """p = 1 is clipped to 1 - eps: -log(1 - eps), scikit-learn's value, not -0.0."""
+    assert log_loss(np.array([0]), np.array([[1.0, 0.0]], dtype)) == eps

@@ -386,3 +386,18 @@ def test_inputs_whose_mean_lies_beyond_float64_have_no_statistics():
     from dltrain.data.split import input_stats
 
     assert input_stats(np.array([[1e308, 1e308], [0.0, 1.0]])) is None
+
+
+@pytest.mark.parametrize(
+    "X, shift, scale",
+    [
+        (np.array([[True], [False], [True]]), [0.0], [1.0]),  # a user file's bool column
+        (np.array([[-40000], [40000]], np.float16), [-40000.0], [80000.0]),  # the span overflows float16
+        (np.array([[1], [3]], np.int8), [1.0], [2.0]),
+    ],
+)
+def test_the_scaler_fits_in_float64_whatever_the_inputs_dtype(X, shift, scale):
+    scaler = Scaler("minmax", X)
+    assert scaler.shift.dtype == scaler.scale.dtype == np.float64
+    assert scaler.shift.tolist() == shift and scaler.scale.tolist() == scale
+    assert scaler(X).ravel().tolist() == [(float(x) - shift[0]) / scale[0] for x in X.ravel()]

@@ -141,6 +141,36 @@ def test_early_stopping_counts_an_equal_or_too_small_change_as_no_improvement():
     assert observed(enough, [1.0, 0.85]) == [False, False] and enough.best_epoch == 2
 
 
+@pytest.mark.parametrize(
+    "monitor, mode, values, stops",
+    [
+        ("val.accuracy", "min", [0.9, 0.8, 0.7], [False, False, False]),  # mode: min makes a falling accuracy better
+        ("val.loss", "max", [1.0, 2.0, 3.0], [False, False, False]),
+        ("val.loss", "min", [1.0, 2.0, 3.0], [False, False, True]),
+    ],
+)
+def test_an_explicit_mode_decides_which_way_is_better(monitor, mode, values, stops):
+    stop = stopper(monitor=monitor, mode=mode, patience=2)
+    assert observed(stop, values, monitor.replace(".", "_")) == stops
+
+
+def test_monitors_a_run_can_give_are_accepted_and_the_others_refused_with_the_fix():
+    from dltrain.train.monitor import check_monitor
+
+    key = "training.early_stopping.monitor"
+    for monitor, has_val, classifies in [
+        ("val.accuracy", True, True),
+        ("val.loss", True, False),
+        ("val.accuracy", True, None),  # --dry-run: the data, and whether it classifies, not yet known
+        ("train.accuracy", False, True),
+    ]:
+        check_monitor(key, monitor, has_val, classifies)
+    with pytest.raises(ConfigError, match="regression run has no accuracy; monitor val.loss"):
+        check_monitor(key, "val.accuracy", True, False)
+    with pytest.raises(ConfigError, match="no validation split; set dataset.validation_split .* or monitor train.loss"):
+        check_monitor(key, "val.loss", False, True)
+
+
 def test_best_weights_holds_the_first_epochs_weights_when_it_was_best_then_gives_the_last_back():
     params = [np.array([1.0, 2.0]), np.array([3.0])]
     stop = stopper(params, patience=5)
