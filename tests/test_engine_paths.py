@@ -283,7 +283,7 @@ def test_evaluation_a_few_rows_at_a_time_is_the_same_in_both_engines(monkeypatch
     monkeypatch.setattr(network, "EVAL_BYTES", 3 * 4 * np.dtype(dtype).itemsize)  # 3 rows of the 4-wide layer
     ref, fast_net = twin_networks(hidden, output, loss, n_out, dtype, seed=1)
     assert fast_net.predict(np.empty((0, 5), dtype)).shape == ref.predict(np.empty((0, 5), dtype)).shape == (0, n_out)
-    for seed, n in enumerate((7, 1, 64, 301)):
+    for seed, n in enumerate((7, 1, 5, 64, 301)):  # 3, 1, 2, 22 and 101 chunks
         x, y = batch(n, n_out, loss, dtype, seed)
         assert bits(fast_net.predict(x)) == bits(ref.predict(x))
         got, ref_value = fast_net.loss_value(x, y), ref.loss_value(x, y)

@@ -338,3 +338,16 @@ def test_float32_network_gradients_match_float64():
     assert all(g.dtype == np.float32 for g in net32.grads)
     for g32, g64 in zip(net32.grads, net64.grads):
         assert rel_error(g32.astype(np.float64), g64) < 1e-5
+
+
+def test_leaky_relus_slope_at_exactly_zero_is_the_negative_one_as_in_pytorch():
+    """z = 0 (and -0.0) takes the slope of z < 0, relu's 0 and leaky_relu's `negative_slope`."""
+    from dltrain.nn.activations import activation
+
+    z = np.array([[0.0, -0.0, -2.0, 3.0]])
+    leaky = ACTIVATIONS["leaky_relu"]
+    assert leaky.backward(z, leaky.forward(z), np.ones_like(z)).tolist() == [[0.01, 0.01, 0.01, 1.0]]
+    steep = activation("leaky_relu", 0.2)
+    assert steep.backward(z, steep.forward(z), np.full_like(z, 2.0)).tolist() == [[0.4, 0.4, 0.4, 2.0]]
+    relu = ACTIVATIONS["relu"]
+    assert relu.backward(z, relu.forward(z), np.ones_like(z)).tolist() == [[0.0, 0.0, 0.0, 1.0]]

@@ -236,3 +236,39 @@ def test_rosenblatt_on_the_or_gate_through_the_trainer():
 
     assert [(w, b) for w, b, _ in seen] == expected
     assert [round(loss * 4) for _, _, loss in seen] == expected_errors
+
+
+def test_xavier_draws_a_bias_from_its_one_dimension():
+    """bias_init: {name: xavier} draws shape (fan_out,): fan_in and fan_out are both that length, limit 1."""
+    drawn = initialize(Xavier(), np.random.default_rng(0), (3,), np.float64)
+    assert drawn == pytest.approx([0.27392337, -0.46042657, -0.91805295])
+
+
+def test_a_network_fuses_its_last_layers_activation_with_the_loss():
+    """relu then softmax with cross_entropy: the pair of the last layer is fused, so logits 40 apart
+    give the exact loss 80 and gradient 1 (the unfused probabilities clip at eps: 36.04 and ~1e-17)."""
+    from dltrain.nn.losses import FUSED
+
+    net = Network(
+        [
+            Dense(np.array([[1.0, -1.0]]), np.zeros(2), "relu"),
+            Dense(np.array([[40.0, -40.0], [0.0, 0.0]]), np.zeros(2), "softmax"),
+        ],
+        "cross_entropy",
+    )
+    assert net.fused is FUSED[("softmax", "cross_entropy")]
+    loss, _ = net.loss_and_grads(np.array([[1.0]]), np.array([[0.0, 1.0]]))
+    assert loss == 80.0
+    assert [g.tolist() for g in net.grads] == [[[80.0, 0.0]], [80.0, 0.0], [[1.0, -1.0], [0.0, 0.0]], [1.0, -1.0]]
+
+
+def test_a_loss_the_output_cannot_train_is_refused_by_name():
+    with pytest.raises(ValueError, match="loss 'perceptron' cannot train a relu output"):
+        Network([Dense(np.ones((2, 1)), None, "relu")], "perceptron")
+
+
+def test_all_finite_is_false_when_any_entry_of_any_array_is_not():
+    for bad in (np.nan, np.inf, -np.inf):
+        net = Network([Dense(np.array([[bad], [1.0]]), np.zeros(1), "identity")], "sse")
+        assert not net.all_finite()
+    assert Network([Dense(np.ones((2, 1)), np.zeros(1), "identity")], "sse").all_finite()
