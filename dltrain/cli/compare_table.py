@@ -20,7 +20,7 @@ from rich.text import Text
 
 from dltrain.cli.tables import STATUS_STYLE, metrics_table, plain_console
 from dltrain.formatting import number, seconds, shorten, value_text
-from dltrain.inspection.compare import RUN_COLUMNS, Comparison, Group, short_names
+from dltrain.inspection.compare import Comparison, Group, column_names
 from dltrain.runs.status import Status
 
 MAX_VALUE = 24  # config values longer than this are shortened in the middle
@@ -127,7 +127,7 @@ def _columns(table: Comparison, group: Group, keys: list[str]) -> tuple[list[Col
     ):
         if any(c.plain for c in cells):
             essential.append(Column(name, cells, numeric=True))
-    short = short_names(keys, [*table.all_keys, *RUN_COLUMNS])  # training.epochs beside a run's epochs
+    short = column_names(keys, table.all_keys)
     for key in keys:
         cells = [Text(shorten(value_text(r.get(key)), MAX_VALUE), "cyan") for r in rows]
         essential.append(Column(short[key], cells))

@@ -15,6 +15,7 @@ from typing import Any, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 from yaml.reader import ReaderError
 
 from dltrain.config.bounded_yaml import MAX_DEPTH, MAX_NODES, load_yaml
@@ -193,8 +194,7 @@ def _name_overridden_kinds(data: dict, overrides: list[str], cfg: Optional[Confi
             if info is None or not isinstance(value, BaseModel) or not isinstance(node.get(part, {}), dict):
                 break
             node = node.setdefault(part, {})
-            if info.discriminator:
-                node.setdefault(str(info.discriminator), getattr(value, str(info.discriminator)))
+            _name_kind(node, info, value)
             section = value
 
 
@@ -212,9 +212,15 @@ def _name_kinds(section: BaseModel, node: dict) -> None:
     for part, info in type(section).model_fields.items():
         value, child = getattr(section, part, None), node.get(part)
         if isinstance(value, BaseModel) and isinstance(child, dict):
-            if info.discriminator:
-                child.setdefault(str(info.discriminator), getattr(value, str(info.discriminator)))
+            _name_kind(child, info, value)
             _name_kinds(value, child)
+
+
+def _name_kind(node: dict, info: FieldInfo, section: BaseModel) -> None:
+    """Write into `node` the kind of `section` (its discriminator's value: name, type), unless
+    `node` names one, when the field `info` holding it is a union of kinds."""
+    if info.discriminator:
+        node.setdefault(str(info.discriminator), getattr(section, str(info.discriminator)))
 
 
 class _BlockDumper(yaml.SafeDumper):

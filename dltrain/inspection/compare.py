@@ -65,6 +65,12 @@ def short_names(keys: list[str], among: Optional[list[str]] = None) -> dict[str,
     return names
 
 
+def column_names(keys: list[str], all_keys: list[str]) -> dict[str, str]:
+    """short_names of config keys shown as columns beside RUN_COLUMNS: training.epochs stays
+    whole beside a run's epochs."""
+    return short_names(keys, [*all_keys, *RUN_COLUMNS])
+
+
 @dataclass
 class Group:
     """Runs of one dataset and task. rows: indices into Comparison.rows, best first when sorted."""

@@ -136,14 +136,13 @@ def select_runs(rows: list[dict], filters=(), sort: Optional[str] = None, last: 
     """The rows (oldest first) that match every KEY=VALUE filter; then the `last` newest of them;
     then, with `sort` ('test.accuracy'), best first, runs without that metric at the end."""
     from dltrain.errors import ConfigError
-    from dltrain.runs.status import Status
-    from dltrain.train.metric_names import SPLIT_METRICS, rank_key
+    from dltrain.train.metric_names import SPLIT_METRICS, SPLITS, rank_key
 
+    statuses = [s.value for s in Status]
     for assignment in filters:
         key, sep, value = assignment.partition("=")
         if not sep or key not in FILTER_KEYS:
             raise ConfigError(f"--filter {assignment!r}: expected KEY=VALUE with KEY one of {', '.join(FILTER_KEYS)}")
-        statuses = [s.value for s in Status]
         if key == "status" and not set("*?[") & set(value) and value not in statuses:
             raise ConfigError(
                 f"--filter {assignment!r}: no run has that status{did_you_mean(value, statuses)}; one of {', '.join(statuses)}"
@@ -153,8 +152,8 @@ def select_runs(rows: list[dict], filters=(), sort: Optional[str] = None, last: 
         rows = rows[-last:] if last else []
     if sort is not None:
         split, _, key = sort.partition(".")
-        if split not in ("train", "val", "test") or key not in SPLIT_METRICS:
-            names = [f"{s}.{m}" for s in ("train", "val", "test") for m in SPLIT_METRICS]
+        if split not in SPLITS or key not in SPLIT_METRICS:
+            names = [f"{s}.{m}" for s in SPLITS for m in SPLIT_METRICS]
             raise ConfigError(
                 f"--sort {sort!r}: expected SPLIT.METRIC{did_you_mean(sort, names)}, e.g. test.accuracy or val.loss"
             )

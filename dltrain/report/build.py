@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from dltrain.errors import ConfigError, RunFolderError
 from dltrain.formatting import value_text
-from dltrain.inspection.compare import RUN_COLUMNS, comparison, short_names
+from dltrain.inspection.compare import column_names, comparison, short_names
 from dltrain.report import charts
 from dltrain.report.page import Page, esc, table
 from dltrain.report.run_page import Parts, add_run, read_parts, status_badge
@@ -119,7 +119,7 @@ def _add_runs(
         page.add(
             f'<p class="problems">these runs are of {len(cmp.groups)} kinds: {esc(kinds)}; each is ranked on its own.</p>'
         )
-    short = short_names(cmp.changed_keys, [*cmp.all_keys, *RUN_COLUMNS])  # training.epochs beside a run's epochs
+    short = column_names(cmp.changed_keys, cmp.all_keys)
     ranked = [g.metric for g in cmp.groups if g.metric]
     metrics = list(dict.fromkeys([*ranked, *(k for k in cmp.metric_keys if not k.startswith("baseline."))]))
     # the ranked metric, then what differs (a sweep's keys), then the other metrics

@@ -87,5 +87,5 @@ def default_metric(base: Config, data_dir: Optional[str]) -> Metric:
     from dltrain.pipeline.experiment import load_splits
 
     splits = load_splits(base, data_dir)
-    split = "val" if splits.val is not None else "test" if splits.test is not None else "train"
-    return Metric(split, "accuracy" if splits.classes is not None else "loss")
+    main = "accuracy" if splits.classes is not None else "loss"
+    return Metric.default({name: {main: 0.0} for name, _ in splits.items()})
