@@ -23,6 +23,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from dltrain import collector
 from dltrain.baseline import make_estimator
 from dltrain.config.loader import dump_config
 from dltrain.config.schema import Config
@@ -149,6 +150,7 @@ class Experiment:
         on_epoch: Callable[[EpochRecord], None] = lambda r: None,
         on_batch: Optional[Callable[[float], None]] = None,
     ) -> None:
+        collector.resume()
         self.trainer.fit(on_epoch=on_epoch, on_batch=on_batch)
 
     def metrics(self) -> dict:

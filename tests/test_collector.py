@@ -1,0 +1,62 @@
+"""The cycle collector: off while the `dltrain` command starts, on once a model trains, and
+left as a program set it when dltrain is used as a library (dltrain.collector)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+
+from conftest import process_env
+from sweeps import tiny
+
+from dltrain.config.loader import validate
+from dltrain.pipeline.experiment import Experiment
+
+TRAIN_AND_WATCH = f"""
+import gc, json
+from dltrain import collector
+from dltrain.config.loader import validate
+from dltrain.pipeline.experiment import Experiment
+
+collector.pause()
+paused = gc.isenabled()
+exp = Experiment(validate({tiny(validation=0.0, plots=False)!r}))
+during = []
+exp.train(on_epoch=lambda record: during.append(gc.isenabled()))
+print(json.dumps([paused, during, gc.isenabled(), gc.get_freeze_count() > 0]))
+"""
+
+
+def test_a_paused_collector_is_on_again_while_and_after_a_model_trains():
+    out = subprocess.run(
+        [sys.executable, "-c", TRAIN_AND_WATCH], capture_output=True, text=True, env=process_env(), check=True
+    ).stdout
+    paused, during, after, frozen = json.loads(out)
+    assert not paused
+    assert during == [True] * 4 and after  # a sweep's runs in one process: their cycles are collected
+    assert frozen  # what start-up made is never walked again
+
+
+def test_the_command_line_pauses_the_collector_from_its_start():
+    code = (
+        "import gc, sys\nfrom dltrain.__main__ import main\nsys.argv = ['dltrain', 'configs']\n"
+        "try:\n    main()\nexcept SystemExit:\n    print(gc.isenabled(), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=process_env())
+    assert proc.stderr.splitlines()[-1] == "False"
+
+
+def test_a_program_using_dltrain_keeps_its_own_setting():
+    exp = Experiment(validate(tiny(validation=0.0, plots=False, epochs=1)))
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
+    exp.train()
+    assert gc.isenabled() and gc.get_freeze_count() == frozen  # nothing frozen behind the program's back
+    gc.disable()
+    try:
+        exp.train()
+        assert not gc.isenabled()  # not turned on either
+    finally:
+        gc.enable()
