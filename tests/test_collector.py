@@ -39,6 +39,28 @@ def test_a_paused_collector_is_on_again_while_and_after_a_model_trains():
     assert frozen  # what start-up made is never walked again
 
 
+SWEEP_AND_WATCH = f"""
+import gc, sys
+from dltrain import collector
+from dltrain.sweep import run_sweep
+
+collector.pause()
+run_sweep({tiny(validation=0.0, plots=False, epochs=1)!r}, ["seed=1,2"], runs_dir=sys.argv[1], jobs=2)
+print(gc.isenabled())
+"""
+
+
+def test_a_sweep_whose_points_train_in_workers_collects_its_own_garbage(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-c", SWEEP_AND_WATCH, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=process_env(),
+        check=True,
+    ).stdout
+    assert out.split() == ["True"]  # the parent never trains, and a sweep can last for days
+
+
 def test_the_command_line_pauses_the_collector_from_its_start():
     code = (
         "import gc, sys\nfrom dltrain.__main__ import main\nsys.argv = ['dltrain', 'configs']\n"

@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Iterator
 
+from dltrain import collector
 from dltrain.config.schema import Config
 from dltrain.errors import ERROR_LOG, ConfigError, Interrupted, RunFolderError, TrainingFailed, naming_log
 from dltrain.pipeline.experiment import RunRecord
@@ -41,6 +42,7 @@ SYNC_SECONDS = 2.0  # the longest sweep.json goes without an fsync while points 
 
 def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, opts, prune: bool) -> None:
     """Train the runs the sweep has not completed (and the plan's new points); raise as run_sweep says."""
+    collector.resume()  # points by the thousand, maybe trained elsewhere: their garbage is collected here
     with sweep.tracking():  # every change to a point below is told to sweep.changed
         _execute(backend, folder, sweep, plan, base, opts, prune)
 
