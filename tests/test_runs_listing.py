@@ -13,6 +13,7 @@ from conftest import claimed_elsewhere
 
 from dltrain import api
 from dltrain.cli import list_runs
+from dltrain.runs.locate import resolve_ref, run_folders
 
 
 def quick(name: str, **changes) -> dict:
@@ -263,3 +264,23 @@ def test_a_folder_name_ending_in_a_digit_int_cannot_read_is_listed(cli, made, tm
     shutil.copytree(next(p for p in root.iterdir() if p.is_dir()), root / "x-²")
     rows = cli("runs", root, "--json", code=0).json
     assert "x-²" in [row["name"] for row in rows]
+
+
+def test_latest_is_the_run_started_last_in_the_same_second_and_across_time_zones(tmp_path):
+    def run_started(name: str, started: str) -> None:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "meta.json").write_text(json.dumps({"status": "completed", "started": started}))
+
+    run_started("20261201-100000-b", "2026-12-01T10:00:00.100+00:00")
+    run_started("20261201-100000-a", "2026-12-01T10:00:00.900+00:00")  # later, though its name sorts first
+    assert resolve_ref("latest", tmp_path).name == "20261201-100000-a"
+    run_started("20261201-120000-c", "2026-12-01T12:00:00+02:00")  # 10:00 UTC: the first of them
+    run_started("20261201-090000-d", "2026-12-01T09:00:01-01:00")  # 10:00:01 UTC: the last
+    run_started("20261201-000000-e", "no time")  # unreadable: as if it said none, before all
+    assert [p.name[16:] for p in run_folders(tmp_path)] == ["e", "c", "b", "a", "d"]
+
+
+def test_two_runs_in_one_second_are_listed_in_the_order_they_started(tmp_path):
+    api.run(quick("zz-first"), runs_dir=tmp_path)
+    second = api.run(quick("aa-second"), runs_dir=tmp_path)  # most often in the same second
+    assert resolve_ref("latest", tmp_path) == second.path

@@ -218,7 +218,8 @@ def read_json(path: Path) -> Any:
 
 
 def now_iso() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
+    """The local time with its UTC offset, to the millisecond (two runs started in one second keep their order)."""
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
 def elapsed(start: float) -> float:

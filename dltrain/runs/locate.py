@@ -11,8 +11,10 @@ Finding run folders needs neither NumPy nor the config schema: a listing of thou
 from __future__ import annotations
 
 import glob
+import math
 import os
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
 from dltrain.errors import RunFolderError
@@ -52,12 +54,20 @@ def _started(path: Path):
 
 
 def age_key(name: str, started) -> tuple:
-    """Sort key of a run folder: its start time from meta.json, then its name (with a numeric
-    suffix compared as a number)."""
-    started = started if isinstance(started, str) else ""
+    """Sort key of a run folder: the instant meta.json says it started (first if it says none),
+    then its name (with a numeric suffix compared as a number)."""
     stem, _, suffix = name.rpartition("-")
     numbered = suffix.isascii() and suffix.isdigit() and stem  # not '²', which isdigit() takes and int() refuses
-    return (started, stem, int(suffix)) if numbered else (started, name, 0)
+    return (_instant(started), stem, int(suffix)) if numbered else (_instant(started), name, 0)
+
+
+def _instant(started) -> float:
+    """An ISO timestamp as seconds since the epoch, -inf if it is none: 10:00+02:00 came before
+    09:00+00:00, which its text does not tell."""
+    try:
+        return datetime.fromisoformat(started).timestamp()
+    except (TypeError, ValueError, OverflowError, OSError):
+        return -math.inf
 
 
 def resolve_ref(ref: PathLike, runs_dir: PathLike = "runs") -> Path:
