@@ -50,6 +50,12 @@ def printable(text: str) -> str:
     return displayable(text).translate(CONTROLS)
 
 
+def one_line(text: str) -> str:
+    """`text` as `printable` shows it, on one line: a line break or tab written as \\n, \\r, \\t.
+    For a folder's name in a table row or a title, which a newline in it would break in two."""
+    return printable(text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
+
+
 def value_text(value: Any) -> str:
     """A config value as one short string: lists and dicts as compact JSON ([64,32]), the rest as str()."""
     if isinstance(value, (list, dict)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -284,3 +285,21 @@ def test_two_runs_in_one_second_are_listed_in_the_order_they_started(tmp_path):
     api.run(quick("zz-first"), runs_dir=tmp_path)
     second = api.run(quick("aa-second"), runs_dir=tmp_path)  # most often in the same second
     assert resolve_ref("latest", tmp_path) == second.path
+
+
+def test_a_folder_name_with_a_line_break_or_a_tab_is_shown_on_one_line(cli, tmp_path):
+    made = api.run(quick("plain"), runs_dir=tmp_path).path
+    odd = made.rename(tmp_path / "bad\nname\tx")
+    listing = cli("runs", tmp_path, code=0).stdout
+    assert [line.split()[:2] for line in listing.splitlines() if "completed" in line] == [
+        ["bad\\nname\\tx", "completed"]
+    ]
+    assert cli("runs", tmp_path, "--json", code=0).json[0]["path"] == str(odd)  # the real name, for scripts
+    assert cli("eval", odd.name, cwd=tmp_path, code=0).stdout.split("\n", 1)[0].split() == ["eval", "bad\\nname\\tx"]
+    assert cli("compare", odd, code=0).stdout.startswith("bad\\nname\\tx: completed")
+    other = api.run(quick("plain", training={"epochs": 2}), runs_dir=tmp_path / "more").path
+    table = cli("compare", odd, other, code=0).stdout
+    assert sorted(line.split()[1] for line in table.splitlines() if re.match(r" +[12] {2,}", line)) == [
+        other.name,
+        "bad\\nname\\tx",
+    ]

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dltrain.cli.tables import STATUS_STYLE, metrics_table, plain_console
-from dltrain.formatting import number, seconds, shorten, value_text
+from dltrain.formatting import number, one_line, seconds, shorten, value_text
 from dltrain.inspection.compare import Comparison, Group, column_names
 from dltrain.runs.status import Status
 
@@ -64,7 +64,7 @@ def _single(table: Comparison, out: Console, err: Console) -> None:
     row, run = table.rows[0], table.runs[0]
     err.print("compare needs two or more runs to show what differs; the one run named:", soft_wrap=True)
     out.print(
-        f"{row['run']}: {row['status']}, {number(row['epochs'])} epochs, {seconds(row['seconds']) or '?'} s",
+        f"{one_line(row['run'])}: {row['status']}, {number(row['epochs'])} epochs, {seconds(row['seconds']) or '?'} s",
         soft_wrap=True,
     )
     if run.metrics:
@@ -116,7 +116,7 @@ def _columns(table: Comparison, group: Group, keys: list[str]) -> tuple[list[Col
     if group.metric in metric_cells and group.best is not None:
         metric_cells[group.metric][group.rows.index(group.best)].stylize("bold green")
     essential = [Column("#", [Text(str(i + 1)) for i in range(len(rows))], numeric=True)]
-    essential.append(Column("run", [Text(r["run"]) for r in rows]))
+    essential.append(Column("run", [Text(one_line(r["run"])) for r in rows]))
     if any(r["status"] != Status.COMPLETED for r in rows):
         essential.append(Column("status", [Text(r["status"], STATUS_STYLE.get(r["status"], "")) for r in rows]))
     ranked = [k for k in (group.metric, group.val_metric) if k in metric_cells]

@@ -13,6 +13,7 @@ from dltrain.cli import app
 from dltrain.cli.common import DATA_DIR_HELP, err_console, print_json, reports_errors
 from dltrain.cli.completion import complete_run
 from dltrain.cli.tables import metrics_table, table_console
+from dltrain.formatting import one_line
 
 
 class Split(str, Enum):
@@ -85,7 +86,7 @@ def _show(report: dict, classes) -> None:
             **baseline,
             **{name: {"loss": baseline[name].get("log_loss"), **baseline[name]} for name in rows if baseline.get(name)},
         }
-    title = f"eval {report['run']}" + (f" ({', '.join(report['overrides'])})" if report["overrides"] else "")
+    title = f"eval {one_line(report['run'])}" + (f" ({', '.join(report['overrides'])})" if report["overrides"] else "")
     table = metrics_table(rows, ["n", "loss", *keys], HEADERS, title)
     if classes is not None:
         table.caption = "\n".join(filter(None, ["prec, rec, F1: macro averages over the classes", table.caption]))

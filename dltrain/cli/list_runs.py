@@ -128,13 +128,14 @@ def _show(
     from rich.table import Table
     from rich.text import Text
 
-    from dltrain.formatting import number
+    from dltrain.formatting import number, one_line
     from dltrain.inspection.listing import metric_value
 
     console = table_console(stderr)
     if not rows:
         console.print(f"no run folders in {runs_dir}")
         return
+    rows = [{**r, "name": one_line(r["name"])} for r in rows]  # a row per run, whatever its folder is named
     metrics = {sort} if sort else {r["metric"] for r in rows if r["metric"]}
     single = next(iter(metrics)) if len(metrics) == 1 else None  # then the header names it
     cells = []
