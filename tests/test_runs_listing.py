@@ -291,6 +291,7 @@ def test_a_folder_name_with_a_line_break_or_a_tab_is_shown_on_one_line(cli, tmp_
     made = api.run(quick("plain"), runs_dir=tmp_path).path
     odd = made.rename(tmp_path / "bad\nname\tx")
     listing = cli("runs", tmp_path, code=0).stdout
+    assert listing.split()[:3] == ["1", "run", "in"]
     assert [line.split()[:2] for line in listing.splitlines() if "completed" in line] == [
         ["bad\\nname\\tx", "completed"]
     ]

@@ -163,7 +163,7 @@ def _show(
     )
     roomy = natural + 2 * len(headers) <= console.width  # then two spaces between columns, else one
     table = Table(
-        title=title or f"{len(rows)} runs in {runs_dir}",
+        title=title or f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {runs_dir}",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
