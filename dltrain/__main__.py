@@ -13,7 +13,7 @@ def main() -> None:
     from dltrain import collector
     from dltrain.train.signals import ignore_signals, interrupt_on_signals
 
-    collector.pause()  # until a model trains: start-up makes objects to keep, not garbage
+    collector.pause()  # off until a model trains (for good if none does): start-up makes objects to keep
     interrupt_on_signals()
     _outputs_that_never_fail()
     # dltrain's config and run-file models use no pydantic plugin, and looking for plugins reads

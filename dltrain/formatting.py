@@ -50,10 +50,13 @@ def printable(text: str) -> str:
     return displayable(text).translate(CONTROLS)
 
 
+LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def one_line(text: str) -> str:
-    """`text` as `printable` shows it, on one line: a line break or tab written as \\n, \\r, \\t.
-    For a folder's name in a table row or a title, which a newline in it would break in two."""
-    return printable(text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
+    """`text` as `printable` shows it, on one line: a line break or tab written as \\n, \\r, \\t
+    (\\u2028, \\u2029). For a folder's name in a table row or a title, which a line break would cut in two."""
+    return printable(text.translate(LINE_BREAKS))
 
 
 def value_text(value: Any) -> str:

@@ -43,6 +43,8 @@ def test_a_run_report_is_one_offline_file_with_its_metrics(cli, run):
             assert number(value) in html
     assert html.count("data:image/png;base64,") >= 3  # confusion matrix, weights, errors
     assert 'class="sortable"' in html and "resolved config" in html
+    started = json.loads((run / "meta.json").read_text())["started"]  # 2026-12-01T19:25:41.123+01:00
+    assert f"started: <b>{started[:10]} {started[11:19]}</b>" in html  # to the second, for reading
 
 
 def test_run_report_flag_and_config_key_write_report_html(cli, tmp_path):

@@ -14,6 +14,7 @@ from conftest import claimed_elsewhere
 
 from dltrain import api
 from dltrain.cli import list_runs
+from dltrain.runs.folder import now_iso
 from dltrain.runs.locate import resolve_ref, run_folders
 
 
@@ -267,7 +268,7 @@ def test_a_folder_name_ending_in_a_digit_int_cannot_read_is_listed(cli, made, tm
     assert "x-²" in [row["name"] for row in rows]
 
 
-def test_latest_is_the_run_started_last_in_the_same_second_and_across_time_zones(tmp_path):
+def test_latest_is_the_run_started_last_across_time_zones(tmp_path):
     def run_started(name: str, started: str) -> None:
         (tmp_path / name).mkdir()
         (tmp_path / name / "meta.json").write_text(json.dumps({"status": "completed", "started": started}))
@@ -279,6 +280,10 @@ def test_latest_is_the_run_started_last_in_the_same_second_and_across_time_zones
     run_started("20261201-090000-d", "2026-12-01T09:00:01-01:00")  # 10:00:01 UTC: the last
     run_started("20261201-000000-e", "no time")  # unreadable: as if it said none, before all
     assert [p.name[16:] for p in run_folders(tmp_path)] == ["e", "c", "b", "a", "d"]
+
+
+def test_run_times_are_kept_to_the_millisecond_with_their_offset():
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d", now_iso())
 
 
 def test_two_runs_in_one_second_are_listed_in_the_order_they_started(tmp_path):

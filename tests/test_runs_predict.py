@@ -101,6 +101,9 @@ def test_runs_lists_a_folder_with_a_broken_config(cli, runs, tmp_path):
     }
     assert "config.yaml is not a valid dltrain config" in rows["old-and-broken"]["problem"]
     assert rows["fine"]["problem"] is None
+    (tmp_path / "old-and-broken").rename(tmp_path / "old-and\nbroken")
+    told = [line for line in cli("runs", tmp_path, code=0).stdout.splitlines() if "is corrupt" in line]
+    assert len(told) == 1 and told[0].startswith("old-and\\nbroken is corrupt: ") and "old-and\\nbroken/" in told[0]
 
 
 def test_runs_in_a_missing_folder(cli, tmp_path):
@@ -180,6 +183,14 @@ def test_predict_or_gate_rows(cli, runs, tmp_path):
     assert [
         r["class"] for r in cli("predict", runs["or"], tmp_path / "rows.npy", "--json", code=0).json["predictions"]
     ] == [0, 1, 1, 1]
+
+
+def test_predict_shows_a_run_and_an_input_named_with_line_breaks_on_one_line(cli, runs, tmp_path):
+    odd = shutil.copytree(runs["or"], tmp_path / "or\ngate")
+    np.save(tmp_path / "ro\nws.npy", np.array([[0, 1]]))
+    out = cli("predict", odd.name, "ro\nws.npy", cwd=tmp_path, code=0).stdout
+    assert "predictions of or\\ngate" in out and "ro\\nws.npy" in out
+    assert "or\ngate" not in out and "ro\nws" not in out
 
 
 def test_predict_on_the_training_csv_drops_the_configured_label_column(cli, tmp_path):

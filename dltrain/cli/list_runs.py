@@ -46,7 +46,7 @@ def runs(
 
 
 def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
-    from dltrain.formatting import printable
+    from dltrain.formatting import one_line
     from dltrain.inspection.listing import summarize
     from dltrain.runs.claim import InUse, claimed, claimed_sweep_of
     from dltrain.runs.folder import RunFolder
@@ -54,9 +54,9 @@ def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
     kept = {r["path"]: why for r in rows if (why := _keep(Path(r["path"]), r["status"], runs_dir))}
     rows = [r for r in rows if r["path"] not in kept]
     for path, why in kept.items():
-        err_console.print(f"kept {printable(str(path))}: {why}", soft_wrap=True)
+        err_console.print(f"kept {one_line(str(path))}: {why}", soft_wrap=True)
     if rows and not as_json:
-        _show(rows, runs_dir, None, title=f"{_folders(len(rows))} to delete in {runs_dir}", stderr=True)
+        _show(rows, runs_dir, None, title=f"{_folders(len(rows))} to delete in {one_line(str(runs_dir))}", stderr=True)
     if rows and not yes and not confirmed(f"delete {_folders(len(rows))}?"):
         rows = []  # declined: nothing deleted, and exit 0 (the answer was heard)
     deleted = []
@@ -71,7 +71,7 @@ def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
                     continue
         except InUse:
             why = RUNNING
-        err_console.print(f"kept {printable(str(r['path']))}: {why}", soft_wrap=True)
+        err_console.print(f"kept {one_line(str(r['path']))}: {why}", soft_wrap=True)
         kept[r["path"]] = why
     if as_json:
         print_json({"deleted": deleted, "kept_running": [path for path, why in kept.items() if why == RUNNING]})
@@ -91,7 +91,7 @@ def _keep(path: Path, status: str, runs_dir: Path) -> Optional[str]:
     in a sweep still running (a resumed sweep retrains a run whose meta.json still says interrupted),
     or it is reached through a symbolic link (to a sweep elsewhere, or to a run listed on its own)."""
     from dltrain.errors import RunFolderError
-    from dltrain.formatting import printable
+    from dltrain.formatting import one_line
     from dltrain.runs.reader import read_sweep
     from dltrain.runs.status import run_status
 
@@ -99,7 +99,7 @@ def _keep(path: Path, status: str, runs_dir: Path) -> Optional[str]:
         return RUNNING
     if _through_link(path, runs_dir):
         if not path.resolve().is_relative_to(runs_dir.resolve()):
-            return f"it lies outside {printable(str(runs_dir))}, through a symbolic link"
+            return f"it lies outside {one_line(str(runs_dir))}, through a symbolic link"
         return "it is reached through a symbolic link; delete the folder it names"
     if (path.parent / "sweep.json").is_file():
         try:
@@ -133,7 +133,7 @@ def _show(
 
     console = table_console(stderr)
     if not rows:
-        console.print(f"no run folders in {runs_dir}")
+        console.print(f"no run folders in {one_line(str(runs_dir))}")
         return
     rows = [{**r, "name": one_line(r["name"])} for r in rows]  # a row per run, whatever its folder is named
     metrics = {sort} if sort else {r["metric"] for r in rows if r["metric"]}
@@ -163,7 +163,7 @@ def _show(
     )
     roomy = natural + 2 * len(headers) <= console.width  # then two spaces between columns, else one
     table = Table(
-        title=title or f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {runs_dir}",
+        title=title or f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {one_line(str(runs_dir))}",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
@@ -180,7 +180,7 @@ def _show(
     print_table(console, table)
     for r in rows:
         if r.get("problem"):
-            console.print(Text(f"{r['name']} is corrupt: {r['problem']}", style="red"), soft_wrap=True)
+            console.print(Text(f"{r['name']} is corrupt: {one_line(r['problem'])}", style="red"), soft_wrap=True)
 
 
 def _narrowest(text: str, wraps: bool) -> int:

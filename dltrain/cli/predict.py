@@ -12,6 +12,7 @@ from dltrain.cli import app
 from dltrain.cli.common import err_console, print_json, reports_errors
 from dltrain.cli.completion import complete_run
 from dltrain.cli.tables import table_console
+from dltrain.formatting import one_line
 
 
 class Invert(str, Enum):
@@ -61,7 +62,8 @@ def predict(
 def _show(rows: list[dict], run) -> None:
     from rich.table import Table
 
-    table = Table(title=f"predictions of {run.name}")
+    table = Table(title=f"predictions of {one_line(run.name)}")
+    rows = [{**r, "input": one_line(r["input"])} for r in rows]  # a row per input, whatever its file is named
     table.add_column("input", overflow="fold")
     if run.classes is None:
         table.add_column("value", justify="right")

@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dltrain.cli.tables import STATUS_STYLE
-from dltrain.formatting import number, shorten
+from dltrain.formatting import number, one_line, shorten
 from dltrain.runs.status import Status
 from dltrain.sweep.grid import short_key, short_number, yaml_inline
 from dltrain.sweep.state import PointState, SweepResult
@@ -18,7 +18,7 @@ def start_line(sweep: SweepResult) -> str:
     what = f"{len(sweep.points)} points" if sweep.search == "grid" else f"{sweep.search} search"
     if sweep.repeats > 1:
         what += f" x {sweep.repeats} repeats"
-    return f"sweep {sweep.name}: {what}, {sweep.backend} -> {sweep.path}"
+    return f"sweep {sweep.name}: {what}, {sweep.backend} -> {one_line(str(sweep.path))}"
 
 
 def _value(sweep: SweepResult, state: PointState, key: str, split: str) -> str:

@@ -125,7 +125,7 @@ def facts(parts: Parts) -> str:
         "loss": meta.get("loss") or _get(cfg, "training.loss"),
         "epochs": f"{meta.get('epochs_done', '?')} of {_get(cfg, 'training.epochs') or '?'}",
         "time": f"{seconds(meta.get('seconds'))} s" if meta.get("seconds") is not None else None,
-        "started": meta.get("started"),
+        "started": _to_the_second(meta.get("started")),
         "seed": cfg.get("seed"),
     }
     return (
@@ -217,3 +217,8 @@ def write_run_report(path: Path) -> Path:
     from dltrain.runs.folder import atomic_write
 
     return atomic_write(path / "report.html", run_report(read_parts(path)).encode())
+
+
+def _to_the_second(started):
+    """'2026-12-01 19:25:41' of meta.json's '2026-12-01T19:25:41.123+00:00' (as written: local time)."""
+    return started[:19].replace("T", " ") if isinstance(started, str) else started

@@ -73,6 +73,8 @@ def _reused(pid: int, started: Optional[str]) -> bool:
         with open("/proc/stat") as f:
             boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
         began = boot + ticks / os.sysconf("SC_CLK_TCK")
-        return began > datetime.fromisoformat(started).timestamp() + 2.0  # started has 1 s resolution
+        return (
+            began > datetime.fromisoformat(started).timestamp() + 2.0
+        )  # btime is whole seconds, and older runs wrote started to the second
     except (OSError, ValueError, TypeError, IndexError, StopIteration):
         return False

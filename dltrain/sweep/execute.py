@@ -42,7 +42,7 @@ SYNC_SECONDS = 2.0  # the longest sweep.json goes without an fsync while points 
 
 def execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config, opts, prune: bool) -> None:
     """Train the runs the sweep has not completed (and the plan's new points); raise as run_sweep says."""
-    collector.resume()  # points by the thousand, maybe trained elsewhere: their garbage is collected here
+    collector.resume(collect=True)  # this process handles every point's result, even when workers train them
     with sweep.tracking():  # every change to a point below is told to sweep.changed
         _execute(backend, folder, sweep, plan, base, opts, prune)
 
