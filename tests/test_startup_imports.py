@@ -96,7 +96,9 @@ def test_the_quickstart_run_loads_no_scikit_learn(cli, tmp_path):
         "--set",
         "output.plots=false",
     ]
-    assert family(imported(cli(*args, process=True, env=IMPORTS, code=0).stderr), "sklearn", "scipy") == []
+    loaded = imported(cli(*args, process=True, env=IMPORTS, code=0).stderr)
+    assert family(loaded, "sklearn", "scipy") == []
+    assert family(loaded, "logging") == []  # only a download (pooch) needs it: 2-3 ms of every command
 
 
 def test_eval_loads_no_scikit_learn_model_selection_nor_pyplot(cli, split_run):

@@ -10,7 +10,6 @@ and which file to put where by hand.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -77,6 +76,8 @@ def show_download_progress(factory: Optional[ProgressBarFactory]) -> None:
 @contextmanager
 def _quiet_pooch_logger() -> Iterator[None]:
     """Silence pooch's "Downloading data from ..." INFO lines; the progress bar says it."""
+    import logging  # here, with pooch: every command imports this module (2-3 ms)
+
     import pooch
 
     logger = pooch.get_logger()
