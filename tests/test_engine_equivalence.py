@@ -206,7 +206,8 @@ def test_flat_span_recognises_packed_views_only():
     assert flat_span(arrays) is None
 
 
-@pytest.mark.parametrize("gather_bytes", [1 << 20, 1])  # all rows at once; one batch at a time
+# all rows at once; one batch at a time; two batches of 5 rows of 7 float64 at a time (later gathers start past row 0)
+@pytest.mark.parametrize("gather_bytes", [1 << 20, 1, 2 * 5 * 7 * 8])
 def test_trainer_epoch_equals_the_plain_loop_bit_for_bit(monkeypatch, gather_bytes):
     """Shuffle once per epoch, contiguous batches, one Adam step each: the same weights in float64."""
     monkeypatch.setattr("dltrain.train.loop.GATHER_BYTES", gather_bytes)

@@ -26,8 +26,9 @@ import yaml
 from conftest import claimed_elsewhere, spawn
 
 from dltrain import api
-from dltrain.errors import ConfigError
+from dltrain.errors import ConfigError, RunFolderError
 from dltrain.pipeline.experiment import Experiment, weights_of
+from dltrain.runs.claim import InUse, claimed, claimed_sweep_of
 from dltrain.runs.folder import RunFolder
 from dltrain.runs.status import run_status
 from dltrain.train import checkpoint
@@ -301,6 +302,115 @@ def test_stop_mid_epoch_rolls_back_and_resumes_bit_identical(tmp_path, kind, sto
     assert [r.train_loss for r in second.trainer.history] == [r.train_loss for r in uninterrupted.trainer.history]
 
 
+def test_an_exception_mid_epoch_rolls_back_so_training_again_matches_the_uninterrupted_run():
+    cfg = api.resolve(config("sgd", 3))
+    exp = Experiment(cfg)
+    calls, forward = [0], exp.net.loss_and_grads
+
+    def interrupted(x, y):  # Ctrl-C in the Python API, where no handler turns it into a stop
+        calls[0] += 1
+        if calls[0] == 50:  # in epoch 2
+            raise KeyboardInterrupt
+        return forward(x, y)
+
+    exp.net.loss_and_grads = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        exp.train()
+    assert exp.trainer.epoch == len(exp.trainer.history) == 1
+    exp.train()
+    uninterrupted = Experiment(cfg)
+    uninterrupted.train()
+    for key, w in weights_of(uninterrupted.net).items():
+        assert np.array_equal(weights_of(exp.net)[key], w), key
+
+
+def test_a_stop_in_the_first_epoch_resumes_with_its_schedule_and_early_stopping(tmp_path):
+    # the checkpoint of epoch 0: no bad epochs, best epoch 0, nothing waited yet
+    cfg = api.resolve(config("sgd", 3, **CONTROL["both"]))
+    first = Experiment(cfg)
+    stop_after_batches(first, 1)
+    first.train()
+    assert first.trainer.epoch == 0
+    folder = RunFolder(tmp_path)
+    checkpoint.save(folder, checkpoint.capture(first.trainer))
+    second = Experiment(cfg)
+    checkpoint.load_into(folder, second.trainer)
+    second.train()
+    uninterrupted = Experiment(cfg)
+    uninterrupted.train()
+    for key, w in weights_of(uninterrupted.net).items():
+        assert np.array_equal(weights_of(second.net)[key], w), key
+
+
+def test_a_checkpoint_keeps_the_first_loss_divergence_is_measured_against(tmp_path):
+    cfg = api.resolve(config("sgd", 2))
+    first = Experiment(cfg)
+    first.train()
+    assert first.trainer.initial_loss is not None
+    folder = RunFolder(tmp_path)
+    checkpoint.save(folder, checkpoint.capture(first.trainer))
+    second = Experiment(cfg)
+    checkpoint.load_into(folder, second.trainer)
+    assert second.trainer.initial_loss == first.trainer.initial_loss
+
+
+def test_restore_refuses_weights_of_another_shape_even_where_they_would_broadcast():
+    narrow, wide = config("sgd", 1), config("sgd", 1)
+    narrow["model"]["hidden"], wide["model"]["hidden"] = [1], [16]  # (64, 1) would broadcast into (64, 16)
+    state = checkpoint.capture(Experiment(api.resolve(narrow)).trainer)
+    with pytest.raises(ValueError, match=r"parameter 0 has shape \(64, 1\), the network expects \(64, 16\)"):
+        checkpoint.restore(Experiment(api.resolve(wide)).trainer, state)
+
+
+def test_restore_names_an_optimizer_state_of_another_shape_or_missing():
+    cfg = api.resolve(config("adam", 1))
+    state = checkpoint.capture(Experiment(cfg).trainer)
+    state["opt.m_0"] = state["opt.m_0"][:1]  # (1, 16) would broadcast into (64, 16)
+    with pytest.raises(ValueError, match=r"optimizer state m_0 should have shape \(64, 16\), found \(1, 16\)"):
+        checkpoint.restore(Experiment(cfg).trainer, state)
+    del state["opt.m_0"]
+    with pytest.raises(ValueError, match=r"optimizer state m_0 should have shape \(64, 16\), found nothing"):
+        checkpoint.restore(Experiment(cfg).trainer, state)
+
+
+def test_a_checkpoint_taken_before_any_batch_loads_with_the_first_loss_unknown(tmp_path):
+    cfg = api.resolve(config("sgd", 2))
+    folder = RunFolder(tmp_path)
+    checkpoint.save(folder, checkpoint.capture(Experiment(cfg).trainer))  # initial_loss: NaN
+    resumed = Experiment(cfg)
+    checkpoint.load_into(folder, resumed.trainer)
+    assert resumed.trainer.initial_loss is None
+
+
+def test_a_checkpoint_of_another_format_is_refused(tmp_path):
+    folder = RunFolder(tmp_path)
+    state = checkpoint.capture(Experiment(api.resolve(config("sgd", 1))).trainer)
+    checkpoint.save(folder, {**state, "format": np.array(2)})
+    with pytest.raises(RunFolderError, match=r"checkpoint.npz is not a dltrain checkpoint \(format 1\)"):
+        checkpoint.load(folder)
+
+
+@pytest.mark.parametrize("name", ["epoch", "rng"])
+def test_a_checkpoint_without_its_epoch_or_rng_is_damaged(tmp_path, name):
+    folder = RunFolder(tmp_path)
+    state = checkpoint.capture(Experiment(api.resolve(config("sgd", 1))).trainer)
+    del state[name]
+    checkpoint.save(folder, state)
+    with pytest.raises(RunFolderError, match=f"checkpoint.npz is damaged: {name} is missing"):
+        checkpoint.load(folder)
+
+
+def test_a_checkpoint_whose_history_has_no_validation_values_loads(tmp_path):
+    cfg = config("sgd", 2)
+    del cfg["dataset"]["validation_split"]
+    exp = Experiment(api.resolve(cfg))
+    exp.train()
+    folder = RunFolder(tmp_path)
+    checkpoint.save(folder, checkpoint.capture(exp.trainer))
+    rows = json.loads(str(checkpoint.load(folder)["history"]))
+    assert [(r["epoch"], r["val_loss"], r["val_accuracy"]) for r in rows] == [(1, None, None), (2, None, None)]
+
+
 @pytest.mark.parametrize("kind, first_epochs", [("sgd", 1), ("adam", 4), ("gd", 2)])
 def test_api_resume_continues_a_finished_run(tmp_path, kind, first_epochs):
     short = api.run(config(kind, first_epochs), runs_dir=tmp_path / "runs")
@@ -399,6 +509,35 @@ def test_a_resume_holds_its_claim_until_it_ends(tmp_path):
         os.close(fd)
 
 
+def test_a_claim_is_exclusive_unless_both_holders_share_it(tmp_path):
+    with claimed(tmp_path, "first"):
+        with pytest.raises(InUse, match="is in use: first"):
+            with claimed(tmp_path, "first"):
+                pass
+    with claimed(tmp_path, "a sweep's run", shared=True):
+        with claimed(tmp_path, "another of its runs", shared=True):
+            with pytest.raises(InUse, match="is in use: the sweep"):
+                with claimed(tmp_path, "the sweep"):
+                    pass
+
+
+def test_a_path_that_is_no_folder_is_not_claimed(tmp_path):
+    ran = []
+    with claimed(tmp_path / "missing", "nothing"):
+        ran.append(True)
+    assert ran == [True]
+
+
+def test_two_runs_of_one_sweep_can_be_resumed_together(tmp_path):
+    (tmp_path / "sweep.json").write_text("{}")
+    (tmp_path / "run-a").mkdir()
+    (tmp_path / "run-b").mkdir()
+    with claimed_sweep_of(tmp_path / "run-a"), claimed_sweep_of(tmp_path / "run-b"):
+        with pytest.raises(InUse, match="is in use: the sweep itself"):  # the sweep still cannot start
+            with claimed(tmp_path, "the sweep itself"):
+                pass
+
+
 def test_resume_with_fewer_epochs_than_done_is_an_error(tmp_path):
     path = api.run(config("adam", 3), runs_dir=tmp_path).path
     with pytest.raises(ConfigError, match="already trained 3 epochs"):
@@ -426,6 +565,7 @@ DAMAGED_CHECKPOINTS = {
     "rng-deep": ("rng", _deep()),
     "rng-not-a-state": ("rng", "[1, 2]"),
     "history-not-a-list": ("history", '{"epoch": 1}'),
+    "history-a-number": ("history", "5"),
     "history-text-loss": ("history", 'row:train_loss="abc"'),
     "history-null-loss": ("history", "row:train_loss=null"),
     "history-boolean-loss": ("history", "row:train_loss=true"),
@@ -441,6 +581,8 @@ DAMAGED_CHECKPOINTS = {
     "epoch-too-large": ("epoch", np.array(2**53)),
     "schedule-bad-epochs-negative": ("sched.bad_epochs", np.array(-1)),
     "early-stopping-wait-negative": ("es.wait", np.array(-1)),
+    "early-stopping-stopped-epoch-below-not-stopped": ("es.stopped_epoch", np.array(-2)),
+    "first-loss-text": ("initial_loss", "abc"),
     "early-stopping-best-epoch-float": ("es.best_epoch", np.array(1.5)),
     "early-stopping-best-weights-nan": ("es.best_param_0", "nan"),
 }

@@ -24,7 +24,7 @@ from dltrain.config.schema import Training
 from dltrain.errors import ConfigError
 from dltrain.pipeline.experiment import Experiment, weights_of
 from dltrain.runs.folder import RunFolder
-from dltrain.train import schedules
+from dltrain.train import loop, schedules
 from dltrain.train.monitor import EpochRecord
 
 
@@ -208,6 +208,36 @@ def test_each_epoch_steps_at_the_scheduled_rate_and_history_records_it():
             p -= lr * g
     for mine, theirs in zip(by_hand.net.params, exp.net.params):
         assert np.array_equal(mine, theirs)
+
+
+def test_reduce_on_plateau_in_training_cuts_the_rate_at_the_epochs_its_val_loss_stalls():
+    schedule = {"name": "reduce_on_plateau", "factor": 0.5, "patience": 0, "threshold": 0.5}
+    exp = Experiment(api.resolve(digits(5, schedule=schedule)))
+    exp.train()
+    history = exp.trainer.history
+    assert [r.lr for r in history] == rates(schedule, 5, 0.003, losses=[r.val_loss for r in history])
+    assert history[-1].lr < history[0].lr  # the rate was cut
+
+
+def test_on_batch_gets_the_epochs_done_so_far_after_every_batch_of_a_multi_batch_epoch():
+    exp = Experiment(api.resolve(digits(2)))
+    seen = []
+    exp.train(on_batch=seen.append)
+    n = len(exp.trainer.X)
+    assert seen == [epoch + min(hi, n) / n for epoch in range(2) for hi in range(32, n + 32, 32)]
+    full = digits(2)
+    full["training"]["batch_size"] = "full"
+    one_batch = Experiment(api.resolve(full))
+    one_batch.train(on_batch=seen.append)
+    assert len(seen) == 2 * -(-n // 32)  # nothing more: a one-batch epoch has no batch to report
+
+
+def test_history_records_the_seconds_of_each_epoch(monkeypatch):
+    clock = iter([0.0, 1.5, 10.0, 12.25])  # each epoch reads the clock as it starts and as it ends
+    monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    exp = Experiment(api.resolve(digits(2)))
+    exp.train()
+    assert [r.seconds for r in exp.trainer.history] == [1.5, 2.25]
 
 
 # --- early stopping -------------------------------------------------------------------------
