@@ -73,8 +73,7 @@ def _reused(pid: int, started: Optional[str]) -> bool:
         with open("/proc/stat") as f:
             boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
         began = boot + ticks / os.sysconf("SC_CLK_TCK")
-        return (
-            began > datetime.fromisoformat(started).timestamp() + 2.0
-        )  # btime is whole seconds, and older runs wrote started to the second
+        # 2 s of slack: btime is whole seconds, and older runs wrote `started` to the second
+        return began > datetime.fromisoformat(started).timestamp() + 2.0
     except (OSError, ValueError, TypeError, IndexError, StopIteration):
         return False
