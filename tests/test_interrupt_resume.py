@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import warnings
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -707,6 +708,45 @@ def test_run_status_reports_crashed_only_for_dead_local_processes():
     assert run_status({"status": "running", "host": "elsewhere", "pid": dead.pid}) == "running"
     assert run_status({"status": "completed", "pid": dead.pid}) == "completed"
     assert run_status({}) == "unknown"
+
+
+def test_run_status_counts_pid_0_and_pids_out_of_range_as_no_process():
+    here = {"status": "running", "host": socket.gethostname()}
+    assert run_status({**here, "pid": 0}) == "crashed"  # kill(0, 0) would find this process group alive
+    assert run_status({**here, "pid": 2**40}) == "crashed"  # no pid_t holds it
+    assert run_status({**here, "pid": 1}) == "running"  # init is alive, whoever owns it
+
+
+def test_run_status_only_asks_whether_the_process_exists_and_sends_it_no_signal():
+    child = subprocess.Popen(  # hangups at their default, even under nohup: one would end it
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
+    )
+    try:
+        assert run_status({"status": "running", "host": socket.gethostname(), "pid": child.pid}) == "running"
+    finally:
+        child.terminate()
+        child.wait()
+    assert child.returncode == -signal.SIGTERM  # a signal from run_status (delivered first) would show here
+
+
+def test_run_status_takes_a_pid_that_began_over_two_seconds_after_the_run_for_reused():
+    with open(f"/proc/{os.getpid()}/stat") as f:  # this process's start, as /proc gives it
+        ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/stat") as f:
+        boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+    began = boot + ticks / os.sysconf("SC_CLK_TCK")
+
+    def running_since(offset: float, key: str = "process_started") -> dict:
+        started = datetime.fromtimestamp(began + offset).astimezone().isoformat()
+        return {"status": "running", "host": socket.gethostname(), "pid": os.getpid(), key: started}
+
+    assert run_status(running_since(-3)) == "crashed"  # the process began 3 s after the run: another one
+    assert run_status(running_since(-3, "started")) == "crashed"  # older runs give only `started`
+    assert run_status(running_since(-1)) == "running"  # within btime's whole seconds
+    assert run_status(running_since(0)) == "running"
+    assert run_status(running_since(60)) == "running"
+    assert run_status({**running_since(0), "process_started": "not a time"}) == "running"  # unknown: not reused
 
 
 class _Flag:

@@ -21,7 +21,7 @@ from rich.console import Console
 from dltrain import api
 from dltrain.cli.progress import Progress
 from dltrain.config.schema import Training
-from dltrain.errors import ConfigError
+from dltrain.errors import ConfigError, TrainingFailed
 from dltrain.pipeline.experiment import Experiment, weights_of
 from dltrain.runs.folder import RunFolder
 from dltrain.train import loop, schedules
@@ -354,6 +354,100 @@ def test_the_lr_1000_quickstart_fails_as_diverged(tmp_path, cli):
 
     off = cli(*args, "--set", "training.divergence_factor=null", "--set", "training.epochs=3")
     assert off.exit_code == 0, off.output
+
+
+def spied_batches(exp: Experiment, replace=None) -> list[tuple[float, int, int]]:
+    """Every batch as the trainer computes it: (loss, rows, rows whose predicted class is right).
+    `replace(i, loss)`, when given, is the loss batch i (from 0, over all epochs) reports instead."""
+    seen, inner = [], exp.net.loss_and_grads
+
+    def spied(x, y):
+        loss, out = inner(x, y)
+        if replace is not None:
+            loss = replace(len(seen), loss)
+        seen.append((loss, len(x), int(np.count_nonzero(out.argmax(axis=1) == y.argmax(axis=1)))))
+        return loss, out
+
+    exp.net.loss_and_grads = spied
+    return seen
+
+
+def test_history_accuracies_are_the_batches_as_they_were_seen_and_the_validation_split_after():
+    exp = Experiment(api.resolve(digits(2)))
+    seen = spied_batches(exp)
+    exp.train()
+    n = len(exp.trainer.X)
+    per_epoch = len(seen) // 2
+    assert [r.train_accuracy for r in exp.trainer.history] == [
+        sum(right for _, _, right in seen[e * per_epoch : (e + 1) * per_epoch]) / n for e in range(2)
+    ]
+    assert 0.5 < exp.trainer.history[1].train_accuracy < 1
+    assert exp.trainer.history[-1].val_accuracy == exp.metrics()["val"]["accuracy"]  # the weights it ended with
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "sse"])
+def test_divergence_is_measured_against_the_first_batch_loss_summed_losses_scaled_to_an_epoch(loss):
+    exp = Experiment(api.resolve(digits(1, loss=loss)))
+    seen = spied_batches(exp)
+    exp.train()
+    (first, rows, _), n = seen[0], len(exp.trainer.X)
+    assert rows < n  # a multi-batch epoch: a summed loss of one batch is not yet an epoch's
+    want = first * (n / rows) if loss == "sse" else first
+    assert exp.trainer.initial_loss == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("later, fails", [(20.0, False), (20.5, True)])
+def test_an_epoch_loss_over_divergence_factor_times_the_first_fails_the_run(later, fails):
+    """The first batch reports 10: an epoch loss of 20 is at 2 times it, over 20 is over."""
+    exp = Experiment(api.resolve(digits(2, divergence_factor=2.0)))
+    per_epoch = -(-len(exp.trainer.X) // 32)
+    spied_batches(exp, replace=lambda i, loss: 10.0 if i < per_epoch else later)
+    if not fails:
+        exp.train()
+        assert [r.train_loss for r in exp.trainer.history] == [10.0, 20.0]
+        return
+    why = r"in epoch 2, over training.divergence_factor \(2\) times the first loss 10 \(last finite epoch loss: 10\)"
+    with pytest.raises(TrainingFailed, match=why):
+        exp.train()
+    assert [r.train_loss for r in exp.trainer.history] == [10.0]
+
+
+def test_a_non_finite_batch_loss_fails_the_run_in_that_batch():
+    """Not at the epoch's end, where a NaN loss would pass as the epoch's loss (NaN > x is False)."""
+    exp = Experiment(api.resolve(digits(2)))
+    seen = spied_batches(exp, replace=lambda i, loss: math.nan if i == 2 else loss)
+    with pytest.raises(TrainingFailed, match=r"^the loss became nan in epoch 1 \(last finite epoch loss: none yet\)"):
+        exp.train()
+    assert len(seen) == 3 and exp.trainer.history == []
+
+
+def test_weights_made_non_finite_by_an_epochs_last_step_fail_the_run():
+    """The loss of a batch is taken before its step: only the check after the epoch sees them."""
+    exp = Experiment(api.resolve(digits(1, batch_size="full")))
+    inner = exp.trainer.optimizer.step
+
+    def step(grads):
+        inner(grads)
+        exp.net.params[0].flat[0] = np.inf
+
+    exp.trainer.optimizer.step = step
+    with pytest.raises(TrainingFailed, match=r"^the weights became NaN or infinite in epoch 1 "):
+        exp.train()
+
+
+def test_the_trainer_refuses_an_accuracy_monitor_for_a_regression_run_only():
+    """The data decides: the config check before it is loaded leaves the question open."""
+    Experiment(api.resolve(digits(1, early_stopping={"monitor": "val.accuracy"})))  # digits classifies
+    regression = {
+        "name": "regression",
+        "seed": 4,
+        "dataset": {"name": "sqrt_mean", "n": 50, "dim": 3, "seed": 4, "validation_split": 0.2},
+        "model": {"type": "mlp", "hidden": [4]},
+        "training": {"epochs": 1, "early_stopping": {"monitor": "val.accuracy"}},
+        "output": {"plots": False},
+    }
+    with pytest.raises(ConfigError, match="regression run has no accuracy; monitor val.loss"):
+        Experiment(api.resolve(regression))
 
 
 # --- live history ----------------------------------------------------------------------------
