@@ -161,6 +161,38 @@ def test_float32_adam_flushes_tiny_moments_as_the_reference_does(monkeypatch, en
     assert bits(params["reference"]) == bits(params[engine])
 
 
+@pytest.mark.parametrize("engine", FAST)
+def test_float32_adam_keeps_moments_equal_to_the_flush_thresholds(monkeypatch, engine):
+    """The flush takes moments below TINY_M and TINY_V, not those equal to them, in both engines."""
+
+    def reaching(tiny, beta):  # the float32 moment that one step of beta, with no gradient, takes to tiny
+        target, beta = np.float32(tiny), np.float32(beta)
+        moment = target / beta
+        while moment * beta > target:
+            moment = np.nextafter(moment, np.float32(0))
+        while moment * beta < target:
+            moment = np.nextafter(moment, np.float32(1))
+        assert moment * beta == target
+        return moment
+
+    cfg = Adam(lr=0.001)
+    params = {e: [np.array([1e-25, 1.0], np.float32)] for e in ("reference", engine)}
+    steppers = {}
+    for name, p in params.items():
+        monkeypatch.setenv("DLTRAIN_ENGINE", name)
+        steppers[name] = cfg.build(p)
+        state = steppers[name].state()
+        state["t"] = np.array(FastAdamStep.FLUSH_EVERY - 1)  # the next step flushes
+        state["m_0"][0] = reaching(FastAdamStep.TINY_M, cfg.beta1)
+        state["v_0"][1] = reaching(FastAdamStep.TINY_V, cfg.beta2)
+        steppers[name].load_state(state)
+        steppers[name].step([np.zeros(2, np.float32)])
+    ref, got = steppers["reference"].state(), steppers[engine].state()
+    assert ref["m_0"][0] == np.float32(FastAdamStep.TINY_M) and ref["v_0"][1] == np.float32(FastAdamStep.TINY_V)
+    assert bits([ref["m_0"], ref["v_0"]]) == bits([got["m_0"], got["v_0"]])
+    assert bits(params["reference"]) == bits(params[engine])
+
+
 def test_engine_switch_rejects_unknown_values(monkeypatch):
     monkeypatch.setenv("DLTRAIN_ENGINE", "turbo")
     with pytest.raises(ConfigError, match="DLTRAIN_ENGINE must be one of fast, numpy, reference"):
@@ -235,6 +267,17 @@ def test_fast_network_equals_reference_bit_for_bit(hidden, output, loss, n_out, 
         assert fast_net.loss_value(x, y)[0] == ref.loss_value(x, y)[0] == ref_loss
         for p, g in zip(ref.params + fast_net.params, ref.grads + fast_net.grads):
             p -= 0.1 * g  # move on, so that the next batch meets other weights
+
+
+def test_fast_network_all_finite_is_false_when_any_parameter_is_not():
+    """The divergence check reads the whole parameter vector: one bad entry in any layer fails it."""
+    for dtype in (np.float64, np.float32):
+        for index in (0, 23, -1):  # the first weight, the hidden bias's last entry, the output bias's last
+            for bad in (np.nan, np.inf, -np.inf):
+                fast_net = twin_networks("relu", "softmax", "cross_entropy", 3, dtype)[1]
+                assert fast_net.all_finite()
+                fast_net.flat_params[index] = bad
+                assert not fast_net.all_finite()
 
 
 def edge_values(dtype) -> np.ndarray:
