@@ -278,6 +278,24 @@ def stop_after_batches(exp: Experiment, n: int) -> None:
     exp.net.loss_and_grads = counting
 
 
+def resumed(first: Experiment, folder: Path) -> Experiment:
+    """A new experiment of `first`'s config that continues it through a checkpoint in `folder`, trained to its end."""
+    checkpoint.save(RunFolder(folder), checkpoint.capture(first.trainer))
+    second = Experiment(first.cfg)
+    checkpoint.load_into(RunFolder(folder), second.trainer)
+    second.train()
+    return second
+
+
+def assert_trains_as_uninterrupted(exp: Experiment) -> Experiment:
+    """`exp` ended with the weights of its config trained in one go; that run is returned."""
+    uninterrupted = Experiment(exp.cfg)
+    uninterrupted.train()
+    for key, w in weights_of(uninterrupted.net).items():
+        assert np.array_equal(weights_of(exp.net)[key], w), key
+    return uninterrupted
+
+
 @pytest.mark.parametrize("kind", list(OPTIMIZERS))
 @pytest.mark.parametrize("stop_at", [1, 9, 30])
 def test_stop_mid_epoch_rolls_back_and_resumes_bit_identical(tmp_path, kind, stop_at):
@@ -290,16 +308,8 @@ def test_stop_mid_epoch_rolls_back_and_resumes_bit_identical(tmp_path, kind, sto
     assert first.trainer.epoch == min(stop_at // per_epoch, 6)
     assert len(first.trainer.history) == first.trainer.epoch
 
-    folder = RunFolder(tmp_path)
-    checkpoint.save(folder, checkpoint.capture(first.trainer))
-    second = Experiment(cfg)
-    checkpoint.load_into(folder, second.trainer)
-    second.train()
-
-    uninterrupted = Experiment(cfg)
-    uninterrupted.train()
-    for key, w in weights_of(uninterrupted.net).items():
-        assert np.array_equal(weights_of(second.net)[key], w), key
+    second = resumed(first, tmp_path)
+    uninterrupted = assert_trains_as_uninterrupted(second)
     assert [r.train_loss for r in second.trainer.history] == [r.train_loss for r in uninterrupted.trainer.history]
 
 
@@ -319,10 +329,7 @@ def test_an_exception_mid_epoch_rolls_back_so_training_again_matches_the_uninter
         exp.train()
     assert exp.trainer.epoch == len(exp.trainer.history) == 1
     exp.train()
-    uninterrupted = Experiment(cfg)
-    uninterrupted.train()
-    for key, w in weights_of(uninterrupted.net).items():
-        assert np.array_equal(weights_of(exp.net)[key], w), key
+    assert_trains_as_uninterrupted(exp)
 
 
 def test_a_stop_in_the_first_epoch_resumes_with_its_schedule_and_early_stopping(tmp_path):
@@ -332,15 +339,7 @@ def test_a_stop_in_the_first_epoch_resumes_with_its_schedule_and_early_stopping(
     stop_after_batches(first, 1)
     first.train()
     assert first.trainer.epoch == 0
-    folder = RunFolder(tmp_path)
-    checkpoint.save(folder, checkpoint.capture(first.trainer))
-    second = Experiment(cfg)
-    checkpoint.load_into(folder, second.trainer)
-    second.train()
-    uninterrupted = Experiment(cfg)
-    uninterrupted.train()
-    for key, w in weights_of(uninterrupted.net).items():
-        assert np.array_equal(weights_of(second.net)[key], w), key
+    assert_trains_as_uninterrupted(resumed(first, tmp_path))
 
 
 def test_a_checkpoint_keeps_the_first_loss_divergence_is_measured_against(tmp_path):
