@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from dltrain import api
-from dltrain.data.files import read_member, read_npy, read_npz
+from dltrain.data import files
+from dltrain.data.files import numbers, present, read_csv, read_member, read_npy, read_npz
 from dltrain.errors import DataError
 from dltrain.runs.folder import RunFolder
 
@@ -212,6 +213,110 @@ def test_a_member_is_read_without_a_second_copy(tmp_path):
     assert peak < 1.5 * size
 
 
+def test_a_member_of_exactly_the_limit_is_read_whole_and_one_byte_more_is_refused(tmp_path):
+    data = bytes(range(100))
+    with zipfile.ZipFile(tmp_path / "a.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("photo.jpg", data)
+    with zipfile.ZipFile(tmp_path / "a.zip") as zf:
+        info = zf.getinfo("photo.jpg")
+        assert read_member(zf, info, 100, tmp_path / "a.zip") == data
+        assert read_member(zf, info, 1000, tmp_path / "a.zip") == data
+        with pytest.raises(DataError, match=r"member 'photo.jpg' is too large: 100 bytes, at most 99 are read"):
+            read_member(zf, info, 99, tmp_path / "a.zip")
+
+
+def test_an_npz_member_that_is_no_npy_is_refused_by_its_name(tmp_path):
+    path = archive(tmp_path / "odd.npz", ("X", (3,), bytes(3)))
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("notes.txt", b"not an array")
+    with pytest.raises(DataError, match=r"odd.npz: member 'notes.txt' is not an array \(<name>.npy\)"):
+        read_npz(path)
+
+
+def test_a_zip_directory_of_exactly_the_bound_is_read(tmp_path, monkeypatch):
+    path = archive(tmp_path / "a.npz", ("X", (3,), bytes(3)))
+    directory = int.from_bytes(path.read_bytes()[-22 + 12 : -22 + 16], "little")  # the end record's directory size
+    monkeypatch.setattr(files, "MAX_NPZ_DIRECTORY", directory)
+    assert read_npz(path)["X"].tolist() == [0, 0, 0]
+    monkeypatch.setattr(files, "MAX_NPZ_DIRECTORY", directory - 1)
+    with pytest.raises(DataError, match=f"its zip directory is {directory} bytes; at most {directory - 1} are read"):
+        read_npz(path)
+
+
+def test_an_npy_of_format_version_2_is_read(tmp_path):
+    a = np.arange(6.0).reshape(2, 3)
+    with open(tmp_path / "v2.npy", "wb") as f:
+        np.lib.format.write_array(f, a, version=(2, 0))
+    np.testing.assert_array_equal(read_npy(tmp_path / "v2.npy"), a)
+
+
+def test_an_npy_of_a_format_version_numpy_may_write_later_is_named(tmp_path):
+    with open(tmp_path / "v3.npy", "wb") as f:
+        np.lib.format.write_array(f, np.zeros(3), version=(3, 0))
+    with pytest.raises(DataError, match=r"v3.npy is unreadable: has .npy format version \(3, 0\), not 1 or 2"):
+        read_npy(tmp_path / "v3.npy")
+
+
+def test_a_file_that_is_no_npy_is_a_data_error(tmp_path):
+    (tmp_path / "x.npy").write_text("label,a\n1,2\n")
+    with pytest.raises(DataError, match=r"x.npy is not a readable .npy file \("):
+        read_npy(tmp_path / "x.npy")
+
+
+@pytest.mark.parametrize("read", [read_npy, read_npz, read_csv])
+def test_a_directory_where_an_array_file_should_be_is_a_data_error(tmp_path, read):
+    with pytest.raises(DataError, match="is a directory, not a regular file"):
+        read(tmp_path)
+
+
+def test_a_csv_is_read_whole_without_its_byte_order_mark_and_blank_rows(tmp_path):
+    path = text(tmp_path, "history.csv", "\ufeffepoch,loss\r\n1,0.5\r\n\r\n2,0.25\r\n")
+    assert read_csv(path) == [["epoch", "loss"], ["1", "0.5"], ["2", "0.25"]]
+
+
+def test_a_csv_field_past_the_csv_modules_limit_is_a_data_error(tmp_path):
+    path = text(tmp_path, "wide.csv", "a\n" + "1" * 200_000 + "\n")
+    with pytest.raises(DataError, match=r"wide.csv is not a readable CSV file \(field larger than field limit"):
+        read_csv(path)
+
+
+def test_present_adds_its_hint_only_to_something_that_is_there(tmp_path):
+    assert present(tmp_path / "missing.npy", hint="Delete it.") is False
+    with pytest.raises(DataError) as err:
+        present(tmp_path, hint="Delete it.")
+    assert str(err.value) == f"{tmp_path} is a directory, not a regular file. Delete it."
+    with pytest.raises(DataError) as err:
+        present(tmp_path)
+    assert str(err.value) == f"{tmp_path} is a directory, not a regular file"  # no hint, nothing added
+    too_long = tmp_path / ("x" * 300)  # no file can have this name: nothing there to delete
+    with pytest.raises(DataError) as err:
+        present(too_long, hint="Delete it.")
+    assert "File name too long" in str(err.value) and "Delete it." not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "arrays, ndim, message",
+    [
+        ({"b": np.zeros(2)}, 2, r"w.npz is damaged: W is missing \(it holds \['b'\]\)"),
+        ({"W": np.array([["a", "b"]])}, 2, "W holds <U1 values, not real numbers"),
+        ({"W": np.zeros((2, 2), complex)}, 2, "W holds complex128 values, not real numbers"),
+        ({"W": np.zeros(2)}, 2, r"W has shape \(2,\), not 2-dimensional"),
+        ({"W": np.array([[0.0, np.nan]])}, 2, "W holds NaN or infinite values"),
+        ({"W": np.array([[np.inf, np.inf]])}, None, "W holds NaN or infinite values"),
+    ],
+)
+def test_a_run_folder_array_that_is_not_what_it_must_be_is_named(tmp_path, arrays, ndim, message):
+    with pytest.raises(DataError, match=message):
+        numbers(arrays, "W", ndim, tmp_path / "w.npz")
+
+
+def test_numbers_takes_any_shape_when_told_and_non_finite_values_only_when_told(tmp_path):
+    a = np.array([[[1.0, np.inf]]])
+    assert numbers({"W": np.zeros((1, 2, 3))}, "W", None, tmp_path).shape == (1, 2, 3)
+    assert numbers({"W": a}, "W", 3, tmp_path, finite=False) is a
+    assert numbers({"W": np.array([1, 2])}, "W", 1, tmp_path).tolist() == [1, 2]  # integers are never NaN
+
+
 def npy(path: Path, shape: tuple, data: bytes) -> Path:
     """A uint8 .npy file whose header declares `shape`, followed by `data`."""
     header = io.BytesIO()
@@ -379,6 +484,108 @@ def test_repeated_classes(cli, tmp_path):
 
 def test_single_class(cli, tmp_path):
     assert_clear_error(cli(*run_on(tmp_path, file_dataset(npz(tmp_path, X=X, y=np.zeros(40))))), "at least two classes")
+
+
+@pytest.mark.parametrize(
+    "features, labels, message",
+    [
+        (np.array(3.0), np.array([0, 1]), "X and y must be arrays with one row per sample"),
+        (np.zeros((2, 1)), np.array(1), "X and y must be arrays with one row per sample"),
+        (np.zeros((3, 0)), np.array([0, 1, 0]), r"the samples have no features \(X has shape \(3, 0\)\)"),
+        (np.zeros((2, 1)), np.array([1j, 2j]), "labels must be numbers or text, got complex128"),
+    ],
+)
+def test_arrays_that_are_no_samples_are_refused(features, labels, message):
+    from dltrain.data.user import labelled
+
+    with pytest.raises(DataError, match=message):
+        labelled(features, labels, "classification", "data.npz")
+
+
+def test_samples_of_as_many_dimensions_as_meta_json_records_are_taken():
+    from dltrain.data.user import labelled
+
+    data = labelled(np.zeros((2, *[1] * 7, 2)), np.array([0, 1]), "classification", "data.npz")  # 8 dimensions
+    assert data.X.shape == (2, 1, 1, 1, 1, 1, 1, 1, 2)
+
+
+def test_as_many_classes_and_as_long_a_label_as_a_run_folder_records_are_taken():
+    from dltrain.data.user import labelled
+
+    many = labelled(np.zeros((1000, 1)), np.arange(1000), "classification", "many.csv")
+    assert len(many.classes) == 1000
+    long = labelled(np.zeros((2, 1)), np.array(["x" * 1000, "b"]), "classification", "long.csv")
+    assert long.classes == ["b", "x" * 1000] and long.y.tolist() == [1, 0]
+
+
+def test_regression_targets_are_finite_numbers():
+    from dltrain.data.user import labelled
+
+    data = labelled(np.zeros((1, 2)), np.array([3]), "regression", "data.npz")  # one sample, an integer target
+    assert data.y.dtype == np.float64 and data.y.tolist() == [3.0] and not data.is_classification
+    wide = labelled(np.zeros((2, 2)), np.array([[1, 2], [3, 4]]), "regression", "data.npz")
+    assert wide.y.shape == (2, 2)
+    with pytest.raises(DataError, match="data.npz: regression targets must be numbers"):
+        labelled(np.zeros((2, 2)), np.array(["a", "b"]), "regression", "data.npz")
+    for bad in (np.nan, np.inf):
+        with pytest.raises(DataError, match="data.npz: targets must be finite numbers"):
+            labelled(np.zeros((2, 2)), np.array([1.0, bad]), "regression", "data.npz")
+
+
+@pytest.mark.parametrize(
+    "X, y, message",
+    [
+        ([[1.0, 2.0], [3.0]], [0, 1], r"every row of X needs the same length, got lengths \[1, 2\]"),
+        ([[], []], [0, 1], "the rows of X need at least one feature"),
+        ([[1.0], [2.0]], [0], "X has 2 rows but y has 1"),
+        ([[1.0], [2.0]], [0, [1.0]], "y must hold one value per row, or lists of the same length"),
+        ([[1.0], [2.0]], [[0.0], [1.0, 2.0]], "y must hold one value per row, or lists of the same length"),
+    ],
+)
+def test_an_inline_dataset_that_is_no_table_is_refused(X, y, message):
+    from pydantic import ValidationError
+
+    from dltrain.data.user import Inline
+
+    with pytest.raises(ValidationError, match=message):
+        Inline(X=X, y=y)
+
+
+def test_an_inline_dataset_loads_its_rows():
+    from dltrain.data.user import Inline
+
+    data = Inline(X=[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], y=[2, 0, 2]).load(Path("."))
+    assert data.X.tolist() == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]] and data.X.dtype == np.float64
+    assert data.classes == [0, 2] and data.y.tolist() == [1, 0, 1]
+    targets = Inline(X=[[1.0], [2.0]], y=[[0.5, 1.0], [1.5, 2.0]], task="regression").load(Path("."))
+    assert targets.y.tolist() == [[0.5, 1.0], [1.5, 2.0]]
+
+
+def test_a_label_column_anywhere_in_a_csv_leaves_the_other_columns_as_features(tmp_path):
+    from dltrain.data.user import File
+
+    path = text(tmp_path, "mid.csv", "a,kind,b\n1,cat,2\n3,dog,4\n5,cat,6\n")
+    data = File(path=str(path), label="kind").load(tmp_path)
+    assert data.X.tolist() == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    assert data.classes == ["cat", "dog"] and data.y.tolist() == [0, 1, 0]
+
+
+def test_a_non_numeric_field_after_the_label_column_is_named_by_its_own_column(tmp_path):
+    from dltrain.data.user import File
+
+    path = text(tmp_path, "late.csv", "label,a,b\n0,1,2\n1,3,x\n")
+    with pytest.raises(DataError, match=r"late.csv, line 3: column 'b' holds 'x', not a number"):
+        File(path=str(path)).load(tmp_path)
+
+
+def test_a_dataset_file_of_another_format_is_refused_by_its_suffix(tmp_path):
+    from dltrain.data.user import File
+
+    path = text(tmp_path, "data.txt", "a,label\n1,0\n2,1\n")
+    with pytest.raises(DataError, match=r"dataset file .*data.txt: expected a .npz or .csv file"):
+        File(path=str(path)).load(tmp_path)
+    upper = text(tmp_path, "DATA.CSV", "a,label\n1,0\n2,1\n")  # the suffix in any case
+    assert File(path=str(upper)).load(tmp_path).X.tolist() == [[1.0], [2.0]]
 
 
 # --- what a run folder could not hold: refused before training, or kept readable ------------

@@ -273,6 +273,22 @@ def test_sign_digits_config_rejects_bad_classes():
             SignDigits(classes=bad)
 
 
+def test_digit_classes_from_0_to_9_are_taken_as_given():
+    from dltrain.data.builtin import Digits
+
+    for config in (Mnist, SignDigits, Digits):
+        assert config(classes=[9, 0]).classes == [9, 0], config
+
+
+def test_a_dataset_of_no_images_says_so_when_given_one():
+    from PIL import Image
+
+    from dltrain.data.synthetic import OrGate
+
+    with pytest.raises(DataError, match="dataset 'or_gate' does not say how an image becomes a sample"):
+        OrGate().image_to_sample(Image.new("L", (2, 2)), (2, 2))
+
+
 # ---------------------------------------------------------------- damaged sign-digit caches (synthetic)
 
 
@@ -299,6 +315,24 @@ def test_cache_that_is_not_one_hot(tmp_path, small_counts):
     Y[0] = 0.5
     _write(tmp_path / "sign_digits", X, Y)
     with pytest.raises(DataError, match="not one-hot"):
+        SignDigits().load(tmp_path)
+
+
+@pytest.mark.parametrize("row", [[0.5, 0.5] + [0] * 8, [1, 1] + [0] * 8], ids=["halves summing to one", "two ones"])
+def test_cache_with_one_row_that_is_not_one_hot(tmp_path, small_counts, row):
+    X, Y = _kaggle_like(small_counts)
+    Y[0] = row
+    _write(tmp_path / "sign_digits", X, Y)
+    with pytest.raises(DataError, match=r"Y.npy is not one-hot \(each row one 1 and nine 0s\)"):
+        SignDigits().load(tmp_path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_cache_with_one_pixel_that_is_not_finite(tmp_path, small_counts, bad):
+    X, Y = _kaggle_like(small_counts)
+    X[3, 10, 20] = bad
+    _write(tmp_path / "sign_digits", X, Y)
+    with pytest.raises(DataError, match="X.npy holds NaN or infinite pixels"):
         SignDigits().load(tmp_path)
 
 

@@ -154,6 +154,75 @@ def test_mnist_downloads_verifies_and_parses(tmp_path, server, tiny_mnist):
     assert len(server.requests) == served == 4
 
 
+def test_mnist_subsets_may_be_as_large_as_the_official_splits_and_no_larger():
+    from pydantic import ValidationError
+
+    whole = Mnist(n_train=60000, n_test=10000)
+    assert (whole.n_train, whole.n_test) == (60000, 10000)
+    for too_many in ({"n_train": 60001}, {"n_test": 10001}):
+        with pytest.raises(ValidationError, match="less than or equal to"):
+            Mnist(**too_many)
+
+
+def mnist_folder(data_dir: Path, images: np.ndarray, labels: np.ndarray) -> Path:
+    """`data_dir`/mnist holding `images` and `labels` as both the training and the test files."""
+    folder = data_dir / "mnist"
+    folder.mkdir(parents=True)
+    for name in (mnist.TRAIN_IMAGES, mnist.TEST_IMAGES):
+        (folder / name).write_bytes(idx_gz(images, mnist.IMAGE_MAGIC))
+    for name in (mnist.TRAIN_LABELS, mnist.TEST_LABELS):
+        (folder / name).write_bytes(idx_gz(labels, mnist.LABEL_MAGIC))
+    return data_dir
+
+
+def test_mnist_images_of_another_size_are_refused(tmp_path):
+    mnist_folder(tmp_path, np.zeros((2, 27, 27)), np.array([0, 1]))
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz holds \(27, 27\) images, not 28x28"):
+        Mnist().load(tmp_path)
+
+
+def test_an_mnist_label_past_9_is_refused(tmp_path):
+    mnist_folder(tmp_path, np.zeros((3, 28, 28)), np.array([0, 10, 1]))
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz holds label 10; MNIST labels are 0..9"):
+        Mnist().load(tmp_path)
+
+
+def test_an_mnist_subset_may_take_every_image_of_its_classes(tmp_path):
+    """Labels 0..8 only (no 9 to be found), and n_train as large as what the classes have."""
+    images = np.arange(12 * 784).reshape(12, 28, 28) % 251
+    mnist_folder(tmp_path, images, np.array([3, 0, 8, 3, 1, 3] * 2))
+    data = Mnist(classes=[3, 8], n_train=8, n_test=8, scale=False).load(tmp_path)
+    np.testing.assert_array_equal(data.X, images[[0, 2, 3, 5, 6, 8, 9, 11]])  # all eight, each once, in file order
+    assert data.y.tolist() == [0, 1, 0, 0] * 2
+    with pytest.raises(DataError, match="dataset.n_train is 9 but only 8 images of digits"):
+        Mnist(classes=[3, 8], n_train=9).load(tmp_path)
+
+
+def test_mnist_train_and_test_subsets_are_drawn_independently(tmp_path):
+    """The same seed draws train and test rows from two streams: the same files give different picks."""
+    images = np.arange(12 * 784).reshape(12, 28, 28) % 251
+    mnist_folder(tmp_path, images, np.arange(12) % 2)  # the training files are the test files
+    data = Mnist(classes=[0, 1], n_train=3, n_test=3, scale=False).load(tmp_path)
+    assert not np.array_equal(data.X, data.test[0])
+
+
+def test_an_mnist_image_becomes_a_sample_like_the_loaded_ones():
+    light = Image.new("L", (56, 56), 255)
+    np.testing.assert_array_equal(Mnist().image_to_sample(light, (28, 28)), np.ones((28, 28)))
+    np.testing.assert_array_equal(Mnist(scale=False).image_to_sample(light, (28, 28)), np.full((28, 28), 255.0))
+    np.testing.assert_array_equal(Mnist().image_to_sample(light, (28, 28), invert=True), np.zeros((28, 28)))
+
+
+def test_mnist_downloads_show_their_progress(tmp_path, server, tiny_mnist, monkeypatch):
+    from dltrain.data import download
+
+    monkeypatch.setattr(download, "_progress_bar", None)  # restored afterwards
+    bars: list[RecordingBar] = []
+    download.show_download_progress(lambda description: RecordingBar(description, bars))
+    Mnist().load(tmp_path)
+    assert sorted(bar.description.split(" from ")[0] for bar in bars) == sorted(mnist.FILES)
+
+
 def test_second_mirror_is_used_when_the_first_answers_404(tmp_path, server, tiny_mnist, monkeypatch):
     monkeypatch.setenv(mnist.MIRRORS_ENV, f"{server.url}/gone/, {server.url}/m")
     data = Mnist().load(tmp_path)
@@ -168,6 +237,8 @@ def test_checksum_mismatch_leaves_no_file(tmp_path, server, tiny_mnist, monkeypa
         Mnist().load(tmp_path)
     message = str(err.value)
     assert mnist.TRAIN_IMAGES in message and "checksum mismatch" in message
+    _, blobs = tiny_mnist
+    assert f"checksum mismatch (got {hashlib.sha256(blobs[mnist.TRAIN_IMAGES]).hexdigest()})" in message
     assert f"{server.url}/m/{mnist.TRAIN_IMAGES}" in message
     assert str(tmp_path / "mnist") in message  # where to put the file by hand
     assert leftovers(tmp_path / "mnist") == []
@@ -257,6 +328,124 @@ def test_unwritable_data_dir_is_a_data_error(tmp_path, server, tiny_mnist):
         Mnist().load(blocker)
 
 
+def test_a_local_write_error_is_named_at_once_and_no_other_mirror_tried(tmp_path, server):
+    """A folder that cannot be written is the user's to fix: the next mirror would fail the same way."""
+    server.routes["/a/f.bin"] = server.routes["/b/f.bin"] = b"0123456789"
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    urls = [f"{server.url}/a/f.bin", f"{server.url}/b/f.bin"]
+    with pytest.raises(DataError, match=r"Could not write f.bin into .*not-a-folder.*--data-dir") as err:
+        fetch_file("f.bin", urls, blocker, sha256=None, max_bytes=10, manual_hint="Put it there.", progress=False)
+    assert str(err.value).endswith("Put it there.")
+    assert server.requests == []  # refused before any transfer, the second mirror never asked
+
+
+def test_a_data_folder_given_as_text_is_taken(tmp_path):
+    (tmp_path / "f.bin").write_bytes(b"cached")
+    digest = hashlib.sha256(b"cached").hexdigest()
+    path = fetch_file("f.bin", [closed_port_url()], str(tmp_path), sha256=digest, max_bytes=6, manual_hint="")
+    assert path == tmp_path / "f.bin"
+
+
+def test_a_mirror_that_never_answers_is_named_as_timed_out_and_the_next_one_tried(tmp_path, server):
+    server.routes["/f.bin"] = b"0123456789"
+    with socket.socket() as silent:  # accepts connections (the kernel does), never reads or answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        mute = f"http://127.0.0.1:{silent.getsockname()[1]}/f.bin"
+        with pytest.raises(DataError, match=f"{mute}: the server did not answer in time"):
+            fetch_file("f.bin", [mute], tmp_path, sha256=None, max_bytes=10, manual_hint="", timeout=0.2)
+        path = fetch_file(
+            "f.bin", [mute, f"{server.url}/f.bin"], tmp_path, sha256=None, max_bytes=10, manual_hint="", timeout=0.2
+        )
+    assert path.read_bytes() == b"0123456789"
+
+
+def test_a_url_no_download_can_follow_is_named_with_its_own_error(tmp_path):
+    """Not every ValueError is a checksum mismatch: an unsupported scheme says what it is."""
+    with pytest.raises(DataError) as err:
+        fetch_file("f.bin", ["ftp://127.0.0.1/f.bin"], tmp_path, sha256="0" * 64, max_bytes=10, manual_hint="")
+    message = str(err.value)
+    assert "ftp://127.0.0.1/f.bin: InvalidSchema: No connection adapters" in message
+    assert "checksum" not in message
+
+
+class RecordingBar:
+    """A progress bar as pooch drives it, recording what it was told."""
+
+    def __init__(self, description: str, bars: list) -> None:
+        self.description, self.total, self.closed = description, None, 0
+        bars.append(self)
+
+    def update(self, n: int) -> None:
+        pass
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_every_mirror_tried_draws_its_bar_and_closes_it(tmp_path, server, monkeypatch):
+    from dltrain.data import download
+
+    monkeypatch.setattr(download, "_progress_bar", None)  # restored afterwards
+    bars: list[RecordingBar] = []
+    download.show_download_progress(lambda description: RecordingBar(description, bars))
+    server.routes["/good/f.bin"] = b"0123456789"
+    host = server.url.split("/")[2]
+    path = fetch_file(
+        "f.bin",
+        [f"{server.url}/gone/f.bin", f"{server.url}/good/f.bin"],
+        tmp_path,
+        sha256=None,
+        max_bytes=10,
+        manual_hint="",
+    )
+    assert path.read_bytes() == b"0123456789"
+    assert [bar.description for bar in bars] == [f"f.bin from {host}"] * 2  # progress is shown unless told
+    assert all(bar.closed for bar in bars)  # the failed mirror's bar too
+    assert bars[1].total == 10
+
+
+def test_pooch_logs_nothing_of_a_download_and_keeps_its_log_level(tmp_path, server):
+    import logging
+
+    import pooch
+
+    server.routes["/f.bin"] = b"0123456789"
+    logger = pooch.get_logger()
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    before = logger.level
+    logger.setLevel(logging.INFO)  # a caller's own choice
+    try:
+        fetch_file("f.bin", [f"{server.url}/f.bin"], tmp_path, sha256=None, max_bytes=10, manual_hint="")
+        level = logger.level
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)
+    assert [r.getMessage() for r in records if r.levelno < logging.WARNING] == []  # the bar says it
+    assert level == logging.INFO  # given back as it was
+
+
+def test_pooch_checking_whether_a_file_is_there_goes_straight_through():
+    """pooch's check_only call (a HEAD request) writes nothing: the bound is not in its way."""
+    from dltrain.data.download import _bounded
+
+    calls = []
+
+    def downloader(url, output_file, pooch, check_only=False):
+        calls.append((url, output_file, check_only))
+        return "available"
+
+    assert _bounded(downloader, 10)("http://host/f", "/nonexistent/f", None, check_only=True) == "available"
+    assert calls == [("http://host/f", "/nonexistent/f", True)]
+
+
 @pytest.mark.parametrize(
     "magic, dims, message",
     [
@@ -285,6 +474,37 @@ def test_an_idx_file_holding_only_its_magic_number_is_too_short(tmp_path):
     path.write_bytes(gzip.compress(struct.pack(">I", mnist.LABEL_MAGIC)))
     with pytest.raises(DataError, match=r"short.gz is too short \(4 bytes\) to be an IDX label file"):
         mnist.read_idx(path, mnist.LABEL_MAGIC)
+
+
+@pytest.mark.parametrize("magic, size", [(mnist.LABEL_MAGIC, 7), (mnist.IMAGE_MAGIC, 15)])
+def test_an_idx_header_one_byte_short_is_too_short(tmp_path, magic, size):
+    path = tmp_path / "short.gz"
+    path.write_bytes(gzip.compress(struct.pack(">I", magic) + bytes(size - 4)))
+    with pytest.raises(DataError, match=rf"short.gz is too short \({size} bytes\) to be an IDX"):
+        mnist.read_idx(path, magic)
+
+
+def test_an_idx_header_with_one_negative_dimension_is_refused(tmp_path):
+    path = tmp_path / "neg.gz"
+    path.write_bytes(gzip.compress(struct.pack(">I3i", mnist.IMAGE_MAGIC, -1, 28, 28)))
+    with pytest.raises(DataError, match=r"declares image dimensions \(-1, 28, 28\), which no MNIST file has"):
+        mnist.read_idx(path, mnist.IMAGE_MAGIC)
+
+
+def test_an_idx_file_of_no_labels_is_read_as_empty(tmp_path):
+    path = tmp_path / "none.gz"
+    path.write_bytes(gzip.compress(struct.pack(">II", mnist.LABEL_MAGIC, 0)))
+    labels = mnist.read_idx(path, mnist.LABEL_MAGIC)
+    assert labels.shape == (0,) and labels.dtype == np.uint8
+
+
+def test_an_idx_header_may_declare_the_largest_size_read_and_no_more(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist, "MAX_IDX_BYTES", 100)
+    path = tmp_path / "labels.gz"
+    for count, message in ((100, r"\(100 bytes of data\) but holds 0"), (101, r"\(101,\), which no MNIST file has")):
+        path.write_bytes(gzip.compress(struct.pack(">II", mnist.LABEL_MAGIC, count)))
+        with pytest.raises(DataError, match=message):
+            mnist.read_idx(path, mnist.LABEL_MAGIC)
 
 
 def put(path: Path, kind: str) -> None:
@@ -494,6 +714,19 @@ def test_preprocess_stretches_contrast_and_inverts():
     assert (sign_photos.preprocess(Image.new("RGB", (10, 10), (90, 90, 90))) == 1.0).all()
 
 
+def test_a_photo_of_a_hand_becomes_a_sample_like_the_built_ones():
+    from PIL import ImageOps
+
+    dark_left = np.full((100, 100, 3), 200, dtype=np.uint8)
+    dark_left[:, :50] = 40
+    image = Image.fromarray(dark_left, "RGB")
+    sample = SignDigits().image_to_sample(image, (64, 64))
+    np.testing.assert_array_equal(sample, sign_photos.preprocess(image))
+    inverted = SignDigits().image_to_sample(image, (64, 64), invert=True)
+    np.testing.assert_array_equal(inverted, sign_photos.preprocess(ImageOps.invert(image.convert("L"))))
+    assert inverted[:, :20].max() == 0.0 and inverted[:, -20:].min() == 1.0  # the light half is now the hand
+
+
 def test_builder_rejects_wrong_photo_counts(tmp_path, photos):
     (tmp_path / "a.zip").write_bytes(zipped(photos))
     with pytest.raises(DataError, match="photos, per digit"):
@@ -551,6 +784,47 @@ def png_header(width: int, height: int) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit gray
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+
+
+def test_an_image_past_pillows_own_bound_is_refused_without_its_warning():
+    """10000x10000 pixels: past Pillow's MAX_IMAGE_PIXELS (it warns), short of twice it (it raises)."""
+    from dltrain.data.images import open_image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning included
+        with pytest.raises(DataError, match=r"big.png is too large an image \(10000x10000 pixels\)"):
+            with open_image(io.BytesIO(png_header(10000, 10000)), "big.png"):
+                pass
+
+
+def test_an_image_of_exactly_the_most_pixels_is_opened(monkeypatch):
+    from dltrain.data import images
+
+    monkeypatch.setattr(images, "MAX_PIXELS", 100)
+    with images.open_image(io.BytesIO(png_header(10, 10)), "ok.png") as image:
+        assert image.size == (10, 10)
+    with pytest.raises(DataError, match=r"big.png is too large an image \(10x11 pixels\)"):
+        with images.open_image(io.BytesIO(png_header(10, 11)), "big.png"):
+            pass
+
+
+def test_an_image_is_shrunk_by_averaging_and_grown_bilinearly():
+    from dltrain.data.images import grayscale_pixels
+
+    blocks = Image.fromarray(np.kron([[0, 200], [100, 40]], np.ones((2, 2))).astype(np.uint8), "L")
+    blocks.paste(255, (0, 0, 1, 1))  # one pixel of the first 2x2 block: averaged in, not skipped
+    shrunk = grayscale_pixels(blocks, (2, 2))
+    np.testing.assert_array_equal(shrunk, [[64, 200], [100, 40]])  # (255 + 0 + 0 + 0) / 4, rounded
+    for shape in ((2, 4), (4, 2)):  # shrunk one way, kept the other: still averaged
+        expected = np.asarray(blocks.resize(shape[::-1], Image.Resampling.BOX), dtype=np.float64)
+        assert not np.array_equal(expected, np.asarray(blocks.resize(shape[::-1], Image.Resampling.BILINEAR)))
+        np.testing.assert_array_equal(grayscale_pixels(blocks, shape), expected)
+    small = Image.fromarray(np.array([[0, 200], [100, 40]], np.uint8), "L")
+    for shape in ((4, 4), (4, 1), (1, 4)):  # grown, or grown one way and shrunk the other
+        expected = np.asarray(small.resize(shape[::-1], Image.Resampling.BILINEAR), dtype=np.float64)
+        np.testing.assert_array_equal(grayscale_pixels(small, shape), expected)
+    np.testing.assert_array_equal(grayscale_pixels(small, (2, 2)), [[0, 200], [100, 40]])  # as it is
+    np.testing.assert_array_equal(grayscale_pixels(small, (2, 2), invert=True), [[255, 55], [155, 215]])
 
 
 @pytest.mark.parametrize(
@@ -614,6 +888,29 @@ def test_sign_digits_downloads_builds_and_caches(tmp_path, archive_server, photo
     again = SignDigits(classes=[1, 0], per_class=2).load(tmp_path)
     np.testing.assert_array_equal(again.X, np.concatenate([data.X[:2], data.X[COUNTS[1] : COUNTS[1] + 2]]))
     assert archive_server.requests == ["/archive.zip"]
+
+
+def test_sign_digits_are_built_into_a_data_folder_yet_to_be_made_and_show_their_progress(
+    tmp_path, archive_server, monkeypatch
+):
+    from dltrain.data import download
+
+    monkeypatch.setattr(download, "_progress_bar", None)  # restored afterwards
+    bars: list[RecordingBar] = []
+    download.show_download_progress(lambda description: RecordingBar(description, bars))
+    data = SignDigits(classes=[0, 1]).load(tmp_path / "new" / "data")
+    assert len(data.X) == COUNTS[0] + COUNTS[1]
+    assert [bar.description.split(" from ")[0] for bar in bars] == [sign_photos.ARCHIVE_NAME]
+    (tmp_path / "empty" / "sign_digits").mkdir(parents=True)  # left by an attempt that failed: built into
+    assert len(SignDigits(classes=[0, 1]).load(tmp_path / "empty").X) == len(data.X)
+
+
+def test_sign_digits_in_a_data_folder_that_cannot_be_made_is_a_data_error(tmp_path, archive_server):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    with pytest.raises(DataError, match=r"Cannot create .*not-a-folder/sign_digits to build .*--data-dir"):
+        SignDigits().load(blocker)
+    assert archive_server.requests == []
 
 
 def test_sign_digits_offline_says_what_to_put_where(tmp_path):

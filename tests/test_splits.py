@@ -401,3 +401,60 @@ def test_the_scaler_fits_in_float64_whatever_the_inputs_dtype(X, shift, scale):
     assert scaler.shift.dtype == scaler.scale.dtype == np.float64
     assert scaler.shift.tolist() == shift and scaler.scale.tolist() == scale
     assert scaler(X).ravel().tolist() == [(float(x) - shift[0]) / scale[0] for x in X.ravel()]
+
+
+# ---------------------------------------------------------------- 8-bit pixels read as floats
+
+
+def pixels(scaling: str = "none", dtype=np.float32):
+    """A Pixels over 5 rows of 3 bytes, with its codes and scaler."""
+    from dltrain.data.pixels import Pixels
+
+    codes = np.arange(15, dtype=np.uint8).reshape(5, 3) * 17
+    scaler = Scaler(scaling, codes / np.float32(255))
+    return Pixels(codes, scaler, dtype), codes, scaler
+
+
+def test_pixels_look_like_the_float_array_they_stand_for():
+    X, codes, _ = pixels()
+    whole = codes.astype(np.float32) / np.float32(255)
+    assert (X.ndim, X.shape, X.dtype, X.itemsize, len(X)) == (2, (5, 3), np.float32, 4, 5)
+    np.testing.assert_array_equal(np.asarray(X), whole)
+    assert np.asarray(X, dtype=np.float64).dtype == np.float64
+    np.testing.assert_array_equal(X[1:3], whole[1:3])
+    np.testing.assert_array_equal(X[4], whole[4])
+    np.testing.assert_array_equal(X[[3, 0]], whole[[3, 0]])
+    np.testing.assert_array_equal(X[1:4, 2], whole[1:4, 2])  # rows read whole, then the column taken
+
+
+def test_taking_pixel_rows_reads_them_into_the_buffer_given_and_only_whole_rows():
+    X, codes, scaler = pixels("minmax", np.float64)
+    expected = scaler(codes.astype(np.float32) / np.float32(255)).astype(np.float64)
+    np.testing.assert_array_equal(X.take([4, 1]), expected[[4, 1]])  # axis 0 unless told
+    buffer = np.empty((2, 3))
+    assert np.take(X, [2, 0], axis=0, out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, expected[[2, 0]])
+    with pytest.raises(ValueError, match="axis must be 0"):
+        X.take([0], axis=1)
+
+
+@pytest.mark.parametrize(
+    "nbytes, lengths",
+    [(100, [3, 3, 3, 1]), (10, [1] * 10), (1 << 20, [10])],  # rows of 32 bytes: three, one (at least), all
+)
+def test_row_blocks_hold_as_many_whole_rows_as_fit_in_their_bytes(nbytes, lengths):
+    from dltrain.data.pixels import row_blocks
+
+    X = np.arange(40.0).reshape(10, 4)
+    blocks = list(row_blocks(X, nbytes))
+    assert [len(b) for b in blocks] == lengths
+    np.testing.assert_array_equal(np.concatenate(blocks), X)
+
+
+def test_row_blocks_read_pixels_as_floats():
+    from dltrain.data.pixels import row_blocks
+
+    X, codes, _ = pixels()
+    blocks = list(row_blocks(X, nbytes=24))  # rows of 12 bytes: two a block
+    assert [len(b) for b in blocks] == [2, 2, 1]
+    np.testing.assert_array_equal(np.concatenate(blocks), codes.astype(np.float32) / np.float32(255))
