@@ -11,7 +11,8 @@ import shutil
 import pytest
 
 from dltrain import api
-from dltrain.inspection.compare import flatten, short_names
+from dltrain.inspection.compare import comparison, flatten, short_names
+from dltrain.runs.reader import read_run
 
 CONFIG = {
     "name": "cmp",
@@ -149,6 +150,10 @@ def test_flatten_and_short_names():
     }
 
 
+def test_a_key_that_ends_another_key_keeps_its_whole_name():
+    assert short_names(["lr", "optimizer.lr"]) == {"lr": "lr", "optimizer.lr": "optimizer.lr"}
+
+
 def test_an_unwritable_plot_is_a_clear_error(cli, root, tmp_path):
     result = cli("compare", root, "--plot", tmp_path / "missing" / "cost.png")
     assert result.exit_code == 2, result.output
@@ -198,3 +203,82 @@ def test_a_config_key_named_as_a_run_column_is_shown_whole(cli, tmp_path):
         line for line in cli("compare", tmp_path, env={"COLUMNS": "200"}, code=0).stdout.splitlines() if " run " in line
     )
     assert header.split().count("epochs") == 1 and "training.epochs" in header
+
+
+def _quick_runs(runs_dir, overrides, **changes):
+    base = {"name": "q", "dataset": {"name": "or_gate"}, "model": {"type": "logreg"}, "output": {"plots": False}}
+    return [read_run(api.run({**base, **changes}, overrides=o, runs_dir=runs_dir).path) for o in overrides]
+
+
+def test_legend_labels_lead_with_the_key_of_most_values_and_tell_apart_the_same_text(tmp_path):
+    """Legend text names the key with the most distinct values first, past `most` keys '+K more';
+    two runs whose text would read the same get their run names beside it."""
+    seeds_and_rates = [(1, 0.1), (1, 0.2), (2, 0.3), (2, 0.1)]
+    runs = _quick_runs(tmp_path, [[f"seed={s}", f"training.optimizer.lr={lr}"] for s, lr in seeds_and_rates])
+    cmp = comparison(runs)
+    names = [run.name for run in runs]
+    assert cmp.changed_keys == ["seed", "training.optimizer.lr"]
+
+    def labels(**most):
+        return dict(zip([row["run"] for row in cmp.rows], cmp.labels(**most)))
+
+    whole = {name: f"lr={lr}, seed={s}" for name, (s, lr) in zip(names, seeds_and_rates)}
+    assert labels() == whole and labels(most=2) == whole  # no '+0 more'
+    assert labels(most=1) == {
+        names[0]: f"lr=0.1, +1 more ({names[0]})",
+        names[1]: "lr=0.2, +1 more",
+        names[2]: "lr=0.3, +1 more",
+        names[3]: f"lr=0.1, +1 more ({names[3]})",
+    }
+    assert labels(most=0) == {name: name for name in names}  # no key shown: the run name
+
+
+def test_a_legend_label_shortens_a_key_among_every_config_key(tmp_path):
+    """training.optimizer.name alone differs, but 'name' also ends dataset.name: optimizer.name."""
+    cmp = comparison(_quick_runs(tmp_path, [["training.optimizer.name=sgd"], ["training.optimizer.name=gd"]]))
+    assert cmp.changed_keys == ["training.optimizer.name"]
+    assert sorted(cmp.labels()) == ["optimizer.name=gd", "optimizer.name=sgd"]
+
+
+def test_each_kind_of_run_is_ranked_on_a_metric_its_runs_have(tmp_path):
+    """Two regressions (one with a validation split, both with a baseline) and two classifiers:
+    each group has its own metric, validation metric, differing keys, order and best run; the
+    metrics go train, val, test, then the baseline's, and the baseline's estimator is no metric."""
+    regression = {
+        "name": "r",
+        "dataset": {"name": "sqrt_mean", "n": 40, "dim": 2},
+        "model": {"type": "perceptron", "rule": "gradient", "activation": "sigmoid"},
+        "training": {"loss": "mse", "epochs": 2},
+        "output": {"plots": False},
+        "baseline": "sklearn",
+    }
+    no_val, val = (
+        read_run(api.run(regression, overrides=o, runs_dir=tmp_path / "reg").path)
+        for o in ([], ["dataset.validation_split=0.25"])
+    )
+    short, long = _quick_runs(tmp_path / "gate", [["training.epochs=1"], ["training.epochs=40"]])
+    runs = [no_val, val, short, long]
+
+    alone = comparison([no_val, val])
+    assert alone.config_keys == alone.changed_keys == ["dataset.validation_split"] and alone.hidden > 20
+    splits = [f"{split}.{m}" for split in ("train", "val", "test") for m in ("loss", "mae", "mse", "r2")]
+    assert alone.metric_keys == splits + [f"baseline.{k}" for k in splits if not k.endswith("loss")]
+
+    by_main = comparison(runs)
+    reg, gate = by_main.groups
+    assert (reg.dataset, reg.metric, reg.val_metric) == ("sqrt_mean", "test.loss", "val.loss")
+    assert (gate.dataset, gate.metric, gate.val_metric) == ("or_gate", "train.accuracy", None)  # no validation split
+    assert reg.changed_keys == ["dataset.validation_split"] and gate.changed_keys == ["training.epochs"]
+
+    by_val = comparison(runs, sort_by="val.loss")
+    reg, gate = by_val.groups
+    assert (reg.metric, reg.val_metric) == ("val.loss", None) and [by_val.rows[i]["run"] for i in reg.rows] == [
+        val.name,
+        no_val.name,  # without the metric: last
+    ]
+    assert gate.metric is None and gate.best is None  # no run of the group has it: not ranked
+
+    doc = comparison(runs, sort_by="train.loss").as_dict()
+    assert doc["best"] is None  # two kinds
+    assert doc["groups"][1]["runs"] == [long.name, short.name] and doc["groups"][1]["best"] == long.name
+    assert [r["run"] for r in doc["runs"]][2:] == [long.name, short.name]

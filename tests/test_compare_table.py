@@ -131,3 +131,11 @@ def test_piped_without_columns_keeps_one_line_per_row(cli, runs, monkeypatch):
     text = cli("compare", *runs["eight"]).stdout
     header = next(line for line in text.splitlines() if line.lstrip().startswith("#"))
     assert "seed" in header and "scaling" in header and "train.loss" in header  # all in one wide table
+
+
+def test_a_legend_label_names_three_keys_and_counts_the_rest(runs):
+    from dltrain.inspection.compare import comparison
+    from dltrain.runs.reader import read_run
+
+    labels = comparison([read_run(p) for p in runs["eight"]]).labels()
+    assert len(labels) == 2 and all(label.count("=") == 3 and label.endswith(", +5 more") for label in labels)

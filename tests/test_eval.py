@@ -280,7 +280,18 @@ def test_eval_uses_the_blas_threads_the_run_was_trained_with(cli, tmp_path):
     assert report["metrics"] == json.loads((run.path / "metrics.json").read_text())
 
 
-@pytest.mark.parametrize("blas", [[{"threads": [1]}], [{"threads": True}], [{"threads": 1}, {"threads": 2}], "x", [7]])
+@pytest.mark.parametrize(
+    "blas",
+    [
+        [{"threads": [1]}],
+        [{"threads": True}],
+        [{"threads": 1}, {"threads": 2}],
+        "x",
+        [7],
+        [{"threads": 0}],
+        [{"threads": 4097}],
+    ],
+)
 def test_a_blas_record_that_is_not_one_thread_count_sets_no_limit(blas):
     """meta.json is input like any other: a list where a count belongs failed eval (unhashable)."""
     import contextlib
@@ -288,3 +299,39 @@ def test_a_blas_record_that_is_not_one_thread_count_sets_no_limit(blas):
     from dltrain.inspection.evaluate import threads_of
 
     assert isinstance(threads_of({"blas": blas}), contextlib.nullcontext)
+
+
+def test_eval_of_data_with_another_width_is_a_clear_error(cli, runs):
+    """dataset.dim decides neither the split nor the preprocessing, but the model takes 4 features."""
+    result = cli("eval", runs["eval-sqrt"], "--set", "dataset.dim=5", code=2)
+    assert "the evaluation data has 5 features per sample but" in result.message and "takes 4" in result.message
+
+
+def test_another_dataset_changes_both_the_split_and_the_preprocessing(runs):
+    from dltrain.errors import ConfigError
+    from dltrain.inspection.evaluate import resplit_keys, splits_of
+    from dltrain.runs.reader import read_run
+
+    mlp, sqrt = read_run(runs["eval-mlp"]), read_run(runs["eval-sqrt"])
+    assert resplit_keys(mlp.config, sqrt.config) == [("dataset.name", "split and preprocessing")]
+    assert resplit_keys(mlp.config, mlp.config) == []
+    with pytest.raises(ConfigError, match="eval --set dataset.test_size: changes the split"):
+        splits_of(mlp, ["dataset.test_size=0.5"])  # --resplit is not the default
+
+
+def test_macro_scores_are_the_mean_over_the_classes(cli, runs):
+    details = cli("eval", runs["eval-mlp"], "--split", "test", "--json", code=0).json["details"]["test"]
+    for score in ("precision", "recall", "f1"):
+        per_class = [values[score] for values in details["per_class"].values()]
+        assert details[f"{score}_macro"] == pytest.approx(np.mean(per_class)), score
+
+
+def test_evaluate_without_plots_draws_nothing(runs, tmp_path):
+    from dltrain.inspection.evaluate import evaluate, splits_of
+    from dltrain.runs.reader import read_run
+
+    copy = shutil.copytree(runs["eval-sqrt"], tmp_path / "quiet")
+    (copy / "predictions.png").unlink(missing_ok=True)
+    run = read_run(copy)
+    report = evaluate(run, splits_of(run), "test", plots=False)
+    assert report["plots"] == [] and not (copy / "predictions.png").exists()

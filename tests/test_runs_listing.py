@@ -309,3 +309,49 @@ def test_a_folder_name_with_a_line_break_or_a_tab_is_shown_on_one_line(cli, tmp_
         other.name,
         "bad\\nname\\tx",
     ]
+
+
+def test_a_running_run_shows_its_latest_epoch_and_its_time_so_far(tmp_path):
+    """No metrics.json yet: the last row of history.csv, and the seconds since it started."""
+    from datetime import datetime, timedelta
+
+    from dltrain.inspection.listing import summarize
+    from dltrain.runs.folder import RunFolder
+
+    path = api.run(quick("live"), runs_dir=tmp_path).path
+    (path / "metrics.json").unlink()  # as while it trains
+    (path / "history.csv").write_text("epoch,train_loss,train_accuracy\n1,0.9,0.25\n2,0.6,0.5\n3,0.4,0.75\n")
+    started = (datetime.now().astimezone() - timedelta(hours=1)).isoformat(timespec="milliseconds")
+    RunFolder(path).update_meta(status="running", pid=os.getpid(), ended=None, seconds=None, started=started)
+    row = summarize(path)
+    assert (row["status"], row["metric"], row["value"]) == ("running", "train.accuracy", 0.75)
+    assert 3600 <= row["seconds"] < 3600 + 600
+    RunFolder(path).update_meta(status="failed", seconds=12.5)
+    row = summarize(path)
+    assert (row["status"], row["metric"], row["value"], row["seconds"]) == ("failed", None, None, 12.5)
+
+
+def test_the_last_n_are_the_newest_rows():
+    from dltrain.inspection.listing import select_runs
+
+    rows = [{"name": name} for name in ("first", "second", "third")]  # oldest first
+    assert [row["name"] for row in select_runs(rows, last=1)] == ["third"]
+    assert [row["name"] for row in select_runs(rows, last=2)] == ["second", "third"]
+    assert select_runs(rows, last=0) == []
+
+
+def test_a_row_takes_what_meta_json_lacks_from_the_config_and_leaves_out_the_baseline(tmp_path):
+    """A meta.json with a model but no dataset reads the config; the baseline's metrics are no
+    split of the row; a model without hidden layers has no trailing sizes."""
+    from dltrain.inspection.listing import _model_text, summarize
+
+    path = api.run(quick("base", baseline="sklearn"), runs_dir=tmp_path).path
+    meta = json.loads((path / "meta.json").read_text())
+    assert "baseline" in json.loads((path / "metrics.json").read_text())
+    row = summarize(path)
+    assert (row["dataset"], row["model"], list(row["metrics"])) == ("or_gate", "logreg", ["train"])
+    del meta["dataset"]
+    (path / "meta.json").write_text(json.dumps(meta))
+    assert (summarize(path)["dataset"], summarize(path)["model"]) == ("or_gate", "logreg")
+    assert _model_text("mlp", []) == "mlp" and _model_text("mlp", "64") == "mlp"
+    assert _model_text("mlp", [64, 32]) == "mlp 64-32"
