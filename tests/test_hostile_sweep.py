@@ -298,11 +298,29 @@ def test_a_bad_checkpoint_is_refused_before_sweep_json_is_touched(cli, sweep_dir
     assert "checkpoint.npz is not a .npz archive" in result.message
 
 
+def test_a_bad_checkpoint_of_a_run_whose_config_yaml_is_gone_is_refused_too(cli, sweep_dir):
+    (first_run(sweep_dir) / "checkpoint.npz").write_text("garbage")
+    (first_run(sweep_dir) / "config.yaml").unlink()
+    edit(sweep_dir, lambda doc: None)
+    assert "checkpoint.npz is not a .npz archive" in refused_resume(cli, sweep_dir).message
+
+
 def test_a_point_whose_values_make_no_config_is_refused_naming_sweep_json(cli, sweep_dir):
     edit(sweep_dir, point(1, values={"training.optimizer.lr": "abc"}))
     result = refused_resume(cli, sweep_dir, "-j", "2")
     assert f"{sweep_dir / 'sweep.json'} is damaged: sweep point 1 (lr=abc): invalid config:" in result.message
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_pending_point_whose_values_make_no_config_is_refused_naming_sweep_json(cli, sweep_dir):
+    def second_point_pending(doc):
+        doc["points"][1].update(status="pending", run=None, metrics={}, seconds=None, epochs=None)
+        doc["points"][1].update(values={"training.optimizer.lr": "abc"})
+
+    shutil.rmtree(sweep_dir / json.loads((sweep_dir / "sweep.json").read_text())["points"][1]["run"])
+    edit(sweep_dir, second_point_pending)
+    result = refused_resume(cli, sweep_dir)
+    assert f"{sweep_dir / 'sweep.json'} is damaged: sweep point 2 (lr=abc): invalid config:" in result.message
 
 
 # --- sweep.yaml edited after the sweep started ---------------------------------------------------
@@ -382,6 +400,16 @@ def test_a_pending_point_is_not_trained_with_an_edited_base_config(cli, sweep_di
     result = cli("sweep", "--resume", sweep_dir)
     assert result.exit_code == 0, result.output
     assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    "text", ["model: [", "name: s\nmodel: {type: perceptron}\ndataset: {name: or_gate, bogus: 1}\n"]
+)
+def test_a_sweep_yaml_that_is_no_config_is_exit_2_naming_it(cli, sweep_dir, text):
+    (sweep_dir / "sweep.yaml").write_text(text)
+    edit(sweep_dir, lambda doc: None)
+    result = refused_resume(cli, sweep_dir)
+    assert f"{sweep_dir / 'sweep.yaml'}: invalid" in result.message and "internal error" not in result.output
 
 
 # --- an Optuna sweep: optuna.db and sweep.yaml ---------------------------------------------------

@@ -71,6 +71,45 @@ def test_a_grid_over_a_whole_section_names_points_by_the_section_name_and_its_ke
     assert [p.name for p in expand(grid, "x")] == ["x-1_or_gate_hidden4x2", "x-2_sqrt_mean-n50-noise0.1_hidden4x2"]
 
 
+def test_grid_values_that_are_not_yaml_name_the_parser_s_complaint():
+    with pytest.raises(ConfigError, match=r"not a comma-separated list of YAML values \(expected ',' or '\]'"):
+        parse_values("1, [2")
+
+
+@pytest.mark.parametrize("option", ["=0.1,0.2", "training.optimizer.lr=", "training.optimizer.lr= "])
+def test_a_grid_option_without_a_key_or_values_is_refused(option):
+    with pytest.raises(ConfigError, match="--grid expects key.path=value1,value2"):
+        merge_grids({}, [option])
+
+
+def test_a_grid_key_with_no_values_is_refused_not_dropped():
+    with pytest.raises(ConfigError, match="sweep grid: training.epochs has no values"):
+        merge_grids({"training.epochs": [], "model.hidden": [[4]]}, [])
+
+
+def test_a_grid_of_max_runs_points_is_expanded_and_a_larger_one_refused():
+    from dltrain.config.schema import MAX_RUNS
+
+    assert len(expand({"a": [float(i) for i in range(MAX_RUNS // 2)], "b": [0.1, 0.2]}, "x")) == MAX_RUNS
+    with pytest.raises(ConfigError, match="the sweep grid has 3 x 5000 = 15,000 points"):
+        expand({"c": [1, 2, 3], "a": [float(i) for i in range(MAX_RUNS // 2)]}, "x")
+
+
+def test_spaces_around_a_grid_key_are_not_part_of_it():
+    assert merge_grids({}, [" training.epochs =1,2"]) == {"training.epochs": [1, 2]}
+
+
+def test_a_long_point_name_is_cut_to_the_80_characters_of_a_run_name():
+    (point,) = expand({"model.activation": ["a" * 100]}, "x")
+    assert point.name == "x-1_" + "a" * 76
+
+
+def test_a_long_grid_value_stays_on_one_line():
+    hidden = list(range(100, 140))
+    (point,) = expand({"model.hidden": [hidden]}, "x")
+    assert point.overrides == [f"model.hidden={hidden}"]
+
+
 # --- local backends ------------------------------------------------------------------------
 
 
@@ -508,6 +547,27 @@ def test_a_tracked_sweep_counts_ranks_and_writes_its_points_as_an_untracked_one_
                 untracked.count(s) for s in ("completed", "failed", "pending")
             ]
             assert sweep.json_text().encode() == _fresh(sweep)
+
+
+def test_a_sweep_tracked_from_points_with_results_knows_its_best_point_at_once(tmp_path):
+    """As a resume starts: the points that trained before are ranked as tracking takes them in."""
+    from dltrain.pipeline.session import RunResult
+    from dltrain.sweep.grid import Point
+    from dltrain.sweep.ranking import Metric
+    from dltrain.sweep.state import PointState, SweepResult
+
+    points = [
+        PointState(
+            Point(i, {"lr": i}, f"p-{i}"), [RunResult(tmp_path / f"p-{i}", "completed", {"test": {"loss": loss}})]
+        )
+        for i, loss in ((1, 1.0), (2, 2.0), (3, 0.5))
+    ]
+    sweep = SweepResult(tmp_path, "s", {"lr": [1, 2, 3]}, points, "in this process", Metric("test", "loss"))
+    with sweep.tracking():
+        assert sweep.best() is points[2]
+        points[1].runs[0] = RunResult(tmp_path / "p-2", "completed", {"test": {"loss": 1.5}})
+        sweep.changed(points[1])
+        assert sweep.best() is points[2]
 
 
 def _scripted(monkeypatch, tmp_path, acts: dict[int, str], points: int = 4, workers: int = 2) -> dict:

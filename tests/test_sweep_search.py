@@ -10,7 +10,7 @@ import pytest
 from sweeps import tiny, write_config
 
 from dltrain.cli.sweep_table import progress_line
-from dltrain.errors import Interrupted
+from dltrain.errors import ConfigError, Interrupted
 from dltrain.runs.folder import RunFolder
 from dltrain.sweep import resume_sweep, run_sweep
 
@@ -66,6 +66,42 @@ def test_random_search_is_reproducible_from_the_seed_and_stays_in_its_space(tmp_
     assert doc["search"] == "random" and doc["space"]["training.optimizer.lr"] == {"loguniform": [0.001, 0.3]}
 
 
+def test_random_draws_reach_each_end_of_their_distribution_and_no_further():
+    from dltrain.config.schema import Distribution
+    from dltrain.sweep.search import draw
+
+    rng = np.random.default_rng(0)
+
+    def draws(dist: dict, n: int = 300) -> list:
+        return [draw(Distribution.model_validate(dist), rng) for _ in range(n)]
+
+    assert set(draws({"int": [2, 4]})) == {2, 3, 4}
+    assert set(draws({"choice": ["a", "b", "c"]})) == {"a", "b", "c"}
+    uniform = draws({"uniform": [0.8, 0.95]})
+    assert 0.8 <= min(uniform) < 0.81 and 0.94 < max(uniform) <= 0.95
+    log = draws({"loguniform": [1.0e-4, 1.0]})
+    assert 1.0e-4 <= min(log) and max(log) <= 1.0
+    assert 100 < sum(x < 1.0e-2 for x in log) < 200  # uniform in the exponent: half below the geometric mean
+
+
+def test_the_edges_of_a_space_put_one_key_at_a_time_at_each_end():
+    from dltrain.sweep.search import edge_points, search_space
+
+    space = search_space(
+        {"model.activation": ["relu", "tanh", "sigmoid"]},
+        {"training.epochs": {"int": [2, 4]}, "training.optimizer.lr": {"uniform": [0.1, 0.5]}},
+    )
+    points = edge_points(space, "n")
+    assert [list(p.values.values()) for p in points] == [
+        ["relu", 2, 0.1],
+        ["tanh", 2, 0.1],
+        ["sigmoid", 2, 0.1],
+        ["relu", 4, 0.1],
+        ["relu", 2, 0.5],
+    ]
+    assert all(type(p.values["training.epochs"]) is int for p in points) and {p.index for p in points} == {0}
+
+
 def test_optuna_search_is_reproducible_and_resume_continues_its_study(tmp_path):
     pytest.importorskip("optuna")
     import optuna
@@ -95,6 +131,34 @@ def test_optuna_search_is_reproducible_and_resume_continues_its_study(tmp_path):
     study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{path / 'optuna.db'}")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 4 and {p.trial for p in resumed.points} <= {t.number for t in complete}
+
+
+def test_an_optuna_search_without_sort_by_optimises_a_classifiers_accuracy_and_a_regressions_loss():
+    from dltrain.config.loader import resolve
+    from dltrain.sweep.ranking import default_metric
+
+    assert str(default_metric(resolve(config()), None)) == "val.accuracy"
+    assert str(default_metric(resolve(config(validation=0.0)), None)) == "test.accuracy"
+    regression = {
+        "name": "r",
+        "dataset": {"name": "sqrt_mean", "n": 50, "validation_split": 0.2},
+        "model": {"type": "mlp"},
+    }
+    assert str(default_metric(resolve(regression), None)) == "val.loss"
+
+
+def test_a_resumed_optuna_search_keeps_optimising_its_metric_and_checks_it_against_prune(tmp_path):
+    pytest.importorskip("optuna")
+    from dltrain.sweep.resume_checks import check_resume
+
+    cfg = {**config(epochs=1), "sweep": {"space": {"training.optimizer.lr": {"loguniform": [1.0e-3, 0.1]}}}}
+    sweep = run_sweep(cfg, search="optuna", trials=1, sort_by="train.loss", runs_dir=tmp_path)
+    resumed, _ = check_resume(sweep.path, None, remote_data=False)
+    assert str(resumed.metric) == "train.loss"
+    sweep_yaml = sweep.path / "sweep.yaml"
+    sweep_yaml.write_text(sweep_yaml.read_text().replace("prune: false", "prune: true"))
+    with pytest.raises(ConfigError, match="--prune judges points by their per-epoch validation metric"):
+        check_resume(sweep.path, None, remote_data=False)
 
 
 def test_pruning_stops_a_clearly_bad_point_before_its_last_epoch(tmp_path):
