@@ -103,6 +103,21 @@ def wants_log(values: Iterable) -> bool:
     return positive.size > 1 and np.log10(positive.max() / positive.min()) > DECADES
 
 
+def limits(values: Iterable, log: bool) -> Optional[tuple[float, float]]:
+    """(low, high) of an axis showing `values` with a margin, or None if none is finite (on a log
+    axis: positive). A flat line gets a margin of its own, so the axis never has zero length."""
+    shown = finite(values)
+    if log:
+        shown = shown[shown > 0]
+    if not shown.size:
+        return None
+    lo, hi = float(shown.min()), float(shown.max())
+    if log:
+        return lo / 1.5, hi * 1.5
+    pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 0.05
+    return lo - pad, hi + pad
+
+
 def series(history: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     """(epochs (n,), values (n,)) of one history column, NaN where blank; empty if all blank."""
     values = [r.get(key) for r in history]

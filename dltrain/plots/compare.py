@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from dltrain.formatting import shorten
-from dltrain.plots.base import figure, finite, literal, rendered, series, wants_log
+from dltrain.plots.base import figure, finite, limits, literal, rendered, series, wants_log
 
 MANY = 10  # more runs than this: colour by metric, no per-run legend
 LABEL = 40  # legend labels are shortened to this many characters
@@ -114,14 +114,6 @@ def _panel(ax, curves: list[Curve], key: str, colour, log: Optional[bool]) -> No
 
 
 def _limits(ax, values: np.ndarray, log: bool) -> None:
-    values = values[np.isfinite(values)]
-    if log:
-        values = values[values > 0]
-    if not values.size:
-        return
-    lo, hi = float(values.min()), float(values.max())
-    if log:
-        ax.set_ylim(lo / 1.5, hi * 1.5)
-    else:
-        pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 0.05
-        ax.set_ylim(lo - pad, hi + pad)
+    span = limits(values, log)
+    if span:
+        ax.set_ylim(*span)

@@ -8,10 +8,11 @@ limits from the runs that did not fail, so a diverged run cannot squash the othe
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Optional
 
-from dltrain.formatting import value_text
-from dltrain.plots.base import finite, wants_log
+from dltrain.formatting import number, value_text
+from dltrain.plots.base import limits, wants_log
 
 WIDTH, HEIGHT = 520, 300
 
@@ -25,25 +26,23 @@ def curves(
 ) -> Optional[dict]:
     """runs: (label, history rows, failed). One line per run and split (train solid, validation
     dashed), a point per epoch with its value on hover; clicking a legend entry picks that run."""
-    values, kept = [], []
+    points = []  # (row, drawn from a failed run)
     for label, history, failed in runs:
         for split, name in (("train", "train"), ("val", "validation")):
             for row in history:
                 v = row.get(f"{split}_{key}")
                 if _ok(v):
-                    values.append({"run": label, "split": name, "epoch": row["epoch"], key: v})
-                    if not failed:
-                        kept.append(v)
-    if not values:
+                    points.append(({"run": label, "split": name, "epoch": row["epoch"], key: v}, failed))
+    if not points:
         return None
+    kept = [row[key] for row, failed in points if not failed]
     use_log = log if log is not None else (key == "loss" and wants_log(kept))
     if use_log:
-        values = [v for v in values if v[key] > 0]
+        points = [(row, failed) for row, failed in points if row[key] > 0]
     scale: dict[str, Any] = {"type": "log"} if use_log else {"zero": False}
-    limits = finite(kept)
-    if limits.size and len(kept) < len(values):  # a failed run: the others set the limits
-        lo, hi = float(limits.min()), float(limits.max())
-        scale["domain"] = [lo / 1.5, hi * 1.5] if use_log else [lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)]
+    span = limits(kept, use_log)
+    if span and any(failed for _, failed in points):  # a failed run is drawn: the others set the limits
+        scale["domain"] = list(span)
     many = len(runs) > 10
     pick = {"name": "pick", "select": {"type": "point", "fields": ["run"]}, "bind": "legend"}
     zoom = {"name": "zoom", "select": "interval", "bind": "scales"}  # drag to pan, scroll to zoom
@@ -68,7 +67,7 @@ def curves(
         "title": title,
         "width": WIDTH,
         "height": HEIGHT,
-        "data": {"values": values},
+        "data": {"values": [row for row, _ in points]},
         "encoding": encoding,
         "layer": [
             {"params": [pick, zoom], "mark": {"type": "line", "clip": True, "strokeWidth": 1.6}},
@@ -115,13 +114,12 @@ def parallel(points: list[dict], keys: list[str], labels: dict[str, str], metric
     Each axis runs from its smallest value (bottom) to its largest; categories are evenly spaced."""
     axes = [*keys, metric]
     names = {k: labels.get(k, k) for k in keys} | {metric: metric}
-    positions = {k: _positions([p[k] for p in points]) for k in axes}
+    texts = {k: value_text for k in keys} | {metric: number}  # a metric to four decimals, as in the table
+    positions = {k: _positions([p[k] for p in points], texts[k]) for k in axes}
     lines, ticks = [], []
     for i, p in enumerate(points):
         for k in axes:
-            lines.append(
-                {"i": i, "axis": names[k], "pos": positions[k][0][i], "value": value_text(p[k]), "m": p[metric]}
-            )
+            lines.append({"i": i, "axis": names[k], "pos": positions[k][0][i], "value": texts[k](p[k]), "m": p[metric]})
     for k in axes:
         for text, pos in positions[k][1].items():
             ticks.append({"axis": names[k], "pos": pos, "value": text})
@@ -158,22 +156,31 @@ def parallel(points: list[dict], keys: list[str], labels: dict[str, str], metric
     }
 
 
-def _positions(values: list) -> tuple[list[float], dict[str, float]]:
+def _positions(values: list, text: Callable[[Any], str] = value_text) -> tuple[list[Optional[float]], dict[str, float]]:
     """(position in [0, 1] of each value, {tick text: position}): numbers linearly or, past two
-    decades, logarithmically; anything else as evenly spaced categories in first-seen order."""
-    if all(_ok(v) for v in values):
-        nums = [float(v) for v in values]
+    decades, logarithmically; anything else as evenly spaced categories (by `text`) in first-seen order.
+    A missing number (None, NaN or inf: a point that failed) has no position, and moves no other."""
+    present = [v for v in values if not _missing(v)]
+    pos: list[Optional[float]]
+    if present and all(_ok(v) for v in present):
+        nums = [float(v) for v in present]
         log = all(v > 0 for v in nums) and wants_log(nums)
         scaled = [math.log10(v) if log else v for v in nums]
         lo, hi = min(scaled), max(scaled)
-        pos = [0.5 if hi == lo else (s - lo) / (hi - lo) for s in scaled]
+        places = iter(0.5 if hi == lo else (s - lo) / (hi - lo) for s in scaled)
+        pos = [None if _missing(v) else next(places) for v in values]
     else:
-        texts = list(dict.fromkeys(value_text(v) for v in values))
-        pos = [0.5 if len(texts) == 1 else texts.index(value_text(v)) / (len(texts) - 1) for v in values]
+        texts = list(dict.fromkeys(text(v) for v in values))
+        pos = [0.5 if len(texts) == 1 else texts.index(text(v)) / (len(texts) - 1) for v in values]
     ticks: dict[str, float] = {}
     for v, p in zip(values, pos):
-        ticks.setdefault(value_text(v), p)
+        if p is not None:
+            ticks.setdefault(text(v), p)
     if len(ticks) > 8:  # many distinct numbers: label the ends only
         ends = sorted(ticks.items(), key=lambda item: item[1])
         ticks = dict([ends[0], ends[-1]])
     return pos, ticks
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
