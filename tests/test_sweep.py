@@ -570,6 +570,131 @@ def test_a_sweep_tracked_from_points_with_results_knows_its_best_point_at_once(t
         assert sweep.best() is points[2]
 
 
+def _point_state(tmp_path, *runs, trial=None):
+    from dltrain.sweep.grid import Point
+    from dltrain.sweep.state import PointState
+
+    return PointState(Point(1, {"lr": 0.1}, "p-1"), list(runs), trial)
+
+
+def test_a_point_of_one_run_is_that_run_its_folder_epochs_seed_and_metrics_as_they_are(tmp_path):
+    from dltrain.pipeline.session import RunResult
+
+    run = RunResult(tmp_path / "p-1", "completed", {"test": {"loss": 1, "note": "kept"}}, 1.23456, 5, seed=7)
+    state = _point_state(tmp_path, run)
+    assert state.metrics is run.metrics and state.metrics_std == {}
+    assert state.run == tmp_path / "p-1" and state.epochs == 5 and state.seconds == 1.235
+    doc = state.as_dict(tmp_path)
+    assert doc["run"] == "p-1" and doc["seed"] == 7 and doc["epochs"] == 5
+    assert "repeats" not in doc and "metrics_std" not in doc and "trial" not in doc
+    failed = RunResult(tmp_path / "p-1", "failed", {"test": {"loss": 9.0}}, error="diverged")
+    assert _point_state(tmp_path, failed).metrics == {"test": {"loss": 9.0}}  # what it had before it failed
+    assert _point_state(tmp_path, failed, trial=3).as_dict()["trial"] == 3
+
+
+def test_a_point_of_repeats_has_the_mean_and_spread_of_the_metrics_every_repeat_has(tmp_path):
+    from dltrain.pipeline.session import RunResult
+
+    runs = [
+        RunResult(tmp_path / "a", "completed", {"test": {"loss": 1.0, "acc": 0.5}}, 1.23456, 4, seed=1),
+        RunResult(tmp_path / "b", "completed", {"test": {"loss": 3.0, "acc": None}}, 2.0, 4, seed=2),
+    ]
+    state = _point_state(tmp_path, *runs)
+    assert state.metrics == {"test": {"loss": 2.0}} and state.metrics_std == {"test": {"loss": 1.0}}
+    assert state.run is None and state.epochs is None and state.seconds == 3.235
+    doc = state.as_dict(tmp_path)
+    assert doc["run"] is None and "seed" not in doc and doc["metrics_std"] == {"test": {"loss": 1.0}}
+    assert [(r["run"], r["seed"]) for r in doc["repeats"]] == [("a", 1), ("b", 2)]
+    runs[1] = RunResult(tmp_path / "b", "failed", {}, None, error="diverged")
+    state = _point_state(tmp_path, *runs)
+    assert state.metrics == {} and state.metrics_std == {} and state.error == "diverged" and state.seconds == 1.235
+    assert _point_state(tmp_path, RunResult(None, "pending"), RunResult(None, "pending")).seconds is None
+
+
+def test_a_sweep_without_a_metric_ranks_its_points_in_their_order_and_its_grid_is_its_space(tmp_path):
+    from dltrain.pipeline.session import RunResult
+    from dltrain.sweep.grid import Point
+    from dltrain.sweep.state import PointState, SweepResult
+
+    points = [PointState(Point(i, {"lr": i}, f"p-{i}"), [RunResult(None, "pending")]) for i in (1, 2)]
+    sweep = SweepResult(tmp_path, "s", {"lr": [1, 2]}, points, "in this process")
+    assert sweep.ranked() == points and sweep.ranked() is not sweep.points and sweep.best() is None
+    assert sweep.grid == {"lr": [1, 2]}
+
+
+def test_a_run_of_a_point_is_named_after_it_and_a_repeat_adds_its_number_and_seed():
+    from dltrain.config.loader import validate
+    from dltrain.sweep.grid import Point
+    from dltrain.sweep.run_configs import run_config
+
+    base = validate(TINY)
+    point = Point(2, {"training.optimizer.lr": 0.5}, "lr-0.5")
+    alone = run_config(base, point, base.seed, 1)
+    assert alone.name == "lr-0.5" and alone.seed == base.seed and alone.training.optimizer.lr == 0.5
+    repeat = run_config(base, point, 99, 3, 1)
+    assert repeat.name == "lr-0.5_r2" and repeat.seed == 99 and repeat.training.optimizer.lr == 0.5
+    long = Point(2, {"training.optimizer.lr": 0.5}, "x" * 80)
+    first = run_config(base, long, 99, 2, 0)
+    assert first.name == "x" * 76 + "_r1" and first.seed == 99
+
+
+@pytest.mark.parametrize("index, where", [(3, "sweep point 3 (lr=-1)"), (0, "an edge of the sweep space (lr=-1)")])
+def test_a_point_whose_config_is_invalid_is_named_in_the_error(index, where):
+    from dltrain.config.loader import validate
+    from dltrain.sweep.grid import Point
+    from dltrain.sweep.run_configs import run_config
+
+    with pytest.raises(ConfigError) as err:
+        run_config(validate(TINY), Point(index, {"training.optimizer.lr": -1}, "p"), 3, 1)
+    assert str(err.value).startswith(f"{where}: ")
+
+
+def test_a_run_queued_after_a_stop_was_asked_for_comes_back_interrupted_without_training():
+    from dltrain.sweep import point
+    from dltrain.sweep.point import Job, train_point
+
+    point.request_stop()
+    try:
+        asked_here = train_point(Job(1, 0, tiny(plots=False)), None)
+    finally:
+        point.clear_stop()
+    asked_by_the_sweep = train_point(Job(1, 0, tiny(plots=False)), None, stop=lambda: True)
+    for returned in (asked_here, asked_by_the_sweep):
+        assert (returned.path, returned.status) == (None, "interrupted")
+        assert returned.error == "the sweep was interrupted before this run started"
+
+
+def test_a_run_whose_config_is_invalid_comes_back_failed_without_training():
+    from dltrain.sweep.point import Job, train_point
+
+    returned = train_point(Job(1, 0, {**tiny(plots=False), "model": {"type": "nope"}}), None)
+    assert (returned.path, returned.status) == (None, "failed") and "nope" in returned.error
+
+
+def test_a_bug_that_ends_a_run_comes_back_with_its_traceback_and_no_checkpoint_or_figures(monkeypatch):
+    from dltrain.pipeline.experiment import Experiment
+    from dltrain.sweep.point import Job, train_point
+
+    def broken(self, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(Experiment, "train", broken)
+    record = train_point(Job(1, 0, tiny()), None)
+    assert record.meta["status"] == "failed" and "ZeroDivisionError: a bug" in record.error_log
+    assert not record.checkpoint and not record.figures  # figures are drawn for a completed run only
+
+
+def test_a_run_given_a_checkpoint_that_does_not_fit_its_config_fails_without_training():
+    """The checkpoint of a run cut off earlier is restored before training, and checked against the config."""
+    from dltrain.sweep.point import Job, train_point
+
+    cut_off = train_point(Job(1, 0, tiny(plots=False), prune=lambda r: r.epoch == 2), None)
+    assert cut_off.meta["status"] == "pruned" and cut_off.checkpoint
+    wider = {**tiny(plots=False), "model": {"type": "mlp", "hidden": [16], "activation": "relu"}}
+    returned = train_point(Job(1, 0, wider, resume=cut_off.checkpoint), None)
+    assert (returned.path, returned.status) == (None, "failed") and "checkpoint.npz" in returned.error
+
+
 def _scripted(monkeypatch, tmp_path, acts: dict[int, str], points: int = 4, workers: int = 2) -> dict:
     """What the local pool backend returns for points 1..`points` running `scripted_point`."""
     from sweeps import scripted_point
