@@ -570,7 +570,7 @@ def test_a_sweep_tracked_from_points_with_results_knows_its_best_point_at_once(t
         assert sweep.best() is points[2]
 
 
-def _point_state(tmp_path, *runs, trial=None):
+def _point_state(*runs, trial=None):
     from dltrain.sweep.grid import Point
     from dltrain.sweep.state import PointState
 
@@ -581,15 +581,15 @@ def test_a_point_of_one_run_is_that_run_its_folder_epochs_seed_and_metrics_as_th
     from dltrain.pipeline.session import RunResult
 
     run = RunResult(tmp_path / "p-1", "completed", {"test": {"loss": 1, "note": "kept"}}, 1.23456, 5, seed=7)
-    state = _point_state(tmp_path, run)
+    state = _point_state(run)
     assert state.metrics is run.metrics and state.metrics_std == {}
     assert state.run == tmp_path / "p-1" and state.epochs == 5 and state.seconds == 1.235
     doc = state.as_dict(tmp_path)
     assert doc["run"] == "p-1" and doc["seed"] == 7 and doc["epochs"] == 5
     assert "repeats" not in doc and "metrics_std" not in doc and "trial" not in doc
     failed = RunResult(tmp_path / "p-1", "failed", {"test": {"loss": 9.0}}, error="diverged")
-    assert _point_state(tmp_path, failed).metrics == {"test": {"loss": 9.0}}  # what it had before it failed
-    assert _point_state(tmp_path, failed, trial=3).as_dict()["trial"] == 3
+    assert _point_state(failed).metrics == {"test": {"loss": 9.0}}  # what it had before it failed
+    assert _point_state(failed, trial=3).as_dict()["trial"] == 3
 
 
 def test_a_point_of_repeats_has_the_mean_and_spread_of_the_metrics_every_repeat_has(tmp_path):
@@ -599,16 +599,16 @@ def test_a_point_of_repeats_has_the_mean_and_spread_of_the_metrics_every_repeat_
         RunResult(tmp_path / "a", "completed", {"test": {"loss": 1.0, "acc": 0.5}}, 1.23456, 4, seed=1),
         RunResult(tmp_path / "b", "completed", {"test": {"loss": 3.0, "acc": None}}, 2.0, 4, seed=2),
     ]
-    state = _point_state(tmp_path, *runs)
+    state = _point_state(*runs)
     assert state.metrics == {"test": {"loss": 2.0}} and state.metrics_std == {"test": {"loss": 1.0}}
     assert state.run is None and state.epochs is None and state.seconds == 3.235
     doc = state.as_dict(tmp_path)
     assert doc["run"] is None and "seed" not in doc and doc["metrics_std"] == {"test": {"loss": 1.0}}
     assert [(r["run"], r["seed"]) for r in doc["repeats"]] == [("a", 1), ("b", 2)]
     runs[1] = RunResult(tmp_path / "b", "failed", {}, None, error="diverged")
-    state = _point_state(tmp_path, *runs)
+    state = _point_state(*runs)
     assert state.metrics == {} and state.metrics_std == {} and state.error == "diverged" and state.seconds == 1.235
-    assert _point_state(tmp_path, RunResult(None, "pending"), RunResult(None, "pending")).seconds is None
+    assert _point_state(RunResult(None, "pending"), RunResult(None, "pending")).seconds is None
 
 
 def test_a_sweep_without_a_metric_ranks_its_points_in_their_order_and_its_grid_is_its_space(tmp_path):
