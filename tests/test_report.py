@@ -380,3 +380,43 @@ def test_a_cached_script_bundle_that_is_no_regular_file_is_built_again(tmp_path,
         signal.signal(signal.SIGALRM, hung)
         assets.vega_bundle.cache_clear()
     assert "vegaEmbed" in bundle and cache.is_file() and not cache.is_symlink()
+
+
+def test_facts_show_what_the_run_folder_records_and_leave_out_what_it_does_not():
+    from pathlib import Path
+
+    from dltrain.report.run_page import Parts, facts
+
+    config = {"seed": 4, "dataset": {"name": "sqrt_mean"}, "model": {"type": "mlp", "hidden": [8, 4]}}
+    config["training"] = {"epochs": 5, "loss": "mse"}
+    meta = {"epochs_done": 3, "seconds": 12.5, "started": "2026-12-01T19:25:41.123+00:00"}
+    assert facts(Parts(Path("r"), config=config, meta=meta)) == (
+        '<div class="facts"><span>dataset: <b>sqrt_mean (regression)</b></span><span>model: <b>mlp [8,4]</b></span>'
+        "<span>loss: <b>mse</b></span><span>epochs: <b>3 of 5</b></span><span>time: <b>12.50 s</b></span>"
+        "<span>started: <b>2026-12-01 19:25:41</b></span><span>seed: <b>4</b></span></div>"
+    )
+    config = {"dataset": {"name": "digits"}, "model": {"type": "logreg", "hidden": [8]}, "training": "damaged"}
+    meta = {"classes": [0, 1, 2], "loss": "cross_entropy", "seconds": 0.0}
+    assert facts(Parts(Path("r"), config=config, meta=meta)) == (
+        '<div class="facts"><span>dataset: <b>digits (3 classes)</b></span><span>model: <b>logreg</b></span>'
+        "<span>loss: <b>cross_entropy</b></span><span>epochs: <b>? of ?</b></span><span>time: <b>0.00 s</b></span></div>"
+    )
+
+
+def test_the_metrics_table_has_a_row_per_split_then_the_baselines():
+    from dltrain.report.run_page import metrics_table
+
+    html = metrics_table(
+        {
+            "train": {"accuracy": 0.5, "loss": 1.0},
+            "test": {"accuracy": 0.25},
+            "epochs": 3,
+            "baseline": {"model": "LogisticRegression", "test": {"accuracy": 0.75}},
+        }
+    )
+    assert re.findall(r"<th[^>]*>(\w+)</th>", html) == ["split", "accuracy", "loss"]
+    assert re.findall(r"<tr><td>([\w ]+)</td>", html) == ["train", "test", "sklearn test"]
+    assert html.endswith("<p>sklearn: LogisticRegression</p>")
+    html = metrics_table({"test": {"loss": 1.0}, "baseline": {"error": "fit failed", "model": "Ridge"}})
+    assert re.findall(r"<tr><td>([\w ]+)</td>", html) == ["test"] and html.endswith("<p>sklearn: fit failed</p>")
+    assert "sklearn" not in metrics_table({"test": {"loss": 1.0}, "baseline": "none"})

@@ -219,6 +219,7 @@ def test_predict_on_the_training_csv_drops_the_configured_label_column(cli, tmp_
     "make, message",
     [
         (lambda d: np.save(d / "x.npy", np.zeros((3, 7))), "does not fit this run"),
+        (lambda d: np.save(d / "x.npy", np.zeros((3, 63))), "does not fit this run"),  # no constant input to add
         (lambda d: np.save(d / "x.npy", np.zeros((2, 8, 9))), "does not fit this run"),
         (lambda d: (d / "x.npy").write_bytes(b"not numpy"), "not a readable .npy"),
         (lambda d: (d / "x.png").write_bytes(b"not an image"), "not a readable image (not a format Pillow knows"),
@@ -380,6 +381,9 @@ def test_a_bias_input_run_adds_its_constant_column(cli, tmp_path):
     three = cli("predict", run, tmp_path / "three.npy", "--json", code=0).json["predictions"]
     assert [r["output"] for r in two] == [r["output"] for r in three]  # a ReLU output: raw, no probability
     assert [r["class"] for r in two] == [0, 1, 1, 1]
+    np.save(tmp_path / "one.npy", gate[3])  # one sample, a flat array of two values
+    one = cli("predict", run, tmp_path / "one.npy", "--json", code=0).json["predictions"]
+    assert [(r["input"], r["output"]) for r in one] == [(str(tmp_path / "one.npy"), three[3]["output"])]
 
 
 @pytest.fixture(scope="module")
@@ -436,6 +440,7 @@ def test_a_run_on_inputs_of_1e200_reads_back_and_one_without_input_stats_refuses
 
     RunFolder(path).update_meta(input_stats=None)  # what a run on inputs beyond float64's range records
     np.save(tmp_path / "x.npy", X[:2])
+    assert len(cli("predict", path, tmp_path / "x.npy", "--json", code=0).json["predictions"]) == 2  # no --invert auto
     result = cli("predict", path, tmp_path / "x.npy", "--invert", "auto", code=2)
     assert "records no statistics of its training inputs" in result.message
 
@@ -446,3 +451,70 @@ def test_an_input_of_no_samples_is_named_not_an_internal_error(cli, runs, tmp_pa
     (np.save if suffix == ".npy" else lambda p, a: np.savez(p, X=a))(path, np.zeros((0, 2)))
     result = cli("predict", runs["or"], path, code=2)
     assert f"empty{suffix} holds no samples" in result.message
+
+
+@pytest.mark.parametrize(
+    "samples, message",
+    [
+        (np.array([[0.0, np.nan]]), "samples must be finite numbers"),
+        (np.array([[0.0, np.inf], [1.0, 1.0]]), "samples must be finite numbers"),
+        (np.array([["0", "1"]]), "samples must be numbers, got <U1"),
+    ],
+)
+def test_samples_that_are_not_finite_numbers_are_refused(cli, runs, tmp_path, samples, message):
+    np.save(tmp_path / "x.npy", samples)
+    assert message in cli("predict", runs["or"], tmp_path / "x.npy", code=2).message
+
+
+def test_one_sample_is_named_by_its_file_and_several_by_their_rows(cli, runs, tmp_path):
+    pixels = np.arange(64.0).reshape(8, 8) % 16
+    for name, samples in [("shaped.npy", pixels), ("flat.npy", pixels.ravel()), ("row.npy", pixels.reshape(1, 64))]:
+        np.save(tmp_path / name, samples)
+    np.save(tmp_path / "two.npy", np.stack([pixels, pixels]))
+    files = [tmp_path / name for name in ("shaped.npy", "flat.npy", "row.npy", "two.npy")]
+    rows = cli("predict", runs["digits-mlp"], *files, "--json", code=0).json["predictions"]
+    assert [r["input"] for r in rows] == [str(p) for p in files[:3]] + [f"{files[3]}[{i}]" for i in range(2)]
+    assert len({r["class"] for r in rows}) == 1  # one sample, however it is shaped
+
+
+def test_a_npz_of_one_array_holds_the_samples_whatever_its_name(cli, runs, tmp_path):
+    gate = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    np.savez(tmp_path / "one.npz", rows=gate)
+    rows = cli("predict", runs["or"], tmp_path / "one.npz", "--json", code=0).json["predictions"]
+    assert [r["class"] for r in rows] == [0, 1, 1, 1]
+    np.savez(tmp_path / "x.npz", X=gate, other=np.zeros((4, 5)))  # X is the samples, beside any other array
+    rows = cli("predict", runs["or"], tmp_path / "x.npz", "--json", code=0).json["predictions"]
+    assert [r["class"] for r in rows] == [0, 1, 1, 1]
+    np.savez(tmp_path / "two.npz", a=gate, b=gate)
+    message = cli("predict", runs["or"], tmp_path / "two.npz", code=2).message
+    assert "holds an array 'X' (or exactly one array); it has ['a', 'b']" in message
+
+
+def test_a_csv_without_a_header_keeps_its_first_row_and_drops_a_label_column(cli, runs, tmp_path):
+    (tmp_path / "bare.csv").write_text("0,0\n0,1\n1,1\n")
+    rows = cli("predict", runs["or"], tmp_path / "bare.csv", "--json", code=0).json["predictions"]
+    assert [r["class"] for r in rows] == [0, 1, 1]
+    (tmp_path / "labelled.csv").write_text("x1, Target ,x2\n0,1,0\n1,0,0\n")
+    rows = cli("predict", runs["or"], tmp_path / "labelled.csv", "--json", code=0).json["predictions"]
+    assert [r["class"] for r in rows] == [0, 1]
+    (tmp_path / "numbered.csv").write_text("0,1,label\n1,0,1\n")  # columns named by numbers: still a header
+    rows = cli("predict", runs["or"], tmp_path / "numbered.csv", "--json", code=0).json["predictions"]
+    assert [r["class"] for r in rows] == [1]
+
+
+@pytest.mark.parametrize("text", ["0,0\n0,1,1\n", "0,0\n0,x\n"])
+def test_a_csv_of_ragged_rows_or_text_cells_is_refused(cli, runs, tmp_path, text):
+    (tmp_path / "x.csv").write_text(text)
+    message = cli("predict", runs["or"], tmp_path / "x.csv", code=2).message
+    assert "every cell must be a number, in rows of one length" in message
+
+
+def test_an_image_is_predicted_by_a_run_that_records_no_input_stats(cli, runs, tmp_path):
+    """An older run has no input_stats in meta.json: its images are predicted, not checked for polarity."""
+    from dltrain.runs.folder import RunFolder
+
+    folder = Path(shutil.copytree(runs["digits-mlp"], tmp_path / "run"))
+    RunFolder(folder).update_meta(input_stats=None)
+    path = _png(tmp_path / "x.png", np.full((8, 8), 255))
+    result = cli("predict", folder, path, "--json", code=0)
+    assert [r["input"] for r in result.json["predictions"]] == [str(path)] and "looks inverted" not in result.stderr
