@@ -794,3 +794,24 @@ def test_a_stop_after_the_last_point_ended_leaves_a_completed_sweep(tmp_path, st
     )
     assert sweep.status == "completed" and [p.status for p in sweep.points] == ["completed", "completed"]
     assert json.loads((sweep.path / "sweep.json").read_text())["status"] == "completed"
+
+
+def test_a_point_trains_on_the_splits_it_is_sent_and_reads_the_data_folder_it_is_given(tmp_path, monkeypatch):
+    """A Dask worker gets the splits loaded once by the client; a local worker gets a data folder."""
+    import socket
+
+    from dltrain.config.loader import validate
+    from dltrain.data import mnist as mnist_files
+    from dltrain.pipeline.experiment import load_splits
+    from dltrain.sweep.point import Job, train_point
+
+    with socket.socket() as closed:  # a mirror nothing listens on: offline at once, nothing downloaded
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setenv(mnist_files.MIRRORS_ENV, f"http://127.0.0.1:{closed.getsockname()[1]}/")
+
+    mnist = {**TINY, "dataset": {"name": "mnist", "n_train": 20, "n_test": 10}}
+    splits = load_splits(validate(TINY))
+    sent = train_point(Job(1, 0, TINY), splits)
+    assert sent.meta["status"] == "completed"
+    missing = train_point(Job(1, 0, mnist), str(tmp_path / "no-data"))
+    assert (missing.path, missing.status) == (None, "failed") and "no-data" in missing.error
