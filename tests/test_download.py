@@ -116,6 +116,34 @@ def idx_gz(array: np.ndarray, magic: int) -> bytes:
     return gzip.compress(header + array.astype(np.uint8).tobytes(), mtime=0)
 
 
+class RecordingBar:
+    """A progress bar as pooch drives it, recording what it was told."""
+
+    def __init__(self, description: str, bars: list) -> None:
+        self.description, self.total, self.closed = description, None, 0
+        bars.append(self)
+
+    def update(self, n: int) -> None:
+        pass
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+@pytest.fixture
+def bars(monkeypatch) -> list[RecordingBar]:
+    """Every progress bar the downloads draw while the test runs, in order."""
+    from dltrain.data import download
+
+    monkeypatch.setattr(download, "_progress_bar", None)  # restored afterwards
+    drawn: list[RecordingBar] = []
+    download.show_download_progress(lambda description: RecordingBar(description, drawn))
+    return drawn
+
+
 @pytest.fixture
 def tiny_mnist(server, monkeypatch):
     """50 train / 20 test random images served at <server>/m/, with their checksums patched in.
@@ -213,12 +241,7 @@ def test_an_mnist_image_becomes_a_sample_like_the_loaded_ones():
     np.testing.assert_array_equal(Mnist().image_to_sample(light, (28, 28), invert=True), np.zeros((28, 28)))
 
 
-def test_mnist_downloads_show_their_progress(tmp_path, server, tiny_mnist, monkeypatch):
-    from dltrain.data import download
-
-    monkeypatch.setattr(download, "_progress_bar", None)  # restored afterwards
-    bars: list[RecordingBar] = []
-    download.show_download_progress(lambda description: RecordingBar(description, bars))
+def test_mnist_downloads_show_their_progress(tmp_path, server, tiny_mnist, bars):
     Mnist().load(tmp_path)
     assert sorted(bar.description.split(" from ")[0] for bar in bars) == sorted(mnist.FILES)
 
@@ -370,29 +393,7 @@ def test_a_url_no_download_can_follow_is_named_with_its_own_error(tmp_path):
     assert "checksum" not in message
 
 
-class RecordingBar:
-    """A progress bar as pooch drives it, recording what it was told."""
-
-    def __init__(self, description: str, bars: list) -> None:
-        self.description, self.total, self.closed = description, None, 0
-        bars.append(self)
-
-    def update(self, n: int) -> None:
-        pass
-
-    def reset(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed += 1
-
-
-def test_every_mirror_tried_draws_its_bar_and_closes_it(tmp_path, server, monkeypatch):
-    from dltrain.data import download
-
-    monkeypatch.setattr(download, "_progress_bar", None)  # restored afterwards
-    bars: list[RecordingBar] = []
-    download.show_download_progress(lambda description: RecordingBar(description, bars))
+def test_every_mirror_tried_draws_its_bar_and_closes_it(tmp_path, server, bars):
     server.routes["/good/f.bin"] = b"0123456789"
     host = server.url.split("/")[2]
     path = fetch_file(
@@ -891,13 +892,8 @@ def test_sign_digits_downloads_builds_and_caches(tmp_path, archive_server, photo
 
 
 def test_sign_digits_are_built_into_a_data_folder_yet_to_be_made_and_show_their_progress(
-    tmp_path, archive_server, monkeypatch
+    tmp_path, archive_server, bars
 ):
-    from dltrain.data import download
-
-    monkeypatch.setattr(download, "_progress_bar", None)  # restored afterwards
-    bars: list[RecordingBar] = []
-    download.show_download_progress(lambda description: RecordingBar(description, bars))
     data = SignDigits(classes=[0, 1]).load(tmp_path / "new" / "data")
     assert len(data.X) == COUNTS[0] + COUNTS[1]
     assert [bar.description.split(" from ")[0] for bar in bars] == [sign_photos.ARCHIVE_NAME]
