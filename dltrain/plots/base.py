@@ -92,7 +92,10 @@ def drawn_from(path: Path) -> Optional[str]:
 
 def finite(values: Iterable) -> np.ndarray:
     """The finite numbers among `values` (None, NaN and inf dropped), as a float array."""
-    array = np.array([np.nan if v is None else v for v in values], dtype=float)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":  # a curve's values: no None to look for
+        array = values.astype(float, copy=False)
+    else:
+        array = np.array([np.nan if v is None else v for v in values], dtype=float)
     return array[np.isfinite(array)]
 
 
