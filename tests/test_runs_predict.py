@@ -518,3 +518,48 @@ def test_an_image_is_predicted_by_a_run_that_records_no_input_stats(cli, runs, t
     path = _png(tmp_path / "x.png", np.full((8, 8), 255))
     result = cli("predict", folder, path, "--json", code=0)
     assert [r["input"] for r in result.json["predictions"]] == [str(path)] and "looks inverted" not in result.stderr
+
+
+@pytest.mark.parametrize(("spreads", "warned"), [(3.9, False), (4.1, True)])
+def test_an_image_is_called_inverted_only_past_four_spreads(runs, tmp_path, spreads, warned):
+    """The training inputs' mean is set where the inverted image's mean lies, and their spread
+    so that the image itself lies 3.9 or 4.1 spreads away: only the second is suspect (FAR)."""
+    from dltrain.inspection.predict import prepare, read_inputs
+    from dltrain.runs.folder import RunFolder
+    from dltrain.runs.reader import read_run
+
+    folder = Path(shutil.copytree(runs["digits-mlp"], tmp_path / "run"))
+    _png(tmp_path / "x.png", np.tile(np.linspace(0, 160, 8), (8, 1)))
+    run = read_run(folder)
+    mean, inverted = (
+        prepare(run, read_inputs([tmp_path / "x.png"], run, invert)[1]).mean() for invert in ("no", "yes")
+    )
+    RunFolder(folder).update_meta(input_stats={"mean": float(inverted), "spread": abs(mean - inverted) / spreads})
+    warnings = read_inputs([tmp_path / "x.png"], read_run(folder), "no")[2]
+    assert len(warnings) == warned and all(f"lies {spreads:.1f} spreads" in w for w in warnings)
+
+
+def test_one_infinite_output_of_a_two_target_regression_is_refused(cli, tmp_path):
+    """Every output of a sample must be finite: a regression's second target overflowing to
+    +inf (its weights 1e308) while the first stays finite is a damaged run, not a prediction."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    np.savez(tmp_path / "two.npz", X=X, y=np.stack([X.sum(axis=1), X[:, 0]], axis=1))
+    cfg = {
+        **SQRT_MEAN,
+        "name": "two",
+        "dataset": {"name": "file", "path": str(tmp_path / "two.npz"), "task": "regression"},
+    }
+    folder = api.run({**cfg, "output": {"plots": False}}, runs_dir=tmp_path / "runs").path
+    np.save(tmp_path / "x.npy", X[:2])
+    assert len(cli("predict", folder, tmp_path / "x.npy", "--json", code=0).json["predictions"]) == 2
+    with np.load(folder / "weights.npz") as saved:
+        weights = {k: saved[k] for k in saved.files}
+    weights["W0"][:, 0], weights["b0"][0] = 0.0, 0.0
+    weights["W0"][0, 0] = 100.0  # the first hidden unit: tanh(100 * x0), 1.0 for x0 = 3 (scaled: far above the mean)
+    weights["W1"][:, 1], weights["b1"][1] = 0.0, 1e308
+    weights["W1"][0, 1] = 1e308  # the second target: 1e308 * 1.0 + 1e308 = inf; the first stays finite
+    np.savez(folder / "weights.npz", **weights)
+    np.save(tmp_path / "x.npy", np.array([[3.0, 0.0, 0.0]]))
+    result = cli("predict", folder, tmp_path / "x.npy", code=2)
+    assert "is not finite" in result.stderr and not result.stdout
