@@ -189,3 +189,38 @@ def test_weights_that_overflow_fail_without_numpys_warnings(cli):
         "gradcheck", "perceptron_or", "--set", "model.init={name: normal, std: 1.0e+200}", process=True, code=1
     )
     assert "FAIL" in result.stdout and "Warning" not in result.stderr and "FAILED" in result.output
+
+
+def test_one_row_is_enough_and_none_is_refused(cli):
+    from dltrain.config.loader import resolve
+    from dltrain.errors import ConfigError
+    from dltrain.inspection.gradcheck import gradcheck
+
+    result = cli("gradcheck", "perceptron_or", "--rows", "1", "--json", code=0)
+    assert result.json["rows"] == 1 and result.json["status"] == "passed"
+    with pytest.raises(ConfigError, match="--rows 0: at least one row is needed"):
+        gradcheck(resolve("perceptron_or", []), rows=0)
+
+
+def test_the_network_checked_starts_from_the_weights_training_starts_from(monkeypatch):
+    from dltrain.config.loader import resolve
+    from dltrain.inspection import gradcheck as inspection
+    from dltrain.pipeline.experiment import Experiment
+
+    checked = []
+
+    def spy(network, X, Y, **options):
+        checked.append(network.layers[0].W.copy())
+        return check_network(network, X, Y, **options)
+
+    monkeypatch.setattr(inspection, "check_network", spy)
+    cfg = resolve("perceptron_or", [])  # three weights drawn from N(0, 1)
+    assert inspection.gradcheck(cfg)["status"] == "passed"
+    trained_from = Experiment(cfg).net.layers[0].W
+    assert checked and all(np.allclose(W, trained_from) for W in checked)
+
+
+def test_with_the_reference_engine_chosen_only_it_is_checked(cli, monkeypatch):
+    monkeypatch.setenv("DLTRAIN_ENGINE", "reference")
+    doc = cli("gradcheck", "perceptron_or", "--json", code=0).json
+    assert doc["status"] == "passed" and [layer["engine"] for layer in doc["layers"]] == ["reference"]

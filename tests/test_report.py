@@ -382,6 +382,20 @@ def test_a_cached_script_bundle_that_is_no_regular_file_is_built_again(tmp_path,
     assert "vegaEmbed" in bundle and cache.is_file() and not cache.is_symlink()
 
 
+def test_the_script_bundle_is_cached_in_a_cache_folder_that_does_not_exist_yet(tmp_path, monkeypatch):
+    from dltrain.report import assets
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh-home" / ".cache"))
+    vl_convert = pytest.importorskip("vl_convert")
+    assets.vega_bundle.cache_clear()
+    try:
+        bundle = assets.vega_bundle()
+    finally:
+        assets.vega_bundle.cache_clear()
+    cache = assets._cache_file(getattr(vl_convert, "__version__", "unknown"))
+    assert cache.is_file() and "vegaEmbed" in cache.read_text() and "vegaEmbed" in bundle
+
+
 def test_facts_show_what_the_run_folder_records_and_leave_out_what_it_does_not():
     from pathlib import Path
 
@@ -420,3 +434,169 @@ def test_the_metrics_table_has_a_row_per_split_then_the_baselines():
     html = metrics_table({"test": {"loss": 1.0}, "baseline": {"error": "fit failed", "model": "Ridge"}})
     assert re.findall(r"<tr><td>([\w ]+)</td>", html) == ["test"] and html.endswith("<p>sklearn: fit failed</p>")
     assert "sklearn" not in metrics_table({"test": {"loss": 1.0}, "baseline": "none"})
+
+
+def test_a_folder_holding_one_run_gets_that_runs_own_page(run, tmp_path):
+    from dltrain.report.build import report_html
+
+    copy = shutil.copytree(run, tmp_path / "runs" / run.name)
+    html = report_html([copy.parent])
+    assert f"<title>dltrain run {run.name}</title>" in html and "resolved config" in html
+    assert "1 runs" not in html
+
+
+@pytest.mark.parametrize("ref,named", [("missing", "no run or sweep folder at"), ("file.txt", "is a file, not a run")])
+def test_a_report_of_a_missing_path_or_a_file_says_which(tmp_path, ref, named):
+    from dltrain.errors import RunFolderError
+    from dltrain.report.build import report_html
+
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(RunFolderError, match=named):
+        report_html([tmp_path / ref])
+
+
+def _runs_table(html):
+    table = html[html.index('id="runs"') : html.index("</table>", html.index('id="runs"'))]
+    head, body = table.split("<tbody>")
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body)]
+    return re.findall(r'<th scope="col">(.*?)</th>', head), rows
+
+
+def test_the_runs_table_ranks_its_metric_first_then_the_changed_keys_then_the_other_metrics(tmp_path):
+    from dltrain.report.build import report_html
+
+    config = {**CONFIG, "baseline": "sklearn", "output": {"plots": False}}
+    for lr in (0.05, 0.1):
+        api.run(config, overrides=[f"training.optimizer.lr={lr}"], runs_dir=tmp_path)
+    html = report_html([tmp_path])
+    assert "<h1>2 runs</h1>" in html and "kinds" not in html
+    headers, rows = _runs_table(html)
+    # no baseline.* column: each run's own page has its baseline's metrics
+    metrics = ["train.loss", "train.accuracy", "val.loss", "val.accuracy", "test.loss"]
+    assert headers == ["#", "run", "status", "test.accuracy", "lr", *metrics, "epochs", "seconds"]
+    assert [row[0] for row in rows] == ["1", "2"] and all(len(row) == len(headers) for row in rows)
+    assert sorted(row[4] for row in rows) == ["0.0500", "0.1000"] and {row[-2] for row in rows} == {"6"}
+
+
+def test_runs_of_two_kinds_are_named_and_ranked_each_on_its_own(run, tmp_path):
+    from dltrain.report.build import report_html
+
+    other = api.run("configs/sqrt_mean.yaml", overrides=["training.epochs=2", "output.plots=false"], runs_dir=tmp_path)
+    html = report_html([run, other.path])
+    assert "these runs are of 2 kinds:" in html and "each is ranked on its own" in html
+
+
+def test_a_report_of_runs_none_of_which_reads_says_so(run, tmp_path):
+    from dltrain.report.build import report_html
+
+    for name in ("a", "b"):
+        copy = shutil.copytree(run, tmp_path / name)
+        (copy / "meta.json").write_text("[")
+    html = report_html([tmp_path / "a", tmp_path / "b"])
+    assert "<p>no run could be read.</p>" in html and "meta.json is unreadable" in html
+
+
+def _hand_written_sweep(run, folder, **fields):
+    """A sweep folder of two copies of `run`, the second with lr 0.1: sweep.json as `dltrain sweep` writes it."""
+    points = []
+    for index, lr in enumerate((0.05, 0.1), 1):
+        copy = shutil.copytree(run, folder / f"point-{index}")
+        config = (copy / "config.yaml").read_text()
+        (copy / "config.yaml").write_text(config.replace("lr: 0.05", f"lr: {lr}"))
+        point = {"index": index, "name": f"s-{index}", "values": {"training.optimizer.lr": lr}, "status": "completed"}
+        point.update(run=copy.name, metrics={}, seconds=None, epochs=None, error=None)
+        points.append(point)
+    doc = {"sweep": "s", "status": "completed", "backend": "local", "started": "2026-01-01T00:00:00+00:00"}
+    doc.update(seconds=1.5, grid={"training.optimizer.lr": [0.05, 0.1]}, points=points, **fields)
+    (folder / "sweep.json").write_text(json.dumps(doc))
+    return folder
+
+
+def _specs(html):
+    found = re.findall(r'<script type="application/json" class="spec"[^>]*>(.*?)</script>', html)
+    return {spec["title"]: spec for spec in map(json.loads, found)}
+
+
+def test_a_sweep_report_heads_with_its_facts_and_charts_its_one_key(run, tmp_path):
+    from dltrain.report.build import report_html
+
+    html = report_html([_hand_written_sweep(run, tmp_path / "s")])
+    assert '<h1>sweep s <span class="status completed">completed</span></h1>' in html
+    assert "<span>points: <b>2</b></span><span>backend: <b>local</b></span><span>time: <b>1.50 s</b></span>" in html
+    specs = _specs(html)
+    points = specs["test.accuracy against lr"]["data"]["values"]
+    assert sorted(p["x"] for p in points) == [0.05, 0.1]
+    assert "scale" not in specs["test.accuracy against lr"]["encoding"]["x"]
+    assert not any("across the swept keys" in title for title in specs)  # one key: no parallel coordinates
+
+
+def test_a_search_sweeps_choice_is_not_drawn_on_a_log_axis(run, tmp_path):
+    from dltrain.report.build import report_html
+
+    space = {"training.optimizer.lr": {"choice": [0.05, 0.1]}}
+    html = report_html([_hand_written_sweep(run, tmp_path / "s", search="random", space=space)])
+    assert "random search over: <code>training.optimizer.lr</code>" in html
+    assert "scale" not in _specs(html)["test.accuracy against lr"]["encoding"]["x"]
+
+
+def test_several_runs_share_a_loss_chart_whose_axis_the_completed_runs_set(run, tmp_path):
+    """Each run's loss is the one meta.json names (its config may say `auto`), else its config's;
+    a failed run's curve does not set the axis."""
+    from dltrain.report.build import report_html
+
+    auto = shutil.copytree(run, tmp_path / "auto")
+    (auto / "config.yaml").write_text((auto / "config.yaml").read_text().replace("loss: cross_entropy", "loss: auto"))
+    failed = shutil.copytree(run, tmp_path / "failed")
+    meta = json.loads((failed / "meta.json").read_text())
+    del meta["loss"]
+    (failed / "meta.json").write_text(json.dumps({**meta, "status": "failed", "error": "diverged"}))
+    (failed / "history.csv").write_text(HISTORY_HEADER + "1,1e6,0.5,2e6,0.5,0.1,0.01\n")
+    specs = _specs(report_html([auto, failed]))
+    assert [title for title in specs if title.startswith("loss")] == ["loss (cross_entropy)"]
+    loss = specs["loss (cross_entropy)"]
+    assert len({row["run"] for row in loss["data"]["values"]}) == 2  # both runs, labelled by their differing loss key
+    assert max(loss["encoding"]["y"]["scale"]["domain"]) < 100  # the completed run's losses set it
+    assert len({row["run"] for row in specs["accuracy"]["data"]["values"]}) == 2
+
+
+def test_a_run_page_heads_with_the_runs_name_and_names_a_missing_history(run, tmp_path):
+    from dltrain.report.build import report_html
+
+    copy = shutil.copytree(run, tmp_path / "no-history")
+    (copy / "history.csv").unlink()
+    html = report_html([copy])
+    assert '<h1>no-history <span class="status completed">completed</span></h1>' in html
+    assert "<li>history.csv is missing: no curves</li>" in html and "curves</h2>" not in html
+
+
+def test_read_parts_refuses_a_folder_that_is_not_a_run(tmp_path):
+    from dltrain.errors import RunFolderError
+    from dltrain.report.run_page import read_parts
+
+    with pytest.raises(RunFolderError, match="is not a run folder"):
+        read_parts(tmp_path)
+
+
+def test_a_run_page_shows_its_notes_its_curves_and_its_config_as_written(run, tmp_path):
+    from dltrain.report.build import report_html
+
+    copy = shutil.copytree(run, tmp_path / "noted")
+    (copy / "meta.json").write_text(_with_fields(copy / "meta.json", notes=["lr was lowered"]))
+    # losses over six decades: a log axis
+    (copy / "history.csv").write_text(HISTORY_HEADER + "1,1000,0.5,1000,0.5,0.1,0.01\n2,0.001,0.9,0.001,0.9,0.1,0.01\n")
+    html = report_html([copy])
+    assert "<p>note: lr was lowered</p>" in html
+    assert '<section><h2>curves</h2><div class="charts"><div class="chart" id="chart-0"></div>' in html
+    assert _specs(html)["loss per epoch"]["encoding"]["y"]["scale"] == {"type": "log"}
+    config = html[html.index("resolved config") :]
+    assert config.index("name: rep") < config.index("seed: 3") < config.index("dataset:")  # not sorted
+
+
+def test_table_cells_keep_a_finite_numbers_raw_value_for_sorting_and_show_flags_as_text():
+    from dltrain.report.page import cell, esc
+
+    escaped = esc("""a "quoted" 'name' <b>""")
+    assert escaped == "a &quot;quoted&quot; &#x27;name&#x27; &lt;b&gt;"  # safe in attributes too
+    assert cell(0.5) == '<td class="num" data-value="0.5">0.5000</td>'
+    assert cell(float("inf")) == '<td class="num" data-value="">inf</td>'
+    assert cell(True) == "<td>True</td>" and cell(None) == "<td></td>"
