@@ -103,6 +103,18 @@ def assert_same_results(a: dict, b: dict) -> None:
         assert ma == mb, index
 
 
+def killing_point(job, data_dir, blas_threads):
+    """Stands in for train_point in a local worker: the run kills its worker (SIGKILL, as for memory)."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def exiting_point(job, data_dir, blas_threads):
+    """Stands in for train_point in a local worker: the worker ends (status 0), taken for one that died idle."""
+    os._exit(0)
+
+
 def scripted_point(job, data_dir, blas_threads):
     """Stands in for train_point in a local worker (pickled by name: the workers import this module).
 

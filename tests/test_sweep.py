@@ -216,10 +216,10 @@ def test_a_config_built_in_python_sweeps_and_resumes(tmp_path, cli):
 def test_sort_by_is_not_checked_against_the_base_data_when_the_sweep_varies_the_data(tmp_path):
     """A grid over the whole dataset section (quickstart's digits -> sqrt_mean) was refused:
     'mse is not one of a classifier's metrics', though every point is a regression."""
-    grid = ["dataset={name: sqrt_mean, n: 50},{name: sqrt_mean, n: 60}"]
+    grid = ["dataset={name: sqrt_mean, n: 50},{name: sqrt_mean, n: 60}", "training.epochs=2"]  # and another key
     sweep = run_sweep("quickstart", grid, overrides=["training.epochs=2", "output.plots=false"], sort_by="test.mse",
                       runs_dir=tmp_path)  # fmt: skip
-    assert sweep.status == "completed" and sweep.best() is not None
+    assert sweep.status == "completed" and sweep.best() is not None and str(sweep.metric) == "test.mse"
 
 
 def test_a_resume_counts_the_points_it_trains_again_when_they_come_back(tmp_path):
@@ -240,6 +240,40 @@ def test_a_resume_counts_the_points_it_trains_again_when_they_come_back(tmp_path
     resumed = resume_sweep(sweep.path, on_point=lambda s, p: said.append(progress_line(s, p).plain.split()[:3]))
     assert resumed.status == "completed"
     assert [line[0] for line in said] == ["[1/3]", "[2/3]", "[3/3]"] and {line[2] for line in said} == {"completed"}
+
+
+def test_a_resume_continues_a_cut_off_point_from_its_checkpoint_and_counts_its_earlier_seconds(tmp_path):
+    """Only the point cut off trains again, in its own folder from the checkpoint there: sweep.json says it is
+    pending from the start, and its seconds and the sweep's are added to those of the session before."""
+    from dltrain.sweep import resume_sweep
+
+    sweep = run_sweep(copy.deepcopy(TINY), ["training.optimizer.lr=0.01,0.02"], runs_dir=tmp_path)
+    doc = json.loads((sweep.path / "sweep.json").read_text())
+    assert doc["seconds"] > 0 and doc["backend"] == "in this process"  # the API's default: one run at a time
+    assert "dtype" not in yaml.safe_load((sweep.path / "sweep.yaml").read_text())["training"]  # the config as given
+    done, cut = doc["points"]
+    doc.update(status="interrupted", seconds=500.0)
+    cut.update(status="interrupted", seconds=1000.0)
+    (sweep.path / "sweep.json").write_text(json.dumps(doc))
+    partial = sweep.path / cut["run"] / ".weights.npz.k2v_9x0a.tmp"  # what the session cut off was writing
+    partial.write_bytes(b"PK")
+    handler, at_start = signal.getsignal(signal.SIGINT), []
+    resumed = resume_sweep(
+        sweep.path,
+        on_start=lambda s: at_start.append(
+            (json.loads((s.path / "sweep.json").read_text()), signal.getsignal(signal.SIGINT))
+        ),
+    )
+    ((started, handler_then),) = at_start
+    assert [p["status"] for p in started["points"]] == ["completed", "pending"] and started["status"] == "running"
+    assert handler_then is handler  # the API leaves Ctrl-C to its caller unless asked (handle_signals)
+    meta = json.loads((sweep.path / cut["run"] / "meta.json").read_text())
+    assert resumed.status == "completed" and meta["resumed"][-1]["from_epoch"] == 4  # continued, not restarted
+    assert len(resumed.resumed) == 1 and len(json.loads((sweep.path / "sweep.json").read_text())["resumed"]) == 1
+    assert meta["seconds"] >= 1000.0 and resumed.points[1].seconds >= 1000.0 and resumed.seconds > 500.0
+    assert "resumed" not in json.loads((sweep.path / done["run"] / "meta.json").read_text())  # not trained again
+    assert meta["sweep"] == {"folder": "tiny", "point": 2, "values": cut["values"]}  # no repeat number
+    assert not partial.exists()
 
 
 def test_a_sweep_point_resumes_like_a_run(tmp_path, serial):
@@ -278,6 +312,22 @@ def test_dask_backend_without_dask_is_a_clear_usage_error(tmp_path, monkeypatch,
 
 
 # --- failures, config -----------------------------------------------------------------------
+
+
+def test_a_point_ended_by_a_bug_names_the_traceback_its_folder_keeps(tmp_path, monkeypatch):
+    from dltrain.errors import TrainingFailed
+    from dltrain.pipeline.experiment import Experiment
+
+    def broken(self, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(Experiment, "train", broken)
+    with pytest.raises(TrainingFailed, match="1 of 1 sweep points failed") as caught:
+        run_sweep(TINY, ["training.optimizer.lr=0.01"], runs_dir=tmp_path)
+    (point,) = caught.value.result.points
+    log = point.runs[0].path / "error.log"
+    assert "ZeroDivisionError: a bug" in log.read_text()
+    assert json.loads((log.parent / "meta.json").read_text())["error"].endswith(f"(the traceback is in {log})")
 
 
 def test_a_diverging_point_fails_alone_and_the_exit_code_says_so(tmp_path, cli):
@@ -325,6 +375,26 @@ def test_sweep_section_in_the_config_file(tmp_path, cli):
     single = cli("run", config, "--set", "training.epochs=1", "--runs-dir", tmp_path / "single", "--json")
     assert single.exit_code == 0, single.output
     assert "sweep" not in yaml.safe_load((Path(single.json["run"]) / "config.yaml").read_text())
+
+
+def test_an_optuna_search_of_max_runs_trials_is_not_refused_for_its_size(tmp_path):
+    from dltrain.config.schema import MAX_RUNS
+
+    cfg = {**copy.deepcopy(TINY), "sweep": {"space": {"training.optimizer.lr": {"loguniform": [0.001, 0.1]}}}}
+    with pytest.raises(ConfigError, match="r2 is not one of a classifier's metrics"):  # the check after the size's
+        run_sweep(cfg, search="optuna", trials=MAX_RUNS, sort_by="test.r2", runs_dir=tmp_path)
+
+
+def test_prune_in_the_config_file_is_checked_as_the_option_is_and_never_judges_repeats(tmp_path):
+    cfg = {**copy.deepcopy(TINY), "sweep": {"grid": {"training.epochs": [1]}, "prune": True}}
+    with pytest.raises(ConfigError, match="--prune applies to --search optuna"):
+        run_sweep(cfg, runs_dir=tmp_path)
+    space = {"training.optimizer.lr": {"loguniform": [0.001, 0.1]}}
+    with pytest.raises(ConfigError, match="--prune judges single runs: use it without --repeats"):
+        run_sweep(
+            {**cfg, "sweep": {"space": space}}, search="optuna", trials=2, prune=True, repeats=2, runs_dir=tmp_path
+        )
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(
@@ -438,34 +508,39 @@ def test_a_point_draws_its_figures_where_it_trains():
     assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in record.figures.values())
 
 
-def test_a_run_whose_folder_cannot_be_written_fails_and_a_resume_writes_that_folder_again(tmp_path, monkeypatch):
+@pytest.mark.parametrize("point", [1, 2])  # the first result, or one after a point that was written
+def test_a_run_whose_folder_cannot_be_written_fails_and_a_resume_writes_that_folder_again(tmp_path, monkeypatch, point):
     import dltrain.sweep.execute as execute
     from dltrain.errors import RunFolderError
     from dltrain.sweep import resume_sweep
 
     save_record = execute.save_record
 
-    def full_disk_for_the_second_run(target, record, **kw):
-        if record.meta["sweep"]["point"] == 2:
+    def full_disk_for_the_point(target, record, **kw):
+        if record.meta["sweep"]["point"] == point:
             target.write_text("metrics.json", "{")  # what was written before the disk filled
             raise RunFolderError(f"cannot write {target.path / 'weights.npz'}: No space left on device")
         save_record(target, record, **kw)
 
-    monkeypatch.setattr(execute, "save_record", full_disk_for_the_second_run)
+    monkeypatch.setattr(execute, "save_record", full_disk_for_the_point)
     with pytest.raises(Exception, match="1 of 2 sweep points failed"):
         run_sweep(TINY, ["training.optimizer.lr=0.01,0.001"], runs_dir=tmp_path)
     (sweep_dir,) = tmp_path.iterdir()
     doc = json.loads((sweep_dir / "sweep.json").read_text())
-    failed = doc["points"][1]
+    failed = doc["points"][point - 1]
     assert failed["status"] == "failed" and "No space left on device" in failed["error"]
     folders = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
-    assert len(folders) == 2 and (sweep_dir / failed["run"]).resolve() == folders[1].resolve()
+    assert len(folders) == 2 and (sweep_dir / failed["run"]).resolve() == folders[point - 1].resolve()
 
     monkeypatch.setattr(execute, "save_record", save_record)
     resumed = resume_sweep(sweep_dir)
-    assert resumed.status == "completed" and resumed.points[1].runs[0].path.resolve() == folders[1].resolve()
+    assert (
+        resumed.status == "completed"
+        and resumed.points[point - 1].runs[0].path.resolve() == folders[point - 1].resolve()
+    )
     assert sorted(p for p in sweep_dir.iterdir() if p.is_dir()) == folders  # no second folder for the point
-    assert json.loads((folders[1] / "metrics.json").read_text())["test"]
+    assert json.loads((folders[point - 1] / "meta.json").read_text())["resumed"][-1]["from_epoch"] == 0  # no checkpoint
+    assert json.loads((folders[point - 1] / "metrics.json").read_text())["test"]
 
 
 # --- sweep.json while the sweep trains ----------------------------------------------------------
@@ -765,6 +840,36 @@ def test_thousands_of_runs_in_the_pool_each_tell_where_they_ran_without_filling_
     with time_limit(120):
         got = _scripted(monkeypatch, tmp_path, {}, points=3000)
     assert len(got) == 3000 and all(r.status == "completed" for r in got.values())
+
+
+def test_a_sweep_point_whose_run_killed_its_worker_fails_and_is_told_like_any_point(tmp_path, monkeypatch):
+    """It came back without training: failed with how its worker ended, not cut off, and on_point hears of it."""
+    from sweeps import killing_point
+
+    from dltrain.errors import TrainingFailed
+    from dltrain.sweep import backends
+
+    monkeypatch.setattr(backends, "train_point", killing_point)
+    told = []
+    with pytest.raises(TrainingFailed, match="2 of 2 sweep points failed") as caught:
+        run_sweep(TINY, GRID[:1], jobs=3, runs_dir=tmp_path, on_point=lambda sweep, p: told.append(p.status))
+    assert caught.value.result.backend.startswith("2 parallel processes")  # no more processes than runs
+    points = caught.value.result.points
+    assert [p.status for p in points] == ["failed", "failed"] and told == ["failed", "failed"]
+    assert all("killed by SIGKILL" in p.error for p in points)
+
+
+def test_a_sweep_whose_workers_keep_breaking_fails_with_its_folder_complete(tmp_path, monkeypatch):
+    from sweeps import exiting_point
+
+    from dltrain.errors import TrainingFailed
+    from dltrain.sweep import backends
+
+    monkeypatch.setattr(backends, "train_point", exiting_point)
+    with pytest.raises(TrainingFailed, match="broke 4 times in a row with no run coming back; 0 finished") as caught:
+        run_sweep(TINY, GRID[:1], jobs=2, runs_dir=tmp_path)
+    doc = json.loads((caught.value.result.path / "sweep.json").read_text())
+    assert doc["status"] == "failed" and [p["status"] for p in doc["points"]] == ["interrupted", "interrupted"]
 
 
 @pytest.mark.parametrize("code, said", [(-9, "killed by SIGKILL"), (-40, "killed by signal 40"), (3, "exit code 3")])

@@ -41,8 +41,9 @@ def test_repeats_give_numpys_mean_and_std_over_the_repeat_folders_and_rank_by_th
         folders = [RunFolder(result.path / r["run"]) for r in point["repeats"]]
         assert len(folders) == 3 and len({r["seed"] for r in point["repeats"]}) == 3
         assert point["repeats"][0]["seed"] == 3  # repeat 1 keeps the config's seed
-        for r, folder in zip(point["repeats"], folders):
+        for number, (r, folder) in enumerate(zip(point["repeats"], folders), 1):
             assert folder.read_json("meta.json")["seed"] == r["seed"]
+            assert folder.read_json("meta.json")["sweep"]["repeat"] == number
         for key in ("accuracy", "loss"):
             column = [f.read_json("metrics.json")["test"][key] for f in folders]
             assert point["metrics"]["test"][key] == float(np.mean(column))
@@ -131,6 +132,37 @@ def test_optuna_search_is_reproducible_and_resume_continues_its_study(tmp_path):
     study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{path / 'optuna.db'}")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 4 and {p.trial for p in resumed.points} <= {t.number for t in complete}
+
+
+def test_a_parallel_optuna_search_asks_for_a_point_only_once_a_slot_is_free(tmp_path):
+    """TPE suggests from the points finished so far: with 2 workers, the third point is asked for once one of
+    the first two was told to the study, not up front."""
+    pytest.importorskip("optuna")
+    import optuna
+
+    cfg = {**config(), "sweep": {"space": SPACE}}
+    result = run_sweep(cfg, search="optuna", trials=3, jobs=2, runs_dir=tmp_path)
+    assert result.status == "completed" and result.backend.startswith("2 parallel processes")  # one for each trial
+    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{result.path / 'optuna.db'}")
+    first, second, third = study.trials
+    assert third.datetime_start >= min(first.datetime_complete, second.datetime_complete)
+
+
+def test_an_optuna_point_whose_run_killed_its_worker_is_a_failed_trial(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    import optuna
+    from sweeps import killing_point
+
+    from dltrain.errors import TrainingFailed
+    from dltrain.sweep import backends
+
+    monkeypatch.setattr(backends, "train_point", killing_point)
+    cfg = {**config(), "sweep": {"space": SPACE}}
+    with pytest.raises(TrainingFailed, match="2 of 2 sweep points failed") as caught:
+        run_sweep(cfg, search="optuna", trials=2, jobs=2, runs_dir=tmp_path)
+    path = caught.value.result.path
+    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{path / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
 
 
 def test_an_optuna_search_without_sort_by_optimises_a_classifiers_accuracy_and_a_regressions_loss():
