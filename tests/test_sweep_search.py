@@ -276,12 +276,14 @@ def test_an_invalid_optuna_draw_inside_sound_edges_stops_the_sweep_with_its_fold
     from dltrain.errors import TrainingFailed
 
     monkeypatch.setattr(runner, "edge_points", lambda space, name: [])  # as if the edges were sound
-    cfg = {**config(epochs=40 * jobs), "sweep": {"space": {"training.batch_size": {"int": [-40, 40]}}}}
+    cfg = {**config(epochs=40 * jobs), "seed": 10, "sweep": {"space": {"training.batch_size": {"int": [-40, 40]}}}}
     with pytest.raises(TrainingFailed, match=r"sweep point \d+ \(batch_size=-?\d+\): invalid config") as caught:
         run_sweep(cfg, search="optuna", trials=30, jobs=jobs, runs_dir=tmp_path)
     path = caught.value.result.path
     doc = json.loads((path / "sweep.json").read_text())
     assert doc["status"] == "failed" and {p["status"] for p in doc["points"]} <= {"completed", "interrupted"}
+    assert len(doc["points"]) == 1  # seed 10 draws 18, then -11: one point trained before it, or beside it
+    assert doc["points"][0]["status"] == ("completed" if jobs == 1 else "interrupted")
     assert all(p["values"]["training.batch_size"] >= 1 for p in doc["points"])
     for point in doc["points"]:  # each came back: a folder, and a checkpoint to resume from
         assert (path / point["run"] / "checkpoint.npz").is_file()
