@@ -165,6 +165,19 @@ def test_an_optuna_point_whose_run_killed_its_worker_is_a_failed_trial(tmp_path,
     assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
 
 
+def test_an_optuna_search_reads_the_data_for_its_default_metric_from_the_data_folder_it_is_given(tmp_path, monkeypatch):
+    """Without --sort-by the metric comes from the base config's splits, read where its points read them."""
+    pytest.importorskip("optuna")
+    import dltrain.sweep.runner as runner
+
+    given = []
+    real = runner.default_metric
+    monkeypatch.setattr(runner, "default_metric", lambda base, data_dir: given.append(data_dir) or real(base, data_dir))
+    cfg = {**config(), "sweep": {"space": SPACE}}
+    result = run_sweep(cfg, search="optuna", trials=1, data_dir=tmp_path / "data", runs_dir=tmp_path / "runs")
+    assert given == [str(tmp_path / "data")] and str(result.metric) == "val.accuracy"
+
+
 def test_an_optuna_search_without_sort_by_optimises_a_classifiers_accuracy_and_a_regressions_loss():
     from dltrain.config.loader import resolve
     from dltrain.sweep.ranking import default_metric
