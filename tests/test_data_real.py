@@ -289,6 +289,28 @@ def test_a_dataset_of_no_images_says_so_when_given_one():
         OrGate().image_to_sample(Image.new("L", (2, 2)), (2, 2))
 
 
+def test_the_or_gate_is_its_truth_table_with_an_optional_constant_input():
+    from dltrain.data.synthetic import OrGate
+
+    data = OrGate().load(None)
+    assert data.X.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]] and data.y.tolist() == [0, 1, 1, 1]
+    assert data.classes == [0, 1]
+    assert OrGate(bias_input=True).load(None).X.tolist() == [[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]]
+
+
+def test_sqrt_mean_is_the_square_root_of_the_mean_of_its_seeded_inputs():
+    from dltrain.data.synthetic import SqrtMean
+
+    data = SqrtMean(n=5, dim=3, seed=7).load(None)
+    X = np.random.default_rng(7).random((5, 3))
+    np.testing.assert_array_equal(data.X, X)
+    np.testing.assert_allclose(data.y, np.sqrt(X.mean(axis=1)))
+    with pytest.raises(
+        DataError, match="sqrt_mean with n=1000000000000 and dim=1000000000000 is too large to generate"
+    ):
+        SqrtMean(n=10**12, dim=10**12).load(None)
+
+
 # ---------------------------------------------------------------- damaged sign-digit caches (synthetic)
 
 
@@ -399,6 +421,7 @@ def test_a_damaged_digits_file_is_a_data_error_naming_it(tmp_path, monkeypatch):
         gzip.compress(b""),
         gzip.compress(b"1,2,3\n"),
         gzip.compress(b"0," * 64 + b"11\n"),  # label 11
+        gzip.compress(b"0," * 64 + b"1\n" + b"0," * 64 + b"10\n"),  # label 10, after a well-formed row
         gzip.compress(b"17," + b"0," * 63 + b"1\n"),  # pixel 17
     )
     for content in damaged:
@@ -416,3 +439,36 @@ def test_a_damaged_digits_file_is_a_data_error_naming_it(tmp_path, monkeypatch):
     monkeypatch.setattr(builtin.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DataError, match="scikit-learn, which is not installed"):
         builtin.load_digits()
+
+
+def test_selected_classes_keep_their_rows_in_order_labelled_by_their_place_in_the_list():
+    from dltrain.data.builtin import select_classes
+
+    X = np.arange(12).reshape(6, 2)
+    X_kept, y = select_classes(X, np.array([3, 5, 3, 7, 5, 9]), [5, 3])
+    assert X_kept.tolist() == [[0, 1], [2, 3], [4, 5], [8, 9]]
+    assert y.tolist() == [1, 0, 1, 0] and y.dtype == np.int64
+
+
+def test_digits_of_chosen_classes_are_the_8x8_images_of_those_digits():
+    from dltrain.data.builtin import Digits, load_digits
+
+    images, target = load_digits()
+    data = Digits(classes=[9, 0]).load(None)
+    np.testing.assert_array_equal(data.X, images[(target == 9) | (target == 0)])
+    np.testing.assert_array_equal(data.y, (target[(target == 9) | (target == 0)] == 0).astype(int))
+    assert data.classes == [9, 0] and data.sample_shape == (8, 8)
+    every = Digits().load(None)
+    assert every.classes == list(range(10)) and len(every.X) == 1797 and every.y.tolist() == target.tolist()
+
+
+def test_a_photo_becomes_a_digits_sample_of_gray_levels_0_to_16():
+    from PIL import Image
+
+    from dltrain.data.builtin import Digits
+
+    image = Image.new("L", (16, 16), 0)
+    image.paste(255, (0, 0, 8, 16))  # the left half white
+    sample = Digits().image_to_sample(image, (8, 8))
+    assert sample[:, :4].tolist() == [[16.0] * 4] * 8 and sample[:, 4:].tolist() == [[0.0] * 4] * 8
+    assert Digits().image_to_sample(image, (8, 8), invert=True)[:, :4].max() == 0.0

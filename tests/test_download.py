@@ -29,9 +29,10 @@ from conftest import time_limit
 from PIL import Image
 
 from dltrain.atomic import SHARED_MODE
-from dltrain.data import mnist, sign_digits, sign_photos
+from dltrain.data import catalog, mnist, sign_digits, sign_photos
 from dltrain.data.download import fetch_file
 from dltrain.data.mnist import Mnist
+from dltrain.data.registry import DATASETS
 from dltrain.data.sign_digits import SignDigits
 from dltrain.errors import DataError
 
@@ -368,6 +369,19 @@ def test_a_data_folder_given_as_text_is_taken(tmp_path):
     digest = hashlib.sha256(b"cached").hexdigest()
     path = fetch_file("f.bin", [closed_port_url()], str(tmp_path), sha256=digest, max_bytes=6, manual_hint="")
     assert path == tmp_path / "f.bin"
+
+
+def test_the_data_folder_is_the_flag_else_the_environment_else_the_user_cache(tmp_path, monkeypatch):
+    import platformdirs
+
+    from dltrain.data.paths import resolve_data_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("DLTRAIN_DATA_DIR", "~/env")
+    assert resolve_data_dir("~/flag") == tmp_path / "flag"  # a folder given as text, its ~ expanded
+    assert resolve_data_dir() == tmp_path / "env"
+    monkeypatch.setenv("DLTRAIN_DATA_DIR", "")  # set but empty: as if unset
+    assert resolve_data_dir() == Path(platformdirs.user_cache_dir("dltrain"))
 
 
 def test_a_mirror_that_never_answers_is_named_as_timed_out_and_the_next_one_tried(tmp_path, server):
@@ -777,6 +791,81 @@ def test_an_archive_needing_a_newer_zip_version_is_named_not_an_internal_error(t
         sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
 
 
+def test_preprocess_maps_every_gray_level_linearly_rounding_half_up():
+    """Each level v of a photo spanning lo..hi becomes 1 - round_half_up((v - lo) * 255 / (hi - lo)) / 255."""
+    levels = np.arange(40, 201, dtype=np.int64)  # lo 40, hi 200: a span of 160, every step a multiple of 1/32
+    pixels = np.resize(levels, (64, 64)).astype(np.uint8)  # 64x64: no resizing, each pixel as it is
+    X = sign_photos.preprocess(Image.fromarray(pixels, "L"))
+    stretched = np.floor((pixels.astype(np.int64) - 40) * 255 / 160 + 0.5)
+    np.testing.assert_array_equal(X, 1 - stretched.astype(np.float32) / np.float32(255))
+
+
+def test_preprocess_of_a_constant_photo_divides_by_no_zero():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's divide-by-zero and invalid-cast warnings
+        X = sign_photos.preprocess(Image.new("RGB", (10, 10), (90, 90, 90)))
+    assert (X == 1.0).all()
+
+
+def test_every_photo_of_an_archive_is_checked_from_its_directory_before_any_is_read(tmp_path, photos, monkeypatch):
+    """A photo too large, among those read last (digit 5, Kaggle's last column), is refused before the first is read."""
+    name = next(n for n in photos if "/Dataset/5/" in n)
+    (tmp_path / "a.zip").write_bytes(zipped({**photos, name: bytes(32 << 20)}, zipfile.ZIP_DEFLATED))
+    read = []
+    real_read_member = sign_photos.read_member
+    monkeypatch.setattr(
+        sign_photos, "read_member", lambda *args: read.append(args[1].filename) or real_read_member(*args)
+    )
+    with pytest.raises(DataError, match=r"a.zip: member '.*/Dataset/5/.*' is too large: 33,554,432 bytes"):
+        sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
+    assert read == []
+
+
+def test_a_photo_that_is_no_image_is_named_as_corrupt(tmp_path, photos):
+    for name, data in photos.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / ROOT / "Dataset" / "9" / "IMG_90.JPG").write_bytes(b"no JPG at all")
+    with pytest.raises(DataError, match=r"Photo 9/IMG_90.JPG in .* cannot be decoded \(.*\); the download is corrupt"):
+        sign_photos.build_arrays(tmp_path / ROOT, COUNTS)
+
+
+def test_a_photo_failing_its_zip_checksum_is_a_data_error(tmp_path, photos):
+    name = f"{ROOT}/Dataset/9/IMG_90.JPG"
+    raw = bytearray(zipped(photos))
+    at = bytes(raw).index(photos[name]) + len(photos[name]) // 2
+    raw[at] ^= 0xFF  # stored, so the photo's bytes are there as they are: its CRC-32 no longer matches
+    (tmp_path / "a.zip").write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"a.zip could not be read \(Bad CRC-32 .*\); download .* again"):
+        sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
+
+
+def test_a_source_given_as_text_is_taken(tmp_path, photos):
+    (tmp_path / "a.zip").write_bytes(zipped(photos))
+    X, Y = sign_photos.build_arrays(str(tmp_path / "a.zip"), COUNTS)
+    assert len(X) == len(Y) == sum(COUNTS.values())
+
+
+def test_a_source_of_no_photos_expected_gives_empty_arrays_of_the_kaggle_shapes(tmp_path):
+    X, Y = sign_photos.build_arrays(tmp_path, {d: 0 for d in range(10)})
+    assert X.shape == (0, 64, 64) and X.dtype == np.float32 and Y.shape == (0, 10) and Y.dtype == np.float64
+
+
+def test_the_cache_is_built_into_a_data_folder_yet_to_be_made(tmp_path, photos):
+    (tmp_path / "a.zip").write_bytes(zipped(photos))
+    folder = sign_photos.build_cache(tmp_path / "a.zip", tmp_path / "new" / "data", COUNTS)
+    assert folder == tmp_path / "new" / "data" / "sign_digits"
+    np.testing.assert_array_equal(np.load(folder / "X.npy"), sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)[0])
+    assert np.load(folder / "Y.npy").shape == (sum(COUNTS.values()), 10)
+
+
+def test_a_data_folder_the_cache_cannot_be_written_into_is_a_data_error(tmp_path, photos):
+    (tmp_path / "a.zip").write_bytes(zipped(photos))
+    (tmp_path / "data").write_text("a file where the data folder should be")
+    with pytest.raises(DataError, match=r"Could not write X.npy / Y.npy into .*data/sign_digits .*--data-dir"):
+        sign_photos.build_cache(tmp_path / "a.zip", tmp_path / "data", COUNTS)
+
+
 def png_header(width: int, height: int) -> bytes:
     """A PNG of `width` x `height` pixels in 57 bytes: its header and an empty IDAT chunk."""
 
@@ -966,6 +1055,25 @@ def test_cli_fetch_offline_exits_2_with_a_message(cli, tmp_path):
     assert "Could not download" in result.output and "Traceback" not in result.output
     unknown = cli("datasets", "fetch", "cifar", "--data-dir", tmp_path)
     assert unknown.exit_code == 2 and "not a known dataset" in unknown.output
+
+
+def test_datasets_lists_every_registered_dataset_once_the_built_in_ones_as_available(tmp_path):
+    rows = catalog.describe(tmp_path)
+    assert sorted(row["name"] for row in rows) == sorted(DATASETS)
+    built_in = [row for row in rows if row["kind"] == "built-in"]
+    assert {row["name"] for row in built_in} == set(DATASETS) - {"mnist", "sign_digits"}
+    assert all(row["available"] and row["size_bytes"] is None and row["path"] is None for row in built_in)
+
+
+def test_fetching_mnist_from_a_local_source_is_refused(tmp_path):
+    with pytest.raises(DataError, match=r"--from is only for sign_digits; .* copy the four .gz files into .*mnist/ \."):
+        catalog.fetch("mnist", tmp_path, source=tmp_path / "photos.zip")
+
+
+def test_fetching_sign_digits_downloads_the_archive_and_builds_the_arrays(tmp_path, archive_server):
+    folder = catalog.fetch("sign_digits", tmp_path / "data", progress=False)
+    assert folder == tmp_path / "data" / "sign_digits"
+    assert leftovers(folder) == ["X.npy", "Y.npy"] and archive_server.requests == ["/archive.zip"]
 
 
 def test_the_download_bar_shows_a_bracketed_host_as_it_is():
