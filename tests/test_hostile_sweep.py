@@ -493,6 +493,7 @@ OPTUNA_DAMAGED = {
     "optuna.db a FIFO": ("a FIFO", "optuna.db is not a regular file"),
     "optuna.db missing": ("missing", "optuna.db is missing"),
     "a trial the study lacks": (_trial(99), "optuna.db holds 3 trials, but sweep.json names trial 99"),
+    "a trial one past the study's last": (_trial(3), "optuna.db holds 3 trials, but sweep.json names trial 3"),
     "sweep.yaml another key": (
         _yaml_edit("training.optimizer.lr:\n", "training.optimizer.beta1:\n"),
         "sweep.yaml does not agree with sweep.json: its sweep section is search: optuna over "

@@ -872,7 +872,9 @@ def test_a_sweep_whose_workers_keep_breaking_fails_with_its_folder_complete(tmp_
     assert doc["status"] == "failed" and [p["status"] for p in doc["points"]] == ["interrupted", "interrupted"]
 
 
-@pytest.mark.parametrize("code, said", [(-9, "killed by SIGKILL"), (-40, "killed by signal 40"), (3, "exit code 3")])
+@pytest.mark.parametrize(
+    "code, said", [(-9, "killed by SIGKILL"), (-40, "killed by signal 40"), (1, "exit code 1"), (3, "exit code 3")]
+)
 def test_how_a_worker_ended_is_said_for_any_exit_code(code, said):
     from dltrain.sweep.pool import ending
 

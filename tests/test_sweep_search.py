@@ -13,6 +13,7 @@ from dltrain.cli.sweep_table import progress_line
 from dltrain.errors import ConfigError, Interrupted
 from dltrain.runs.folder import RunFolder
 from dltrain.sweep import resume_sweep, run_sweep
+from dltrain.sweep.grid import yaml_inline
 
 
 def config(validation: float = 0.2, **training) -> dict:
@@ -163,6 +164,74 @@ def test_an_optuna_point_whose_run_killed_its_worker_is_a_failed_trial(tmp_path,
     path = caught.value.result.path
     study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{path / 'optuna.db'}")
     assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
+
+
+def test_an_optuna_study_gets_scalar_choices_as_they_are_and_any_others_as_their_yaml_text(tmp_path):
+    """Optuna's categorical choices are None, bool, int, float or str: lists go to it as one line of YAML,
+    and so does every choice of a list that mixes the two, read back as the value it was."""
+    optuna = pytest.importorskip("optuna")
+    from dltrain.config.schema import Distribution
+    from dltrain.sweep.ranking import Metric
+    from dltrain.sweep.study import OptunaPlan, _distribution
+
+    scalars = _distribution(optuna, Distribution.model_validate({"choice": [8, 16, None, True, 0.5, "relu"]}))
+    assert list(scalars.choices) == [8, 16, None, True, 0.5, "relu"]
+    assert [type(c) for c in scalars.choices[:2]] == [int, int]
+    lists = _distribution(optuna, Distribution.model_validate({"choice": [[8], [12, 4]]}))
+    assert list(lists.choices) == ["[8]", "[12, 4]"]
+    mixed = {"model.hidden": Distribution.model_validate({"choice": [8, [12, 4]]})}
+    plan = OptunaPlan(mixed, trials=2, seed=0, name="s", folder=tmp_path, metric=Metric("val", "accuracy"))
+    assert list(plan.distributions["model.hidden"].choices) == ["8", "[12, 4]"]
+    assert [plan._value("model.hidden", text) for text in ["8", "[12, 4]"]] == [8, [12, 4]]
+    assert [plan._param("model.hidden", value) for value in [8, [12, 4]]] == ["8", "[12, 4]"]
+
+
+def test_an_optuna_study_draws_loguniform_keys_on_a_log_scale_and_the_others_on_their_own():
+    optuna = pytest.importorskip("optuna")
+    from dltrain.config.schema import Distribution
+    from dltrain.sweep.study import _distribution
+
+    def made(dist: dict):
+        return _distribution(optuna, Distribution.model_validate(dist))
+
+    assert made({"loguniform": [1e-3, 0.3]}) == optuna.distributions.FloatDistribution(1e-3, 0.3, log=True)
+    assert made({"uniform": [0.8, 0.95]}) == optuna.distributions.FloatDistribution(0.8, 0.95, log=False)
+    assert made({"int": [2, 4]}) == optuna.distributions.IntDistribution(2, 4)
+
+
+def test_a_cut_off_optuna_point_of_a_list_choice_is_asked_again_with_the_same_values(tmp_path):
+    """A resume enqueues the cut-off point's values as the study knows them: a list as its YAML text."""
+    pytest.importorskip("optuna")
+    import optuna
+
+    cfg = {**config(epochs=1), "sweep": {"space": {"model.hidden": {"choice": [[8], [12, 4]]}}}}
+    sweep = run_sweep(cfg, search="optuna", trials=2, runs_dir=tmp_path)
+    doc = json.loads((sweep.path / "sweep.json").read_text())
+    doc["status"] = doc["points"][-1]["status"] = "interrupted"
+    (sweep.path / "sweep.json").write_text(json.dumps(doc))
+    resumed = resume_sweep(sweep.path)
+    assert resumed.status == "completed" and values(resumed) == values(sweep)
+    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{sweep.path / 'optuna.db'}")
+    again = study.trials[resumed.points[-1].trial]
+    assert again.number == 2 and again.state.name == "COMPLETE"
+    assert again.params["model.hidden"] == yaml_inline(values(sweep)[-1]["model.hidden"])
+
+
+def test_an_optuna_search_without_a_validation_split_tells_its_points_their_test_metric(tmp_path):
+    """Without a validation split the epochs have no metric to report: the trials get their test metric."""
+    pytest.importorskip("optuna")
+    import optuna
+
+    cfg = {
+        **config(validation=0.0, epochs=1),
+        "sweep": {"space": {"training.optimizer.lr": {"loguniform": [1e-3, 0.1]}}},
+    }
+    result = run_sweep(cfg, search="optuna", trials=2, runs_dir=tmp_path)
+    assert result.status == "completed" and str(result.metric) == "test.accuracy"
+    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{result.path / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert [t.value for t in study.trials] == [result.metric.value(p.metrics) for p in result.points]
+    assert not any(t.intermediate_values for t in study.trials)
 
 
 def test_an_optuna_search_reads_the_data_for_its_default_metric_from_the_data_folder_it_is_given(tmp_path, monkeypatch):

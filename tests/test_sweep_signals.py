@@ -231,6 +231,42 @@ def test_a_sweep_started_with_sigint_ignored_leaves_it_ignored_in_its_workers(tm
             proc.communicate()
 
 
+def test_workers_made_from_python_start_the_forkserver_with_sigterm_blocked():
+    """`dltrain sweep` starts the forkserver first thing; run_sweep(jobs=2) from Python gets it from Workers,
+    with SIGTERM blocked as well, so that a process-group SIGTERM cannot end it under the stopping workers."""
+    script = "\n".join(
+        [
+            "import sys",
+            "from dltrain.sweep import pool",
+            "workers = pool.Workers(1)",
+            "print('up', flush=True)",
+            "sys.stdin.read()  # until the test has looked at the forkserver",
+            "workers.close()",
+        ]
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert proc.stdout.readline() == "up\n"
+        blocked = []
+        for pid in descendants(proc.pid):
+            try:
+                if b"multiprocessing.forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    blocked.append(int(status.split("SigBlk:")[1].split()[0], 16) >> (signal.SIGTERM - 1) & 1)
+            except OSError:
+                continue
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert blocked == [1]
+
+
 def test_closing_the_workers_ends_one_in_the_middle_of_its_work():
     from dltrain.sweep import pool
 
