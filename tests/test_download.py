@@ -610,6 +610,13 @@ def zipped(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> 
     return buffer.getvalue()
 
 
+def unpacked(members: dict[str, bytes], folder: Path) -> None:
+    """Write `members` (path in the archive: bytes) under `folder`, as unzipping the archive would."""
+    for name, data in members.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+
+
 @pytest.fixture
 def archive_server(server, photos, monkeypatch):
     """The generated archive served at <server>/archive.zip, its photo counts patched in
@@ -648,9 +655,7 @@ def test_builder_from_zip_gives_kaggle_layout(tmp_path, photos):
 
 
 def test_builder_from_unpacked_folder_matches_zip(tmp_path, photos):
-    for name, data in photos.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(data)
+    unpacked(photos, tmp_path)
     (tmp_path / "a.zip").write_bytes(zipped(photos))
     from_zip = sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
     for source in (tmp_path / ROOT, tmp_path / ROOT / "Dataset"):
@@ -663,9 +668,7 @@ def test_a_folder_too_big_or_too_deep_to_hold_the_photos_is_refused_before_it_is
     cli, tmp_path, photos, monkeypatch
 ):
     """`--from /` walked the whole file system (minutes) before saying it found no photos."""
-    for name, data in photos.items():
-        (tmp_path / "big" / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "big" / name).write_bytes(data)
+    unpacked(photos, tmp_path / "big")
     for i in range(40):
         (tmp_path / "big" / f"other-{i}").touch()
     monkeypatch.setattr(sign_photos, "MAX_FOLDER_ENTRIES", 40)
@@ -822,9 +825,7 @@ def test_every_photo_of_an_archive_is_checked_from_its_directory_before_any_is_r
 
 
 def test_a_photo_that_is_no_image_is_named_as_corrupt(tmp_path, photos):
-    for name, data in photos.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(data)
+    unpacked(photos, tmp_path)
     (tmp_path / ROOT / "Dataset" / "9" / "IMG_90.JPG").write_bytes(b"no JPG at all")
     with pytest.raises(DataError, match=r"Photo 9/IMG_90.JPG in .* cannot be decoded \(.*\); the download is corrupt"):
         sign_photos.build_arrays(tmp_path / ROOT, COUNTS)
@@ -935,9 +936,7 @@ def test_an_image_is_shrunk_by_averaging_and_grown_bilinearly():
 def test_a_photo_too_large_is_named_before_it_is_decoded(tmp_path, photos, size, content, message):
     """A photo's file size and its header's pixel count are checked before it is read or decoded
     (a 15000x15000 PNG was Pillow's DecompressionBombError, an internal error)."""
-    for name, data in photos.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(data)
+    unpacked(photos, tmp_path)
     bad = tmp_path / ROOT / "Dataset" / "9" / "IMG_90.JPG"
     bad.write_bytes(content)
     if size is not None:
@@ -950,9 +949,7 @@ def test_a_photo_too_large_is_named_before_it_is_decoded(tmp_path, photos, size,
 
 def test_the_cli_names_a_photo_too_large_in_one_line(cli, tmp_path, photos, monkeypatch):
     monkeypatch.setattr(sign_photos, "EXPECTED_COUNTS", COUNTS)
-    for name, data in photos.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(data)
+    unpacked(photos, tmp_path)
     (tmp_path / ROOT / "Dataset" / "9" / "IMG_90.JPG").write_bytes(png_header(15000, 15000))
     result = cli("datasets", "fetch", "sign_digits", "--data-dir", tmp_path / "data", "--from", tmp_path / ROOT, code=2)
     assert "IMG_90.JPG in" in result.message and "is too large an image" in result.message

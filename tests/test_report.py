@@ -185,6 +185,13 @@ def test_an_epoch_that_is_not_a_positive_integer_is_named(cli, run, tmp_path, ep
     assert "history.csv is damaged: epoch" in (tmp_path / "r.html").read_text()
 
 
+def _specs(html) -> dict[str, dict]:
+    """The report's Vega-Lite specs by title; strict JSON (a NaN or Infinity in a spec fails the test)."""
+    found = re.findall(r'<script type="application/json" class="spec"[^>]*>(.*?)</script>', html)
+    specs = [json.loads(spec, parse_constant=pytest.fail) for spec in found]
+    return {spec["title"]: spec for spec in specs}
+
+
 def test_a_diverged_history_makes_curves_of_its_finite_values(cli, run, tmp_path):
     copy = shutil.copytree(run, tmp_path / "diverged")
     (copy / "history.csv").write_text(HISTORY_HEADER + "1,0.9,0.5,1.1,0.5,0.1,0.01\n2,nan,0.5,inf,-inf,0.1,0.01\n")
@@ -192,8 +199,7 @@ def test_a_diverged_history_makes_curves_of_its_finite_values(cli, run, tmp_path
     assert result.exit_code == 0, result.output
     html = (tmp_path / "r.html").read_text()
     assert "history.csv" not in html
-    specs = re.findall(r'<script type="application/json" class="spec"[^>]*>(.*?)</script>', html)
-    losses = [json.loads(spec, parse_constant=pytest.fail) for spec in specs][0]["data"]["values"]
+    losses = _specs(html)["loss per epoch"]["data"]["values"]
     assert [(v["epoch"], v["loss"]) for v in losses] == [(1, 0.9), (1, 1.1)]
 
 
@@ -510,11 +516,6 @@ def _hand_written_sweep(run, folder, **fields):
     doc.update(seconds=1.5, grid={"training.optimizer.lr": [0.05, 0.1]}, points=points, **fields)
     (folder / "sweep.json").write_text(json.dumps(doc))
     return folder
-
-
-def _specs(html):
-    found = re.findall(r'<script type="application/json" class="spec"[^>]*>(.*?)</script>', html)
-    return {spec["title"]: spec for spec in map(json.loads, found)}
 
 
 def test_a_sweep_report_heads_with_its_facts_and_charts_its_one_key(run, tmp_path):

@@ -28,6 +28,13 @@ SPACE = {
 }
 
 
+def trials(folder) -> list:
+    """The trials of the Optuna study a search sweep keeps in `folder`/optuna.db, in their order."""
+    import optuna
+
+    return optuna.load_study(study_name="sweep", storage=f"sqlite:///{folder / 'optuna.db'}").trials
+
+
 def values(result) -> list[dict]:
     return [p.point.values for p in result.points]
 
@@ -130,8 +137,7 @@ def test_optuna_search_is_reproducible_and_resume_continues_its_study(tmp_path):
     # the resumed study goes on as the uninterrupted one did: a sampler seeded anew drew points 1-2 again
     assert values(resumed) == values(a)
     assert [p.metrics for p in resumed.points] == [p.metrics for p in a.points]
-    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{path / 'optuna.db'}")
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    complete = [t for t in trials(path) if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 4 and {p.trial for p in resumed.points} <= {t.number for t in complete}
 
 
@@ -139,19 +145,16 @@ def test_a_parallel_optuna_search_asks_for_a_point_only_once_a_slot_is_free(tmp_
     """TPE suggests from the points finished so far: with 2 workers, the third point is asked for once one of
     the first two was told to the study, not up front."""
     pytest.importorskip("optuna")
-    import optuna
 
     cfg = {**config(), "sweep": {"space": SPACE}}
     result = run_sweep(cfg, search="optuna", trials=3, jobs=2, runs_dir=tmp_path)
     assert result.status == "completed" and result.backend.startswith("2 parallel processes")  # one for each trial
-    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{result.path / 'optuna.db'}")
-    first, second, third = study.trials
+    first, second, third = trials(result.path)
     assert third.datetime_start >= min(first.datetime_complete, second.datetime_complete)
 
 
 def test_an_optuna_point_whose_run_killed_its_worker_is_a_failed_trial(tmp_path, monkeypatch):
     pytest.importorskip("optuna")
-    import optuna
     from sweeps import killing_point
 
     from dltrain.errors import TrainingFailed
@@ -162,8 +165,7 @@ def test_an_optuna_point_whose_run_killed_its_worker_is_a_failed_trial(tmp_path,
     with pytest.raises(TrainingFailed, match="2 of 2 sweep points failed") as caught:
         run_sweep(cfg, search="optuna", trials=2, jobs=2, runs_dir=tmp_path)
     path = caught.value.result.path
-    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{path / 'optuna.db'}")
-    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
+    assert [t.state.name for t in trials(path)] == ["FAIL", "FAIL"]
 
 
 def test_an_optuna_study_gets_scalar_choices_as_they_are_and_any_others_as_their_yaml_text(tmp_path):
@@ -202,7 +204,6 @@ def test_an_optuna_study_draws_loguniform_keys_on_a_log_scale_and_the_others_on_
 def test_a_cut_off_optuna_point_of_a_list_choice_is_asked_again_with_the_same_values(tmp_path):
     """A resume enqueues the cut-off point's values as the study knows them: a list as its YAML text."""
     pytest.importorskip("optuna")
-    import optuna
 
     cfg = {**config(epochs=1), "sweep": {"space": {"model.hidden": {"choice": [[8], [12, 4]]}}}}
     sweep = run_sweep(cfg, search="optuna", trials=2, runs_dir=tmp_path)
@@ -211,8 +212,7 @@ def test_a_cut_off_optuna_point_of_a_list_choice_is_asked_again_with_the_same_va
     (sweep.path / "sweep.json").write_text(json.dumps(doc))
     resumed = resume_sweep(sweep.path)
     assert resumed.status == "completed" and values(resumed) == values(sweep)
-    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{sweep.path / 'optuna.db'}")
-    again = study.trials[resumed.points[-1].trial]
+    again = trials(sweep.path)[resumed.points[-1].trial]
     assert again.number == 2 and again.state.name == "COMPLETE"
     assert again.params["model.hidden"] == yaml_inline(values(sweep)[-1]["model.hidden"])
 
@@ -220,7 +220,6 @@ def test_a_cut_off_optuna_point_of_a_list_choice_is_asked_again_with_the_same_va
 def test_an_optuna_search_without_a_validation_split_tells_its_points_their_test_metric(tmp_path):
     """Without a validation split the epochs have no metric to report: the trials get their test metric."""
     pytest.importorskip("optuna")
-    import optuna
 
     cfg = {
         **config(validation=0.0, epochs=1),
@@ -228,10 +227,10 @@ def test_an_optuna_search_without_a_validation_split_tells_its_points_their_test
     }
     result = run_sweep(cfg, search="optuna", trials=2, runs_dir=tmp_path)
     assert result.status == "completed" and str(result.metric) == "test.accuracy"
-    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{result.path / 'optuna.db'}")
-    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
-    assert [t.value for t in study.trials] == [result.metric.value(p.metrics) for p in result.points]
-    assert not any(t.intermediate_values for t in study.trials)
+    study_trials = trials(result.path)
+    assert [t.state.name for t in study_trials] == ["COMPLETE", "COMPLETE"]
+    assert [t.value for t in study_trials] == [result.metric.value(p.metrics) for p in result.points]
+    assert not any(t.intermediate_values for t in study_trials)
 
 
 def test_an_optuna_search_reads_the_data_for_its_default_metric_from_the_data_folder_it_is_given(tmp_path, monkeypatch):
@@ -352,7 +351,6 @@ def test_an_invalid_optuna_draw_inside_sound_edges_stops_the_sweep_with_its_fold
     final, the draw's trial failed in the study and not a point; a point running beside it (jobs=2) comes
     back after its batch with its folder and checkpoint, as a stop leaves it (it was killed, folder-less)."""
     pytest.importorskip("optuna")
-    import optuna
 
     import dltrain.sweep.runner as runner
     from dltrain.errors import TrainingFailed
@@ -369,8 +367,7 @@ def test_an_invalid_optuna_draw_inside_sound_edges_stops_the_sweep_with_its_fold
     assert all(p["values"]["training.batch_size"] >= 1 for p in doc["points"])
     for point in doc["points"]:  # each came back: a folder, and a checkpoint to resume from
         assert (path / point["run"] / "checkpoint.npz").is_file()
-    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{path / 'optuna.db'}")
-    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    failed = [t for t in trials(path) if t.state.name == "FAIL"]
     assert len(failed) == 1 and failed[0].params["training.batch_size"] < 1
     assert failed[0].number not in [p["trial"] for p in doc["points"]]
     if jobs == 1:  # a resume draws anew where the invalid draw was: it drew the same value, every time
@@ -380,8 +377,7 @@ def test_an_invalid_optuna_draw_inside_sound_edges_stops_the_sweep_with_its_fold
             resume_sweep(path)
         except TrainingFailed:
             pass
-        study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{path / 'optuna.db'}")
-        drawn = [t.params["training.batch_size"] for t in study.trials if t.number > failed[0].number]
+        drawn = [t.params["training.batch_size"] for t in trials(path) if t.number > failed[0].number]
         assert drawn and drawn[0] != failed[0].params["training.batch_size"], drawn
 
 
