@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import claimed_elsewhere
+from sweeps import sweep_json
 
 from dltrain.sweep import run_sweep
 
@@ -55,7 +56,7 @@ def files(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def first_run(sweep_dir: Path) -> Path:
-    return sweep_dir / json.loads((sweep_dir / "sweep.json").read_text())["points"][0]["run"]
+    return sweep_dir / sweep_json(sweep_dir)["points"][0]["run"]
 
 
 def refused_resume(cli, sweep_dir: Path, *args):
@@ -273,7 +274,7 @@ def test_a_run_folder_that_cannot_be_written_fails_its_point_not_the_sweep(cli, 
     result = cli("sweep", "--resume", sweep_dir)
     assert result.exit_code == 1, result.output
     assert "1 of 2 sweep points failed" in result.message
-    doc = json.loads((sweep_dir / "sweep.json").read_text())
+    doc = sweep_json(sweep_dir)
     assert doc["status"] == "failed" and doc["points"][0]["status"] == "failed"
     assert "weights.npz: No space left on device" in doc["points"][0]["error"]
 
@@ -317,7 +318,7 @@ def test_a_pending_point_whose_values_make_no_config_is_refused_naming_sweep_jso
         doc["points"][1].update(status="pending", run=None, metrics={}, seconds=None, epochs=None)
         doc["points"][1].update(values={"training.optimizer.lr": "abc"})
 
-    shutil.rmtree(sweep_dir / json.loads((sweep_dir / "sweep.json").read_text())["points"][1]["run"])
+    shutil.rmtree(sweep_dir / sweep_json(sweep_dir)["points"][1]["run"])
     edit(sweep_dir, second_point_pending)
     result = refused_resume(cli, sweep_dir)
     assert f"{sweep_dir / 'sweep.json'} is damaged: sweep point 2 (lr=abc): invalid config:" in result.message
@@ -390,7 +391,7 @@ def test_a_pending_point_is_not_trained_with_an_edited_base_config(cli, sweep_di
         doc["points"][0].update(status="completed")
         doc["points"][1].update(status="pending", run=None, metrics={}, seconds=None, epochs=None)
 
-    shutil.rmtree(sweep_dir / json.loads((sweep_dir / "sweep.json").read_text())["points"][1]["run"])
+    shutil.rmtree(sweep_dir / sweep_json(sweep_dir)["points"][1]["run"])
     edit(sweep_dir, second_point_pending)
     _edit_yaml(sweep_dir / "sweep.yaml", "epochs: 2", "epochs: 3")
     result = refused_resume(cli, sweep_dir)
@@ -399,7 +400,7 @@ def test_a_pending_point_is_not_trained_with_an_edited_base_config(cli, sweep_di
     _edit_yaml(sweep_dir / "sweep.yaml", "epochs: 3", "epochs: 2")  # put back: the pending point trains
     result = cli("sweep", "--resume", sweep_dir)
     assert result.exit_code == 0, result.output
-    assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "completed"
+    assert sweep_json(sweep_dir)["status"] == "completed"
 
 
 @pytest.mark.parametrize(
@@ -430,7 +431,7 @@ def optuna_original(tmp_path_factory) -> Path:
 def optuna_dir(optuna_original, tmp_path) -> Path:
     """A copy of the Optuna sweep with its last point cut off."""
     path = Path(shutil.copytree(optuna_original, tmp_path / "sweeps" / optuna_original.name, symlinks=True))
-    doc = json.loads((path / "sweep.json").read_text())
+    doc = sweep_json(path)
     doc["status"] = "interrupted"
     doc["points"][-1]["status"] = "interrupted"
     (path / "sweep.json").write_text(json.dumps(doc))
@@ -474,7 +475,7 @@ def _yaml_edit(old: str, new: str):
 
 def _trial(number: int):
     def change(sweep_dir: Path) -> None:
-        doc = json.loads((sweep_dir / "sweep.json").read_text())
+        doc = sweep_json(sweep_dir)
         doc["points"][-1]["trial"] = number
         (sweep_dir / "sweep.json").write_text(json.dumps(doc))
 
@@ -524,7 +525,7 @@ def test_an_optuna_resume_checks_optuna_db_and_sweep_yaml_first(cli, optuna_dir,
 def test_an_optuna_resume_of_a_sound_sweep_still_continues_its_study(cli, optuna_dir):
     result = cli("sweep", "--resume", optuna_dir)
     assert result.exit_code == 0, result.output
-    doc = json.loads((optuna_dir / "sweep.json").read_text())
+    doc = sweep_json(optuna_dir)
     assert doc["status"] == "completed" and [p["trial"] for p in doc["points"]] == [0, 1, 3]
 
 
@@ -551,7 +552,7 @@ def test_an_optuna_resume_rolls_back_a_write_that_was_cut_off(cli, optuna_dir):
 
     result = cli("sweep", "--resume", optuna_dir)
     assert result.exit_code == 0, result.output
-    doc = json.loads((optuna_dir / "sweep.json").read_text())
+    doc = sweep_json(optuna_dir)
     assert doc["status"] == "completed" and [p["trial"] for p in doc["points"]] == [0, 1, 3]
     assert not (optuna_dir / "optuna.db-journal").exists()
 

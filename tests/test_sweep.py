@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sweeps import assert_same_results, grid_args, results, start, tiny, write_config
+from sweeps import assert_same_results, grid_args, results, start, sweep_json, tiny, write_config
 
 from dltrain import api
 from dltrain.errors import ConfigError
@@ -123,7 +123,7 @@ def test_jobs_2_writes_four_run_folders_identical_to_serial(tmp_path, serial, cl
     assert "2 parallel processes" in doc["backend"]
     assert "[4/4]" in result.stderr and "best: #" in result.stderr
 
-    saved = json.loads((sweep_dir / "sweep.json").read_text())
+    saved = sweep_json(sweep_dir)
     assert saved["status"] == "completed" and saved["sort_by"] == "val.accuracy"  # validation, not test
     assert [p["values"] for p in saved["points"]] == [
         {"training.optimizer.lr": lr, "model.hidden": h} for lr in (0.01, 0.001) for h in ([8], [16, 4])
@@ -142,7 +142,7 @@ def test_jobs_2_writes_four_run_folders_identical_to_serial(tmp_path, serial, cl
 
 
 def test_a_sweep_point_is_an_ordinary_run(tmp_path, serial):
-    point = json.loads((serial / "sweep.json").read_text())["points"][3]
+    point = sweep_json(serial)["points"][3]
     alone = api.run(copy.deepcopy(TINY), overrides=point["overrides"], runs_dir=tmp_path)
     assert_same_results({4: folder_results(alone.path)}, {4: results(serial)[4]})
 
@@ -154,7 +154,7 @@ def test_a_point_that_stops_early_is_complete_like_the_same_run(tmp_path, jobs):
     cfg = tiny(plots=False, epochs=200, early_stopping={"patience": 2, "restore_best": True})
     sweep = run_sweep(cfg, ["training.optimizer.lr=0.05,0.01"], runs_dir=tmp_path / "sweep", jobs=jobs)
     assert sweep.status == "completed"
-    for point in json.loads((sweep.path / "sweep.json").read_text())["points"]:
+    for point in sweep_json(sweep.path)["points"]:
         meta = json.loads((sweep.path / point["run"] / "meta.json").read_text())
         assert point["status"] == meta["status"] == "completed", meta["error"]
         assert meta["stopped_epoch"] < 200 and meta["best_epoch"] < meta["stopped_epoch"]
@@ -168,7 +168,7 @@ def test_a_grid_over_kinds_gives_each_point_the_defaults_of_its_kind_as_run_does
     beta1 (an unknown key for sgd) and the sweep refused to start; `run --set` took it."""
     grid = ["training.optimizer.name=adam,sgd", "training.schedule.name=constant,cosine"]
     sweep = run_sweep(copy.deepcopy(TINY), grid, runs_dir=tmp_path / "sweep")
-    points = json.loads((sweep.path / "sweep.json").read_text())["points"]
+    points = sweep_json(sweep.path)["points"]
     assert sweep.status == "completed" and len(points) == 4
     for point in points:
         alone = api.run(copy.deepcopy(TINY), overrides=point["overrides"], runs_dir=tmp_path / "runs")
@@ -177,7 +177,7 @@ def test_a_grid_over_kinds_gives_each_point_the_defaults_of_its_kind_as_run_does
         ]
         assert [{**c, "name": None} for c in configs[:1]] == [{**c, "name": None} for c in configs[1:]]
         assert_same_results({0: folder_results(sweep.path / point["run"])}, {0: folder_results(alone.path)})
-    doc = json.loads((sweep.path / "sweep.json").read_text())  # the last point cut off: --resume rebuilds it
+    doc = sweep_json(sweep.path)  # the last point cut off: --resume rebuilds it
     doc["status"], doc["points"][-1]["status"] = "interrupted", "interrupted"
     (sweep.path / "sweep.json").write_text(json.dumps(doc))
     result = cli("sweep", "--resume", sweep.path, "--json", code=0)
@@ -207,7 +207,7 @@ def test_a_config_built_in_python_sweeps_and_resumes(tmp_path, cli):
     assert api.run(cfg, overrides=iter(["training.epochs=2"]), runs_dir=tmp_path / "runs").epochs == 2
     sweep = run_sweep(cfg, ["seed=1,2"], runs_dir=tmp_path / "sweep")
     assert yaml.safe_load((sweep.path / "sweep.yaml").read_text())["training"]["optimizer"]["name"] == "gd"
-    doc = json.loads((sweep.path / "sweep.json").read_text())
+    doc = sweep_json(sweep.path)
     doc["status"], doc["points"][-1]["status"] = "interrupted", "interrupted"
     (sweep.path / "sweep.json").write_text(json.dumps(doc))
     assert cli("sweep", "--resume", sweep.path, "--json", code=0).json["status"] == "completed"
@@ -229,7 +229,7 @@ def test_a_resume_counts_the_points_it_trains_again_when_they_come_back(tmp_path
     from dltrain.sweep import resume_sweep
 
     sweep = run_sweep(copy.deepcopy(TINY), ["training.optimizer.lr=0.01,0.02,0.03"], repeats=2, runs_dir=tmp_path)
-    doc = json.loads((sweep.path / "sweep.json").read_text())
+    doc = sweep_json(sweep.path)
     doc["status"] = "failed"
     for point in doc["points"]:
         point["status"] = "failed"
@@ -248,7 +248,7 @@ def test_a_resume_continues_a_cut_off_point_from_its_checkpoint_and_counts_its_e
     from dltrain.sweep import resume_sweep
 
     sweep = run_sweep(copy.deepcopy(TINY), ["training.optimizer.lr=0.01,0.02"], runs_dir=tmp_path)
-    doc = json.loads((sweep.path / "sweep.json").read_text())
+    doc = sweep_json(sweep.path)
     assert doc["seconds"] > 0 and doc["backend"] == "in this process"  # the API's default: one run at a time
     assert "dtype" not in yaml.safe_load((sweep.path / "sweep.yaml").read_text())["training"]  # the config as given
     done, cut = doc["points"]
@@ -260,16 +260,14 @@ def test_a_resume_continues_a_cut_off_point_from_its_checkpoint_and_counts_its_e
     handler, at_start = signal.getsignal(signal.SIGINT), []
     resumed = resume_sweep(
         sweep.path,
-        on_start=lambda s: at_start.append(
-            (json.loads((s.path / "sweep.json").read_text()), signal.getsignal(signal.SIGINT))
-        ),
+        on_start=lambda s: at_start.append((sweep_json(s.path), signal.getsignal(signal.SIGINT))),
     )
     ((started, handler_then),) = at_start
     assert [p["status"] for p in started["points"]] == ["completed", "pending"] and started["status"] == "running"
     assert handler_then is handler  # the API leaves Ctrl-C to its caller unless asked (handle_signals)
     meta = json.loads((sweep.path / cut["run"] / "meta.json").read_text())
     assert resumed.status == "completed" and meta["resumed"][-1]["from_epoch"] == 4  # continued, not restarted
-    assert len(resumed.resumed) == 1 and len(json.loads((sweep.path / "sweep.json").read_text())["resumed"]) == 1
+    assert len(resumed.resumed) == 1 and len(sweep_json(sweep.path)["resumed"]) == 1
     assert meta["seconds"] >= 1000.0 and resumed.points[1].seconds >= 1000.0 and resumed.seconds > 500.0
     assert "resumed" not in json.loads((sweep.path / done["run"] / "meta.json").read_text())  # not trained again
     assert meta["sweep"] == {"folder": "tiny", "point": 2, "values": cut["values"]}  # no repeat number
@@ -278,7 +276,7 @@ def test_a_resume_continues_a_cut_off_point_from_its_checkpoint_and_counts_its_e
 
 def test_a_sweep_point_resumes_like_a_run(tmp_path, serial):
     """Each point folder keeps its checkpoint: `resume --epochs 6` on a 4-epoch point equals a 6-epoch run."""
-    point = json.loads((serial / "sweep.json").read_text())["points"][1]
+    point = sweep_json(serial)["points"][1]
     copied = tmp_path / "point"
     shutil.copytree(serial / point["run"], copied)
     assert (copied / "checkpoint.npz").is_file()
@@ -354,7 +352,7 @@ def test_a_diverging_point_fails_alone_and_the_exit_code_says_so(tmp_path, cli):
     assert "in epoch 2, over training.divergence_factor (10000) times the first loss" in failed["error"]
     meta = json.loads((Path(failed["run"]) / "meta.json").read_text())
     assert meta["status"] == "failed" and "lower training.optimizer.lr" in meta["error"]
-    assert json.loads((Path(doc["sweep"]) / "sweep.json").read_text())["status"] == "failed"
+    assert sweep_json(Path(doc["sweep"]))["status"] == "failed"
 
 
 def test_sweep_section_in_the_config_file(tmp_path, cli):
@@ -365,7 +363,7 @@ def test_sweep_section_in_the_config_file(tmp_path, cli):
     assert result.exit_code == 0, result.output
     assert "sorted by val.loss (validation split), lower is better" in result.stdout
     sweep_dir = next((tmp_path / "runs").iterdir())
-    saved = json.loads((sweep_dir / "sweep.json").read_text())
+    saved = sweep_json(sweep_dir)
     assert saved["grid"] == {"training.optimizer.lr": [0.01, 0.02], "training.epochs": [2]}
     assert yaml.safe_load((sweep_dir / "sweep.yaml").read_text())["sweep"]["grid"] == saved["grid"]  # re-runnable
     losses = [p["metrics"]["val"]["loss"] for p in saved["points"]]
@@ -483,7 +481,7 @@ def test_runs_lists_the_points_inside_sweep_folders(serial, cli):
     result = cli("runs", serial.parent, "--json")
     assert result.exit_code == 0, result.output
     listed = {r["name"] for r in result.json}
-    points = {Path(p["run"]).name for p in json.loads((serial / "sweep.json").read_text())["points"]}
+    points = {Path(p["run"]).name for p in sweep_json(serial)["points"]}
     assert len(points) == 4 and points <= listed
 
 
@@ -526,7 +524,7 @@ def test_a_run_whose_folder_cannot_be_written_fails_and_a_resume_writes_that_fol
     with pytest.raises(Exception, match="1 of 2 sweep points failed"):
         run_sweep(TINY, ["training.optimizer.lr=0.01,0.001"], runs_dir=tmp_path)
     (sweep_dir,) = tmp_path.iterdir()
-    doc = json.loads((sweep_dir / "sweep.json").read_text())
+    doc = sweep_json(sweep_dir)
     failed = doc["points"][point - 1]
     assert failed["status"] == "failed" and "No space left on device" in failed["error"]
     folders = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
@@ -868,7 +866,7 @@ def test_a_sweep_whose_workers_keep_breaking_fails_with_its_folder_complete(tmp_
     monkeypatch.setattr(backends, "train_point", exiting_point)
     with pytest.raises(TrainingFailed, match="broke 4 times in a row with no run coming back; 0 finished") as caught:
         run_sweep(TINY, GRID[:1], jobs=2, runs_dir=tmp_path)
-    doc = json.loads((caught.value.result.path / "sweep.json").read_text())
+    doc = sweep_json(caught.value.result.path)
     assert doc["status"] == "failed" and [p["status"] for p in doc["points"]] == ["interrupted", "interrupted"]
 
 
@@ -900,7 +898,7 @@ def test_a_stop_after_the_last_point_ended_leaves_a_completed_sweep(tmp_path, st
         handle_signals=stop == "sigint_handled",
     )
     assert sweep.status == "completed" and [p.status for p in sweep.points] == ["completed", "completed"]
-    assert json.loads((sweep.path / "sweep.json").read_text())["status"] == "completed"
+    assert sweep_json(sweep.path)["status"] == "completed"
 
 
 def test_a_point_trains_on_the_splits_it_is_sent_and_reads_the_data_folder_it_is_given(tmp_path, monkeypatch):

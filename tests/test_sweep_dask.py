@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sweeps import assert_same_results, results, tiny, wait_for, write_config
+from sweeps import assert_same_results, results, sweep_json, tiny, wait_for, write_config
 
 from dltrain.errors import Interrupted, TrainingFailed
 from dltrain.sweep import run_sweep
@@ -231,4 +231,4 @@ def test_every_worker_killed_the_sweep_stops_within_its_timeout(tmp_path, cluste
     doc = result.json
     assert "no Dask worker has been alive" in doc["error"] and "--resume" in doc["error"]
     assert doc["status"] == "failed" and [p["status"] for p in doc["points"]] == ["completed", "interrupted"]
-    assert json.loads((Path(doc["sweep"]) / "sweep.json").read_text())["status"] == "failed"
+    assert sweep_json(Path(doc["sweep"]))["status"] == "failed"

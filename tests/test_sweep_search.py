@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from sweeps import tiny, write_config
+from sweeps import sweep_json, tiny, write_config
 
 from dltrain.cli.sweep_table import progress_line
 from dltrain.errors import ConfigError, Interrupted
@@ -42,7 +42,7 @@ def values(result) -> list[dict]:
 def test_repeats_give_numpys_mean_and_std_over_the_repeat_folders_and_rank_by_the_mean(tmp_path):
     result = run_sweep(config(validation=0.0), ["training.optimizer.lr=0.01,0.002"], repeats=3, runs_dir=tmp_path)
     assert str(result.metric) == "test.accuracy"  # no validation split: test
-    doc = json.loads((result.path / "sweep.json").read_text())
+    doc = sweep_json(result.path)
     assert doc["repeats"] == 3
     means = []
     for point in doc["points"]:
@@ -71,7 +71,7 @@ def test_random_search_is_reproducible_from_the_seed_and_stays_in_its_space(tmp_
         assert 1e-3 <= v["training.optimizer.lr"] <= 0.3 and 0.8 <= v["training.optimizer.beta1"] <= 0.95
         assert v["training.epochs"] in (2, 3, 4) and v["model.hidden"] in ([8], [12, 4])
     assert len({v["training.optimizer.lr"] for v in values(a)}) == 3
-    doc = json.loads((a.path / "sweep.json").read_text())
+    doc = sweep_json(a.path)
     assert doc["search"] == "random" and doc["space"]["training.optimizer.lr"] == {"loguniform": [0.001, 0.3]}
 
 
@@ -207,7 +207,7 @@ def test_a_cut_off_optuna_point_of_a_list_choice_is_asked_again_with_the_same_va
 
     cfg = {**config(epochs=1), "sweep": {"space": {"model.hidden": {"choice": [[8], [12, 4]]}}}}
     sweep = run_sweep(cfg, search="optuna", trials=2, runs_dir=tmp_path)
-    doc = json.loads((sweep.path / "sweep.json").read_text())
+    doc = sweep_json(sweep.path)
     doc["status"] = doc["points"][-1]["status"] = "interrupted"
     (sweep.path / "sweep.json").write_text(json.dumps(doc))
     resumed = resume_sweep(sweep.path)
@@ -360,7 +360,7 @@ def test_an_invalid_optuna_draw_inside_sound_edges_stops_the_sweep_with_its_fold
     with pytest.raises(TrainingFailed, match=r"sweep point \d+ \(batch_size=-?\d+\): invalid config") as caught:
         run_sweep(cfg, search="optuna", trials=30, jobs=jobs, runs_dir=tmp_path)
     path = caught.value.result.path
-    doc = json.loads((path / "sweep.json").read_text())
+    doc = sweep_json(path)
     assert doc["status"] == "failed" and {p["status"] for p in doc["points"]} <= {"completed", "interrupted"}
     assert len(doc["points"]) == 1  # seed 10 draws 18, then -11: one point trained before it, or beside it
     assert doc["points"][0]["status"] == ("completed" if jobs == 1 else "interrupted")
