@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from conftest import CONFIGS
 from PIL import Image
 
+from dltrain.atomic import write_atomically
 from dltrain.config.loader import validate
 from dltrain.runs.folder import RunFolder
 
@@ -210,3 +214,134 @@ def test_an_interrupt_while_an_archive_is_built_waits_for_it(tmp_path, monkeypat
         stopped = True
     gc.collect()
     assert stopped and unraisable == []
+
+
+def test_importing_dltrain_leaves_the_umask_as_it_was():
+    """dltrain.atomic reads the umask by setting it: it sets it back, whatever it was, and
+    the files it writes get the mode open() would give them."""
+    code = (
+        "import os\n"
+        "os.umask(0o002)\n"
+        "from dltrain.atomic import SHARED_MODE\n"
+        "print(oct(os.umask(0o002)), oct(SHARED_MODE))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["0o2", "0o664"], result.stderr
+
+
+def test_an_atomic_write_that_fails_raises_and_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "meta.json"
+    target.mkdir()  # a folder where the file should go: the rename fails
+    with pytest.raises(IsADirectoryError):
+        write_atomically(target, b"{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["meta.json"] and target.is_dir()
+    assert write_atomically(tmp_path / "metrics.json", b"{}") == tmp_path / "metrics.json"
+    assert (tmp_path / "metrics.json").read_bytes() == b"{}"
+
+
+def test_history_csv_is_read_as_a_table_of_positive_whole_epochs(tmp_path):
+    """Blank values are None and a diverged run's NaN stays; a ragged or epoch-less table, an
+    epoch that is not a positive integer (an 18-digit one still is, a 19-digit one is read as a
+    float) or a value that is not a number is damage, named."""
+    from dltrain.errors import RunFolderError
+    from dltrain.runs.reader import read_history
+
+    path = tmp_path / "history.csv"
+    assert read_history(path) == []  # not written yet
+    read = {
+        "": [],
+        "epoch,train_loss\n": [],
+        "epoch,train_loss\n1,0.5\n2,\n3,nan\n": [
+            {"epoch": 1, "train_loss": 0.5},
+            {"epoch": 2, "train_loss": None},
+            {"epoch": 3, "train_loss": float("nan")},
+        ],
+        "epoch,train_loss\n999999999999999999,0.5\n": [{"epoch": 999999999999999999, "train_loss": 0.5}],
+    }
+    for text, rows in read.items():
+        path.write_text(text)
+        assert str(read_history(path)) == str(rows), text
+    damaged = {
+        "epoch,train_loss\n1,0.5\n2\n": "not a table of epochs",
+        "epoch,train_loss\n1,0.5,7\n": "not a table of epochs",
+        "epoch,train_loss\n1\n2\n": "not a table of epochs",
+        "train_loss,x\n0.5,1\n": "not a table of epochs",
+        "epoch,train_loss\n1,abc\n": "could not convert",
+        "epoch,train_loss\n1,0.5\n0,0.4\n": "epoch 0 is not a positive integer",
+        "epoch,train_loss\n1.0,0.5\n": "epoch 1.0 is not a positive integer",
+        "epoch,train_loss\n9999999999999999999,0.5\n": "epoch 1e[+]19 is not a positive integer",
+    }
+    for text, reason in damaged.items():
+        path.write_text(text)
+        with pytest.raises(RunFolderError, match=f"history.csv is damaged: .*{reason}"):
+            read_history(path)
+
+
+def test_a_folder_without_meta_json_or_with_a_dangling_metrics_json_is_named(tmp_path):
+    """No meta.json: not a complete run folder, said so. A metrics.json that is a dangling
+    symlink is not a run that has none (not completed): it is there, and unreadable."""
+    from dltrain import api
+    from dltrain.errors import RunFolderError
+    from dltrain.runs.reader import read_run
+
+    cfg = {"name": "m", "dataset": {"name": "or_gate"}, "model": {"type": "logreg"}, "output": {"plots": False}}
+    path = api.run(cfg, runs_dir=tmp_path).path
+    (path / "metrics.json").unlink()
+    assert read_run(path).metrics == {}
+    (path / "metrics.json").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(RunFolderError, match="metrics.json does not exist"):
+        read_run(path)
+    (path / "meta.json").unlink()
+    with pytest.raises(RunFolderError, match="has no meta.json: is it a complete run folder"):
+        read_run(path)
+
+
+def test_weights_that_do_not_fit_the_saved_config_are_named_not_loaded(tmp_path):
+    """weights.npz may chain and still not be the config's model: one layer more, or an output
+    of another width, is a RunFolderError naming the difference, never a NumPy error or a
+    network that silently leaves layers out; so is a config that builds no model with the
+    classes meta.json gives."""
+    from dltrain import api
+    from dltrain.errors import RunFolderError
+    from dltrain.runs.reader import read_run
+
+    cfg = {"name": "w", "dataset": {"name": "or_gate"}, "model": {"type": "logreg"}, "output": {"plots": False}}
+    path = api.run(cfg, runs_dir=tmp_path).path
+    weights = dict(np.load(path / "weights.npz"))
+    (n_in, n_out) = weights["W0"].shape
+    assert read_run(path).network().layers[0].W.shape == (n_in, n_out)
+    np.savez(path / "weights.npz", **weights, W1=np.ones((n_out, 3)), b1=np.zeros(3))
+    with pytest.raises(RunFolderError, match="weights.npz has 2 layers but the config's model has 1"):
+        read_run(path).network()
+    np.savez(path / "weights.npz", W0=np.ones((n_in, n_out + 1)), b0=np.zeros(n_out + 1))
+    with pytest.raises(RunFolderError, match=rf"W0 should be \({n_in}, {n_out}\), found \({n_in}, {n_out + 1}\)"):
+        read_run(path).network()
+    meta = json.loads((path / "meta.json").read_text())
+    del meta["classes"]  # a logreg of no classes: the config no longer builds
+    (path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(RunFolderError, match="the saved config does not build a model: logreg is a classifier"):
+        read_run(path).network()
+
+
+def test_a_run_is_read_back_with_its_history_and_its_scaler(tmp_path):
+    """A scaled run's preprocess.npz is its scaler: without it new samples cannot be scaled the
+    same way, which is an error, not an unscaled prediction. An unscaled run has none to read."""
+    from dltrain import api
+    from dltrain.errors import RunFolderError
+    from dltrain.runs.reader import read_run
+
+    for scaling in ("none", "standard"):
+        cfg = {
+            "name": scaling,
+            "dataset": {"name": "or_gate", "scaling": scaling},
+            "model": {"type": "logreg"},
+            "training": {"epochs": 3},
+            "output": {"plots": False},
+        }
+        path = api.run(cfg, runs_dir=tmp_path).path
+        run = read_run(path)
+        assert [row["epoch"] for row in run.history] == [1, 2, 3]
+        assert sorted(run.preprocess) == ([] if scaling == "none" else ["scaler_scale", "scaler_shift"])
+    (path / "preprocess.npz").unlink()
+    with pytest.raises(RunFolderError, match="was trained with scaling 'standard' but has no preprocess.npz"):
+        assert read_run(path).preprocess == {}  # never reached: reading it raises

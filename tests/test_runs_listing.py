@@ -355,3 +355,56 @@ def test_a_row_takes_what_meta_json_lacks_from_the_config_and_leaves_out_the_bas
     assert (summarize(path)["dataset"], summarize(path)["model"]) == ("or_gate", "logreg")
     assert _model_text("mlp", []) == "mlp" and _model_text("mlp", "64") == "mlp"
     assert _model_text("mlp", [64, 32]) == "mlp 64-32"
+
+
+def test_a_scan_calls_a_folder_with_a_bad_file_corrupt_and_names_the_file(made, tmp_path):
+    """A bad meta.json, metrics.json or config.yaml (a dangling symlink too: it is there, and
+    bad) makes the folder corrupt, the first bad file its problem; no meta.json is incomplete."""
+    from dltrain.runs.reader import Scan
+
+    good = next(path for path in run_folders(made) if (path / "metrics.json").exists())
+
+    def scan(name: str, **files: str) -> Scan:
+        copy = Path(shutil.copytree(good, tmp_path / name, symlinks=True))
+        for file, text in files.items():
+            (copy / file.replace("_", ".")).unlink()
+            if text.startswith("->"):
+                (copy / file.replace("_", ".")).symlink_to(copy / text[2:])
+            elif text != "missing":
+                (copy / file.replace("_", ".")).write_text(text)
+        return Scan(copy)
+
+    fine = scan("fine")
+    assert (fine.status, fine.problem, fine.config.name, list(fine.metrics)) == (
+        "completed",
+        None,
+        "or-logistic",
+        ["train"],
+    )
+    assert scan("new", meta_json="missing").status == "incomplete"
+    bad_config = scan("config", config_yaml="model: [")
+    assert bad_config.config is None and bad_config.status == "corrupt" and "config.yaml" in bad_config.problem
+    bad_metrics = scan("metrics", metrics_json="{")
+    assert bad_metrics.metrics == {} and bad_metrics.status == "corrupt" and "metrics.json" in bad_metrics.problem
+    for meta in ("[", "->nowhere"):
+        bad_meta = scan(f"meta{len(meta)}", meta_json=meta, metrics_json="{")
+        assert bad_meta.meta == {} and bad_meta.metrics == {} and bad_meta.status == "corrupt"
+        assert "meta.json" in bad_meta.problem and len(bad_meta.problems) == 2
+
+
+def test_runs_are_found_from_a_runs_dir_given_as_text_and_latest_needs_one(made, tmp_path):
+    """`latest` is the newest run (in expand_refs too, where it is no glob); no runs directory,
+    or none in it, is a RunFolderError; a run without a start time sorts first, `run` before `run-1`."""
+    from dltrain.errors import RunFolderError
+    from dltrain.runs.locate import age_key, expand_refs
+
+    newest = run_folders(made)[-1]
+    assert run_folders(str(made)) == run_folders(made) and resolve_ref("latest", str(made)) == newest
+    assert expand_refs(["latest"], runs_dir=made) == [newest]
+    with pytest.raises(RunFolderError, match="no runs directory at"):
+        run_folders(tmp_path / "none")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunFolderError, match="'latest': there are no run folders in"):
+        resolve_ref("latest", tmp_path / "empty")
+    assert age_key("run", None) < age_key("run-1", None) < age_key("run-2", None)
+    assert age_key("z", None) < age_key("a", "2020-01-01T00:00:00+00:00")

@@ -16,7 +16,14 @@ import pytest
 from conftest import with_file_size_limit
 
 from dltrain import api
-from dltrain.files import OutputPathError, UnreadableFile, read_regular, write_user_file
+from dltrain.files import (
+    OutputPathError,
+    UnreadableFile,
+    open_regular,
+    read_regular,
+    regular_file_at,
+    write_user_file,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -151,6 +158,8 @@ def test_reads_take_only_regular_files_up_to_a_limit(tmp_path):
     assert read_regular(link, 100) == b"x" * 100
     with pytest.raises(UnreadableFile, match="too large"):
         read_regular(regular, 99)
+    with pytest.raises(UnreadableFile, match="too large: 100 bytes, at most 99 are read"):
+        open_regular(regular, 99)  # refused before a byte is read
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)
     zero = tmp_path / "zero.yaml"
@@ -198,3 +207,123 @@ def test_a_file_system_without_space_reservation_still_gets_the_file(tmp_path, m
     target.write_bytes(b"old and longer than the new one" * 10)
     write_user_file(target, PNG)
     assert target.read_bytes() == PNG
+
+
+def test_a_new_file_gets_the_mode_open_gives_a_new_file(tmp_path):
+    """Read and write for whom the umask allows, and nothing more: a plot or a report is not executable."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    target = write_user_file(tmp_path / "new.png", PNG)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_path_given_as_text_is_checked_as_a_path_is(tmp_path):
+    link = tmp_path / "link.png"
+    link.symlink_to(tmp_path / "real.png")
+    with pytest.raises(OutputPathError, match="symbolic link"):
+        write_user_file(str(link), PNG)
+    assert not (tmp_path / "real.png").exists()
+
+
+def test_a_path_that_cannot_be_reached_is_refused_naming_why(tmp_path):
+    """A symlink loop or a regular file where a folder of the path should be: exit 2 with the
+    system's reason, not a traceback."""
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(OutputPathError, match="Too many levels of symbolic links"):
+        write_user_file(loop / "x.png", PNG)
+    regular = tmp_path / "regular"
+    regular.write_text("old")
+    with pytest.raises(OutputPathError) as err:
+        write_user_file(regular / "x.png", PNG)
+    assert str(err.value) == f"cannot write {regular / 'x.png'}: Not a directory"
+
+
+def test_a_write_of_exactly_the_file_size_limit_succeeds(tmp_path):
+    """The space reserved is the data's, from the first byte: not one byte more."""
+    target = tmp_path / "report.html"
+    code = "from dltrain.files import write_user_file\nwrite_user_file(sys.argv[1], b'x' * 1000)\n"
+    result = with_file_size_limit(1000, code, target)
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == b"x" * 1000
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts the open files in /proc")
+def test_refused_reads_and_writes_leave_no_file_open(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * 100)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(UnreadableFile):
+            read_regular(fifo, 100)
+        with pytest.raises(UnreadableFile):
+            read_regular(big, 10)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader waiting: opening the FIFO to write succeeds
+        try:
+            with pytest.raises(OutputPathError):
+                write_user_file(fifo, PNG)
+        finally:
+            os.close(reader)
+        write_user_file(tmp_path / "out.png", PNG)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+@pytest.mark.skipif(not os.path.isfile("/proc/self/cmdline"), reason="reads /proc")
+def test_a_file_longer_than_its_size_says_is_read_whole_up_to_the_limit():
+    """/proc's files say they hold 0 bytes and hold more, as a file that grew after its size was taken does."""
+    whole = read_regular("/proc/self/cmdline", 1 << 20)
+    assert whole == Path("/proc/self/cmdline").read_bytes() and len(whole) > 10
+    assert read_regular("/proc/self/cmdline", len(whole)) == whole
+    with pytest.raises(UnreadableFile, match="too large: more than 10 bytes"):
+        read_regular("/proc/self/cmdline", 10)
+
+
+@pytest.mark.skipif(not os.path.isfile("/proc/self/mem"), reason="reads /proc")
+def test_a_read_that_fails_is_named():
+    """/proc/self/mem is a regular file whose first bytes cannot be read (EIO)."""
+    with pytest.raises(UnreadableFile, match="cannot read /proc/self/mem: "):
+        read_regular("/proc/self/mem", 100)
+
+
+def test_what_is_at_a_path_is_told_without_opening_it(tmp_path):
+    regular = tmp_path / "a.npy"
+    regular.write_bytes(b"x")
+    link = tmp_path / "link.npy"
+    link.symlink_to(regular)
+    dangling = tmp_path / "dangling.npy"
+    dangling.symlink_to(tmp_path / "nowhere")
+    fifo = tmp_path / "fifo.npy"
+    os.mkfifo(fifo)
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert regular_file_at(regular) is True and regular_file_at(link) is True
+    for missing in (tmp_path / "missing.npy", dangling, regular / "x.npy", f"{tmp_path}/nul\0.npy"):
+        assert regular_file_at(missing) is False
+    for path, reason in [
+        (fifo, "is a FIFO"),
+        (tmp_path, "is a directory"),
+        (loop, "Too many levels of symbolic links"),
+    ]:
+        with pytest.raises(UnreadableFile, match=reason):
+            regular_file_at(path)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_a_write_from_another_thread_than_the_main_one(tmp_path):
+    """Signal handlers can be set only in the main thread: elsewhere the file is written as it is."""
+    import threading
+
+    errors = []
+
+    def write():
+        try:
+            write_user_file(tmp_path / "a.png", PNG)
+        except BaseException as err:  # handed to the main thread
+            errors.append(err)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    thread.join()
+    assert errors == [] and (tmp_path / "a.png").read_bytes() == PNG
