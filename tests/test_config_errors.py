@@ -172,6 +172,12 @@ CASES = [
         [f"model.hidden=[{', '.join(['2'] * 1001)}]"],
         ["model.hidden: List should have at most 1000 items"],
     ),
+    (  # the Python parser reads a user's config (libyaml takes a tab after `key:`)
+        "tab-after-a-key-is-invalid-yaml",
+        GOOD.replace("seed: 1", "seed:\t1"),
+        [],
+        ["invalid YAML at line 2, column 6: found character '\\t' that cannot start any token"],
+    ),
     (  # each --set value may nest 63 levels; under baseline.options it would go deeper than config.yaml reads
         "nested-deeper-than-config-yaml-reads",
         GOOD,
@@ -218,6 +224,8 @@ def test_a_step_output_with_an_explicit_loss_is_a_config_error(cli, config, tmp_
     [
         (GOOD + '"bad\\nkey": 1\n', "'bad\\nkey': unknown key"),
         (GOOD.replace("epochs: 3", '"ep\\nochs\\e[31m": 3'), "training.'ep\\nochs\\x1b[31m': unknown key"),
+        ("\0" + GOOD, "invalid YAML at line 1, column 1: the character U+0000 is not allowed in YAML"),
+        ("\nnote: a\0b\n" + GOOD, "invalid YAML at line 2, column 8: the character U+0000 is not allowed in YAML"),
         (GOOD + "note: a\0b\n", "invalid YAML at line 6, column 8: the character U+0000 is not allowed in YAML"),
     ],
 )
@@ -225,6 +233,43 @@ def test_keys_and_characters_that_break_lines_are_named_on_one_line(cli, config,
     result = cli("run", config(text), "--dry-run", code=2)
     problems = [line for line in result.stderr.splitlines() if not line.endswith("config.yaml: invalid config:")]
     assert len(problems) == 1 and fragment in problems[0], result.stderr
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        (GOOD.replace("dataset: {name: or_gate}\n", ""), "dataset: required key is missing"),
+        (
+            GOOD.replace("type: mlp, ", ""),
+            "model.type: required key is missing: it says which kind this section describes",
+        ),
+        (GOOD.replace("hidden: [4]", "hidden: [4, -1]"), "model.hidden.1: Input should be greater than 0 (got -1)"),
+        (
+            GOOD.replace("or_gate", "inline, X: [[0, 1], [1, a]], y: [1, 0]"),
+            "dataset.X.1.1: Input should be a valid number (got 'a')",
+        ),
+        (  # the section's own check: its key, not the kind pydantic tried, and not the whole section as the value
+            GOOD.replace("activation: relu", "init: {name: uniform, low: 2, high: 1}"),
+            "model.init: low (2.0) must be below high (1.0)",
+        ),
+        (
+            GOOD + "output: {plotz: true}\n",
+            "output.plotz: unknown key (did you mean 'plots'?); allowed keys: plots, report",
+        ),
+        (
+            GOOD + "baseline: {name: sklearn, optionz: {}}\n",
+            "baseline.optionz: unknown key (did you mean 'options'?); allowed keys: name, options",
+        ),
+        (
+            GOOD.replace("epochs: 3", "schedule: {name: step, step_sise: 3}"),
+            "training.schedule.step_sise: unknown key (did you mean 'step_size'?); allowed keys: warmup_epochs, name, step_size, gamma",
+        ),
+    ],
+    ids=["missing", "missing-kind", "list-item", "nested-list-item", "section-check", "section", "optional", "kind"],
+)
+def test_each_problem_names_the_key_path_as_written(cli, config, text, line):
+    problems = cli("run", config(text), "--dry-run", code=2).stderr.splitlines()[1:]
+    assert [problem.strip() for problem in problems] == [line]
 
 
 def test_a_config_error_names_the_file_and_an_empty_file_is_called_empty(cli, tmp_path):
@@ -241,6 +286,12 @@ def test_a_config_error_names_the_file_and_an_empty_file_is_called_empty(cli, tm
     assert cli("run", path, code=2).message.endswith("got an empty document")
     flagged = cli("run", "quickstart", "--name", "bad name", "--seed", "1", code=2).message
     assert flagged.startswith("error: quickstart with --name, --seed: invalid config: name:")
+
+
+def test_a_yaml_error_is_one_line_naming_its_position_once(cli, config):
+    path = config(GOOD + "bad: [1\n")
+    message = cli("run", path, "--dry-run", code=2).message
+    assert message == f"error: {path}: invalid YAML at line 7, column 1: expected ',' or ']', but got '<stream end>'"
 
 
 def test_missing_config_file(cli, tmp_path):
@@ -298,6 +349,14 @@ def test_dry_run_shows_set_overrides_and_flags(cli, config):
     assert resolved["model"]["hidden"] == [64, 32]
     assert resolved["training"]["optimizer"]["lr"] == 0.5
     assert resolved["seed"] == 9
+
+
+def test_dry_run_prints_block_style_in_schema_order_with_flat_lists_on_one_line(cli, config):
+    text = GOOD.replace("dataset: {name: or_gate}", "dataset: {name: inline, X: [[0, 1], [1, 0]], y: [1, 0]}")
+    printed = cli("run", config(text), "--dry-run", code=0).stdout
+    assert printed.startswith("name: errs\nseed: 1\ndataset:\n  name: inline\n"), printed
+    assert "\n  X:\n  - [0.0, 1.0]\n  - [1.0, 0.0]\n  y: [1.0, 0.0]\n" in printed, printed
+    assert "\n  hidden: [4]\n" in printed, printed
 
 
 def test_dry_run_json_is_one_document(cli, config):

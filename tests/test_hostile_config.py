@@ -114,6 +114,41 @@ def test_config_paths_that_are_not_regular_files_are_refused(cli, tmp_path):
         assert result.exit_code == 2 and reason in result.message, result.message
 
 
+def test_a_config_file_of_four_mebibytes_is_read_and_one_byte_more_is_too_large(cli, tmp_path):
+    # a first byte that is not UTF-8: a file within the bound gets as far as decoding it
+    path = tmp_path / "big.yaml"
+    for size, reason in [(4 << 20, "is not UTF-8 text"), ((4 << 20) + 1, "is too large: 4,194,305 bytes")]:
+        path.write_bytes(b"\xff" + b"#" * (size - 1))
+        result = short(cli("run", path, "--dry-run"))
+        assert result.exit_code == 2 and reason in result.message, result.message
+
+
+def nested_lists(levels: int) -> list:
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [  # {"x": ...} is the mapping, its key and value, and what the value holds
+        ({"x": list(range(199_997))}, "x: unknown key"),
+        ({"x": list(range(199_998))}, "the config holds more than 200,000 values"),
+        ({"x": nested_lists(63)}, "x: unknown key"),
+        ({"x": nested_lists(64)}, "the config nests more than 64 levels deep"),
+    ],
+    ids=["200000-values", "200001-values", "64-levels", "65-levels"],
+)
+def test_a_config_built_in_python_is_bounded_like_a_config_file(data, reason):
+    from dltrain.api import resolve
+    from dltrain.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        resolve(data)
+    assert reason in str(refused.value), str(refused.value)[:300]
+
+
 def test_a_config_with_a_byte_order_mark_reads(cli, tmp_path):
     path = tmp_path / "bom.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
@@ -136,6 +171,7 @@ YAML_BOUNDS = [
     ("seed: " + "7" * 5000 + "\n", "an integer of 5,000 digits is too large"),
     ("seed: 1\nseed: 2\n", "duplicate key 'seed' (first at line 3)"),
     (LONG, "more than 200,000 values (a config is far smaller)"),
+    ("seed: 0x" + "f" * 4000 + "\n", "an integer of about 4,817 digits is too large"),
 ]
 
 
@@ -163,6 +199,37 @@ def test_the_c_parser_reads_what_the_python_parser_reads(tmp_path):
     texts += [p.read_text() for p in sorted((repo / "configs").glob("*.yaml"))]
     for text in texts:
         assert load_yaml(text, fast=True) == load_yaml(text)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["python", "libyaml"])
+def test_a_document_exactly_at_the_bounds_reads(fast, monkeypatch):
+    """A bound is the most a config may have: one more node, level or digit is refused, not one fewer."""
+    import yaml
+
+    from dltrain.config import bounded_yaml
+    from dltrain.config.bounded_yaml import MAX_INT_BITS, load_yaml
+
+    def refused(text: str) -> str:
+        with pytest.raises(yaml.YAMLError) as err:
+            load_yaml(text, fast)
+        return err.value.problem
+
+    # 64 levels: the mapping and 63 lists (or 31 lists holding an alias of 32 more)
+    assert load_yaml("foo: " + "[" * 63 + "]" * 63, fast)["foo"]
+    assert "nested more than 64 levels deep" in refused("foo: " + "[" * 64 + "]" * 64)
+    deep = "a: &a " + "[" * 32 + "]" * 32 + "\nb: "
+    assert load_yaml(deep + "[" * 31 + "*a" + "]" * 31, fast)["b"]
+    assert "its aliases expand to more than 64 levels" in refused(deep + "[" * 32 + "*a" + "]" * 32)
+    # the largest integer that prints: MAX_INT_BITS bits, "0b" and as many digits
+    assert load_yaml("seed: 0b1" + "0" * (MAX_INT_BITS - 1), fast)["seed"].bit_length() == MAX_INT_BITS
+    assert f"an integer of {MAX_INT_BITS + 3:,} characters" in refused("seed: 0b01" + "0" * (MAX_INT_BITS - 1))
+    # 100 nodes, as written (the mapping, its key, the list and its items) and with aliases expanded
+    monkeypatch.setattr(bounded_yaml, "MAX_NODES", 100)
+    assert len(load_yaml("z: [" + "1, " * 97 + "]", fast)["z"]) == 97
+    assert "more than 100 values" in refused("z: [" + "1, " * 98 + "]")
+    nine = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: [" + "*a, " * 8 + "1, 1, 1, 1, 1, "
+    assert len(load_yaml(nine + "1]", fast)["b"]) == 14
+    assert "its aliases expand to more than 100 values" in refused(nine + "1, 1]")
 
 
 # libyaml takes these, the Python parser does not, or reads them otherwise

@@ -167,6 +167,32 @@ def test_resolve_keeps_a_configs_sweep_section_and_validates_flags():
         resolve(cfg, name="../escape")
 
 
+def test_resolve_of_a_config_naming_another_kind_starts_from_that_kinds_defaults():
+    """Overrides apply to the values a Config was given: Adam's defaults (beta1, ...) are not carried to gd."""
+    from dltrain.api import resolve
+
+    cfg = resolve({"dataset": {"name": "digits"}, "training": {"optimizer": {"name": "adam", "lr": 0.01}}})
+    optimizer = resolve(cfg, ["training.optimizer.name=gd"]).training.optimizer
+    assert (optimizer.name, optimizer.lr, optimizer.momentum) == ("gd", 0.01, 0.0)
+
+
+def test_a_value_assigned_to_a_config_in_python_is_checked_like_one_in_its_file():
+    from pydantic import ValidationError
+
+    from dltrain.api import resolve
+
+    cfg = resolve({"dataset": {"name": "digits"}})
+    for section, key, value in [
+        (cfg.training, "epochs", 2.5),
+        (cfg.training, "epochs", 0),
+        (cfg.output, "plotz", True),
+    ]:
+        with pytest.raises(ValidationError):
+            setattr(section, key, value)
+    cfg.training.epochs = 7
+    assert cfg.training.epochs == 7
+
+
 # --- stdout that is closed, gone or cannot show a character ----------------------------------
 
 
