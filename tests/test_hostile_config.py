@@ -137,8 +137,9 @@ def nested_lists(levels: int) -> list:
         ({"x": list(range(199_998))}, "the config holds more than 200,000 values"),
         ({"x": nested_lists(63)}, "x: unknown key"),
         ({"x": nested_lists(64)}, "the config nests more than 64 levels deep"),
+        ({"x": nested_lists(5000)}, "the config nests more than 64 levels deep"),  # not a RecursionError copying it
     ],
-    ids=["200000-values", "200001-values", "64-levels", "65-levels"],
+    ids=["200000-values", "200001-values", "64-levels", "65-levels", "5000-levels"],
 )
 def test_a_config_built_in_python_is_bounded_like_a_config_file(data, reason):
     from dltrain.api import resolve

@@ -148,6 +148,7 @@ def config_data(config: Union[Config, dict, str, Path]) -> dict:
             data["sweep"] = config.sweep.model_dump(mode="json")
         return data
     if isinstance(config, dict):
+        _check_size(config)  # before copying it: a copy of a dict nested 1,000 deep fails with a RecursionError
         return copy.deepcopy(config)  # never edit the caller's dict
     return read_yaml(find_config(config))
 
