@@ -121,7 +121,8 @@ def scripted_point(job, data_dir, blas_threads):
     Marks each start in `<job.config['marks']>/<point>`, then does what job.config['act'] says:
     'die' (SIGKILL, once point 2 has started beside it), 'die-when-retried' (2 s on its first start, SIGKILL on
     the next), 'exit' (the worker ends with status 0),
-    'slow' (2 s on its first start) or nothing; returns a completed RunResult."""
+    'slow' (2 s on its first start), 'unpicklable' (a result that cannot come back) or nothing; returns a
+    completed RunResult."""
     import signal
 
     from dltrain.pipeline.session import RunResult
@@ -145,4 +146,6 @@ def scripted_point(job, data_dir, blas_threads):
         os._exit(0)
     if act == "slow" and first:
         time.sleep(2)
+    if act == "unpicklable":  # its record cannot be sent back
+        return RunResult(None, Status.COMPLETED, note=lambda: None)
     return RunResult(None, Status.COMPLETED)

@@ -6,10 +6,12 @@ import copy
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -822,6 +824,20 @@ def test_workers_that_keep_breaking_with_no_run_coming_back_end_the_sweep(tmp_pa
         _scripted(monkeypatch, tmp_path, {1: "exit", 2: "exit", 3: "exit", 4: "exit"})
 
 
+def test_a_pool_gives_up_once_max_restarts_new_workers_broke_as_well(tmp_path, monkeypatch):
+    from dltrain.sweep.backends import MAX_RESTARTS, NoWorkers
+
+    with pytest.raises(NoWorkers, match=f"broke {MAX_RESTARTS + 1} times"):
+        _scripted(monkeypatch, tmp_path, {1: "exit"}, points=1, workers=1)
+    assert (tmp_path / "1").read_text() == "started\n" * (MAX_RESTARTS + 1)  # on the first worker and each new one
+
+
+def test_a_run_whose_result_cannot_come_back_from_its_worker_fails_alone(tmp_path, monkeypatch):
+    got = _scripted(monkeypatch, tmp_path, {1: "unpicklable"}, points=2, workers=1)
+    assert got[1].status == "failed" and got[1].error.startswith("the worker process failed: ")
+    assert got[2].status == "completed"
+
+
 def test_every_run_that_kills_its_worker_fails_alone_however_many_do(tmp_path, monkeypatch):
     """One worker, six runs each killing it: six new workers, each death a run that came back (failed)."""
     (tmp_path / "2").touch()  # a run that dies waits for point 2 to start: here it need not
@@ -870,6 +886,196 @@ def test_a_sweep_whose_workers_keep_breaking_fails_with_its_folder_complete(tmp_
     assert doc["status"] == "failed" and [p["status"] for p in doc["points"]] == ["interrupted", "interrupted"]
 
 
+def test_each_pool_process_gets_its_share_of_the_cores_blas_threads_and_none_outlives_the_sweep(monkeypatch):
+    from dltrain.sweep import backends, pool
+
+    closed = []
+    monkeypatch.setattr(pool, "start", lambda jobs: types.SimpleNamespace(close=lambda: closed.append(jobs)))
+    monkeypatch.setattr(pool, "cpu_count", lambda: 8)
+    assert backends.Pool(3).describe() == "3 parallel processes, 2 BLAS thread(s) each"
+    assert backends.Pool(16).blas_threads() == 1  # more processes than cores: one thread each
+    with backends.Pool(2) as backend:
+        assert backend.blas_threads() == 4
+    assert closed == [2]
+
+
+# --- drain: the loop every backend but the serial one runs ---------------------------------------
+
+
+class _Future:
+    """A backend's future, stood in for: done once `polls` looks at it have passed (None: never)."""
+
+    def __init__(self, polls=0):
+        self.polls = polls
+
+    def done(self) -> bool:
+        if self.polls is None:
+            return False
+        self.polls -= 1
+        return self.polls < 0
+
+
+class _Backend:
+    """What drain asks of a backend: whether it is stopping, and what a finished job returned (None: run it again)."""
+
+    stopping = False
+
+    def __init__(self, again=()):
+        self.again = set(again)
+
+    def outcome(self, future, job):
+        if job.point in self.again:
+            self.again.discard(job.point)
+            return None
+        return f"point {job.point}"
+
+
+def _drain(jobs, lookahead, submit, backend, **kwargs):
+    from dltrain.sweep.backends import drain
+
+    return drain(jobs, lookahead, submit, backend, **{"on_stop": lambda: None, "abandon": lambda f: None, **kwargs})
+
+
+@pytest.fixture
+def quick_drain(monkeypatch):
+    """drain without its 0.1 s between looks, and a test whose drain never ends failing after 30 s."""
+    from conftest import time_limit
+
+    from dltrain.sweep import backends
+
+    monkeypatch.setattr(backends, "POLL", 0)
+    with time_limit(30):
+        yield
+
+
+def test_drain_keeps_lookahead_jobs_in_flight_and_takes_the_next_only_once_a_slot_is_free(quick_drain):
+    from dltrain.sweep.point import Job
+
+    taken, running, most = [], set(), []
+
+    def jobs():
+        for i in range(1, 6):
+            taken.append(i)
+            yield Job(i, 0, {})
+
+    def submit(job):
+        running.add(job.point)
+        most.append(len(running))
+        return _Future(polls=job.point)
+
+    class Backend(_Backend):
+        def outcome(self, future, job):
+            running.discard(job.point)
+            return super().outcome(future, job)
+
+    got = []
+    for key, _ in _drain(jobs(), 2, submit, Backend()):
+        if not got:
+            assert taken == [1, 2]  # the third job is asked for once a run came back, not before
+        got.append(key)
+    assert sorted(got) == [(i, 0) for i in range(1, 6)] and max(most) == 2
+
+
+def test_drain_runs_again_a_job_no_worker_took_and_one_that_came_back_to_run_again(quick_drain):
+    """submit gives None when nothing can take the job now (no Dask worker): it is the next one tried;
+    outcome gives None for a job to run again (its data was lost with a worker): it goes to the back."""
+    from dltrain.sweep.point import Job
+
+    refused, submitted = {2}, []
+
+    def submit(job):
+        if job.point in refused:
+            refused.discard(job.point)
+            return None
+        submitted.append(job.point)
+        return _Future()
+
+    jobs = iter([Job(i, 0, {}) for i in range(1, 5)])
+    got = list(_drain(jobs, 1 << 30, submit, _Backend(again={3})))
+    assert got == [((1, 0), "point 1"), ((2, 0), "point 2"), ((4, 0), "point 4"), ((3, 0), "point 3")]
+    assert submitted == [1, 2, 3, 4, 3]
+
+
+def test_a_stopping_drain_starts_no_job_and_waits_for_the_running_ones_to_come_back(quick_drain):
+    from dltrain.sweep.point import Job
+
+    backend, submitted, stops, abandoned = _Backend(), [], [], []
+
+    def submit(job):
+        submitted.append(job.point)
+        return _Future(polls=0 if job.point == 1 else 20)
+
+    jobs = iter([Job(i, 0, {}) for i in range(1, 5)])
+    got = []
+    for key, _ in _drain(jobs, 2, submit, backend, on_stop=lambda: stops.append(1), abandon=abandoned.append):
+        got.append(key)
+        backend.stopping = True  # as request_stop() does
+    assert got == [(1, 0), (2, 0)] and submitted == [1, 2]
+    assert stops == [1] and abandoned == []  # the running jobs asked to stop once, none left behind
+
+
+def test_a_stopping_drain_abandons_what_has_not_come_back_within_its_grace(quick_drain, monkeypatch):
+    from dltrain.sweep import backends
+    from dltrain.sweep.point import Job
+
+    monkeypatch.setattr(backends, "GRACE", 0.2)
+    backend, stuck, abandoned, checks = _Backend(), _Future(polls=None), [], []
+    futures = iter([_Future(), stuck])
+    jobs = iter([Job(1, 0, {}), Job(2, 0, {})])
+    got = []
+    drained = _drain(
+        jobs, 2, lambda job: next(futures), backend, abandon=abandoned.append, check=lambda: checks.append(1)
+    )
+    for key, _ in drained:
+        got.append(key)
+        backend.stopping = True
+    assert got == [(1, 0)] and abandoned == [[stuck]] and checks  # the workers are checked while it waits
+
+
+def test_a_drain_closed_early_abandons_the_jobs_still_in_flight(quick_drain):
+    from dltrain.sweep.point import Job
+
+    running, abandoned = [_Future(), _Future(polls=None), _Future(polls=None)], []
+    futures = iter(running)
+    drained = _drain(
+        iter([Job(i, 0, {}) for i in (1, 2, 3)]),
+        1 << 30,
+        lambda job: next(futures),
+        _Backend(),
+        abandon=abandoned.append,
+    )
+    assert next(drained) == ((1, 0), "point 1")
+    drained.close()  # Ctrl-C in the sweep's loop
+    assert abandoned == [running[1:]]
+
+
+def test_make_backend_checks_each_option_against_the_backend_it_applies_to():
+    from dltrain.sweep.backends import Serial, make_backend
+
+    assert isinstance(make_backend("local"), Serial) and isinstance(make_backend("local", 1), Serial)
+    for kwargs, message in [
+        ({"name": "nope"}, "unknown backend 'nope'; allowed: local, dask"),
+        ({"name": "local", "jobs": 0}, "--jobs must be 1 or more, got 0"),
+        ({"name": "local", "scheduler": "tcp://127.0.0.1:1"}, "--scheduler applies to --backend dask only"),
+        ({"name": "local", "worker_data": True}, "--data-on-workers applies to --backend dask only"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            make_backend(**kwargs)
+
+
+def test_only_workers_reading_their_own_data_are_refused_a_relative_data_dir():
+    """With --data-on-workers each worker reads the folder from its own working directory; without, this process does."""
+    pytest.importorskip("dask.distributed")
+    from dltrain.sweep.backends import make_backend
+
+    dask = {"name": "dask", "scheduler": "tcp://127.0.0.1:1"}  # not reached until the sweep enters it
+    assert make_backend(**dask, data_dir="data").describe() == "Dask cluster at tcp://127.0.0.1:1"
+    for data_dir in (None, "/data", "~/data"):
+        assert make_backend(**dask, worker_data=True, data_dir=data_dir).worker_data
+    with pytest.raises(ConfigError, match="--data-dir data is relative"):
+        make_backend(**dask, worker_data=True, data_dir="data")
+
+
 @pytest.mark.parametrize(
     "code, said", [(-9, "killed by SIGKILL"), (-40, "killed by signal 40"), (1, "exit code 1"), (3, "exit code 3")]
 )
@@ -899,6 +1105,20 @@ def test_a_stop_after_the_last_point_ended_leaves_a_completed_sweep(tmp_path, st
     )
     assert sweep.status == "completed" and [p.status for p in sweep.points] == ["completed", "completed"]
     assert sweep_json(sweep.path)["status"] == "completed"
+
+
+def test_a_serial_sweep_stopped_by_its_handler_leaves_no_stop_behind_for_runs_trained_after_it(tmp_path):
+    from dltrain.errors import Interrupted
+    from dltrain.sweep.point import Job, train_point
+
+    def stop_after_first(sweep, state):
+        os.kill(os.getpid(), signal.SIGINT)  # the sweep's handler asks the backend to stop
+
+    with pytest.raises(Interrupted):
+        run_sweep(
+            TINY, ["training.optimizer.lr=0.01,0.1"], runs_dir=tmp_path, on_point=stop_after_first, handle_signals=True
+        )
+    assert train_point(Job(1, 0, TINY), None).meta["status"] == "completed"  # not "interrupted before it started"
 
 
 def test_a_point_trains_on_the_splits_it_is_sent_and_reads_the_data_folder_it_is_given(tmp_path, monkeypatch):
