@@ -121,7 +121,7 @@ def scripted_point(job, data_dir, blas_threads):
     Marks each start in `<job.config['marks']>/<point>`, then does what job.config['act'] says:
     'die' (SIGKILL, once point 2 has started beside it), 'die-when-retried' (2 s on its first start, SIGKILL on
     the next), 'exit' (the worker ends with status 0),
-    'slow' (2 s on its first start), 'unpicklable' (a result that cannot come back) or nothing; returns a
+    'exit N times' (the same on its first N starts, then it completes), 'slow' (2 s on its first start), 'unpicklable' (a result that cannot come back) or nothing; returns a
     completed RunResult."""
     import signal
 
@@ -142,7 +142,7 @@ def scripted_point(job, data_dir, blas_threads):
             time.sleep(2)
         else:
             os.kill(os.getpid(), signal.SIGKILL)
-    if act == "exit":
+    if act == "exit" or (act and act.startswith("exit ") and mark.read_text().count("started") <= int(act.split()[1])):
         os._exit(0)
     if act == "slow" and first:
         time.sleep(2)

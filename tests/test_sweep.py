@@ -832,6 +832,17 @@ def test_a_pool_gives_up_once_max_restarts_new_workers_broke_as_well(tmp_path, m
     assert (tmp_path / "1").read_text() == "started\n" * (MAX_RESTARTS + 1)  # on the first worker and each new one
 
 
+def test_breaks_with_a_run_coming_back_between_them_do_not_add_up(tmp_path, monkeypatch):
+    """Each point breaks its worker MAX_RESTARTS times before it completes: allowed, since the first one's
+    completion starts the count again."""
+    from dltrain.sweep.backends import MAX_RESTARTS
+
+    act = f"exit {MAX_RESTARTS} times"
+    got = _scripted(monkeypatch, tmp_path, {1: act, 2: act}, points=2, workers=1)
+    assert [got[k].status for k in (1, 2)] == ["completed"] * 2
+    assert [(tmp_path / k).read_text() for k in "12"] == ["started\n" * (MAX_RESTARTS + 1)] * 2
+
+
 def test_a_run_whose_result_cannot_come_back_from_its_worker_fails_alone(tmp_path, monkeypatch):
     got = _scripted(monkeypatch, tmp_path, {1: "unpicklable"}, points=2, workers=1)
     assert got[1].status == "failed" and got[1].error.startswith("the worker process failed: ")
