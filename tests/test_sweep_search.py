@@ -111,6 +111,67 @@ def test_the_edges_of_a_space_put_one_key_at_a_time_at_each_end():
     assert all(type(p.values["training.epochs"]) is int for p in points) and {p.index for p in points} == {0}
 
 
+@pytest.mark.parametrize(
+    "dist, reason",
+    [
+        ({"int": 3}, "int takes a list: {int: [low, high]}"),
+        ({"uniform": [1, 2, 3]}, "uniform takes two bounds, [low, high], got [1, 2, 3]"),
+        (
+            {"low": 1, "high": 2},
+            "a distribution is one of {uniform: [...]}, {loguniform: [...]}, {int: [...]}, {choice: [...]}",
+        ),
+        ({"choice": []}, "choice needs at least one value"),
+        ({"uniform": [2, 1]}, "uniform needs low <= high, got [2.0, 1.0]"),
+        ({"kind": "uniform", "low": 1}, "uniform needs low <= high, got [1.0, None]"),
+        ({"uniform": [-1.0e308, 1.0e308]}, "uniform needs finite bounds, got [-1e+308, 1e+308]"),
+        ({"int": [1, 2**53]}, "int needs bounds within ±2**53, got [1.0, 9007199254740992.0]"),
+        ({"int": [-(2**53), 1]}, "int needs bounds within ±2**53, got [-9007199254740992.0, 1.0]"),
+        ({"loguniform": [0, 1]}, "loguniform needs bounds above 0, got [0.0, 1.0]"),
+        ({"loguniform": [-1, 1]}, "loguniform needs bounds above 0, got [-1.0, 1.0]"),
+        ({"int": [1.5, 3]}, "int needs whole-number bounds, got [1.5, 3.0]"),
+        ({"int": [1, 2.5]}, "int needs whole-number bounds, got [1.0, 2.5]"),
+    ],
+)
+def test_a_space_key_that_is_not_a_sound_distribution_is_a_config_error_saying_why(dist, reason):
+    from dltrain.api import resolve
+
+    with pytest.raises(ConfigError) as refused:
+        resolve({**config(), "sweep": {"space": {"training.epochs": dist}}})
+    assert str(refused.value).splitlines()[-1].strip() == f"sweep.space: training.epochs: {reason}"
+
+
+def test_a_space_that_is_not_a_mapping_is_a_config_error_naming_what_it_got():
+    from dltrain.api import resolve
+
+    with pytest.raises(ConfigError) as refused:
+        resolve({**config(), "sweep": {"space": [{"int": [2, 4]}]}})
+    assert "sweep.space: Input should be a valid dictionary (got [{'int': [2, 4]}])" in str(refused.value)
+
+
+def test_a_space_takes_bounds_up_to_its_limits_and_keeps_them_in_the_form_it_is_written_in():
+    """Only each distribution's own shape is checked here; whether its values suit the key, when a sweep starts."""
+    from dltrain.api import resolve
+
+    space = {
+        "training.epochs": {"int": [1.0, 2**53 - 1]},
+        "seed": {"int": [-(2**53) + 1, 0]},
+        "training.optimizer.lr": {"uniform": [0.1, 0.1]},
+        "training.optimizer.beta1": {"loguniform": [1.0e-300, 0.9]},
+        "model.hidden": {"choice": [[8], [12, 4]]},
+        "training.optimizer.beta2": {"kind": "uniform", "low": 0.9, "high": 0.99},
+    }
+    cfg = resolve({**config(), "sweep": {"space": space}})
+    assert cfg.sweep.space == {
+        "training.epochs": {"int": [1, 2**53 - 1]},
+        "seed": {"int": [-(2**53) + 1, 0]},
+        "training.optimizer.lr": {"uniform": [0.1, 0.1]},
+        "training.optimizer.beta1": {"loguniform": [1.0e-300, 0.9]},
+        "model.hidden": {"choice": [[8], [12, 4]]},
+        "training.optimizer.beta2": {"uniform": [0.9, 0.99]},
+    }
+    assert all(type(bound) is int for dist in ("training.epochs", "seed") for bound in cfg.sweep.space[dist]["int"])
+
+
 def test_optuna_search_is_reproducible_and_resume_continues_its_study(tmp_path):
     pytest.importorskip("optuna")
     import optuna
