@@ -345,3 +345,401 @@ def test_a_run_is_read_back_with_its_history_and_its_scaler(tmp_path):
     (path / "preprocess.npz").unlink()
     with pytest.raises(RunFolderError, match="was trained with scaling 'standard' but has no preprocess.npz"):
         assert read_run(path).preprocess == {}  # never reached: reading it raises
+
+
+class _Frozen:
+    """A clock stopped at 2026-11-21 20:41:05, for the timestamp a run folder's name starts with."""
+
+    @staticmethod
+    def now():
+        from datetime import datetime
+
+        return datetime(2026, 11, 21, 20, 41, 5)
+
+
+def test_a_run_folder_is_named_by_its_start_then_numbered_when_the_name_is_taken(tmp_path, monkeypatch):
+    """The runs directory is made (parents too) from a path given as text; the first folder of a
+    second has the bare name, the next ones -2, -3; a name too long for the file system is named."""
+    from dltrain.errors import RunFolderError
+    from dltrain.runs import folder
+
+    monkeypatch.setattr(folder, "datetime", _Frozen)
+    runs_dir = tmp_path / "new" / "runs"
+    made = [RunFolder.create(str(runs_dir), "logreg").path for _ in range(3)]
+    stem = runs_dir / "20261121-204105-logreg"
+    assert made == [stem, stem.with_name(f"{stem.name}-2"), stem.with_name(f"{stem.name}-3")]
+    assert all(path.is_dir() for path in made)
+    with pytest.raises(RunFolderError) as err:
+        RunFolder.create(runs_dir, "x" * 300)
+    assert str(err.value) == f"cannot create a run folder in {runs_dir}: File name too long"
+
+
+def test_a_run_folder_is_not_made_when_every_numbered_name_is_taken(tmp_path, monkeypatch):
+    import errno
+
+    from dltrain.errors import RunFolderError
+    from dltrain.runs import folder
+
+    monkeypatch.setattr(folder, "datetime", _Frozen)
+    mkdir = Path.mkdir
+
+    def taken(path, *args, **kwargs):  # the runs directory is there; every run folder name in it is taken
+        if kwargs.get("exist_ok"):
+            return mkdir(path, *args, **kwargs)
+        raise FileExistsError(errno.EEXIST, "File exists", str(path))
+
+    monkeypatch.setattr(Path, "mkdir", taken)
+    with pytest.raises(RunFolderError) as err:
+        RunFolder.create(tmp_path, "full")
+    assert str(err.value) == f"no free run folder name for 20261121-204105-full in {tmp_path}"
+
+
+def test_json_is_written_with_nan_and_read_back_and_an_archive_only_as_written(tmp_path):
+    """A diverged run's NaN loss is written and read back; a file that is not JSON is named
+    with the reason; a compressed archive is refused as no run writes one."""
+    from dltrain.errors import RunFolderError
+
+    folder = RunFolder.create(tmp_path, "io")
+    folder.write_json("metrics.json", {"train": {"loss": float("nan"), "accuracy": 0.5}})
+    metrics = folder.read_json("metrics.json")
+    assert np.isnan(metrics["train"]["loss"]) and metrics["train"]["accuracy"] == 0.5
+    folder.write_text("meta.json", '{"status": "runn')
+    with pytest.raises(RunFolderError, match=r"meta.json is unreadable: not JSON \(Unterminated string"):
+        folder.read_json("meta.json")
+    arrays = {"W0": np.arange(6.0).reshape(2, 3), "b0": np.ones(3)}
+    folder.write_npz("weights.npz", arrays)
+    assert {k: v.tolist() for k, v in folder.read_npz("weights.npz").items()} == {
+        k: v.tolist() for k, v in arrays.items()
+    }
+    np.savez_compressed(folder.path / "weights.npz", **arrays)
+    with pytest.raises(RunFolderError, match="array 'W0' is compressed"):
+        folder.read_npz("weights.npz")
+
+
+def test_a_json_file_over_64_mib_is_refused_unread(tmp_path):
+    from dltrain.errors import RunFolderError
+
+    folder = RunFolder.create(tmp_path, "big")
+    with open(folder.path / "meta.json", "wb") as f:
+        f.truncate((64 << 20) + 1)  # sparse: no disk space taken
+    with pytest.raises(RunFolderError, match="meta.json is too large: 67,108,865 bytes, at most 67,108,864"):
+        folder.read_json("meta.json")
+
+
+def test_update_meta_merges_into_meta_json_and_refuses_one_that_is_not_an_object(tmp_path):
+    from dltrain.errors import RunFolderError
+
+    folder = RunFolder.create(tmp_path, "meta")
+    assert folder.update_meta(status="running", seed=3) == {"status": "running", "seed": 3}
+    assert folder.update_meta(status="completed") == {"status": "completed", "seed": 3}
+    assert json.loads((folder.path / "meta.json").read_text()) == {"status": "completed", "seed": 3}
+    (folder.path / "meta.json").write_text("[1]")
+    for update in (folder.update_meta, folder.update_meta_in_place):
+        with pytest.raises(RunFolderError, match=r"meta.json is damaged: not a JSON object$"):
+            update(status="failed")
+    assert (folder.path / "meta.json").read_text() == "[1]"
+
+
+def test_meta_json_is_rewritten_in_place_up_to_one_page(tmp_path):
+    """The fallback for a full disk: meta.json is rewritten in the blocks it has (shorter than the
+    indented file, the rest cut off; a NaN kept), never past one page of 4096 bytes, nor through
+    a symlink; it leaves no file descriptor open."""
+    import os
+
+    from dltrain.errors import RunFolderError
+
+    folder = RunFolder.create(tmp_path, "full")
+    path = folder.path / "meta.json"
+    folder.write_json("meta.json", {"status": "running", "sizes": [0] * 700, "loss": float("nan")})
+    assert path.stat().st_size > 4096 + 512  # written indented: over a page; compact, it fits in one
+
+    def pad(total: int) -> str:  # a note that makes the compact meta.json `total` bytes long
+        meta = {**json.loads(path.read_text()), "status": "failed", "error": ""}
+        return "e" * (total - len(json.dumps(meta)) - 1)
+
+    before = path.read_bytes()
+    with pytest.raises(RunFolderError) as err:
+        folder.update_meta_in_place(status="failed", error=pad(4097))
+    assert str(err.value) == f"cannot write {path}: no room for 4097 bytes in place"
+    assert path.read_bytes() == before
+    open_before = len(os.listdir("/proc/self/fd"))
+    merged = folder.update_meta_in_place(status="failed", error=pad(4096))
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    assert merged["status"] == "failed" and path.stat().st_size == 4096
+    reread = json.loads(path.read_text())
+    assert reread["status"] == "failed" and reread["error"] == pad(4096) and np.isnan(reread["loss"])
+
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"status": "running"}')
+    path.unlink()
+    path.symlink_to(outside)
+    with pytest.raises(RunFolderError) as err:
+        folder.update_meta_in_place(status="failed")
+    assert str(err.value) == f"cannot write {path}: Too many levels of symbolic links"
+    assert outside.read_text() == '{"status": "running"}'
+
+
+def test_a_folder_where_a_run_writes_a_file_is_named_before_anything_is_written(tmp_path):
+    from dltrain.errors import RunFolderError
+
+    folder = RunFolder.create(tmp_path, "planted")
+    (folder.path / "meta.json").write_text("{}")
+    folder.check_replaceable(["meta.json", "weights.npz"])  # a file, and nothing: both can be written
+    (folder.path / "weights.npz").mkdir()
+    with pytest.raises(RunFolderError, match=r"weights.npz is a folder, where the run writes its file weights.npz"):
+        folder.check_replaceable(["meta.json", "weights.npz"])
+
+
+def test_a_file_that_cannot_be_deleted_is_named(tmp_path):
+    from dltrain.errors import RunFolderError
+
+    folder = RunFolder(tmp_path / "was-a-folder")
+    folder.path.write_text("a file where the run folder was")
+    with pytest.raises(RunFolderError) as err:
+        folder.remove("cost.png")
+    assert str(err.value) == f"cannot delete {folder.path / 'cost.png'}: Not a directory"
+
+
+def test_only_a_run_folder_is_deleted_and_never_through_a_symlink(tmp_path):
+    """A folder with a config.yaml (a run that wrote no meta.json yet) is a run folder; a folder
+    with neither file is left as it is, and so is the folder a symlink leads to."""
+    from dltrain.errors import RunFolderError
+
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "a.png").write_text("mine")
+    with pytest.raises(RunFolderError) as err:
+        RunFolder(other).delete()
+    assert str(err.value) == f"{other} is not a run folder; nothing was deleted"
+    assert (other / "a.png").read_text() == "mine"
+    started = RunFolder.create(tmp_path / "runs", "started")
+    (started.path / "config.yaml").write_text("name: started\n")
+    link = tmp_path / "link"
+    link.symlink_to(started.path)
+    with pytest.raises(RunFolderError) as err:
+        RunFolder(link).delete()
+    assert str(err.value) == f"cannot delete {link}: Cannot call rmtree on a symbolic link"
+    assert (started.path / "config.yaml").is_file()
+    started.delete()
+    assert not started.path.exists()
+
+
+def test_a_folder_left_with_only_partial_files_is_removed_and_one_with_a_users_file_is_kept(tmp_path):
+    emptied = RunFolder.create(tmp_path, "cut")
+    (emptied.path / ".meta.json.k2v_9x0a.tmp").write_text("cut off")
+    emptied.remove_if_empty()
+    assert not emptied.path.exists()
+    kept = RunFolder.create(tmp_path, "kept")
+    (kept.path / ".notes.tmp").write_text("a user's")
+    kept.remove_if_empty()
+    assert (kept.path / ".notes.tmp").read_text() == "a user's"
+
+
+def test_elapsed_seconds_are_rounded_to_the_millisecond(monkeypatch):
+    from dltrain.runs import folder
+
+    monkeypatch.setattr(folder.time, "perf_counter", lambda: 12.3456789)
+    assert folder.elapsed(10.0) == 2.346
+
+
+# --- what meta.json, metrics.json, weights.npz and preprocess.npz must hold ------------------
+
+META = Path("run/meta.json")
+STARTED = "2026-11-21T20:41:05.123+01:00"
+ACCEPTED_META = [
+    {"seed": 0, "epochs_done": 0, "epochs": 2**53 - 1, "stopped_epoch": 0, "best_epoch": 0},
+    {"pid": 1, "n_features": 1, "sample_shape": [1] * 8},
+    {"pid": 2**31 - 1, "n_features": 2**31 - 1, "sample_shape": [2**31 - 1]},
+    {"classes": ["cat"], "notes": ["x" * 100_000], "seconds": 0.0, "split_sizes": {"train": 0}},
+    {"classes": [True, 0, 1.5, "x"], "seconds": 0.5, "model": {"type": "mlp"}, "argv": ["run", "a.yaml"]},
+    {"status": None, "started": None, "process_started": None, "ended": None, "resumed": []},
+    {"status": "completed", "started": STARTED, "process_started": STARTED, "ended": STARTED},
+    {"resumed": [{"at": STARTED, "from_epoch": 3}], "blas": [{"threads": 1}]},  # argv: older resumes lack it
+    {"input_stats": {"mean": -1.5, "spread": 0.0}},
+    {"input_stats": {"mean": 0.0, "spread": 0.5}},
+]
+
+
+def test_meta_json_fields_at_the_ends_of_their_ranges_are_read():
+    from dltrain.runs.schema import check_meta
+
+    for doc in ACCEPTED_META:
+        assert check_meta(doc, META) is doc
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("name", 5),
+        ("seed", -1),
+        ("seed", 2**53),
+        ("seed", "1"),  # no number is read from a string
+        ("pid", 0),
+        ("pid", 2**31),
+        ("host", 5),
+        ("classes", []),
+        ("classes", "ab"),
+        ("sample_shape", []),
+        ("sample_shape", [1] * 9),
+        ("sample_shape", [0]),
+        ("sample_shape", [2**31]),
+        ("n_features", 0),
+        ("n_features", 2**31),
+        ("split_sizes", {"train": -1}),
+        ("loss", 5),
+        ("dataset", 5),
+        ("model", "mlp"),
+        ("notes", "a note"),
+        ("notes", ["x" * 100_001]),
+        ("argv", "dltrain run a.yaml"),
+        ("status", "done"),
+        ("started", "yesterday"),
+        ("process_started", "yesterday"),
+        ("ended", "yesterday"),
+        ("epochs_done", -1),
+        ("epochs", -1),
+        ("stopped_epoch", -1),
+        ("best_epoch", -1),
+        ("error", 5),
+        ("seconds", -1.0),
+        ("seconds", float("inf")),
+        ("resumed", None),
+        ("resumed", [{"at": "yesterday", "from_epoch": 3}]),
+        ("resumed", [{"at": STARTED, "from_epoch": -1}]),
+        ("resumed", [{"at": STARTED, "from_epoch": 3, "argv": "resume run"}]),
+        ("input_stats", {"mean": float("inf"), "spread": 1.0}),
+        ("input_stats", {"mean": 0.0, "spread": -0.5}),
+        ("input_stats", {"mean": 0.0, "spread": float("inf")}),
+    ],
+)
+def test_a_meta_json_field_out_of_its_range_or_of_another_type_is_named(field, value):
+    from dltrain.errors import RunFolderError
+    from dltrain.runs.schema import check_meta
+
+    with pytest.raises(RunFolderError, match=rf"^run/meta.json is damaged: {field}\b"):
+        check_meta({"seed": 1, field: value}, META)
+
+
+def test_a_status_meta_json_cannot_hold_is_named_with_those_it_can():
+    from dltrain.errors import RunFolderError
+    from dltrain.runs.schema import check_meta
+    from dltrain.runs.status import Status
+
+    statuses = ", ".join(s.value for s in Status)
+    with pytest.raises(RunFolderError) as err:
+        check_meta({"status": "done"}, META)
+    assert str(err.value) == f"run/meta.json is damaged: status: Value error, not a status ({statuses}) (got 'done')"
+    for status in Status:
+        check_meta({"status": status.value}, META)
+
+
+def test_a_damaged_json_file_names_its_first_three_problems_and_counts_the_others():
+    from dltrain.errors import RunFolderError
+    from dltrain.runs.schema import check_meta, check_metrics
+
+    problems = {"seed": -1, "pid": 0, "host": 5, "epochs": "2", "best_epoch": -1}
+    said = [
+        "seed: Input should be greater than or equal to 0 (got -1)",
+        "pid: Input should be greater than 0 (got 0)",
+        "host: Input should be a valid string (got 5)",
+    ]
+    for count, more in ((1, ""), (3, ""), (4, " (and 1 more)"), (5, " (and 2 more)")):
+        with pytest.raises(RunFolderError) as err:
+            check_meta(dict(list(problems.items())[:count]), META)
+        assert str(err.value) == f"run/meta.json is damaged: {'; '.join(said[:count])}{more}"
+    with pytest.raises(RunFolderError) as err:
+        check_meta({"seed": "x" * 1000}, META)
+    assert "(got 'xxxxxxxxxx" in str(err.value) and len(str(err.value)) < 200  # the value quoted, cut short
+    with pytest.raises(
+        RunFolderError, match=r"^run/metrics.json is damaged: test.loss: Input should be a valid number"
+    ):
+        check_metrics({"test": {"loss": "x"}}, Path("run/metrics.json"))
+    for check, name in ((check_meta, "meta.json"), (check_metrics, "metrics.json")):
+        with pytest.raises(RunFolderError, match=f"^run/{name}: {name} must hold a JSON object, not list$"):
+            check([1], Path(f"run/{name}"))
+
+
+def test_metrics_json_is_numbers_by_split_and_a_baseline_of_known_fields():
+    from dltrain.errors import RunFolderError
+    from dltrain.runs.schema import check_metrics
+
+    path = Path("run/metrics.json")
+    scores = {"accuracy": 0.5, "loss": float("nan")}  # a diverged run's NaN stays
+    sound = {
+        "train": scores,
+        "val": {"loss": 1},
+        "baseline": {"model": "majority", "error": None, "train": scores, "val": scores, "test": scores},
+    }
+    assert check_metrics(sound, path) is sound
+    assert check_metrics({"test": scores, "baseline": {"error": "scikit-learn is not installed"}}, path)
+    refused = [
+        ({"train": [0.5]}, "train: Input should be a valid dictionary"),
+        ({"train": {"loss": "0.5"}}, "train.loss: Input should be a valid number"),
+        ({"baseline": {"model": 5}}, "baseline.model: Input should be a valid string"),
+        ({"baseline": {"error": 5}}, "baseline.error: Input should be a valid string"),
+        ({"baseline": {"train": {"loss": "0.5"}}}, "baseline.train.loss: Input should be a valid number"),
+        ({"baseline": {"val": {"loss": "0.5"}}}, "baseline.val.loss: Input should be a valid number"),
+        ({"baseline": {"test": [1]}}, "baseline.test: Input should be a valid dictionary"),
+        ({"baseline": {"seconds": 1.0}}, "baseline.seconds: Extra inputs are not permitted"),
+    ]
+    for doc, problem in refused:
+        with pytest.raises(RunFolderError) as err:
+            check_metrics(doc, path)
+        assert str(err.value).startswith(f"run/metrics.json is damaged: {problem}"), doc
+
+
+def test_weights_npz_is_a_chain_of_matrices_each_with_its_optional_bias():
+    from dltrain.errors import RunFolderError
+    from dltrain.runs.schema import check_weights
+
+    path = Path("run/weights.npz")
+    two = {"W0": np.ones((3, 5)), "b0": np.zeros(5), "W1": np.ones((5, 2)), "b1": np.zeros(2)}
+    assert check_weights(two, path) is two
+    unbiased = {"W0": np.ones((3, 2))}
+    assert check_weights(unbiased, path) is unbiased
+    refused = [
+        ({}, "holds no weight matrices (W0, W1, ...)"),
+        ({"b0": np.zeros(2)}, "holds no weight matrices (W0, W1, ...)"),
+        (
+            {"W1": np.ones((3, 2)), "b1": np.zeros(2)},
+            "is damaged: its arrays are not W0..W0 and b0..b0; missing ['W0']; unexpected ['W1', 'b1']",
+        ),
+        (
+            {"W0": np.ones((3, 2)), "b1": np.zeros(2)},
+            "is damaged: its arrays are not W0..W0 and b0..b0; unexpected ['b1']",
+        ),
+        (
+            {"W0": np.ones((3, 2)), "W2": np.ones((2, 2))},
+            "is damaged: its arrays are not W0..W1 and b0..b1; missing ['W1']; unexpected ['W2']",
+        ),
+        ({"W0": np.ones(3)}, "is damaged: W0 has shape (3,), not 2-dimensional"),
+        ({"W0": np.ones((0, 3))}, "is damaged: W0 has shape (0, 3)"),
+        ({**two, "W1": np.ones((4, 2))}, "is damaged: W1 has shape (4, 2) after W0 (3, 5)"),
+        ({**two, "b0": np.zeros(4)}, "is damaged: b0 has shape (4,), not (5,)"),
+        ({**two, "b1": np.zeros(5)}, "is damaged: b1 has shape (5,), not (2,)"),
+        ({**two, "b1": np.zeros((1, 2))}, "is damaged: b1 has shape (1, 2), not 1-dimensional"),
+    ]
+    for arrays, problem in refused:
+        with pytest.raises(RunFolderError) as err:
+            check_weights(arrays, path)
+        assert str(err.value) == f"{path} {problem}", sorted(arrays)
+
+
+def test_preprocess_npz_is_a_shift_and_a_non_zero_scale_for_each_feature():
+    from dltrain.errors import RunFolderError
+    from dltrain.runs.schema import check_preprocess
+
+    path = Path("run/preprocess.npz")
+    sound = {"scaler_shift": np.zeros(3), "scaler_scale": np.full(3, 0.5)}
+    assert check_preprocess(sound, 3, path) is sound
+    refused = [
+        ({**sound, "scaler_shift": np.zeros(4)}, "scaler_shift has shape (4,); the network takes 3 features"),
+        ({**sound, "scaler_scale": np.ones(2)}, "scaler_scale has shape (2,); the network takes 3 features"),
+        ({**sound, "scaler_scale": np.array([0.5, 0.0, 0.5])}, "scaler_scale holds zeros"),
+        ({**sound, "junk": np.ones(3)}, "unexpected arrays ['junk', 'scaler_scale', 'scaler_shift']"),
+        ({"scaler_shift": np.zeros(3)}, "scaler_scale is missing (it holds ['scaler_shift'])"),
+    ]
+    for arrays, problem in refused:
+        with pytest.raises(RunFolderError) as err:
+            check_preprocess(arrays, 3, path)
+        assert str(err.value) == f"{path} is damaged: {problem}", sorted(arrays)
