@@ -120,9 +120,9 @@ def scripted_point(job, data_dir, blas_threads):
 
     Marks each start in `<job.config['marks']>/<point>`, then does what job.config['act'] says:
     'die' (SIGKILL, once point 2 has started beside it), 'die-when-retried' (2 s on its first start, SIGKILL on
-    the next), 'exit' (the worker ends with status 0),
-    'exit N times' (the same on its first N starts, then it completes), 'slow' (2 s on its first start), 'unpicklable' (a result that cannot come back) or nothing; returns a
-    completed RunResult."""
+    the next), 'exit' (the worker ends with status 0), 'exit N times' (the same on its first N starts, then
+    it completes), 'slow' (2 s on its first start), 'unpicklable' (a result that cannot come back) or
+    nothing; returns a completed RunResult."""
     import signal
 
     from dltrain.pipeline.session import RunResult
