@@ -224,3 +224,40 @@ def test_with_the_reference_engine_chosen_only_it_is_checked(cli, monkeypatch):
     monkeypatch.setenv("DLTRAIN_ENGINE", "reference")
     doc = cli("gradcheck", "perceptron_or", "--json", code=0).json
     assert doc["status"] == "passed" and [layer["engine"] for layer in doc["layers"]] == ["reference"]
+
+
+def test_by_default_eight_rows_are_taken_and_a_large_array_is_checked_on_1000_entries():
+    from dltrain.config.loader import resolve
+    from dltrain.inspection.gradcheck import gradcheck
+
+    report = gradcheck(resolve("quickstart", ["model={type: mlp, hidden: [16]}"]))  # digits: 64 -> 16 -> 10
+    assert report["rows"] == 8 and report["status"] == "passed" and report["reason"] is None
+    hidden = [layer for layer in report["layers"] if layer["layer"] == 0]
+    assert [(layer["checked"], layer["total"]) for layer in hidden] == [(1000 + 16, 64 * 16 + 16)] * 2
+
+
+def test_the_json_names_the_network_checked_and_why_a_perceptron_has_nothing_to_check(cli):
+    doc = cli("gradcheck", "mlp_tiny", "--json", code=0).json
+    assert doc["network"] == "Network(Dense(4->3, sigmoid), Dense(3->1, sigmoid); loss=sse)"
+    doc = cli("gradcheck", "perceptron_rosenblatt", "--json", code=0).json
+    assert doc["status"] == "not applicable" and doc["reason"].startswith("Rosenblatt's rule updates by the error")
+    table = cli("gradcheck", "perceptron_rosenblatt", code=0)
+    assert "nothing to check: Rosenblatt's rule" in table.stdout
+
+
+def test_the_reference_twin_of_a_leaky_relu_network_keeps_its_configured_slope(monkeypatch):
+    """Both engines check the same function: the reference engine's copy computes the fast network's outputs."""
+    from dltrain.config.loader import resolve
+    from dltrain.inspection import gradcheck as inspection
+
+    outputs = []
+
+    def spy(network, X, Y, **options):
+        outputs.append(network.predict(X))
+        return check_network(network, X, Y, **options)
+
+    monkeypatch.setattr(inspection, "check_network", spy)
+    model = "model={type: mlp, hidden: [8], activation: leaky_relu, negative_slope: 0.5}"
+    report = inspection.gradcheck(resolve("quickstart", [model]))
+    assert report["status"] == "passed" and len(outputs) == 2
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-12)

@@ -457,8 +457,9 @@ def test_a_report_of_a_missing_path_or_a_file_says_which(tmp_path, ref, named):
     from dltrain.report.build import report_html
 
     (tmp_path / "file.txt").write_text("x")
-    with pytest.raises(RunFolderError, match=named):
+    with pytest.raises(RunFolderError, match=named) as refused:
         report_html([tmp_path / ref])
+    assert str(tmp_path / ref) in str(refused.value).split(" ")  # the path, whole
 
 
 def _runs_table(html):
@@ -475,12 +476,17 @@ def test_the_runs_table_ranks_its_metric_first_then_the_changed_keys_then_the_ot
     for lr in (0.05, 0.1):
         api.run(config, overrides=[f"training.optimizer.lr={lr}"], runs_dir=tmp_path)
     html = report_html([tmp_path])
-    assert "<h1>2 runs</h1>" in html and "kinds" not in html
+    assert "<title>dltrain: 2 runs</title>" in html and "<h1>2 runs</h1>" in html
+    assert "kinds" not in html and 'class="problems"' not in html
     headers, rows = _runs_table(html)
     # no baseline.* column: each run's own page has its baseline's metrics
     metrics = ["train.loss", "train.accuracy", "val.loss", "val.accuracy", "test.loss"]
     assert headers == ["#", "run", "status", "test.accuracy", "lr", *metrics, "epochs", "seconds"]
     assert [row[0] for row in rows] == ["1", "2"] and all(len(row) == len(headers) for row in rows)
+    same = (
+        r"</table></div><p>\d+ config keys are the same in every run and not shown. Click a column header to sort.</p>"
+    )
+    assert re.search(same, html)
     assert sorted(row[4] for row in rows) == ["0.0500", "0.1000"] and {row[-2] for row in rows} == {"6"}
 
 
@@ -489,7 +495,8 @@ def test_runs_of_two_kinds_are_named_and_ranked_each_on_its_own(run, tmp_path):
 
     other = api.run("configs/sqrt_mean.yaml", overrides=["training.epochs=2", "output.plots=false"], runs_dir=tmp_path)
     html = report_html([run, other.path])
-    assert "these runs are of 2 kinds:" in html and "each is ranked on its own" in html
+    kinds = "classification on digits (1), regression on sqrt_mean (1)"
+    assert f'<p class="problems">these runs are of 2 kinds: {kinds}; each is ranked on its own.</p>' in html
 
 
 def test_a_report_of_runs_none_of_which_reads_says_so(run, tmp_path):
@@ -499,7 +506,7 @@ def test_a_report_of_runs_none_of_which_reads_says_so(run, tmp_path):
         copy = shutil.copytree(run, tmp_path / name)
         (copy / "meta.json").write_text("[")
     html = report_html([tmp_path / "a", tmp_path / "b"])
-    assert "<p>no run could be read.</p>" in html and "meta.json is unreadable" in html
+    assert "<p>no run could be read.</p><footer>" in html and "meta.json is unreadable" in html
 
 
 def _hand_written_sweep(run, folder, **fields):
@@ -531,6 +538,41 @@ def test_a_sweep_report_heads_with_its_facts_and_charts_its_one_key(run, tmp_pat
     assert not any("across the swept keys" in title for title in specs)  # one key: no parallel coordinates
 
 
+def test_a_sweep_report_heads_with_its_counts_its_ranking_metric_and_each_key_of_its_grid(run, tmp_path):
+    from dltrain.report.build import report_html
+
+    sweep = _hand_written_sweep(run, tmp_path / "s", counts={"completed": 2, "failed": 0}, sort_by="test.loss")
+    doc = json.loads((sweep / "sweep.json").read_text())
+    doc["grid"]["seed"] = [3]
+    for point in doc["points"]:
+        point["values"]["seed"] = 3
+    (sweep / "sweep.json").write_text(json.dumps(doc))
+    html = report_html([sweep])
+    assert "<title>dltrain sweep s</title>" in html
+    facts = "<span>points: <b>2</b></span><span>completed: <b>2</b></span><span>backend: <b>local</b></span>"
+    facts += "<span>ranked by: <b>test.loss</b></span><span>time: <b>1.50 s</b></span>"
+    grid = "<code>training.optimizer.lr</code> = [0.05,0.1]; <code>seed</code> = [3]"
+    assert f'</h1><div class="facts">{facts}</div><p>grid: {grid}</p><section>' in html
+    assert "runs, best test.loss first" in html
+    charts = "".join(f'<div class="chart" id="chart-{i}"></div>' for i in (2, 3, 4))  # lr, seed, both
+    assert f'<h2>test.loss against the swept keys</h2><div class="charts">{charts}</div></section>' in html
+
+
+def test_a_sweep_over_the_run_name_alone_gets_no_chart_against_its_keys(run, tmp_path):
+    """The name is no config value that the runs are compared on."""
+    from dltrain.report.build import report_html
+
+    sweep = _hand_written_sweep(run, tmp_path / "s")
+    doc = json.loads((sweep / "sweep.json").read_text())
+    doc["grid"] = {"name": ["first", "second"]}
+    for point, name in zip(doc["points"], doc["grid"]["name"]):
+        point["values"] = {"name": name}
+    (sweep / "sweep.json").write_text(json.dumps(doc))
+    html = report_html([sweep])
+    assert "<p>grid: <code>name</code> = " in html and 'id="runs"' in html
+    assert "against the swept keys" not in html
+
+
 def test_a_search_sweeps_choice_is_not_drawn_on_a_log_axis(run, tmp_path):
     from dltrain.report.build import report_html
 
@@ -558,6 +600,31 @@ def test_several_runs_share_a_loss_chart_whose_axis_the_completed_runs_set(run, 
     assert len({row["run"] for row in loss["data"]["values"]}) == 2  # both runs, labelled by their differing loss key
     assert max(loss["encoding"]["y"]["scale"]["domain"]) < 100  # the completed run's losses set it
     assert len({row["run"] for row in specs["accuracy"]["data"]["values"]}) == 2
+
+
+def test_runs_whose_config_leaves_the_loss_to_auto_share_the_chart_of_the_loss_they_trained_on(run, tmp_path):
+    from dltrain.report.build import report_html
+
+    for name in ("a", "b"):
+        copy = shutil.copytree(run, tmp_path / name)
+        config = (copy / "config.yaml").read_text()
+        (copy / "config.yaml").write_text(config.replace("loss: cross_entropy", "loss: auto"))
+    html = report_html([tmp_path / "a", tmp_path / "b"])
+    specs = _specs(html)
+    assert list(specs) == ["loss (cross_entropy)", "accuracy"]
+    assert [spec["encoding"]["y"]["title"] for spec in specs.values()] == list(specs)
+    charts = '<div class="charts"><div class="chart" id="chart-0"></div><div class="chart" id="chart-1"></div></div>'
+    assert f"<section><h2>curves (click a legend entry to pick a run)</h2>{charts}</section>" in html
+
+
+def test_runs_without_a_history_get_no_curves_section(run, tmp_path):
+    from dltrain.report.build import report_html
+
+    for name in ("a", "b"):
+        (shutil.copytree(run, tmp_path / name) / "history.csv").unlink()
+    html = report_html([tmp_path / "a", tmp_path / "b"])
+    assert "history.csv is missing: no curves" in html and 'id="runs"' in html
+    assert "<h2>curves" not in html and 'class="chart"' not in html
 
 
 def test_a_run_page_heads_with_the_runs_name_and_names_a_missing_history(run, tmp_path):
@@ -601,3 +668,73 @@ def test_table_cells_keep_a_finite_numbers_raw_value_for_sorting_and_show_flags_
     assert cell(0.5) == '<td class="num" data-value="0.5">0.5000</td>'
     assert cell(float("inf")) == '<td class="num" data-value="">inf</td>'
     assert cell(True) == "<td>True</td>" and cell(None) == "<td></td>"
+
+
+@pytest.mark.parametrize(
+    "xdg_cache_home,folder",
+    [("cache", "cache"), ("", "home/.cache"), (None, "home/.cache")],
+    ids=["set", "empty", "unset"],
+)
+def test_a_cached_script_bundle_is_read_from_the_users_cache_folder_once_a_process(
+    tmp_path, monkeypatch, xdg_cache_home, folder
+):
+    """$XDG_CACHE_HOME/dltrain, else ~/.cache/dltrain; a '</script' in it cannot end the page's inline script."""
+    from dltrain.report import assets
+
+    vl_convert = pytest.importorskip("vl_convert")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    if xdg_cache_home is None:
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg_cache_home and str(tmp_path / xdg_cache_home))
+    cache = tmp_path / folder / "dltrain" / f"vega-embed-bundle-{vl_convert.__version__}.js"
+    cache.parent.mkdir(parents=True)
+    cache.write_text('window.vegaEmbed = () => "</script><script>";')
+    assets.vega_bundle.cache_clear()
+    try:
+        assert assets.vega_bundle() == 'window.vegaEmbed = () => "<\\/script><script>";'
+        cache.write_text("changed since")
+        assert "vegaEmbed" in assets.vega_bundle()
+    finally:
+        assets.vega_bundle.cache_clear()
+
+
+def test_a_table_marks_its_best_row_and_an_image_is_inlined_with_its_alt_text():
+    from dltrain.report.page import image, table
+
+    assert table(["run", "loss"], [["a", 0.5], ["b", None]], best=1, tid="runs") == (
+        '<div class="scroll"><table class="sortable" id="runs"><thead><tr><th scope="col">run</th>'
+        '<th scope="col">loss</th></tr></thead><tbody><tr><td>a</td><td class="num" data-value="0.5">0.5000</td></tr>'
+        "<tr class=best><td>b</td><td></td></tr></tbody></table></div>"
+    )
+    assert table(["x"], []) == (
+        '<div class="scroll"><table class="sortable"><thead><tr><th scope="col">x</th></tr></thead>'
+        "<tbody></tbody></table></div>"
+    )
+    png = b"\x89PNG"
+    assert image(png, 'the "weights"') == '<img alt="the &quot;weights&quot;" src="data:image/png;base64,iVBORw==">'
+
+
+def test_a_page_holds_its_sections_then_its_chart_specs_then_the_chart_libraries_and_its_script():
+    """A spec's JSON has no '<', '>' or '&' left in it: nothing in it can end its <script> element."""
+    from dltrain import __version__
+    from dltrain.report.assets import SCRIPT, vega_bundle
+    from dltrain.report.page import Page, esc
+
+    page = Page("a <title>")
+    page.add("<p>first</p>")
+    page.section("curves & more", page.chart({"title": "a<b>&c</script>", "values": [1.5]}) + page.chart({"n": 2}))
+    html = page.html()
+    assert html.startswith('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">')
+    assert "<title>a &lt;title&gt;</title>" in html
+    assert html[html.index("<body>") :].startswith(
+        '<body><p>first</p><section><h2>curves &amp; more</h2><div class="chart" id="chart-0"></div>'
+        '<div class="chart" id="chart-1"></div></section>'
+        f"<footer>dltrain {esc(__version__)} report; works offline, nothing is fetched.</footer>"
+        '<script type="application/json" class="spec" data-target="chart-0">'
+        '{"title":"a\\u003cb\\u003e\\u0026c\\u003c/script\\u003e","values":[1.5]}</script>'
+        '<script type="application/json" class="spec" data-target="chart-1">{"n":2}</script><script>'
+    )
+    assert html.endswith(f"<script>{vega_bundle()}</script><script>{SCRIPT}</script></body></html>\n")
+    spec = html[html.index('data-target="chart-0">') + 22 : html.index("</script>")]
+    assert json.loads(spec) == {"title": "a<b>&c</script>", "values": [1.5]}
