@@ -688,19 +688,20 @@ def test_a_folder_too_big_or_too_deep_to_hold_the_photos_is_refused_before_it_is
     assert "internal error" not in result.stderr and not result.stdout
 
 
-def test_a_folder_listing_is_counted_as_it_comes(tmp_path, monkeypatch):
-    """A flat folder of a million files was listed whole (5 s, 350 MB) before it was counted."""
+class FileEntry:
+    """What os.scandir yields for a plain file."""
 
-    class Entry:
-        def __init__(self, path: str):
-            self.path = path
+    def __init__(self, path: str):
+        self.path = path
 
-        def is_dir(self, follow_symlinks: bool = True) -> bool:
-            return False
+    def is_dir(self, follow_symlinks: bool = True) -> bool:
+        return False
 
-    listed = []
 
-    class Listing:  # os.scandir of a folder of 10,000 files
+def flat_listing(files: int, listed: list[int]):
+    """A stand-in for os.scandir: every folder holds `files` plain files, each noted in `listed` as it is listed."""
+
+    class Listing:
         def __init__(self, folder):
             self.folder = folder
 
@@ -711,15 +712,28 @@ def test_a_folder_listing_is_counted_as_it_comes(tmp_path, monkeypatch):
             return False
 
         def __iter__(self):
-            for i in range(10_000):
+            entry = FileEntry(f"{self.folder}/a.txt")  # the same name each time: only the count matters
+            for i in range(files):
                 listed.append(i)
-                yield Entry(f"{self.folder}/{i}.txt")
+                yield entry
 
+    return Listing
+
+
+def test_a_folder_listing_is_counted_as_it_comes(tmp_path, monkeypatch):
+    """A flat folder of a million files was listed whole (5 s, 350 MB) before it was counted."""
+    listed: list[int] = []
     monkeypatch.setattr(sign_photos, "MAX_FOLDER_ENTRIES", 1_000)
-    monkeypatch.setattr(sign_photos.os, "scandir", Listing)
+    monkeypatch.setattr(sign_photos.os, "scandir", flat_listing(10_000, listed))
     with pytest.raises(DataError, match="holds more than 1,000 files and folders"):
         sign_photos.build_arrays(tmp_path, COUNTS)
     assert len(listed) == 1_001
+
+
+def test_a_photo_folder_of_more_than_100_000_files_and_folders_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(sign_photos.os, "scandir", flat_listing(100_001, []))
+    with pytest.raises(DataError, match="holds more than 100,000 files and folders"):
+        sign_photos.build_arrays(tmp_path, COUNTS)
 
 
 def test_preprocess_stretches_contrast_and_inverts():
@@ -784,6 +798,49 @@ def test_an_archive_whose_zip_directory_is_too_large_is_refused_before_it_is_rea
     (tmp_path / "a.zip").write_bytes(archive)
     with pytest.raises(DataError, match=r"a.zip: its zip directory is [\d,]+ bytes; at most 1,000 are read"):
         sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
+
+
+def zip_directory_end(directory_bytes: int) -> bytes:
+    """A zip archive's end-of-directory record alone, declaring a directory of `directory_bytes`."""
+    return struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, directory_bytes, 0, 0)
+
+
+def test_a_photo_archive_may_have_a_zip_directory_of_8_mib_and_no_more(tmp_path):
+    (tmp_path / "a.zip").write_bytes(zip_directory_end(8 << 20))
+    with pytest.raises(DataError, match=r"a.zip is not a readable zip archive"):
+        sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
+    (tmp_path / "a.zip").write_bytes(zip_directory_end((8 << 20) + 1))
+    with pytest.raises(DataError, match=r"a.zip: its zip directory is 8,388,609 bytes; at most 8,388,608 are read"):
+        sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
+
+
+def test_a_photo_archive_of_more_than_256_mib_is_refused_unread(tmp_path):
+    with open(tmp_path / "a.zip", "wb") as f:
+        f.truncate(256 << 20)  # sparse: no disk space taken
+    with pytest.raises(DataError, match=r"a.zip is not a readable zip archive"):
+        sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
+    with open(tmp_path / "a.zip", "r+b") as f:
+        f.truncate((256 << 20) + 1)
+    with pytest.raises(
+        DataError, match=r"a.zip is too large: 268,435,457 bytes, at most 268,435,456 are read; pass the downloaded"
+    ):
+        sign_photos.build_arrays(tmp_path / "a.zip", COUNTS)
+
+
+def test_a_photo_source_that_does_not_exist_is_named_with_the_archive_to_pass(tmp_path):
+    with pytest.raises(DataError) as err:
+        sign_photos.build_arrays(tmp_path / "photos.zip", COUNTS)
+    assert str(err.value) == (
+        f"{tmp_path / 'photos.zip'} does not exist; pass the downloaded {ROOT}.zip or its unpacked folder."
+    )
+
+
+def test_the_photos_are_downloaded_from_githubs_archive_of_the_pinned_commit(monkeypatch):
+    monkeypatch.delenv(sign_digits.ARCHIVE_URL_ENV)
+    assert sign_photos.COMMIT == "4b09433ef9d5c60602e8805bb54b8aa2428527f8"
+    assert sign_digits.archive_urls() == [
+        "https://github.com/ardamavi/Sign-Language-Digits-Dataset/archive/4b09433ef9d5c60602e8805bb54b8aa2428527f8.zip"
+    ]
 
 
 def test_an_archive_needing_a_newer_zip_version_is_named_not_an_internal_error(tmp_path, photos):
@@ -1060,6 +1117,36 @@ def test_datasets_lists_every_registered_dataset_once_the_built_in_ones_as_avail
     built_in = [row for row in rows if row["kind"] == "built-in"]
     assert {row["name"] for row in built_in} == set(DATASETS) - {"mnist", "sign_digits"}
     assert all(row["available"] and row["size_bytes"] is None and row["path"] is None for row in built_in)
+
+
+def test_datasets_lists_the_downloadable_ones_with_their_folder_and_the_bytes_present(tmp_path):
+    (tmp_path / "sign_digits").mkdir()
+    (tmp_path / "sign_digits" / "X.npy").write_bytes(b"x" * 5)
+    (tmp_path / "sign_digits" / "Y.npy").write_bytes(b"y" * 7)
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / mnist.TEST_LABELS).write_bytes(b"z" * 3)
+    rows = {row["name"]: row for row in catalog.describe(tmp_path)}
+    assert rows["sign_digits"] == {
+        "name": "sign_digits",
+        "kind": "download",
+        "available": True,
+        "size_bytes": 12,
+        "path": str(tmp_path / "sign_digits"),
+    }
+    assert rows["mnist"] == {
+        "name": "mnist",
+        "kind": "download",
+        "available": False,
+        "size_bytes": 3,
+        "path": str(tmp_path / "mnist"),
+    }
+
+
+def test_fetching_a_dataset_that_is_built_in_or_unknown_names_those_that_can_be_fetched(tmp_path):
+    for name, kind in (("digits", "built into dltrain and needs no download"), ("cifar", "not a known dataset")):
+        with pytest.raises(DataError) as err:
+            catalog.fetch(name, tmp_path)
+        assert str(err.value) == f"'{name}' is {kind}; the datasets that can be fetched are mnist, sign_digits."
 
 
 def test_fetching_mnist_from_a_local_source_is_refused(tmp_path):
