@@ -482,16 +482,17 @@ def _trial(number: int):
     return change
 
 
+OWN = ": a resume continues the sweep's study only in files of its own"
 OPTUNA_DAMAGED = {
-    "optuna.db a symbolic link": ("a symbolic link", "optuna.db is a symbolic link"),
+    "optuna.db a symbolic link": ("a symbolic link", f"optuna.db is a symbolic link{OWN}"),
     "optuna.db garbage": ("garbage", "optuna.db is not the sweep's Optuna study: (sqlite3.DatabaseError) file is not"),
     "optuna.db garbage, a journal beside": (
         "garbage+journal",
         "optuna.db is not the sweep's Optuna study: file is not",
     ),
     "optuna.db empty": ("empty", "optuna.db is not the sweep's Optuna study: it holds no Optuna study"),
-    "optuna.db a folder": ("a folder", "optuna.db is not a regular file"),
-    "optuna.db a FIFO": ("a FIFO", "optuna.db is not a regular file"),
+    "optuna.db a folder": ("a folder", f"optuna.db is not a regular file{OWN}"),
+    "optuna.db a FIFO": ("a FIFO", f"optuna.db is not a regular file{OWN}"),
     "optuna.db missing": ("missing", "optuna.db is missing"),
     "a trial the study lacks": (_trial(99), "optuna.db holds 3 trials, but sweep.json names trial 99"),
     "a trial one past the study's last": (_trial(3), "optuna.db holds 3 trials, but sweep.json names trial 3"),
@@ -563,8 +564,29 @@ def test_an_optuna_resume_refuses_a_journal_that_is_a_symbolic_link(cli, optuna_
     (optuna_dir / "optuna.db-journal").symlink_to(victim)
     result = cli("sweep", "--resume", optuna_dir)
     assert result.exit_code == 2, result.output
-    assert "optuna.db-journal is a symbolic link" in result.message
+    assert f"optuna.db-journal is a symbolic link{OWN}" in result.message
     assert victim.read_bytes() == b"x" * 512 and (optuna_dir / "optuna.db-journal").is_symlink()
+
+
+def test_an_optuna_resume_that_cannot_roll_back_a_cut_off_write_says_it_needs_write_access(
+    cli, optuna_dir, monkeypatch
+):
+    """optuna.db on a read-only file system: SQLite refuses the read-write open that would undo the write."""
+    db = optuna_dir / "optuna.db"
+    subprocess.run([sys.executable, "-c", CUT_OFF_WRITE, str(db)], check=True)
+    connect = sqlite3.connect
+
+    def read_only(database, *args, **kwargs):
+        if str(database).endswith("mode=rw"):
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        return connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)
+    result = cli("sweep", "--resume", optuna_dir)
+    assert result.exit_code == 2, result.output
+    assert f"{db}: a write to it was cut off, and rolling it back needs write access: attempt to write" in (
+        result.message
+    )
 
 
 # --- what a sweep is asked to train: bounded, and coherent -------------------------------------

@@ -456,3 +456,209 @@ def test_a_point_cut_off_in_an_earlier_session_has_not_ended(tmp_path):
     assert sweep.done == 3
     with sweep.tracking():
         assert sweep.done == 3
+
+
+LR = {"training.optimizer.lr": {"loguniform": [1.0e-3, 0.1]}}
+
+
+def plan_of(folder, space=None, metric="val.accuracy", **options):
+    """An Optuna search's plan over `space` (one loguniform key unless given), its study in `folder`."""
+    from dltrain.config.schema import Distribution
+    from dltrain.sweep.ranking import Metric
+    from dltrain.sweep.study import OptunaPlan
+
+    space = {key: Distribution.model_validate(dist) for key, dist in (space or LR).items()}
+    options = {"trials": 3, "seed": 0, "name": "s", **options}
+    return OptunaPlan(space, folder=folder, metric=Metric.parse(metric), **options)
+
+
+def told(point, *statuses, metrics=None):
+    """The point's state once its runs (one per status) ended, each with `metrics`."""
+    from dltrain.pipeline.session import RunResult
+    from dltrain.sweep.state import PointState
+
+    return PointState(point, [RunResult(None, status, metrics or {}) for status in statuses])
+
+
+def test_an_optuna_plan_asks_for_its_trials_points_one_by_one_then_none(tmp_path):
+    pytest.importorskip("optuna")
+    plan = plan_of(tmp_path, trials=3)
+    points = [plan.ask() for _ in range(4)]
+    assert [p.index for p in points[:3]] == [1, 2, 3] and points[3] is None
+    assert [p.name.split("_")[0] for p in points[:3]] == ["s-1", "s-2", "s-3"]
+    assert [plan.trial_number(p.index) for p in points[:3]] == [0, 1, 2] and plan.trial_number(4) is None
+    assert all(1e-3 <= p.values["training.optimizer.lr"] <= 0.1 for p in points[:3])
+
+
+def test_an_optuna_plan_tells_a_single_runs_finite_epoch_metrics_then_its_metric(tmp_path):
+    pytest.importorskip("optuna")
+    plan = plan_of(tmp_path)
+    point = plan.ask()
+    history = [
+        {"epoch": 1, "val_accuracy": 0.5, "val_loss": 9.0},
+        {"epoch": 2, "val_accuracy": math.nan},
+        {"epoch": 3, "val_accuracy": None},
+        {"epoch": 4, "val_accuracy": 0.75},
+    ]
+    plan.tell(told(point, "completed", metrics={"val": {"accuracy": 0.8}}), history)
+    (trial,) = trials(tmp_path)
+    assert plan.study.direction.name == "MAXIMIZE" and trial.state.name == "COMPLETE" and trial.value == 0.8
+    assert trial.intermediate_values == {1: 0.5, 4: 0.75}
+    assert plan.trial_number(point.index) is None
+
+
+def test_an_optuna_plan_judged_by_loss_minimises_it_and_tells_the_validation_loss_by_epoch(tmp_path):
+    pytest.importorskip("optuna")
+    plan = plan_of(tmp_path, metric="val.loss")
+    point = plan.ask()
+    plan.tell(
+        told(point, "completed", metrics={"val": {"loss": 0.3}}), [{"epoch": 1, "val_accuracy": 0.5, "val_loss": 0.4}]
+    )
+    (trial,) = trials(tmp_path)
+    assert plan.study.direction.name == "MINIMIZE" and trial.value == 0.3 and trial.intermediate_values == {1: 0.4}
+
+
+def test_an_optuna_plan_tells_no_epoch_metrics_for_a_point_over_repeats(tmp_path):
+    pytest.importorskip("optuna")
+    plan = plan_of(tmp_path)
+    point = plan.ask()
+    metrics = {"val": {"accuracy": 0.6}}
+    plan.tell(told(point, "completed", "completed", metrics=metrics), [{"epoch": 1, "val_accuracy": 0.5}])
+    (trial,) = trials(tmp_path)
+    assert trial.state.name == "COMPLETE" and trial.value == 0.6 and trial.intermediate_values == {}
+
+
+@pytest.mark.parametrize(
+    "statuses, metrics, state",
+    [
+        (["pruned"], {"val": {"accuracy": 0.6}}, "PRUNED"),
+        (["failed"], {"val": {"accuracy": 0.6}}, "FAIL"),
+        (["completed"], {"val": {"accuracy": math.nan}}, "FAIL"),
+        (["completed"], {"test": {"accuracy": 0.6}}, "FAIL"),
+        (["completed", "pruned"], {"val": {"accuracy": 0.6}}, "PRUNED"),
+    ],
+)
+def test_an_optuna_plan_tells_a_point_without_its_metric_as_pruned_or_failed(tmp_path, statuses, metrics, state):
+    pytest.importorskip("optuna")
+    plan = plan_of(tmp_path)
+    plan.tell(told(plan.ask(), *statuses, metrics=metrics), [])
+    assert [t.state.name for t in trials(tmp_path)] == [state]
+
+
+@pytest.mark.parametrize("status", ["interrupted", "pending"])
+def test_an_optuna_plan_keeps_a_point_that_has_not_ended_open(tmp_path, status):
+    pytest.importorskip("optuna")
+    plan = plan_of(tmp_path)
+    point = plan.ask()
+    plan.tell(told(point, status, metrics={"val": {"accuracy": 0.6}}), [{"epoch": 1, "val_accuracy": 0.5}])
+    (trial,) = trials(tmp_path)
+    assert trial.state.name == "RUNNING" and trial.intermediate_values == {} and plan.trial_number(point.index) == 0
+    plan.tell(told(point, "completed", metrics={"val": {"accuracy": 0.6}}), [])
+    assert [t.state.name for t in trials(tmp_path)] == ["COMPLETE"]
+
+
+def test_an_optuna_plan_without_prune_has_no_pruner(tmp_path):
+    pytest.importorskip("optuna")
+    assert plan_of(tmp_path).pruner() is None
+
+
+def test_an_optuna_plans_pruner_judges_an_epoch_against_the_points_completed_when_it_started(tmp_path):
+    """Optuna's median rule: from three completed points on, and from epoch 2 on, a point worse than their
+    median at that epoch is pruned; the pruner goes to a worker whole, pickled."""
+    pytest.importorskip("optuna")
+    import pickle
+    from types import SimpleNamespace
+
+    def record(epoch, accuracy):
+        return SimpleNamespace(epoch=epoch, val_accuracy=accuracy, val_loss=0.0)
+
+    plan = plan_of(tmp_path, trials=5, prune=True)
+    for accuracy in (0.6, 0.7, 0.8):
+        assert not plan.pruner()(record(2, 0.1))  # fewer than three completed
+        history = [{"epoch": e, "val_accuracy": accuracy} for e in (1, 2, 3)]
+        plan.tell(told(plan.ask(), "completed", metrics={"val": {"accuracy": accuracy}}), history)
+    early = plan.pruner()
+    plan.tell(told(plan.ask(), "completed", metrics={"val": {"accuracy": 0.1}}), [{"epoch": 1, "val_accuracy": 0.1}])
+
+    prune, other = pickle.loads(pickle.dumps(early)), pickle.loads(pickle.dumps(early))
+    assert [bool(prune(record(1, 0.1))), bool(prune(record(2, None))), bool(prune(record(2, 0.65)))] == [0, 0, 1]
+    assert not other(record(2, 0.75))
+    assert len(plan.pruner().completed) == 4
+
+
+def test_an_optuna_plan_judged_by_loss_prunes_a_point_whose_loss_is_above_the_median(tmp_path):
+    pytest.importorskip("optuna")
+    from types import SimpleNamespace
+
+    plan = plan_of(tmp_path, trials=5, prune=True, metric="val.loss")
+    for loss in (0.6, 0.7, 0.8):
+        history = [{"epoch": e, "val_loss": loss} for e in (1, 2, 3)]
+        plan.tell(told(plan.ask(), "completed", metrics={"val": {"loss": loss}}), history)
+    assert not plan.pruner()(SimpleNamespace(epoch=2, val_loss=0.65, val_accuracy=0.0))
+    assert plan.pruner()(SimpleNamespace(epoch=2, val_loss=0.75, val_accuracy=0.0))
+
+
+def test_an_optuna_plan_draws_anew_where_it_dropped_a_point_with_an_invalid_config(tmp_path):
+    """The dropped draw is a failed trial and no point: the next point takes its place and its number."""
+    pytest.importorskip("optuna")
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    plan, same = plan_of(tmp_path / "a", trials=2), plan_of(tmp_path / "b", trials=2)
+    first = plan.ask()
+    assert same.ask() == first
+    plan.drop(first)
+    again = plan.ask()
+    assert again.index == 1 and again.values != first.values and plan.ask().index == 2 and plan.ask() is None
+    assert [t.state.name for t in trials(tmp_path / "a")] == ["FAIL", "RUNNING", "RUNNING"]
+    assert plan.trial_number(1) == 1
+
+
+def test_a_resumed_optuna_plan_asks_a_cut_off_point_again_with_the_same_values(tmp_path):
+    """Its open trial fails and a new one takes its values; a trial that already ended, or none, is left as it is."""
+    pytest.importorskip("optuna")
+    space = {**LR, "model.hidden": {"choice": [[8], [12, 4]]}}
+    plan = plan_of(tmp_path, space, trials=3)
+    cut_off, failed, unasked = plan.ask(), plan.ask(), plan.ask()
+    plan.tell(told(failed, "failed"), [])
+    resumed = plan_of(tmp_path, space, trials=3, existing=3)
+    states = [told(point, "interrupted") for point in (cut_off, failed, unasked)]
+    states[0].trial, states[1].trial = 0, 1
+    assert [resumed.again(state) for state in states] == [3, 4, 5]
+    assert [resumed.trial_number(point.index) for point in (cut_off, failed, unasked)] == [3, 4, 5]
+    study = trials(tmp_path)
+    assert [t.state.name for t in study] == ["FAIL", "FAIL", "RUNNING", "RUNNING", "RUNNING", "RUNNING"]
+    for state, trial in zip(states, study[3:]):
+        assert {key: resumed._value(key, value) for key, value in trial.params.items()} == state.point.values
+
+
+def test_an_optuna_search_without_optuna_installed_is_a_config_error_saying_how_to_get_it(monkeypatch):
+    import sys
+
+    from dltrain.sweep.study import import_optuna
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"--search optuna needs Optuna.*pip install 'dltrain\[search\]'"):
+        import_optuna()
+
+
+def test_an_optuna_search_keeps_optunas_log_to_warnings():
+    """Optuna logs every trial it creates and finishes at INFO: a sweep's own progress says that already."""
+    optuna = pytest.importorskip("optuna")
+    from dltrain.sweep.study import import_optuna
+
+    level = optuna.logging.get_verbosity()
+    try:
+        optuna.logging.set_verbosity(optuna.logging.INFO)
+        assert import_optuna() is optuna and optuna.logging.get_verbosity() == optuna.logging.WARNING
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def test_prune_is_accepted_with_a_validation_metric_and_refused_with_any_other():
+    from dltrain.sweep.ranking import Metric
+    from dltrain.sweep.study import check_prune
+
+    check_prune(True, Metric("val", "loss"))
+    check_prune(False, Metric("test", "accuracy"))
+    for split in ("train", "test"):
+        with pytest.raises(ConfigError, match="--prune judges points by their per-epoch validation metric"):
+            check_prune(True, Metric(split, "accuracy"))
