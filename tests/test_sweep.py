@@ -149,6 +149,11 @@ def test_a_sweep_point_is_an_ordinary_run(tmp_path, serial):
     assert_same_results({4: folder_results(alone.path)}, {4: results(serial)[4]})
 
 
+def test_a_completed_point_s_meta_names_no_error(serial):
+    for point in sweep_json(serial)["points"]:
+        assert json.loads((serial / point["run"] / "meta.json").read_text())["error"] is None
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_point_that_stops_early_is_complete_like_the_same_run(tmp_path, jobs):
     """Early stopping ended a point 'interrupted' (in a sweep that said completed): no metrics,
@@ -274,6 +279,21 @@ def test_a_resume_continues_a_cut_off_point_from_its_checkpoint_and_counts_its_e
     assert "resumed" not in json.loads((sweep.path / done["run"] / "meta.json").read_text())  # not trained again
     assert meta["sweep"] == {"folder": "tiny", "point": 2, "values": cut["values"]}  # no repeat number
     assert not partial.exists()
+
+
+def test_a_point_resumed_twice_keeps_when_from_which_epoch_and_by_what_command_each_session_resumed_it(tmp_path):
+    from dltrain.sweep import resume_sweep
+
+    sweep = run_sweep(copy.deepcopy(TINY), ["training.optimizer.lr=0.01"], runs_dir=tmp_path)
+    for argv in (["dltrain", "sweep", "--resume", "first"], ["dltrain", "sweep", "--resume", "second"]):
+        doc = sweep_json(sweep.path)
+        doc["status"] = doc["points"][0]["status"] = "interrupted"
+        (sweep.path / "sweep.json").write_text(json.dumps(doc))
+        resume_sweep(sweep.path, argv=argv)
+    (point,) = sweep_json(sweep.path)["points"]
+    resumed = json.loads((sweep.path / point["run"] / "meta.json").read_text())["resumed"]
+    assert [(r["from_epoch"], r["argv"][-1]) for r in resumed] == [(4, "first"), (4, "second")]
+    assert all(sorted(r) == ["argv", "at", "from_epoch"] and r["at"] for r in resumed)
 
 
 def test_a_sweep_point_resumes_like_a_run(tmp_path, serial):

@@ -10,7 +10,7 @@ import pytest
 from sweeps import sweep_json, tiny, write_config
 
 from dltrain.cli.sweep_table import progress_line
-from dltrain.errors import ConfigError, Interrupted
+from dltrain.errors import ConfigError, Interrupted, TrainingFailed
 from dltrain.runs.folder import RunFolder
 from dltrain.sweep import resume_sweep, run_sweep
 from dltrain.sweep.grid import yaml_inline
@@ -662,3 +662,76 @@ def test_prune_is_accepted_with_a_validation_metric_and_refused_with_any_other()
     for split in ("train", "test"):
         with pytest.raises(ConfigError, match="--prune judges points by their per-epoch validation metric"):
             check_prune(True, Metric(split, "accuracy"))
+
+
+def drawn_sweep_plots(monkeypatch) -> list[tuple]:
+    """The arguments of each sweep.png a sweep draws from here on (the image itself: b'png')."""
+    import dltrain.plots.sweep as plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "sweep_plot", lambda *args: drawn.append(args) or b"png")
+    return drawn
+
+
+def test_sweep_png_plots_each_point_s_mean_and_spread_against_its_keys_log_spaced_ones_on_a_log_axis(
+    tmp_path, monkeypatch
+):
+    drawn = drawn_sweep_plots(monkeypatch)
+    grid = ["training.optimizer.lr=0.01,0.001", "training.batch_size=32,64"]
+    result = run_sweep(config(validation=0.0, epochs=2), grid, repeats=2, runs_dir=tmp_path)
+    ((rows, keys, log_keys, metric, title, labels, lower_is_better),) = drawn
+    assert keys == ["training.optimizer.lr", "training.batch_size"] and log_keys == {"training.optimizer.lr"}
+    assert metric == "test.accuracy" and not lower_is_better
+    assert title == "sweep tiny: test.accuracy, mean ± std of 2 repeats"
+    assert labels == {"training.optimizer.lr": "lr", "training.batch_size": "batch_size"}
+    assert rows == [
+        (p.point.values, p.metrics["test"]["accuracy"], p.metrics_std["test"]["accuracy"]) for p in result.points
+    ]
+    assert len(rows) == 4 and (result.path / "sweep.png").read_bytes() == b"png"
+
+
+def test_sweep_png_of_single_runs_has_no_spread_and_knows_a_loss_is_better_lower(tmp_path, monkeypatch):
+    drawn = drawn_sweep_plots(monkeypatch)
+    grid = ["training.optimizer.lr=0.01,0.002"]
+    result = run_sweep(config(validation=0.0, epochs=2), grid, sort_by="test.loss", runs_dir=tmp_path)
+    ((rows, keys, log_keys, metric, title, labels, lower_is_better),) = drawn
+    assert keys == ["training.optimizer.lr"] and log_keys == set()  # less than a decade apart
+    assert metric == "test.loss" and lower_is_better and title == "sweep tiny: test.loss"
+    assert rows == [(p.point.values, p.metrics["test"]["loss"], None) for p in result.points]
+
+
+DIVERGING = {  # lr 1e6 diverges in its second epoch
+    "name": "reg",
+    "dataset": {"name": "sqrt_mean", "n": 200, "dim": 4},
+    "model": {"type": "mlp", "hidden": [8], "activation": "relu"},
+    "training": {"optimizer": {"name": "gd", "lr": 0.1}, "epochs": 3},
+    "output": {"plots": False},
+}
+
+
+def test_sweep_png_leaves_out_a_point_without_the_metric_and_is_not_drawn_when_no_point_has_it(tmp_path, monkeypatch):
+    drawn = drawn_sweep_plots(monkeypatch)
+    with pytest.raises(TrainingFailed) as failed:
+        run_sweep(DIVERGING, ["training.optimizer.lr=1e6,0.1"], sort_by="test.loss", runs_dir=tmp_path / "one")
+    ((rows, *_),) = drawn
+    diverged, fine = failed.value.result.points
+    assert diverged.status == "failed" and rows == [(fine.point.values, fine.metrics["test"]["loss"], None)]
+    drawn.clear()
+    for sort_by in ("test.loss", None):  # without a metric named, none is known before a point completed
+        with pytest.raises(TrainingFailed) as failed:
+            run_sweep(DIVERGING, ["training.optimizer.lr=1e6"], sort_by=sort_by, runs_dir=tmp_path / str(sort_by))
+        assert not drawn and not (failed.value.result.path / "sweep.png").exists()
+
+
+def test_an_optuna_point_whose_run_killed_its_worker_is_a_failed_trial_of_the_study(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    from sweeps import killing_point
+
+    from dltrain.sweep import backends
+
+    monkeypatch.setattr(backends, "train_point", killing_point)
+    cfg = {**config(), "sweep": {"space": {"training.optimizer.lr": {"loguniform": [1.0e-3, 0.3]}}}}
+    with pytest.raises(TrainingFailed, match="2 of 2 sweep points failed") as failed:
+        run_sweep(cfg, search="optuna", trials=2, jobs=2, runs_dir=tmp_path)
+    assert [p.status for p in failed.value.result.points] == ["failed", "failed"]
+    assert [t.state.name for t in trials(failed.value.result.path)] == ["FAIL", "FAIL"]
