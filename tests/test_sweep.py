@@ -1171,3 +1171,30 @@ def test_a_point_trains_on_the_splits_it_is_sent_and_reads_the_data_folder_it_is
     assert sent.meta["status"] == "completed"
     missing = train_point(Job(1, 0, mnist), str(tmp_path / "no-data"))
     assert (missing.path, missing.status) == (None, "failed") and "no-data" in missing.error
+
+
+@pytest.mark.parametrize("search, in_flight", [(None, 3), ("optuna", 2)])
+def test_a_grid_hands_the_workers_every_run_at_once_and_an_optuna_search_one_per_worker(
+    tmp_path, monkeypatch, search, in_flight
+):
+    """A grid's points are known up front, so both workers stay busy; Optuna's next point waits on the last ones."""
+    if search:
+        pytest.importorskip("optuna")
+    from dltrain.sweep import backends
+
+    lookaheads = []
+    real_run = backends.Pool.run
+
+    def run(self, jobs, lookahead, data_dir):
+        lookaheads.append(lookahead)
+        return real_run(self, jobs, lookahead, data_dir)
+
+    monkeypatch.setattr(backends.Pool, "run", run)
+    cfg = tiny(validation=0.1, plots=False, epochs=1)
+    if search:
+        cfg["sweep"] = {"space": {"training.optimizer.lr": {"loguniform": [1.0e-3, 0.1]}}}
+    sweep = run_sweep(
+        cfg, [] if search else ["seed=1,2,3"], search=search, trials=3 if search else None, runs_dir=tmp_path, jobs=2
+    )
+    assert len(sweep.points) == 3 and len(lookaheads) == 1
+    assert min(lookaheads[0], 3) == in_flight  # a grid: all three runs or more; Optuna: one per worker
