@@ -149,3 +149,8 @@ def scripted_point(job, data_dir, blas_threads):
     if act == "unpicklable":  # its record cannot be sent back
         return RunResult(None, Status.COMPLETED, note=lambda: None)
     return RunResult(None, Status.COMPLETED)
+
+
+def imported(module: str) -> bool:
+    """Whether `module` is imported in this process (a local worker, where it is pickled by name)."""
+    return module in sys.modules

@@ -630,6 +630,17 @@ def test_a_resumed_optuna_plan_asks_a_cut_off_point_again_with_the_same_values(t
         assert {key: resumed._value(key, value) for key, value in trial.params.items()} == state.point.values
 
 
+def test_a_resumed_optuna_plan_asks_a_cut_off_point_of_scalar_choices_again_as_they_are(tmp_path):
+    """Scalar choices go to the study as they are (a list choice as its YAML text), asked again as well."""
+    pytest.importorskip("optuna")
+    space = {"training.batch_size": {"choice": [16, 64, 128]}, "dataset.scaling": {"choice": ["minmax", "standard"]}}
+    cut_off = plan_of(tmp_path, space, trials=1).ask()
+    state = told(cut_off, "interrupted")
+    state.trial = 0
+    assert plan_of(tmp_path, space, trials=1, existing=1).again(state) == 1
+    assert [trial.params for trial in trials(tmp_path)] == [cut_off.values] * 2
+
+
 def test_an_optuna_search_without_optuna_installed_is_a_config_error_saying_how_to_get_it(monkeypatch):
     import sys
 

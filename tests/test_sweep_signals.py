@@ -7,9 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
+from conftest import time_limit
 from sweeps import REPO, assert_same_results, results, start, sweep_json, tiny, wait_for, write_config
 
 from dltrain.sweep import run_sweep, runner
@@ -279,5 +282,124 @@ def test_closing_the_workers_ends_one_in_the_middle_of_its_work():
         pids = workers.pids()
         assert pids and all(alive(pid) for pid in pids)
     finally:
-        workers.close()
+        with time_limit(20):  # not waiting for the run to end
+            workers.close()
     assert outliving(pids, seconds=3) == []
+
+
+def python_with_workers(*lines: str) -> list:
+    """`python -c` running `lines` after `workers = pool.Workers(1)`, this checkout first on the path."""
+    script = "\n".join(["import os, sys, time", "from dltrain.sweep import pool", "workers = pool.Workers(1)", *lines])
+    return [sys.executable, "-c", script]
+
+
+def test_workers_end_with_a_sweep_process_killed_outright():
+    """SIGKILL (or the kernel, for memory) gives the sweep no chance to close its workers: each one sees
+    the sweep's process gone and ends, in the middle of its run too."""
+    command = python_with_workers(
+        "busy = workers.submit(time.sleep, 600)",  # a point that would not end by itself
+        "while not (busy.running() and workers.pids()):",
+        "    time.sleep(0.05)",
+        "print(*workers.pids(), flush=True)",
+        "time.sleep(600)",
+    )
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        pids = {int(pid) for pid in proc.stdout.readline().split()}
+        assert pids and all(alive(pid) for pid in pids)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    assert outliving(pids) == []
+
+
+def test_a_process_that_never_closes_its_workers_still_exits():
+    """The thread reading what the workers tell does not keep the process alive."""
+    command = python_with_workers("print('up')")
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
+    assert (done.returncode, done.stdout) == (0, "up\n"), done.stderr
+
+
+def test_the_workers_are_forked_with_the_training_modules_imported():
+    """The process they are forked from imports them once (pool.PRELOAD): no worker pays for it again."""
+    from sweeps import imported
+
+    from dltrain.sweep import pool
+
+    workers = pool.Workers(1)
+    try:
+        assert workers.submit(imported, "dltrain.sweep.worker").result(timeout=60)
+    finally:
+        workers.close()
+
+
+def test_the_workers_answer_as_soon_as_their_messages_are_read_and_leave_no_thread_once_closed(monkeypatch):
+    """Workers.death and close wait for the thread reading what the workers tell to catch up, not for a
+    timeout; closed, they take no more runs and leave no thread behind (run_sweep again and again)."""
+    from dltrain.sweep import pool
+
+    monkeypatch.setattr(pool, "JOIN", 600)
+    threads = set(threading.enumerate())
+    workers = pool.Workers(1)
+    try:
+        pid = workers.submit(os.getpid, key=(1, 0)).result(timeout=60)
+        with time_limit(20):
+            assert [workers.death((1, 0)) for _ in range(3)] == [None] * 3  # its worker is alive
+            assert pid in workers.pids()
+    finally:
+        with time_limit(20):
+            workers.close()
+    with pytest.raises(RuntimeError):
+        workers.submit(os.getpid)
+    for thread in set(threading.enumerate()) - threads:
+        thread.join(timeout=10)
+    assert set(threading.enumerate()) <= threads and outliving({pid}, seconds=3) == []
+
+
+def test_new_workers_end_the_broken_ones_and_still_say_how_the_one_that_died_ended():
+    """restart() ends every worker of the broken pool; a run whose worker died is still told by how it
+    died, while one whose worker restart() ended is not (it did not kill it: it is run again)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from dltrain.sweep import pool
+
+    workers = pool.start(2)
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers.pids()) < 2 and time.monotonic() < deadline:  # both up: each run goes to one of them
+            time.sleep(0.05)
+        busy = workers.submit(time.sleep, 600, key=(1, 0))
+        dies = workers.submit(signal.raise_signal, signal.SIGKILL, key=(2, 0))
+        assert isinstance(dies.exception(timeout=60), BrokenProcessPool)
+        assert isinstance(busy.exception(timeout=60), BrokenProcessPool)
+        broken = workers.pids()
+        workers.restart()
+        assert outliving(broken, seconds=3) == []
+        assert (workers.death((1, 0)), workers.death((2, 0))) == (None, "killed by SIGKILL")
+        assert workers.submit(os.getpid).result(timeout=60) not in broken
+    finally:
+        workers.close()
+
+
+def test_signalling_the_workers_reaches_no_other_process_this_one_started():
+    """A stop sends SIGTERM to the sweep's workers alone: a process of the caller's own (run_sweep from a
+    script that started others) is left alone."""
+    import multiprocessing
+
+    from dltrain.sweep import pool
+
+    other = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(600,))
+    workers = pool.Workers(1)
+    try:
+        pid = workers.submit(os.getpid).result(timeout=60)
+        other.start()
+        workers.signal()
+        other.join(timeout=2)
+        assert other.exitcode is None and alive(pid)  # a worker stops after its batch: it had none
+    finally:
+        workers.close()
+        other.kill()
+        other.join(timeout=30)
