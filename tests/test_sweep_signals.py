@@ -403,3 +403,25 @@ def test_signalling_the_workers_reaches_no_other_process_this_one_started():
         workers.close()
         other.kill()
         other.join(timeout=30)
+
+
+def test_a_sweep_whose_point_a_signal_to_its_worker_alone_stopped_ends_interrupted(tmp_path, monkeypatch):
+    """SIGTERM to one worker (`kill PID`) stops its point after the batch; the other points train on,
+    and the sweep ends interrupted, exit 130 and a resume to run, not completed with a point unfinished."""
+    from dltrain.errors import Interrupted
+    from dltrain.sweep import backends, point
+
+    def stopped_first(job, data_dir, *blas):
+        if job.point == 1:
+            point.request_stop()  # what the worker's SIGTERM handler does
+        try:
+            return point.train_point(job, data_dir, *blas)
+        finally:
+            point.clear_stop()
+
+    monkeypatch.setattr(backends, "train_point", stopped_first)
+    with pytest.raises(Interrupted, match="after 1 of 2 points") as caught:
+        run_sweep(TINY, ["training.optimizer.lr=0.01,0.001"], runs_dir=tmp_path)
+    doc = sweep_json(caught.value.result.path)
+    assert doc["status"] == "interrupted"
+    assert [p["status"] for p in doc["points"]] == ["interrupted", "completed"]  # the first point was stopped

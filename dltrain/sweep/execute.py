@@ -139,6 +139,8 @@ def _finish(folder: RunFolder, sweep: SweepResult, save, failure, interrupted: b
         if cut_off:
             sweep.changed(state)
     finished = sum(p.status in (Status.COMPLETED, Status.PRUNED) for p in sweep.points)
+    # a point stopped by a signal to its worker alone has not ended either: the sweep is not complete
+    interrupted = interrupted or sweep.count(Status.INTERRUPTED) > 0
     if sweep.done >= max(len(sweep.points), sweep.planned):  # a stop after the last point ended cut nothing off
         interrupted = False
     sweep.status = (
