@@ -220,10 +220,17 @@ def test_a_config_built_in_python_sweeps_and_resumes(tmp_path, cli):
     assert cli("sweep", "--resume", sweep.path, "--json", code=0).json["status"] == "completed"
 
 
-def test_sort_by_is_not_checked_against_the_base_data_when_the_sweep_varies_the_data(tmp_path):
+@pytest.mark.parametrize(
+    "grid",
+    [
+        ["dataset={name: sqrt_mean, n: 50},{name: sqrt_mean, n: 60}", "training.epochs=2"],  # and another key
+        ["training.epochs=2", "dataset.name=sqrt_mean", "dataset.n=50"],
+    ],
+    ids=["the dataset section", "keys inside it"],
+)
+def test_sort_by_is_not_checked_against_the_base_data_when_the_sweep_varies_the_data(tmp_path, grid):
     """A grid over the whole dataset section (quickstart's digits -> sqrt_mean) was refused:
     'mse is not one of a classifier's metrics', though every point is a regression."""
-    grid = ["dataset={name: sqrt_mean, n: 50},{name: sqrt_mean, n: 60}", "training.epochs=2"]  # and another key
     sweep = run_sweep("quickstart", grid, overrides=["training.epochs=2", "output.plots=false"], sort_by="test.mse",
                       runs_dir=tmp_path)  # fmt: skip
     assert sweep.status == "completed" and sweep.best() is not None and str(sweep.metric) == "test.mse"
@@ -294,6 +301,8 @@ def test_a_point_resumed_twice_keeps_when_from_which_epoch_and_by_what_command_e
     resumed = json.loads((sweep.path / point["run"] / "meta.json").read_text())["resumed"]
     assert [(r["from_epoch"], r["argv"][-1]) for r in resumed] == [(4, "first"), (4, "second")]
     assert all(sorted(r) == ["argv", "at", "from_epoch"] and r["at"] for r in resumed)
+    sessions = sweep_json(sweep.path)["resumed"]  # and the sweep's own account of its sessions
+    assert [(sorted(s), s["argv"][-1]) for s in sessions] == [(["argv", "at"], "first"), (["argv", "at"], "second")]
 
 
 def test_a_sweep_point_resumes_like_a_run(tmp_path, serial):
@@ -414,6 +423,117 @@ def test_prune_in_the_config_file_is_checked_as_the_option_is_and_never_judges_r
         run_sweep(
             {**cfg, "sweep": {"space": space}}, search="optuna", trials=2, prune=True, repeats=2, runs_dir=tmp_path
         )
+    assert not any(tmp_path.iterdir())
+
+
+SPACE = {"training.optimizer.lr": {"loguniform": [0.001, 0.1]}}
+
+
+@pytest.mark.parametrize(
+    "sweep, kwargs, message",
+    [
+        ({"grid": {"training.epochs": [1]}}, {"repeats": 0}, "--repeats must be 1 or more, got 0"),
+        ({"space": SPACE}, {"search": "random", "trials": 0}, "--trials must be 1 or more, got 0"),
+        (
+            {"grid": {"training.epochs": [1]}},
+            {"repeats": 10_001},
+            "--repeats 10,001: a sweep trains at most 10,000 runs",
+        ),
+        (
+            {"space": SPACE},
+            {"search": "random", "trials": 10_001},
+            "--trials 10,001: a sweep trains at most 10,000 runs",
+        ),
+        (
+            {"grid": {"training.epochs": [1, 2, 3]}},
+            {"repeats": 3_334},
+            "3 points x 3,334 repeats: a sweep trains at most 10,000 runs",
+        ),
+        (
+            {"space": SPACE},
+            {"search": "optuna", "trials": 5_001, "repeats": 2},
+            "5,001 points x 2 repeats: a sweep trains at most 10,000 runs",
+        ),
+        ({"grid": {"training.epochs": [1]}}, {"prune": True}, "--prune applies to --search optuna"),
+        (
+            {"space": SPACE},
+            {"search": "optuna", "trials": 2, "prune": True, "repeats": 2},
+            "--prune judges single runs: use it without --repeats",
+        ),
+        (
+            {"grid": {"seed": [1, 2]}},
+            {"repeats": 2},
+            "--repeats gives each repeat a seed of its own: sweep over `seed` or repeat, not both",
+        ),
+        (
+            {"space": {**SPACE, "seed": {"int": [1, 9]}}},
+            {"search": "random", "trials": 2, "repeats": 2},
+            "--repeats gives each repeat a seed of its own: sweep over `seed` or repeat, not both",
+        ),
+    ],
+    ids=[
+        "repeats 0",
+        "trials 0",
+        "repeats",
+        "trials",
+        "points x repeats",
+        "optuna trials x repeats",
+        "prune on a grid",
+        "prune with repeats",
+        "seed grid with repeats",
+        "seed space with repeats",
+    ],
+)
+def test_run_sweep_refuses_what_it_cannot_train_in_full_before_anything_is_written(tmp_path, sweep, kwargs, message):
+    """The whole message: an Optuna search counts its trials as its points (not the edges of its space), and
+    `seed` in a random search's space cannot be repeated any more than a grid over it."""
+
+    def started(result):
+        raise AssertionError(f"{result.path} started training")
+
+    with pytest.raises(ConfigError) as refused:
+        run_sweep({**copy.deepcopy(TINY), "sweep": sweep}, runs_dir=tmp_path, on_start=started, **kwargs)
+    assert str(refused.value) == message
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_grid_search_of_a_config_whose_sweep_section_is_a_search_trains_its_grid(tmp_path):
+    """--search grid on a config whose `sweep:` is a random search of `trials` points: its trials are the
+    search's, not the grid's (which refused them: '--trials applies to --search random|optuna')."""
+    cfg = {**copy.deepcopy(TINY), "sweep": {"search": "random", "trials": 5, "grid": {"training.epochs": [1, 2]}}}
+    sweep = run_sweep(cfg, search="grid", runs_dir=tmp_path)
+    assert sweep.status == "completed" and sweep.search == "grid" and sweep.planned == 2
+    assert [p.point.values for p in sweep.points] == [{"training.epochs": 1}, {"training.epochs": 2}]
+    sweep_yaml = (sweep.path / "sweep.yaml").read_text()  # re-runnable as it stands: a grid of every point
+    assert sweep_yaml.endswith(
+        "sweep:\n  search: grid\n  repeats: 1\n  grid:\n    training.epochs:\n    - 1\n    - 2\n"
+    )
+
+
+def test_run_sweep_and_resume_sweep_default_as_dltrain_sweep_does_but_leave_ctrl_c_to_their_caller():
+    """The API trains as the command does when given no options: on this machine, one run at a time, the data
+    read here, Dask's workers waited for as long, into ./runs; only signals are the caller's to handle."""
+    import inspect
+
+    from dltrain.cli.sweep import sweep as command
+    from dltrain.sweep.runner import Options
+
+    flags = {name: param.default.default for name, param in inspect.signature(command).parameters.items()}
+    api = inspect.signature(run_sweep).parameters
+    for name in ("backend", "jobs", "scheduler", "data_dir", "data_on_workers", "worker_timeout"):
+        assert getattr(Options(), name) == flags[name], name
+    assert Path(api["runs_dir"].default) == flags["runs_dir"] and api["prune"].default is flags["prune"] is False
+    assert Options().handle_signals is False and Options().argv == []
+
+
+def test_run_sweep_and_resume_sweep_name_the_options_they_do_not_know(tmp_path):
+    from dltrain.sweep import resume_sweep
+
+    with pytest.raises(TypeError) as unknown:
+        run_sweep(TINY, ["training.epochs=1"], runs_dir=tmp_path, job=2, backends="dask")
+    assert str(unknown.value) == "unknown sweep options: backends, job"
+    with pytest.raises(TypeError, match="^unknown sweep options: on_end$"):
+        resume_sweep(tmp_path, on_end=print)
     assert not any(tmp_path.iterdir())
 
 
