@@ -148,6 +148,13 @@ def test_a_space_that_is_not_a_mapping_is_a_config_error_naming_what_it_got():
     assert "sweep.space: Input should be a valid dictionary (got [{'int': [2, 4]}])" in str(refused.value)
 
 
+def test_a_config_with_only_a_space_swept_as_a_grid_is_told_to_search_it(tmp_path):
+    """Not "nothing to sweep": the config's space is what there is to sweep, with another search."""
+    with pytest.raises(ConfigError, match=r"^a `sweep: space:` is searched with --search random\|optuna"):
+        run_sweep({**config(), "sweep": {"space": SPACE}}, [], runs_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
 def test_a_space_takes_bounds_up_to_its_limits_and_keeps_them_in_the_form_it_is_written_in():
     """Only each distribution's own shape is checked here; whether its values suit the key, when a sweep starts."""
     from dltrain.api import resolve

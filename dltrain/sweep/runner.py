@@ -90,7 +90,7 @@ def run_sweep(
         raise ConfigError("--prune applies to --search optuna")
     if prune and repeats > 1:
         raise ConfigError("--prune judges single runs: use it without --repeats")
-    grid_values = merge_grids(section.grid, grid, required=search == "grid")
+    grid_values = merge_grids(section.grid, grid, required=search == "grid" and not section.space)
     if repeats > 1 and ("seed" in grid_values or "seed" in section.space):
         raise ConfigError("--repeats gives each repeat a seed of its own: sweep over `seed` or repeat, not both")
     # A --grid option replaces the config's own grid or space for its key.
