@@ -410,8 +410,12 @@ def test_an_optuna_search_of_max_runs_trials_is_not_refused_for_its_size(tmp_pat
     from dltrain.config.schema import MAX_RUNS
 
     cfg = {**copy.deepcopy(TINY), "sweep": {"space": {"training.optimizer.lr": {"loguniform": [0.001, 0.1]}}}}
+
+    def started(result):  # a sort-by left unchecked would train 10,000 trials: fail at once instead
+        raise AssertionError(f"{result.path} started training")
+
     with pytest.raises(ConfigError, match="r2 is not one of a classifier's metrics"):  # the check after the size's
-        run_sweep(cfg, search="optuna", trials=MAX_RUNS, sort_by="test.r2", runs_dir=tmp_path)
+        run_sweep(cfg, search="optuna", trials=MAX_RUNS, sort_by="test.r2", runs_dir=tmp_path, on_start=started)
 
 
 def test_prune_in_the_config_file_is_checked_as_the_option_is_and_never_judges_repeats(tmp_path):
