@@ -406,31 +406,32 @@ def test_sweep_section_in_the_config_file(tmp_path, cli):
     assert "sweep" not in yaml.safe_load((Path(single.json["run"]) / "config.yaml").read_text())
 
 
+SPACE = {"training.optimizer.lr": {"loguniform": [0.001, 0.1]}}
+
+
+def never_started(result):
+    """on_start for a sweep that must be refused first: fail at once rather than train what it should not."""
+    raise AssertionError(f"{result.path} started training")
+
+
 def test_an_optuna_search_of_max_runs_trials_is_not_refused_for_its_size(tmp_path):
     from dltrain.config.schema import MAX_RUNS
 
-    cfg = {**copy.deepcopy(TINY), "sweep": {"space": {"training.optimizer.lr": {"loguniform": [0.001, 0.1]}}}}
-
-    def started(result):  # a sort-by left unchecked would train 10,000 trials: fail at once instead
-        raise AssertionError(f"{result.path} started training")
-
+    cfg = {**copy.deepcopy(TINY), "sweep": {"space": SPACE}}
     with pytest.raises(ConfigError, match="r2 is not one of a classifier's metrics"):  # the check after the size's
-        run_sweep(cfg, search="optuna", trials=MAX_RUNS, sort_by="test.r2", runs_dir=tmp_path, on_start=started)
+        # a sort-by left unchecked would train 10,000 trials: never_started fails at once instead
+        run_sweep(cfg, search="optuna", trials=MAX_RUNS, sort_by="test.r2", runs_dir=tmp_path, on_start=never_started)
 
 
 def test_prune_in_the_config_file_is_checked_as_the_option_is_and_never_judges_repeats(tmp_path):
     cfg = {**copy.deepcopy(TINY), "sweep": {"grid": {"training.epochs": [1]}, "prune": True}}
     with pytest.raises(ConfigError, match="--prune applies to --search optuna"):
         run_sweep(cfg, runs_dir=tmp_path)
-    space = {"training.optimizer.lr": {"loguniform": [0.001, 0.1]}}
     with pytest.raises(ConfigError, match="--prune judges single runs: use it without --repeats"):
         run_sweep(
-            {**cfg, "sweep": {"space": space}}, search="optuna", trials=2, prune=True, repeats=2, runs_dir=tmp_path
+            {**cfg, "sweep": {"space": SPACE}}, search="optuna", trials=2, prune=True, repeats=2, runs_dir=tmp_path
         )
     assert not any(tmp_path.iterdir())
-
-
-SPACE = {"training.optimizer.lr": {"loguniform": [0.001, 0.1]}}
 
 
 @pytest.mark.parametrize(
@@ -491,12 +492,8 @@ SPACE = {"training.optimizer.lr": {"loguniform": [0.001, 0.1]}}
 def test_run_sweep_refuses_what_it_cannot_train_in_full_before_anything_is_written(tmp_path, sweep, kwargs, message):
     """The whole message: an Optuna search counts its trials as its points (not the edges of its space), and
     `seed` in a random search's space cannot be repeated any more than a grid over it."""
-
-    def started(result):
-        raise AssertionError(f"{result.path} started training")
-
     with pytest.raises(ConfigError) as refused:
-        run_sweep({**copy.deepcopy(TINY), "sweep": sweep}, runs_dir=tmp_path, on_start=started, **kwargs)
+        run_sweep({**copy.deepcopy(TINY), "sweep": sweep}, runs_dir=tmp_path, on_start=never_started, **kwargs)
     assert str(refused.value) == message
     assert not any(tmp_path.iterdir())
 
