@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import time_limit
-from sweeps import REPO, assert_same_results, results, start, sweep_json, tiny, wait_for, write_config
+from conftest import process_env, time_limit
+from sweeps import assert_same_results, results, start, sweep_json, tiny, wait_for, write_config
 
 from dltrain.sweep import run_sweep, runner
 
@@ -149,7 +149,7 @@ def test_timeout_on_a_serial_sweep_exits_130_with_a_consistent_folder(tmp_path):
         ],  # sweep.json is there 0.7 s after the start on 2 busy cores
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=process_env(),
     )
     assert done.returncode == 130, done.stderr
     doc = json.loads(done.stdout)
@@ -252,7 +252,7 @@ def test_workers_made_from_python_start_the_forkserver_with_sigterm_blocked():
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=process_env(),
     )
     try:
         assert proc.stdout.readline() == "up\n"
@@ -303,7 +303,7 @@ def test_workers_end_with_a_sweep_process_killed_outright():
         "print(*workers.pids(), flush=True)",
         "time.sleep(600)",
     )
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=process_env())
     try:
         pids = {int(pid) for pid in proc.stdout.readline().split()}
         assert pids and all(alive(pid) for pid in pids)
@@ -317,9 +317,7 @@ def test_workers_end_with_a_sweep_process_killed_outright():
 def test_a_process_that_never_closes_its_workers_still_exits():
     """The thread reading what the workers tell does not keep the process alive."""
     command = python_with_workers("print('up')")
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)}
-    )
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=process_env())
     assert (done.returncode, done.stdout) == (0, "up\n"), done.stderr
 
 
