@@ -31,6 +31,11 @@ SCRIPT = Path(sys.executable).parent / "dltrain"  # the console script `pip inst
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+# pytest-xdist starts its workers with COLUMNS=80 and LINES=24: every test sees what a piped
+# command sees, in a worker or not (tests that want a width pass COLUMNS themselves)
+for name in ("COLUMNS", "LINES"):
+    os.environ.pop(name, None)
+
 
 @pytest.fixture
 def runs_dir(tmp_path: Path) -> Path:

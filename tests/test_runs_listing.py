@@ -59,7 +59,9 @@ def test_at_80_columns_every_name_is_whole_and_no_line_is_longer(cli, made):
 def test_a_narrow_terminal_breaks_names_only_after_a_dash(cli, made):
     out = cli("runs", made, env={"COLUMNS": "60"}, code=0).stdout
     assert all(len(line) <= 60 for line in out.splitlines()), out
-    pieces = [line.split(" ")[0] for line in out.splitlines()[3:] if line and not line.startswith(" ")]
+    lines = out.splitlines()
+    rows = lines[next(i for i, line in enumerate(lines) if line.startswith("─")) + 1 :]  # after the header's rule
+    pieces = [line.split(" ")[0] for line in rows if line and not line.startswith(" ")]
     names, name = {p.name for p in made.iterdir()}, ""
     for piece in pieces:  # each line of a name ends at a dash, until the name is whole
         name += piece
