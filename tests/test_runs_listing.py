@@ -90,6 +90,22 @@ def test_filter_by_status_dataset_model_and_name(cli, made):
     assert [r["dataset"] for r in mlp] == ["sqrt_mean"]
     logistic = cli("runs", made, "--filter", "name=*logistic*", "--filter", "status=completed", "--json", code=0).json
     assert len(logistic) == 2
+
+
+def test_a_name_filter_matches_the_name_a_run_was_given_or_its_folders(cli, made):
+    """name=or-logistic: both runs of that config, though their folders are named with their
+    timestamps (and the second with -2); a glob or a whole folder name as before."""
+    rows = cli("runs", made, "--filter", "name=or-logistic", "--json", code=0).json
+    assert [r["given_name"] for r in rows] == ["or-logistic", "or-logistic"]
+    assert all(re.fullmatch(r"\d{8}-\d{6}-or-logistic(-2)?", r["name"]) for r in rows)  # the folders: timestamp first
+    assert [r["name"] for r in cli("runs", made, "--filter", "name=tiny-*", "--json", code=0).json] == [
+        p.name for p in made.iterdir() if p.name.endswith("tiny-sqrt")
+    ]
+    folder = rows[1]["name"]
+    assert [r["name"] for r in cli("runs", made, "--filter", f"name={folder}", "--json", code=0).json] == [folder]
+    broken = cli("runs", made, "--filter", "name=*broken", "--json", code=0).json  # no name in its meta.json
+    assert [(r["name"], r["given_name"]) for r in broken] == [("20200101-000000-broken", None)]
+    assert cli("runs", made, "--filter", "name=or", "--json", code=0).json == []  # a whole name, not a part
     bad = cli("runs", made, "--filter", "colour=red", code=2)
     assert "KEY one of name, status, dataset, model" in bad.stderr
 
@@ -179,10 +195,12 @@ def test_a_run_folder_named_with_bytes_that_are_not_utf8_is_listed(cli, made, tm
     bad = shutil.copytree(first, tmp_path / os.fsdecode(b"bad\xffname"))
     meta = json.loads((bad / "meta.json").read_text())
     meta["argv"] = ["dltrain", "run", "--runs-dir", os.fsdecode(b"rr\xff")]
+    meta["name"] = os.fsdecode(b"bad\xffname")  # --name given such bytes
     (bad / "meta.json").write_text(json.dumps(meta))
     assert "bad\\xffname  completed" in cli("runs", tmp_path, code=0).stdout
     (row,) = cli("runs", tmp_path, "--json", code=0).json
     assert row["name"] == "bad\\xffname" and row["status"] == "completed" and os.path.isdir(row["path"])
+    assert row["given_name"] == "bad\\xffname"
     for pattern in ("bad\\xffname", os.fsdecode(b"bad\xffname")):  # as shown, or the bytes themselves
         assert len(cli("runs", tmp_path, "--filter", f"name={pattern}", "--json", code=0).json) == 1
 

@@ -21,7 +21,7 @@ def runs(
     filters: list[str] = typer.Option(
         [],
         "--filter",
-        help="keep runs whose KEY=VALUE: status=completed, dataset=mnist, model=mlp, name='*lr*' (repeatable: all must hold)",
+        help="keep runs whose KEY=VALUE: status=completed, dataset=mnist, model=mlp, name=quickstart (the run's name or its folder's), name='*lr*' (repeatable: all must hold)",
     ),
     sort: Optional[str] = typer.Option(None, "--sort", help="best first by SPLIT.METRIC, e.g. test.accuracy"),
     last: Optional[int] = typer.Option(None, "--last", min=0, help="only the N newest (after --filter)"),

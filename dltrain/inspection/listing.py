@@ -90,6 +90,9 @@ def summarize(path: Path) -> dict:
         metric, value = _latest(path)
     return {
         "name": displayable(path.name),
+        "given_name": displayable(given)
+        if isinstance(given := meta.get("name"), str)
+        else None,  # config name or --name
         "path": str(path),
         "started": meta.get("started"),
         "status": status,
@@ -115,12 +118,18 @@ FILTER_KEYS = ("name", "status", "dataset", "model")
 
 
 def _matches(row: dict, assignment: str) -> bool:
+    """Whether `row` matches KEY=PATTERN; `name` matches the folder's name or the name the run was given."""
     from fnmatch import fnmatchcase
 
     key, _, pattern = assignment.partition("=")
-    value, pattern = str(row.get(key) or ""), displayable(pattern)  # a name as shown, as typed or as bytes
+    pattern = displayable(pattern)  # a name as shown, as typed or as bytes
+    values = [str(row.get(key) or "")]
+    if (
+        key == "name" and row.get("given_name") is not None
+    ):  # name=quickstart: the runs named so, whatever their timestamp
+        values.append(str(row["given_name"]))
     # model=mlp matches 'mlp 64-32'; name=*quickstart* is a glob
-    return fnmatchcase(value, pattern) or value.split(" ")[0] == pattern
+    return any(fnmatchcase(value, pattern) or value.split(" ")[0] == pattern for value in values)
 
 
 def metric_value(row: dict, metric: str) -> Optional[float]:
