@@ -51,6 +51,8 @@ def test_folder_contents(run_json):
     assert meta["status"] == "completed" and meta["epochs_done"] == 5 and meta["seed"] == 0
     assert {"dltrain_version", "python_version", "numpy_version", "argv", "started", "ended", "seconds"} <= set(meta)
     assert meta["blas"] and all(b["threads"] >= 1 for b in meta["blas"])  # what bit-identical reruns depend on
+    openblas = [b for b in meta["blas"] if b["library"] == "openblas"]
+    assert all(isinstance(b["architecture"], str) and b["architecture"] for b in openblas), meta["blas"]  # its kernel
 
     rows = list(csv.DictReader((run / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5]

@@ -65,12 +65,19 @@ class RunRecord:
 
 
 def blas_setup() -> list[dict]:
-    """The BLAS libraries and their thread counts: results are bit-identical only for the
-    same library and thread count, because a matrix product splits its sums by thread."""
+    """The BLAS libraries, the CPU kernels they chose and their thread counts: results are
+    bit-identical only for the same library, kernel and thread count, because a kernel orders
+    a product's sums its own way and a matrix product splits its sums by thread. 'architecture'
+    is OpenBLAS's kernel (Haswell, SkylakeX, ...), None where the library does not say."""
     from threadpoolctl import threadpool_info
 
     return [
-        {"library": i.get("internal_api"), "version": i.get("version"), "threads": i.get("num_threads")}
+        {
+            "library": i.get("internal_api"),
+            "version": i.get("version"),
+            "architecture": i.get("architecture"),
+            "threads": i.get("num_threads"),
+        }
         for i in threadpool_info()
         if i.get("user_api") == "blas"
     ]
