@@ -6,21 +6,36 @@ no traceback (dltrain.train.signals).
 """
 
 import os
+import signal
 import sys
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _StartupInterrupt(KeyboardInterrupt):
+    """SIGINT or SIGTERM while dltrain's own handlers load; a subclass as theirs is
+    (dltrain.train.signals.Interrupt says why)."""
+
+
+def _interrupt(signum, frame):
+    raise _StartupInterrupt
 
 
 def main() -> None:
-    from dltrain import collector
-    from dltrain.train.signals import ignore_signals, interrupt_on_signals
-
-    collector.pause()  # off until a model trains (for good if none does): start-up makes objects to keep
-    interrupt_on_signals()
-    _outputs_that_never_fail()
-    # dltrain's config and run-file models use no pydantic plugin, and looking for plugins reads
-    # the metadata of every installed distribution (10-20 ms of every command); a user's own
-    # setting of the variable wins.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    for s in SIGNALS:  # an interrupt until dltrain's handlers take over, unless ignored on entry
+        if signal.getsignal(s) is not signal.SIG_IGN:
+            signal.signal(s, _interrupt)
     try:
+        from dltrain import collector
+        from dltrain.train.signals import interrupt_on_signals
+
+        collector.pause()  # off until a model trains (for good if none does): start-up makes objects to keep
+        interrupt_on_signals()
+        _outputs_that_never_fail()
+        # dltrain's config and run-file models use no pydantic plugin, and looking for plugins reads
+        # the metadata of every installed distribution (10-20 ms of every command); a user's own
+        # setting of the variable wins.
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
         from dltrain.cli import main as run_command
 
         run_command()  # exits: Typer turns KeyboardInterrupt into exit 130, the commands say what was interrupted
@@ -34,7 +49,8 @@ def main() -> None:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     finally:
-        ignore_signals()  # the exit code is decided: a late signal must not change it
+        for s in SIGNALS:  # ignored: the exit code is decided, and a late signal must not change it
+            signal.signal(s, signal.SIG_IGN)
 
 
 def _outputs_that_never_fail() -> None:

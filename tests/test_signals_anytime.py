@@ -169,3 +169,38 @@ def test_an_interrupt_in_code_run_from_a_string_still_exits_130(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "entry"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr == "interrupted\n"
+
+
+SIGNAL_WHILE_LOADING = """
+import builtins, os, signal, sys
+
+real_import = builtins.__import__
+
+
+def importing(name, *args, **kwargs):  # the signal comes while dltrain loads its own signal handlers
+    if name == "dltrain.train.signals" and "dltrain.train.signals" not in sys.modules:
+        os.kill(os.getpid(), signal.SIG%s)
+        for i in range(10**6): pass
+    return real_import(name, *args, **kwargs)
+
+
+builtins.__import__ = importing
+from dltrain.__main__ import main
+
+main()
+"""
+
+
+@pytest.mark.parametrize("name", ["INT", "TERM"])
+def test_a_signal_while_the_first_modules_load_exits_130(name):
+    """Before dltrain's handlers are installed, Ctrl-C raised KeyboardInterrupt out of main with a
+    traceback, and SIGTERM killed the process by the signal."""
+    proc = subprocess.run(
+        [sys.executable, "-c", SIGNAL_WHILE_LOADING % name, "runs"],
+        capture_output=True,
+        text=True,
+        env=process_env(),
+        timeout=60,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "interrupted\n"
