@@ -198,6 +198,32 @@ def test_labels_with_dollar_signs_are_drawn_as_written(cli, tmp_path):
     assert [t.replace(r"\$", "$") for t in texts] == ["$5-$10", r"$\frac$"]  # as matplotlib shows them
 
 
+@pytest.mark.parametrize("scale, drawn", [(1e308, False), (3e307, True)])
+def test_inputs_near_the_float64_limit_train_and_save_without_a_boundary_they_cannot_draw(cli, tmp_path, scale, drawn):
+    """Finite inputs at +-1e308: the boundary's axes overflowed, matplotlib's ticks failed, and a
+    run that had trained ended failed at its save, after a page of RuntimeWarnings."""
+    X = np.array([[scale, 1], [-scale, 2], [scale, 3], [5, 4], [1, 1], [2, 2], [-scale, 0], [0, 5]])
+    np.savez(tmp_path / "far.npz", X=X, y=np.array([0, 1, 0, 1, 0, 1, 1, 0]))
+    result = cli(
+        "run",
+        "mlp_tiny",
+        "--set",
+        "dataset={name: file, path: far.npz, test_size: 0.25}",
+        "--set",
+        "training.epochs=3",
+        "--runs-dir",
+        tmp_path / "runs",
+        "-q",
+        cwd=tmp_path,
+        process=True,  # Python's warnings as a user sees them
+        code=0,
+    )
+    assert "Warning" not in result.stderr, result.stderr
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert ("boundary.png" in {p.name for p in folder.iterdir()}) == drawn
+    assert {"cost.png", "confusion_matrix.png"} <= {p.name for p in folder.iterdir()}
+
+
 def test_a_log_axis_keeps_its_tick_labels_as_math(monkeypatch):
     """10^0, 10^-1 on a log loss axis are matplotlib's math; turning math off for the whole
     figure drew them as "$\\mathdefault{10^{0}}$"."""

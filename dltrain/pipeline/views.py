@@ -20,6 +20,9 @@ from dltrain.train.targets import predict_classes
 MAX_ERRORS = 24  # images in the gallery of misclassified samples
 GRID = 200  # boundary.png: GRID x GRID model evaluations
 MAX_POINTS = 2000  # boundary.png: points drawn over the regions
+# boundary.png: no axis beyond this (a quarter of float64's largest), where a figure's own margins
+# and ticks would overflow (inputs at +-1e308 are finite, and real data at that scale is not drawn)
+PLOTTABLE = float(np.finfo(np.float64).max / 4)
 
 
 @dataclass
@@ -57,16 +60,22 @@ def _spread(X) -> np.ndarray:
     low, high = first.min(axis=0), first.max(axis=0)
     for rows in blocks:
         low, high = np.minimum(low, rows.min(axis=0)), np.maximum(high, rows.max(axis=0))
-    return high - low
+    with np.errstate(over="ignore"):  # a spread past float64's largest is inf: it varies
+        return high - low
 
 
-def _grid(net: Network, splits: Splits, varying: np.ndarray) -> tuple:
-    """The model over the bounding box (plus a margin) of all points, the constant inputs held."""
+def _grid(net: Network, splits: Splits, varying: np.ndarray) -> Optional[tuple]:
+    """The model over the bounding box (plus a margin) of all points, the constant inputs held;
+    None when that box reaches past PLOTTABLE."""
     X = np.concatenate([pair[0] for _, pair in splits.items()])
     y = np.concatenate([pair[1] for _, pair in splits.items()])
     lo, hi = X[:, varying].min(axis=0), X[:, varying].max(axis=0)
-    margin = 0.15 * (hi - lo)
-    axes = np.stack([np.linspace(a, b, GRID) for a, b in zip(lo - margin, hi + margin)])
+    with np.errstate(over="ignore", invalid="ignore"):  # inputs near the float64 limit: checked below
+        margin = 0.15 * (hi - lo)
+        start, stop = lo - margin, hi + margin
+    if not (np.all(np.abs(start) <= PLOTTABLE) and np.all(np.abs(stop) <= PLOTTABLE)):
+        return None
+    axes = np.stack([np.linspace(a, b, GRID) for a, b in zip(start, stop)])
     u, v = np.meshgrid(axes[0], axes[1])
     grid = np.repeat(X[:1], GRID * GRID, axis=0)
     grid[:, varying[0]], grid[:, varying[1]] = u.ravel(), v.ravel()
