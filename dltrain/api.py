@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Optional, Union
 
+from dltrain.baseline import INTERRUPTED
 from dltrain.config.loader import dump_config, resolve
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFailed
@@ -176,4 +177,10 @@ def _finish(result: RunResult, epochs: int) -> RunResult:
         )
     if result.status == Status.FAILED:
         raise TrainingFailed(f"{result.error}\nrun folder: {result.path}", result)
+    if (result.metrics.get("baseline") or {}).get("error") == INTERRUPTED:
+        raise Interrupted(
+            f"interrupted while scikit-learn fitted the baseline: the run completed and is saved, without its\n"
+            f"baseline, in {result.path}",
+            result,
+        )
     return result

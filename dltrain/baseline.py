@@ -28,6 +28,8 @@ from pydantic import Field, model_validator
 
 from dltrain.config.section import Section
 
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) before it finished"  # a baseline's error when a signal cut it short
+
 MLP_ACTIVATIONS = {"identity": "identity", "sigmoid": "logistic", "tanh": "tanh", "relu": "relu"}
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 
 import pytest
 import yaml
+from conftest import spawn
 from sklearn.linear_model import LogisticRegression
 
 from dltrain import api
-from dltrain.baseline import make_estimator
+from dltrain.baseline import INTERRUPTED, make_estimator
 from dltrain.config.loader import validate
 from dltrain.errors import ConfigError
 from dltrain.pipeline.experiment import load_splits
@@ -199,3 +202,31 @@ def test_only_the_main_thread_sends_stdout_to_stderr():
     for thread in threads:
         thread.join()
     assert seen == [before, before] and inode(1) == before
+
+
+ENDLESS = "{name: sklearn, options: {max_iter: 1000000000, tol: 0, n_iter_no_change: 1000000000}}"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_baseline_that_would_run_for_hours_and_the_run_is_saved_without_it(tmp_path, signum):
+    """The first signal only asked training, already over, to stop; the second one scikit-learn's MLP
+    caught, and the run exited 0 with the metrics of a cut-short fit as its baseline."""
+    runs = tmp_path / "runs"
+    args = ["run", "quickstart", "--runs-dir", runs, "-q", "--set", "training.epochs=1"]
+    proc = spawn(*args, "--set", "output.plots=false", "--set", f"baseline={ENDLESS}")
+    try:
+        for line in proc.stderr:  # trained: the baseline starts
+            if "epoch 1/1" in line:
+                break
+        time.sleep(1)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()  # the baseline would run for hours
+    assert proc.returncode == 130, err
+    assert "interrupted while scikit-learn fitted the baseline" in err and "Traceback" not in err, err
+    (folder,) = runs.iterdir()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["baseline"]["error"] == INTERRUPTED and "train" not in metrics["baseline"]
+    assert metrics["test"]["accuracy"] > 0.5  # the run's own metrics are all there
+    assert json.loads((folder / "meta.json").read_text())["status"] == "completed"

@@ -24,7 +24,7 @@ from typing import Any, Optional
 import numpy as np
 
 from dltrain import collector
-from dltrain.baseline import make_estimator
+from dltrain.baseline import INTERRUPTED, make_estimator
 from dltrain.config.loader import dump_config
 from dltrain.config.schema import Config
 from dltrain.data.paths import resolve_data_dir
@@ -36,6 +36,7 @@ from dltrain.runs.status import Status
 from dltrain.train.loop import Trainer
 from dltrain.train.metrics import regression_scores, split_metrics
 from dltrain.train.monitor import EpochRecord
+from dltrain.train.signals import Interrupt, interrupting
 
 
 @dataclass
@@ -236,8 +237,10 @@ def baseline_metrics(cfg, splits) -> dict:
     """{'baseline': {...}} when the config asks for one, else {}.
 
     A baseline that scikit-learn refuses or fails (a bad option value, an overflow) is recorded
-    as {'model': ..., 'error': message}: the dltrain run it accompanies still completes. What
-    it prints (a `verbose` option) goes to stderr: stdout carries --json's one document.
+    as {'model': ..., 'error': message}: the dltrain run it accompanies still completes. So is
+    one that Ctrl-C or SIGTERM stops, at once (its options may make it run for hours), with the
+    error `baseline.INTERRUPTED`. What it prints (a `verbose` option) goes to stderr: stdout
+    carries --json's one document.
     """
     if cfg.baseline is None:
         return {}
@@ -248,10 +251,14 @@ def baseline_metrics(cfg, splits) -> dict:
     est = make_estimator(cfg, classify, len(X))
     doc: dict[str, Any] = {"model": " ".join(repr(est).split())}
     try:
-        with warnings.catch_warnings(), _stdout_on_stderr():
+        with warnings.catch_warnings(), _stdout_on_stderr(), interrupting() as signals:
             warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter=epochs is expected
             est.fit(X, y)
+            if signals:  # scikit-learn's MLPs catch the interrupt and return what they have
+                raise Interrupt
             doc.update({name: _scores(est, Xs, ys, classify) for name, (Xs, ys) in splits.items()})
+    except KeyboardInterrupt:
+        doc["error"] = INTERRUPTED
     except Exception as err:  # whatever the options make scikit-learn do, the baseline alone failed
         doc["error"] = cut(f"{type(err).__name__}: {err}", 1000)
     return {"baseline": doc}

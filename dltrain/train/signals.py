@@ -138,6 +138,24 @@ def graceful_stop(trainer, enabled: bool = True) -> Iterator[None]:
 
 
 @contextmanager
+def interrupting() -> Iterator[list]:
+    """SIGINT and SIGTERM (those not ignored) raise Interrupt at once inside the block, for work
+    that cannot stop at a batch's end (a scikit-learn fit); yields the list of signals received,
+    which code that swallows KeyboardInterrupt (scikit-learn's MLPs do) cannot hide."""
+    received: list[int] = []
+    if not _main_thread():
+        yield received
+        return
+
+    def on_signal(signum, frame):
+        received.append(signum)
+        raise Interrupt
+
+    with _handlers(on_signal):
+        yield received
+
+
+@contextmanager
 def stop_signals(on_first: Callable[[], None], enabled: bool = True) -> Iterator[None]:
     """First SIGINT/SIGTERM: on_first() (signal-safe: it only sets flags); the second raises KeyboardInterrupt."""
     if not enabled or not _main_thread():
