@@ -83,3 +83,46 @@ def test_a_resume_stopped_again_drops_the_older_final_results(tmp_path, monkeypa
     monkeypatch.undo()
     assert api.resume(first.path, epochs=12).status == "completed"
     assert (first.path / "metrics.json").is_file()
+
+
+def test_a_model_larger_than_the_machines_memory_is_refused_before_anything_trains(cli, runs_dir):
+    """hidden=[1e8] grew to 24 GB, took no notice of SIGTERM meanwhile, and the kernel killed it
+    (exit 137, no message): each allocation succeeds until the memory it promised runs out."""
+    result = cli("run", "mlp_tiny", "--set", "model.hidden=[10000000000]", "--runs-dir", runs_dir, code=2)
+    assert "GiB of memory and this machine has" in result.message and "reduce model.hidden" in result.message
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+@pytest.mark.parametrize("hidden, n, batch_size", [([512, 256], 2000, 500), ([2048], 500, 50), ([64], 20000, "full")])
+def test_the_memory_estimate_bounds_what_training_takes(hidden, n, batch_size):
+    """`training_bytes` is the bound the check above uses: it must not be below what training,
+    checkpoints, early stopping and the final metrics allocate (traced), nor far above it."""
+    import tracemalloc
+
+    from dltrain.pipeline.experiment import Experiment, load_splits, training_bytes
+
+    cfg = api.resolve(
+        {
+            "name": "m",
+            "dataset": {"name": "sqrt_mean", "n": n, "dim": 200, "validation_split": 0.2},
+            "model": {"type": "mlp", "hidden": hidden},
+            "training": {
+                "optimizer": {"name": "adam", "lr": 0.001},
+                "epochs": 3,
+                "batch_size": batch_size,
+                "checkpoint_every": 1,
+                "early_stopping": {"patience": 5},
+            },
+            "output": {"plots": False},
+        }
+    )
+    splits = load_splits(cfg)
+    tracemalloc.start()
+    try:
+        exp = Experiment(cfg, splits=splits)
+        exp.train()
+        exp.record("completed", None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= training_bytes(cfg, splits) <= 2 * peak

@@ -30,7 +30,7 @@ from dltrain.config.schema import Config
 from dltrain.data.paths import resolve_data_dir
 from dltrain.data.split import Splits, input_stats, make_splits
 from dltrain.errors import ConfigError, cut
-from dltrain.nn.network import Network
+from dltrain.nn.network import EVAL_BYTES, Network
 from dltrain.pipeline.views import Views, views_of
 from dltrain.runs.status import Status
 from dltrain.train.loop import Trainer
@@ -100,7 +100,46 @@ def n_classes_of(splits: Splits) -> Optional[int]:
     return len(splits.classes) if splits.classes is not None else None
 
 
+# Arrays of the parameters' size while training: weights, gradients, Adam's two moments and
+# its gradient vector, the epoch's rollback mark of weights and moments, early stopping's best
+# weights, and a checkpoint's copies while it is written.
+PARAMETER_COPIES = 10
+
+
+def training_bytes(cfg: Config, splits: Splits) -> int:
+    """About the most memory training `cfg` on `splits` takes beyond the data: PARAMETER_COPIES
+    of the parameters, each layer's output, its activation and gradient for a batch, and the
+    blocks a split is evaluated in (`Network.EVAL_BYTES` of a layer's outputs each)."""
+    widths = [
+        splits.n_features,
+        *(getattr(cfg.model, "hidden", None) or []),
+        max(n_classes_of(splits) or 1, splits.n_targets),
+    ]
+    parameters = sum((n_in + 1) * n_out for n_in, n_out in zip(widths, widths[1:]))
+    n = len(splits.train[1])
+    batch = n if cfg.training.batch_size == "full" else min(cfg.training.batch_size, n)
+    itemsize = np.dtype(cfg.training.dtype).itemsize
+    return itemsize * (PARAMETER_COPIES * parameters + 3 * batch * sum(widths[1:])) + 4 * EVAL_BYTES
+
+
+def _check_memory(cfg: Config, splits: Splits) -> None:
+    """ConfigError when training would take more memory than the machine has: the allocations
+    would each succeed (Linux promises memory it does not have) until the kernel kills the
+    process, with no message and no chance to save."""
+    try:
+        machine = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # no such query here: the allocations will tell
+        return
+    needed = training_bytes(cfg, splits)
+    if machine > 0 and needed > machine:
+        raise ConfigError(
+            f"invalid config: training this model takes about {needed / 2**30:,.1f} GiB of memory and this machine has "
+            f"{machine / 2**30:,.1f} GiB: reduce model.hidden or training.batch_size, or use training.dtype float32"
+        )
+
+
 def build_network(cfg: Config, splits: Splits, rng: np.random.Generator) -> Network:
+    _check_memory(cfg, splits)
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # reported below, once, with the keys to change
             net = cfg.model.build(
