@@ -750,6 +750,20 @@ def test_run_status_takes_a_pid_that_began_over_two_seconds_after_the_run_for_re
 
 class _Flag:
     stop_requested = False
+    finished = False  # epochs left to train
+
+
+@pytest.mark.parametrize("finished", [False, True])
+def test_the_first_signal_says_whether_a_batch_will_end_or_the_completed_run_is_being_saved(capfd, finished):
+    """Ctrl-C while the figures of a finished run were drawn promised a stop that never came
+    (the run was complete, and saved so, with exit 0)."""
+    trainer = _Flag()
+    trainer.finished = finished
+    with graceful_stop(trainer):
+        signal.raise_signal(signal.SIGINT)
+    said = capfd.readouterr().err
+    assert ("training is over: saving the completed run" in said) == finished
+    assert ("stopping after the current batch" in said) == (not finished)
 
 
 def test_first_signal_requests_a_stop_second_exits_and_handlers_are_restored():

@@ -131,7 +131,10 @@ def graceful_stop(trainer, enabled: bool = True) -> Iterator[None]:
             raise ForcedExit()
         trainer.stop_requested = True
         # os.write, not print: a buffered write here could re-enter one the main code is making.
-        os.write(2, b"\nstopping after the current batch and saving; interrupt again to quit at once\n")
+        if trainer.finished:  # nothing left to stop: the run is being saved as completed
+            os.write(2, b"\ntraining is over: saving the completed run; interrupt again to quit at once\n")
+        else:
+            os.write(2, b"\nstopping after the current batch and saving; interrupt again to quit at once\n")
 
     with _handlers(on_signal):
         yield
