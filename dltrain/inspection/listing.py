@@ -86,13 +86,12 @@ def summarize(path: Path) -> dict:
     value = (metrics.get(split) or {}).get(key)
     dataset, model = _dataset_and_model(scan, meta)
     status = scan.status  # after every read: a damaged file makes it corrupt
+    given = meta.get("name")
     if status == Status.RUNNING and metric is None:  # no metrics.json yet: the latest epoch's
         metric, value = _latest(path)
     return {
         "name": displayable(path.name),
-        "given_name": displayable(given)
-        if isinstance(given := meta.get("name"), str)
-        else None,  # config name or --name
+        "given_name": displayable(given) if isinstance(given, str) else None,  # the config's name or --name
         "path": str(path),
         "started": meta.get("started"),
         "status": status,
@@ -124,9 +123,7 @@ def _matches(row: dict, assignment: str) -> bool:
     key, _, pattern = assignment.partition("=")
     pattern = displayable(pattern)  # a name as shown, as typed or as bytes
     values = [str(row.get(key) or "")]
-    if (
-        key == "name" and row.get("given_name") is not None
-    ):  # name=quickstart: the runs named so, whatever their timestamp
+    if key == "name" and row.get("given_name") is not None:  # name=quickstart: whatever the timestamp
         values.append(str(row["given_name"]))
     # model=mlp matches 'mlp 64-32'; name=*quickstart* is a glob
     return any(fnmatchcase(value, pattern) or value.split(" ")[0] == pattern for value in values)
