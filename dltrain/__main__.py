@@ -22,7 +22,10 @@ def _interrupt(signum, frame):
 
 
 def main() -> None:
-    for s in SIGNALS:  # an interrupt until dltrain's handlers take over, unless ignored on entry
+    # An interrupt until dltrain's handlers take over, unless ignored on entry: what
+    # dltrain.train.signals.catch does, written here because importing it is the window this closes
+    # (its ignore_signals likewise, in `finally`, where the import may not have happened).
+    for s in SIGNALS:
         if signal.getsignal(s) is not signal.SIG_IGN:
             signal.signal(s, _interrupt)
     try:
