@@ -134,7 +134,7 @@ def _resume(
     exp = Experiment(cfg, data_dir)
     _tell_notes(exp, on_note)
     if checkpoint.exists(folder):
-        checkpoint.load_into(folder, exp.trainer)
+        checkpoint.load_into(folder, exp.trainer, exp.cfg)
     done = exp.trainer.epoch
     if done > cfg.training.epochs:
         raise ConfigError(f"--epochs {cfg.training.epochs}: the run has already trained {done} epochs; ask for more")

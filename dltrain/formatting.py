@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Optional
 
 # C0 and C1 control characters but tab and newline
 CONTROLS = dict.fromkeys([*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)])
@@ -93,6 +93,21 @@ def shorten(text: str, width: int) -> str:
         return text
     head = (width - 1) // 2 + (width - 1) % 2
     return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+
+
+def first_difference(new: Any, old: Any, key: str = "") -> Optional[tuple[str, str, str]]:
+    """(the dotted key, its value in `new`, its value in `old`, each as short JSON) of the first
+    value that differs between two JSON-like documents, or None when none does. A key only one
+    of them has is not compared: a setting added to the config since `old` was written."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        for name in new:
+            if name in old:
+                found = first_difference(new[name], old[name], f"{key}.{name}" if key else name)
+                if found:
+                    return found
+        return None
+    new_text, old_text = (json.dumps(value, sort_keys=True, default=str) for value in (new, old))
+    return None if new_text == old_text else (key, shorten(new_text, 80), shorten(old_text, 80))
 
 
 def did_you_mean(word: str, options: list[str]) -> str:

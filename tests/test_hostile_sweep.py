@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import claimed_elsewhere
 from sweeps import sweep_json
@@ -380,10 +381,19 @@ def test_a_resume_refuses_a_checkpoint_that_does_not_fit_the_edited_config(cli, 
     edit(sweep_dir, lambda doc: None)
     result = refused_resume(cli, sweep_dir)
     assert (
+        f"{first_run(sweep_dir) / 'checkpoint.npz'} was trained with dataset.bias_input: true, not false as in "
+        f"the config {sweep_dir / 'sweep.yaml'} gives it" in result.message
+    )
+    assert "internal error" not in result.output
+    for run in sweep_dir.glob("*/checkpoint.npz"):  # a checkpoint that does not say what it was trained with
+        state = dict(np.load(run))
+        del state["settings"]
+        np.savez(run, **state)
+    result = refused_resume(cli, sweep_dir)
+    assert (
         f"{first_run(sweep_dir) / 'checkpoint.npz'} does not fit the config {sweep_dir / 'sweep.yaml'} gives it "
         "(parameter 0 has shape (3, 1), the network expects (2, 1))" in result.message
     )
-    assert "internal error" not in result.output
 
 
 def test_a_pending_point_is_not_trained_with_an_edited_base_config(cli, sweep_dir):

@@ -280,9 +280,9 @@ def stop_after_batches(exp: Experiment, n: int) -> None:
 
 def resumed(first: Experiment, folder: Path) -> Experiment:
     """A new experiment of `first`'s config that continues it through a checkpoint in `folder`, trained to its end."""
-    checkpoint.save(RunFolder(folder), checkpoint.capture(first.trainer))
+    checkpoint.save(RunFolder(folder), checkpoint.capture(first.trainer, first.cfg))
     second = Experiment(first.cfg)
-    checkpoint.load_into(RunFolder(folder), second.trainer)
+    checkpoint.load_into(RunFolder(folder), second.trainer, second.cfg)
     second.train()
     return second
 
@@ -348,23 +348,24 @@ def test_a_checkpoint_keeps_the_first_loss_divergence_is_measured_against(tmp_pa
     first.train()
     assert first.trainer.initial_loss is not None
     folder = RunFolder(tmp_path)
-    checkpoint.save(folder, checkpoint.capture(first.trainer))
+    checkpoint.save(folder, checkpoint.capture(first.trainer, first.cfg))
     second = Experiment(cfg)
-    checkpoint.load_into(folder, second.trainer)
+    checkpoint.load_into(folder, second.trainer, second.cfg)
     assert second.trainer.initial_loss == first.trainer.initial_loss
 
 
 def test_restore_refuses_weights_of_another_shape_even_where_they_would_broadcast():
     narrow, wide = config("sgd", 1), config("sgd", 1)
     narrow["model"]["hidden"], wide["model"]["hidden"] = [1], [16]  # (64, 1) would broadcast into (64, 16)
-    state = checkpoint.capture(Experiment(api.resolve(narrow)).trainer)
+    exp = Experiment(api.resolve(narrow))
+    state = checkpoint.capture(exp.trainer, exp.cfg)
     with pytest.raises(ValueError, match=r"parameter 0 has shape \(64, 1\), the network expects \(64, 16\)"):
         checkpoint.restore(Experiment(api.resolve(wide)).trainer, state)
 
 
 def test_restore_names_an_optimizer_state_of_another_shape_or_missing():
     cfg = api.resolve(config("adam", 1))
-    state = checkpoint.capture(Experiment(cfg).trainer)
+    state = checkpoint.capture(Experiment(cfg).trainer, cfg)
     state["opt.m_0"] = state["opt.m_0"][:1]  # (1, 16) would broadcast into (64, 16)
     with pytest.raises(ValueError, match=r"optimizer state m_0 should have shape \(64, 16\), found \(1, 16\)"):
         checkpoint.restore(Experiment(cfg).trainer, state)
@@ -376,15 +377,16 @@ def test_restore_names_an_optimizer_state_of_another_shape_or_missing():
 def test_a_checkpoint_taken_before_any_batch_loads_with_the_first_loss_unknown(tmp_path):
     cfg = api.resolve(config("sgd", 2))
     folder = RunFolder(tmp_path)
-    checkpoint.save(folder, checkpoint.capture(Experiment(cfg).trainer))  # initial_loss: NaN
+    checkpoint.save(folder, checkpoint.capture(Experiment(cfg).trainer, cfg))  # initial_loss: NaN
     resumed = Experiment(cfg)
-    checkpoint.load_into(folder, resumed.trainer)
+    checkpoint.load_into(folder, resumed.trainer, cfg)
     assert resumed.trainer.initial_loss is None
 
 
 def test_a_checkpoint_of_another_format_is_refused(tmp_path):
     folder = RunFolder(tmp_path)
-    state = checkpoint.capture(Experiment(api.resolve(config("sgd", 1))).trainer)
+    exp = Experiment(api.resolve(config("sgd", 1)))
+    state = checkpoint.capture(exp.trainer, exp.cfg)
     checkpoint.save(folder, {**state, "format": np.array(2)})
     with pytest.raises(RunFolderError, match=r"checkpoint.npz is not a dltrain checkpoint \(format 1\)"):
         checkpoint.load(folder)
@@ -393,7 +395,8 @@ def test_a_checkpoint_of_another_format_is_refused(tmp_path):
 @pytest.mark.parametrize("name", ["epoch", "rng"])
 def test_a_checkpoint_without_its_epoch_or_rng_is_damaged(tmp_path, name):
     folder = RunFolder(tmp_path)
-    state = checkpoint.capture(Experiment(api.resolve(config("sgd", 1))).trainer)
+    exp = Experiment(api.resolve(config("sgd", 1)))
+    state = checkpoint.capture(exp.trainer, exp.cfg)
     del state[name]
     checkpoint.save(folder, state)
     with pytest.raises(RunFolderError, match=f"checkpoint.npz is damaged: {name} is missing"):
@@ -406,7 +409,7 @@ def test_a_checkpoint_whose_history_has_no_validation_values_loads(tmp_path):
     exp = Experiment(api.resolve(cfg))
     exp.train()
     folder = RunFolder(tmp_path)
-    checkpoint.save(folder, checkpoint.capture(exp.trainer))
+    checkpoint.save(folder, checkpoint.capture(exp.trainer, exp.cfg))
     rows = json.loads(str(checkpoint.load(folder)["history"]))
     assert [(r["epoch"], r["val_loss"], r["val_accuracy"]) for r in rows] == [(1, None, None), (2, None, None)]
 
@@ -544,13 +547,75 @@ def test_resume_with_fewer_epochs_than_done_is_an_error(tmp_path):
         api.resume(path, epochs=2)
 
 
+def edit_config(path: Path, change) -> None:
+    cfg = yaml.safe_load((path / "config.yaml").read_text())
+    change(cfg)
+    (path / "config.yaml").write_text(yaml.safe_dump(cfg))
+
+
 def test_resume_refuses_a_checkpoint_that_does_not_match_the_config(cli, tmp_path):
     path = api.run(config("adam", 2), runs_dir=tmp_path).path
-    cfg = yaml.safe_load((path / "config.yaml").read_text())
-    cfg["model"]["hidden"] = [8]
-    (path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    result = cli("resume", path, "--epochs", "3")
-    assert result.exit_code == 2 and "does not fit the run" in result.output
+    edit_config(path, lambda cfg: cfg["model"].update(hidden=[8]))
+    result = cli("resume", path, "--epochs", "3", code=2)
+    assert "was trained with model.hidden: [16], not [8] as in the run's config.yaml" in result.message
+    state = dict(checkpoint.load(RunFolder(path)))
+    del state["settings"]  # a checkpoint that does not say what it was trained with
+    checkpoint.save(RunFolder(path), state)
+    result = cli("resume", path, "--epochs", "3", code=2)
+    assert "checkpoint.npz does not fit the run's config.yaml (parameter 0 has shape" in result.message
+
+
+# edits of a run's config.yaml after which its checkpoint still fits, but would train on otherwise:
+# (the key the refusal names, its value in the checkpoint, in the edited config, how to edit)
+NUMBERS_EDITS = {
+    "loss": ("training.loss", '"cross_entropy"', '"mse"', lambda c: c["training"].update(loss="mse")),
+    "dtype": ("training.dtype", '"float64"', '"float32"', lambda c: c["training"].update(dtype="float32")),
+    "lr": ("training.optimizer.lr", "0.002", "0.003", lambda c: c["training"]["optimizer"].update(lr=0.003)),
+    "scaling": ("dataset.scaling", '"minmax"', '"standard"', lambda c: c["dataset"].update(scaling="standard")),
+    "seed": ("seed", "3", "4", lambda c: c.update(seed=4)),
+    "stopping": (
+        "training.early_stopping",
+        "null",
+        '{"min_delta": 0.0',
+        lambda c: c["training"].update(early_stopping={}),
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", list(NUMBERS_EDITS))
+def test_resume_refuses_a_config_edited_since_its_checkpoint_in_what_decides_the_numbers(cli, tmp_path, edit):
+    key, then, now, change = NUMBERS_EDITS[edit]
+    path = api.run(config("adam", 2), runs_dir=tmp_path).path
+    edit_config(path, change)
+    files = {p.name: p.read_bytes() for p in path.iterdir()}
+    result = cli("resume", path, "--epochs", "3", code=2)
+    assert f"checkpoint.npz was trained with {key}: {then}, not {now}" in result.message
+    assert "put the setting back as it was, or train the edited config as a new run" in result.message
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == files  # nothing written
+
+
+def test_resume_takes_a_config_edited_in_what_does_not_change_the_numbers(cli, tmp_path):
+    path = api.run(config("adam", 2), runs_dir=tmp_path / "runs").path
+
+    def harmless(cfg):
+        cfg.update(name="renamed", output={"plots": True})
+        cfg["training"].update(log_every=5, checkpoint_every=1)
+
+    edit_config(path, harmless)
+    cli("resume", path, "--epochs", "7", code=0)
+    assert_same_run(path, reference(tmp_path, "adam", 7))
+    assert (path / "cost.png").is_file()
+
+
+def test_resume_takes_a_checkpoint_from_before_a_setting_was_added(tmp_path):
+    path = api.run(config("adam", 2), runs_dir=tmp_path / "runs").path
+    state = dict(checkpoint.load(RunFolder(path)))
+    settings = json.loads(str(state["settings"]))
+    assert settings["training"]["divergence_factor"] is not None  # the setting, as a later dltrain would add it
+    del settings["training"]["divergence_factor"]
+    checkpoint.save(RunFolder(path), {**state, "settings": np.array(json.dumps(settings))})
+    api.resume(path, epochs=7)
+    assert_same_run(path, reference(tmp_path, "adam", 7))
 
 
 def _deep(depth: int = 100_000) -> str:
@@ -564,6 +629,9 @@ DAMAGED_CHECKPOINTS = {
     "history-deep": ("history", _deep()),
     "rng-deep": ("rng", _deep()),
     "rng-not-a-state": ("rng", "[1, 2]"),
+    "settings-deep": ("settings", _deep()),
+    "settings-not-a-config": ("settings", "[1, 2]"),
+    "settings-a-number": ("settings", np.array(5.0)),
     "history-not-a-list": ("history", '{"epoch": 1}'),
     "history-a-number": ("history", "5"),
     "history-text-loss": ("history", 'row:train_loss="abc"'),

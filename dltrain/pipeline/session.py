@@ -200,7 +200,7 @@ class Session:
         self.next_live_write = time.monotonic() + LIVE_SECONDS
 
     def _checkpoint(self) -> None:
-        checkpoint.save(self.folder, checkpoint.capture(self.exp.trainer))
+        checkpoint.save(self.folder, checkpoint.capture(self.exp.trainer, self.exp.cfg))
         self.saved_epoch = self.exp.trainer.epoch
 
     def _save(self, record: RunRecord, status: Status) -> None:

@@ -101,7 +101,7 @@ def train_point(
             exp = Experiment(cfg, splits=data) if isinstance(data, Splits) else Experiment(cfg, data)
             if job.resume:
                 checkpoint.restore_fitting(
-                    exp.trainer, job.resume, "its checkpoint.npz", "the config sweep.yaml gives it"
+                    exp.trainer, job.resume, "its checkpoint.npz", exp.cfg, "the config sweep.yaml gives it"
                 )
         except Exception as err:  # e.g. the dataset is missing on this worker
             return not_trained(Status.FAILED, describe(err))
@@ -112,7 +112,7 @@ def train_point(
     record.error_log = traceback_text(bug) if bug else None  # the sweep names the file once it has a folder
     record.meta.update(started=started, ended=now_iso(), seconds=round(job.seconds_before + elapsed(clock), 3))
     if status != Status.FAILED:  # a cut-off run continues from here (a diverged one would only diverge again)
-        record.checkpoint = checkpoint.capture(exp.trainer)
+        record.checkpoint = checkpoint.capture(exp.trainer, exp.cfg)
     if status == Status.COMPLETED and exp.cfg.output.plots:
         from dltrain.plots import run_figures
 

@@ -16,6 +16,7 @@ from typing import Any, Optional
 from dltrain.config.loader import read_yaml, resolve
 from dltrain.config.schema import Config, Sweep
 from dltrain.errors import ConfigError, RunFolderError, cut
+from dltrain.formatting import first_difference
 from dltrain.pipeline.save import RUN_FILES
 from dltrain.runs.folder import RunFolder
 from dltrain.runs.reader import read_config, read_meta, read_sweep
@@ -116,7 +117,7 @@ def check_one_config(sweep: SweepResult, base: Config, data_dir: Optional[str], 
                 continue
             cfg = _recorded_config(sweep, base, state, r)
             saved = read_config(run.path)
-            differs = _first_difference(_comparable(cfg, saved), _comparable(saved, saved))
+            differs = first_difference(_comparable(cfg, saved), _comparable(saved, saved))
             if differs:
                 key, now, then = differs
                 raise RunFolderError(
@@ -136,17 +137,6 @@ def _comparable(cfg: Config, saved: Config) -> dict:
     return doc
 
 
-def _first_difference(new: Any, old: Any, key: str = "") -> Optional[tuple[str, str, str]]:
-    """(the dotted key, its value in `new`, in `old`) of the first value that differs, or None."""
-    if isinstance(new, dict) and isinstance(old, dict):
-        for name in [*new, *(k for k in old if k not in new)]:
-            found = _first_difference(new.get(name), old.get(name), f"{key}.{name}" if key else name)
-            if found:
-                return found
-        return None
-    return None if _json(new) == _json(old) else (key, cut(_json(new), 80), cut(_json(old), 80))
-
-
 def _check_checkpoint(folder: RunFolder, cfg: Config, data_dir: Optional[str], splits: dict, yaml_file: Path) -> None:
     """The folder's checkpoint restores into the trainer `cfg` builds (the data loaded once per dataset)."""
     from dltrain.pipeline.experiment import Experiment, load_splits
@@ -155,7 +145,7 @@ def _check_checkpoint(folder: RunFolder, cfg: Config, data_dir: Optional[str], s
     if key not in splits:
         splits[key] = load_splits(cfg, data_dir)
     exp = Experiment(cfg, splits=splits[key])
-    checkpoint.load_into(folder, exp.trainer, f"the config {yaml_file} gives it")
+    checkpoint.load_into(folder, exp.trainer, exp.cfg, f"the config {yaml_file} gives it")
 
 
 def _recorded_config(sweep: SweepResult, base: Config, state: PointState, repeat: int) -> Config:

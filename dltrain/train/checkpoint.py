@@ -1,15 +1,18 @@
 """A trainer's complete state as flat arrays, so training can stop and go on bit for bit.
 
-    state = capture(trainer)        # {'epoch': (), 'param_0': W0, ..., 'opt.m_0': ..., 'rng': str, 'history': str}
+    state = capture(trainer, cfg)   # {'epoch': (), 'param_0': W0, ..., 'opt.m_0': ..., 'rng': str, 'history': str}
     restore(other_trainer, state)   # same config => identical weights from here on
     save(folder, state); load(folder)
+    restore_fitting(trainer, state, source, cfg, "the run's config.yaml")  # or a clear error
 
 Everything is a plain array (no pickles): parameters, the optimizer's state (Adam's
 moments and step, momentum velocities), the learning-rate schedule's state
 (`sched.*`: reduce_on_plateau's rate, best value and bad epochs), early stopping's
 (`es.*`: best value and epoch, epochs since, the best weights), the first batch's loss
 that divergence is measured against, the shuffle generator's bit_generator state and
-the history, the last two as JSON text.
+the history, the last two as JSON text. And the settings of the config it was trained
+with (`settings`, JSON): a resume refuses a config edited since in anything that decides
+the numbers (it would no longer continue the same training).
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import types
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
 from dltrain.data.files import numbers, read_npz
 from dltrain.errors import RunFolderError, cut, shorten
+from dltrain.formatting import first_difference
 from dltrain.train.monitor import EpochRecord
+
+if TYPE_CHECKING:
+    from dltrain.config.schema import Config
 
 FILENAME = "checkpoint.npz"
 FORMAT = 1
@@ -35,13 +42,32 @@ NULLABLE = {  # the fields that are None where they do not apply
     for name, hint in get_type_hints(EpochRecord).items()
     if get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint)
 }
-NAMES = ("format", "epoch", "initial_loss", "rng", "history")  # and the PREFIXES' arrays
+NAMES = ("format", "epoch", "initial_loss", "rng", "history", "settings")  # and the PREFIXES' arrays
 PREFIXES = ("param_", "opt.", "sched.", "es.")
+# What a resume may change in the config: the run's name, how long it trains, how often it logs
+# and checkpoints, what it writes and the baseline fitted at the end. The rest decides the numbers.
+RESUMABLE: dict[str, Any] = {
+    "name": True,
+    "output": True,
+    "baseline": True,
+    "sweep": True,
+    "training": {"epochs": True, "log_every": True, "checkpoint_every": True},
+}
 
 
-def capture(trainer, history: bool = True) -> dict[str, np.ndarray]:
-    """Copies of everything that decides the rest of the training, at an epoch boundary."""
-    state = {"format": np.array(FORMAT), "epoch": np.array(trainer.epoch)}
+def settings(cfg: Config) -> dict[str, Any]:
+    """The settings of `cfg` that decide the numbers its training computes, as JSON-ready data."""
+    return cfg.model_dump(mode="json", exclude=RESUMABLE)
+
+
+def capture(trainer, cfg: Config, history: bool = True) -> dict[str, np.ndarray]:
+    """Copies of everything that decides the rest of the training, at an epoch boundary, with the
+    `settings` of `cfg`, the config `trainer` was built from."""
+    state = {
+        "format": np.array(FORMAT),
+        "epoch": np.array(trainer.epoch),
+        "settings": np.array(json.dumps(settings(cfg))),
+    }
     for i, p in enumerate(trainer.net.params):
         state[f"param_{i}"] = p.copy()
     for key, value in trainer.optimizer.state().items():
@@ -144,6 +170,8 @@ def load(folder) -> dict[str, np.ndarray]:
         raise RunFolderError(f"{path} is damaged: rng is not a generator's state")
     if "history" in state:
         _check_history(_json(state, "history", path), path)
+    if "settings" in state and not isinstance(_json(state, "settings", path), dict):
+        raise RunFolderError(f"{path} is damaged: settings is not a config's settings")
     return state
 
 
@@ -178,14 +206,24 @@ def _check_history(rows: Any, path) -> None:
             raise RunFolderError(f"{path} is damaged: history row {i + 1} has {name} {shorten(value, 40)}")
 
 
-def load_into(folder, trainer, config: str = "the run's config.yaml") -> None:
-    """Restore `trainer` from the folder's checkpoint; a clear error when it does not fit `config`."""
-    restore_fitting(trainer, load(folder), folder.path / FILENAME, config)
+def load_into(folder, trainer, cfg: Config, config: str = "the run's config.yaml") -> None:
+    """Restore `trainer`, built from `cfg`, from the folder's checkpoint; a clear error when it does
+    not fit `config` (words naming where `cfg` comes from)."""
+    restore_fitting(trainer, load(folder), folder.path / FILENAME, cfg, config)
 
 
-def restore_fitting(trainer, state: dict[str, np.ndarray], source, config: str) -> None:
-    """`restore`, or RunFolderError naming `source` (the checkpoint) when the state does not fit
-    the trainer that `config` (words naming the config) built."""
+def restore_fitting(trainer, state: dict[str, np.ndarray], source, cfg: Config, config: str) -> None:
+    """`restore`, or RunFolderError naming `source` (the checkpoint) when the state was trained with
+    other `settings` than those of `cfg`, or does not fit the trainer that `cfg` (which `config`
+    names in words) built."""
+    saved = json.loads(str(state["settings"])) if "settings" in state else None  # older checkpoints have none
+    differs = None if saved is None else first_difference(settings(cfg), saved)
+    if differs:
+        key, now, then = differs
+        raise RunFolderError(
+            f"{source} was trained with {key}: {then}, not {now} as in {config}; a resume continues the "
+            "training it saved, so put the setting back as it was, or train the edited config as a new run"
+        )
     try:
         restore(trainer, state)
     except (KeyError, ValueError, TypeError, OverflowError, AttributeError) as err:
