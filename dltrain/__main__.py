@@ -39,6 +39,7 @@ def main() -> None:
         # the metadata of every installed distribution (10-20 ms of every command); a user's own
         # setting of the variable wins.
         os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+        _forget_zero_sizes()
         from dltrain.cli import main as run_command
 
         run_command()  # exits: Typer turns KeyboardInterrupt into exit 130, the commands say what was interrupted
@@ -54,6 +55,16 @@ def main() -> None:
     finally:
         for s in SIGNALS:  # ignored: the exit code is decided, and a late signal must not change it
             signal.signal(s, signal.SIG_IGN)
+
+
+def _forget_zero_sizes() -> None:
+    """Unset COLUMNS and LINES where they say 0, before any Rich console reads them: a width of 0
+    prints nothing at all, not even an error. Unset, a terminal's own size is used, and piped
+    tables are unlimited."""
+    for name in ("COLUMNS", "LINES"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) == 0:
+            del os.environ[name]
 
 
 def _outputs_that_never_fail() -> None:

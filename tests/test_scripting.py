@@ -371,3 +371,14 @@ def test_an_interrupt_a_library_swallowed_still_ends_with_130(cli, monkeypatch):
 
     monkeypatch.setattr(loader, "validate", buggy)  # a later command's bug is a bug: the count is per command
     assert "internal error: RuntimeError: a bug" in cli("run", "perceptron_or", "--dry-run", code=1).message
+
+
+@pytest.mark.parametrize("size", ["0", "00"])
+def test_columns_or_lines_of_zero_are_ignored_not_a_screen_nothing_fits(cli, tmp_path, size):
+    # Rich would print at a width of 0: nothing at all, not even the error
+    result = cli("run", "quikstart", process=True, env={"COLUMNS": size, "LINES": size}, code=2)
+    assert "no config file or bundled config named 'quikstart'" in result.message
+    run = cli("run", "perceptron_or", "--runs-dir", tmp_path, process=True, env={"COLUMNS": size}, code=0)
+    assert "test" in run.stdout and "run folder:" in run.stdout
+    listing = cli("runs", tmp_path, process=True, env={"COLUMNS": size}, code=0)
+    assert "perceptron-or" in listing.stdout and len(listing.stdout.splitlines()[2]) > 40  # one line per row
