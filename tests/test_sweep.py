@@ -1319,3 +1319,25 @@ def test_a_grid_hands_the_workers_every_run_at_once_and_an_optuna_search_one_per
     )
     assert len(sweep.points) == 3 and len(lookaheads) == 1
     assert min(lookaheads[0], 3) == in_flight  # a grid: all three runs or more; Optuna: one per worker
+
+
+def test_a_run_a_broken_pool_will_never_complete_is_failed_to_run_again():
+    """CPython's executor marks itself broken without the lock its submit takes: a run submitted as a
+    worker died could be missed by both, and the sweep waited for it forever."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+    from types import SimpleNamespace
+
+    from dltrain.sweep.pool import Workers
+
+    workers = Workers.__new__(Workers)  # no processes: executors as the pool sees them
+    broken = SimpleNamespace(_broken="a worker died", _executor_manager_thread=None)
+    failing = SimpleNamespace(_broken="a worker died", _executor_manager_thread=SimpleNamespace(is_alive=lambda: True))
+    working = SimpleNamespace(_broken=False, _executor_manager_thread=None)
+    orphan, being_failed, running, done = Future(), Future(), Future(), Future()
+    done.set_result(1)
+    workers._submitted = [(broken, orphan), (failing, being_failed), (working, running), (broken, done)]
+    workers.fail_orphans()
+    assert isinstance(orphan.exception(timeout=0), BrokenProcessPool)
+    assert not being_failed.done() and not running.done() and done.result() == 1  # its thread fails it
+    assert workers._submitted == [(failing, being_failed), (working, running)]

@@ -115,6 +115,7 @@ class Pool(Backend):
             self,
             on_stop=self.workers.signal,
             abandon=lambda futures: self.workers.close(),
+            check=self.workers.fail_orphans,
         )
 
     def outcome(self, future, job: Job) -> Optional[Returned]:
@@ -148,7 +149,8 @@ def drain(
     tried again); `backend.outcome(future, job)` returns what the job returned, or None to
     run the job again (a Dask worker died with its data). Once the backend is stopping
     no job is started; the running ones get GRACE seconds to come back, then everything
-    left is abandoned. `check` may raise (no workers for too long).
+    left is abandoned. `check`, called while nothing comes back, may raise (no workers for
+    too long) or fail the jobs that can no longer come back.
     """
     in_flight: dict = {}
     jobs = iter(jobs)

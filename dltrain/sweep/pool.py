@@ -22,7 +22,7 @@ import os
 import signal
 import threading
 from collections.abc import MutableMapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any, Optional
 
@@ -54,6 +54,7 @@ class Workers:
         # Only this process holds the sending end: the workers see the pipe close when it ends, however it ends.
         self._alive, self._alive_end = self._context.Pipe(duplex=False)
         self._dead: dict[int, int] = {}  # PID -> exit code of the workers of broken executors that had died
+        self._submitted: list[tuple[ProcessPoolExecutor, Future]] = []  # runs not seen done yet, by executor
         self.executor = self._executor()
 
     def _executor(self) -> ProcessPoolExecutor:
@@ -80,7 +81,30 @@ class Workers:
 
     def submit(self, fn, *args, key=None) -> Future:
         """Run fn(*args) in a worker; `key` names the run for `death`. BrokenProcessPool once a worker died."""
-        return self.executor.submit(_run, key, fn, *args)
+        future = self.executor.submit(_run, key, fn, *args)
+        self._submitted.append((self.executor, future))
+        return future
+
+    def fail_orphans(self) -> None:
+        """Fail every run that a broken executor will never complete (BrokenProcessPool; it never
+        started, so it runs again). CPython's executor marks itself broken without the lock its
+        submit takes: a run submitted as a worker dies can miss both the error at submit and the
+        failing of the runs the executor knew, and wait forever once the executor's thread is gone."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        waiting = []
+        for executor, future in self._submitted:
+            if future.done():
+                continue
+            manager = executor._executor_manager_thread
+            if executor._broken and (manager is None or not manager.is_alive()):  # type: ignore[attr-defined]
+                try:
+                    future.set_exception(BrokenProcessPool("the worker processes broke before this run started"))
+                except InvalidStateError:  # it completed meanwhile after all
+                    pass
+            else:
+                waiting.append((executor, future))
+        self._submitted = waiting
 
     def death(self, key) -> Optional[str]:
         """How the worker that ran `key` ended (a signal, an exit code), or None: the run never started,
