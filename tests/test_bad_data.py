@@ -384,6 +384,17 @@ def scaled_run(tmp_path: Path) -> tuple[Path, Path]:
     return folder, samples
 
 
+def test_predict_says_why_a_scaled_run_has_no_preprocess_npz(cli, tmp_path):
+    folder, samples = scaled_run(tmp_path)
+    (folder / "preprocess.npz").unlink()
+    assert_clear_error(cli("predict", folder, samples), "no preprocess.npz (runs from before dltrain saved its scaler)")
+    RunFolder(folder).update_meta(status="interrupted")  # preprocess.npz comes with the run's end
+    assert_clear_error(
+        cli("predict", folder, samples),
+        "no preprocess.npz (it is written when the run ends, and this run is interrupted)",
+    )
+
+
 def test_run_folder_arrays_are_named_before_any_is_read(cli, tmp_path):
     """weights.npz, checkpoint.npz and preprocess.npz: a stray array is refused by its name,
     not after reading what it claims."""
@@ -454,6 +465,12 @@ def test_non_numeric_csv_column(cli, tmp_path):
 def test_csv_without_the_label_column(cli, tmp_path):
     path = text(tmp_path, "data.csv", "a,b\n1,2\n")
     assert_clear_error(cli(*run_on(tmp_path, file_dataset(path))), "no label column 'label'", "['a', 'b']")
+
+
+def test_a_csv_with_two_label_columns_is_refused(cli, tmp_path):
+    # the first would hold the labels and the second be read as a feature, with exit 0
+    path = text(tmp_path, "data.csv", "label,a,label\n0.5,1,0\n0.25,2,1\n")
+    assert_clear_error(cli(*run_on(tmp_path, file_dataset(path))), "has 2 columns named 'label'")
 
 
 def test_empty_label_in_csv(cli, tmp_path):

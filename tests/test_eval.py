@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import two_class_csv_config
 
 from dltrain import api
 
@@ -335,3 +337,21 @@ def test_evaluate_without_plots_draws_nothing(runs, tmp_path):
     run = read_run(copy)
     report = evaluate(run, splits_of(run), "test", plots=False)
     assert report["plots"] == [] and not (copy / "predictions.png").exists()
+
+
+def test_eval_refuses_a_data_file_grown_or_shrunk_since_the_run_trained(cli, tmp_path):
+    # the split moves with the row count: training rows enter the test split and the metrics rise
+    config = two_class_csv_config(tmp_path, "grown", "big", "small")
+    run = cli("run", config, "--runs-dir", tmp_path / "runs", "--json", code=0).json["run"]
+    data = tmp_path / "grown.csv"
+    rows = data.read_text().splitlines(keepends=True)
+    cli("eval", run, code=0)
+    for changed in (rows + rows[-1:], rows[:-1]):
+        data.write_text("".join(changed))
+        message = cli("eval", run, code=2).message
+        assert f"the data {Path(run).name} trained on has changed: its splits now hold train" in message
+        assert "samples, when it trained train 45, test 15;" in message and "add --resplit" in message
+        cli("eval", run, "--resplit", code=0)
+    other = tmp_path / "other.csv"  # another file of the same kind, as --set asks: its own split
+    other.write_text("".join(rows + rows[1:11]))
+    cli("eval", run, "--set", f"dataset.path={other}", code=0)

@@ -490,6 +490,28 @@ def test_a_npz_of_one_array_holds_the_samples_whatever_its_name(cli, runs, tmp_p
     assert "holds an array 'X' (or exactly one array); it has ['a', 'b']" in message
 
 
+def test_a_run_trained_on_a_csv_drops_only_its_own_label_column(cli, tmp_path):
+    # columns named y or target are features of such a run: it predicts on its own training CSV
+    rng = np.random.default_rng(1)
+    X = rng.random((40, 2))
+    y = (X[:, 0] > X[:, 1]).astype(int)
+    path = tmp_path / "train.csv"
+    path.write_text("x,y,label\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(X, y)))
+    cfg = {
+        "name": "xy",
+        "dataset": {"name": "file", "path": str(path), "test_size": 0.0},
+        "model": {"type": "logreg"},
+        "training": {"optimizer": {"name": "gd", "lr": 1.0}, "epochs": 200},
+        "output": {"plots": False},
+    }
+    run = api.run(cfg, runs_dir=tmp_path / "runs").path
+    np.save(tmp_path / "x.npy", X)
+    from_csv = cli("predict", run, path, "--json", code=0).json["predictions"]
+    from_array = cli("predict", run, tmp_path / "x.npy", "--json", code=0).json["predictions"]
+    assert [r["probability"] for r in from_csv] == [r["probability"] for r in from_array]
+    assert len(from_csv) == 40 and len({r["class"] for r in from_csv}) == 2
+
+
 def test_a_csv_without_a_header_keeps_its_first_row_and_drops_a_label_column(cli, runs, tmp_path):
     (tmp_path / "bare.csv").write_text("0,0\n0,1\n1,1\n")
     rows = cli("predict", runs["or"], tmp_path / "bare.csv", "--json", code=0).json["predictions"]
@@ -563,3 +585,58 @@ def test_one_infinite_output_of_a_two_target_regression_is_refused(cli, tmp_path
     np.save(tmp_path / "x.npy", np.array([[3.0, 0.0, 0.0]]))
     result = cli("predict", folder, tmp_path / "x.npy", code=2)
     assert "is not finite" in result.stderr and not result.stdout
+
+
+def test_predict_answers_at_most_max_samples_at_a_time(cli, runs, tmp_path, monkeypatch):
+    from dltrain.inspection import predict
+
+    monkeypatch.setattr(predict, "MAX_SAMPLES", 5)
+    (tmp_path / "five.csv").write_text("0,0\n" * 5)
+    (tmp_path / "six.csv").write_text("0,0\n" * 6)
+    np.save(tmp_path / "two.npy", np.zeros((2, 2)))
+    assert len(cli("predict", runs["or"], tmp_path / "five.csv", "--json", code=0).json["predictions"]) == 5
+    for files in (["six.csv"], ["five.csv", "two.npy"], ["two.npy", "two.npy", "two.npy"]):
+        message = cli("predict", runs["or"], *(tmp_path / f for f in files), code=2).message
+        assert "more than 5 samples in all; predict answers at most 5 at a time" in message
+
+
+def test_a_run_trained_on_a_csv_takes_its_columns_by_name(cli, tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.random((60, 3))
+    y = (X[:, 0] > X[:, 2]).astype(int)
+    path = tmp_path / "train.csv"
+    path.write_text("a,b,c,label\n" + "".join(f"{a},{b},{c},{k}\n" for (a, b, c), k in zip(X, y)))
+    cfg = {
+        "name": "abc",
+        "dataset": {"name": "file", "path": str(path), "test_size": 0.25, "scaling": "standard"},
+        "model": {"type": "logreg"},
+        "training": {"optimizer": {"name": "gd", "lr": 1.0}, "epochs": 50},
+        "output": {"plots": False},
+    }
+    run = api.run(cfg, runs_dir=tmp_path / "runs").path
+    assert json.loads((run / "meta.json").read_text())["features"] == ["a", "b", "c"]
+    (tmp_path / "new.csv").write_text("a,b,c\n" + "".join(f"{a},{b},{c}\n" for a, b, c in X[:8]))
+    (tmp_path / "moved.csv").write_text("c,id,a,b\n" + "".join(f"{c},7,{a},{b}\n" for a, b, c in X[:8]))
+    (tmp_path / "bare.csv").write_text("".join(f"{a},{b},{c}\n" for a, b, c in X[:8]))  # no header: in order
+    got = {
+        name: cli("predict", run, tmp_path / name, "--json", code=0).json["predictions"]
+        for name in ("new.csv", "moved.csv", "bare.csv")
+    }
+    probabilities = [[r["probability"] for r in rows] for rows in got.values()]
+    assert probabilities[0] == probabilities[1] == probabilities[2]
+    (tmp_path / "other.csv").write_text("a,b,d\n1,2,3\n")
+    message = cli("predict", run, tmp_path / "other.csv", code=2).message
+    assert "other.csv has no column 'c'; 20" in message and "was trained on the columns a, b, c" in message
+    (tmp_path / "twice.csv").write_text("a,b,c,c\n1,2,3,4\n")
+    assert "twice.csv has more than one column 'c'" in cli("predict", run, tmp_path / "twice.csv", code=2).message
+    # eval on another file and resume on the same one: the columns are those it trained on, in order
+    reordered = tmp_path / "reordered.csv"
+    reordered.write_text("c,b,a,label\n" + "".join(f"{c},{b},{a},{k}\n" for (a, b, c), k in zip(X, y)))
+    message = cli("eval", run, "--set", f"dataset.path={reordered}", code=2).message
+    assert (
+        "does not have the columns" in message
+        and "its feature columns are c, b, a; the run was trained on a, b, c" in message
+    )
+    path.write_text(reordered.read_text())
+    message = cli("resume", run, "--epochs", "60", code=2).message
+    assert "its feature columns are c, b, a; the run was trained on a, b, c" in message

@@ -31,6 +31,7 @@ class Dataset:
     sample_shape: shape of one sample before flattening, e.g. (28, 28) for images.
     pixels: X (and the test X) hold 8-bit pixels standing for pixels / 255 in float32;
             the splits keep the bytes and read them as floats when used (dltrain.data.pixels).
+    features: the names of X's columns where the data names them (a CSV's header), else None.
     """
 
     X: np.ndarray
@@ -39,6 +40,7 @@ class Dataset:
     test: Optional[tuple[np.ndarray, np.ndarray]] = None
     sample_shape: Optional[tuple[int, ...]] = None
     pixels: bool = False
+    features: Optional[list[str]] = None
 
     @property
     def is_classification(self) -> bool:

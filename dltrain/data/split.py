@@ -32,6 +32,7 @@ class Splits:
     classes: Optional[list]
     sample_shape: Optional[tuple[int, ...]]
     scaler: Optional[Scaler] = None  # fitted on train; predict re-applies it to new samples
+    features: Optional[list[str]] = None  # the columns' names, as `Dataset` has them
 
     @property
     def n_features(self) -> int:
@@ -184,7 +185,8 @@ def make_splits(ds: Dataset, cfg: DatasetConfig, dtype) -> Splits:
             return Pixels(flat(pair[0]), scaler, dtype), pair[1]
         return np.ascontiguousarray(scaler(flat(pair[0])), dtype=dtype), pair[1]
 
-    return Splits(prep(train), prep(val), prep(test), ds.classes, ds.sample_shape or ds.X.shape[1:], scaler)
+    shape = ds.sample_shape or ds.X.shape[1:]
+    return Splits(prep(train), prep(val), prep(test), ds.classes, shape, scaler, ds.features)
 
 
 def input_stats(X) -> Optional[dict]:

@@ -119,20 +119,23 @@ class File(RandomTestSplit):
         readers = {".npz": _read_npz, ".csv": _read_csv}
         if path.suffix.lower() not in readers:
             raise DataError(f"dataset file {path}: expected a .npz or .csv file")
-        X, y = readers[path.suffix.lower()](path, self.label)
-        return labelled(X, y, self.task, str(path))
+        X, y, features = readers[path.suffix.lower()](path, self.label)
+        dataset = labelled(X, y, self.task, str(path))
+        dataset.features = features
+        return dataset
 
 
-def _read_npz(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_npz(path: Path, label: str) -> tuple[np.ndarray, np.ndarray, None]:
     arrays = read_npz(path)
     missing = {"X", "y"} - set(arrays)
     if missing:
         raise DataError(f"{path} must hold arrays 'X' and 'y'; missing {sorted(missing)} (has {sorted(arrays)})")
-    return arrays["X"], arrays["y"]
+    return arrays["X"], arrays["y"], None
 
 
-def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
-    """X: (n, columns - 1) and the labels of the CSV at `path`, converted row by row as read."""
+def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """X: (n, columns - 1), the labels and the names of X's columns of the CSV at `path`, converted
+    row by row as read."""
     values, labels = array("d"), []  # 8 bytes a number
     with csv_rows(path) as rows:
         header = next(rows, None)
@@ -140,6 +143,8 @@ def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
             raise DataError(f"{path} is empty")
         if label not in header:
             raise DataError(f"{path} has no label column {label!r}; its columns are {shorten(header)}")
+        if header.count(label) > 1:  # the first would be taken, the others read as features
+            raise DataError(f"{path} has {header.count(label)} columns named {label!r}: which holds the labels?")
         col = header.index(label)
         for i, row in enumerate(rows, start=2):
             if len(row) != len(header):
@@ -154,7 +159,7 @@ def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray]:
                 raise DataError(f"{path}, line {i}: the label column {label!r} is empty")
             labels.append(_number_or_text(row[col]))
     X = np.frombuffer(values, dtype=np.float64).reshape(len(labels), len(header) - 1)
-    return X, np.array(labels)
+    return X, np.array(labels), header[:col] + header[col + 1 :]
 
 
 def _number_or_text(value: str) -> Union[int, float, str]:

@@ -46,9 +46,10 @@ def splits_of(run: Run, overrides: Iterable[str] = (), data_dir=None, resplit: b
 
     An override of a key that decides the split or the preprocessing (see SPLIT and
     PREPROCESSING in dltrain.data.base) raises ConfigError unless `resplit`: rows the model
-    was trained on could enter the evaluated splits.
+    was trained on could enter the evaluated splits. So does the run's own data when its
+    splits no longer hold the samples they held in training (the file was edited since).
     """
-    from dltrain.pipeline.experiment import load_splits
+    from dltrain.pipeline.experiment import changed_data, load_splits
 
     cfg = overridden(run, overrides)
     if not resplit:
@@ -58,7 +59,14 @@ def splits_of(run: Run, overrides: Iterable[str] = (), data_dir=None, resplit: b
                 "could enter the evaluated splits and the metrics would no longer be held-out; "
                 "add --resplit to evaluate anyway"
             )
-    return load_splits(cfg, data_dir)
+    splits = load_splits(cfg, data_dir)
+    changed = None if resplit or cfg.dataset != run.config.dataset else changed_data(run.meta, splits)
+    if changed:
+        raise ConfigError(
+            f"the data {run.name} trained on has changed: {changed}; training rows could be in the "
+            "evaluated splits and the metrics would no longer be held-out; add --resplit to evaluate anyway"
+        )
+    return splits
 
 
 def resplit_warning(run: Run, overrides: Iterable[str]) -> Optional[str]:
@@ -92,6 +100,11 @@ def check_compatible(run: Run, splits: Splits, net: Network) -> None:
         raise DataError(f"the evaluation data has {splits.n_features} features per sample but {run.name} takes {n_in}")
     if splits.classes != run.classes:
         raise DataError(f"the evaluation data has classes {splits.classes} but {run.name} was trained on {run.classes}")
+    from dltrain.pipeline.experiment import changed_columns
+
+    changed = changed_columns(run.meta, splits)
+    if changed:
+        raise DataError(f"the evaluation data does not have the columns {run.name} was trained on: {changed}")
 
 
 def chosen_splits(splits: Splits, which: str) -> list[tuple[str, tuple]]:

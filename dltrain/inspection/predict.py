@@ -27,6 +27,10 @@ from dltrain.runs.reader import Run
 from dltrain.train.targets import class_probabilities, predict_classes
 
 FAR = 4.0  # an image whose mean pixel lies more spreads than this from the training data's is suspect
+# Samples one call answers: each becomes a row of the table or the JSON (about 3 KB of Python
+# objects, 0.04 ms to print), so a big file would take gigabytes and minutes. `eval --set
+# dataset.path=` scores a whole labelled file.
+MAX_SAMPLES = 100_000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -88,24 +92,37 @@ def _read_npz(path: Path, run: Run) -> np.ndarray:
 def _read_csv(path: Path, run: Run) -> np.ndarray:
     """Rows of numbers; a header row is skipped, and a label column dropped.
 
-    Label columns: those named label, y or target, and the one the run was trained with
-    (`dataset: {name: file, label: digit}`), so a run predicts on its own training CSV.
+    Label column: for a run trained on a file, the one it was trained with (`dataset: {name:
+    file, label: digit}`), so a run predicts on its own training CSV, whatever its other columns
+    are named (x, y, ...); for any other run, columns named label, y or target. A run trained on
+    a CSV records its feature columns' names (meta.json's `features`): a header's columns are
+    taken by those names, in the training order, and a header without one of them is refused.
     """
     values, width, n = array("d"), None, 0  # 8 bytes a number, converted row by row as read
     with csv_rows(path) as rows:
         first = next(rows, None)
         if first is None:
             raise DataError(f"{path} holds no rows")
+        columns: Optional[list[int]] = None  # those taken, in this order (None: all but `drop`)
         drop: set[int] = set()
         if not all(_is_number(c) for c in first):
             label = getattr(run.config.dataset, "label", None)
-            drop = {
-                i for i, name in enumerate(first) if name.strip().lower() in ("label", "y", "target") or name == label
-            }
+            if isinstance(run.meta.get("features"), list):
+                columns = _named_columns(first, run.meta["features"], path, run)
+            elif label is not None:
+                drop = {i for i, name in enumerate(first) if name == label}
+            else:
+                drop = {i for i, name in enumerate(first) if name.strip().lower() in ("label", "y", "target")}
         else:
             rows = itertools.chain([first], rows)
         for row in rows:
-            numbers = [c for i, c in enumerate(row) if i not in drop]
+            if n == MAX_SAMPLES:  # refused before the rest is read
+                raise _too_many(path)
+            if columns is not None and len(row) != len(first):
+                raise DataError(f"{path}: a row of {len(row)} cells under a header of {len(first)}")
+            numbers = (
+                [row[i] for i in columns] if columns is not None else [c for i, c in enumerate(row) if i not in drop]
+            )
             width = len(numbers) if width is None else width
             try:
                 if len(numbers) != width:
@@ -119,6 +136,18 @@ def _read_csv(path: Path, run: Run) -> np.ndarray:
     if not n:  # a header alone (a first row with text in it is one)
         raise DataError(f"{path} holds no rows of numbers, only a header: {cut(','.join(first), 80)}")
     return np.frombuffer(values, dtype=np.float64).reshape(n, width or 0)
+
+
+def _named_columns(header: list[str], features: list[str], path: Path, run: Run) -> list[int]:
+    """Where each of the run's feature columns is in `header`; DataError naming one it lacks (or has twice)."""
+    for name in features:
+        if header.count(name) != 1:
+            found = "has no" if name not in header else "has more than one"
+            raise DataError(
+                f"{path} {found} column {name!r}; {run.name} was trained on the columns "
+                f"{cut(', '.join(features), 200)} (taken by name, in any order)"
+            )
+    return [header.index(name) for name in features]
 
 
 def _is_number(text: str) -> bool:
@@ -166,7 +195,9 @@ def read_inputs(paths: list[Path], run: Run, invert: str = "no") -> tuple[list[s
             f"--invert auto: {run.name} records no statistics of its training inputs "
             "(an older run, or inputs beyond float64's range)"
         )
-    names, blocks, warnings = [], [], []
+    names: list[str] = []
+    blocks: list[np.ndarray] = []
+    warnings: list[str] = []
     for path in paths:
         suffix = path.suffix.lower()
         try:
@@ -191,11 +222,20 @@ def read_inputs(paths: list[Path], run: Run, invert: str = "no") -> tuple[list[s
         else:
             kinds = ", ".join(sorted({*READERS, *IMAGE_SUFFIXES}))
             raise DataError(f"{path}: unknown input type {suffix or '(no suffix)'}; use one of {kinds}")
+        if len(names) + len(rows) > MAX_SAMPLES:
+            raise _too_many(path)
         names.extend(
             [str(path)] if suffix in IMAGE_SUFFIXES or len(rows) == 1 else [f"{path}[{i}]" for i in range(len(rows))]
         )
         blocks.append(rows)
     return names, np.concatenate(blocks), warnings
+
+
+def _too_many(path: Path) -> DataError:
+    return DataError(
+        f"{path}: more than {MAX_SAMPLES:,} samples in all; predict answers at most {MAX_SAMPLES:,} at a time "
+        "(split the file; `dltrain eval RUN --set dataset.path=FILE` scores a whole labelled file)"
+    )
 
 
 def polarity(run: Run, rows: np.ndarray, inverted: np.ndarray) -> tuple[float, Optional[float]]:

@@ -90,6 +90,31 @@ def load_splits(cfg: Config, data_dir=None) -> Splits:
     return make_splits(dataset, cfg.dataset, np.dtype(cfg.training.dtype))
 
 
+def split_sizes(splits: Splits) -> dict[str, int]:
+    """Samples per split: {'train': 1293, 'val': 144, 'test': 360} (meta.json's split_sizes)."""
+    return {name: len(pair[1]) for name, pair in splits.items()}
+
+
+def changed_data(meta: dict, splits: Splits) -> Optional[str]:
+    """How the samples per split differ from those meta.json recorded when the run trained (the
+    data file grew or shrank since, and rows moved between the splits), or None when they do not
+    (or meta.json has no record)."""
+    then, now = meta.get("split_sizes"), split_sizes(splits)
+    if not isinstance(then, dict) or then == now:
+        return None
+    sizes = lambda counts: ", ".join(f"{name} {count}" for name, count in counts.items())  # noqa: E731
+    return f"its splits now hold {sizes(now)} samples, when it trained {sizes(then)}"
+
+
+def changed_columns(meta: dict, splits: Splits) -> Optional[str]:
+    """How the data's feature columns differ, by name or order, from those meta.json recorded when
+    the run trained on a CSV (each weight belongs to one column), or None."""
+    then, now = meta.get("features"), splits.features
+    if not isinstance(then, list) or now is None or then == now:
+        return None
+    return f"its feature columns are {cut(', '.join(now), 200)}; the run was trained on {cut(', '.join(then), 200)}"
+
+
 def seeded_rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     """Independent generators for initialization and shuffling, both from `seed`."""
     init, shuffle = np.random.SeedSequence(seed).spawn(2)
@@ -253,7 +278,8 @@ class Experiment:
             "classes": s.classes,
             "sample_shape": list(s.sample_shape) if s.sample_shape else None,
             "n_features": s.n_features,
-            "split_sizes": {name: len(pair[1]) for name, pair in s.items()},
+            "features": s.features,  # a CSV's column names: predict and eval read columns by them
+            "split_sizes": split_sizes(s),
             "input_stats": input_stats(s.train[0]),
             "loss": self.net.loss,  # 'auto' resolved
             "notes": self.notes,

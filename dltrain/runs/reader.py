@@ -82,9 +82,15 @@ class Run:
         """{'scaler_shift': (n_features,), 'scaler_scale': (n_features,)}, or {} for an unscaled run."""
         if not (self.path / "preprocess.npz").exists():
             if self.config.dataset.scaling != "none":
+                status = run_status(self.meta)
+                why = (
+                    "(runs from before dltrain saved its scaler)"
+                    if status == Status.COMPLETED
+                    else f"(it is written when the run ends, and this run is {status})"
+                )
                 raise RunFolderError(
                     f"{self.path} was trained with scaling {self.config.dataset.scaling!r} but has no preprocess.npz "
-                    "(runs from before dltrain saved its scaler): new samples cannot be scaled the same way"
+                    f"{why}: new samples cannot be scaled the same way"
                 )
             return {}
         from dltrain.data.files import read_npz

@@ -84,6 +84,7 @@ class Meta(StrictDoc):
     classes: Optional[list[Union[bool, int, float, Text]]] = Field(None, min_length=1)  # labels as y had them
     sample_shape: Optional[list[Annotated[int, Field(gt=0, lt=2**31)]]] = Field(None, min_length=1, max_length=8)
     n_features: Optional[Annotated[int, Field(gt=0, lt=2**31)]] = None
+    features: Optional[list[Text]] = Field(None, min_length=1)  # the training CSV's feature columns, in order
     split_sizes: Optional[dict[str, Count]] = None
     loss: Optional[Text] = None
     dataset: Optional[Text] = None
