@@ -396,6 +396,19 @@ def test_a_resume_refuses_a_checkpoint_that_does_not_fit_the_edited_config(cli, 
     )
 
 
+def test_a_resume_takes_a_point_trained_further_by_dltrain_resume(cli, sweep_dir):
+    further = sweep_dir / sweep_json(sweep_dir)["points"][1]["run"]
+    cli("resume", further, "--epochs", "3", code=0)
+    weights = (further / "weights.npz").read_bytes()
+    edit(sweep_dir, lambda doc: None)
+    cli("sweep", "--resume", sweep_dir, code=0)
+    assert (further / "weights.npz").read_bytes() == weights
+    _edit_yaml(sweep_dir / "sweep.yaml", "epochs: 2", "epochs: 1")  # now the sweep itself asks for other epochs
+    edit(sweep_dir, lambda doc: None)
+    result = refused_resume(cli, sweep_dir)
+    assert "training.epochs is 1 in sweep.yaml but 2 in the run's config" in result.message
+
+
 def test_a_pending_point_is_not_trained_with_an_edited_base_config(cli, sweep_dir):
     def second_point_pending(doc):
         doc["points"][0].update(status="completed")
@@ -628,3 +641,15 @@ def test_a_random_search_space_whose_draws_would_overflow_is_a_config_error(cli,
     )
     result = cli("sweep", config, "--runs-dir", tmp_path / "runs", code=2)
     assert "needs" in result.message and "internal error" not in result.message
+
+
+def test_a_sweep_with_an_unknown_engine_is_refused_before_its_folder_is_made(cli, sweep_dir, tmp_path):
+    grid = ["--grid", GRID[0], *(f"--set={o}" for o in QUICK)]
+    result = cli("sweep", "perceptron_or", *grid, "--runs-dir", tmp_path / "new", env={"DLTRAIN_ENGINE": "turbo"})
+    assert result.exit_code == 2 and "DLTRAIN_ENGINE must be one of fast, numpy, reference" in result.message
+    assert not (tmp_path / "new").exists()
+    edit(sweep_dir, lambda doc: None)
+    before = files(sweep_dir)
+    result = cli("sweep", "--resume", sweep_dir, env={"DLTRAIN_ENGINE": "turbo"})
+    assert result.exit_code == 2 and "DLTRAIN_ENGINE must be one of" in result.message
+    assert files(sweep_dir) == before

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import claimed_elsewhere, spawn
+from conftest import claimed_elsewhere, spawn, two_class_csv_config
 
 from dltrain import api
 from dltrain.errors import ConfigError, RunFolderError
@@ -607,6 +607,34 @@ def test_resume_takes_a_config_edited_in_what_does_not_change_the_numbers(cli, t
     assert (path / "cost.png").is_file()
 
 
+def test_checkpoint_settings_nested_at_any_depth_are_damaged_not_an_internal_error(tmp_path):
+    # Python's recursion limit is met at a depth that depends on the stack below: json.loads may
+    # parse what a later comparison cannot encode. Every depth between must be refused as damaged.
+    exp = Experiment(api.resolve(config("sgd", 1)))
+    state, path = checkpoint.capture(exp.trainer, exp.cfg), tmp_path / checkpoint.FILENAME
+    for depth in range(33, 1100):
+        model = "[" * depth + "]" * depth
+        np.savez(
+            path,
+            **{**state, "settings": np.array(f'{{"seed": 3, "dataset": {{}}, "training": {{}}, "model": {model}}}')},
+        )
+        with pytest.raises(RunFolderError, match="checkpoint.npz is damaged: settings"):
+            checkpoint.load_into(RunFolder(tmp_path), exp.trainer, exp.cfg)
+
+
+def test_resume_refuses_a_data_file_grown_since_the_run_trained(cli, tmp_path):
+    # its test rows would be trained on from here: the split moves with the row count
+    config = two_class_csv_config(tmp_path, "grown", "big", "small", epochs=2)
+    path = Path(cli("run", config, "--runs-dir", tmp_path / "runs", "--json", code=0).json["run"])
+    data = tmp_path / "grown.csv"
+    data.write_text(data.read_text() + "".join(data.read_text().splitlines(keepends=True)[1:21]))
+    files = {p.name: p.read_bytes() for p in path.iterdir()}
+    message = cli("resume", path, "--epochs", "3", code=2).message
+    assert "trained on has changed: its splits now hold train 60, test 20 samples, when it trained train 45" in message
+    assert "a resume continues the training on the data it began with" in message
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == files
+
+
 def test_resume_takes_a_checkpoint_from_before_a_setting_was_added(tmp_path):
     path = api.run(config("adam", 2), runs_dir=tmp_path / "runs").path
     state = dict(checkpoint.load(RunFolder(path)))
@@ -632,6 +660,12 @@ DAMAGED_CHECKPOINTS = {
     "settings-deep": ("settings", _deep()),
     "settings-not-a-config": ("settings", "[1, 2]"),
     "settings-a-number": ("settings", np.array(5.0)),
+    "settings-empty": ("settings", "{}"),
+    "settings-without-the-model": ("settings", '{"seed": 3, "dataset": {}, "training": {}}'),
+    "settings-longer-than-a-config": (
+        "settings",
+        '{"seed": 3, "dataset": {}, "training": {}, "model": "' + "x" * (4 << 20) + '"}',
+    ),
     "history-not-a-list": ("history", '{"epoch": 1}'),
     "history-a-number": ("history", "5"),
     "history-text-loss": ("history", 'row:train_loss="abc"'),

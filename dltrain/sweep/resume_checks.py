@@ -106,7 +106,8 @@ def check_unfinished_folders(sweep: SweepResult, base: Config) -> None:
 
 def check_one_config(sweep: SweepResult, base: Config, data_dir: Optional[str], remote_data: bool = False) -> None:
     """A sweep's points all come from one config: each run folder's config.yaml must be the config
-    sweep.yaml now gives that run, and each unfinished run's checkpoint must fit the network and data
+    sweep.yaml now gives that run (but for more epochs where the sweep trained it to sweep.yaml's and
+    `dltrain resume POINT --epochs M` further), and each unfinished run's checkpoint must fit the network and data
     it builds (not checked when the data is only on the workers). RunFolderError naming the files and
     the key that disagrees otherwise, before anything trains."""
     yaml_file = sweep.path / "sweep.yaml"
@@ -117,13 +118,15 @@ def check_one_config(sweep: SweepResult, base: Config, data_dir: Optional[str], 
                 continue
             cfg = _recorded_config(sweep, base, state, r)
             saved = read_config(run.path)
+            if run.epochs == cfg.training.epochs < saved.training.epochs:  # `dltrain resume POINT --epochs M` after
+                saved = saved.model_copy(update={"training": saved.training.model_copy(update={"epochs": run.epochs})})
             differs = first_difference(_comparable(cfg, saved), _comparable(saved, saved))
             if differs:
                 key, now, then = differs
                 raise RunFolderError(
                     f"{yaml_file} does not agree with {run.path / 'config.yaml'}: {key} is {now} in sweep.yaml but "
-                    f"{then} in the run's config; a sweep's points all come from one config, so put sweep.yaml "
-                    f"back as it was, or train the edited config as a new sweep: dltrain sweep {yaml_file}"
+                    f"{then} in the run's config; a sweep's points all come from one config, so put back the file "
+                    f"that was edited, or train the edited config as a new sweep: dltrain sweep {yaml_file}"
                 )
             if run.status in UNFINISHED and not remote_data and checkpoint.exists(RunFolder(run.path)):
                 _check_checkpoint(RunFolder(run.path), cfg, data_dir, splits, yaml_file)

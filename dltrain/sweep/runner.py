@@ -205,9 +205,14 @@ def _resume(path: Path, opts: Options) -> SweepResult:
 
 
 def _options(options: dict) -> Options:
+    """The sweep's options; also ConfigError, before any folder is made, where DLTRAIN_ENGINE names no
+    engine (each point would fail on it)."""
+    from dltrain.nn.fast import engine
+
     unknown = set(options) - set(Options.__dataclass_fields__)
     if unknown:
         raise TypeError(f"unknown sweep options: {', '.join(sorted(unknown))}")
+    engine()
     opts = Options(**options)
     opts.data_dir = None if opts.data_dir is None else str(opts.data_dir)
     return opts

@@ -44,6 +44,8 @@ NULLABLE = {  # the fields that are None where they do not apply
 }
 NAMES = ("format", "epoch", "initial_loss", "rng", "history", "settings")  # and the PREFIXES' arrays
 PREFIXES = ("param_", "opt.", "sched.", "es.")
+MAX_SETTINGS = 4 << 20  # characters: as much as a config file may hold (settings are kilobytes)
+SECTIONS = ("seed", "dataset", "model", "training")  # what every config's settings have
 # What a resume may change in the config: the run's name, how long it trains, how often it logs
 # and checkpoints, what it writes and the baseline fitted at the end. The rest decides the numbers.
 RESUMABLE: dict[str, Any] = {
@@ -155,7 +157,7 @@ def load(folder) -> dict[str, np.ndarray]:
         raise RunFolderError(f"{path} is not a dltrain checkpoint (format {FORMAT})")
     numbers(state, "epoch", 0, path, RunFolderError)
     for key, value in state.items():
-        if key in ("rng", "history"):
+        if key in ("rng", "history", "settings"):
             if value.dtype.kind != "U" or value.ndim != 0:
                 raise RunFolderError(f"{path} is damaged: {key} is {value.dtype} {value.shape}, not text")
         elif key.startswith(PREFIXES):  # best values may be +-inf before an epoch
@@ -170,8 +172,8 @@ def load(folder) -> dict[str, np.ndarray]:
         raise RunFolderError(f"{path} is damaged: rng is not a generator's state")
     if "history" in state:
         _check_history(_json(state, "history", path), path)
-    if "settings" in state and not isinstance(_json(state, "settings", path), dict):
-        raise RunFolderError(f"{path} is damaged: settings is not a config's settings")
+    if "settings" in state:
+        _check_settings(state, path)
     return state
 
 
@@ -189,6 +191,27 @@ def _json(state: dict[str, np.ndarray], key: str, path) -> Any:
         return json.loads(str(state[key]))
     except (ValueError, RecursionError) as err:  # not JSON; nested too deep
         raise RunFolderError(f"{path} is damaged: {key} is not JSON ({cut(str(err), 120)})") from None
+
+
+def _check_settings(state: dict[str, np.ndarray], path) -> None:
+    """RunFolderError unless `settings` reads as a config's settings: at most MAX_SETTINGS characters
+    of JSON, an object with every one of SECTIONS, nested no deeper than a config."""
+    if len(str(state["settings"])) > MAX_SETTINGS:
+        raise RunFolderError(f"{path} is damaged: settings is longer than any config ({MAX_SETTINGS} characters)")
+    settings = _json(state, "settings", path)
+    if not isinstance(settings, dict) or any(key not in settings for key in SECTIONS) or _depth(settings) > 32:
+        raise RunFolderError(f"{path} is damaged: settings is not a config's settings")
+
+
+def _depth(value: Any) -> int:
+    """How deep JSON data nests (a number: 1), counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(value, (dict, list)):
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return deepest
 
 
 def _check_history(rows: Any, path) -> None:
