@@ -355,3 +355,16 @@ def test_eval_refuses_a_data_file_grown_or_shrunk_since_the_run_trained(cli, tmp
     other = tmp_path / "other.csv"  # another file of the same kind, as --set asks: its own split
     other.write_text("".join(rows + rows[1:11]))
     cli("eval", run, "--set", f"dataset.path={other}", code=0)
+
+
+def test_eval_and_predict_refuse_a_config_edited_since_the_run_trained(cli, tmp_path):
+    # the weights belong to the config they were trained with: edited, it computed other numbers, exit 0
+    run = api.run("perceptron_or", runs_dir=tmp_path / "runs", overrides=["output.plots=false"]).path
+    np.save(tmp_path / "x.npy", np.array([[0.0, 1.0]]))
+    config = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(config.replace("plots: false", "plots: true"))  # what it writes: no number
+    cli("eval", run, code=0)
+    (run / "config.yaml").write_text(config.replace("activation: relu", "activation: tanh"))
+    for command in (["eval", run], ["predict", run, tmp_path / "x.npy"]):
+        message = cli(*command, code=2).message
+        assert 'checkpoint.npz was trained with model.activation: "relu", not "tanh" as in its config.yaml' in message

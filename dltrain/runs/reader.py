@@ -101,8 +101,15 @@ class Run:
         return check_preprocess(arrays, self.weights["W0"].shape[0], path)
 
     def network(self) -> Network:
-        """The trained network: built from the config, then given the saved weights."""
+        """The trained network: built from the config, then given the saved weights. RunFolderError
+        when config.yaml was edited since the checkpoint in what decides the numbers (the weights
+        belong to the config they were trained with)."""
         import numpy as np
+
+        from dltrain.runs.folder import RunFolder
+        from dltrain.train import checkpoint
+
+        checkpoint.check_trained_with(RunFolder(self.path), self.config, "its config.yaml")
 
         W = self.weights
         n_layers = sum(1 for k in W if re.fullmatch(r"W\d+", k))

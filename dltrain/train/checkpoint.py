@@ -235,18 +235,29 @@ def load_into(folder, trainer, cfg: Config, config: str = "the run's config.yaml
     restore_fitting(trainer, load(folder), folder.path / FILENAME, cfg, config)
 
 
-def restore_fitting(trainer, state: dict[str, np.ndarray], source, cfg: Config, config: str) -> None:
-    """`restore`, or RunFolderError naming `source` (the checkpoint) when the state was trained with
-    other `settings` than those of `cfg`, or does not fit the trainer that `cfg` (which `config`
-    names in words) built."""
+def check_trained_with(folder, cfg: Config, config: str) -> None:
+    """RunFolderError when the folder's checkpoint was trained with other `settings` than `cfg`'s,
+    which `config` names in words (nothing to check without a checkpoint)."""
+    if exists(folder):
+        _same_settings(load(folder), folder.path / FILENAME, cfg, config)
+
+
+def _same_settings(state: dict[str, np.ndarray], source, cfg: Config, config: str) -> None:
     saved = json.loads(str(state["settings"])) if "settings" in state else None  # older checkpoints have none
     differs = None if saved is None else first_difference(settings(cfg), saved)
     if differs:
         key, now, then = differs
         raise RunFolderError(
-            f"{source} was trained with {key}: {then}, not {now} as in {config}; a resume continues the "
-            "training it saved, so put the setting back as it was, or train the edited config as a new run"
+            f"{source} was trained with {key}: {then}, not {now} as in {config}, edited since; put the "
+            "setting back as it was, or train the edited config as a new run"
         )
+
+
+def restore_fitting(trainer, state: dict[str, np.ndarray], source, cfg: Config, config: str) -> None:
+    """`restore`, or RunFolderError naming `source` (the checkpoint) when the state was trained with
+    other `settings` than those of `cfg`, or does not fit the trainer that `cfg` (which `config`
+    names in words) built."""
+    _same_settings(state, source, cfg, config)
     try:
         restore(trainer, state)
     except (KeyError, ValueError, TypeError, OverflowError, AttributeError) as err:
