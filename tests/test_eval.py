@@ -368,3 +368,12 @@ def test_eval_and_predict_refuse_a_config_edited_since_the_run_trained(cli, tmp_
     for command in (["eval", run], ["predict", run, tmp_path / "x.npy"]):
         message = cli(*command, code=2).message
         assert 'checkpoint.npz was trained with model.activation: "relu", not "tanh" as in its config.yaml' in message
+
+
+def test_eval_names_other_classes_in_a_message_of_bounded_length(cli, tmp_path):
+    config = two_class_csv_config(tmp_path, "two", "big", "small")
+    run = cli("run", config, "--runs-dir", tmp_path / "runs", "--json", code=0).json["run"]
+    many = tmp_path / "many.csv"
+    many.write_text("a,b,label\n" + "".join(f"0.5,0.5,class-{i:04d}\n" for i in range(1000)))
+    message = cli("eval", run, "--set", f"dataset.path={many}", code=2).message
+    assert "the evaluation data has classes ['class-0000', 'class-0001'" in message and len(message) < 1000

@@ -653,3 +653,10 @@ def test_a_sweep_with_an_unknown_engine_is_refused_before_its_folder_is_made(cli
     result = cli("sweep", "--resume", sweep_dir, env={"DLTRAIN_ENGINE": "turbo"})
     assert result.exit_code == 2 and "DLTRAIN_ENGINE must be one of" in result.message
     assert files(sweep_dir) == before
+
+
+def test_dltrain_resume_of_a_sweep_folder_points_to_sweep_resume(cli, sweep_dir):
+    before = files(sweep_dir)
+    message = cli("resume", sweep_dir, code=2).message
+    assert f"{sweep_dir} is a sweep folder: finish it with dltrain sweep --resume {sweep_dir}" in message
+    assert files(sweep_dir) == before

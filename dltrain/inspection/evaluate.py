@@ -19,7 +19,7 @@ from typing import Any, Optional
 import numpy as np
 
 from dltrain.data.split import Splits
-from dltrain.errors import ConfigError, DataError, RunFolderError
+from dltrain.errors import ConfigError, DataError, RunFolderError, shorten
 from dltrain.nn.network import Network
 from dltrain.runs.reader import Run
 from dltrain.train.metrics import class_scores, confusion_matrix, log_loss, regression_scores, split_outputs
@@ -99,7 +99,10 @@ def check_compatible(run: Run, splits: Splits, net: Network) -> None:
     if splits.n_features != n_in:
         raise DataError(f"the evaluation data has {splits.n_features} features per sample but {run.name} takes {n_in}")
     if splits.classes != run.classes:
-        raise DataError(f"the evaluation data has classes {splits.classes} but {run.name} was trained on {run.classes}")
+        raise DataError(
+            f"the evaluation data has classes {shorten(splits.classes, 300)} but {run.name} was trained on "
+            f"{shorten(run.classes, 300)}"
+        )
     from dltrain.pipeline.experiment import changed_columns
 
     changed = changed_columns(run.meta, splits)
