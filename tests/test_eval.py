@@ -352,6 +352,11 @@ def test_eval_refuses_a_data_file_grown_or_shrunk_since_the_run_trained(cli, tmp
         assert f"the data {Path(run).name} trained on has changed: its splits now hold train" in message
         assert "samples, when it trained train 45, test 15;" in message and "add --resplit" in message
         cli("eval", run, "--resplit", code=0)
+    data.write_text("".join(rows[:1] + [rows[1].replace("0.", "1.", 1)] + rows[2:]))  # one value, in place
+    message = cli("eval", run, code=2).message
+    assert "trained on has changed: its file has been edited (its SHA-256 is not the one meta.json recorded)" in message
+    data.write_text("".join(rows))
+    cli("eval", run, code=0)
     other = tmp_path / "other.csv"  # another file of the same kind, as --set asks: its own split
     other.write_text("".join(rows + rows[1:11]))
     cli("eval", run, "--set", f"dataset.path={other}", code=0)

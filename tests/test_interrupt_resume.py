@@ -633,6 +633,9 @@ def test_resume_refuses_a_data_file_grown_since_the_run_trained(cli, tmp_path):
     assert "trained on has changed: its splits now hold train 60, test 20 samples, when it trained train 45" in message
     assert "a resume continues the training on the data it began with" in message
     assert {p.name: p.read_bytes() for p in path.iterdir()} == files
+    rows = data.read_text().splitlines(keepends=True)[:61]
+    data.write_text("".join(rows[:1] + [rows[1].replace("0.", "1.", 1)] + rows[2:]))  # one value, in place
+    assert "its file has been edited" in cli("resume", path, "--epochs", "3", code=2).message
 
 
 def test_resume_takes_a_checkpoint_from_before_a_setting_was_added(tmp_path):

@@ -32,6 +32,7 @@ class Dataset:
     pixels: X (and the test X) hold 8-bit pixels standing for pixels / 255 in float32;
             the splits keep the bytes and read them as floats when used (dltrain.data.pixels).
     features: the names of X's columns where the data names them (a CSV's header), else None.
+    sha256: the content of the user's file the data came from (`file`), else None.
     """
 
     X: np.ndarray
@@ -41,6 +42,7 @@ class Dataset:
     sample_shape: Optional[tuple[int, ...]] = None
     pixels: bool = False
     features: Optional[list[str]] = None
+    sha256: Optional[str] = None
 
     @property
     def is_classification(self) -> bool:

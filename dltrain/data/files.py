@@ -6,6 +6,7 @@
     photo = read_member(archive, info, limit, path)   # one zip member's bytes, at most `limit`
     rows = read_csv(path)            # [['label', 'a', 'b'], ['1', '0.5', '2'], ...]; csv_rows(path) as read
     present(path)                    # False if missing; DataError if a directory, a FIFO, a device
+    sha256_of(path)                  # the file's content, as hex (meta.json's data_sha256)
 
 Datasets (`dataset: {name: file}`, sign_digits' X.npy), `dltrain predict` inputs and
 run folders (weights.npz, preprocess.npz, checkpoint.npz) all read through here, so
@@ -206,6 +207,17 @@ def present(path: Path, error: type[DltrainError] = DataError, hint: str = "") -
         return regular_file_at(path)
     except UnreadableFile as err:  # the hint is for what is there: a name no file can have is only named
         raise error(f"{err}. {hint}" if hint and os.path.lexists(path) else str(err)) from None
+
+
+def sha256_of(path: Path, limit: int = MAX_BYTES) -> str:
+    """The SHA-256 of the regular file at `path` (at most `limit` bytes) as hex, read a MiB at a time."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with _opened(path, limit, DataError) as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _opened(path: Path, limit: int, error: type[DltrainError]) -> IO[bytes]:

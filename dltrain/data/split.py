@@ -33,6 +33,7 @@ class Splits:
     sample_shape: Optional[tuple[int, ...]]
     scaler: Optional[Scaler] = None  # fitted on train; predict re-applies it to new samples
     features: Optional[list[str]] = None  # the columns' names, as `Dataset` has them
+    sha256: Optional[str] = None  # the data file's, as `Dataset` has it
 
     @property
     def n_features(self) -> int:
@@ -186,7 +187,7 @@ def make_splits(ds: Dataset, cfg: DatasetConfig, dtype) -> Splits:
         return np.ascontiguousarray(scaler(flat(pair[0])), dtype=dtype), pair[1]
 
     shape = ds.sample_shape or ds.X.shape[1:]
-    return Splits(prep(train), prep(val), prep(test), ds.classes, shape, scaler, ds.features)
+    return Splits(prep(train), prep(val), prep(test), ds.classes, shape, scaler, ds.features, ds.sha256)
 
 
 def input_stats(X) -> Optional[dict]:

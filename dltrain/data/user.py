@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from dltrain.data.base import SPLIT, Dataset, RandomTestSplit
-from dltrain.data.files import csv_rows, present, read_npz
+from dltrain.data.files import csv_rows, present, read_npz, sha256_of
 from dltrain.errors import DataError, shorten
 
 Task = Literal["classification", "regression"]
@@ -121,7 +121,7 @@ class File(RandomTestSplit):
             raise DataError(f"dataset file {path}: expected a .npz or .csv file")
         X, y, features = readers[path.suffix.lower()](path, self.label)
         dataset = labelled(X, y, self.task, str(path))
-        dataset.features = features
+        dataset.features, dataset.sha256 = features, sha256_of(path)
         return dataset
 
 

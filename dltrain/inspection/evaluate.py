@@ -63,8 +63,8 @@ def splits_of(run: Run, overrides: Iterable[str] = (), data_dir=None, resplit: b
     changed = None if resplit or cfg.dataset != run.config.dataset else changed_data(run.meta, splits)
     if changed:
         raise ConfigError(
-            f"the data {run.name} trained on has changed: {changed}; training rows could be in the "
-            "evaluated splits and the metrics would no longer be held-out; add --resplit to evaluate anyway"
+            f"the data {run.name} trained on has changed: {changed}; the evaluated splits would no longer be "
+            "the data held out from its training, nor the metrics held-out; add --resplit to evaluate anyway"
         )
     return splits
 

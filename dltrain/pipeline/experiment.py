@@ -96,14 +96,17 @@ def split_sizes(splits: Splits) -> dict[str, int]:
 
 
 def changed_data(meta: dict, splits: Splits) -> Optional[str]:
-    """How the samples per split differ from those meta.json recorded when the run trained (the
-    data file grew or shrank since, and rows moved between the splits), or None when they do not
-    (or meta.json has no record)."""
+    """How the data differ from what meta.json recorded when the run trained, or None when they do
+    not (or meta.json has no record): the samples per split (a file grown or shrunk since, so rows
+    moved between the splits), or else the content of the user's data file (its SHA-256)."""
     then, now = meta.get("split_sizes"), split_sizes(splits)
-    if not isinstance(then, dict) or then == now:
-        return None
-    sizes = lambda counts: ", ".join(f"{name} {count}" for name, count in counts.items())  # noqa: E731
-    return f"its splits now hold {sizes(now)} samples, when it trained {sizes(then)}"
+    if isinstance(then, dict) and then != now:
+        sizes = lambda counts: ", ".join(f"{name} {count}" for name, count in counts.items())  # noqa: E731
+        return f"its splits now hold {sizes(now)} samples, when it trained {sizes(then)}"
+    digest = meta.get("data_sha256")
+    if isinstance(digest, str) and splits.sha256 is not None and digest != splits.sha256:
+        return "its file has been edited (its SHA-256 is not the one meta.json recorded)"
+    return None
 
 
 def changed_columns(meta: dict, splits: Splits) -> Optional[str]:
@@ -280,6 +283,7 @@ class Experiment:
             "n_features": s.n_features,
             "features": s.features,  # a CSV's column names: predict and eval read columns by them
             "split_sizes": split_sizes(s),
+            "data_sha256": s.sha256,  # a user's file: eval and resume notice it edited
             "input_stats": input_stats(s.train[0]),
             "loss": self.net.loss,  # 'auto' resolved
             "notes": self.notes,

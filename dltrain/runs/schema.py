@@ -86,6 +86,7 @@ class Meta(StrictDoc):
     n_features: Optional[Annotated[int, Field(gt=0, lt=2**31)]] = None
     features: Optional[list[Text]] = Field(None, min_length=1)  # the training CSV's feature columns, in order
     split_sizes: Optional[dict[str, Count]] = None
+    data_sha256: Optional[Annotated[str, Field(pattern="^[0-9a-f]{64}$")]] = None
     loss: Optional[Text] = None
     dataset: Optional[Text] = None
     model: Optional[dict[str, Any]] = None
