@@ -11,8 +11,8 @@ moments and step, momentum velocities), the learning-rate schedule's state
 (`es.*`: best value and epoch, epochs since, the best weights), the first batch's loss
 that divergence is measured against, the shuffle generator's bit_generator state and
 the history, the last two as JSON text. And the settings of the config it was trained
-with (`settings`, JSON): a resume refuses a config edited since in anything that decides
-the numbers (it would no longer continue the same training).
+with (`settings`, JSON): a resume, eval and predict refuse a config edited since in anything
+that decides the numbers (the weights belong to the settings they were trained with).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ NAMES = ("format", "epoch", "initial_loss", "rng", "history", "settings")  # and
 PREFIXES = ("param_", "opt.", "sched.", "es.")
 MAX_SETTINGS = 4 << 20  # characters: as much as a config file may hold (settings are kilobytes)
 SECTIONS = ("seed", "dataset", "model", "training")  # what every config's settings have
+MAX_DEPTH = 32  # levels of nesting: a config has a handful (an inline dataset's rows of values)
 # What a resume may change in the config: the run's name, how long it trains, how often it logs
 # and checkpoints, what it writes and the baseline fitted at the end. The rest decides the numbers.
 RESUMABLE: dict[str, Any] = {
@@ -199,7 +200,7 @@ def _check_settings(state: dict[str, np.ndarray], path) -> None:
     if len(str(state["settings"])) > MAX_SETTINGS:
         raise RunFolderError(f"{path} is damaged: settings is longer than any config ({MAX_SETTINGS} characters)")
     settings = _json(state, "settings", path)
-    if not isinstance(settings, dict) or any(key not in settings for key in SECTIONS) or _depth(settings) > 32:
+    if not isinstance(settings, dict) or any(key not in settings for key in SECTIONS) or _depth(settings) > MAX_DEPTH:
         raise RunFolderError(f"{path} is damaged: settings is not a config's settings")
 
 
