@@ -490,21 +490,27 @@ def test_a_npz_of_one_array_holds_the_samples_whatever_its_name(cli, runs, tmp_p
     assert "holds an array 'X' (or exactly one array); it has ['a', 'b']" in message
 
 
+def csv_run(tmp_path: Path, columns: list[str], X: np.ndarray, y: np.ndarray, **dataset) -> tuple[Path, Path]:
+    """(a logistic regression's run folder, its training CSV tmp_path/train.csv: `columns`, then label)."""
+    path = tmp_path / "train.csv"
+    path.write_text(
+        ",".join([*columns, "label"]) + "\n" + "".join(",".join(map(str, [*x, k])) + "\n" for x, k in zip(X, y))
+    )
+    cfg = {
+        "name": "csv",
+        "dataset": {"name": "file", "path": str(path), **dataset},
+        "model": {"type": "logreg"},
+        "training": {"optimizer": {"name": "gd", "lr": 1.0}, "epochs": 50},
+        "output": {"plots": False},
+    }
+    return api.run(cfg, runs_dir=tmp_path / "runs").path, path
+
+
 def test_a_run_trained_on_a_csv_drops_only_its_own_label_column(cli, tmp_path):
     # columns named y or target are features of such a run: it predicts on its own training CSV
     rng = np.random.default_rng(1)
     X = rng.random((40, 2))
-    y = (X[:, 0] > X[:, 1]).astype(int)
-    path = tmp_path / "train.csv"
-    path.write_text("x,y,label\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(X, y)))
-    cfg = {
-        "name": "xy",
-        "dataset": {"name": "file", "path": str(path), "test_size": 0.0},
-        "model": {"type": "logreg"},
-        "training": {"optimizer": {"name": "gd", "lr": 1.0}, "epochs": 200},
-        "output": {"plots": False},
-    }
-    run = api.run(cfg, runs_dir=tmp_path / "runs").path
+    run, path = csv_run(tmp_path, ["x", "y"], X, (X[:, 0] > X[:, 1]).astype(int), test_size=0.0)
     np.save(tmp_path / "x.npy", X)
     from_csv = cli("predict", run, path, "--json", code=0).json["predictions"]
     from_array = cli("predict", run, tmp_path / "x.npy", "--json", code=0).json["predictions"]
@@ -604,16 +610,7 @@ def test_a_run_trained_on_a_csv_takes_its_columns_by_name(cli, tmp_path):
     rng = np.random.default_rng(2)
     X = rng.random((60, 3))
     y = (X[:, 0] > X[:, 2]).astype(int)
-    path = tmp_path / "train.csv"
-    path.write_text("a,b,c,label\n" + "".join(f"{a},{b},{c},{k}\n" for (a, b, c), k in zip(X, y)))
-    cfg = {
-        "name": "abc",
-        "dataset": {"name": "file", "path": str(path), "test_size": 0.25, "scaling": "standard"},
-        "model": {"type": "logreg"},
-        "training": {"optimizer": {"name": "gd", "lr": 1.0}, "epochs": 50},
-        "output": {"plots": False},
-    }
-    run = api.run(cfg, runs_dir=tmp_path / "runs").path
+    run, path = csv_run(tmp_path, ["a", "b", "c"], X, y, test_size=0.25, scaling="standard")
     assert json.loads((run / "meta.json").read_text())["features"] == ["a", "b", "c"]
     (tmp_path / "new.csv").write_text("a,b,c\n" + "".join(f"{a},{b},{c}\n" for a, b, c in X[:8]))
     (tmp_path / "moved.csv").write_text("c,id,a,b\n" + "".join(f"{c},7,{a},{b}\n" for a, b, c in X[:8]))
