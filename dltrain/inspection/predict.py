@@ -140,14 +140,20 @@ def _read_csv(path: Path, run: Run) -> np.ndarray:
 
 def _named_columns(header: list[str], features: list[str], path: Path, run: Run) -> list[int]:
     """Where each of the run's feature columns is in `header`; DataError naming one it lacks (or has twice)."""
+    where: dict[str, int] = {}
+    twice = set()
+    for i, name in enumerate(header):
+        if name in where:
+            twice.add(name)
+        where.setdefault(name, i)
     for name in features:
-        if header.count(name) != 1:
-            found = "has no" if name not in header else "has more than one"
+        if name not in where or name in twice:
+            found = "has no" if name not in where else "has more than one"
             raise DataError(
                 f"{path} {found} column {name!r}; {run.name} was trained on the columns "
                 f"{cut(', '.join(features), 200)} (taken by name, in any order)"
             )
-    return [header.index(name) for name in features]
+    return [where[name] for name in features]
 
 
 def _is_number(text: str) -> bool:
