@@ -95,6 +95,11 @@ def shorten(text: str, width: int) -> str:
     return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
+def canonical_json(value: Any) -> str:
+    """`value` as JSON with its keys sorted (what is not JSON as str()): equal data, equal text."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def first_difference(new: Any, old: Any, key: str = "") -> Optional[tuple[str, str, str]]:
     """(the dotted key, its value in `new`, its value in `old`, each as short JSON) of the first
     value that differs between two JSON-like documents, or None when none does. A key only one
@@ -106,7 +111,7 @@ def first_difference(new: Any, old: Any, key: str = "") -> Optional[tuple[str, s
                 if found:
                     return found
         return None
-    new_text, old_text = (json.dumps(value, sort_keys=True, default=str) for value in (new, old))
+    new_text, old_text = canonical_json(new), canonical_json(old)
     return None if new_text == old_text else (key, shorten(new_text, 80), shorten(old_text, 80))
 
 

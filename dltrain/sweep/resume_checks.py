@@ -9,14 +9,13 @@ ConfigError or RunFolderError naming the file (exit 2).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
 from dltrain.config.loader import read_yaml, resolve
 from dltrain.config.schema import Config, Sweep
 from dltrain.errors import ConfigError, RunFolderError, cut
-from dltrain.formatting import first_difference
+from dltrain.formatting import canonical_json, first_difference
 from dltrain.pipeline.save import RUN_FILES
 from dltrain.runs.folder import RunFolder
 from dltrain.runs.reader import read_config, read_meta, read_sweep
@@ -68,16 +67,12 @@ def _sweep_yaml(path: Path, sweep: SweepResult) -> Config:
     space: Any = section.grid
     if section.search != "grid" and (section.grid or section.space):
         space = {key: dist.as_yaml() for key, dist in search_space(section.grid, section.space).items()}
-    if section.search != sweep.search or _json(space) != _json(sweep.space):
+    if section.search != sweep.search or canonical_json(space) != canonical_json(sweep.space):
         raise RunFolderError(
             f"{file} does not agree with sweep.json: its sweep section is search: {section.search} over "
-            f"{cut(_json(space), 200)}; sweep.json's is search: {sweep.search} over {cut(_json(sweep.space), 200)}"
+            f"{cut(canonical_json(space), 200)}; sweep.json's is search: {sweep.search} over {cut(canonical_json(sweep.space), 200)}"
         )
     return base
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 def check_unfinished_folders(sweep: SweepResult, base: Config) -> None:
@@ -144,7 +139,7 @@ def _check_checkpoint(folder: RunFolder, cfg: Config, data_dir: Optional[str], s
     """The folder's checkpoint restores into the trainer `cfg` builds (the data loaded once per dataset)."""
     from dltrain.pipeline.experiment import Experiment, load_splits
 
-    key = _json([cfg.dataset.model_dump(mode="json"), cfg.training.dtype])
+    key = canonical_json([cfg.dataset.model_dump(mode="json"), cfg.training.dtype])
     if key not in splits:
         splits[key] = load_splits(cfg, data_dir)
     exp = Experiment(cfg, splits=splits[key])
