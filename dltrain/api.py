@@ -20,7 +20,7 @@ from dltrain.baseline import INTERRUPTED
 from dltrain.config.loader import dump_config, resolve
 from dltrain.config.schema import Config
 from dltrain.errors import ConfigError, Interrupted, RunFolderError, TrainingFailed
-from dltrain.pipeline.experiment import Experiment, changed_columns, changed_data
+from dltrain.pipeline.experiment import Experiment, check_same_data
 from dltrain.pipeline.save import RUN_FILES
 from dltrain.pipeline.session import ProgressFactory, RunResult, Session
 from dltrain.runs.claim import claimed, claimed_sweep_of
@@ -134,12 +134,7 @@ def _resume(
         )
     folder.check_replaceable(RUN_FILES)
     exp = Experiment(cfg, data_dir)
-    changed = changed_columns(meta, exp.splits) or changed_data(meta, exp.splits)
-    if changed:
-        raise ConfigError(
-            f"the data {folder.path} trained on has changed: {changed}; a resume continues the training on "
-            "the data it began with, so put the data back as it was, or train the changed data as a new run"
-        )
+    check_same_data(meta, exp.splits, folder.path)
     _tell_notes(exp, on_note)
     if checkpoint.exists(folder):
         checkpoint.load_into(folder, exp.trainer, exp.cfg)

@@ -14,10 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import claimed_elsewhere
+import yaml
+from conftest import claimed_elsewhere, two_class_csv_config
 from sweeps import sweep_json
 
+from dltrain.config.loader import validate
+from dltrain.runs.folder import RunFolder
 from dltrain.sweep import run_sweep
+from dltrain.sweep.point import Job, train_point
+from dltrain.train import checkpoint
 
 GRID = ["training.optimizer.lr=0.1,0.01"]
 QUICK = ["training.epochs=2", "output.plots=false"]
@@ -407,6 +412,39 @@ def test_a_resume_takes_a_point_trained_further_by_dltrain_resume(cli, sweep_dir
     edit(sweep_dir, lambda doc: None)
     result = refused_resume(cli, sweep_dir)
     assert "training.epochs is 1 in sweep.yaml but 2 in the run's config" in result.message
+
+
+def test_a_resume_refuses_data_changed_since_its_runs_trained(cli, tmp_path):
+    config = two_class_csv_config(tmp_path, "grown", "big", "small", epochs=2)
+    sweep_dir = run_sweep(str(config), GRID, overrides=QUICK, runs_dir=tmp_path / "sweeps").path
+    edit(sweep_dir, lambda doc: None)
+    data = tmp_path / "grown.csv"
+    text = data.read_text()
+    data.write_text(text + "".join(text.splitlines(keepends=True)[1:21]))  # the split moves: test rows trained on
+    result = refused_resume(cli, sweep_dir)
+    assert (
+        f"the data {first_run(sweep_dir)} trained on has changed: its splits now hold train 60, test 20 samples, "
+        "when it trained train 45, test 15" in result.message
+    )
+    data.write_text(text.replace("0.", "1.", 1))  # one value, edited in place
+    assert "its file has been edited" in refused_resume(cli, sweep_dir).message
+    data.write_text(text)
+    cli("sweep", "--resume", sweep_dir, code=0)
+
+
+def test_a_worker_does_not_continue_a_run_on_data_other_than_it_began_on(sweep_dir):
+    # with --data-on-workers only the worker has the data: it checks them against the run's meta.json
+    run = first_run(sweep_dir)
+    trained_on = {"split_sizes": json.loads((run / "meta.json").read_text())["split_sizes"]}
+    config = validate(yaml.safe_load((run / "config.yaml").read_text())).model_dump(mode="json")
+    job = Job(0, 0, config, resume=checkpoint.load(RunFolder(run)), trained_on=trained_on, folder=str(run))
+    assert train_point(job, None).meta["status"] == "completed"
+    job.trained_on = {"split_sizes": {"train": 5, "test": 4}}
+    returned = train_point(job, None)
+    assert returned.status == "failed" and returned.path is None
+    assert f"the data {run} trained on has changed: its splits now hold train 4 samples, when it trained train 5" in (
+        returned.error
+    )
 
 
 def test_a_pending_point_is_not_trained_with_an_edited_base_config(cli, sweep_dir):

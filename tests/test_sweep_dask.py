@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import two_class_csv_config
 from sweeps import assert_same_results, results, sweep_json, tiny, wait_for, write_config
 
 from dltrain.errors import ConfigError, Interrupted, TrainingFailed
-from dltrain.sweep import run_sweep
+from dltrain.sweep import resume_sweep, run_sweep
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -216,6 +217,24 @@ def test_with_data_on_workers_a_worker_without_the_data_fails_the_point_and_says
         run_sweep(missing, ["training.optimizer.lr=0.1"], data_on_workers=True, runs_dir=tmp_path, **on(cluster))
     point = caught.value.result.points[0]
     assert point.status == "failed" and "on Dask worker 127.0.0.1" in point.error and "does not exist" in point.error
+
+
+def test_with_data_on_workers_a_worker_does_not_continue_a_run_on_changed_data(tmp_path, cluster):
+    config = two_class_csv_config(tmp_path, "grown", "big", "small", epochs=2)
+    grid, remote = ["training.optimizer.lr=0.1"], {"data_on_workers": True, **on(cluster)}
+    path = run_sweep(str(config), grid, runs_dir=tmp_path / "runs", **remote).path
+    doc = sweep_json(path)
+    doc["status"], doc["points"][0]["status"] = "interrupted", "interrupted"  # cut off: a resume continues it
+    (path / "sweep.json").write_text(json.dumps(doc))
+    data = tmp_path / "grown.csv"
+    data.write_text(data.read_text() + "".join(data.read_text().splitlines(keepends=True)[1:21]))
+    with pytest.raises(TrainingFailed) as caught:
+        resume_sweep(path, **remote)  # the client never reads the data: only the worker can tell
+    point = caught.value.result.points[0]
+    assert point.status == "failed" and "on Dask worker 127.0.0.1" in point.error
+    assert (
+        f"the data {path / doc['points'][0]['run']} trained on has changed: its splits now hold train 60" in point.error
+    )
 
 
 def test_every_worker_killed_the_sweep_stops_within_its_timeout(tmp_path, clusters, cli):

@@ -118,6 +118,20 @@ def changed_columns(meta: dict, splits: Splits) -> Optional[str]:
     return f"its feature columns are {cut(', '.join(now), 200)}; the run was trained on {cut(', '.join(then), 200)}"
 
 
+DATA_RECORD = ("features", "split_sizes", "data_sha256")  # the keys of meta.json that check_same_data reads
+
+
+def check_same_data(meta: dict, splits: Splits, run: object) -> None:
+    """ConfigError unless `splits` are the data the run `run` (its folder) trained on, as its meta.json
+    recorded them: the same CSV columns (changed_columns), splits and file (changed_data)."""
+    changed = changed_columns(meta, splits) or changed_data(meta, splits)
+    if changed:
+        raise ConfigError(
+            f"the data {run} trained on has changed: {changed}; a resume continues the training on the data "
+            "it began with, so put the data back as it was, or train the changed data as a new run"
+        )
+
+
 def seeded_rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     """Independent generators for initialization and shuffling, both from `seed`."""
     init, shuffle = np.random.SeedSequence(seed).spawn(2)

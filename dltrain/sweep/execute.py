@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dltrain import collector
 from dltrain.config.schema import Config
 from dltrain.errors import ERROR_LOG, ConfigError, Interrupted, RunFolderError, TrainingFailed, naming_log
-from dltrain.pipeline.experiment import RunRecord
+from dltrain.pipeline.experiment import DATA_RECORD, RunRecord
 from dltrain.pipeline.save import save_record
 from dltrain.pipeline.session import RunResult
 from dltrain.runs.folder import RunFolder, elapsed, now_iso
@@ -60,6 +60,8 @@ def _execute(backend, folder: RunFolder, sweep: SweepResult, plan, base: Config,
         job = Job(state.point.index, r, cfg.model_dump(mode="json"), prune=plan.pruner() if prune else None)
         if run.path is not None and checkpoint.exists(RunFolder(run.path)):
             job.resume = checkpoint.load(RunFolder(run.path))
+            meta = read_meta(run.path) if (run.path / "meta.json").is_file() else {}
+            job.trained_on, job.folder = {key: meta[key] for key in DATA_RECORD if key in meta}, str(run.path)
             job.seconds_before = run.seconds or 0.0
         resumed_from[job.key] = int(job.resume["epoch"]) if job.resume else 0
         return job

@@ -19,7 +19,7 @@ import numpy as np
 
 from dltrain.data.split import Splits
 from dltrain.errors import describe, is_bug, traceback_text
-from dltrain.pipeline.experiment import Experiment, RunRecord
+from dltrain.pipeline.experiment import Experiment, RunRecord, check_same_data
 from dltrain.pipeline.session import RunResult
 from dltrain.runs.folder import elapsed, now_iso
 from dltrain.runs.status import Status
@@ -50,14 +50,17 @@ class Job:
     """One training run of a sweep: repeat `repeat` (0-based) of point `point`.
 
     config: the resolved config as a JSON-ready dict. resume: a checkpoint to continue
-    from (a run cut off earlier). prune: asked after every epoch with the epoch's record;
-    True stops the run as `pruned`.
+    from (a run cut off earlier), with `trained_on`, the data it trained on as its meta.json
+    recorded them (experiment.DATA_RECORD), and `folder`. prune: asked after every epoch with the epoch's
+    record; True stops the run as `pruned`.
     """
 
     point: int
     repeat: int
     config: dict
     resume: dict[str, np.ndarray] = field(default_factory=dict)
+    trained_on: dict = field(default_factory=dict)
+    folder: str = ""  # the run folder it continues, as the sweep's process names it
     seconds_before: float = 0.0  # training time of the session that was cut off
     prune: Optional[Callable[[Any], bool]] = None
 
@@ -103,7 +106,8 @@ def train_point(
                 checkpoint.restore_fitting(
                     exp.trainer, job.resume, "its checkpoint.npz", exp.cfg, "the config sweep.yaml gives it"
                 )
-        except Exception as err:  # e.g. the dataset is missing on this worker
+                check_same_data(job.trained_on, exp.splits, job.folder)
+        except Exception as err:  # e.g. the dataset is missing on this worker, or not the one the run began on
             return not_trained(Status.FAILED, describe(err))
         started, clock = now_iso(), time.perf_counter()
         status, error, bug = _fit(exp, job, stop)

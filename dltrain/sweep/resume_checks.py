@@ -103,8 +103,9 @@ def check_one_config(sweep: SweepResult, base: Config, data_dir: Optional[str], 
     """A sweep's points all come from one config: each run folder's config.yaml must be the config
     sweep.yaml now gives that run (but for more epochs where the sweep trained it to sweep.yaml's and
     `dltrain resume POINT --epochs M` further), and each unfinished run's checkpoint must fit the network and data
-    it builds (not checked when the data is only on the workers). RunFolderError naming the files and
-    the key that disagrees otherwise, before anything trains."""
+    it builds, data that must be those the run began on (checked by the workers when the data is only
+    on them). RunFolderError or ConfigError naming the files and what disagrees otherwise, before
+    anything trains."""
     yaml_file = sweep.path / "sweep.yaml"
     splits: dict[str, Any] = {}
     for state in sweep.points:
@@ -136,12 +137,15 @@ def _comparable(cfg: Config, saved: Config) -> dict:
 
 
 def _check_checkpoint(folder: RunFolder, cfg: Config, data_dir: Optional[str], splits: dict, yaml_file: Path) -> None:
-    """The folder's checkpoint restores into the trainer `cfg` builds (the data loaded once per dataset)."""
-    from dltrain.pipeline.experiment import Experiment, load_splits
+    """The folder's checkpoint restores into the trainer `cfg` builds, on the data the run began on
+    (the data loaded once per dataset)."""
+    from dltrain.pipeline.experiment import Experiment, check_same_data, load_splits
 
     key = canonical_json([cfg.dataset.model_dump(mode="json"), cfg.training.dtype])
     if key not in splits:
         splits[key] = load_splits(cfg, data_dir)
+    if (folder.path / "meta.json").is_file():
+        check_same_data(read_meta(folder.path), splits[key], folder.path)
     exp = Experiment(cfg, splits=splits[key])
     checkpoint.load_into(folder, exp.trainer, exp.cfg, f"the config {yaml_file} gives it")
 
