@@ -19,6 +19,7 @@ import yaml
 from dltrain import api
 from dltrain.data import files
 from dltrain.data.files import numbers, present, read_csv, read_member, read_npy, read_npz
+from dltrain.data.user import File
 from dltrain.errors import DataError
 from dltrain.runs.folder import RunFolder
 
@@ -455,11 +456,17 @@ def test_non_finite_features(cli, tmp_path):
     )
 
 
-def test_non_numeric_csv_column(cli, tmp_path):
-    path = text(tmp_path, "data.csv", "a,b,label\n1,2,0\n3,x,1\n")
+@pytest.mark.parametrize("cell", ["x", "1_000"])  # Python's float reads "1_000" as 1000: no CSV number
+def test_non_numeric_csv_column(cli, tmp_path, cell):
+    path = text(tmp_path, "data.csv", f"a,b,label\n1,2,0\n3,{cell},1\n")
     assert_clear_error(
-        cli(*run_on(tmp_path, file_dataset(path))), f"{path}, line 3", "column 'b' holds 'x', not a number"
+        cli(*run_on(tmp_path, file_dataset(path))), f"{path}, line 3", f"column 'b' holds '{cell}', not a number"
     )
+
+
+def test_csv_labels_that_python_reads_as_one_number_stay_two_classes(tmp_path):
+    path = text(tmp_path, "data.csv", "a,label\n1,10\n2,1_0\n3, 10\n4,1_0\n")
+    assert sorted(str(c) for c in File(path=str(path)).load(tmp_path).classes) == ["10", "1_0"]
 
 
 def test_csv_without_the_label_column(cli, tmp_path):

@@ -193,6 +193,14 @@ def csv_rows(
             raise error(f"{path} is not a readable CSV file ({err})") from None
 
 
+def csv_number(text: str) -> float:
+    """The number a CSV cell holds, as Python's float reads it but for digits grouped with `_`
+    ("1_000"), which is no number in a CSV file; ValueError naming the cell when it holds none."""
+    if "_" in text:
+        raise ValueError(f"could not convert string to float: {text!r}")
+    return float(text)
+
+
 def read_csv(path: Path, limit: int = MAX_CSV_BYTES, error: type[DltrainError] = DataError) -> list[list[str]]:
     """Every row of a small CSV file (history.csv) at once, as csv_rows reads them."""
     with csv_rows(path, limit, error) as rows:

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from dltrain.data.base import SPLIT, Dataset, RandomTestSplit
-from dltrain.data.files import csv_rows, present, read_npz, sha256_of
+from dltrain.data.files import csv_number, csv_rows, present, read_npz, sha256_of
 from dltrain.errors import DataError, shorten
 
 Task = Literal["classification", "regression"]
@@ -151,7 +151,7 @@ def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray, list[str]
                 raise DataError(f"{path}, line {i}: {len(row)} fields, the header has {len(header)}")
             for j, value in enumerate(row[:col] + row[col + 1 :]):
                 try:
-                    values.append(float(value))
+                    values.append(csv_number(value))
                 except ValueError:
                     name = (header[:col] + header[col + 1 :])[j]
                     raise DataError(f"{path}, line {i}: column {name!r} holds {shorten(value)}, not a number") from None
@@ -163,9 +163,11 @@ def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray, list[str]
 
 
 def _number_or_text(value: str) -> Union[int, float, str]:
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
+    """A label as a number where it reads as one ("7", " 7", "7.0"), else as its text ("1_0": not 10)."""
+    if "_" not in value:
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
     return value

@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from dltrain.data.files import csv_rows, read_npy, read_npz
+from dltrain.data.files import csv_number, csv_rows, read_npy, read_npz
 from dltrain.data.images import MAX_IMAGE_BYTES, open_image
 from dltrain.errors import DataError, RunFolderError, cut
 from dltrain.files import UnreadableFile, open_regular, regular_file_at
@@ -127,7 +127,7 @@ def _read_csv(path: Path, run: Run) -> np.ndarray:
             try:
                 if len(numbers) != width:
                     raise ValueError(f"a row of {len(numbers)} numbers after rows of {width}")
-                values.extend(float(c) for c in numbers)
+                values.extend(csv_number(c) for c in numbers)
             except ValueError as err:
                 raise DataError(
                     f"{path}: every cell must be a number, in rows of one length ({cut(str(err), 120)})"
@@ -158,7 +158,7 @@ def _named_columns(header: list[str], features: list[str], path: Path, run: Run)
 
 def _is_number(text: str) -> bool:
     try:
-        float(text)
+        csv_number(text)
         return True
     except ValueError:
         return False
