@@ -279,6 +279,18 @@ def test_404_on_every_mirror(tmp_path, server, tiny_mnist, monkeypatch):
     assert leftovers(tmp_path / "mnist") == []
 
 
+def test_a_failed_download_leaves_none_of_the_folders_it_made(tmp_path, server, tiny_mnist, monkeypatch):
+    monkeypatch.setenv(mnist.MIRRORS_ENV, f"{server.url}/a/")
+    with pytest.raises(DataError, match="HTTP 404"):
+        Mnist().load(tmp_path / "new" / "data")
+    assert leftovers(tmp_path) == []
+    (tmp_path / "mnist").mkdir()  # a folder that held something before stays, as it was
+    (tmp_path / "mnist" / mnist.TRAIN_LABELS).write_bytes(tiny_mnist[1][mnist.TRAIN_LABELS])
+    with pytest.raises(DataError, match="HTTP 404"):
+        Mnist().load(tmp_path)
+    assert leftovers(tmp_path / "mnist") == [mnist.TRAIN_LABELS]
+
+
 def test_transfer_cut_short_leaves_no_file(tmp_path, server, tiny_mnist):
     server.lie_about_length.add(f"/m/{mnist.TRAIN_IMAGES}")
     with pytest.raises(DataError) as err:
@@ -1158,6 +1170,13 @@ def test_fetching_sign_digits_downloads_the_archive_and_builds_the_arrays(tmp_pa
     folder = catalog.fetch("sign_digits", tmp_path / "data", progress=False)
     assert folder == tmp_path / "data" / "sign_digits"
     assert leftovers(folder) == ["X.npy", "Y.npy"] and archive_server.requests == ["/archive.zip"]
+
+
+def test_a_failed_archive_download_leaves_none_of_the_folders_it_made(tmp_path, archive_server, monkeypatch):
+    monkeypatch.setenv(sign_digits.ARCHIVE_URL_ENV, f"{archive_server.url}/gone.zip")
+    with pytest.raises(DataError, match="HTTP 404"):
+        catalog.fetch("sign_digits", tmp_path / "new" / "data", progress=False)
+    assert leftovers(tmp_path) == []
 
 
 def test_the_download_bar_shows_a_bracketed_host_as_it_is():

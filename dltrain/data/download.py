@@ -109,6 +109,25 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+@contextmanager
+def new_folders_kept_only_on_success(folder: Path) -> Iterator[None]:
+    """Around a download into `folder`: when it fails, the folders it made (`folder` and any missing
+    parents) are removed again where they are empty, so that a failed download leaves no trace."""
+    made, path = [], Path(folder).absolute()
+    while not os.path.lexists(path):
+        made.append(path)
+        path = path.parent
+    try:
+        yield
+    except BaseException:
+        for path in made:  # the deepest first; one that holds something stays, with those above it
+            try:
+                path.rmdir()
+            except OSError:
+                break
+        raise
+
+
 def fetch_file(
     fname: str,
     urls: Sequence[str],

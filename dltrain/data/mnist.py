@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from dltrain.data.base import PREPROCESSING, SPLIT, Dataset, DatasetConfig, check_digits
-from dltrain.data.download import fetch_file
+from dltrain.data.download import fetch_file, new_folders_kept_only_on_success
 from dltrain.data.files import present
 from dltrain.errors import DataError
 from dltrain.files import UnreadableFile, open_regular
@@ -176,17 +176,19 @@ def load_arrays(data_dir: Path, progress: bool = True) -> tuple[np.ndarray, np.n
     """(X_train (60000, 28, 28) uint8, y_train (60000,) uint8, X_test (10000, 28, 28), y_test (10000,)).
 
     Downloads missing files first. A file downloaded by this very call that then fails to
-    parse is deleted, so a bad mirror cannot leave a corrupt cache behind.
+    parse is deleted, so a bad mirror cannot leave a corrupt cache behind, nor a failed
+    download the folders it made.
     """
     folder = Path(data_dir) / SUBDIR
-    downloaded = ensure_files(data_dir, progress=progress)
-    try:
-        X_train, y_train = _read_pair(folder, TRAIN_IMAGES, TRAIN_LABELS)
-        X_test, y_test = _read_pair(folder, TEST_IMAGES, TEST_LABELS)
-    except DataError:
-        for name in downloaded:
-            (folder / name).unlink(missing_ok=True)
-        raise
+    with new_folders_kept_only_on_success(folder):
+        downloaded = ensure_files(data_dir, progress=progress)
+        try:
+            X_train, y_train = _read_pair(folder, TRAIN_IMAGES, TRAIN_LABELS)
+            X_test, y_test = _read_pair(folder, TEST_IMAGES, TEST_LABELS)
+        except DataError:
+            for name in downloaded:
+                (folder / name).unlink(missing_ok=True)
+            raise
     return X_train, y_train, X_test, y_test
 
 

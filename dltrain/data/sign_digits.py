@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from dltrain.data.base import SPLIT, Dataset, RandomTestSplit, check_digits
-from dltrain.data.download import fetch_file
+from dltrain.data.download import fetch_file, new_folders_kept_only_on_success
 from dltrain.data.files import present, read_npy
 from dltrain.data.sign_photos import (
     ARCHIVE_NAME,
@@ -70,7 +70,8 @@ def ensure_arrays(data_dir: Path, progress: bool = True) -> Path:
     """Make sure `<data_dir>/sign_digits/` holds X.npy and Y.npy, building them if both are absent.
 
     The archive is downloaded into a temporary folder inside the data folder and deleted
-    after the build, so only the two arrays stay. Returns the folder.
+    after the build, so only the two arrays stay; a download that fails leaves none of the
+    folders it made. Returns the folder.
     """
     folder = Path(data_dir) / SUBDIR
     x_there, y_there = present(folder / X_FILE, hint=REPLACE_HINT), present(folder / Y_FILE, hint=REPLACE_HINT)
@@ -82,25 +83,26 @@ def ensure_arrays(data_dir: Path, progress: bool = True) -> Path:
             f"{folder} holds {there} but not {absent}. Put both files from the same source there, "
             f"or delete {there} so that dltrain rebuilds both from the original photos."
         )
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        workdir = tempfile.TemporaryDirectory(dir=folder, prefix=".download-")
-    except OSError as exc:
-        raise DataError(
-            f"Cannot create {folder} to build the Sign Language Digits arrays ({exc}). "
-            f"Choose a writable data directory with --data-dir or DLTRAIN_DATA_DIR. {manual_hint(folder)}"
-        ) from exc
-    with workdir as tmp:
-        archive = fetch_file(
-            ARCHIVE_NAME,
-            archive_urls(),
-            Path(tmp),
-            sha256=None,
-            max_bytes=MAX_ARCHIVE_BYTES,
-            manual_hint=manual_hint(folder),
-            progress=progress,
-        )
-        build_cache(archive, data_dir)
+    with new_folders_kept_only_on_success(folder):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            workdir = tempfile.TemporaryDirectory(dir=folder, prefix=".download-")
+        except OSError as exc:
+            raise DataError(
+                f"Cannot create {folder} to build the Sign Language Digits arrays ({exc}). "
+                f"Choose a writable data directory with --data-dir or DLTRAIN_DATA_DIR. {manual_hint(folder)}"
+            ) from exc
+        with workdir as tmp:
+            archive = fetch_file(
+                ARCHIVE_NAME,
+                archive_urls(),
+                Path(tmp),
+                sha256=None,
+                max_bytes=MAX_ARCHIVE_BYTES,
+                manual_hint=manual_hint(folder),
+                progress=progress,
+            )
+            build_cache(archive, data_dir)
     return folder
 
 
