@@ -408,6 +408,10 @@ def test_a_resume_takes_a_point_trained_further_by_dltrain_resume(cli, sweep_dir
     edit(sweep_dir, lambda doc: None)
     cli("sweep", "--resume", sweep_dir, code=0)
     assert (further / "weights.npz").read_bytes() == weights
+    record = sweep_json(sweep_dir)["points"][1]  # the sweep's record of it, brought up to date
+    meta = json.loads((further / "meta.json").read_text())
+    assert record["epochs"] == 3 and record["seconds"] == meta["seconds"]
+    assert record["metrics"] == json.loads((further / "metrics.json").read_text())
     _edit_yaml(sweep_dir / "sweep.yaml", "epochs: 2", "epochs: 1")  # now the sweep itself asks for other epochs
     edit(sweep_dir, lambda doc: None)
     result = refused_resume(cli, sweep_dir)

@@ -9,6 +9,7 @@ ConfigError or RunFolderError naming the file (exit 2).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,8 +18,9 @@ from dltrain.config.schema import Config, Sweep
 from dltrain.errors import ConfigError, RunFolderError, cut
 from dltrain.formatting import canonical_json, first_difference
 from dltrain.pipeline.save import RUN_FILES
+from dltrain.pipeline.session import RunResult
 from dltrain.runs.folder import RunFolder
-from dltrain.runs.reader import read_config, read_meta, read_sweep
+from dltrain.runs.reader import read_config, read_meta, read_metrics, read_sweep
 from dltrain.runs.status import Status, run_status
 from dltrain.sweep.execute import UNFINISHED
 from dltrain.sweep.ranking import default_metric
@@ -45,7 +47,8 @@ def check_resume(path: Path, data_dir: Optional[str], remote_data: bool) -> tupl
     sweep = SweepResult.from_dict(doc, path)
     base = _sweep_yaml(path, sweep)
     check_unfinished_folders(sweep, base)
-    check_one_config(sweep, base, data_dir, remote_data)
+    for state, r in check_one_config(sweep, base, data_dir, remote_data):
+        state.runs[r] = _as_trained_further(state.runs[r])
     if sweep.search == "optuna":
         from dltrain.sweep.study import check_prune, check_study
 
@@ -99,15 +102,18 @@ def check_unfinished_folders(sweep: SweepResult, base: Config) -> None:
                 checkpoint.load(RunFolder(run.path))
 
 
-def check_one_config(sweep: SweepResult, base: Config, data_dir: Optional[str], remote_data: bool = False) -> None:
+def check_one_config(
+    sweep: SweepResult, base: Config, data_dir: Optional[str], remote_data: bool = False
+) -> list[tuple[PointState, int]]:
     """A sweep's points all come from one config: each run folder's config.yaml must be the config
     sweep.yaml now gives that run (but for more epochs where the sweep trained it to sweep.yaml's and
     `dltrain resume POINT --epochs M` further), and each unfinished run's checkpoint must fit the network and data
     it builds, data that must be those the run began on (checked by the workers when the data is only
     on them). RunFolderError or ConfigError naming the files and what disagrees otherwise, before
-    anything trains."""
+    anything trains. The runs trained further, as (point, repeat)."""
     yaml_file = sweep.path / "sweep.yaml"
     splits: dict[str, Any] = {}
+    further = []
     for state in sweep.points:
         for r, run in enumerate(state.runs):
             if run.path is None or not (run.path / "config.yaml").is_file():
@@ -116,6 +122,7 @@ def check_one_config(sweep: SweepResult, base: Config, data_dir: Optional[str], 
             saved = read_config(run.path)
             if run.epochs == cfg.training.epochs < saved.training.epochs:  # `dltrain resume POINT --epochs M` after
                 saved = saved.model_copy(update={"training": saved.training.model_copy(update={"epochs": run.epochs})})
+                further.append((state, r))
             differs = first_difference(_comparable(cfg, saved), _comparable(saved, saved))
             if differs:
                 key, now, then = differs
@@ -126,6 +133,24 @@ def check_one_config(sweep: SweepResult, base: Config, data_dir: Optional[str], 
                 )
             if run.status in UNFINISHED and not remote_data and checkpoint.exists(RunFolder(run.path)):
                 _check_checkpoint(RunFolder(run.path), cfg, data_dir, splits, yaml_file)
+    return further
+
+
+def _as_trained_further(run: RunResult) -> RunResult:
+    """The sweep's record of a run that `dltrain resume POINT --epochs M` trained further, brought up to
+    date from its folder once that training completed (sweep.json then ranks what the folder holds)."""
+    assert run.path is not None
+    meta = read_meta(run.path)
+    if run_status(meta) != Status.COMPLETED:  # cut off: the record stays until `dltrain resume POINT` completes
+        return run
+    return replace(
+        run,
+        metrics=read_metrics(run.path),
+        epochs=meta.get("epochs_done"),
+        seconds=meta.get("seconds"),
+        stopped_epoch=meta.get("stopped_epoch"),
+        best_epoch=meta.get("best_epoch"),
+    )
 
 
 def _comparable(cfg: Config, saved: Config) -> dict:
