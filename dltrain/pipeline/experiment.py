@@ -121,13 +121,13 @@ def changed_columns(meta: dict, splits: Splits) -> Optional[str]:
 DATA_RECORD = ("features", "split_sizes", "data_sha256")  # the keys of meta.json that check_same_data reads
 
 
-def check_same_data(meta: dict, splits: Splits, run: object) -> None:
-    """ConfigError unless `splits` are the data the run `run` (its folder) trained on, as its meta.json
+def check_same_data(meta: dict, splits: Splits, folder: str | os.PathLike) -> None:
+    """ConfigError unless `splits` are the data the run in `folder` trained on, as its meta.json
     recorded them: the same CSV columns (changed_columns), splits and file (changed_data)."""
     changed = changed_columns(meta, splits) or changed_data(meta, splits)
     if changed:
         raise ConfigError(
-            f"the data {run} trained on has changed: {changed}; a resume continues the training on the data "
+            f"the data {folder} trained on has changed: {changed}; a resume continues the training on the data "
             "it began with, so put the data back as it was, or train the changed data as a new run"
         )
 

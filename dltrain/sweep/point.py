@@ -49,10 +49,10 @@ Key = tuple[int, int]  # a run of a sweep: (point index, repeat)
 class Job:
     """One training run of a sweep: repeat `repeat` (0-based) of point `point`.
 
-    config: the resolved config as a JSON-ready dict. resume: a checkpoint to continue
-    from (a run cut off earlier), with `trained_on`, the data it trained on as its meta.json
-    recorded them (experiment.DATA_RECORD), and `folder`. prune: asked after every epoch with the epoch's
-    record; True stops the run as `pruned`.
+    config: the resolved config as a JSON-ready dict. resume: a checkpoint to continue from
+    (a run cut off earlier); then `folder` is that run's folder and `trained_on` the data it
+    trained on, as its meta.json recorded them (experiment.DATA_RECORD). prune: asked after
+    every epoch with the epoch's record; True stops the run as `pruned`.
     """
 
     point: int
