@@ -456,7 +456,7 @@ def test_non_finite_features(cli, tmp_path):
     )
 
 
-@pytest.mark.parametrize("cell", ["x", "1_000"])  # Python's float reads "1_000" as 1000: no CSV number
+@pytest.mark.parametrize("cell", ["x", "1_000", "１０"])  # Python's float reads 1000 and 10: no CSV numbers
 def test_non_numeric_csv_column(cli, tmp_path, cell):
     path = text(tmp_path, "data.csv", f"a,b,label\n1,2,0\n3,{cell},1\n")
     assert_clear_error(
@@ -465,8 +465,8 @@ def test_non_numeric_csv_column(cli, tmp_path, cell):
 
 
 def test_csv_labels_that_python_reads_as_one_number_stay_two_classes(tmp_path):
-    path = text(tmp_path, "data.csv", "a,label\n1,10\n2,1_0\n3, 10\n4,1_0\n")
-    assert sorted(str(c) for c in File(path=str(path)).load(tmp_path).classes) == ["10", "1_0"]
+    path = text(tmp_path, "data.csv", "a,label\n1,10\n2,1_0\n3, 10\n4,1_0\n5,１０\n")
+    assert sorted(str(c) for c in File(path=str(path)).load(tmp_path).classes) == ["10", "1_0", "１０"]
 
 
 def test_csv_without_the_label_column(cli, tmp_path):

@@ -284,6 +284,11 @@ def test_a_failed_download_leaves_none_of_the_folders_it_made(tmp_path, server, 
     with pytest.raises(DataError, match="HTTP 404"):
         Mnist().load(tmp_path / "new" / "data")
     assert leftovers(tmp_path) == []
+    (tmp_path / "empty").mkdir()  # the user's, reached through a folder the download makes
+    with pytest.raises(DataError, match="HTTP 404"):
+        Mnist().load(tmp_path / "new" / ".." / "empty")
+    assert leftovers(tmp_path) == ["empty"] and leftovers(tmp_path / "empty") == []
+    (tmp_path / "empty").rmdir()
     (tmp_path / "mnist").mkdir()  # a folder that held something before stays, as it was
     (tmp_path / "mnist" / mnist.TRAIN_LABELS).write_bytes(tiny_mnist[1][mnist.TRAIN_LABELS])
     with pytest.raises(DataError, match="HTTP 404"):

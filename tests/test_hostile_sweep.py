@@ -408,10 +408,6 @@ def test_a_resume_takes_a_point_trained_further_by_dltrain_resume(cli, sweep_dir
     edit(sweep_dir, lambda doc: None)
     cli("sweep", "--resume", sweep_dir, code=0)
     assert (further / "weights.npz").read_bytes() == weights
-    record = sweep_json(sweep_dir)["points"][1]  # the sweep's record of it, brought up to date
-    meta = json.loads((further / "meta.json").read_text())
-    assert record["epochs"] == 3 and record["seconds"] == meta["seconds"]
-    assert record["metrics"] == json.loads((further / "metrics.json").read_text())
     _edit_yaml(sweep_dir / "sweep.yaml", "epochs: 2", "epochs: 1")  # now the sweep itself asks for other epochs
     edit(sweep_dir, lambda doc: None)
     result = refused_resume(cli, sweep_dir)
@@ -432,22 +428,50 @@ def test_a_resume_refuses_data_changed_since_its_runs_trained(cli, tmp_path):
     )
     data.write_text(text.replace("0.", "1.", 1))  # one value, edited in place
     assert "its file has been edited" in refused_resume(cli, sweep_dir).message
+
+    def second_point_pending(doc):  # it would train from scratch, and be ranked against the first on other data
+        doc["points"][0].update(status="completed")
+        doc["points"][1].update(status="pending", run=None, metrics={}, seconds=None, epochs=None)
+
+    shutil.rmtree(sweep_dir / sweep_json(sweep_dir)["points"][1]["run"])
+    edit(sweep_dir, second_point_pending)
+    assert f"the data {first_run(sweep_dir)} trained on has changed" in refused_resume(cli, sweep_dir).message
     data.write_text(text)
     cli("sweep", "--resume", sweep_dir, code=0)
+    assert [point["status"] for point in sweep_json(sweep_dir)["points"]] == ["completed", "completed"]
+
+
+def continued(run: Path) -> Job:
+    """The job a resume of the sweep sends a worker to continue the run in folder `run`."""
+    meta = json.loads((run / "meta.json").read_text())
+    config = validate(yaml.safe_load((run / "config.yaml").read_text())).model_dump(mode="json")
+    trained_on = {key: meta[key] for key in ("features", "split_sizes", "data_sha256") if key in meta}
+    return Job(0, 0, config, resume=checkpoint.load(RunFolder(run)), trained_on=trained_on, folder=str(run))
 
 
 def test_a_worker_does_not_continue_a_run_on_data_other_than_it_began_on(sweep_dir):
     # with --data-on-workers only the worker has the data: it checks them against the run's meta.json
     run = first_run(sweep_dir)
-    trained_on = {"split_sizes": json.loads((run / "meta.json").read_text())["split_sizes"]}
-    config = validate(yaml.safe_load((run / "config.yaml").read_text())).model_dump(mode="json")
-    job = Job(0, 0, config, resume=checkpoint.load(RunFolder(run)), trained_on=trained_on, folder=str(run))
+    job = continued(run)
     assert train_point(job, None).meta["status"] == "completed"
     job.trained_on = {"split_sizes": {"train": 5, "test": 4}}
     returned = train_point(job, None)
     assert returned.status == "failed" and returned.path is None
     assert f"the data {run} trained on has changed: its splits now hold train 4 samples, when it trained train 5" in (
         returned.error
+    )
+
+
+def test_a_worker_names_a_column_added_to_the_data_not_the_checkpoint_that_no_longer_fits(tmp_path):
+    config = two_class_csv_config(tmp_path, "wider", "big", "small", epochs=2)
+    run = first_run(run_sweep(str(config), GRID, overrides=QUICK, runs_dir=tmp_path / "sweeps").path)
+    job = continued(run)
+    data = tmp_path / "wider.csv"
+    lines = data.read_text().splitlines(keepends=True)
+    data.write_text(lines[0].replace(",", ",z,", 1) + "".join(line.replace(",", ",0,", 1) for line in lines[1:]))
+    error = train_point(job, None).error
+    assert (
+        f"the data {run} trained on has changed: its feature columns are a, z, b; the run was trained on a, b" in error
     )
 
 

@@ -530,7 +530,7 @@ def test_a_csv_without_a_header_keeps_its_first_row_and_drops_a_label_column(cli
     assert [r["class"] for r in rows] == [1]
 
 
-@pytest.mark.parametrize("text", ["0,0\n0,1,1\n", "0,0\n0,x\n", "0,0\n0,1_0\n"])
+@pytest.mark.parametrize("text", ["0,0\n0,1,1\n", "0,0\n0,x\n", "0,0\n0,1_0\n", "1_0,0\n0,1\n"])
 def test_a_csv_of_ragged_rows_or_text_cells_is_refused(cli, runs, tmp_path, text):
     (tmp_path / "x.csv").write_text(text)
     message = cli("predict", runs["or"], tmp_path / "x.csv", code=2).message

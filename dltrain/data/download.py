@@ -111,16 +111,26 @@ def _reason(exc: BaseException) -> str:
 
 @contextmanager
 def new_folders_kept_only_on_success(folder: Path) -> Iterator[None]:
-    """Around a download into `folder`: when it fails, the folders it made (`folder` and any missing
-    parents) are removed again where they are empty, so that a failed download leaves no trace."""
-    made, path = [], Path(folder).absolute()
+    """Make `folder` and its missing parents for a download into it; when the download fails, those
+    made here are removed again where they are still empty, so that it leaves no trace. A folder
+    that was there (`new/../data` names one) or that another process made meanwhile stays."""
+    missing, path = [], Path(folder)
     while not os.path.lexists(path):
-        made.append(path)
+        missing.append(path)
         path = path.parent
+    made = []
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError:  # the download names what keeps it from writing there
+            break
+        made.append(path)
     try:
         yield
     except BaseException:
-        for path in made:  # the deepest first; one that holds something stays, with those above it
+        for path in reversed(made):  # the deepest first; one that holds something stays, with those above it
             try:
                 path.rmdir()
             except OSError:

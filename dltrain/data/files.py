@@ -194,11 +194,18 @@ def csv_rows(
 
 
 def csv_number(text: str) -> float:
-    """The number a CSV cell holds, as Python's float reads it but for digits grouped with `_`
-    ("1_000"), which is no number in a CSV file; ValueError naming the cell when it holds none."""
-    if "_" in text:
+    """The number a CSV cell holds, as Python's float reads it but for what is no number in a CSV
+    file: digits grouped with `_` ("1_000") or other than ASCII ("１０"); ValueError naming the
+    cell when it holds none."""
+    if not plain_number_text(text):
         raise ValueError(f"could not convert string to float: {text!r}")
     return float(text)
+
+
+def plain_number_text(text: str) -> bool:
+    """False for text that Python reads as a number but a CSV file does not hold as one: with `_`
+    between digits, or with digits other than ASCII's (which int and float read too)."""
+    return text.isascii() and "_" not in text
 
 
 def read_csv(path: Path, limit: int = MAX_CSV_BYTES, error: type[DltrainError] = DataError) -> list[list[str]]:

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from dltrain.data.base import SPLIT, Dataset, RandomTestSplit
-from dltrain.data.files import csv_number, csv_rows, present, read_npz, sha256_of
+from dltrain.data.files import csv_number, csv_rows, plain_number_text, present, read_npz, sha256_of
 from dltrain.errors import DataError, shorten
 
 Task = Literal["classification", "regression"]
@@ -163,8 +163,8 @@ def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray, list[str]
 
 
 def _number_or_text(value: str) -> Union[int, float, str]:
-    """A label as a number where it reads as one ("7", " 7", "7.0"), else as its text ("1_0": not 10)."""
-    if "_" not in value:
+    """A label as a number where it reads as one ("7", " 7", "7.0"), else as its text ("1_0", "１０": not 10)."""
+    if plain_number_text(value):
         for kind in (int, float):
             try:
                 return kind(value)

@@ -157,8 +157,10 @@ def _named_columns(header: list[str], features: list[str], path: Path, run: Run)
 
 
 def _is_number(text: str) -> bool:
+    """Whether `text` reads as a number to Python, as a header's names do not (a cell such as `1_0`
+    makes its row data, refused by csv_number, rather than a header taken away unread)."""
     try:
-        csv_number(text)
+        float(text)
         return True
     except ValueError:
         return False

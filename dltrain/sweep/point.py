@@ -103,10 +103,10 @@ def train_point(
             cfg = validate(job.config)
             exp = Experiment(cfg, splits=data) if isinstance(data, Splits) else Experiment(cfg, data)
             if job.resume:
+                check_same_data(job.trained_on, exp.splits, job.folder)
                 checkpoint.restore_fitting(
                     exp.trainer, job.resume, "its checkpoint.npz", exp.cfg, "the config sweep.yaml gives it"
                 )
-                check_same_data(job.trained_on, exp.splits, job.folder)
         except Exception as err:  # e.g. the dataset is missing on this worker, or not the one the run began on
             return not_trained(Status.FAILED, describe(err))
         started, clock = now_iso(), time.perf_counter()

@@ -9,7 +9,6 @@ ConfigError or RunFolderError naming the file (exit 2).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,7 +19,7 @@ from dltrain.formatting import canonical_json, first_difference
 from dltrain.pipeline.save import RUN_FILES
 from dltrain.pipeline.session import RunResult
 from dltrain.runs.folder import RunFolder
-from dltrain.runs.reader import read_config, read_meta, read_metrics, read_sweep
+from dltrain.runs.reader import read_config, read_meta, read_sweep
 from dltrain.runs.status import Status, run_status
 from dltrain.sweep.execute import UNFINISHED
 from dltrain.sweep.ranking import default_metric
@@ -47,8 +46,7 @@ def check_resume(path: Path, data_dir: Optional[str], remote_data: bool) -> tupl
     sweep = SweepResult.from_dict(doc, path)
     base = _sweep_yaml(path, sweep)
     check_unfinished_folders(sweep, base)
-    for state, r in check_one_config(sweep, base, data_dir, remote_data):
-        state.runs[r] = _as_trained_further(state.runs[r])
+    check_one_config(sweep, base, data_dir, remote_data)
     if sweep.search == "optuna":
         from dltrain.sweep.study import check_prune, check_study
 
@@ -102,18 +100,15 @@ def check_unfinished_folders(sweep: SweepResult, base: Config) -> None:
                 checkpoint.load(RunFolder(run.path))
 
 
-def check_one_config(
-    sweep: SweepResult, base: Config, data_dir: Optional[str], remote_data: bool = False
-) -> list[tuple[PointState, int]]:
+def check_one_config(sweep: SweepResult, base: Config, data_dir: Optional[str], remote_data: bool = False) -> None:
     """A sweep's points all come from one config: each run folder's config.yaml must be the config
     sweep.yaml now gives that run (but for more epochs where the sweep trained it to sweep.yaml's and
-    `dltrain resume POINT --epochs M` further), and each unfinished run's checkpoint must fit the network and data
-    it builds, data that must be those the run began on (checked by the workers when the data is only
-    on them). RunFolderError or ConfigError naming the files and what disagrees otherwise, before
-    anything trains. The runs trained further, as (point, repeat)."""
+    `dltrain resume POINT --epochs M` further); its data must be those its runs trained on, and each
+    unfinished run's checkpoint must fit the network they build (see _check_data; when the data are
+    only on the workers, they check the runs they continue). RunFolderError or ConfigError naming
+    the files and what disagrees otherwise, before anything trains."""
     yaml_file = sweep.path / "sweep.yaml"
-    splits: dict[str, Any] = {}
-    further = []
+    folders: list[tuple[RunResult, Config]] = []  # each run folder, with the config sweep.yaml gives its run
     for state in sweep.points:
         for r, run in enumerate(state.runs):
             if run.path is None or not (run.path / "config.yaml").is_file():
@@ -122,7 +117,6 @@ def check_one_config(
             saved = read_config(run.path)
             if run.epochs == cfg.training.epochs < saved.training.epochs:  # `dltrain resume POINT --epochs M` after
                 saved = saved.model_copy(update={"training": saved.training.model_copy(update={"epochs": run.epochs})})
-                further.append((state, r))
             differs = first_difference(_comparable(cfg, saved), _comparable(saved, saved))
             if differs:
                 key, now, then = differs
@@ -131,26 +125,9 @@ def check_one_config(
                     f"{then} in the run's config; a sweep's points all come from one config, so put back the file "
                     f"that was edited, or train the edited config as a new sweep: dltrain sweep {yaml_file}"
                 )
-            if run.status in UNFINISHED and not remote_data and checkpoint.exists(RunFolder(run.path)):
-                _check_checkpoint(RunFolder(run.path), cfg, data_dir, splits, yaml_file)
-    return further
-
-
-def _as_trained_further(run: RunResult) -> RunResult:
-    """The sweep's record of a run that `dltrain resume POINT --epochs M` trained further, brought up to
-    date from its folder once that training completed (sweep.json then ranks what the folder holds)."""
-    assert run.path is not None
-    meta = read_meta(run.path)
-    if run_status(meta) != Status.COMPLETED:  # cut off: the record stays until `dltrain resume POINT` completes
-        return run
-    return replace(
-        run,
-        metrics=read_metrics(run.path),
-        epochs=meta.get("epochs_done"),
-        seconds=meta.get("seconds"),
-        stopped_epoch=meta.get("stopped_epoch"),
-        best_epoch=meta.get("best_epoch"),
-    )
+            folders.append((run, cfg))
+    if not remote_data:
+        _check_data(folders, data_dir, yaml_file)
 
 
 def _comparable(cfg: Config, saved: Config) -> dict:
@@ -161,18 +138,26 @@ def _comparable(cfg: Config, saved: Config) -> dict:
     return doc
 
 
-def _check_checkpoint(folder: RunFolder, cfg: Config, data_dir: Optional[str], splits: dict, yaml_file: Path) -> None:
-    """The folder's checkpoint restores into the trainer `cfg` builds, on the data the run began on
-    (the data loaded once per dataset)."""
+def _check_data(folders: list[tuple[RunResult, Config]], data_dir: Optional[str], yaml_file: Path) -> None:
+    """The data each run's config loads now are those its meta.json says it trained on (a resume continues
+    its runs, and trains its new points, on the data the sweep began on), and each unfinished run's
+    checkpoint restores into the trainer its config builds. The data are loaded once per dataset, one
+    dataset at a time."""
     from dltrain.pipeline.experiment import Experiment, check_same_data, load_splits
 
-    key = canonical_json([cfg.dataset.model_dump(mode="json"), cfg.training.dtype])
-    if key not in splits:
-        splits[key] = load_splits(cfg, data_dir)
-    if (folder.path / "meta.json").is_file():
-        check_same_data(read_meta(folder.path), splits[key], folder.path)
-    exp = Experiment(cfg, splits=splits[key])
-    checkpoint.load_into(folder, exp.trainer, exp.cfg, f"the config {yaml_file} gives it")
+    def dataset(pair: tuple[RunResult, Config]) -> str:
+        return canonical_json([pair[1].dataset.model_dump(mode="json"), pair[1].training.dtype])
+
+    loaded: tuple[Optional[str], Any] = (None, None)
+    for run, cfg in sorted(folders, key=dataset):
+        assert run.path is not None
+        if loaded[0] != dataset((run, cfg)):
+            loaded = (dataset((run, cfg)), load_splits(cfg, data_dir))
+        if (run.path / "meta.json").is_file():
+            check_same_data(read_meta(run.path), loaded[1], run.path)
+        if run.status in UNFINISHED and checkpoint.exists(RunFolder(run.path)):
+            exp = Experiment(cfg, splits=loaded[1])
+            checkpoint.load_into(RunFolder(run.path), exp.trainer, exp.cfg, f"the config {yaml_file} gives it")
 
 
 def _recorded_config(sweep: SweepResult, base: Config, state: PointState, repeat: int) -> Config:
