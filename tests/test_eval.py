@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from conftest import two_class_csv_config
 
 from dltrain import api
+from dltrain.runs.folder import RunFolder
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -130,6 +132,16 @@ def test_an_unwritable_plot_is_a_warning_not_an_error(cli, runs, tmp_path):
     assert "warning:" in result.stderr and "confusion_matrix.png" in result.message and "warning" not in result.stdout
     report = cli("eval", copy, "--split", "test", "--json", code=0).json
     assert report["plots"] == [] and "no plot written" in report["warnings"][0]
+
+
+def test_eval_of_a_run_a_resume_is_training_writes_nothing_into_its_folder(cli, runs, tmp_path):
+    copy = shutil.copytree(runs["eval-mlp"], tmp_path / "copy")
+    RunFolder(copy).update_meta(status="running", pid=os.getpid(), host=socket.gethostname())  # alive, here
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    report = cli("eval", copy, "--split", "train", "--json", code=0).json  # a split its figure does not show
+    assert report["plots"] == [] and f"copy is training (pid {os.getpid()})" in report["warnings"][0]
+    assert report["metrics"]["train"] == json.loads((copy / "metrics.json").read_text())["train"]
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
 
 
 def test_a_fifo_where_the_confusion_matrix_was_is_replaced_not_waited_on(cli, runs, tmp_path):

@@ -22,6 +22,7 @@ from dltrain.data.split import Splits
 from dltrain.errors import ConfigError, DataError, RunFolderError, shorten
 from dltrain.nn.network import Network
 from dltrain.runs.reader import Run
+from dltrain.runs.status import Status, run_status
 from dltrain.train.metrics import class_scores, confusion_matrix, log_loss, regression_scores, split_outputs
 from dltrain.train.targets import class_probabilities, predict_classes
 
@@ -194,7 +195,12 @@ def evaluate(run: Run, splits: Splits, which: str = "all", plots: bool = True) -
             else regression_details(y, outputs)
         )
         last = (name, y, outputs)
-    if plots and last is not None:
+    if run_status(run.meta) == Status.RUNNING:  # a resume trains it further: its figures are its own to write
+        report["warnings"] = [
+            f"{run.name} is training (pid {run.meta.get('pid')}): these are the weights it saved before, and no "
+            "plot is written into its folder meanwhile"
+        ]
+    elif plots and last is not None:
         try:
             report["plots"] = [str(p) for p in _draw(run, splits, *last, report["details"][last[0]])]
         except RunFolderError as err:  # a read-only run folder still evaluates
