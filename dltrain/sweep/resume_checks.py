@@ -145,18 +145,19 @@ def _check_data(folders: list[tuple[RunResult, Config]], data_dir: Optional[str]
     dataset at a time."""
     from dltrain.pipeline.experiment import Experiment, check_same_data, load_splits
 
-    def dataset(pair: tuple[RunResult, Config]) -> str:
-        return canonical_json([pair[1].dataset.model_dump(mode="json"), pair[1].training.dtype])
-
-    loaded: tuple[Optional[str], Any] = (None, None)
-    for run, cfg in sorted(folders, key=dataset):
+    keyed = [
+        (canonical_json([cfg.dataset.model_dump(mode="json"), cfg.training.dtype]), run, cfg) for run, cfg in folders
+    ]
+    loaded: dict[str, Any] = {}  # one dataset's splits at a time
+    for dataset, run, cfg in sorted(keyed, key=lambda item: item[0]):
         assert run.path is not None
-        if loaded[0] != dataset((run, cfg)):
-            loaded = (dataset((run, cfg)), load_splits(cfg, data_dir))
+        if dataset not in loaded:
+            loaded = {dataset: load_splits(cfg, data_dir)}
+        splits = loaded[dataset]
         if (run.path / "meta.json").is_file():
-            check_same_data(read_meta(run.path), loaded[1], run.path)
+            check_same_data(read_meta(run.path), splits, run.path)
         if run.status in UNFINISHED and checkpoint.exists(RunFolder(run.path)):
-            exp = Experiment(cfg, splits=loaded[1])
+            exp = Experiment(cfg, splits=splits)
             checkpoint.load_into(RunFolder(run.path), exp.trainer, exp.cfg, f"the config {yaml_file} gives it")
 
 
