@@ -63,20 +63,22 @@ def run(
     _tell_notes(exp, on_note)
 
     folder = RunFolder.create(runs_dir, cfg.name)
-    try:
-        folder.write_text("config.yaml", dump_config(exp.cfg))  # `loss: auto` resolved
-        folder.update_meta(
-            **exp.describe(),
-            argv=list(sys.argv if argv is None else argv),
-            status=Status.RUNNING,
-            started=now_iso(),
-            process_started=now_iso(),
-            epochs_done=0,
-        )
-    except RunFolderError:
-        folder.remove_if_empty()  # no half-made run folder without a meta.json
-        raise
-    return _finish(Session(exp, folder, progress=progress, handle_signals=handle_signals).train(), cfg.training.epochs)
+    with claimed(folder.path, "a dltrain run is training it"):  # as a resume does: `runs --delete` keeps it
+        try:
+            folder.write_text("config.yaml", dump_config(exp.cfg))  # `loss: auto` resolved
+            folder.update_meta(
+                **exp.describe(),
+                argv=list(sys.argv if argv is None else argv),
+                status=Status.RUNNING,
+                started=now_iso(),
+                process_started=now_iso(),
+                epochs_done=0,
+            )
+        except RunFolderError:
+            folder.remove_if_empty()  # no half-made run folder without a meta.json
+            raise
+        result = Session(exp, folder, progress=progress, handle_signals=handle_signals).train()
+    return _finish(result, cfg.training.epochs)
 
 
 def resume(

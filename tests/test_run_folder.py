@@ -17,6 +17,7 @@ from PIL import Image
 
 from dltrain.atomic import write_atomically
 from dltrain.config.loader import validate
+from dltrain.pipeline.save import RUN_FILES
 from dltrain.runs.folder import RunFolder
 
 QUICK = ["--set", "training.epochs=5"]
@@ -511,7 +512,7 @@ def test_only_a_run_folder_is_deleted_and_never_through_a_symlink(tmp_path):
     other.mkdir()
     (other / "a.png").write_text("mine")
     with pytest.raises(RunFolderError) as err:
-        RunFolder(other).delete()
+        RunFolder(other).delete(RUN_FILES)
     assert str(err.value) == f"{other} is not a run folder; nothing was deleted"
     assert (other / "a.png").read_text() == "mine"
     started = RunFolder.create(tmp_path / "runs", "started")
@@ -519,11 +520,30 @@ def test_only_a_run_folder_is_deleted_and_never_through_a_symlink(tmp_path):
     link = tmp_path / "link"
     link.symlink_to(started.path)
     with pytest.raises(RunFolderError) as err:
-        RunFolder(link).delete()
+        RunFolder(link).delete(RUN_FILES)
     assert str(err.value) == f"cannot delete {link}: Cannot call rmtree on a symbolic link"
     assert (started.path / "config.yaml").is_file()
-    started.delete()
+    (started.path / ".history.csv.0a1b2c3d.tmp").write_text("cut off")  # what a killed write leaves
+    started.delete(RUN_FILES)
     assert not started.path.exists()
+
+
+@pytest.mark.parametrize(
+    "other", ["src/main.py", "thesis.tex", "cost.png/kept.txt", ".notes.tmp"]
+)  # a project with a config.yaml, a file beside a run's, a folder named as a run's file, a user's temporary
+def test_a_folder_holding_what_no_run_writes_is_not_deleted(tmp_path, other):
+    from dltrain.errors import RunFolderError
+
+    folder = tmp_path / "project"
+    (folder / other).parent.mkdir(parents=True, exist_ok=True)
+    (folder / other).write_text("mine")
+    (folder / "config.yaml").write_text("database: {host: x}\n")
+    with pytest.raises(RunFolderError) as err:
+        RunFolder(folder).delete(RUN_FILES)
+    assert str(err.value).startswith(
+        f"{folder} holds {other.split('/')[0]!r}, which no run writes; nothing was deleted"
+    )
+    assert (folder / other).read_text() == "mine" and (folder / "config.yaml").is_file()
 
 
 def test_a_folder_left_with_only_partial_files_is_removed_and_one_with_a_users_file_is_kept(tmp_path):

@@ -7,6 +7,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -277,6 +280,50 @@ def test_delete_keeps_the_runs_of_a_sweep_that_a_process_holds(cli, tmp_path):
     with claimed_elsewhere(sweep):  # `sweep --resume` between its look at sweep.json and its writing `running`
         result = cli("runs", tmp_path / "runs", "--filter", "name=*", "--delete", "--yes", "--json", code=0)
     assert result.json == {"deleted": [], "kept_running": runs}
+
+
+def test_delete_keeps_a_live_run_whatever_its_files_say(cli, made, tmp_path):
+    """A file of a run in training damaged (its status: corrupt) hid that it was training, and
+    `runs --delete --filter status=corrupt` deleted it under the process."""
+    root = tmp_path / "runs"
+    live = Path(shutil.copytree(next(p for p in made.iterdir() if p.name.endswith("tiny-sqrt")), root / "live"))
+    meta = json.loads((live / "meta.json").read_text())
+    (live / "meta.json").write_text(json.dumps({**meta, "status": "running", "pid": os.getpid(), "host": None}))
+    (live / "metrics.json").write_text("garbage")
+    assert [row["status"] for row in cli("runs", root, "--json", code=0).json] == ["corrupt"]
+    result = cli("runs", root, "--filter", "status=corrupt", "--delete", "--yes", "--json", code=0)
+    assert result.json == {"deleted": [], "kept_running": [str(live)]} and live.is_dir()
+
+
+def test_delete_keeps_a_fresh_run_in_training_even_with_its_meta_json_damaged(cli, tmp_path):
+    root = tmp_path / "runs"
+    command = [sys.executable, "-m", "dltrain", "run", "perceptron_or", "--set", "training.epochs=100000000"]
+    training = subprocess.Popen([*command, "--runs-dir", str(root), "--quiet"], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):  # until it has written its config.yaml (its meta.json comes with it)
+            if list(root.glob("*/meta.json")):
+                break
+            time.sleep(0.05)
+        (live,) = [p.parent for p in root.glob("*/meta.json")]
+        (live / "meta.json").write_text("garbage")  # no pid to see: only the process's hold on its folder tells
+        result = cli("runs", root, "--filter", "name=*", "--delete", "--yes", "--json", code=0)
+        assert result.json == {"deleted": [], "kept_running": [str(live)]} and live.is_dir()
+        assert training.poll() is None
+    finally:
+        training.kill()
+        training.wait()
+
+
+def test_delete_goes_on_past_a_folder_it_must_keep_and_says_why(cli, made, tmp_path):
+    root = tmp_path / "runs"
+    runs = [Path(shutil.copytree(p, root / p.name)) for p in sorted(made.iterdir()) if "logistic" in p.name]
+    notes = root / "20200101-000000-notes"
+    shutil.copytree(runs[0], notes)
+    (notes / "notes.txt").write_text("mine")
+    result = cli("runs", root, "--filter", "name=*", "--delete", "--yes", "--json", code=0)
+    assert result.json == {"deleted": [str(p) for p in runs], "kept_running": []}
+    assert f"kept {notes}: {notes} holds 'notes.txt', which no run writes; nothing was deleted" in result.stderr
+    assert (notes / "notes.txt").read_text() == "mine"
 
 
 def test_a_folder_name_ending_in_a_digit_int_cannot_read_is_listed(cli, made, tmp_path):

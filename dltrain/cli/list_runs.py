@@ -46,8 +46,10 @@ def runs(
 
 
 def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
+    from dltrain.errors import RunFolderError
     from dltrain.formatting import one_line
     from dltrain.inspection.listing import summarize
+    from dltrain.pipeline.save import RUN_FILES
     from dltrain.runs.claim import InUse, claimed, claimed_sweep_of
     from dltrain.runs.folder import RunFolder
 
@@ -62,16 +64,18 @@ def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
     deleted = []
     for r in rows:
         path = Path(r["path"])
-        try:  # held as a resume holds it, so that none starts between the look and the deletion
+        try:  # held as a run or a resume holds it, so that none starts between the look and the deletion
             with claimed_sweep_of(path), claimed(path, RUNNING):
                 why = _keep(path, summarize(path)["status"], runs_dir)  # again: it may have started since
                 if not why:
-                    RunFolder(path).delete()
+                    RunFolder(path).delete(RUN_FILES)
                     deleted.append(r["path"])
                     continue
         except InUse:
             why = RUNNING
-        err_console.print(f"kept {one_line(str(r['path']))}: {why}", soft_wrap=True)
+        except RunFolderError as err:  # not all of it is a run's: the others are still deleted
+            why = str(err)
+        err_console.print(f"kept {one_line(str(r['path']))}: {one_line(why)}", soft_wrap=True)
         kept[r["path"]] = why
     if as_json:
         print_json({"deleted": deleted, "kept_running": [path for path, why in kept.items() if why == RUNNING]})
@@ -95,7 +99,7 @@ def _keep(path: Path, status: str, runs_dir: Path) -> Optional[str]:
     from dltrain.runs.reader import read_sweep
     from dltrain.runs.status import run_status
 
-    if status == Status.RUNNING:
+    if status == Status.RUNNING or _alive(path):
         return RUNNING
     if _through_link(path, runs_dir):
         if not path.resolve().is_relative_to(runs_dir.resolve()):
@@ -108,6 +112,20 @@ def _keep(path: Path, status: str, runs_dir: Path) -> Optional[str]:
         except RunFolderError:
             pass  # a damaged sweep.json: its runs are judged on their own
     return None
+
+
+def _alive(path: Path) -> bool:
+    """Whether meta.json, read as it is, names a process still training the run: a damaged file
+    beside it (a corrupt run) must not hide that."""
+    from dltrain.errors import RunFolderError
+    from dltrain.runs.folder import read_json
+    from dltrain.runs.status import run_status
+
+    try:
+        meta = read_json(path / "meta.json")
+    except (RunFolderError, ValueError):
+        return False
+    return isinstance(meta, dict) and run_status(meta) == Status.RUNNING
 
 
 def _through_link(path: Path, runs_dir: Path) -> bool:

@@ -175,13 +175,26 @@ class RunFolder:
         except OSError as err:
             raise RunFolderError(f"cannot delete {path}: {err.strerror or err}") from None
 
-    def delete(self) -> None:
-        """Remove the whole run folder. Only a folder with a meta.json or config.yaml is removed:
-        a mistyped path never takes anything else with it."""
+    def delete(self, run_files: Iterable[str]) -> None:
+        """Remove the whole run folder: only one with a meta.json or config.yaml, holding nothing but
+        files named in `run_files` (those a run writes) and partial files, so that neither a mistyped
+        path nor a folder of other things that happens to hold a config.yaml is ever taken. RunFolderError
+        saying why otherwise, with nothing deleted."""
         import shutil
 
         if not ((self.path / "meta.json").is_file() or (self.path / "config.yaml").is_file()):
             raise RunFolderError(f"{self.path} is not a run folder; nothing was deleted")
+        names = set(run_files)
+        try:
+            entries = list(os.scandir(self.path))
+        except OSError as err:
+            raise RunFolderError(f"cannot delete {self.path}: {err.strerror or err}") from None
+        for entry in sorted(entries, key=lambda e: e.name):
+            if not (entry.name in names or PARTIAL_NAME.fullmatch(entry.name)) or entry.is_dir(follow_symlinks=False):
+                raise RunFolderError(
+                    f"{self.path} holds {entry.name!r}, which no run writes; nothing was deleted "
+                    "(delete the folder yourself if all it holds may go)"
+                )
         try:
             shutil.rmtree(self.path)
         except OSError as err:
