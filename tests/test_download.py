@@ -320,8 +320,17 @@ def test_truncated_gzip_that_passes_a_patched_checksum_is_not_cached(tmp_path, s
     with pytest.raises(DataError) as err:
         Mnist().load(tmp_path)
     assert mnist.TEST_IMAGES in str(err.value) and "gzip" in str(err.value)
-    # Everything downloaded in that call is dropped, so the next run fetches afresh.
-    assert leftovers(tmp_path / "mnist") == []
+    # The file that does not parse is dropped, so the next run fetches it afresh; the others stay.
+    assert leftovers(tmp_path / "mnist") == sorted(set(mnist.FILES) - {mnist.TEST_IMAGES})
+
+
+def test_a_users_file_that_does_not_parse_costs_no_download(tmp_path, server, tiny_mnist):
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / mnist.TRAIN_IMAGES).write_bytes(b"mine, and no gzip")
+    with pytest.raises(DataError, match=f"{mnist.TRAIN_IMAGES}.*gzip"):
+        Mnist().load(tmp_path)
+    assert leftovers(tmp_path / "mnist") == sorted(mnist.FILES)  # three downloads, checked: kept
+    assert (tmp_path / "mnist" / mnist.TRAIN_IMAGES).read_bytes() == b"mine, and no gzip"
 
 
 def test_offline_error_says_which_files_go_where(tmp_path):

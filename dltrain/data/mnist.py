@@ -154,10 +154,11 @@ def _replace_hint(path: Path) -> str:
     return f"Delete it so that dltrain downloads it again, or replace it with the original {Path(path).name}."
 
 
-def _read_pair(folder: Path, images: str, labels: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images (n, 28, 28) uint8 and labels (n,) uint8 of one split, checked against each other."""
-    X = read_idx(folder / images, IMAGE_MAGIC)
-    y = read_idx(folder / labels, LABEL_MAGIC)
+def _read_pair(folder: Path, images: str, labels: str, fresh: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Images (n, 28, 28) uint8 and labels (n,) uint8 of one split, checked against each other.
+    `fresh`: the names downloaded by this call; one of them that does not parse is deleted."""
+    X = _parsed(folder / images, IMAGE_MAGIC, images in fresh)
+    y = _parsed(folder / labels, LABEL_MAGIC, labels in fresh)
     if X.shape[1:] != IMAGE_SHAPE:
         raise DataError(f"{folder / images} holds {X.shape[1:]} images, not 28x28. {_replace_hint(folder / images)}")
     if len(X) != len(y):
@@ -172,23 +173,29 @@ def _read_pair(folder: Path, images: str, labels: str) -> tuple[np.ndarray, np.n
     return X, y
 
 
+def _parsed(path: Path, magic: int, fresh: bool) -> np.ndarray:
+    """read_idx; a file downloaded by this very call (`fresh`) that fails to parse is deleted, so
+    that a bad mirror cannot leave a corrupt cache behind (the user's own files, and the other
+    downloads, checked against their SHA-256, stay)."""
+    try:
+        return read_idx(path, magic)
+    except DataError:
+        if fresh:
+            path.unlink(missing_ok=True)
+        raise
+
+
 def load_arrays(data_dir: Path, progress: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(X_train (60000, 28, 28) uint8, y_train (60000,) uint8, X_test (10000, 28, 28), y_test (10000,)).
 
-    Downloads missing files first. A file downloaded by this very call that then fails to
-    parse is deleted, so a bad mirror cannot leave a corrupt cache behind, nor a failed
-    download the folders it made.
+    Downloads missing files first: one that then fails to parse is deleted (`_parsed`), and a
+    failed download leaves none of the folders it made.
     """
     folder = Path(data_dir) / SUBDIR
     with new_folders_kept_only_on_success(folder):
-        downloaded = ensure_files(data_dir, progress=progress)
-        try:
-            X_train, y_train = _read_pair(folder, TRAIN_IMAGES, TRAIN_LABELS)
-            X_test, y_test = _read_pair(folder, TEST_IMAGES, TEST_LABELS)
-        except DataError:
-            for name in downloaded:
-                (folder / name).unlink(missing_ok=True)
-            raise
+        fresh = set(ensure_files(data_dir, progress=progress))
+        X_train, y_train = _read_pair(folder, TRAIN_IMAGES, TRAIN_LABELS, fresh)
+        X_test, y_test = _read_pair(folder, TEST_IMAGES, TEST_LABELS, fresh)
     return X_train, y_train, X_test, y_test
 
 
