@@ -113,18 +113,24 @@ def test_init_writes_a_commented_starter_and_refuses_to_overwrite(tmp_path, cli,
     assert cli("init", "bad name").exit_code == 2
 
 
-def test_completion_scripts_are_generated(cli, tmp_path):
-    for shell, marker in (("bash", "_DLTRAIN_COMPLETE=complete_bash"), ("zsh", "compdef"), ("fish", "complete")):
+@pytest.mark.parametrize("how", ["script", "process"])  # `dltrain` and `python -m dltrain`
+def test_completion_scripts_are_generated(cli, tmp_path, how):
+    markers = {
+        "bash": "_DLTRAIN_COMPLETE=complete_bash $1",
+        "zsh": "compdef _dltrain_completion dltrain",
+        "fish": "complete --command dltrain",
+    }
+    for shell, marker in markers.items():
         # Typer's switch for naming the shell instead of detecting the one running the tests
         result = cli(
             "--show-completion",
             shell,
-            script=True,
+            **{how: True},
             cwd=tmp_path,
             env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"},
         )
         assert result.exit_code == 0, result.stderr
-        assert marker in result.stdout and "dltrain" in result.stdout
+        assert marker in result.stdout and "python" not in result.stdout, result.stdout
 
 
 def _complete(words: str, cwd: Path) -> list[str]:

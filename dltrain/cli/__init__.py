@@ -67,7 +67,8 @@ def main() -> None:
     from dltrain.errors import DltrainError
 
     try:
-        code = app(standalone_mode=False)
+        # named as installed, `python -m dltrain` too: a completion script calls the program by its name
+        code = app(standalone_mode=False, prog_name="dltrain")
     except DltrainError as err:  # outside any command: stdout lost while Typer printed help or usage
         print(f"error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
