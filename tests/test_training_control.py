@@ -412,6 +412,18 @@ def test_an_epoch_loss_over_divergence_factor_times_the_first_fails_the_run(late
     assert [r.train_loss for r in exp.trainer.history] == [10.0]
 
 
+@pytest.mark.parametrize("schedule", [None, {"name": "step", "step_size": 1, "gamma": 10.0}])
+def test_the_divergence_hint_names_the_rate_the_epoch_ran_at(schedule):
+    exp = Experiment(api.resolve(digits(2, divergence_factor=2.0, **({"schedule": schedule} if schedule else {}))))
+    per_epoch = -(-len(exp.trainer.X) // 32)
+    spied_batches(exp, replace=lambda i, loss: 10.0 if i < per_epoch else 25.0)
+    with pytest.raises(TrainingFailed) as failed:
+        exp.train()
+    hint = str(failed.value).split("Hint: ")[1]
+    made = "; training.schedule made it 0.03 in this epoch" if schedule else ""
+    assert hint == f"lower training.optimizer.lr (now 0.003{made}) or scale the inputs."
+
+
 def test_a_non_finite_batch_loss_fails_the_run_in_that_batch():
     """Not at the epoch's end, where a NaN loss would pass as the epoch's loss (NaN > x is False)."""
     exp = Experiment(api.resolve(digits(2)))

@@ -179,12 +179,19 @@ class Trainer:
     def _diverged(self, loss: float, why: str = ""):
         raise TrainingFailed(
             f"the loss became {loss:.6g} in epoch {self.epoch + 1}{why} (last finite epoch loss: {self._last_loss()}); "
-            f"training stopped. Hint: lower training.optimizer.lr (now {self.optimizer_cfg.lr}) or scale the inputs."
+            f"training stopped. Hint: {self._lower_lr()} or scale the inputs."
         )
 
     def _check_weights(self):
         if not self.net.all_finite():
             raise TrainingFailed(
                 f"the weights became NaN or infinite in epoch {self.epoch + 1} (last finite epoch loss: {self._last_loss()}); "
-                f"training stopped. Hint: lower training.optimizer.lr (now {self.optimizer_cfg.lr})."
+                f"training stopped. Hint: {self._lower_lr()}."
             )
+
+    def _lower_lr(self) -> str:
+        """The hint's rate: the configured one, and the epoch's where a schedule made it another."""
+        hint = f"lower training.optimizer.lr (now {self.optimizer_cfg.lr}"
+        if self.optimizer.lr != self.optimizer_cfg.lr:
+            hint += f"; training.schedule made it {self.optimizer.lr:.6g} in this epoch"
+        return hint + ")"
