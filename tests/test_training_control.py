@@ -351,6 +351,8 @@ def test_the_lr_1000_quickstart_fails_as_diverged(tmp_path, cli):
     assert "divergence_factor" in result.stderr and "lower training.optimizer.lr" in result.stderr
     (folder,) = tmp_path.iterdir()
     assert json.loads((folder / "meta.json").read_text())["status"] == "failed"
+    # no epoch ended: its history is the header alone, which any CSV reader takes
+    assert (folder / "history.csv").read_text() == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n"
 
     off = cli(*args, "--set", "training.divergence_factor=null", "--set", "training.epochs=3")
     assert off.exit_code == 0, off.output

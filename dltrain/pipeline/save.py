@@ -6,6 +6,7 @@ from dltrain.errors import ERROR_LOG
 from dltrain.pipeline.experiment import RunRecord
 from dltrain.runs.folder import RunFolder
 from dltrain.train import checkpoint
+from dltrain.train.monitor import HISTORY_COLUMNS
 
 # Final results: only a completed run has them. An earlier session's copies would
 # describe older weights, so a run resumed and then stopped again loses them.
@@ -36,7 +37,7 @@ RUN_FILES = (
 def save_record(folder: RunFolder, record: RunRecord, plots: bool = True, report: bool = False) -> None:
     if record.checkpoint:
         checkpoint.save(folder, record.checkpoint)
-    folder.write_csv("history.csv", record.history)
+    folder.write_csv("history.csv", record.history, columns=HISTORY_COLUMNS)
     folder.write_npz("weights.npz", record.weights)
     if record.preprocess:
         folder.write_npz("preprocess.npz", record.preprocess)

@@ -35,7 +35,7 @@ from dltrain.pipeline.save import save_record
 from dltrain.runs.folder import RunFolder, now_iso
 from dltrain.runs.status import Status
 from dltrain.train import checkpoint
-from dltrain.train.monitor import EpochRecord
+from dltrain.train.monitor import HISTORY_COLUMNS, EpochRecord
 from dltrain.train.signals import ForcedExit, graceful_stop
 
 # Called with (total epochs, log_every); returns a context manager that yields the function
@@ -178,7 +178,7 @@ class Session:
         if not every or record.epoch % every or self._last(record):
             return False  # the last epoch is saved by _save
         self._checkpoint()
-        self.folder.write_csv("history.csv", [r.as_row() for r in trainer.history])
+        self.folder.write_csv("history.csv", [r.as_row() for r in trainer.history], columns=HISTORY_COLUMNS)
         self.folder.write_npz("weights.npz", weights_of(self.exp.net))
         self.folder.update_meta(epochs_done=trainer.epoch)
         self.next_live_write = time.monotonic() + LIVE_SECONDS
@@ -195,7 +195,8 @@ class Session:
         now = time.monotonic()
         if now < self.next_live_write or self._last(record):
             return
-        self.folder.write_csv("history.csv", [r.as_row() for r in self.exp.trainer.history], sync=False)
+        rows = [r.as_row() for r in self.exp.trainer.history]
+        self.folder.write_csv("history.csv", rows, sync=False, columns=HISTORY_COLUMNS)
         self.folder.update_meta(sync=False, epochs_done=self.exp.trainer.epoch)
         self.next_live_write = time.monotonic() + LIVE_SECONDS
 

@@ -69,10 +69,12 @@ class RunFolder:
     def write_json(self, filename: str, obj: Any, sync: bool = True) -> Path:
         return self.write_text(filename, json.dumps(obj, indent=2, allow_nan=True) + "\n", sync)
 
-    def write_csv(self, filename: str, rows: list[dict], sync: bool = True) -> Path:
+    def write_csv(self, filename: str, rows: list[dict], sync: bool = True, columns: Iterable[str] = ()) -> Path:
+        """`rows` under a header of their keys (`columns` when there is no row: a header alone)."""
         buf = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        fieldnames = list(rows[0]) if rows else list(columns)
+        if fieldnames:
+            writer = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n")
             writer.writeheader()
             writer.writerows(
                 {k: "" if v is None else repr(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows

@@ -30,6 +30,9 @@ class EpochRecord:
         return dict(vars(self))  # every field a number or None: no deep copy (asdict) needed
 
 
+HISTORY_COLUMNS = tuple(EpochRecord.__dataclass_fields__)  # history.csv's header, a run with no epoch yet included
+
+
 def field_name(monitor: str) -> str:
     """The EpochRecord attribute (a history.csv column) of `monitor`: 'val.loss' -> 'val_loss'."""
     return monitor.replace(".", "_")
