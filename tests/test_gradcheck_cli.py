@@ -171,6 +171,15 @@ def test_a_batch_whose_every_row_sits_at_a_kink_has_nothing_to_check(cli):
     assert "give more --rows" in doc["reason"]
 
 
+def test_a_gradient_vanishing_below_what_the_difference_quotients_resolve_passes(cli):
+    """40 sigmoid layers: the first ones' gradients are about 1e-30, which no step of h moves the loss by
+    (their quotients are 0); measured against the quotients' round-off, not against themselves."""
+    deep = f"model.hidden=[{', '.join(['3'] * 40)}]"
+    doc = cli("gradcheck", "mlp_tiny", "--set", deep, "--json", code=0).json
+    first = doc["layers"][0]
+    assert doc["status"] == "passed" and abs(first["analytic"]) < 1e-25 and first["numeric"] == 0.0
+
+
 def test_gradcheck_refuses_float32_networks():
     net = Network([Dense(np.zeros((2, 1), np.float32), np.zeros(1, np.float32), "sigmoid")], "bce")
     with pytest.raises(ValueError, match="float64"):

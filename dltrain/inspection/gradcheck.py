@@ -60,7 +60,10 @@ def gradcheck(cfg: Config, rows: int = 8, max_entries: int = 1000, data_dir=None
             kink_rows.update(result.kink_rows)  # the same rows in both engines: one forward code, the same weights
     report["kink_rows"] = sorted(kink_rows)
     if len(kink_rows) == len(X):
-        reason = f"each row checked (--rows {len(X)}) has a ReLU input that a step of +-h moves across 0, its kink, where there is no derivative: give more --rows"
+        reason = (
+            f"each row checked (--rows {len(X)}) has a ReLU input that a step of +-h moves across 0, its kink, where "
+            "there is no derivative: give more --rows, or an init that puts no ReLU input at exactly 0 (zeros does)"
+        )
         return {**report, "status": "not applicable", "reason": reason}
     passed = all(layer["passed"] for layer in report["layers"])
     return {**report, "status": "passed" if passed else "failed", "reason": None}

@@ -9,8 +9,9 @@ Every checked entry w of every parameter array gets the numeric gradient
 `Network.loss_and_grads`. An array's relative error is |a - n| / (|a| + |n|) with
 Euclidean norms over the array, as scikit-learn's and micrograd's checks do: an entry
 whose gradient is zero both ways then adds nothing instead of dividing 0 by 0, and the
-round-off of the difference quotient (about 1e-16 |L| / h per entry) stays far below
-the threshold. A layer's error is the larger of its weights' and its bias'.
+round-off of the difference quotient (about 2.2e-16 |L| / h per entry) stays far below
+the threshold. A gradient too small for the quotients to resolve (a deep network's
+vanishing one) is measured against that round-off instead (`relative_error`). A layer's error is the larger of its weights' and its bias'.
 
 The loss has no derivative where a ReLU's (or leaky ReLU's) input is 0: a step of +-h
 that moves one across 0 (or off an exact 0, as a zero bias does on an all-zero input row)
@@ -64,10 +65,14 @@ class NetworkCheck:
     kink_rows: list[int]  # rows of X left out, by index
 
 
-def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
-    """|a - n| / (|a| + |n|) with Euclidean norms; 0 when both are zero."""
+def relative_error(analytic: np.ndarray, numeric: np.ndarray, resolution: float = 0.0) -> float:
+    """|a - n| / (|a| + |n|) with Euclidean norms; 0 when both are zero. `resolution`: the round-off
+    of one difference quotient; gradients whose norms are below what their quotients can tell apart
+    (|a| + |n| under its norm over the entries, divided by THRESHOLD) are scaled by that instead, so a
+    vanishing gradient (1e-32, its quotient 0) passes while any difference the quotients can show fails."""
     scale = np.linalg.norm(analytic) + np.linalg.norm(numeric)
-    return float(np.linalg.norm(analytic - numeric) / max(scale, np.finfo(np.float64).tiny))
+    floor = resolution * np.sqrt(analytic.size) / THRESHOLD
+    return float(np.linalg.norm(analytic - numeric) / max(scale, floor, np.finfo(np.float64).tiny))
 
 
 def _entries(shape: tuple, max_entries: int, rng: np.random.Generator) -> list[tuple]:
@@ -128,8 +133,9 @@ def _compare(
     net: Network, X: np.ndarray, Y: np.ndarray, max_entries: int, seed: int
 ) -> tuple[list[LayerCheck], np.ndarray]:
     """Every layer's check on the rows X, and the (n,) rows on which some step crossed a kink."""
-    net.loss_and_grads(X, Y)
+    loss, _ = net.loss_and_grads(X, Y)
     analytic = [g.copy() for g in net.grads]  # the network may reuse its gradient buffers
+    resolution = np.finfo(np.float64).eps * abs(loss) / H  # a difference quotient's round-off
     signs = kink_signs(net, X)
     crossed = np.zeros(len(X), bool)
     rng = np.random.default_rng(seed)
@@ -147,7 +153,7 @@ def _compare(
             for j, entry in enumerate(index):
                 n[j], rows = _numeric(net, X, Y, param, entry, watched)
                 crossed |= rows
-            errors.append(relative_error(a, n))
+            errors.append(relative_error(a, n, resolution))
             k = int(np.argmax(np.abs(a - n)))
             if not worst[0] or abs(a[k] - n[k]) > abs(worst[1] - worst[2]):
                 worst = (f"{name}[{', '.join(map(str, index[k]))}]", float(a[k]), float(n[k]))
