@@ -11,7 +11,8 @@ Euclidean norms over the array, as scikit-learn's and micrograd's checks do: an 
 whose gradient is zero both ways then adds nothing instead of dividing 0 by 0, and the
 round-off of the difference quotient (about 2.2e-16 |L| / h per entry) stays far below
 the threshold. A gradient too small for the quotients to resolve (a deep network's
-vanishing one) is measured against that round-off instead (`relative_error`). A layer's error is the larger of its weights' and its bias'.
+vanishing one) is measured against that round-off instead (`relative_error`). A layer's
+error is the larger of its weights' and its bias'.
 
 The loss has no derivative where a ReLU's (or leaky ReLU's) input is 0: a step of +-h
 that moves one across 0 (or off an exact 0, as a zero bias does on an all-zero input row)
@@ -66,10 +67,11 @@ class NetworkCheck:
 
 
 def relative_error(analytic: np.ndarray, numeric: np.ndarray, resolution: float = 0.0) -> float:
-    """|a - n| / (|a| + |n|) with Euclidean norms; 0 when both are zero. `resolution`: the round-off
-    of one difference quotient; gradients whose norms are below what their quotients can tell apart
-    (|a| + |n| under its norm over the entries, divided by THRESHOLD) are scaled by that instead, so a
-    vanishing gradient (1e-32, its quotient 0) passes while any difference the quotients can show fails."""
+    """|a - n| / (|a| + |n|) with Euclidean norms; 0 when both are zero.
+
+    resolution: the round-off of one difference quotient. The scale is never taken below that
+    round-off's norm over the entries divided by THRESHOLD, so a gradient too small for the
+    quotients to show (1e-32, its quotient 0) passes, while a difference they can show fails."""
     scale = np.linalg.norm(analytic) + np.linalg.norm(numeric)
     floor = resolution * np.sqrt(analytic.size) / THRESHOLD
     return float(np.linalg.norm(analytic - numeric) / max(scale, floor, np.finfo(np.float64).tiny))
