@@ -100,7 +100,7 @@ def resume(
     run_dir = Path(run_dir)
     if (run_dir / "sweep.json").is_file():
         raise RunFolderError(f"{run_dir} is a sweep folder: finish it with dltrain sweep --resume {run_dir}")
-    with claimed_sweep_of(run_dir), claimed(run_dir, "another dltrain process is resuming it"):
+    with claimed_sweep_of(run_dir), claimed(run_dir, "another dltrain process is training it"):
         return _resume(run_dir, epochs, data_dir, progress, on_note, argv, handle_signals)
 
 

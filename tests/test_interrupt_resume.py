@@ -489,7 +489,7 @@ def test_resume_refuses_a_run_another_process_is_resuming(cli, tmp_path):
     with claimed_elsewhere(path):
         refused = cli("resume", path)
     assert refused.exit_code == 2, refused.output
-    assert f"{path} is in use: another dltrain process is resuming it; wait for it to end" in refused.output
+    assert f"{path} is in use: another dltrain process is training it; wait for it to end" in refused.output
     assert {p.name: p.read_bytes() for p in path.iterdir()} == files
     assert cli("resume", path).exit_code == 0  # the other process gone, its claim went with it
     assert_same_run(path, reference(tmp_path, "adam", 2))

@@ -20,6 +20,8 @@ from dltrain.cli import list_runs
 from dltrain.runs.folder import now_iso
 from dltrain.runs.locate import resolve_ref, run_folders
 
+RUNNING = list_runs.RUNNING
+
 
 def quick(name: str, **changes) -> dict:
     cfg = {
@@ -144,7 +146,12 @@ def test_delete_needs_a_filter_and_a_confirmation(cli, made, tmp_path):
     assert "delete 2 run folders? [y/N]: \n" in declined.stderr  # the answer, piped, is not echoed: the line ends
     shown = cli("runs", root, "--delete", "--filter", "dataset=or_gate", input="no\n", code=0)
     assert "2 run folders to delete in" in shown.stderr and not shown.stdout  # the table is for the person asked
-    assert declined.json == {"deleted": [], "kept_running": []}  # the prompt wrote nothing on stdout
+    assert declined.json == {
+        "deleted": [],
+        "kept_running": [],
+        "kept": {},
+        "failed": {},
+    }  # the prompt wrote nothing on stdout
     unanswered = cli("runs", root, "--delete", "--filter", "dataset=or_gate", "--json", input="", code=2)
     assert '"delete 2 run folders?" got no answer (stdin gave nothing); pass --yes' in unanswered.stderr
     assert unanswered.json["status"] == "error"
@@ -248,7 +255,13 @@ def test_delete_keeps_the_runs_of_a_sweep_still_running_and_looks_again_after_as
     doc = json.loads((sweep / "sweep.json").read_text())
     (sweep / "sweep.json").write_text(json.dumps({**doc, "status": "running", "pid": os.getpid()}))  # resumed
     result = cli("runs", tmp_path / "runs", "--filter", "name=*", "--delete", "--yes", "--json", code=0)
-    assert result.json == {"deleted": [], "kept_running": [str(p) for p in sorted(sweep.glob("*/"))]}
+    running = [str(p) for p in sorted(sweep.glob("*/"))]
+    assert result.json == {
+        "deleted": [],
+        "kept_running": running,
+        "kept": dict.fromkeys(running, RUNNING),
+        "failed": {},
+    }
 
     (sweep / "sweep.json").write_text(json.dumps(doc))
     run = next(p for p in sweep.iterdir() if p.is_dir())
@@ -270,7 +283,12 @@ def test_delete_keeps_a_run_that_a_resume_holds_before_it_writes_running(cli, tm
     held, other = sorted(p for p in sweep.iterdir() if p.is_dir())
     with claimed_elsewhere(held):
         result = cli("runs", tmp_path / "runs", "--filter", "name=*", "--delete", "--yes", "--json", code=0)
-    assert result.json == {"deleted": [str(other)], "kept_running": [str(held)]}
+    assert result.json == {
+        "deleted": [str(other)],
+        "kept_running": [str(held)],
+        "kept": {str(held): RUNNING},
+        "failed": {},
+    }
     assert f"kept {held}: it is still running" in result.stderr and held.is_dir() and not other.exists()
 
 
@@ -279,7 +297,7 @@ def test_delete_keeps_the_runs_of_a_sweep_that_a_process_holds(cli, tmp_path):
     runs = sorted(str(p) for p in sweep.iterdir() if p.is_dir())
     with claimed_elsewhere(sweep):  # `sweep --resume` between its look at sweep.json and its writing `running`
         result = cli("runs", tmp_path / "runs", "--filter", "name=*", "--delete", "--yes", "--json", code=0)
-    assert result.json == {"deleted": [], "kept_running": runs}
+    assert result.json == {"deleted": [], "kept_running": runs, "kept": dict.fromkeys(runs, RUNNING), "failed": {}}
 
 
 def test_delete_keeps_a_live_run_whatever_its_files_say(cli, made, tmp_path):
@@ -292,7 +310,8 @@ def test_delete_keeps_a_live_run_whatever_its_files_say(cli, made, tmp_path):
     (live / "metrics.json").write_text("garbage")
     assert [row["status"] for row in cli("runs", root, "--json", code=0).json] == ["corrupt"]
     result = cli("runs", root, "--filter", "status=corrupt", "--delete", "--yes", "--json", code=0)
-    assert result.json == {"deleted": [], "kept_running": [str(live)]} and live.is_dir()
+    assert result.json == {"deleted": [], "kept_running": [str(live)], "kept": {str(live): RUNNING}, "failed": {}}
+    assert live.is_dir()
 
 
 def test_delete_keeps_a_fresh_run_in_training_even_with_its_meta_json_damaged(cli, tmp_path):
@@ -307,8 +326,8 @@ def test_delete_keeps_a_fresh_run_in_training_even_with_its_meta_json_damaged(cl
         (live,) = [p.parent for p in root.glob("*/meta.json")]
         (live / "meta.json").write_text("garbage")  # no pid to see: only the process's hold on its folder tells
         result = cli("runs", root, "--filter", "name=*", "--delete", "--yes", "--json", code=0)
-        assert result.json == {"deleted": [], "kept_running": [str(live)]} and live.is_dir()
-        assert training.poll() is None
+        assert result.json == {"deleted": [], "kept_running": [str(live)], "kept": {str(live): RUNNING}, "failed": {}}
+        assert live.is_dir() and training.poll() is None
     finally:
         training.kill()
         training.wait()
@@ -320,10 +339,35 @@ def test_delete_goes_on_past_a_folder_it_must_keep_and_says_why(cli, made, tmp_p
     notes = root / "20200101-000000-notes"
     shutil.copytree(runs[0], notes)
     (notes / "notes.txt").write_text("mine")
+    asked = cli("runs", root, "--filter", "name=*", "--delete", input="n\n", code=0)  # kept before it is asked
+    assert "2 run folders to delete" in asked.stderr and "-notes" not in asked.stderr.split("to delete")[1]
     result = cli("runs", root, "--filter", "name=*", "--delete", "--yes", "--json", code=0)
-    assert result.json == {"deleted": [str(p) for p in runs], "kept_running": []}
-    assert f"kept {notes}: {notes} holds 'notes.txt', which no run writes; nothing was deleted" in result.stderr
-    assert (notes / "notes.txt").read_text() == "mine"
+    why = "it holds 'notes.txt', which no run writes (delete the folder yourself if all it holds may go)"
+    assert result.json == {
+        "deleted": [str(p) for p in runs],
+        "kept_running": [],
+        "kept": {str(notes): why},
+        "failed": {},
+    }
+    assert f"kept {notes}: {why}" in result.stderr and (notes / "notes.txt").read_text() == "mine"
+
+
+def test_delete_names_a_folder_the_system_would_not_let_go_and_deletes_the_others(cli, made, tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    runs = [Path(shutil.copytree(p, root / p.name)) for p in sorted(made.iterdir()) if "logistic" in p.name]
+    (runs[0] / "predicted_vs_actual.png").write_bytes(b"eval's figure in an earlier dltrain: still a run's")
+    real = shutil.rmtree
+
+    def refused(path, *args, **kwargs):
+        if Path(path) == runs[1]:
+            raise PermissionError(13, "Permission denied")
+        real(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", refused)
+    result = cli("runs", root, "--filter", "name=*", "--delete", "--yes", "--json", code=2)
+    why = f"cannot delete {runs[1]}: Permission denied"
+    assert result.json == {"deleted": [str(runs[0])], "kept_running": [], "kept": {}, "failed": {str(runs[1]): why}}
+    assert f"error: {why}" in result.stderr and not runs[0].exists() and runs[1].is_dir()
 
 
 def test_a_folder_name_ending_in_a_digit_int_cannot_read_is_listed(cli, made, tmp_path):

@@ -46,41 +46,56 @@ def runs(
 
 
 def _delete(rows: list[dict], runs_dir: Path, yes: bool, as_json: bool) -> None:
+    """Delete the run folders of `rows` but those `_keep` keeps, after asking (unless `yes`); one that
+    cannot be deleted is named, the others still are, and the exit code is 2."""
     from dltrain.errors import RunFolderError
     from dltrain.formatting import one_line
     from dltrain.inspection.listing import summarize
-    from dltrain.pipeline.save import RUN_FILES
     from dltrain.runs.claim import InUse, claimed, claimed_sweep_of
-    from dltrain.runs.folder import RunFolder
+    from dltrain.runs.folder import NotOnlyARun, RunFolder
 
     kept = {r["path"]: why for r in rows if (why := _keep(Path(r["path"]), r["status"], runs_dir))}
     rows = [r for r in rows if r["path"] not in kept]
     for path, why in kept.items():
-        err_console.print(f"kept {one_line(str(path))}: {why}", soft_wrap=True)
+        err_console.print(f"kept {one_line(str(path))}: {one_line(why)}", soft_wrap=True)
     if rows and not as_json:
         _show(rows, runs_dir, None, title=f"{_folders(len(rows))} to delete in {one_line(str(runs_dir))}", stderr=True)
     if rows and not yes and not confirmed(f"delete {_folders(len(rows))}?"):
         rows = []  # declined: nothing deleted, and exit 0 (the answer was heard)
-    deleted = []
+    deleted, failed = [], {}
     for r in rows:
         path = Path(r["path"])
         try:  # held as a run or a resume holds it, so that none starts between the look and the deletion
             with claimed_sweep_of(path), claimed(path, RUNNING):
-                why = _keep(path, summarize(path)["status"], runs_dir)  # again: it may have started since
+                why = _keep(path, summarize(path)["status"], runs_dir)  # again: it may have changed since
                 if not why:
-                    RunFolder(path).delete(RUN_FILES)
+                    RunFolder(path).delete(_deletable())
                     deleted.append(r["path"])
                     continue
         except InUse:
             why = RUNNING
-        except RunFolderError as err:  # not all of it is a run's: the others are still deleted
+        except NotOnlyARun as err:  # something no run writes came in after the first look
             why = str(err)
+        except RunFolderError as err:  # the system refused (permissions, a busy file system)
+            failed[r["path"]] = str(err)
+            err_console.print(f"error: {one_line(str(err))}", soft_wrap=True)
+            continue
         err_console.print(f"kept {one_line(str(r['path']))}: {one_line(why)}", soft_wrap=True)
         kept[r["path"]] = why
     if as_json:
-        print_json({"deleted": deleted, "kept_running": [path for path, why in kept.items() if why == RUNNING]})
+        running = [path for path, why in kept.items() if why == RUNNING]
+        print_json({"deleted": deleted, "kept_running": running, "kept": kept, "failed": failed})
     else:
-        err_console.print(f"deleted {_folders(len(deleted))}")
+        err_console.print(f"deleted {_folders(len(deleted))}" + (f"; {len(failed)} could not be" if failed else ""))
+    if failed:
+        raise typer.Exit(2)
+
+
+def _deletable() -> tuple[str, ...]:
+    """The names a run folder may hold and still be deleted as a run's."""
+    from dltrain.pipeline.save import EARLIER_RUN_FILES, RUN_FILES
+
+    return (*RUN_FILES, *EARLIER_RUN_FILES)
 
 
 def _folders(n: int) -> str:
@@ -93,14 +108,19 @@ RUNNING = "it is still running"
 def _keep(path: Path, status: str, runs_dir: Path) -> Optional[str]:
     """Why the run folder at `path` must not be deleted (None: it may be): it is training, alone or
     in a sweep still running (a resumed sweep retrains a run whose meta.json still says interrupted),
-    or it is reached through a symbolic link (to a sweep elsewhere, or to a run listed on its own)."""
+    it holds something no run writes, or it is reached through a symbolic link (to a sweep
+    elsewhere, or to a run listed on its own)."""
     from dltrain.errors import RunFolderError
     from dltrain.formatting import one_line
+    from dltrain.runs.folder import RunFolder
     from dltrain.runs.reader import read_sweep
     from dltrain.runs.status import run_status
 
     if status == Status.RUNNING or _alive(path):
         return RUNNING
+    foreign = RunFolder(path).foreign_entry(_deletable())
+    if foreign is not None:
+        return f"it holds {foreign!r}, which no run writes (delete the folder yourself if all it holds may go)"
     if _through_link(path, runs_dir):
         if not path.resolve().is_relative_to(runs_dir.resolve()):
             return f"it lies outside {one_line(str(runs_dir))}, through a symbolic link"

@@ -34,6 +34,11 @@ RUN_FILES = (
 )
 
 
+# Files an earlier dltrain wrote into run folders (eval's regression figure, now predictions.png):
+# a run folder holding them is still only a run's.
+EARLIER_RUN_FILES = ("predicted_vs_actual.png",)
+
+
 def save_record(folder: RunFolder, record: RunRecord, plots: bool = True, report: bool = False) -> None:
     if record.checkpoint:
         checkpoint.save(folder, record.checkpoint)

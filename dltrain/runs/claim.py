@@ -3,7 +3,7 @@
 would both find it not running and train into it; and `runs --delete` would delete a run in the
 moment between a resume's check of it and its writing `running` into meta.json.
 
-    with claimed(path, "another dltrain process is resuming it"):   # InUse while another holds it
+    with claimed(path, "another dltrain process is training it"):   # InUse while another holds it
         ...check the folder, then train into it (or delete it)
 
 A sweep holds its folder for as long as it trains; a resume of one of its runs holds the sweep

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from dltrain.atomic import PARTIAL_NAME, deferred_interrupt, write_atomically
 from dltrain.errors import RunFolderError, cut
@@ -177,26 +177,34 @@ class RunFolder:
         except OSError as err:
             raise RunFolderError(f"cannot delete {path}: {err.strerror or err}") from None
 
+    def foreign_entry(self, run_files: Iterable[str]) -> Optional[str]:
+        """The first entry (by name) that is neither a file named in `run_files` nor a partial file:
+        what makes the folder more than a run's, which `delete` refuses to take; None when there is none."""
+        names = set(run_files)
+        try:
+            entries = sorted(os.scandir(self.path), key=lambda e: e.name)
+        except OSError:
+            return None  # not there, or not readable: delete names the problem
+        for entry in entries:
+            if not (entry.name in names or PARTIAL_NAME.fullmatch(entry.name)) or entry.is_dir(follow_symlinks=False):
+                return entry.name
+        return None
+
     def delete(self, run_files: Iterable[str]) -> None:
         """Remove the whole run folder: only one with a meta.json or config.yaml, holding nothing but
         files named in `run_files` (those a run writes) and partial files, so that neither a mistyped
-        path nor a folder of other things that happens to hold a config.yaml is ever taken. RunFolderError
-        saying why otherwise, with nothing deleted."""
+        path nor a folder of other things that happens to hold a config.yaml is ever taken.
+        NotOnlyARun or RunFolderError saying why otherwise, with nothing deleted."""
         import shutil
 
         if not ((self.path / "meta.json").is_file() or (self.path / "config.yaml").is_file()):
             raise RunFolderError(f"{self.path} is not a run folder; nothing was deleted")
-        names = set(run_files)
-        try:
-            entries = list(os.scandir(self.path))
-        except OSError as err:
-            raise RunFolderError(f"cannot delete {self.path}: {err.strerror or err}") from None
-        for entry in sorted(entries, key=lambda e: e.name):
-            if not (entry.name in names or PARTIAL_NAME.fullmatch(entry.name)) or entry.is_dir(follow_symlinks=False):
-                raise RunFolderError(
-                    f"{self.path} holds {entry.name!r}, which no run writes; nothing was deleted "
-                    "(delete the folder yourself if all it holds may go)"
-                )
+        foreign = self.foreign_entry(run_files)
+        if foreign is not None:
+            raise NotOnlyARun(
+                f"{self.path} holds {foreign!r}, which no run writes; nothing was deleted "
+                "(delete the folder yourself if all it holds may go)"
+            )
         try:
             shutil.rmtree(self.path)
         except OSError as err:
@@ -209,6 +217,10 @@ class RunFolder:
             self.path.rmdir()
         except OSError:
             pass  # not empty, or not removable: leave it
+
+
+class NotOnlyARun(RunFolderError):
+    """A run folder holds something no run writes: it is not deleted as a run's."""
 
 
 def atomic_write(target: Path, data: bytes, sync: bool = True) -> Path:
