@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ from dltrain.pipeline.experiment import Experiment, weights_of
 from dltrain.runs.claim import InUse, claimed, claimed_sweep_of
 from dltrain.runs.folder import RunFolder
 from dltrain.runs.status import run_status
-from dltrain.train import checkpoint
+from dltrain.train import checkpoint, signals
 from dltrain.train.signals import ForcedExit, graceful_stop
 
 # optimizer section, batch size: gd with momentum (velocity state, one batch per epoch),
@@ -213,6 +214,8 @@ def test_second_interrupt_during_the_save_leaves_at_once(tmp_path, monkeypatch):
     """Deterministic version of the race above: both signals arrive while the run is being saved."""
     from dltrain.errors import Interrupted
     from dltrain.pipeline import session
+
+    monkeypatch.setattr(signals, "REPEAT_GAP", 0.0)  # the second is meant: a person's, not the first twice
 
     real_save = session.save_record
 
@@ -878,8 +881,27 @@ def test_first_signal_requests_a_stop_second_exits_and_handlers_are_restored():
         with graceful_stop(trainer):
             signal.raise_signal(signal.SIGTERM)
             assert trainer.stop_requested
+            time.sleep(signals.REPEAT_GAP)
             signal.raise_signal(signal.SIGINT)
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_one_signal_delivered_twice_at_once_is_one_interrupt():
+    """`timeout` sends SIGTERM to the command and again to its process group: the run must still
+    stop after its batch and save, and a sweep still collect its running points."""
+    trainer = _Flag()
+    with graceful_stop(trainer):
+        signal.raise_signal(signal.SIGTERM)
+        signal.raise_signal(signal.SIGTERM)
+    assert trainer.stop_requested
+    asked = []
+    with signals.stop_signals(lambda: asked.append(1)):
+        signal.raise_signal(signal.SIGTERM)
+        signal.raise_signal(signal.SIGTERM)
+        assert asked == [1]
+        time.sleep(signals.REPEAT_GAP)
+        with pytest.raises(KeyboardInterrupt):  # a second one, meant
+            signal.raise_signal(signal.SIGINT)
 
 
 def test_graceful_stop_is_a_no_op_outside_the_main_thread():

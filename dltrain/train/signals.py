@@ -25,12 +25,17 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from dltrain.atomic import SIGNALS, deferred_interrupt  # noqa: F401 - deferred_interrupt: one of the four, above
 
 RESEND_DELAY = 0.005  # seconds before an interrupt lost in a garbage-collector callback is sent again
+# A second interrupt means "quit at once" only this long after the first: `timeout` sends its signal
+# to the command and then to the command's process group, so the command gets it twice within
+# microseconds (and a script's `kill` of a process and of its group does the same).
+REPEAT_GAP = 0.25
 
 
 class Interrupt(KeyboardInterrupt):
@@ -119,15 +124,29 @@ def ignore_signals() -> None:
         signal.signal(s, signal.SIG_IGN)
 
 
+def _first_or_again(first: list[float]) -> str:
+    """'first' for the first interrupt (noted in `first`), 'again' for one at least REPEAT_GAP after
+    it, 'echo' for the first delivered a second time (see REPEAT_GAP): nothing to do."""
+    now = time.monotonic()
+    if not first:
+        first.append(now)
+        return "first"
+    return "again" if now - first[0] >= REPEAT_GAP else "echo"
+
+
 @contextmanager
 def graceful_stop(trainer, enabled: bool = True) -> Iterator[None]:
     """First signal: trainer.stop_requested (stop after the batch, then save); second: ForcedExit."""
     if not enabled or not _main_thread():
         yield
         return
+    first: list[float] = []
 
     def on_signal(signum, frame):
-        if trainer.stop_requested:
+        which = _first_or_again(first)
+        if which == "echo":
+            return
+        if which == "again" or trainer.stop_requested:
             raise ForcedExit()
         trainer.stop_requested = True
         # os.write, not print: a buffered write here could re-enter one the main code is making.
@@ -164,11 +183,13 @@ def stop_signals(on_first: Callable[[], None], enabled: bool = True) -> Iterator
     if not enabled or not _main_thread():
         yield
         return
-    received = []
+    first: list[float] = []
 
     def on_signal(signum, frame):
-        received.append(signum)
-        if len(received) > 1:
+        which = _first_or_again(first)
+        if which == "echo":
+            return
+        if which == "again":
             raise Interrupt
         on_first()
         # os.write, not print: a buffered write here could re-enter one the main code is making.
