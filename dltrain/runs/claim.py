@@ -8,8 +8,9 @@ moment between a resume's check of it and its writing `running` into meta.json.
 
 A run, fresh or resumed, holds its folder for as long as it trains, so that `runs --delete` keeps
 it whatever its files say. A sweep holds its folder for as long as it trains; a resume of one of
-its runs holds the sweep folder shared, so that neither starts while the other trains. The claim is a flock on the
-folder itself: no file is written, and the kernel drops it when the process ends, however it ends.
+its runs holds the sweep folder shared, so that neither starts while the other trains. The claim
+is a flock on the folder itself: no file is written, and the kernel drops it when the process
+ends, however it ends.
 """
 
 from __future__ import annotations
