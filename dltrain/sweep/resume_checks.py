@@ -68,10 +68,11 @@ def _sweep_yaml(path: Path, sweep: SweepResult) -> Config:
     space: Any = section.grid
     if section.search != "grid" and (section.grid or section.space):
         space = {key: dist.as_yaml() for key, dist in search_space(section.grid, section.space).items()}
-    if section.search != sweep.search or canonical_json(space) != canonical_json(sweep.space):
+    ours, recorded = canonical_json(space), canonical_json(sweep.space)
+    if section.search != sweep.search or ours != recorded:
         raise RunFolderError(
             f"{file} does not agree with sweep.json: its sweep section is search: {section.search} over "
-            f"{cut(canonical_json(space), 200)}; sweep.json's is search: {sweep.search} over {cut(canonical_json(sweep.space), 200)}"
+            f"{cut(ours, 200)}; sweep.json's is search: {sweep.search} over {cut(recorded, 200)}"
         )
     return base
 
